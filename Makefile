@@ -1,0 +1,33 @@
+# One entry point for people and CI. `make demo` and `make test` work on a fresh machine
+# with only Python 3.10+ and make: they create .venv and install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first, pinned: on this machine 2.13.0 is a local CPU build; anything else pulls CUDA
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[all,test]"
+	touch $@
+
+demo: setup  ## run the main job on the bundled example data
+	$(BIN)/brainbridge example run --out example-output
+
+test: setup  ## run the whole test suite
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+bench: setup  ## benchmarks against peer tools (slow; not part of the tests)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) example-output .pytest_cache

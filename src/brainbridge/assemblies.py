@@ -1,0 +1,698 @@
+"""Data assemblies: labelled arrays with every piece of metadata as a coordinate.
+
+The classes and their names follow BrainIO (``brainio.assemblies``) so that code written for
+BrainIO keeps working after changing the import. Differences, all deliberate:
+
+* a dimension with a single coordinate keeps that coordinate's name (it gets its own index
+  with :meth:`xarray.DataArray.set_xindex` instead of becoming the dimension coordinate);
+* :meth:`DataAssembly.from_files` never overwrites a stored ``stimulus_set_identifier`` with
+  ``None`` and merges the stimulus set before building indexes (one MultiIndex build, not two);
+* files open lazily: values are read on first use (xarray's lazy backend, or dask chunks
+  when ``chunks=`` is given);
+* the domain helpers (:func:`average_repetitions`, :func:`select`, :func:`align`) are plain
+  functions that also accept plain :class:`xarray.DataArray` objects, and are available on
+  every DataArray as the ``.brainbridge`` accessor.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from brainbridge.errors import AssemblyError
+
+if TYPE_CHECKING:
+    from brainbridge.stimuli import StimulusSet
+
+__all__ = [
+    "BehavioralAssembly",
+    "DataAssembly",
+    "MetadataAssembly",
+    "ModelFeaturesAssembly",
+    "NeuroidAssembly",
+    "NeuronRecordingAssembly",
+    "PropertyAssembly",
+    "SpikeTimesAssembly",
+    "align",
+    "assembly_class",
+    "average_repetitions",
+    "coords_for_dim",
+    "gather_indexes",
+    "select",
+    "walk_coords",
+]
+
+
+# --------------------------------------------------------------------------------------
+# coordinate helpers
+# --------------------------------------------------------------------------------------
+
+
+def coords_for_dim(assembly: xr.DataArray, dim: Hashable) -> list[Hashable]:
+    """Names of the 1-D metadata coordinates along ``dim`` (MultiIndex levels included).
+
+    The dimension coordinate itself is excluded when it is a MultiIndex (its levels are
+    listed instead).
+    """
+    names = []
+    for name, coord in assembly.coords.items():
+        if coord.dims != (dim,):
+            continue
+        if name == dim and isinstance(assembly.indexes.get(dim), pd.MultiIndex):
+            continue
+        names.append(name)
+    return names
+
+
+def walk_coords(assembly: xr.DataArray):
+    """Yield ``(name, dims, values)`` for every coordinate, MultiIndex levels flattened.
+
+    Equivalent to BrainIO's ``walk_coords``.
+    """
+    for name, coord in assembly.coords.items():
+        index = assembly.indexes.get(name)
+        if name in assembly.dims and isinstance(index, pd.MultiIndex):
+            continue
+        yield name, coord.dims, coord.values
+
+
+def _flat_coords(assembly: xr.DataArray) -> dict[Hashable, tuple[tuple, np.ndarray]]:
+    """All coordinates as plain ``{name: (dims, values)}``, MultiIndexes dissolved."""
+    return {name: (dims, values) for name, dims, values in walk_coords(assembly)}
+
+
+def gather_indexes(assembly: xr.DataArray) -> xr.DataArray:
+    """Index every dimension by all of its 1-D coordinates.
+
+    A dimension with several coordinates gets one MultiIndex over them (so ``.sel(region='IT')``
+    works on a level); a dimension with a single coordinate keeps that coordinate under its own
+    name with a plain index (``.sel(neuroid_id=...)``). Coordinates already indexed are left
+    as they are. Returns a new object; the input is not modified.
+    """
+    result = assembly
+    for dim in assembly.dims:
+        index = assembly.indexes.get(dim)
+        names = coords_for_dim(assembly, dim)
+        if isinstance(index, pd.MultiIndex):
+            missing = [n for n in names if n not in index.names]
+            if not missing:
+                continue
+            # rebuild the MultiIndex with the new coordinates appended
+            result = result.reset_index(dim)
+            names = list(index.names) + missing
+        elif dim in assembly.coords and dim in names:
+            # a plain dimension coordinate next to other metadata: keep its values under the
+            # name BrainIO's writer gives it, so it becomes an ordinary level.
+            if len(names) == 1:
+                continue
+            result = result.rename({dim: f"{dim}_"})
+            names = [f"{dim}_" if n == dim else n for n in names]
+        if not names:
+            continue
+        if len(names) == 1:
+            if names[0] not in result.xindexes:
+                result = result.set_xindex(names[0])
+        else:
+            indexed = [n for n in names if n in result.xindexes]
+            if indexed:
+                result = result.drop_indexes(indexed)
+            result = result.set_index({dim: names})
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# the classes
+# --------------------------------------------------------------------------------------
+
+
+class DataAssembly(xr.DataArray):
+    """A labelled array whose dimensions are indexed by all of their metadata coordinates.
+
+    Construct it like an :class:`xarray.DataArray`; every dimension's coordinates are then
+    gathered into an index (see :func:`gather_indexes`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = NeuronRecordingAssembly(
+    ...     np.zeros((2, 3)), dims=["presentation", "neuroid"],
+    ...     coords={"stimulus_id": ("presentation", ["s0", "s1"]),
+    ...             "repetition": ("presentation", [0, 0]),
+    ...             "neuroid_id": ("neuroid", ["n0", "n1", "n2"]),
+    ...             "region": ("neuroid", ["V4", "IT", "IT"])})
+    >>> a.sel(region="IT").sizes["neuroid"]
+    2
+    """
+
+    __slots__ = ()
+
+    def __init__(self, *args, **kwargs):
+        fastpath = kwargs.get("fastpath", False) or (len(args) >= 7 and args[6])
+        super().__init__(*args, **kwargs)
+        if fastpath:
+            # xarray's internal constructor (used by every operation): indexes are already right
+            return
+        gathered = gather_indexes(self)
+        if gathered is not self:
+            # adopt the re-indexed variable and coordinates without a second gather
+            self._variable = gathered._variable
+            self._coords = gathered._coords
+            self._indexes = gathered._indexes
+
+    # BrainIO API ------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Check the assembly's structure (no-op for the generic class)."""
+
+    @classmethod
+    def from_files(
+        cls,
+        file_path: str | os.PathLike,
+        stimulus_set_identifier: str | None = None,
+        stimulus_set: StimulusSet | pd.DataFrame | None = None,
+        *,
+        group: str | None = None,
+        chunks: Any = None,
+        merge_stimulus_set: bool = True,
+        **kwargs,
+    ) -> DataAssembly:
+        """Open an assembly file (netCDF-4 or zarr) lazily and merge its stimulus set.
+
+        Parameters
+        ----------
+        file_path
+            A netCDF-4 file written by BrainIO or brainbridge, or a zarr store (a folder or
+            ``*.zarr`` path; see :func:`brainbridge.packaging.write_zarr`).
+        stimulus_set_identifier
+            Stored in ``attrs['stimulus_set_identifier']`` when given. When ``None`` the value
+            stored in the file is kept (BrainIO overwrote it with ``None``).
+        stimulus_set
+            Its columns that the assembly lacks become ``presentation`` coordinates, joined on
+            ``stimulus_id`` (the assembly wins clashes; unknown ids get missing values).
+        group
+            A netCDF group to read instead of the root (BrainIO's ``extras``).
+        chunks
+            ``None`` (default) reads values lazily on first use with xarray's backend; any
+            value accepted by :func:`xarray.open_dataarray` (``{}``, ``"auto"``, a dict)
+            returns a dask-backed assembly, read chunk by chunk.
+        merge_stimulus_set
+            Set to ``False`` to attach the stimulus set without merging its columns.
+        **kwargs
+            Passed to :func:`xarray.open_dataarray` / :func:`xarray.open_zarr`.
+
+        Returns
+        -------
+        DataAssembly
+            An instance of ``cls``.
+
+        Raises
+        ------
+        AssemblyError
+            The file is missing, truncated or not an assembly.
+        """
+        array = open_assembly_array(file_path, group=group, chunks=chunks, **kwargs)
+        return cls._from_raw(
+            array,
+            stimulus_set_identifier=stimulus_set_identifier,
+            stimulus_set=stimulus_set,
+            merge_stimulus_set=merge_stimulus_set,
+        )
+
+    @classmethod
+    def _from_raw(
+        cls,
+        array: xr.DataArray,
+        *,
+        stimulus_set_identifier: str | None = None,
+        stimulus_set: pd.DataFrame | None = None,
+        merge_stimulus_set: bool = True,
+    ) -> DataAssembly:
+        """Wrap a plain, un-indexed DataArray: legacy fixes, stimulus merge, one index build."""
+        if "presentation" in array.dims and "image_id" in array.coords and "stimulus_id" not in array.coords:
+            array = array.assign_coords(stimulus_id=array["image_id"])
+        if stimulus_set is not None and merge_stimulus_set:
+            array = merge_stimulus_set_meta(array, stimulus_set)
+        attrs = dict(array.attrs)
+        if stimulus_set_identifier is not None:
+            attrs["stimulus_set_identifier"] = stimulus_set_identifier
+        if stimulus_set is not None:
+            attrs["stimulus_set"] = stimulus_set
+        array.attrs = attrs
+        return cls(array)
+
+    @classmethod
+    def get_loader_class(cls):  # BrainIO compatibility: loaders are functions here
+        return cls.from_files
+
+    # conveniences ---------------------------------------------------------------------
+
+    def multisel(self, **indexers) -> DataAssembly:
+        """Select on several coordinates at once (BrainIO's ``multisel``); same as ``.sel``."""
+        return self.sel(**indexers)
+
+
+class NeuroidAssembly(DataAssembly):
+    """Responses of neuroids (units, sites, voxels, model features) to presentations."""
+
+    __slots__ = ()
+
+    def validate(self) -> None:
+        """Require the dimensions ``presentation`` and ``neuroid`` (and optionally ``time_bin``)."""
+        dims = set(self.dims)
+        if dims not in ({"presentation", "neuroid"}, {"presentation", "neuroid", "time_bin"}):
+            raise AssemblyError(
+                f"{type(self).__name__} needs dims presentation x neuroid [x time_bin], got {tuple(self.dims)}"
+            )
+
+
+class NeuronRecordingAssembly(NeuroidAssembly):
+    """Recorded neural responses: ``presentation x neuroid [x time_bin]``."""
+
+    __slots__ = ()
+
+
+class ModelFeaturesAssembly(NeuroidAssembly):
+    """Features (activations) of a model: ``presentation x neuroid``."""
+
+    __slots__ = ()
+
+
+class BehavioralAssembly(DataAssembly):
+    """Behavioural measurements, e.g. ``presentation x choice``."""
+
+    __slots__ = ()
+
+
+class PropertyAssembly(DataAssembly):
+    """Properties of neuroids that are not responses to a stimulus set (no merge)."""
+
+    __slots__ = ()
+
+
+class MetadataAssembly(DataAssembly):
+    """Metadata arrays stored beside an assembly (BrainIO's netCDF groups)."""
+
+    __slots__ = ()
+
+
+class SpikeTimesAssembly(NeuronRecordingAssembly):
+    """Spike events along one dimension, ``event``, with ``neuroid_id`` and ``time`` coordinates."""
+
+    __slots__ = ()
+
+    def validate(self) -> None:
+        if set(self.dims) != {"event"}:
+            raise AssemblyError(f"SpikeTimesAssembly needs the single dim 'event', got {tuple(self.dims)}")
+
+
+_CLASSES = {
+    c.__name__: c
+    for c in (
+        DataAssembly,
+        NeuroidAssembly,
+        NeuronRecordingAssembly,
+        ModelFeaturesAssembly,
+        BehavioralAssembly,
+        PropertyAssembly,
+        MetadataAssembly,
+        SpikeTimesAssembly,
+    )
+}
+
+
+def assembly_class(name: str) -> type[DataAssembly]:
+    """The assembly class called ``name`` (as in a catalog's ``class`` column)."""
+    try:
+        return _CLASSES[name]
+    except KeyError:
+        raise AssemblyError(
+            f"unknown assembly class {name!r}; known classes: {sorted(_CLASSES)}"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------
+# opening files
+# --------------------------------------------------------------------------------------
+
+
+def _is_zarr(path: str | os.PathLike) -> bool:
+    text = str(path).rstrip("/")
+    if text.endswith(".zarr") or "://" in text and text.endswith(".zarr"):
+        return True
+    p = Path(text)
+    return p.is_dir() and any((p / marker).exists() for marker in ("zarr.json", ".zgroup", ".zattrs"))
+
+
+def open_assembly_array(
+    file_path: str | os.PathLike, *, group: str | None = None, chunks: Any = None, **kwargs
+) -> xr.DataArray:
+    """Open an assembly file as a plain, lazy :class:`xarray.DataArray` (no indexes built).
+
+    Reads netCDF-4 (BrainIO's ``data`` variable, or the legacy
+    ``__xarray_dataarray_variable__``) with h5netcdf, and zarr stores.
+    """
+    path = os.fspath(file_path)
+    if _is_zarr(path):
+        try:
+            ds = xr.open_zarr(path, group=group, chunks=chunks if chunks is not None else None, **kwargs)
+        except Exception as e:  # zarr raises many types; report one
+            raise AssemblyError(f"cannot open zarr assembly {path}: {e}") from e
+        return _single_variable(ds, path)
+    if "://" not in path and not Path(path).exists():
+        raise AssemblyError(f"assembly file not found: {path}")
+    try:
+        ds = xr.open_dataset(path, engine=kwargs.pop("engine", "h5netcdf"), group=group, chunks=chunks, **kwargs)
+    except Exception as e:
+        raise AssemblyError(f"cannot read {path} as a netCDF-4 assembly: {e}") from e
+    return _single_variable(ds, path)
+
+
+def _single_variable(ds: xr.Dataset, path: str) -> xr.DataArray:
+    if "data" in ds.data_vars:
+        name = "data"
+    elif len(ds.data_vars) == 1:
+        name = next(iter(ds.data_vars))
+    else:
+        raise AssemblyError(
+            f"{path} holds {len(ds.data_vars)} data variables {sorted(map(str, ds.data_vars))}; "
+            "an assembly file has one (named 'data')"
+        )
+    array = ds[name]
+    # global attrs (BrainIO promotes them) complete the variable's own
+    attrs = {**ds.attrs, **array.attrs}
+    attrs.pop("coordinates", None)
+    array.attrs = attrs
+    array.name = None if name in ("data", "__xarray_dataarray_variable__") else name
+    return array
+
+
+def merge_stimulus_set_meta(
+    assembly: xr.DataArray, stimulus_set: pd.DataFrame, *, on: str = "stimulus_id", dim: str = "presentation"
+) -> xr.DataArray:
+    """Add the stimulus set's columns the assembly lacks as ``dim`` coordinates, joined on ``on``.
+
+    Vectorised left join: presentations whose id is not in the stimulus set get missing
+    values. Works on plain and indexed arrays; returns an un-indexed array for a MultiIndex
+    dim when new columns were added (the caller re-gathers).
+    """
+    if dim not in assembly.dims:
+        return assembly
+    if on not in assembly.coords:
+        raise AssemblyError(f"cannot merge the stimulus set: the assembly has no '{on}' coordinate on '{dim}'")
+    if on not in stimulus_set.columns:
+        raise AssemblyError(f"cannot merge the stimulus set: it has no '{on}' column")
+    existing = set(map(str, assembly.coords)) | set(map(str, assembly.dims))
+    columns = [c for c in stimulus_set.columns if str(c) not in existing]
+    if not columns:
+        return assembly
+    keys = pd.Index(stimulus_set[on].astype(str))
+    if not keys.is_unique:
+        raise AssemblyError(f"cannot merge the stimulus set: its '{on}' column has duplicates")
+    positions = keys.get_indexer(np.asarray(assembly[on].values).astype(str))
+    missing = positions < 0
+    new_coords = {}
+    for column in columns:
+        values = stimulus_set[column].to_numpy()
+        taken = values[np.where(missing, 0, positions)] if len(values) else np.empty(len(positions), object)
+        if missing.any():
+            taken = taken.astype(object) if taken.dtype.kind not in "fc" else taken.astype(float)
+            taken[missing] = np.nan
+        new_coords[str(column)] = (dim, taken)
+    if isinstance(assembly.indexes.get(dim), pd.MultiIndex):
+        assembly = assembly.reset_index(dim)
+    return assembly.assign_coords(new_coords)
+
+
+# --------------------------------------------------------------------------------------
+# domain helpers (plain DataArrays welcome)
+# --------------------------------------------------------------------------------------
+
+
+def _rewrap(template: xr.DataArray, result: xr.DataArray) -> xr.DataArray:
+    """Return ``result`` as the class of ``template`` (assemblies stay assemblies)."""
+    if isinstance(template, DataAssembly) and not isinstance(result, type(template)):
+        return type(template)(result)
+    return result
+
+
+def average_repetitions(
+    assembly: xr.DataArray,
+    *,
+    dim: str = "presentation",
+    by: str = "stimulus_id",
+    skipna: bool = True,
+) -> xr.DataArray:
+    """Average the presentations of each stimulus (over repetitions), vectorised.
+
+    One factorize of ``by`` and one sorted ``np.add.reduceat`` replace a groupby over every
+    coordinate. Coordinates that are constant within each stimulus (``object_name``...) are
+    kept; those that vary (``repetition``...) are dropped. Stimuli come out in order of
+    first appearance. Dask-backed assemblies are reduced lazily, chunk by chunk.
+
+    Parameters
+    ----------
+    assembly
+        An assembly or plain DataArray with a ``by`` coordinate along ``dim``.
+    dim
+        The dimension to reduce (default ``presentation``).
+    by
+        The coordinate that identifies a stimulus (default ``stimulus_id``).
+    skipna
+        Ignore NaN responses (a stimulus whose every repetition is NaN stays NaN).
+
+    Returns
+    -------
+    xarray.DataArray
+        Same class as the input, one entry per stimulus along ``dim``.
+    """
+    if dim not in assembly.dims:
+        raise AssemblyError(f"cannot average repetitions: no dimension '{dim}' in {tuple(assembly.dims)}")
+    if by not in assembly.coords:
+        raise AssemblyError(f"cannot average repetitions: no coordinate '{by}' on '{dim}'")
+    keys = np.asarray(assembly[by].values)
+    codes, uniques = pd.factorize(keys, sort=False)
+    n_groups = len(uniques)
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    first = order[starts]  # first presentation of each group, in group order
+    axis = assembly.get_axis_num(dim)
+
+    data = assembly.data
+    if _is_dask(data):
+        reduced = _average_dask(data, codes, n_groups, axis, skipna)
+    else:
+        reduced = _average_numpy(np.asarray(data), order, starts, axis, skipna)
+
+    coords: dict[Hashable, Any] = {}
+    for name, dims, values in walk_coords(assembly):
+        if dim not in dims:
+            coords[name] = (dims, values)
+            continue
+        if dims != (dim,):
+            continue  # multi-dimensional coordinate spanning dim: not representable per stimulus
+        values = np.asarray(values)
+        group_first = values[first]
+        if name != by and not _constant_within(values, codes, group_first):
+            continue
+        coords[name] = (dims, group_first)
+    result = xr.DataArray(reduced, dims=assembly.dims, coords=coords, attrs=dict(assembly.attrs), name=assembly.name)
+    return _rewrap(assembly, result) if isinstance(assembly, DataAssembly) else gather_indexes(result)
+
+
+def _constant_within(values: np.ndarray, codes: np.ndarray, group_first: np.ndarray) -> bool:
+    expected = group_first[codes]
+    try:
+        same = values == expected
+        if values.dtype.kind == "f":
+            same |= np.isnan(values) & np.isnan(expected)
+        return bool(np.all(same))
+    except (TypeError, ValueError):
+        return bool(pd.Series(values).equals(pd.Series(expected)))
+
+
+def _is_dask(data) -> bool:
+    return type(data).__module__.startswith("dask")
+
+
+def _average_numpy(data: np.ndarray, order, starts, axis: int, skipna: bool) -> np.ndarray:
+    moved = np.moveaxis(data, axis, 0)[order]
+    if moved.dtype.kind not in "fc":
+        moved = moved.astype(np.float64)
+    if skipna and moved.dtype.kind == "f":
+        valid = ~np.isnan(moved)
+        sums = np.add.reduceat(np.where(valid, moved, 0), starts, axis=0)
+        counts = np.add.reduceat(valid, starts, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = sums / counts
+    else:
+        sums = np.add.reduceat(moved, starts, axis=0)
+        counts = np.diff(np.r_[starts, len(order)]).reshape((-1,) + (1,) * (moved.ndim - 1))
+        means = sums / counts
+    return np.moveaxis(means.astype(moved.dtype, copy=False), 0, axis)
+
+
+def _average_dask(data, codes, n_groups: int, axis: int, skipna: bool):
+    """Lazy group mean: per-chunk partial sums and counts, added up across chunks.
+
+    Peak memory is one input chunk plus two ``n_groups``-sized partial results per task.
+    """
+    bounds = np.cumsum((0,) + data.chunks[axis])
+    total = None
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        index = [slice(None)] * data.ndim
+        index[axis] = slice(int(start), int(stop))
+        piece = _partial_block(data[tuple(index)], codes[start:stop], n_groups, axis, skipna)
+        total = piece if total is None else total + piece
+    sums, counts = total[0], total[1]
+    return (sums / counts).astype(data.dtype if data.dtype.kind == "f" else np.float64)
+
+
+def _partial_block(block, block_codes, n_groups, axis, skipna):
+    import dask
+    import dask.array as da
+
+    def compute(b, c):
+        b = np.moveaxis(np.asarray(b, dtype=np.float64), axis, 0)
+        valid = ~np.isnan(b) if skipna else np.ones(b.shape, bool)
+        sums = np.zeros((n_groups,) + b.shape[1:])
+        counts = np.zeros((n_groups,) + b.shape[1:])
+        np.add.at(sums, np.asarray(c), np.where(valid, b, 0))
+        np.add.at(counts, np.asarray(c), valid)
+        return np.stack([np.moveaxis(sums, 0, axis), np.moveaxis(counts, 0, axis)])
+
+    shape = list(block.shape)
+    shape[axis] = n_groups
+    delayed = dask.delayed(compute)(block, block_codes)
+    return da.from_delayed(delayed, shape=(2, *shape), dtype=np.float64)
+
+
+def select(
+    assembly: xr.DataArray,
+    *,
+    region: str | Iterable[str] | None = None,
+    time_bin: tuple[float, float] | int | None = None,
+    **coords,
+) -> xr.DataArray:
+    """Select neuroids by region and/or a time bin, plus any coordinate values.
+
+    Parameters
+    ----------
+    region
+        One region name or several (``'IT'``, ``['V4', 'IT']``).
+    time_bin
+        ``(start, end)`` matching ``time_bin_start``/``time_bin_end`` (the dimension is kept
+        with one entry), or an integer position along ``time_bin``.
+    **coords
+        Other ``coordinate=value(s)`` pairs; a list selects any of the values.
+
+    Returns
+    -------
+    xarray.DataArray
+        The selection, same class as the input; dimensions are never dropped.
+    """
+    wanted: dict[str, Any] = dict(coords)
+    if region is not None:
+        wanted["region"] = region
+    result = assembly
+    if time_bin is not None:
+        if "time_bin" not in result.dims:
+            raise AssemblyError("cannot select a time bin: the assembly has no 'time_bin' dimension")
+        if isinstance(time_bin, (int, np.integer)):
+            result = result.isel(time_bin=[int(time_bin)])
+        else:
+            start, end = time_bin
+            mask = (np.asarray(result["time_bin_start"].values) == start) & (
+                np.asarray(result["time_bin_end"].values) == end
+            )
+            if not mask.any():
+                raise AssemblyError(f"no time bin {start}-{end}; available: {_time_bins(result)}")
+            result = result.isel(time_bin=np.flatnonzero(mask))
+    for name, value in wanted.items():
+        if name not in result.coords:
+            raise AssemblyError(f"no coordinate '{name}' to select on; coordinates: {sorted(map(str, result.coords))}")
+        coord = result[name]
+        if coord.ndim != 1:
+            raise AssemblyError(f"coordinate '{name}' is not one-dimensional")
+        values = [value] if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) else list(value)
+        mask = np.isin(np.asarray(coord.values), values)
+        if not mask.any():
+            available = pd.unique(np.asarray(coord.values))[:20]
+            raise AssemblyError(f"no {name} in {values}; available: {list(available)}")
+        result = result.isel({coord.dims[0]: np.flatnonzero(mask)})
+    return result
+
+
+def _time_bins(assembly) -> list[tuple]:
+    return list(zip(assembly["time_bin_start"].values.tolist(), assembly["time_bin_end"].values.tolist()))
+
+
+def align(
+    first: xr.DataArray, second: xr.DataArray, *, on: str = "stimulus_id", dim: str = "presentation"
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """Restrict two assemblies to their common ``on`` values and put them in the same order.
+
+    Both must have unique ``on`` values along ``dim`` (average repetitions first). The order
+    is the sorted order of the shared ids, so the result does not depend on argument order.
+
+    Raises
+    ------
+    AssemblyError
+        A missing coordinate, duplicate ids, or no id in common.
+    """
+    ids = []
+    for which, a in (("first", first), ("second", second)):
+        if on not in a.coords or a[on].dims != (dim,):
+            raise AssemblyError(f"cannot align: the {which} assembly has no '{on}' coordinate on '{dim}'")
+        values = pd.Index(np.asarray(a[on].values).astype(str))
+        if not values.is_unique:
+            raise AssemblyError(
+                f"cannot align: the {which} assembly repeats {on} values (average over repetitions first)"
+            )
+        ids.append(values)
+    common = ids[0].intersection(ids[1]).sort_values()
+    if len(common) == 0:
+        raise AssemblyError(f"cannot align: the assemblies share no {on}")
+    return (
+        first.isel({dim: ids[0].get_indexer(common)}),
+        second.isel({dim: ids[1].get_indexer(common)}),
+    )
+
+
+@xr.register_dataarray_accessor("brainbridge")
+class BrainbridgeAccessor:
+    """``array.brainbridge.<helper>(...)``: the assembly helpers on any DataArray."""
+
+    def __init__(self, array: xr.DataArray):
+        self._array = array
+
+    def average_repetitions(self, **kwargs) -> xr.DataArray:
+        """See :func:`brainbridge.assemblies.average_repetitions`."""
+        return average_repetitions(self._array, **kwargs)
+
+    def select(self, **kwargs) -> xr.DataArray:
+        """See :func:`brainbridge.assemblies.select`."""
+        return select(self._array, **kwargs)
+
+    def align(self, other: xr.DataArray, **kwargs) -> tuple[xr.DataArray, xr.DataArray]:
+        """See :func:`brainbridge.assemblies.align`."""
+        return align(self._array, other, **kwargs)
+
+    def gather_indexes(self) -> xr.DataArray:
+        """See :func:`brainbridge.assemblies.gather_indexes`."""
+        return gather_indexes(self._array)
+
+    def to_assembly(self, cls: type[DataAssembly] | str = "DataAssembly") -> DataAssembly:
+        """Wrap the array in an assembly class (by class or class name)."""
+        klass = assembly_class(cls) if isinstance(cls, str) else cls
+        return klass(self._array)
+
+    def coords_for_dim(self, dim: Hashable) -> list[Hashable]:
+        """See :func:`brainbridge.assemblies.coords_for_dim`."""
+        return coords_for_dim(self._array, dim)
