@@ -523,8 +523,10 @@ def _is_dask(data) -> bool:
 
 def _average_numpy(data: np.ndarray, order, starts, axis: int, skipna: bool) -> np.ndarray:
     moved = np.moveaxis(data, axis, 0)[order]
-    if moved.dtype.kind not in "fc":
-        moved = moved.astype(np.float64)
+    out_dtype = moved.dtype if moved.dtype.kind in "fc" else np.float64
+    # accumulate in float64 (complex128): more accurate, and the same arithmetic as the
+    # chunked dask path, so lazy and eager averages agree
+    moved = moved.astype(np.complex128 if moved.dtype.kind == "c" else np.float64, copy=False)
     if skipna and moved.dtype.kind == "f":
         valid = ~np.isnan(moved)
         sums = np.add.reduceat(np.where(valid, moved, 0), starts, axis=0)
@@ -535,42 +537,95 @@ def _average_numpy(data: np.ndarray, order, starts, axis: int, skipna: bool) -> 
         sums = np.add.reduceat(moved, starts, axis=0)
         counts = np.diff(np.r_[starts, len(order)]).reshape((-1,) + (1,) * (moved.ndim - 1))
         means = sums / counts
-    return np.moveaxis(means.astype(moved.dtype, copy=False), 0, axis)
+    return np.moveaxis(means.astype(out_dtype, copy=False), 0, axis)
 
 
 def _average_dask(data, codes, n_groups: int, axis: int, skipna: bool):
-    """Lazy group mean: per-chunk partial sums and counts, added up across chunks.
+    """Lazy group mean: per-block partial sums and counts, added up in a tree.
 
-    Peak memory is one input chunk plus two ``n_groups``-sized partial results per task.
+    Each input block becomes one ``(1, 2, n_groups, ...)`` partial (sums, counts) computed
+    with the same float64 arithmetic as the eager path; the partials are summed with a tree
+    reduction (``split_every``). The non-reduced axes are split so that one partial stays
+    under dask's ``array.chunk-size``: peak memory is a few partials plus one input block,
+    whatever the size of the assembly.
     """
-    bounds = np.cumsum((0,) + data.chunks[axis])
-    total = None
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        index = [slice(None)] * data.ndim
-        index[axis] = slice(int(start), int(stop))
-        piece = _partial_block(data[tuple(index)], codes[start:stop], n_groups, axis, skipna)
-        total = piece if total is None else total + piece
-    sums, counts = total[0], total[1]
-    return (sums / counts).astype(data.dtype if data.dtype.kind == "f" else np.float64)
-
-
-def _partial_block(block, block_codes, n_groups, axis, skipna):
     import dask
     import dask.array as da
 
-    def compute(b, c):
-        b = np.moveaxis(np.asarray(b, dtype=np.float64), axis, 0)
-        valid = ~np.isnan(b) if skipna else np.ones(b.shape, bool)
-        sums = np.zeros((n_groups,) + b.shape[1:])
-        counts = np.zeros((n_groups,) + b.shape[1:])
-        np.add.at(sums, np.asarray(c), np.where(valid, b, 0))
-        np.add.at(counts, np.asarray(c), valid)
-        return np.stack([np.moveaxis(sums, 0, axis), np.moveaxis(counts, 0, axis)])
+    moved = da.moveaxis(data, axis, 0)
+    # bound one partial (2 x n_groups x rest-of-block float64) by the configured chunk size
+    limit = dask.utils.parse_bytes(dask.config.get("array.chunk-size", "128MiB"))
+    rest = moved.chunks[1:]
+    if rest:
+        budget = max(1, limit // (16 * max(n_groups, 1)))  # elements of one partial row
+        rest_chunks = _split_chunks(rest, budget)
+        if rest_chunks != rest:
+            moved = moved.rechunk((moved.chunks[0], *rest_chunks))
+    codes_array = da.from_array(np.asarray(codes, dtype=np.int64), chunks=(moved.chunks[0],))
+    codes_array = codes_array.reshape((-1,) + (1,) * (moved.ndim - 1))
+    n_blocks = len(moved.chunks[0])
+    partials = da.map_blocks(
+        _group_partials,
+        moved,
+        codes_array,
+        n_groups=n_groups,
+        skipna=skipna,
+        new_axis=[1, 2],
+        chunks=((1,) * n_blocks, (2,), (n_groups,), *moved.chunks[1:]),
+        dtype=np.float64,
+        meta=np.empty((0,) * (moved.ndim + 2), dtype=np.float64),
+    )
+    total = partials.sum(axis=0, split_every=8)
+    out_dtype = data.dtype if data.dtype.kind == "f" else np.float64
+    means = da.map_blocks(_divide, total[0], total[1], out_dtype=out_dtype, dtype=out_dtype)
+    return da.moveaxis(means, 0, axis)
 
-    shape = list(block.shape)
-    shape[axis] = n_groups
-    delayed = dask.delayed(compute)(block, block_codes)
-    return da.from_delayed(delayed, shape=(2, *shape), dtype=np.float64)
+
+def _divide(sums: np.ndarray, counts: np.ndarray, *, out_dtype) -> np.ndarray:
+    """``sums / counts`` (NaN where a group has no valid value), quietly, in ``out_dtype``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums / counts).astype(out_dtype, copy=False)
+
+
+def _split_chunks(chunks: tuple[tuple[int, ...], ...], budget: int) -> tuple[tuple[int, ...], ...]:
+    """Split the chunks of the trailing axes so one block holds at most ~``budget`` elements."""
+    result = []
+    for axis_chunks in chunks:
+        size = max(1, budget)
+        pieces: list[int] = []
+        for c in axis_chunks:
+            while c > size:
+                pieces.append(size)
+                c -= size
+            if c:
+                pieces.append(c)
+        result.append(tuple(pieces) or axis_chunks)
+        largest = max(result[-1]) if result[-1] else 1
+        budget = max(1, budget // largest)
+    return tuple(result)
+
+
+def _group_partials(block: np.ndarray, block_codes: np.ndarray, *, n_groups: int, skipna: bool) -> np.ndarray:
+    """Sums and counts per group of one block (groups along axis 0), float64."""
+    block_codes = np.asarray(block_codes).reshape(-1)
+    out = np.zeros((1, 2, n_groups) + block.shape[1:], dtype=np.float64)
+    if block.shape[0] == 0:
+        return out
+    order = np.argsort(block_codes, kind="stable")
+    sorted_codes = block_codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    values = np.asarray(block, dtype=np.float64)[order]
+    if skipna:
+        valid = ~np.isnan(values)
+        sums = np.add.reduceat(np.where(valid, values, 0.0), starts, axis=0)
+        counts = np.add.reduceat(valid, starts, axis=0)
+    else:
+        sums = np.add.reduceat(values, starts, axis=0)
+        counts = np.diff(np.r_[starts, len(order)]).reshape((-1,) + (1,) * (values.ndim - 1))
+    present = sorted_codes[starts]
+    out[0, 0, present] = sums
+    out[0, 1, present] = counts
+    return out
 
 
 def select(
