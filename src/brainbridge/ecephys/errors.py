@@ -1,0 +1,58 @@
+"""Errors raised by :mod:`brainbridge.ecephys` (all subclasses of :class:`BrainbridgeError`)."""
+
+from __future__ import annotations
+
+from brainbridge.errors import BrainbridgeError, FetchError, ValidationError
+
+__all__ = [
+    "EcephysError",
+    "ManifestVersionError",
+    "MissingSpikeTimesError",
+    "NWBFileError",
+    "ProjectFetchError",
+    "ProjectTableError",
+    "SessionNotFoundError",
+    "UnitNotFoundError",
+]
+
+
+class EcephysError(BrainbridgeError):
+    """Base class of the errors of the electrophysiology package."""
+
+
+class NWBFileError(EcephysError, OSError):
+    """An NWB file that is missing, truncated or not readable as NWB."""
+
+
+class MissingSpikeTimesError(EcephysError, ValueError):
+    """An NWB file without a units table, or whose units table has no ``spike_times``."""
+
+
+class ManifestVersionError(EcephysError, ValueError):
+    """A project cache manifest written for another version of the cache layout."""
+
+    def __init__(self, message: str, expected: str | None = None, found: str | None = None):
+        super().__init__(message)
+        self.expected = expected
+        self.found = found
+
+
+class ProjectTableError(ValidationError, EcephysError):
+    """A project table (sessions, probes, channels, units) that is missing or malformed."""
+
+
+class ProjectFetchError(FetchError, EcephysError):
+    """A project file that could not be fetched after all tries."""
+
+
+class _QuietKeyError(EcephysError, KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class SessionNotFoundError(_QuietKeyError):
+    """A session id that the project does not list."""
+
+
+class UnitNotFoundError(_QuietKeyError):
+    """A unit or presentation id that the session does not have."""

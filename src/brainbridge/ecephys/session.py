@@ -1,0 +1,748 @@
+"""One recording session read lazily from an NWB file (AllenSDK's ``EcephysSession``).
+
+:class:`EcephysSession` keeps the NWB file open and reads each table the first time it is
+used. Spike counts come back as a :class:`brainbridge.assemblies.NeuronRecordingAssembly`
+(``presentation x time_bin x neuroid``) with every presentation and unit column as a
+coordinate, so they feed the encoding and ML parts of brainbridge directly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from brainbridge.assemblies import NeuronRecordingAssembly
+from brainbridge.ecephys.counts import SpikeTrains, spike_counts, window_edges
+from brainbridge.ecephys.errors import UnitNotFoundError
+from brainbridge.ecephys.nwb import open_nwb, read_spike_trains, read_table
+from brainbridge.errors import ValidationError
+
+__all__ = [
+    "NON_STIMULUS_PARAMETERS",
+    "UNIT_FILTER_DEFAULTS",
+    "EcephysSession",
+    "filter_units",
+    "stimulus_ids",
+]
+
+#: AllenSDK's default unit quality thresholds (``allensdk.brain_observatory.ecephys``)
+UNIT_FILTER_DEFAULTS: dict[str, float] = {
+    "amplitude_cutoff_maximum": 0.1,
+    "presence_ratio_minimum": 0.95,
+    "isi_violations_maximum": 0.5,
+}
+
+_FILTER_TESTS = {
+    "amplitude_cutoff_maximum": ("amplitude_cutoff", "max"),
+    "presence_ratio_minimum": ("presence_ratio", "min"),
+    "isi_violations_maximum": ("isi_violations", "max"),
+}
+
+#: presentation columns that describe timing or bookkeeping, not the stimulus
+NON_STIMULUS_PARAMETERS = (
+    "start_time",
+    "stop_time",
+    "duration",
+    "stimulus_block",
+    "stimulus_index",
+    "stimulus_condition_id",
+    "stimulus_presentation_id",
+    "stimulus_id",
+    "tags",
+    "timeseries",
+    "id",
+)
+
+_NULL = "null"
+
+
+# --------------------------------------------------------------------------------------
+# unit filtering (shared with the project cache)
+# --------------------------------------------------------------------------------------
+
+
+def filter_units(
+    units: pd.DataFrame,
+    *,
+    filter_by_validity: bool = True,
+    filter_out_of_brain_units: bool = True,
+    defaults: bool = True,
+    **thresholds: float | None,
+) -> pd.DataFrame:
+    """Keep the units that pass AllenSDK's quality filters.
+
+    Parameters
+    ----------
+    units
+        A units table.
+    filter_by_validity
+        Keep ``quality == "good"`` (case-insensitive) and drop the ``quality`` column.
+    filter_out_of_brain_units
+        Drop units whose ``ecephys_structure_id`` is missing.
+    defaults
+        Apply :data:`UNIT_FILTER_DEFAULTS` to the thresholds not given. ``False`` applies only
+        the thresholds given.
+    **thresholds
+        ``amplitude_cutoff_maximum`` (keep ``amplitude_cutoff <= v``), ``presence_ratio_minimum``
+        (``presence_ratio >= v``), ``isi_violations_maximum`` (``isi_violations <= v``). ``None``
+        disables a filter; ``0`` is a real threshold (unlike AllenSDK's session level).
+        A unit whose metric is NaN fails an active filter, as in AllenSDK. A filter on a column
+        the table does not have is skipped (with a warning when the threshold was given).
+
+    Raises
+    ------
+    ValidationError
+        An unknown threshold name.
+    """
+    unknown = set(thresholds) - set(_FILTER_TESTS)
+    if unknown:
+        raise ValidationError(f"unknown unit filter(s) {sorted(unknown)}; valid: {sorted(_FILTER_TESTS)}")
+    keep = np.ones(len(units), dtype=bool)
+    for name, (column, kind) in _FILTER_TESTS.items():
+        explicit = name in thresholds
+        value = thresholds[name] if explicit else (UNIT_FILTER_DEFAULTS[name] if defaults else None)
+        if value is None:
+            continue
+        if column not in units.columns:
+            if explicit:
+                warnings.warn(f"unit filter {name} skipped: the units table has no '{column}' column", stacklevel=2)
+            continue
+        metric = pd.to_numeric(units[column], errors="coerce").to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            keep &= (metric <= value) if kind == "max" else (metric >= value)
+    result = units[keep]
+    if filter_by_validity and "quality" in result.columns:
+        quality = result["quality"].astype(str).str.lower()
+        result = result[(quality == "good").to_numpy()].drop(columns="quality")
+    if filter_out_of_brain_units and "ecephys_structure_id" in result.columns:
+        result = result[result["ecephys_structure_id"].notna().to_numpy()]
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# stimulus identity
+# --------------------------------------------------------------------------------------
+
+
+def _format_value(value: Any) -> str | None:
+    """A parameter value as text; ``None`` for missing values (left out of the id)."""
+    if value is None:
+        return None
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return None
+        return format(float(value), "g")
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    text = str(value)
+    return None if text in ("", _NULL, "nan") else text
+
+
+def stimulus_ids(conditions: pd.DataFrame, parameters: Sequence[str], name_column: str = "stimulus_name") -> list[str]:
+    """Readable, session-independent stimulus ids: ``name:param=value,...``.
+
+    Parameters are sorted by name and missing values are left out, so the same stimulus gets
+    the same id in every session (and its presentations can be aligned across sessions).
+    """
+    params = sorted(p for p in parameters if p != name_column)
+    ids = []
+    names = conditions[name_column].tolist() if name_column in conditions.columns else [None] * len(conditions)
+    columns = [conditions[p].tolist() for p in params]
+    for row, name in enumerate(names):
+        parts = []
+        for param, values in zip(params, columns):
+            text = _format_value(values[row])
+            if text is not None:
+                parts.append(f"{param}={text}")
+        head = _format_value(name) or "stimulus"
+        ids.append(f"{head}:{','.join(parts)}" if parts else head)
+    return ids
+
+
+def _coord_values(series: pd.Series) -> np.ndarray:
+    """A column as values netCDF and xarray indexes accept: numbers, bools or plain strings."""
+    values = series.to_numpy()
+    if values.dtype.kind in "biuf":
+        return values
+    if values.dtype.kind == "M":
+        return values.astype(str)
+    # strings, pandas' string dtype, mixed objects, lists: plain Python str, missing -> ""
+    as_object = series.astype(object).where(series.notna(), "")
+    return np.array([str(v) for v in as_object.tolist()], dtype=object)
+
+
+# --------------------------------------------------------------------------------------
+# the session
+# --------------------------------------------------------------------------------------
+
+
+class EcephysSession:
+    """An electrophysiology session backed by an open NWB file.
+
+    Build one with :meth:`from_nwb` (a single file) or
+    :meth:`brainbridge.ecephys.EcephysProjectCache.get_session_data` (a project's session).
+    Tables are read on first use; call :meth:`close` (or use ``with``) to release the file.
+
+    Parameters
+    ----------
+    nwbfile
+        A pynwb ``NWBFile`` (read lazily).
+    io
+        The open ``NWBHDF5IO`` to close with the session.
+    path
+        The file's path (informational).
+    session_id
+        Overrides the file's ``session_id``.
+    presentations
+        Which interval tables are the stimulus presentations: ``None`` (default) uses the
+        ``*_presentations`` tables (AllenSDK's layout), else ``trials``, else none; or a table
+        name (``"trials"``, ``"epochs"``, any ``nwb.intervals`` name) or a list of names.
+    filter_by_validity, filter_out_of_brain_units, **unit_filters
+        Unit filters (see :func:`filter_units`); a single file is raw data, so no filter is
+        applied unless asked for.
+    external_channel_columns
+        A callable returning a channels table (index: channel id) whose columns replace the
+        file's (the project cache passes its structure annotations).
+    """
+
+    def __init__(
+        self,
+        nwbfile,
+        *,
+        io=None,
+        path: str | os.PathLike | None = None,
+        session_id: int | str | None = None,
+        presentations: str | Sequence[str] | None = None,
+        filter_by_validity: bool = False,
+        filter_out_of_brain_units: bool = False,
+        external_channel_columns: Callable[[], pd.DataFrame] | None = None,
+        unit_filter_defaults: bool = False,
+        **unit_filters: float | None,
+    ):
+        self.nwbfile = nwbfile
+        self._io = io
+        self.path = Path(path) if path is not None else None
+        self._session_id = session_id
+        self._presentation_tables = presentations
+        self._filter_by_validity = filter_by_validity
+        self._filter_out_of_brain_units = filter_out_of_brain_units
+        self._unit_filter_defaults = unit_filter_defaults
+        self._unit_filters = unit_filters
+        self._external_channel_columns = external_channel_columns
+        if unit_filters:
+            filter_units(pd.DataFrame(), **unit_filters)  # validate names early
+
+    @classmethod
+    def from_nwb(cls, path: str | os.PathLike, **kwargs) -> EcephysSession:
+        """Open one NWB file lazily (see the class parameters for ``kwargs``).
+
+        Raises
+        ------
+        NWBFileError
+            Missing, truncated or non-NWB file.
+        """
+        io, nwbfile = open_nwb(path)
+        return cls(nwbfile, io=io, path=path, **kwargs)
+
+    # lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the NWB file (tables already read stay usable)."""
+        if self._io is not None:
+            self._io.close()
+            self._io = None
+
+    def __enter__(self) -> EcephysSession:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"EcephysSession(session_id={self.session_id!r}, path={str(self.path) if self.path else None!r})"
+
+    # metadata ---------------------------------------------------------------------------
+
+    @property
+    def session_id(self) -> int | str:
+        """The session id: given, else the file's ``session_id``, else its ``identifier``."""
+        if self._session_id is not None:
+            return self._session_id
+        return self.nwbfile.session_id or self.nwbfile.identifier
+
+    @cached_property
+    def metadata(self) -> dict[str, Any]:
+        """Session-level metadata (identifier, start time, subject fields that are set)."""
+        nwb = self.nwbfile
+        meta: dict[str, Any] = {
+            "session_id": self.session_id,
+            "identifier": nwb.identifier,
+            "session_description": nwb.session_description,
+            "session_start_time": str(nwb.session_start_time),
+        }
+        subject = nwb.subject
+        if subject is not None:
+            for field in ("subject_id", "species", "sex", "age", "genotype", "strain"):
+                value = getattr(subject, field, None)
+                if value not in (None, ""):
+                    meta[field] = value
+        return meta
+
+    # probes, channels, units ------------------------------------------------------------
+
+    @cached_property
+    def probes(self) -> pd.DataFrame:
+        """One row per electrode group (probe), index ``probe_id``."""
+        groups = self.nwbfile.electrode_groups
+        rows = []
+        for position, (name, group) in enumerate(groups.items()):
+            probe_id = getattr(group, "probe_id", None)
+            row = {
+                "probe_id": int(probe_id) if probe_id is not None else position,
+                "description": name,
+                "location": group.location or "",
+                "device": group.device.name if group.device is not None else "",
+            }
+            for attr in ("sampling_rate", "lfp_sampling_rate", "has_lfp_data"):
+                value = getattr(group, attr, None)
+                if value is not None:
+                    row[attr] = value
+            rows.append(row)
+        frame = pd.DataFrame(rows, columns=None if rows else ["probe_id", "description", "location", "device"])
+        return frame.set_index("probe_id")
+
+    @cached_property
+    def channels(self) -> pd.DataFrame:
+        """One row per electrode, index ``channel_id``; ``location`` as ``ecephys_structure_acronym``."""
+        electrodes = self.nwbfile.electrodes
+        if electrodes is None:
+            frame = pd.DataFrame(index=pd.Index([], name="channel_id", dtype=np.int64))
+        else:
+            frame = read_table(electrodes, index_name="channel_id")
+            group_names = frame.pop("group") if "group" in frame.columns else frame.get("group_name")
+            if "location" in frame.columns:
+                frame = frame.rename(columns={"location": "ecephys_structure_acronym"})
+            if group_names is not None:
+                probe_ids = dict(zip(self.probes["description"], self.probes.index))
+                frame["probe_id"] = pd.Series(group_names, index=frame.index).map(probe_ids)
+                frame = frame.drop(columns=["group_name"], errors="ignore")
+        if self._external_channel_columns is not None:
+            external = self._external_channel_columns()
+            if len(external):
+                frame = frame.drop(columns=[c for c in external.columns if c in frame.columns])
+                frame = frame.join(external, how="left")
+        return frame
+
+    @cached_property
+    def _raw_units(self) -> pd.DataFrame:
+        units = self.nwbfile.units
+        if units is None:
+            return pd.DataFrame(index=pd.Index([], name="unit_id", dtype=np.int64))
+        frame = read_table(units, skip=("spike_times", "obs_intervals"), index_name="unit_id")
+        electrodes = self.nwbfile.electrodes
+        if "electrodes" in frame.columns:
+            rows = frame.pop("electrodes").to_numpy()
+            if "peak_channel_id" not in frame.columns and electrodes is not None:
+                channel_ids = np.asarray(electrodes.id.data[:])
+                peak = np.where(rows >= 0, channel_ids[np.clip(rows, 0, None)], -1)
+                frame["peak_channel_id"] = peak
+        return frame
+
+    @cached_property
+    def units(self) -> pd.DataFrame:
+        """Retained units (after the session's filters), joined to their peak channel and probe.
+
+        Index ``unit_id``. Channel columns come from :attr:`channels` (joined on
+        ``peak_channel_id`` when the file records one), probe columns from :attr:`probes`
+        with a ``probe_`` prefix. Sorted by probe and depth when the file records positions.
+        """
+        units = self._raw_units
+        channels = self.channels
+        if "peak_channel_id" in units.columns and len(channels):
+            extra = channels[[c for c in channels.columns if c not in units.columns]]
+            units = units.join(extra, on="peak_channel_id")
+        if "probe_id" not in units.columns and "electrode_group" in units.columns:
+            probe_ids = dict(zip(self.probes["description"], self.probes.index))
+            units = units.assign(probe_id=units["electrode_group"].map(probe_ids))
+        if "probe_id" in units.columns and len(self.probes):
+            probes = self.probes.add_prefix("probe_")
+            probes = probes[[c for c in probes.columns if c not in units.columns]]
+            units = units.join(probes, on="probe_id")
+        units = filter_units(
+            units,
+            filter_by_validity=self._filter_by_validity,
+            filter_out_of_brain_units=self._filter_out_of_brain_units,
+            defaults=self._unit_filter_defaults,
+            **self._unit_filters,
+        )
+        sort_keys = [c for c in ("probe_description", "probe_vertical_position", "probe_horizontal_position") if c in units]
+        if "probe_vertical_position" in units.columns:
+            units = units.sort_values(sort_keys, kind="stable")
+        units.index.name = "unit_id"
+        return units
+
+    @cached_property
+    def spike_trains(self) -> SpikeTrains:
+        """Spike trains of the retained units (flat times + offsets), in :attr:`units` order.
+
+        Raises
+        ------
+        MissingSpikeTimesError
+            The file has no units table or no ``spike_times``.
+        """
+        trains = read_spike_trains(self.nwbfile)
+        return trains.select(self.units.index.to_numpy())
+
+    @property
+    def spike_times(self) -> dict:
+        """``{unit_id: spike_times}`` of the retained units (AllenSDK's mapping)."""
+        return self.spike_trains.to_dict()
+
+    # intervals --------------------------------------------------------------------------
+
+    @cached_property
+    def intervals(self) -> dict[str, pd.DataFrame]:
+        """Every interval table of the file (``trials``, ``epochs``, presentations...) by name."""
+        return {name: self._interval_table(name) for name in self.nwbfile.intervals}
+
+    def _interval_table(self, name: str) -> pd.DataFrame:
+        tables = self.nwbfile.intervals
+        if name not in tables:
+            raise ValidationError(f"no interval table {name!r}; the file has {sorted(tables)}")
+        frame = read_table(tables[name])
+        for column in frame.columns:
+            if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+                frame[column] = frame[column].where(frame[column].notna() & (frame[column] != ""), _NULL)
+        return frame
+
+    @property
+    def trials(self) -> pd.DataFrame | None:
+        """The ``trials`` table (``None`` when the file has none)."""
+        return self.intervals.get("trials")
+
+    @property
+    def epochs(self) -> pd.DataFrame | None:
+        """The ``epochs`` table (``None`` when the file has none)."""
+        return self.intervals.get("epochs")
+
+    @cached_property
+    def invalid_times(self) -> pd.DataFrame:
+        """The ``invalid_times`` table (empty when the file has none)."""
+        table = self.nwbfile.invalid_times
+        if table is None:
+            return pd.DataFrame(columns=["start_time", "stop_time", "tags"])
+        return read_table(table)
+
+    def _presentation_names(self) -> list[str]:
+        names = list(self.nwbfile.intervals)
+        wanted = self._presentation_tables
+        if wanted is None:
+            found = [n for n in names if n.endswith("_presentations")]
+            return found or (["trials"] if "trials" in names else [])
+        wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+        missing = [n for n in wanted if n not in names]
+        if missing:
+            raise ValidationError(f"no interval table(s) {missing}; the file has {sorted(names)}")
+        return wanted
+
+    @cached_property
+    def stimulus_presentations(self) -> pd.DataFrame:
+        """All stimulus presentations, sorted by start time, index ``stimulus_presentation_id``.
+
+        Columns: the tables' columns (missing strings as ``"null"``), ``stimulus_name`` (the
+        table name without ``_presentations`` when the table has no such column),
+        ``duration`` (``stop_time - start_time``; NaN when the stop time is missing),
+        ``stimulus_condition_id`` (one integer per distinct combination of stimulus
+        parameters, in order of first appearance) and ``stimulus_id`` (see
+        :func:`stimulus_ids`). Presentations overlapping an ``invalid_times`` interval tagged
+        ``stimulus`` lose their parameters and become ``"invalid_presentation"``.
+        """
+        frames = []
+        for name in self._presentation_names():
+            frame = self._interval_table(name)
+            if "stimulus_name" not in frame.columns:
+                frame.insert(0, "stimulus_name", name.removesuffix("_presentations"))
+            frames.append(frame)
+        if not frames:
+            empty = pd.DataFrame(
+                columns=["start_time", "stop_time", "stimulus_name", "duration", "stimulus_condition_id", "stimulus_id"]
+            )
+            empty.index.name = "stimulus_presentation_id"
+            return empty
+        table = pd.concat(frames) if len(frames) > 1 else frames[0]
+        if not table.index.is_unique:
+            table = table.reset_index(drop=True)
+        table = table.sort_values("start_time", kind="stable")
+        table.index.name = "stimulus_presentation_id"
+        # string columns: missing -> "null" after the concat too (columns absent in a table)
+        for column in table.columns:
+            if table[column].dtype == object or pd.api.types.is_string_dtype(table[column]):
+                table[column] = table[column].where(table[column].notna(), _NULL)
+        table["duration"] = table["stop_time"] - table["start_time"]
+        table = self._mask_invalid_presentations(table)
+        params = self.stimulus_parameters(table)
+        key_frame = table[["stimulus_name", *[p for p in params if p != "stimulus_name"]]].astype(object)
+        key_frame = key_frame.where(key_frame.notna(), _NULL).astype(str)
+        codes, _ = pd.factorize(pd.MultiIndex.from_frame(key_frame), sort=False)
+        table["stimulus_condition_id"] = codes.astype(np.int64)
+        table["stimulus_id"] = stimulus_ids(table, params)
+        return table
+
+    @staticmethod
+    def stimulus_parameters(table: pd.DataFrame) -> list[str]:
+        """Columns of a presentations table that describe the stimulus.
+
+        Everything except :data:`NON_STIMULUS_PARAMETERS` and timing columns (names ending in
+        ``_time``/``_times``, which vary from trial to trial).
+        """
+        return [
+            c
+            for c in table.columns
+            if c not in NON_STIMULUS_PARAMETERS and not str(c).endswith(("_time", "_times"))
+        ]
+
+    def _mask_invalid_presentations(self, table: pd.DataFrame) -> pd.DataFrame:
+        invalid = self.invalid_times
+        if not len(invalid) or "tags" not in invalid.columns:
+            return table
+        tagged = invalid[invalid["tags"].astype(str).str.split(",").apply(lambda tags: "stimulus" in tags)]
+        if not len(tagged):
+            return table
+        starts = table["start_time"].to_numpy(float)
+        stops = table["stop_time"].to_numpy(float)
+        bad = np.zeros(len(table), dtype=bool)
+        for a, b in zip(tagged["start_time"].to_numpy(float), tagged["stop_time"].to_numpy(float)):
+            bad |= (starts <= b) & (np.where(np.isnan(stops), starts, stops) >= a)
+        if bad.any():
+            table = table.copy()
+            for column in self.stimulus_parameters(table):
+                if table[column].dtype.kind in "fc":
+                    table.loc[bad, column] = np.nan
+                else:
+                    table[column] = table[column].astype(object)
+                    table.loc[bad, column] = np.nan if column != "stimulus_name" else "invalid_presentation"
+        return table
+
+    @cached_property
+    def stimulus_conditions(self) -> pd.DataFrame:
+        """One row per stimulus condition (index ``stimulus_condition_id``) with its parameters."""
+        table = self.stimulus_presentations
+        params = [p for p in self.stimulus_parameters(table)]
+        conditions = table.drop_duplicates("stimulus_condition_id")[["stimulus_condition_id", *params, "stimulus_id"]]
+        return conditions.set_index("stimulus_condition_id").sort_index()
+
+    # selections -------------------------------------------------------------------------
+
+    def _select_presentations(self, ids) -> pd.DataFrame:
+        table = self.stimulus_presentations
+        if ids is None:
+            return table
+        ids = np.atleast_1d(np.asarray(ids))
+        missing = ~np.isin(ids, table.index.to_numpy())
+        if missing.any():
+            raise UnitNotFoundError(
+                f"unknown stimulus_presentation_id(s) {ids[missing][:10].tolist()}; "
+                f"the session has {len(table)} presentations"
+            )
+        return table.loc[ids]
+
+    def _select_units(self, ids) -> pd.DataFrame:
+        units = self.units
+        if ids is None:
+            return units
+        ids = np.atleast_1d(np.asarray(ids))
+        missing = ~np.isin(ids, units.index.to_numpy())
+        if missing.any():
+            raise UnitNotFoundError(
+                f"unknown or filtered-out unit id(s) {ids[missing][:10].tolist()}; "
+                f"retained units: {units.index[:10].tolist()}{'...' if len(units) > 10 else ''}"
+            )
+        return units.loc[ids]
+
+    # spike statistics -------------------------------------------------------------------
+
+    def presentationwise_spike_counts(
+        self,
+        bin_edges,
+        stimulus_presentation_ids=None,
+        unit_ids=None,
+        binarize: bool = False,
+        dtype=None,
+        large_bin_size_threshold: float = 0.001,
+        time_domain_callback: Callable[[np.ndarray], np.ndarray] | None = None,
+        *,
+        closed: bool = True,
+        progress: bool | None = None,
+    ) -> NeuronRecordingAssembly:
+        """Spike counts per presentation, time bin and unit, as an assembly.
+
+        Parameters
+        ----------
+        bin_edges
+            Bin edges relative to each presentation's onset (seconds), strictly increasing.
+        stimulus_presentation_ids, unit_ids
+            Which presentations and units, in output order (default: all).
+        binarize
+            ``count > 0`` as ``uint8`` (warns when bins are wider than ``large_bin_size_threshold``).
+        dtype
+            Output dtype (default ``uint16``; counts that do not fit raise).
+        time_domain_callback
+            Maps the absolute edges, shape ``(n_presentations, n_bins + 1)``, to new ones
+            (e.g. to a clock that drifts); must keep the shape.
+        closed
+            ``True`` (AllenSDK): closed ``[a, b]`` bins, a spike on an inner edge counts in
+            both bins. ``False``: half-open ``[a, b)`` bins.
+        progress
+            Progress bar over unit chunks (default: when stderr is a terminal).
+
+        Returns
+        -------
+        NeuronRecordingAssembly
+            Dims ``presentation x time_bin x neuroid``. ``presentation`` carries every
+            presentation column plus ``stimulus_presentation_id`` and ``stimulus_id`` (str);
+            ``neuroid`` carries every unit column plus ``neuroid_id`` (the unit id as str) and
+            ``unit_id``; ``time_bin`` carries ``time_bin_start``/``time_bin_end`` (relative to
+            onset). Name ``spike_counts``.
+        """
+        bin_edges = np.asarray(bin_edges, dtype=np.float64)
+        presentations = self._select_presentations(stimulus_presentation_ids)
+        units = self._select_units(unit_ids)
+        edges = window_edges(presentations["start_time"].to_numpy(float), bin_edges)
+        if time_domain_callback is not None:
+            edges = np.asarray(time_domain_callback(edges), dtype=np.float64)
+            if edges.shape != (len(presentations), bin_edges.size):
+                raise ValidationError(
+                    f"time_domain_callback must keep the shape {(len(presentations), bin_edges.size)}, got {edges.shape}"
+                )
+        if binarize and np.any(np.diff(bin_edges) > large_bin_size_threshold):
+            warnings.warn(
+                f"binarizing bins wider than {large_bin_size_threshold} s: several spikes may fall in one bin",
+                stacklevel=2,
+            )
+        trains = self.spike_trains.select(units.index.to_numpy())
+        counts = spike_counts(trains, edges, closed=closed, binarize=binarize, dtype=dtype, progress=progress)
+        return self._assembly(counts, presentations, units, bin_edges, closed=closed)
+
+    def _assembly(self, values, presentations: pd.DataFrame, units: pd.DataFrame, bin_edges, *, closed: bool):
+        coords: dict[str, tuple[str, np.ndarray]] = {}
+        pres = presentations.reset_index()
+        for column in pres.columns:
+            coords[str(column)] = ("presentation", _coord_values(pres[column]))
+        coords["stimulus_id"] = ("presentation", pres["stimulus_id"].astype(str).to_numpy(dtype=object))
+        coords["time_bin_start"] = ("time_bin", bin_edges[:-1])
+        coords["time_bin_end"] = ("time_bin", bin_edges[1:])
+        unit_frame = units.reset_index()
+        coords["neuroid_id"] = ("neuroid", np.array([str(u) for u in unit_frame["unit_id"]], dtype=object))
+        for column in unit_frame.columns:
+            name = str(column)
+            if name in coords:
+                name = f"unit_{name}"
+            coords[name] = ("neuroid", _coord_values(unit_frame[column]))
+        attrs = {
+            "session_id": str(self.session_id),
+            "nwb_identifier": str(self.nwbfile.identifier),
+            "bin_semantics": "closed" if closed else "half-open",
+        }
+        return NeuronRecordingAssembly(
+            values, dims=["presentation", "time_bin", "neuroid"], coords=coords, attrs=attrs, name="spike_counts"
+        )
+
+    def presentationwise_spike_times(self, stimulus_presentation_ids=None, unit_ids=None) -> pd.DataFrame:
+        """Every spike that falls in a presentation ``(start_time, stop_time]``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``spike_time`` (sorted); columns ``stimulus_presentation_id``, ``unit_id``,
+            ``time_since_stimulus_presentation_onset``.
+
+        Raises
+        ------
+        ValidationError
+            A selected presentation has no stop time, or the presentations overlap.
+        """
+        presentations = self._select_presentations(stimulus_presentation_ids).sort_values("start_time", kind="stable")
+        units = self._select_units(unit_ids)
+        starts = presentations["start_time"].to_numpy(float)
+        stops = presentations["stop_time"].to_numpy(float)
+        if np.isnan(stops).any() or np.isnan(starts).any():
+            raise ValidationError(
+                f"{int(np.isnan(stops).sum())} presentation(s) have no stop_time (NaN), so their spikes "
+                "are undefined; use presentationwise_spike_counts with explicit bin_edges instead"
+            )
+        if starts.size > 1 and np.any(stops[:-1] > starts[1:]):
+            raise ValidationError("presentations overlap; select non-overlapping presentations")
+        trains = self.spike_trains.select(units.index.to_numpy())
+        times = trains.times
+        which = np.searchsorted(starts, times, side="left") - 1  # last start strictly before the spike
+        inside = which >= 0
+        inside[inside] = times[inside] <= stops[which[inside]]
+        unit_ids_per_spike = np.repeat(trains.unit_ids, trains.n_spikes)[inside]
+        spike_times = times[inside]
+        pres_index = which[inside]
+        order = np.argsort(spike_times, kind="stable")
+        frame = pd.DataFrame(
+            {
+                "stimulus_presentation_id": presentations.index.to_numpy()[pres_index][order],
+                "unit_id": unit_ids_per_spike[order],
+                "time_since_stimulus_presentation_onset": (spike_times - starts[pres_index])[order],
+            },
+            index=pd.Index(spike_times[order], name="spike_time"),
+        )
+        return frame
+
+    def conditionwise_spike_statistics(
+        self, stimulus_presentation_ids=None, unit_ids=None, use_rates: bool = False
+    ) -> pd.DataFrame:
+        """Spike count statistics per unit and stimulus condition (AllenSDK's semantics).
+
+        Counts spikes in ``(start_time, stop_time]`` of each presentation (0 where a unit did
+        not fire), then groups by ``(unit_id, stimulus_condition_id)``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``(unit_id, stimulus_condition_id)``; columns ``spike_count`` (sum; counts
+            only), ``stimulus_presentation_count``, ``spike_mean``, ``spike_std`` (ddof 1),
+            ``spike_sem``. With ``use_rates`` the statistics are over ``count / duration``.
+        """
+        presentations = self._select_presentations(stimulus_presentation_ids)
+        units = self._select_units(unit_ids)
+        spikes = self.presentationwise_spike_times(presentations.index.to_numpy(), units.index.to_numpy())
+        pres_ids = presentations.index.to_numpy()
+        unit_ids_arr = units.index.to_numpy()
+        p_pos = pd.Index(pres_ids).get_indexer(spikes["stimulus_presentation_id"].to_numpy())
+        u_pos = pd.Index(unit_ids_arr).get_indexer(spikes["unit_id"].to_numpy())
+        n_p, n_u = len(pres_ids), len(unit_ids_arr)
+        counts = np.bincount(p_pos * n_u + u_pos, minlength=n_p * n_u).reshape(n_p, n_u).astype(float)
+        values = counts / presentations["duration"].to_numpy(float)[:, None] if use_rates else counts
+        cond_codes, cond_ids = pd.factorize(presentations["stimulus_condition_id"].to_numpy(), sort=True)
+        n_c = len(cond_ids)
+        n_per = np.bincount(cond_codes, minlength=n_c).astype(float)
+        sums = np.zeros((n_c, n_u))
+        np.add.at(sums, cond_codes, values)
+        means = sums / n_per[:, None]
+        squares = np.zeros((n_c, n_u))
+        np.add.at(squares, cond_codes, (values - means[cond_codes]) ** 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            std = np.sqrt(squares / (n_per[:, None] - 1))
+            sem = std / np.sqrt(n_per[:, None])
+        index = pd.MultiIndex.from_product([unit_ids_arr, cond_ids], names=["unit_id", "stimulus_condition_id"])
+        columns: dict[str, np.ndarray] = {}
+        if not use_rates:
+            columns["spike_count"] = sums.T.ravel().astype(np.int64)
+        columns["stimulus_presentation_count"] = np.tile(n_per.astype(np.int64), n_u)
+        columns["spike_mean"] = means.T.ravel()
+        columns["spike_std"] = std.T.ravel()
+        columns["spike_sem"] = sem.T.ravel()
+        return pd.DataFrame(columns, index=index).sort_index()
