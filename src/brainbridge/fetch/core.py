@@ -1,0 +1,614 @@
+"""``fetch_file``/``fetch_files``: verified local copies through the cache; ``upload_file``.
+
+A download, under the entry's inter-process lock:
+
+1. streams into ``.<name>.part`` in the entry's folder (hashing on the fly), resuming an
+   interrupted ``.part`` with HTTP ``Range``/``If-Range`` or an S3 ranged GET when the source is
+   unchanged (``.part.json`` remembers the source and its ETag);
+2. on connection errors, read timeouts, 5xx/429 and truncated bodies, backs off exponentially
+   (with jitter, honouring ``Retry-After``) and resumes; 404/403/other 4xx fail at once;
+3. checks the SHA-1; a mismatch deletes the partial file and downloads again, then raises
+   :class:`~brainbridge.errors.ChecksumMismatchError` with the expected and actual checksums;
+4. ``fsync``s and renames atomically to the final name, then records it in the manifest.
+
+A ``kill -9`` at any point leaves either no final file or a complete verified one; the next
+fetch resumes the ``.part`` (or restarts it) under the lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from filelock import Timeout
+
+from brainbridge import config
+from brainbridge.errors import ChecksumMismatchError, FetchError, OfflineError
+from brainbridge.fetch.cache import DownloadCache, fsync_dir, normalize_sha1, sha1_hash
+from brainbridge.fetch.errors import FetchFilesError, FetchTimeoutError, TransientFetchError
+from brainbridge.fetch.locations import Location, _kind, parse_location, redact_url
+from brainbridge.fetch.stores import Store, Timeouts, open_store, s3_filesystem
+
+__all__ = ["fetch_file", "fetch_files", "get_local_data_path", "upload_file"]
+
+logger = logging.getLogger("brainbridge.fetch")
+
+MAX_BACKOFF = 30.0
+
+
+def get_local_data_path() -> Path:
+    """The cache folder (BrainIO's name for it)."""
+    return config.cache_dir()
+
+
+def _show_progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return bool(progress)
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def fetch_file(
+    location_type: str,
+    location: str,
+    sha1: str | None = None,
+    *,
+    base_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    offline: bool | None = None,
+    progress: bool | None = None,
+    endpoint_url: str | None = None,
+    s3_anon: bool | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+    read_timeout: float = 60.0,
+    connect_timeout: float = 10.0,
+    retries: int = 5,
+    backoff: float = 0.5,
+    checksum_retries: int = 1,
+    verify: bool = False,
+) -> Path:
+    """Return a verified local copy of a catalogued file, downloading it when needed.
+
+    Parameters
+    ----------
+    location_type, location
+        As in a catalog row: ``local`` path (absolute, relative to ``base_dir``, or
+        ``file://``), ``http``/``https`` URL, or ``S3`` (``s3://bucket/key``, BrainIO's
+        ``https://<bucket>.s3.amazonaws.com/<key>``, optionally ``?versionId=``).
+    sha1
+        Expected SHA-1 (the cache key). ``None`` caches by location and skips verification.
+    base_dir
+        Folder that relative ``local`` locations are relative to (the catalog's folder).
+    cache_dir
+        Cache root (default :func:`brainbridge.config.cache_dir`).
+    offline
+        Never use the network; a file that is not cached raises
+        :class:`~brainbridge.errors.OfflineError` naming it (default ``BRAINBRIDGE_OFFLINE``).
+        Local paths are still copied.
+    progress
+        Show a tqdm progress bar (default: when stderr is a terminal).
+    endpoint_url
+        S3-compatible endpoint for AWS-style S3 locations (default ``AWS_ENDPOINT_URL``...).
+    s3_anon
+        Unsigned S3 requests; ``None``: anonymous unless AWS credentials are configured.
+    storage_options
+        Extra ``s3fs.S3FileSystem`` arguments (``key``, ``secret``, ``profile``...).
+    timeout
+        Total seconds allowed for the fetch, retries included (``None``: no limit).
+    read_timeout
+        Seconds without receiving data after which an attempt fails (and is retried).
+    connect_timeout
+        Seconds allowed to connect.
+    retries
+        Attempts after the first on transient failures (the count restarts when an attempt
+        made progress).
+    backoff
+        First retry delay in seconds; doubles each retry (with jitter), at most 30 s.
+    checksum_retries
+        Fresh downloads after a checksum mismatch before giving up.
+    verify
+        Re-hash a cached file even when the manifest vouches for it.
+
+    Returns
+    -------
+    pathlib.Path
+        The cached file (never a partial one).
+
+    Raises
+    ------
+    OfflineError
+        Offline and not cached.
+    ChecksumMismatchError
+        The source's bytes do not have the expected SHA-1 (after retrying).
+    RemoteNotFoundError, AccessDeniedError
+        The store has no such file / refuses access.
+    FetchTimeoutError
+        ``timeout`` ran out.
+    FetchError
+        Anything else, e.g. retries spent.
+    """
+    return _fetch(
+        location_type, location, sha1, base_dir=base_dir, cache_dir=cache_dir, offline=offline,
+        progress=progress, endpoint_url=endpoint_url, s3_anon=s3_anon, storage_options=storage_options,
+        timeout=timeout, read_timeout=read_timeout, connect_timeout=connect_timeout, retries=retries,
+        backoff=backoff, checksum_retries=checksum_retries, verify=verify,
+    )
+
+
+def _offline_message(loc: Location, sha1: str | None, target: Path, corrupt: bool = False) -> str:
+    checksum = f" (sha1 {sha1})" if sha1 else ""
+    state = "is damaged in the cache" if corrupt else "is not in the cache"
+    return (
+        f"offline mode: {loc.display()}{checksum} {state} (expected at {target}); "
+        "fetch it once while online, or turn offline mode off (BRAINBRIDGE_OFFLINE / --offline)"
+    )
+
+
+def _fetch(
+    location_type: str,
+    location: str,
+    sha1: str | None,
+    *,
+    base_dir=None,
+    cache_dir=None,
+    offline=None,
+    progress=None,
+    endpoint_url=None,
+    s3_anon=None,
+    storage_options=None,
+    timeout=None,
+    read_timeout=60.0,
+    connect_timeout=10.0,
+    retries=5,
+    backoff=0.5,
+    checksum_retries=1,
+    verify=False,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Path:
+    started = time.monotonic()
+    deadline = started + timeout if timeout is not None else None
+    sha1 = normalize_sha1(sha1)
+    loc = parse_location(location_type, location, base_dir, endpoint_url)
+    cache = DownloadCache(cache_dir)
+    key = cache.key_for(sha1, loc.identity)
+    target = cache.entry_path(key, loc.name or "file")
+    offline = config.offline() if offline is None else bool(offline)
+
+    state = cache.check(target, sha1, verify=verify)
+    if state == "hit":
+        return target
+    if offline and loc.is_remote:
+        raise OfflineError(_offline_message(loc, sha1, target, corrupt=state == "corrupt"))
+
+    lock = cache.lock(key)
+    try:
+        lock.acquire(timeout=0.2)
+    except Timeout:
+        logger.info("waiting for another process to finish fetching %s", loc.display())
+        wait = -1 if deadline is None else max(deadline - time.monotonic(), 0)
+        try:
+            lock.acquire(timeout=wait)
+        except Timeout as e:
+            raise FetchTimeoutError(f"timed out waiting for another process to fetch {loc.display()}") from e
+    try:
+        state = cache.check(target, sha1, verify=verify)  # another process may have finished it
+        if state == "hit":
+            return target
+        if state == "corrupt":
+            logger.warning("cached %s does not match sha1 %s; fetching it again", target, sha1)
+            target.unlink(missing_ok=True)
+            DownloadCache._safe(cache.manifest.remove, cache.relpath(target))
+        if offline and loc.is_remote:
+            raise OfflineError(_offline_message(loc, sha1, target, corrupt=state == "corrupt"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        actual = _reuse_sibling(target, sha1) if sha1 else None
+        if actual is None:
+            store = open_store(loc, s3_anon=s3_anon, storage_options=dict(storage_options or {}))
+            actual = _download(
+                store, loc, target, sha1,
+                timeouts=Timeouts(connect=connect_timeout, read=read_timeout), deadline=deadline,
+                retries=retries, backoff=backoff, checksum_retries=checksum_retries,
+                progress=_show_progress(progress), on_bytes=on_bytes,
+            )
+        cache.record(target, actual, loc.display(), loc.kind)
+        return target
+    finally:
+        lock.release()
+
+
+def _reuse_sibling(target: Path, sha1: str) -> str | None:
+    """The same bytes cached under another file name (same SHA-1 key): link or copy them."""
+    for sibling in sorted(target.parent.iterdir()):
+        if sibling == target or sibling.name.startswith(".") or not sibling.is_file():
+            continue
+        if sha1_hash(sibling) != sha1:
+            continue
+        tmp = target.with_name(f".{target.name}.link.part")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(sibling, tmp)
+        except OSError:
+            shutil.copyfile(sibling, tmp)
+        os.replace(tmp, target)
+        return sha1
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# the download loop
+# --------------------------------------------------------------------------------------------
+
+
+def _read_meta(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_meta(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def _discard(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def _download(
+    store: Store,
+    loc: Location,
+    target: Path,
+    sha1: str | None,
+    *,
+    timeouts: Timeouts,
+    deadline: float | None,
+    retries: int,
+    backoff: float,
+    checksum_retries: int,
+    progress: bool,
+    on_bytes: Callable[[int], None] | None,
+) -> str:
+    """Download into the cache (the entry lock is held); return the verified SHA-1."""
+    part = DownloadCache.part_path(target)
+    meta = part.with_name(part.name + ".json")
+    failures = 0
+    mismatches = 0
+    best = part.stat().st_size if part.exists() else 0
+    while True:
+        try:
+            actual = _transfer(store, loc, part, meta, sha1, timeouts, deadline, progress, on_bytes)
+        except TransientFetchError as e:
+            size = part.stat().st_size if part.exists() else 0
+            if size > best:  # this attempt made progress: the budget of retries starts again
+                best, failures = size, 0
+            failures += 1
+            if failures > retries:
+                raise FetchError(f"giving up on {loc.display()} after {failures} failed attempts: {e}") from e
+            delay = min(backoff * 2 ** (failures - 1), MAX_BACKOFF) * random.uniform(0.75, 1.25)
+            if e.retry_after is not None:
+                delay = max(delay, min(e.retry_after, MAX_BACKOFF))
+            if deadline is not None and time.monotonic() + delay > deadline:
+                raise FetchTimeoutError(f"timed out fetching {loc.display()} (last error: {e})") from e
+            logger.warning("%s; retrying in %.1f s (attempt %d of %d)", e, delay, failures + 1, retries + 1)
+            time.sleep(delay)
+            continue
+        if sha1 is not None and actual != sha1:
+            _discard(part, meta)
+            mismatches += 1
+            if mismatches > checksum_retries:
+                raise ChecksumMismatchError(loc.display(), sha1, actual)
+            logger.warning("%s: sha1 %s instead of %s; downloading again", loc.display(), actual, sha1)
+            continue
+        os.replace(part, target)
+        fsync_dir(target.parent)
+        _discard(meta)
+        return actual
+
+
+def _transfer(
+    store: Store,
+    loc: Location,
+    part: Path,
+    meta: Path,
+    sha1: str | None,
+    timeouts: Timeouts,
+    deadline: float | None,
+    progress: bool,
+    on_bytes: Callable[[int], None] | None,
+) -> str:
+    """One attempt: continue or start ``part``; return the SHA-1 of the complete part file."""
+    from tqdm.auto import tqdm
+
+    offset, validator = 0, None
+    if part.exists():
+        saved = _read_meta(meta)
+        # resume only what we know came from this very source, and only when we can tell a
+        # changed source (validator) or catch one (sha1)
+        if saved.get("identity") == loc.identity and (saved.get("validator") or sha1):
+            offset, validator = part.stat().st_size, saved.get("validator")
+        else:
+            _discard(part, meta)
+    body = store.open(offset, validator, timeouts)
+    digest = hashlib.sha1()
+    try:
+        start = body.start
+        _write_meta(meta, {"identity": loc.identity, "validator": body.validator, "total": body.total, "sha1": sha1})
+        if start > 0:
+            with open(part, "rb") as existing:
+                remaining = start
+                while remaining:
+                    block = existing.read(min(remaining, 1 << 20))
+                    if not block:
+                        raise TransientFetchError(f"partial file {part} shorter than expected; restarting")
+                    digest.update(block)
+                    remaining -= len(block)
+        mode = "r+b" if start > 0 else "wb"
+        with (
+            open(part, mode) as out,
+            tqdm(
+                total=body.total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
+                desc=loc.name or "download", disable=not progress, leave=False,
+            ) as bar,
+        ):
+            if start > 0:
+                out.seek(start)
+                out.truncate()
+            for chunk in body.chunks:
+                out.write(chunk)
+                digest.update(chunk)
+                bar.update(len(chunk))
+                if on_bytes is not None:
+                    on_bytes(len(chunk))
+                if deadline is not None and time.monotonic() > deadline:
+                    raise FetchTimeoutError(
+                        f"timed out fetching {loc.display()} after {out.tell()} bytes (the partial file is kept for resuming)"
+                    )
+            out.flush()
+            os.fsync(out.fileno())
+            size = out.tell()
+    finally:
+        body.close()
+    if body.total is not None and size != body.total:
+        if size > body.total:
+            _discard(part, meta)
+        raise TransientFetchError(f"{loc.display()}: received {size} of {body.total} bytes")
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# many files
+# --------------------------------------------------------------------------------------------
+
+
+def _as_request(item: Any) -> dict[str, Any]:
+    if isinstance(item, Mapping):
+        request = dict(item)
+        missing = {"location_type", "location"} - set(request)
+        if missing:
+            raise FetchError(f"fetch request {item!r} lacks {sorted(missing)}")
+        request.setdefault("sha1", None)
+        allowed = {"location_type", "location", "sha1", "base_dir"}
+        return {k: v for k, v in request.items() if k in allowed}
+    if isinstance(item, Sequence) and not isinstance(item, str) and 2 <= len(item) <= 3:
+        location_type, location, *rest = item
+        return {"location_type": location_type, "location": location, "sha1": rest[0] if rest else None}
+    raise FetchError(f"a fetch request is (location_type, location[, sha1]) or a mapping; got {item!r}")
+
+
+def fetch_files(
+    requests: Iterable[Any],
+    *,
+    max_workers: int = 4,
+    progress: bool | None = None,
+    offline: bool | None = None,
+    **options: Any,
+) -> list[Path]:
+    """Fetch several files in parallel threads.
+
+    Parameters
+    ----------
+    requests
+        Items ``(location_type, location, sha1)`` / ``(location_type, location)`` or mappings
+        with those keys (plus an optional ``base_dir``), e.g. catalog rows as dicts.
+    max_workers
+        Parallel downloads.
+    progress
+        One byte-counting progress bar for all files (default: when stderr is a terminal).
+    offline
+        As in :func:`fetch_file`; offline, every missing file is named in one
+        :class:`~brainbridge.errors.OfflineError` before anything is copied.
+    **options
+        Passed to :func:`fetch_file` (``cache_dir``, ``base_dir``, ``timeout``...).
+
+    Returns
+    -------
+    list of pathlib.Path
+        In the order of ``requests``.
+
+    Raises
+    ------
+    FetchFilesError
+        Some files failed (``.failures`` and ``.results`` tell which); a single request
+        re-raises its own error.
+    """
+    from tqdm.auto import tqdm
+
+    items = [_as_request(item) for item in requests]
+    if not items:
+        return []
+    offline = config.offline() if offline is None else bool(offline)
+    if offline:
+        _check_offline(items, options)
+    results: list[Path | None] = [None] * len(items)
+    failures: dict[int, BaseException] = {}
+    with tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1024, desc=f"fetching {len(items)} files",
+              disable=not _show_progress(progress)) as bar:
+        def one(request: dict[str, Any]) -> Path:
+            merged = {**options, **{k: v for k, v in request.items() if k == "base_dir"}}
+            request = {k: v for k, v in request.items() if k != "base_dir"}
+            return _fetch(**request, **merged, offline=offline, progress=False, on_bytes=bar.update)
+
+        with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="brainbridge-fetch") as pool:
+            futures = {pool.submit(one, item): i for i, item in enumerate(items)}
+            for future in as_completed(futures):
+                index = futures[future]
+                try:
+                    results[index] = future.result()
+                except Exception as e:
+                    failures[index] = e
+    if failures:
+        if len(items) == 1:
+            raise failures[0]
+        raise FetchFilesError(failures, results)
+    return results  # type: ignore[return-value]
+
+
+def _check_offline(items: list[dict[str, Any]], options: Mapping[str, Any]) -> None:
+    cache = DownloadCache(options.get("cache_dir"))
+    missing = []
+    for item in items:
+        sha1 = normalize_sha1(item.get("sha1"))
+        loc = parse_location(item["location_type"], item["location"], item.get("base_dir", options.get("base_dir")),
+                             options.get("endpoint_url"))
+        if not loc.is_remote:
+            continue
+        target = cache.entry_path(cache.key_for(sha1, loc.identity), loc.name or "file")
+        if cache.check(target, sha1) != "hit":
+            missing.append(f"  {loc.display()}" + (f" (sha1 {sha1})" if sha1 else ""))
+    if missing:
+        raise OfflineError(
+            f"offline mode: {len(missing)} of {len(items)} files are not in the cache {cache.root}:\n"
+            + "\n".join(missing)
+            + "\nfetch them once while online, or turn offline mode off (BRAINBRIDGE_OFFLINE / --offline)"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# uploads
+# --------------------------------------------------------------------------------------------
+
+
+def upload_file(
+    local_path: str | os.PathLike,
+    location_type: str,
+    location: str,
+    *,
+    base_dir: str | os.PathLike | None = None,
+    endpoint_url: str | None = None,
+    s3_anon: bool | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    overwrite: bool = True,
+    retries: int = 3,
+    backoff: float = 0.5,
+) -> str:
+    """Publish a file to a local mirror or an S3 bucket; return the location for the catalog row.
+
+    Parameters
+    ----------
+    local_path
+        The file to publish.
+    location_type
+        ``local`` (a mirror folder, e.g. a shared lab drive) or ``S3``. HTTP(S) is read-only.
+    location
+        Destination file, or a folder / key prefix ending in ``/`` (the file name is appended).
+        S3 accepts ``s3://bucket/key`` and ``https://<bucket>.s3.amazonaws.com/<key>``.
+    base_dir
+        Folder that relative local destinations are relative to.
+    endpoint_url, s3_anon, storage_options
+        S3 endpoint and access, as in :func:`fetch_file` (uploads need credentials).
+    overwrite
+        Replace an existing destination with different bytes (otherwise raise).
+    retries, backoff
+        Retries with exponential backoff on transient S3 errors.
+
+    Returns
+    -------
+    str
+        The location to record (``location`` with the file name appended when it named a
+        folder). Record ``sha1_hash(local_path)`` next to it.
+    """
+    source = Path(local_path)
+    if not source.is_file():
+        raise FetchError(f"cannot upload {source}: not a file")
+    kind = _kind(location_type, location)
+    if kind == "http":
+        raise FetchError("uploads go to S3 or a local mirror; HTTP(S) locations are read-only")
+    if location.endswith("/") or (kind == "local" and Path(parse_location("local", location, base_dir).url).is_dir()):
+        location = location.rstrip("/") + "/" + source.name
+    if kind == "local":
+        _upload_local(source, Path(parse_location("local", location, base_dir).url), overwrite)
+        return location
+    loc = parse_location("S3", location, endpoint_url=endpoint_url)
+    _upload_s3(source, loc, s3_anon, dict(storage_options or {}), overwrite, retries, backoff)
+    return location
+
+
+def _upload_local(source: Path, dest: Path, overwrite: bool) -> None:
+    source_sha1 = sha1_hash(source)
+    if dest.exists():
+        if sha1_hash(dest) == source_sha1:
+            return
+        if not overwrite:
+            raise FetchError(f"{dest} exists with different content (pass overwrite=True to replace it)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        written = sha1_hash(tmp)
+        if written != source_sha1:
+            raise ChecksumMismatchError(dest, source_sha1, written)
+        os.replace(tmp, dest)
+        fsync_dir(dest.parent)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _upload_s3(source: Path, loc: Location, anon, storage_options, overwrite: bool, retries: int, backoff: float) -> None:
+    from brainbridge.fetch.stores import _s3_error
+
+    fs = s3_filesystem(loc.endpoint_url, anon=anon, region=loc.region, storage_options=storage_options)
+    path = f"{loc.bucket}/{loc.key}"
+    size = source.stat().st_size
+    what = f"upload of {source.name} to {loc.display()}"
+    failures = 0
+    while True:
+        try:
+            if not overwrite and fs.exists(path):
+                raise FetchError(f"{loc.display()} exists (pass overwrite=True to replace it)")
+            fs.put_file(str(source), path)
+            fs.invalidate_cache(path)
+            remote = int(fs.info(path)["size"])
+            if remote != size:
+                raise TransientFetchError(f"{what}: {remote} bytes arrived instead of {size}")
+            return
+        except Exception as e:
+            error = _s3_error(e, what)
+            failures += 1
+            if not isinstance(error, TransientFetchError) or failures > retries:
+                if error is e:
+                    raise
+                raise error from e
+            delay = min(backoff * 2 ** (failures - 1), MAX_BACKOFF)
+            logger.warning("%s; retrying in %.1f s", redact_url(str(error)), delay)
+            time.sleep(delay)

@@ -1,0 +1,421 @@
+"""Stores: where bytes come from (local paths, HTTP(S) servers, S3 buckets) and where uploads go.
+
+Every store opens a *body* from a byte offset (to resume a partial download) and classifies
+failures: :class:`~brainbridge.fetch.errors.TransientFetchError` for what is worth retrying
+(connection errors, timeouts, 5xx, 429, truncated bodies), and final errors for the rest
+(:class:`~brainbridge.fetch.errors.RemoteNotFoundError`, :class:`~brainbridge.fetch.errors.AccessDeniedError`,
+other 4xx). HTTP goes through ``requests`` (``Range``/``If-Range`` for resuming); S3 through
+``s3fs``/fsspec (ranged GETs), anonymous for public buckets unless credentials are configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from brainbridge.errors import FetchError
+from brainbridge.fetch.errors import (
+    AccessDeniedError,
+    RemoteNotFoundError,
+    TransientFetchError,
+)
+from brainbridge.fetch.locations import Location, redact_url
+
+__all__ = ["Body", "HTTPStore", "LocalStore", "S3Store", "Timeouts", "open_store", "s3_filesystem"]
+
+logger = logging.getLogger("brainbridge.fetch")
+
+CHUNK = 1 << 20
+S3_CHUNK = 16 << 20
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Network timeouts in seconds.
+
+    Attributes
+    ----------
+    connect : float
+        Time allowed to open a connection.
+    read : float
+        Time allowed between two received pieces of data (a stalled server fails after this).
+    """
+
+    connect: float = 10.0
+    read: float = 60.0
+
+
+@dataclass
+class Body:
+    """An open download.
+
+    Attributes
+    ----------
+    start : int
+        Offset of the first byte the body delivers: the offset asked for, or ``0`` when the
+        store cannot resume (or the file changed) and sends the whole file again.
+    total : int or None
+        Size of the whole file, when the store says.
+    validator : str or None
+        ETag / Last-Modified / size+mtime, used to check that a later resume continues the
+        same file.
+    chunks : Iterator[bytes]
+        The bytes from ``start``.
+    """
+
+    start: int
+    total: int | None
+    validator: str | None
+    chunks: Iterator[bytes]
+    _close: Any = None
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+
+
+class Store:
+    """Base class: a place that files are read from."""
+
+    location: Location
+
+    def open(self, offset: int, validator: str | None, timeouts: Timeouts) -> Body:  # pragma: no cover - abstract
+        """Open the file from ``offset`` (``validator``: what the partial file was read from)."""
+        raise FetchError(f"{type(self).__name__} cannot read files")
+
+
+# --------------------------------------------------------------------------------------------
+# local
+# --------------------------------------------------------------------------------------------
+
+
+class LocalStore(Store):
+    """A file on a local (or mounted) file system."""
+
+    def __init__(self, location: Location):
+        self.location = location
+        self.path = Path(location.url)
+
+    def open(self, offset: int, validator: str | None, timeouts: Timeouts) -> Body:
+        try:
+            handle = open(self.path, "rb")
+        except FileNotFoundError as e:
+            raise RemoteNotFoundError(f"file not found: {self.path}") from e
+        except IsADirectoryError as e:
+            raise FetchError(f"not a file: {self.path}") from e
+        except PermissionError as e:
+            raise AccessDeniedError(f"permission denied: {self.path}") from e
+        stat = os.fstat(handle.fileno())
+        current = f"{stat.st_size}-{stat.st_mtime_ns}"
+        start = offset if (offset <= stat.st_size and (validator is None or validator == current)) else 0
+        handle.seek(start)
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from iter(lambda: handle.read(CHUNK), b"")
+            except OSError as e:
+                raise TransientFetchError(f"reading {self.path} failed: {e}") from e
+
+        return Body(start, stat.st_size, current, chunks(), handle.close)
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP
+# --------------------------------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _http_session():
+    """One ``requests.Session`` per thread (sessions are not thread-safe; pools are reused)."""
+    import requests
+
+    session = getattr(_local, "session", None)
+    if session is None or getattr(_local, "pid", None) != os.getpid():
+        session = requests.Session()
+        session.headers["User-Agent"] = "brainbridge-fetch"
+        _local.session, _local.pid = session, os.getpid()
+    return session
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+class HTTPStore(Store):
+    """A file on an HTTP(S) server; resumes with ``Range`` + ``If-Range`` when the server allows."""
+
+    def __init__(self, location: Location):
+        self.location = location
+        self.url = location.url
+
+    def open(self, offset: int, validator: str | None, timeouts: Timeouts) -> Body:
+        import requests
+
+        shown = redact_url(self.url)
+        # identity: we store the bytes the server has, not a decoded variant
+        headers = {"Accept-Encoding": "identity"}
+        if offset > 0:
+            headers["Range"] = f"bytes={offset}-"
+            if validator:
+                headers["If-Range"] = validator
+        try:
+            response = _http_session().get(
+                self.url, headers=headers, stream=True, timeout=(timeouts.connect, timeouts.read), allow_redirects=True
+            )
+        except requests.exceptions.InvalidURL as e:
+            raise FetchError(f"invalid URL {shown}: {e}") from e
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError) as e:
+            raise TransientFetchError(f"GET {shown}: {type(e).__name__}: {_short(e)}") from e
+        except requests.exceptions.RequestException as e:
+            raise TransientFetchError(f"GET {shown}: {type(e).__name__}: {_short(e)}") from e
+        status = response.status_code
+        if status not in (200, 206):
+            response.close()
+            if status == 416 and offset > 0:
+                # the partial file is as long as (or longer than) the remote one: start over
+                raise TransientFetchError(f"GET {shown}: 416 for a resume at byte {offset}; restarting")
+            if status in (404, 410):
+                raise RemoteNotFoundError(f"GET {shown}: {status} {response.reason} (the server has no such file)")
+            if status in (401, 403):
+                raise AccessDeniedError(f"GET {shown}: {status} {response.reason} (access denied)")
+            if status in _RETRY_STATUS or status >= 500:
+                raise TransientFetchError(
+                    f"GET {shown}: {status} {response.reason}", _retry_after(response.headers.get("Retry-After"))
+                )
+            raise FetchError(f"GET {shown}: {status} {response.reason}")
+        new_validator = _http_validator(response.headers)
+        if status == 206:
+            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+            if match is None or int(match.group(1)) != offset:
+                response.close()
+                raise TransientFetchError(f"GET {shown}: a 206 for the wrong range ({response.headers.get('Content-Range')!r})")
+            start = offset
+            total = int(match.group(3)) if match.group(3) != "*" else None
+            if validator and new_validator and new_validator != validator:
+                response.close()
+                raise TransientFetchError(f"GET {shown}: the file changed on the server; restarting")
+        else:
+            start = 0
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from response.iter_content(CHUNK)
+            except (requests.exceptions.RequestException, OSError) as e:
+                raise TransientFetchError(f"GET {shown}: transfer broke: {type(e).__name__}: {_short(e)}") from e
+            finally:
+                response.close()
+
+        return Body(start, total, new_validator, chunks(), response.close)
+
+
+def _http_validator(headers) -> str | None:
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):  # If-Range needs a strong validator
+        return etag
+    return headers.get("Last-Modified")
+
+
+def _short(e: BaseException) -> str:
+    return redact_url(str(e))[:300]
+
+
+# --------------------------------------------------------------------------------------------
+# S3
+# --------------------------------------------------------------------------------------------
+
+_CRED_VARS = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+              "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def aws_credentials_configured() -> bool:
+    """Whether AWS credentials are configured (environment or shared files), without network.
+
+    Deliberately does not ask the instance-metadata service, which costs a network round trip
+    (and a long timeout off EC2).
+    """
+    if any(os.environ.get(var) for var in _CRED_VARS):
+        return True
+    for var, default in (("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"), ("AWS_CONFIG_FILE", "~/.aws/config")):
+        path = Path(os.environ.get(var) or default).expanduser()
+        try:
+            if path.is_file() and re.search(r"aws_access_key_id|credential_process|sso_", path.read_text(errors="ignore")):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _default_anon(storage_options: dict[str, Any]) -> bool:
+    if any(storage_options.get(k) for k in ("key", "secret", "token", "profile", "session")):
+        return False
+    env = os.environ.get("BRAINBRIDGE_S3_ANON", "").strip().lower()
+    if env in _TRUE:
+        return True
+    if env in _FALSE:
+        return False
+    return not aws_credentials_configured()
+
+
+def s3_filesystem(
+    endpoint_url: str | None = None,
+    *,
+    anon: bool | None = None,
+    region: str | None = None,
+    timeouts: Timeouts | None = None,
+    storage_options: dict[str, Any] | None = None,
+):
+    """An ``s3fs.S3FileSystem`` configured the brainbridge way.
+
+    Parameters
+    ----------
+    endpoint_url
+        S3-compatible endpoint (``None``: AWS).
+    anon
+        Unsigned requests. ``None``: anonymous unless credentials are configured
+        (``BRAINBRIDGE_S3_ANON=1/0`` forces either way).
+    region
+        AWS region of the bucket, if known.
+    timeouts
+        Connect/read timeouts (retries are done by the caller, so botocore's are off).
+    storage_options
+        Extra ``S3FileSystem`` arguments (``key``, ``secret``, ``profile``, ``client_kwargs``...).
+    """
+    try:
+        import s3fs
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise FetchError("S3 locations need s3fs: pip install 'brainbridge[s3]'") from e
+    options = dict(storage_options or {})
+    timeouts = timeouts or Timeouts()
+    if anon is None:
+        anon = _default_anon(options)
+    client_kwargs = dict(options.pop("client_kwargs", {}) or {})
+    if endpoint_url:
+        client_kwargs.setdefault("endpoint_url", endpoint_url)
+    if region:
+        client_kwargs.setdefault("region_name", region)
+    config_kwargs = dict(options.pop("config_kwargs", {}) or {})
+    config_kwargs.setdefault("connect_timeout", timeouts.connect)
+    config_kwargs.setdefault("read_timeout", timeouts.read)
+    config_kwargs.setdefault("retries", {"max_attempts": 1, "mode": "standard"})
+    options.setdefault("retries", 1)
+    return s3fs.S3FileSystem(anon=anon, client_kwargs=client_kwargs, config_kwargs=config_kwargs, **options)
+
+
+def _s3_error(e: BaseException, what: str) -> FetchError:
+    """Classify an exception from s3fs/botocore/aiohttp."""
+    if isinstance(e, FetchError):
+        return e
+    text = _short(e)
+    if isinstance(e, FileNotFoundError):
+        return RemoteNotFoundError(f"{what}: no such object ({text})")
+    if isinstance(e, PermissionError):
+        return AccessDeniedError(f"{what}: access denied ({text})")
+    name = type(e).__name__
+    if name in ("NoCredentialsError", "PartialCredentialsError"):
+        return AccessDeniedError(f"{what}: {name}: {text}")
+    code = str(getattr(e, "errno", "") or "")
+    if "InvalidBucketName" in text or "NoSuchBucket" in text:
+        return RemoteNotFoundError(f"{what}: {text}")
+    if isinstance(e, (ValueError, TypeError)) and not code:
+        return FetchError(f"{what}: {name}: {text}")
+    # connection errors, read timeouts, 5xx/SlowDown, truncated bodies: worth another try
+    return TransientFetchError(f"{what}: {name}: {text}")
+
+
+class S3Store(Store):
+    """An object in an S3 bucket (AWS or S3-compatible), read with ranged GETs through s3fs.
+
+    Anonymous access unless credentials are configured; when configured credentials are refused
+    (a public bucket and unrelated credentials) and ``anon`` was not forced, the request is
+    repeated anonymously once.
+    """
+
+    def __init__(
+        self,
+        location: Location,
+        *,
+        anon: bool | None = None,
+        storage_options: dict[str, Any] | None = None,
+        chunk_size: int = S3_CHUNK,
+    ):
+        self.location = location
+        self.anon = anon
+        self.storage_options = dict(storage_options or {})
+        self.chunk_size = chunk_size
+        self.path = f"{location.bucket}/{location.key}"
+
+    def _fs(self, timeouts: Timeouts, anon: bool | None):
+        return s3_filesystem(
+            self.location.endpoint_url, anon=anon, region=self.location.region, timeouts=timeouts,
+            storage_options=self.storage_options,
+        )
+
+    def _info(self, timeouts: Timeouts):
+        fs = self._fs(timeouts, self.anon)
+        what = f"S3 {self.location.display()}"
+        kwargs = {"version_id": self.location.version_id} if self.location.version_id else {}
+        try:
+            return fs, fs.info(self.path, **kwargs)
+        except Exception as e:  # classified below; s3fs raises many types
+            error = _s3_error(e, what)
+        if isinstance(error, AccessDeniedError) and self.anon is None and not fs.anon:
+            logger.info("configured credentials were refused for %s; trying anonymously", what)
+            fs = self._fs(timeouts, True)
+            try:
+                return fs, fs.info(self.path, **kwargs)
+            except Exception as e:
+                raise _s3_error(e, what) from e
+        raise error
+
+    def open(self, offset: int, validator: str | None, timeouts: Timeouts) -> Body:
+        fs, info = self._info(timeouts)
+        if info.get("type") == "directory":
+            raise RemoteNotFoundError(f"S3 {self.location.display()} is a prefix, not an object")
+        total = int(info["size"])
+        etag = info.get("ETag") or info.get("etag")
+        current = str(etag) if etag else (str(info.get("LastModified")) if info.get("LastModified") else None)
+        start = offset if (offset <= total and (validator is None or validator == current)) else 0
+        version = {"version_id": self.location.version_id} if self.location.version_id else {}
+        what = f"S3 {self.location.display()}"
+
+        def chunks() -> Iterator[bytes]:
+            position = start
+            while position < total:
+                end = min(position + self.chunk_size, total)
+                try:
+                    data = fs.cat_file(self.path, start=position, end=end, **version)
+                except Exception as e:
+                    raise _s3_error(e, f"{what} bytes {position}-{end - 1}") from e
+                if not data:
+                    raise TransientFetchError(f"{what}: empty body for bytes {position}-{end - 1}")
+                position += len(data)
+                yield data
+
+        return Body(start, total, current, chunks())
+
+
+def open_store(location: Location, *, s3_anon: bool | None = None, storage_options: dict[str, Any] | None = None) -> Store:
+    """The store for a parsed location."""
+    if location.kind == "local":
+        return LocalStore(location)
+    if location.kind == "http":
+        return HTTPStore(location)
+    return S3Store(location, anon=s3_anon, storage_options=storage_options)
