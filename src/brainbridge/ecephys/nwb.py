@@ -51,7 +51,7 @@ def open_nwb(path: str | os.PathLike) -> tuple[Any, Any]:
         if io is not None:
             try:
                 io.close()
-            except Exception:  # noqa: BLE001 - closing a broken file may fail too
+            except Exception:  # closing a broken file may fail too
                 pass
         raise NWBFileError(
             f"cannot read {path} as an NWB file ({type(e).__name__}: {e}); "

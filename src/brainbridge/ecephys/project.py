@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -43,7 +44,7 @@ from brainbridge.ecephys.errors import (
 from brainbridge.ecephys.manifest import MANIFEST_VERSION, Manifest
 from brainbridge.ecephys.session import EcephysSession, filter_units
 from brainbridge.errors import FetchError, OfflineError, ValidationError
-from brainbridge.fetch import fetch_file, sha1_hash
+from brainbridge.fetch import AccessDeniedError, RemoteNotFoundError, fetch_file, sha1_hash
 
 __all__ = [
     "INDEX_NAME",
@@ -279,6 +280,9 @@ class EcephysProjectCache:
         Progress bars for downloads (default: when stderr is a terminal).
     retry_wait
         Seconds before the second attempt (doubled each further attempt).
+    fetch_options
+        Extra :func:`brainbridge.fetch.fetch_file` arguments (``endpoint_url``, ``s3_anon``,
+        ``storage_options``, ``read_timeout``...).
 
     Raises
     ------
@@ -350,6 +354,7 @@ class EcephysProjectCache:
         offline: bool | None = None,
         progress: bool | None = None,
         retry_wait: float = 0.5,
+        fetch_options: dict[str, Any] | None = None,
     ):
         if fetch_tries < 1:
             raise ValidationError(f"fetch_tries is the total number of attempts and must be >= 1, got {fetch_tries}")
@@ -360,6 +365,7 @@ class EcephysProjectCache:
         self.fetch_tries = int(fetch_tries)
         self.progress = progress
         self.retry_wait = float(retry_wait)
+        self.fetch_options = dict(fetch_options or {})
         location = self.source.location if self.source is not None else None
         if manifest is None:
             slug = hashlib.sha256((location or "default").encode()).hexdigest()[:16]
@@ -411,14 +417,20 @@ class EcephysProjectCache:
             staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".incoming-"))
             try:
                 fetched = fetch_file(
-                    self.source.location_type, url, spec.sha1, cache_dir=staging, offline=False, progress=self.progress
+                    self.source.location_type,
+                    url,
+                    spec.sha1,
+                    cache_dir=staging,
+                    offline=False,
+                    progress=self.progress,
+                    **self._fetch_kwargs(),
                 )
                 if spec.size is not None and fetched.stat().st_size != spec.size:
                     raise FetchError(f"{url}: expected {spec.size} bytes, got {fetched.stat().st_size}")
                 os.replace(fetched, target)
                 return target
-            except OfflineError:
-                raise
+            except (OfflineError, RemoteNotFoundError, AccessDeniedError):
+                raise  # permanent: another try cannot help
             except FetchError as e:
                 last = e
                 if attempt < self.fetch_tries:
@@ -430,6 +442,12 @@ class EcephysProjectCache:
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         raise ProjectFetchError(f"could not fetch {url} after {self.fetch_tries} tries: {last}") from last
+
+    def _fetch_kwargs(self) -> dict[str, Any]:
+        """One attempt per call: this cache counts the tries (``fetch_tries``) itself."""
+        parameters = inspect.signature(fetch_file).parameters
+        wanted = {"retries": 0, "checksum_retries": 0, **self.fetch_options}
+        return {k: v for k, v in wanted.items() if k in parameters}
 
     def _cached(self, spec: FileSpec | None, target: Path, reader: Callable[[Path], Any]) -> Any:
         """Read ``target``, fetching it first when absent or unreadable (a damaged file is a miss)."""

@@ -1,0 +1,247 @@
+"""NWB sessions into the exchange format: an assembly, a stimulus set and catalog rows.
+
+A session's spike counts (:meth:`EcephysSession.presentationwise_spike_counts`) become a
+``NeuronRecordingAssembly`` netCDF file; its stimuli (one per distinct ``stimulus_id``) become
+a stimulus set whose files are small JSON descriptions of each stimulus's parameters (NWB
+files rarely carry the images themselves). Both are packaged with
+:mod:`brainbridge.packaging` into a catalog, so the session is shareable and loads with
+``brainbridge.get_assembly``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from brainbridge.assemblies import NeuronRecordingAssembly
+from brainbridge.ecephys.session import EcephysSession
+from brainbridge.errors import ValidationError
+from brainbridge.stimuli import StimulusSet
+
+__all__ = ["nwb_paths", "package_nwb", "package_session", "session_stimulus_set", "session_to_assembly"]
+
+
+def nwb_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """NWB files named directly or found (recursively) in the given folders, sorted."""
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    found: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found.extend(sorted(path.rglob("*.nwb")))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ValidationError(f"no such NWB file or folder: {path}")
+    if not found:
+        raise ValidationError(f"no .nwb files in {[str(i) for i in items]}")
+    return found
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return value if isinstance(value, (int, str, bool)) or value is None else str(value)
+
+
+def session_stimulus_set(session: EcephysSession, folder: str | os.PathLike) -> StimulusSet:
+    """One stimulus per distinct ``stimulus_id`` of the session, each described by a JSON file.
+
+    The JSON files (``stimulus_<n>.json``: name and parameters) are written into ``folder``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = session.stimulus_presentations
+    params = [p for p in session.stimulus_parameters(table) if p != "stimulus_name"]
+    first = table.drop_duplicates("stimulus_id")
+    rows, paths = [], {}
+    for n, (_, row) in enumerate(first.iterrows()):
+        stimulus_id = str(row["stimulus_id"])
+        description = {"stimulus_id": stimulus_id, "stimulus_name": _plain(row["stimulus_name"])}
+        description.update({p: _plain(row[p]) for p in params})
+        path = folder / f"stimulus_{n:05d}.json"
+        path.write_text(json.dumps(description, indent=1, sort_keys=True))
+        paths[stimulus_id] = path
+        rows.append({"stimulus_id": stimulus_id, "stimulus_name": row["stimulus_name"], **{p: row[p] for p in params}, "filename": path.name})
+    stimuli = StimulusSet(pd.DataFrame(rows))
+    stimuli.stimulus_paths = paths
+    return stimuli
+
+
+def session_to_assembly(
+    session: EcephysSession,
+    bin_edges,
+    *,
+    stimulus_presentation_ids=None,
+    unit_ids=None,
+    closed: bool = True,
+    progress: bool | None = None,
+) -> NeuronRecordingAssembly:
+    """Spike counts of a session as an assembly ready to package.
+
+    Presentations without a finite start time are left out (they cannot be aligned).
+    """
+    table = session.stimulus_presentations
+    if not len(table):
+        raise ValidationError(
+            f"session {session.session_id} has no stimulus presentations; choose an interval table with presentations="
+        )
+    if stimulus_presentation_ids is None:
+        stimulus_presentation_ids = table.index[np.isfinite(table["start_time"].to_numpy(float))]
+    return session.presentationwise_spike_counts(
+        bin_edges, stimulus_presentation_ids, unit_ids, closed=closed, progress=progress
+    )
+
+
+def _identifier(text: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._+-]+", "-", str(text)).strip("-._+")
+    return cleaned or "session"
+
+
+def package_session(
+    session: EcephysSession,
+    catalog_name: str,
+    bin_edges,
+    *,
+    assembly_identifier: str | None = None,
+    stimulus_set_identifier: str | None = None,
+    closed: bool = True,
+    store: str | os.PathLike | None = None,
+    progress: bool | None = None,
+) -> list[dict]:
+    """Package one session's spike counts and stimuli into ``catalog_name``.
+
+    Identifiers default to ``ecephys.<session id>`` and ``ecephys.<session id>.stimuli``.
+
+    Returns
+    -------
+    list of dict
+        The catalog rows added (one per file), as the catalog lists them.
+    """
+    from brainbridge.packaging import package_data_assembly, package_stimulus_set
+
+    assembly_identifier = assembly_identifier or f"ecephys.{_identifier(session.session_id)}"
+    stimulus_set_identifier = stimulus_set_identifier or f"{assembly_identifier}.stimuli"
+    assembly = session_to_assembly(session, bin_edges, closed=closed, progress=progress)
+    with tempfile.TemporaryDirectory(prefix="brainbridge-ecephys-") as staging:
+        stimuli = session_stimulus_set(session, staging)
+        stimulus_result = package_stimulus_set(catalog_name, stimuli, stimulus_set_identifier, store=store)
+    assembly_result = package_data_assembly(
+        catalog_name, assembly, assembly_identifier, stimulus_set_identifier, "NeuronRecordingAssembly", store=store
+    )
+    return [
+        {
+            "identifier": stimulus_set_identifier,
+            "lookup_type": "stimulus_set",
+            "location": stimulus_result.get("csv_location"),
+            "sha1": stimulus_result.get("csv_sha1"),
+        },
+        {
+            "identifier": stimulus_set_identifier,
+            "lookup_type": "stimulus_set",
+            "location": stimulus_result.get("zip_location"),
+            "sha1": stimulus_result.get("zip_sha1"),
+        },
+        {
+            "identifier": assembly_identifier,
+            "lookup_type": "assembly",
+            "location": assembly_result.get("location"),
+            "sha1": assembly_result.get("sha1"),
+        },
+    ]
+
+
+def _ensure_catalog(catalog_name: str) -> None:
+    """Create a user catalog called ``catalog_name`` when none exists."""
+    from brainbridge import config
+    from brainbridge.catalogs import Catalog, list_catalogs, register
+
+    if catalog_name in list_catalogs():
+        return
+    folder = config.user_catalog_dirs()[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    register(Catalog.create(catalog_name, folder / f"{catalog_name}.csv"))
+
+
+def package_nwb(
+    paths: str | os.PathLike | Sequence[str | os.PathLike],
+    catalog_name: str,
+    bin_edges,
+    *,
+    assembly_identifier: str | None = None,
+    presentations: str | Sequence[str] | None = None,
+    closed: bool = True,
+    store: str | os.PathLike | None = None,
+    create_catalog: bool = True,
+    progress: bool | None = None,
+    **session_kwargs,
+) -> list[dict]:
+    """Package NWB files (or folders of them) into a catalog, one assembly + stimulus set each.
+
+    Parameters
+    ----------
+    paths
+        NWB files and/or folders searched recursively.
+    catalog_name
+        The catalog to add rows to; created as a user catalog when missing (``create_catalog``).
+    bin_edges
+        Bin edges relative to each presentation's onset (seconds).
+    assembly_identifier
+        With one file, its identifier; with several, a prefix completed by each session id.
+    presentations
+        Interval table(s) to use as presentations (see :class:`EcephysSession`).
+    closed
+        Closed (AllenSDK) or half-open bins.
+    store
+        Where the files go (see :func:`brainbridge.packaging.package_data_assembly`); default
+        ``<BRAINBRIDGE_HOME>/packaged/<catalog>``.
+    **session_kwargs
+        Passed to :meth:`EcephysSession.from_nwb` (unit filters...).
+
+    Returns
+    -------
+    list of dict
+        The rows added, three per session.
+    """
+    files = nwb_paths(paths)
+    if create_catalog:
+        _ensure_catalog(catalog_name)
+    if store is None:
+        # not the catalog's folder: a user-catalog folder reads every CSV in it as a catalog
+        from brainbridge import config
+
+        store = config.home() / "packaged" / _identifier(catalog_name)
+        Path(store).mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    for path in files:
+        with EcephysSession.from_nwb(path, presentations=presentations, **session_kwargs) as session:
+            if assembly_identifier is None:
+                identifier = None
+            elif len(files) == 1:
+                identifier = assembly_identifier
+            else:
+                identifier = f"{assembly_identifier}.{_identifier(session.session_id)}"
+            rows.extend(
+                package_session(
+                    session,
+                    catalog_name,
+                    bin_edges,
+                    assembly_identifier=identifier,
+                    closed=closed,
+                    store=store,
+                    progress=progress,
+                )
+            )
+    return rows
