@@ -326,6 +326,11 @@ class HTTPFileServer:
         with self._lock:
             self._faults.setdefault("/" + path.lstrip("/"), deque()).append(fault)
 
+    def clear_faults(self) -> None:
+        """Drop every queued fault: the server behaves from now on."""
+        with self._lock:
+            self._faults.clear()
+
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
             queue = self._faults.get(path)
@@ -373,7 +378,9 @@ class HTTPFileServer:
         self._stopping.clear()
         self._server = _Server((self.host, 0), _Handler)
         self._server.owner = self
-        self._thread = threading.Thread(target=self._server.serve_forever, name="HTTPFileServer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="HTTPFileServer", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -214,9 +214,18 @@ class HTTPStore(Store):
             total = int(length) if length and length.isdigit() else None
 
         def chunks() -> Iterator[bytes]:
+            import urllib3
+
+            raw = response.raw
             try:
-                yield from response.iter_content(CHUNK)
-            except (requests.exceptions.RequestException, OSError) as e:
+                # read1 hands over what has arrived, so a connection dropped mid-chunk loses
+                # nothing that could be resumed from
+                while True:
+                    block = raw.read1(CHUNK)
+                    if not block:
+                        break
+                    yield block
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
                 raise TransientFetchError(f"GET {shown}: transfer broke: {type(e).__name__}: {_short(e)}") from e
             finally:
                 response.close()

@@ -1,0 +1,102 @@
+"""``brainbridge cache``: inspect, verify and clean the download cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from brainbridge.fetch import cache_info, cached_path, clean_cache, verify_cache
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover - unreachable
+
+
+@click.group()
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Cache root (default: $BRAINBRIDGE_HOME/cache).",
+)
+@click.pass_context
+def cache(ctx: click.Context, cache_dir: Path | None) -> None:
+    """Inspect, verify and clean the download cache."""
+    ctx.obj = {"cache_dir": cache_dir}
+
+
+@cache.command("path")
+@click.argument("sha1", required=False)
+@click.pass_context
+def path_command(ctx: click.Context, sha1: str | None) -> None:
+    """Print the cache folder, or the cached file with checksum SHA1 (exit 1 if not cached)."""
+    cache_dir = ctx.obj["cache_dir"]
+    if sha1 is None:
+        click.echo(cache_info(cache_dir).root)
+        return
+    found = cached_path(sha1, cache_dir)
+    if found is None:
+        raise click.ClickException(f"no cached file has sha1 {sha1}")
+    click.echo(str(found))
+
+
+@cache.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def info_command(ctx: click.Context, as_json: bool) -> None:
+    """Where the cache is and how much it holds."""
+    info = cache_info(ctx.obj["cache_dir"])
+    if as_json:
+        click.echo(json.dumps(info.as_dict(), indent=2))
+        return
+    click.echo(f"cache:    {info.root}")
+    click.echo(f"manifest: {info.manifest} ({info.recorded} recorded)")
+    click.echo(f"files:    {info.files} ({_size(info.bytes)})")
+    click.echo(f"partial:  {info.partial_files} ({_size(info.partial_bytes)})")
+
+
+@cache.command("verify")
+@click.option("--delete", is_flag=True, help="Delete corrupt files (they are downloaded again when needed).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def verify_command(ctx: click.Context, delete: bool, as_json: bool, quiet: bool) -> None:
+    """Re-hash every cached file; exit 1 if any is corrupt or missing."""
+    problems = verify_cache(ctx.obj["cache_dir"], delete=delete, progress=False if quiet else None)
+    bad = [p for p in problems if p.kind in ("corrupt", "missing")]
+    if as_json:
+        click.echo(json.dumps([vars(p) for p in problems], indent=2))
+    else:
+        for problem in problems:
+            click.echo(str(problem))
+        if not problems:
+            click.echo("all cached files are intact")
+    if bad:
+        ctx.exit(1)
+
+
+@cache.command("clean")
+@click.option("--all", "everything", is_flag=True, help="Remove every cached file, not only partial downloads.")
+@click.option("--older-than", type=click.FloatRange(min=0), default=None, metavar="DAYS",
+              help="Also remove files not used for DAYS days.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.pass_context
+def clean_command(ctx: click.Context, everything: bool, older_than: float | None, dry_run: bool) -> None:
+    """Remove interrupted downloads (and, with --all/--older-than, cached files).
+
+    Entries that another process is downloading right now are left alone.
+    """
+    report = clean_cache(ctx.obj["cache_dir"], everything=everything, older_than_days=older_than, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for path in report.removed:
+        click.echo(f"{verb} {path}")
+    for path in report.busy:
+        click.echo(f"busy (skipped) {path}")
+    click.echo(f"{verb} {len(report.removed)} files, {_size(report.freed_bytes)}")
