@@ -239,8 +239,9 @@ class EcephysSession:
         self._unit_filter_defaults = unit_filter_defaults
         self._unit_filters = unit_filters
         self._external_channel_columns = external_channel_columns
-        if unit_filters:
-            filter_units(pd.DataFrame(), **unit_filters)  # validate names early
+        unknown = set(unit_filters) - set(_FILTER_TESTS)
+        if unknown:
+            raise ValidationError(f"unknown unit filter(s) {sorted(unknown)}; valid: {sorted(_FILTER_TESTS)}")
 
     @classmethod
     def from_nwb(cls, path: str | os.PathLike, **kwargs) -> EcephysSession:
