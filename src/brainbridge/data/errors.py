@@ -1,0 +1,55 @@
+"""Errors raised by :mod:`brainbridge.data`.
+
+Each one derives from :class:`brainbridge.errors.BrainbridgeError` and from the built-in
+exception CEBRA raises in the same situation, so ``except ValueError`` / ``except
+AttributeError`` code written for CEBRA keeps working.
+"""
+
+from __future__ import annotations
+
+from brainbridge.errors import BrainbridgeError, ValidationError
+
+
+class DatasetError(ValidationError):
+    """A dataset whose arrays are missing, of the wrong dtype or of inconsistent length."""
+
+
+class DatasetTypeError(BrainbridgeError, TypeError):
+    """An array of the wrong dtype (integer neural data, float discrete labels)."""
+
+
+class SamplingError(ValidationError):
+    """A loader or distribution that cannot sample with the given configuration."""
+
+
+class UnsupportedFormatError(BrainbridgeError, OSError):
+    """A file whose suffix :func:`brainbridge.data.load_data` does not read."""
+
+
+class DataFileError(BrainbridgeError, OSError):
+    """A file that exists but cannot be read as the format its suffix claims."""
+
+
+class DataKeyError(BrainbridgeError, KeyError, AttributeError):
+    """A key, sheet or column that is not in the file, or that does not hold an array.
+
+    Also an :class:`AttributeError`, the exception CEBRA's ``load_data`` raises here.
+    """
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class UnsafeFormatError(BrainbridgeError, ValueError):
+    """A file that could only be read by unpickling it, which was not allowed."""
+
+
+__all__ = [
+    "DataFileError",
+    "DataKeyError",
+    "DatasetError",
+    "DatasetTypeError",
+    "SamplingError",
+    "UnsafeFormatError",
+    "UnsupportedFormatError",
+]
