@@ -1,0 +1,688 @@
+"""The core subcommands: catalogs, list, show, fetch, validate, package and example.
+
+Each command prints a plain-text table (or one line per result) and exits non-zero with a
+one-line reason on error: :class:`brainbridge.errors.BrainbridgeError` is converted by the
+root group, other expected failures raise :class:`click.ClickException` here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import pandas as pd
+
+from brainbridge.errors import (
+    AssemblyError,
+    BrainbridgeError,
+    CatalogError,
+    LookupFailedError,
+    StimulusSetError,
+)
+
+__all__ = [
+    "catalogs",
+    "describe_assembly",
+    "example",
+    "fetch",
+    "format_table",
+    "list_command",
+    "package",
+    "show",
+    "validate",
+]
+
+_ASSEMBLY_SUFFIXES = (".nc", ".nc4", ".netcdf", ".h5", ".hdf5")
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+# --------------------------------------------------------------------------------------
+# output helpers
+# --------------------------------------------------------------------------------------
+
+
+def format_table(rows: pd.DataFrame | Sequence[dict] | Sequence[Sequence[Any]], headers: Sequence[str] | None = None) -> str:
+    """Align rows into a plain-text table with a header and a rule.
+
+    Parameters
+    ----------
+    rows
+        A DataFrame, a list of dicts (keys become headers) or a list of sequences (with
+        ``headers``).
+    headers
+        Column titles (default: the frame's columns or the first dict's keys).
+
+    Returns
+    -------
+    str
+        The table, without a trailing newline (``"(none)"`` when there are no rows).
+    """
+    if isinstance(rows, pd.DataFrame):
+        headers = list(map(str, rows.columns)) if headers is None else list(headers)
+        body = [list(r) for r in rows.itertuples(index=False, name=None)]
+    else:
+        rows = list(rows)
+        if rows and isinstance(rows[0], dict):
+            headers = list(rows[0]) if headers is None else list(headers)
+            body = [[r.get(h, "") for h in headers] for r in rows]
+        else:
+            headers = list(headers or [])
+            body = [list(r) for r in rows]
+    if not body:
+        return "(none)"
+    cells = [[_cell(v) for v in row] for row in body]
+    widths = [max(len(str(h)), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    numeric = [all(_is_number(row[i]) for row in body) for i in range(len(headers))]
+
+    def line(values):
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    return "\n".join([line(list(map(str, headers))), line(["-" * w for w in widths]), *(line(row) for row in cells)])
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _preview(values: np.ndarray, n: int = 3) -> str:
+    items = [_cell(v.item() if isinstance(v, np.generic) else v) for v in np.asarray(values).ravel()[:n]]
+    more = "…" if np.asarray(values).size > n else ""
+    return ", ".join(items) + more
+
+
+# --------------------------------------------------------------------------------------
+# catalogs / list
+# --------------------------------------------------------------------------------------
+
+
+@click.command("catalogs", context_settings=_CONTEXT)
+def catalogs() -> None:
+    """List the installed catalogs, with how many assemblies and stimulus sets each lists."""
+    from brainbridge.catalogs import get_catalog, list_catalogs
+
+    rows = []
+    for name in list_catalogs():
+        try:
+            catalog = get_catalog(name)
+        except BrainbridgeError as e:
+            rows.append({"catalog": name, "assemblies": "", "stimulus_sets": "", "lookup": f"error: {e}"})
+            continue
+        kinds = catalog["lookup_type"] if len(catalog) else pd.Series(dtype=str)
+        rows.append(
+            {
+                "catalog": name,
+                "assemblies": int(catalog.loc[kinds == "assembly", "identifier"].nunique()),
+                "stimulus_sets": int(catalog.loc[kinds == "stimulus_set", "identifier"].nunique()),
+                "lookup": str(catalog.source_path) if catalog.source_path is not None else "(in memory)",
+            }
+        )
+    click.echo(format_table(rows, ["catalog", "assemblies", "stimulus_sets", "lookup"]))
+
+
+@click.command("list", context_settings=_CONTEXT)
+@click.option(
+    "--kind",
+    type=click.Choice(["assembly", "stimulus_set"]),
+    default=None,
+    help="Only assemblies or only stimulus sets (default: both).",
+)
+@click.option("--catalog", "catalog_name", default=None, help="Only this catalog's entries.")
+def list_command(kind: str | None, catalog_name: str | None) -> None:
+    """List catalogued assemblies and stimulus sets."""
+    from brainbridge.catalogs import combined_catalog, get_catalog
+
+    if catalog_name is not None:
+        frame = pd.DataFrame(get_catalog(catalog_name)).copy()
+        frame["source_catalog"] = catalog_name
+    else:
+        frame = combined_catalog()
+    if kind is not None:
+        frame = frame[frame["lookup_type"] == kind]
+    rows = []
+    for (identifier, lookup_type), group in frame.groupby(["identifier", "lookup_type"], sort=True):
+        classes = [c for c in group["class"] if c]
+        rows.append(
+            {
+                "identifier": identifier,
+                "kind": lookup_type,
+                "class": classes[0] if classes else "",
+                "stimulus_set": next((s for s in group["stimulus_set_identifier"] if s), ""),
+                "catalog": ", ".join(sorted(set(group["source_catalog"]))),
+            }
+        )
+    click.echo(format_table(rows, ["identifier", "kind", "class", "stimulus_set", "catalog"]))
+
+
+# --------------------------------------------------------------------------------------
+# show
+# --------------------------------------------------------------------------------------
+
+
+def describe_assembly(array, *, path: str | os.PathLike | None = None, kind: str | None = None) -> str:
+    """A text description of an assembly: class, dims and sizes, coordinates, attributes.
+
+    ``array`` may be a plain lazy DataArray (from :func:`brainbridge.assemblies.open_assembly_array`)
+    or an assembly; coordinate values are read, data values are not. ``kind`` names the
+    class (default: the object's own class; a file does not record it).
+    """
+    from brainbridge.assemblies import walk_coords
+
+    lines = []
+    sizes = " x ".join(f"{d} {n}" for d, n in array.sizes.items())
+    lines.append(f"{kind or type(array).__name__}: {sizes} ({array.dtype}, {_human_bytes(array.size * array.dtype.itemsize)})")
+    if path is not None:
+        lines.append(f"file: {path}")
+        file = Path(path)
+        if file.is_file():
+            from brainbridge.fetch import sha1_hash
+
+            lines.append(f"sha1: {sha1_hash(file)}  size: {_human_bytes(file.stat().st_size)}")
+    attrs = {k: v for k, v in array.attrs.items() if isinstance(v, (str, int, float, np.number))}
+    lines.append(f"identifier: {attrs.get('identifier', '')}")
+    lines.append(f"stimulus set: {attrs.get('stimulus_set_identifier', '') or '(none)'}")
+    rows = []
+    for name, dims, values in walk_coords(array):
+        values = np.asarray(values)
+        try:
+            unique = len(pd.unique(values.ravel()))
+        except TypeError:
+            unique = ""
+        rows.append(
+            {"coordinate": str(name), "dims": ",".join(map(str, dims)), "dtype": str(values.dtype), "unique": unique,
+             "values": _preview(values)}
+        )
+    rows.sort(key=lambda r: (r["dims"], r["coordinate"]))
+    lines.append("")
+    lines.append(format_table(rows, ["coordinate", "dims", "dtype", "unique", "values"]))
+    others = {k: v for k, v in attrs.items() if k not in ("identifier", "stimulus_set_identifier")}
+    if others:
+        lines.append("")
+        lines.append(format_table([{"attribute": k, "value": _preview(np.asarray([v]), 1)[:80]} for k, v in sorted(others.items())]))
+    return "\n".join(lines)
+
+
+def _describe_stimulus_set(frame: pd.DataFrame, *, title: str, files: Iterable[tuple[str, Path, str]] = ()) -> str:
+    lines = [f"{title}: {len(frame)} stimuli, {len(frame.columns)} columns"]
+    for kind, path, sha1 in files:
+        lines.append(f"{kind}: {path}  sha1: {sha1}")
+    rows = []
+    for column in frame.columns:
+        values = frame[column]
+        rows.append(
+            {"column": str(column), "dtype": str(values.dtype), "unique": int(values.nunique()),
+             "missing": int(values.isna().sum()), "values": _preview(values.dropna().to_numpy())}
+        )
+    lines.append("")
+    lines.append(format_table(rows, ["column", "dtype", "unique", "missing", "values"]))
+    return "\n".join(lines)
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _is_catalog_csv(path: Path) -> bool:
+    from brainbridge.catalogs import LOOKUP_COLUMNS
+
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError):
+        return False
+    return all(c in header for c in LOOKUP_COLUMNS)
+
+
+def _show_path(path: Path) -> str:
+    from brainbridge.assemblies import _is_zarr, open_assembly_array
+    from brainbridge.catalogs import Catalog
+    from brainbridge.fetch import sha1_hash
+    from brainbridge.stimuli import read_stimulus_csv
+
+    if path.suffix.lower() in _ASSEMBLY_SUFFIXES or _is_zarr(path):
+        return describe_assembly(open_assembly_array(path), path=path, kind="assembly")
+    if path.suffix.lower() == ".csv":
+        if _is_catalog_csv(path):
+            catalog = Catalog.from_files(path.stem, path)
+            return f"catalog {path.stem} ({path}): {len(catalog)} rows\n\n" + format_table(pd.DataFrame(catalog))
+        frame = read_stimulus_csv(path)
+        return _describe_stimulus_set(frame, title=f"stimulus set {path.name}", files=[("csv", path, sha1_hash(path))])
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            names = [i.filename for i in archive.infolist() if not i.is_dir()]
+        return f"stimulus archive {path}: {len(names)} files, e.g. {', '.join(names[:5])}\nsha1: {sha1_hash(path)}"
+    raise click.ClickException(
+        f"cannot show {path}: expected a netCDF ({', '.join(_ASSEMBLY_SUFFIXES)}) or zarr assembly, a CSV or a ZIP"
+    )
+
+
+@click.command("show", context_settings=_CONTEXT)
+@click.argument("identifier")
+@click.option("--offline", is_flag=True, default=None, help="Use only cached files (no network).")
+def show(identifier: str, offline: bool | None) -> None:
+    """Describe an assembly or stimulus set: dims, coordinates, sizes, checksum, stimulus set.
+
+    IDENTIFIER is a catalogued identifier (e.g. brainbridge.example.neural) or the path of a
+    netCDF/zarr assembly, a stimulus set or catalog CSV, or a stimulus ZIP.
+    """
+    from brainbridge.assemblies import open_assembly_array
+    from brainbridge.catalogs import (
+        get_catalog,
+        get_stimulus_set,
+        list_assemblies,
+        list_stimulus_sets,
+        lookup_assembly,
+        lookup_stimulus_set,
+    )
+    from brainbridge.fetch import fetch_file
+
+    path = Path(identifier).expanduser()
+    if path.exists():
+        click.echo(_show_path(path))
+        return
+    options = {"offline": offline} if offline else {}
+    if identifier in list_assemblies():
+        row = lookup_assembly(identifier)
+        file = fetch_file(
+            row["location_type"], row["location"], row["sha1"] or None,
+            base_dir=get_catalog(row["source_catalog"]).base_dir, **options,
+        )
+        click.echo(f"assembly {identifier} (catalog {row['source_catalog']}, class {row['class']})")
+        click.echo(f"location: {row['location_type']} {row['location']}")
+        click.echo(describe_assembly(open_assembly_array(file), path=file, kind=row["class"]))
+        return
+    if identifier in list_stimulus_sets():
+        csv_row, zip_row = lookup_stimulus_set(identifier)
+        stimulus_set = get_stimulus_set(identifier, **options)
+        click.echo(
+            _describe_stimulus_set(
+                pd.DataFrame(stimulus_set),
+                title=f"stimulus set {identifier} (catalog {csv_row['source_catalog']})",
+                files=[("csv", csv_row["location"], csv_row["sha1"]), ("zip", zip_row["location"], zip_row["sha1"])],
+            )
+        )
+        return
+    raise LookupFailedError(
+        f"{identifier!r} is neither a file nor a catalogued assembly or stimulus set"
+        + _suggest(identifier, [*list_assemblies(), *list_stimulus_sets()])
+    )
+
+
+def _suggest(identifier: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(identifier, list(choices), n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+
+
+# --------------------------------------------------------------------------------------
+# fetch
+# --------------------------------------------------------------------------------------
+
+
+@click.command("fetch", context_settings=_CONTEXT)
+@click.argument("identifiers", nargs=-1, required=True)
+@click.option("--offline", is_flag=True, default=None, help="Use only cached files; fail if one is missing.")
+@click.option("--no-stimuli", is_flag=True, help="For assemblies, do not fetch their stimulus set.")
+def fetch(identifiers: tuple[str, ...], offline: bool | None, no_stimuli: bool) -> None:
+    """Fetch catalogued assemblies and stimulus sets into the cache (checksums verified).
+
+    An assembly's stimulus set is fetched with it unless --no-stimuli is given.
+    """
+    from brainbridge.catalogs import (
+        get_catalog,
+        list_assemblies,
+        list_stimulus_sets,
+        lookup_assembly,
+        lookup_stimulus_set,
+    )
+    from brainbridge.fetch import fetch_file
+
+    assemblies, stimulus_sets = set(list_assemblies()), set(list_stimulus_sets())
+    options = {"offline": offline} if offline else {}
+    rows: list[pd.Series] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(row: pd.Series) -> None:
+        key = (row["identifier"], row["location"])
+        if key not in seen:
+            seen.add(key)
+            rows.append(row)
+
+    for identifier in identifiers:
+        if identifier in assemblies:
+            row = lookup_assembly(identifier)
+            add(row)
+            if row["stimulus_set_identifier"] and not no_stimuli:
+                for r in lookup_stimulus_set(row["stimulus_set_identifier"]):
+                    add(r)
+        elif identifier in stimulus_sets:
+            for r in lookup_stimulus_set(identifier):
+                add(r)
+        else:
+            raise LookupFailedError(
+                f"no catalog lists an assembly or stimulus set {identifier!r}"
+                + _suggest(identifier, [*assemblies, *stimulus_sets])
+            )
+    table = []
+    for row in rows:
+        path = fetch_file(
+            row["location_type"], row["location"], row["sha1"] or None,
+            base_dir=get_catalog(row["source_catalog"]).base_dir, **options,
+        )
+        table.append(
+            {"identifier": row["identifier"], "file": Path(str(row["location"])).name,
+             "size": _human_bytes(path.stat().st_size), "sha1": (row["sha1"] or "")[:12], "path": str(path)}
+        )
+    click.echo(format_table(table, ["identifier", "file", "size", "sha1", "path"]))
+
+
+# --------------------------------------------------------------------------------------
+# validate
+# --------------------------------------------------------------------------------------
+
+
+def validate_assembly_file(path: Path) -> list[str]:
+    """Check a netCDF/zarr assembly; return notes (warnings). Raises AssemblyError on problems.
+
+    Checks: the file opens and every value can be read (truncation shows here), each
+    dimension has coordinates, ``presentation`` has ``stimulus_id``, ``neuroid`` has unique
+    ``neuroid_id``, time bins have start < end, ``(stimulus_id, repetition)`` pairs are
+    unique, and the dimensions fit an assembly class.
+    """
+    from brainbridge.assemblies import open_assembly_array, walk_coords
+
+    array = open_assembly_array(path)
+    problems, notes = [], []
+    try:
+        values = np.asarray(array.values)
+    except Exception as e:  # a truncated HDF5 chunk raises from deep inside h5py
+        raise AssemblyError(f"{path}: cannot read the data values: {e}") from e
+    coords = {str(name): (dims, np.asarray(v)) for name, dims, v in walk_coords(array)}
+    for dim in array.dims:
+        if not any(dims == (dim,) for dims, _ in coords.values()):
+            problems.append(f"dimension {dim!r} has no coordinate")
+    if "presentation" in array.dims and "stimulus_id" not in coords and "image_id" not in coords:
+        problems.append("dimension 'presentation' has no 'stimulus_id' coordinate")
+    if "neuroid" in array.dims:
+        if "neuroid_id" not in coords:
+            problems.append("dimension 'neuroid' has no 'neuroid_id' coordinate")
+        elif not pd.Index(coords["neuroid_id"][1]).is_unique:
+            problems.append("neuroid_id values are not unique")
+    if "time_bin" in array.dims:
+        if "time_bin_start" in coords and "time_bin_end" in coords:
+            if np.any(coords["time_bin_start"][1] >= coords["time_bin_end"][1]):
+                problems.append("a time bin has time_bin_start >= time_bin_end")
+        else:
+            problems.append("dimension 'time_bin' lacks time_bin_start/time_bin_end")
+    if "stimulus_id" in coords and "repetition" in coords:
+        pairs = pd.MultiIndex.from_arrays([coords["stimulus_id"][1], coords["repetition"][1]])
+        if not pairs.is_unique:
+            problems.append("(stimulus_id, repetition) pairs are not unique")
+    dims = set(array.dims)
+    if dims not in ({"presentation", "neuroid"}, {"presentation", "neuroid", "time_bin"}, {"event"}):
+        notes.append(f"dimensions {tuple(array.dims)} are not a neuroid assembly's (fine for other classes)")
+    if values.dtype.kind == "f" and values.size:
+        fraction = float(np.isnan(values).mean())
+        if fraction:
+            notes.append(f"{fraction:.1%} of the values are NaN")
+    if not array.attrs.get("stimulus_set_identifier") and "presentation" in array.dims:
+        notes.append("no stimulus_set_identifier attribute")
+    if problems:
+        raise AssemblyError(f"{path} is not a valid assembly: " + "; ".join(problems))
+    sizes = " x ".join(f"{d} {n}" for d, n in array.sizes.items())
+    notes.insert(0, f"assembly {sizes}, {len(coords)} coordinates, stimulus set {array.attrs.get('stimulus_set_identifier', '(none)')}")
+    return notes
+
+
+def _stimulus_files_location(csv_path: Path, stimuli: Path | None) -> Path | None:
+    if stimuli is not None:
+        return stimuli
+    for candidate in (csv_path.with_suffix(".zip"), csv_path.with_suffix("")):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def validate_stimulus_set_files(csv_path: Path, stimuli: Path | None) -> list[str]:
+    """Check a stimulus set CSV and (when found) its files: a folder or a ZIP.
+
+    Without ``stimuli``, a ZIP or a folder next to the CSV with the same stem is used.
+    """
+    from brainbridge.stimuli import StimulusSet, read_stimulus_csv, safe_members
+
+    frame = read_stimulus_csv(csv_path)
+    stimulus_set = StimulusSet(frame)
+    stimulus_set.validate(check_files=False)
+    if "filename" not in frame.columns:
+        raise StimulusSetError(f"{csv_path}: a stimulus set CSV needs a 'filename' column")
+    notes = [f"stimulus set: {len(frame)} stimuli, columns {list(frame.columns)}"]
+    location = _stimulus_files_location(csv_path, stimuli)
+    if location is None:
+        notes.append("no stimulus files checked (pass --stimuli DIR_OR_ZIP)")
+        return notes
+    names = frame["filename"].astype(str).tolist()
+    if location.suffix.lower() == ".zip":
+        with zipfile.ZipFile(location) as archive:
+            members = {info.filename.replace("\\", "/") for info in safe_members(archive, location.parent / "_check")}
+        # BrainIO's flat ZIPs and ZIPs with one folder inside are both fine
+        prefixes = {""} | {m.split("/", 1)[0] + "/" for m in members if "/" in m}
+        missing = [n for n in names if not any(p + n in members for p in prefixes)]
+    else:
+        missing = [n for n in names if not (location / n).is_file()]
+    if missing:
+        raise StimulusSetError(f"{len(missing)} stimulus files listed in {csv_path.name} are not in {location}, e.g. {missing[:3]}")
+    notes.append(f"all {len(names)} files present in {location}")
+    return notes
+
+
+def validate_catalog_file(path: Path, *, verify: bool) -> list[str]:
+    """Check a catalog lookup CSV; local files must exist (and match their SHA-1 with ``verify``)."""
+    from brainbridge.catalogs import Catalog, list_stimulus_sets
+    from brainbridge.fetch import resolve_location, sha1_hash
+
+    catalog = Catalog.from_files(path.stem, path)
+    try:
+        catalog.validate()
+    except CatalogError:
+        # stimulus sets referenced from other installed catalogs are fine
+        catalog.validate(known_stimulus_sets=list_stimulus_sets())
+    notes = [f"catalog {path.stem}: {len(catalog)} rows"]
+    problems = []
+    local = catalog[catalog["location_type"].str.lower().isin(["local", "file", ""])]
+    for _, row in local.iterrows():
+        file = Path(resolve_location(row["location_type"], row["location"], catalog.base_dir))
+        if not file.is_file():
+            problems.append(f"{row['identifier']}: file not found: {file}")
+        elif verify and row["sha1"] and sha1_hash(file) != row["sha1"].lower():
+            problems.append(f"{row['identifier']}: {file.name} does not match its sha1")
+    if problems:
+        raise CatalogError(f"catalog {path} is invalid:\n  " + "\n  ".join(problems))
+    if len(local):
+        notes.append(f"{len(local)} local files present" + (" and verified" if verify else ""))
+    return notes
+
+
+@click.command("validate", context_settings=_CONTEXT)
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--stimuli",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="For a stimulus set CSV: the folder or ZIP of its files (default: a sibling with the same stem).",
+)
+@click.option("--verify", is_flag=True, help="For a catalog: also check the SHA-1 of its local files.")
+def validate(path: Path, stimuli: Path | None, verify: bool) -> None:
+    """Validate a netCDF/zarr assembly, a stimulus set (CSV [+ folder/ZIP]) or a catalog CSV.
+
+    The kind is detected from the extension (.nc/.h5 or a zarr store, .csv, .zip); a CSV
+    with BrainIO's seven lookup columns is a catalog, any other CSV a stimulus set.
+    """
+    from brainbridge.assemblies import _is_zarr
+    from brainbridge.stimuli import safe_members
+
+    suffix = path.suffix.lower()
+    if suffix in _ASSEMBLY_SUFFIXES or _is_zarr(path):
+        notes = validate_assembly_file(path)
+    elif suffix == ".csv":
+        notes = validate_catalog_file(path, verify=verify) if _is_catalog_csv(path) else validate_stimulus_set_files(path, stimuli)
+    elif suffix == ".zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = safe_members(archive, path.parent / "_check")
+                bad = archive.testzip()
+        except zipfile.BadZipFile as e:
+            raise StimulusSetError(f"{path} is not a readable ZIP: {e}") from e
+        if bad is not None:
+            raise StimulusSetError(f"{path}: entry {bad!r} is corrupt")
+        notes = [f"stimulus archive: {len(members)} entries, all safe and intact"]
+    else:
+        raise click.ClickException(
+            f"cannot tell what {path} is: expected .nc/.h5 or a zarr store (assembly), .csv (stimulus set or catalog) or .zip"
+        )
+    click.echo(f"OK {path}")
+    for note in notes:
+        click.echo(f"  {note}")
+
+
+# --------------------------------------------------------------------------------------
+# package
+# --------------------------------------------------------------------------------------
+
+
+@click.group("package", context_settings=_CONTEXT)
+def package() -> None:
+    """Package stimulus sets and assemblies into a catalog (write, hash, store, catalog)."""
+
+
+def _catalog_for_packaging(name: str, create: bool) -> str:
+    from brainbridge import config
+    from brainbridge.catalogs import Catalog, get_catalog, register
+
+    try:
+        get_catalog(name)
+    except LookupFailedError:
+        if not create:
+            raise
+        folder = config.user_catalog_dirs()[0]
+        csv = folder / f"{name}.csv"
+        catalog = Catalog.from_files(name, csv) if csv.exists() else Catalog.empty(name, csv)
+        register(catalog)
+        click.echo(f"created catalog {name} at {csv}")
+    return name
+
+
+_catalog_option = click.option("--catalog", "catalog_name", required=True, help="The catalog to add to.")
+_create_option = click.option(
+    "--create", is_flag=True, help="Create the catalog (in the first user catalog folder) if it does not exist."
+)
+_store_option = click.option(
+    "--store", default=None, help="Folder or URL (s3://bucket/prefix) for the files (default: the catalog's folder)."
+)
+
+
+@package.command("stimulus-set", context_settings=_CONTEXT)
+@_catalog_option
+@click.option("--identifier", required=True, help="The new stimulus set identifier, e.g. lab.Author2024.")
+@click.option("--csv", "csv_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Metadata CSV with stimulus_id and filename columns.")
+@click.option("--dir", "dir_path", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder holding the files named in 'filename'.")
+@_store_option
+@_create_option
+def package_stimulus_set_command(
+    catalog_name: str, identifier: str, csv_path: Path, dir_path: Path, store: str | None, create: bool
+) -> None:
+    """Package a stimulus set (CSV + folder of files) into a catalog as CSV + ZIP."""
+    from brainbridge.packaging import package_stimulus_set
+    from brainbridge.stimuli import StimulusSet
+
+    stimulus_set = StimulusSet.from_files(csv_path, dir_path, identifier=identifier)
+    result = package_stimulus_set(_catalog_for_packaging(catalog_name, create), stimulus_set, identifier, store=store)
+    click.echo(f"packaged stimulus set {identifier} ({len(stimulus_set)} stimuli) into catalog {result['catalog']}")
+    click.echo(format_table(
+        [{"file": "csv", "location": result["csv_location"], "sha1": result["csv_sha1"]},
+         {"file": "zip", "location": result["zip_location"], "sha1": result["zip_sha1"]}]
+    ))
+
+
+@package.command("assembly", context_settings=_CONTEXT)
+@_catalog_option
+@click.option("--identifier", required=True, help="The new assembly identifier, e.g. lab.Author2024.public.")
+@click.option("--file", "file_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="The assembly: a netCDF file or zarr store.")
+@click.option("--stimulus-set", "stimulus_set_identifier", default=None,
+              help="The stimulus set merged on load (its ids are checked when catalogued).")
+@click.option("--class", "class_name", default="NeuronRecordingAssembly", show_default=True,
+              help="Assembly class (NeuronRecordingAssembly, BehavioralAssembly, PropertyAssembly...).")
+@_store_option
+@_create_option
+def package_assembly_command(
+    catalog_name: str,
+    identifier: str,
+    file_path: Path,
+    stimulus_set_identifier: str | None,
+    class_name: str,
+    store: str | None,
+    create: bool,
+) -> None:
+    """Package an assembly file into a catalog (re-written in the deterministic format)."""
+    from brainbridge.assemblies import assembly_class
+    from brainbridge.packaging import package_data_assembly
+
+    cls = assembly_class(class_name)
+    assembly = cls.from_files(file_path)
+    assembly.load()
+    result = package_data_assembly(
+        _catalog_for_packaging(catalog_name, create), assembly, identifier, stimulus_set_identifier,
+        assembly_class_name=class_name, store=store,
+    )
+    click.echo(f"packaged {result['cls']} {identifier} into catalog {result['catalog']}")
+    click.echo(format_table([{"location": result["location"], "sha1": result["sha1"],
+                              "stimulus_set": result["stimulus_set_identifier"] or ""}]))
+
+
+# --------------------------------------------------------------------------------------
+# example
+# --------------------------------------------------------------------------------------
+
+
+@click.group("example", context_settings=_CONTEXT)
+def example() -> None:
+    """The bundled example catalog (brainbridge-examples) and the main job."""
+
+
+@example.command("run", context_settings=_CONTEXT)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("example-output"),
+              show_default=True, help="Folder for summary.csv and responses.png.")
+def example_run(out_dir: Path) -> None:
+    """Run the main job: list catalogs, fetch and load the example recording, average
+    repetitions, print a per-region summary and save a plot of the responses."""
+    from brainbridge.examples.main_job import run_main_job
+
+    result = run_main_job(out_dir, echo=click.echo)
+    click.echo(f"done: outputs in {result['out_dir']}")
+
+
+@example.command("build", context_settings=_CONTEXT)
+@click.option("--force", is_flag=True, help="Rebuild even if a complete copy exists.")
+def example_build(force: bool) -> None:
+    """Generate the example files (done automatically on first use) and print where they are."""
+    from brainbridge.examples import ensure_examples
+
+    folder = ensure_examples(force=force)
+    click.echo(str(folder))

@@ -1,0 +1,438 @@
+"""The main job on the bundled example data: ``brainbridge example run``.
+
+:func:`run_main_job` runs a list of *steps*, each a function ``step(context, echo)`` that
+reads and adds entries of a shared ``context`` dict and reports through ``echo``. The core
+steps list the catalogs, fetch and load the example assembly with its stimulus set, average
+the repetitions, print a per-region summary (with split-half reliability) and save a plot of
+the responses. Other parts of brainbridge extend the job by adding ``"module:function"``
+entries to :data:`EXTENSION_STEPS`; an entry whose module is not installed is skipped with a
+note, so the core job always runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from brainbridge.errors import AssemblyError
+
+__all__ = [
+    "CORE_STEPS",
+    "EXTENSION_STEPS",
+    "default_steps",
+    "plot_responses",
+    "region_summary",
+    "run_main_job",
+    "split_half_reliability",
+]
+
+Echo = Callable[[str], None]
+Step = Callable[[dict, Echo], None]
+
+#: steps contributed by optional parts of brainbridge, run after the core steps, as
+#: ``"module:function"`` (``function(context, echo)``); skipped when the module is absent
+EXTENSION_STEPS: list[str] = []
+
+
+# --------------------------------------------------------------------------------------
+# analysis helpers
+# --------------------------------------------------------------------------------------
+
+
+def split_half_reliability(
+    assembly: xr.DataArray,
+    *,
+    n_splits: int = 10,
+    seed: int = 0,
+    dim: str = "presentation",
+    by: str = "stimulus_id",
+    repetition: str = "repetition",
+) -> np.ndarray:
+    """Split-half internal consistency of every neuroid, Spearman-Brown corrected.
+
+    For each of ``n_splits`` random splits of the repetitions into two halves, the responses
+    are averaged per stimulus within each half, correlated across stimuli (Pearson, per
+    neuroid) and corrected with ``2 r / (1 + r)``; the result is the mean over splits. It
+    estimates the reliability of the mean over all repetitions (the usual noise ceiling).
+
+    Parameters
+    ----------
+    assembly
+        Trial-level responses with ``by`` (and ideally ``repetition``) along ``dim``. Other
+        dimensions (``neuroid``, ``time_bin``) are kept.
+    n_splits, seed
+        Number of random splits and the seed of their :func:`numpy.random.default_rng`.
+    dim, by, repetition
+        Names of the presentation dimension, the stimulus key and the repetition coordinate;
+        without ``repetition``, the order of presentation within each stimulus is used.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per element of the other dimensions, shaped like them (NaN where a neuroid
+        does not vary).
+
+    Raises
+    ------
+    AssemblyError
+        Missing coordinates, or fewer than two repetitions.
+    """
+    if dim not in assembly.dims or by not in assembly.coords:
+        raise AssemblyError(f"split-half reliability needs a '{by}' coordinate on a '{dim}' dimension")
+    values = np.moveaxis(np.asarray(assembly.values, dtype=np.float64), assembly.get_axis_num(dim), 0)
+    rest_shape = values.shape[1:]
+    values = values.reshape(len(values), -1)
+    codes, uniques = pd.factorize(np.asarray(assembly[by].values))
+    if repetition in assembly.coords:
+        reps = np.asarray(assembly[repetition].values)
+    else:
+        reps = pd.Series(codes).groupby(codes).cumcount().to_numpy()
+    rep_values = np.unique(reps)
+    if len(rep_values) < 2:
+        raise AssemblyError("split-half reliability needs at least two repetitions per stimulus")
+    rng = np.random.default_rng(seed)
+    corrected = np.empty((n_splits, values.shape[1]))
+    for k in range(n_splits):
+        half = rng.permutation(rep_values)[: len(rep_values) // 2]
+        in_half = np.isin(reps, half)
+        first = _group_means(values[in_half], codes[in_half], len(uniques))
+        second = _group_means(values[~in_half], codes[~in_half], len(uniques))
+        r = _columnwise_pearson(first, second)
+        corrected[k] = 2 * r / (1 + r)
+    return corrected.mean(axis=0).reshape(rest_shape)
+
+
+def _group_means(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Mean of ``values`` rows per group code (NaN for a group without rows)."""
+    sums = np.zeros((n_groups, values.shape[1]))
+    np.add.at(sums, codes, values)
+    counts = np.bincount(codes, minlength=n_groups)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts
+
+
+def _columnwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of matching columns over the rows where both are finite."""
+    valid = np.isfinite(a) & np.isfinite(b)
+    n = valid.sum(axis=0)
+    a = np.where(valid, a, 0.0)
+    b = np.where(valid, b, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a_c = np.where(valid, a - a.sum(axis=0) / n, 0.0)
+        b_c = np.where(valid, b - b.sum(axis=0) / n, 0.0)
+        return (a_c * b_c).sum(axis=0) / np.sqrt((a_c**2).sum(axis=0) * (b_c**2).sum(axis=0))
+
+
+def region_summary(assembly: xr.DataArray, averaged: xr.DataArray, reliability: np.ndarray) -> pd.DataFrame:
+    """One row per region: neuroids, stimuli, repetitions, mean response, median reliability.
+
+    Parameters
+    ----------
+    assembly
+        Trial-level responses (``presentation x neuroid [x time_bin]``).
+    averaged
+        The same averaged over repetitions.
+    reliability
+        :func:`split_half_reliability` of ``assembly`` (shape of the non-presentation dims).
+    """
+    regions = np.asarray(assembly["region"].values).astype(str)
+    n_stimuli = averaged.sizes["presentation"]
+    repetitions = assembly.sizes["presentation"] / max(n_stimuli, 1)
+    neuroid_axis = [d for d in assembly.dims if d != "presentation"].index("neuroid")
+    per_neuroid_rel = np.moveaxis(np.asarray(reliability), neuroid_axis, 0).reshape(len(regions), -1).mean(axis=1)
+    mean_axis = tuple(d for d in averaged.dims if d != "neuroid")
+    per_neuroid_mean = np.asarray(averaged.mean(dim=mean_axis).values)
+    rows = []
+    for region in pd.unique(regions):
+        mask = regions == region
+        rows.append(
+            {
+                "region": region,
+                "neuroids": int(mask.sum()),
+                "stimuli": int(n_stimuli),
+                "repetitions": float(repetitions),
+                "mean_response": float(np.nanmean(per_neuroid_mean[mask])),
+                "split_half_reliability": float(np.nanmedian(per_neuroid_rel[mask])),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot_responses(
+    averaged: xr.DataArray,
+    stimulus_set: pd.DataFrame | None,
+    path: str | Path,
+    *,
+    n_examples: int = 8,
+) -> Path:
+    """Save a figure of the responses: per-category means, per-object tuning, example stimuli.
+
+    Panels: (a) mean response per ``category_name`` and region (error bars: SEM over
+    neuroids); (b) each neuroid's mean response per ``object_name``, z-scored per neuroid,
+    neuroids grouped by region; (c) ``n_examples`` example stimuli, spread over categories.
+
+    Parameters
+    ----------
+    averaged
+        Responses averaged over repetitions, with ``category_name``/``object_name`` (from the
+        merged stimulus set) on ``presentation`` and ``region`` on ``neuroid``.
+    stimulus_set
+        The stimulus set (its ``stimulus_paths`` give the example images); ``None`` omits (c).
+    path
+        Output PNG.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    for name in ("category_name", "object_name", "region"):
+        if name not in averaged.coords:
+            raise AssemblyError(f"cannot plot responses: no '{name}' coordinate")
+    data = np.asarray(averaged.values, dtype=np.float64)
+    data = data.reshape(data.shape[0], data.shape[1], -1).mean(axis=2)  # presentation x neuroid
+    categories = np.asarray(averaged["category_name"].values).astype(str)
+    objects = np.asarray(averaged["object_name"].values).astype(str)
+    regions = np.asarray(averaged["region"].values).astype(str)
+    region_order = list(pd.unique(regions))
+    category_order = sorted(pd.unique(categories))
+    object_order = sorted(pd.unique(objects))
+
+    examples = _example_stimuli(stimulus_set, n_examples) if stimulus_set is not None else []
+    figure = Figure(figsize=(13, 8.5 if examples else 6.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.add_gridspec(2 if examples else 1, 2, height_ratios=[4, 1] if examples else [1], width_ratios=[1, 2.2])
+
+    # (a) mean per category and region
+    bars = figure.add_subplot(grid[0, 0])
+    width = 0.8 / max(len(region_order), 1)
+    for i, region in enumerate(region_order):
+        cols = regions == region
+        per_neuroid = np.stack([data[categories == c][:, cols].mean(axis=0) for c in category_order])
+        mean = per_neuroid.mean(axis=1)
+        sem = per_neuroid.std(axis=1, ddof=1) / np.sqrt(max(cols.sum(), 1)) if cols.sum() > 1 else 0 * mean
+        positions = np.arange(len(category_order)) + (i - (len(region_order) - 1) / 2) * width
+        bars.bar(positions, mean, width, yerr=sem, capsize=3, label=f"{region} (n={int(cols.sum())})")
+    bars.set_xticks(np.arange(len(category_order)), category_order)
+    bars.set_ylabel("mean response (averaged over repetitions)")
+    bars.set_title("a  Mean response per category")
+    bars.legend(frameon=False)
+
+    # (b) object tuning, z-scored per neuroid
+    heat = figure.add_subplot(grid[0, 1])
+    per_object = np.stack([data[objects == o].mean(axis=0) for o in object_order])  # object x neuroid
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (per_object - per_object.mean(axis=0)) / per_object.std(axis=0)
+    order = np.concatenate([np.flatnonzero(regions == r) for r in region_order])
+    image = heat.imshow(np.nan_to_num(z[:, order]).T, aspect="auto", cmap="RdBu_r", vmin=-3, vmax=3, interpolation="nearest")
+    heat.set_xticks(np.arange(len(object_order)), object_order, rotation=70, ha="right", fontsize=7)
+    bounds = np.cumsum([int((regions == r).sum()) for r in region_order])
+    heat.set_yticks(bounds - np.diff(np.r_[0, bounds]) / 2, region_order)
+    for b in bounds[:-1]:
+        heat.axhline(b - 0.5, color="k", lw=0.8)
+    heat.set_ylabel("neuroids")
+    heat.set_title("b  Tuning: mean response per object_name (z-scored per neuroid)")
+    figure.colorbar(image, ax=heat, shrink=0.8, label="z")
+
+    # (c) example stimuli
+    if examples:
+        strip = grid[1, :].subgridspec(1, len(examples))
+        for k, (stimulus_id, label, file) in enumerate(examples):
+            ax = figure.add_subplot(strip[0, k])
+            with Image.open(file) as img:
+                ax.imshow(np.asarray(img.convert("RGB")), interpolation="nearest")
+            ax.set_title(f"{stimulus_id}\n{label}", fontsize=7)
+            ax.axis("off")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def _example_stimuli(stimulus_set: pd.DataFrame, n: int) -> list[tuple[str, str, Path]]:
+    """``n`` stimuli spread over ``object_name`` values (first of each, in sorted order)."""
+    paths = getattr(stimulus_set, "stimulus_paths", None) or {}
+    if not paths or "object_name" not in stimulus_set.columns:
+        return []
+    firsts = stimulus_set.drop_duplicates("object_name").sort_values("object_name")
+    if len(firsts) > n:
+        firsts = firsts.iloc[np.linspace(0, len(firsts) - 1, n).round().astype(int)]
+    return [
+        (str(sid), str(obj), Path(paths[str(sid)]))
+        for sid, obj in zip(firsts["stimulus_id"], firsts["object_name"])
+        if str(sid) in paths
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# steps
+# --------------------------------------------------------------------------------------
+
+
+def _format(frame: pd.DataFrame) -> str:
+    from brainbridge.cli.core import format_table
+
+    return format_table(frame)
+
+
+def step_catalogs(context: dict, echo: Echo) -> None:
+    """List catalogs, assemblies and stimulus sets."""
+    import brainbridge
+
+    context["catalogs"] = brainbridge.list_catalogs()
+    context["assemblies"] = brainbridge.list_assemblies()
+    context["stimulus_sets"] = brainbridge.list_stimulus_sets()
+    echo(f"catalogs: {', '.join(context['catalogs'])}")
+    echo(f"assemblies: {len(context['assemblies'])}, stimulus sets: {len(context['stimulus_sets'])}")
+
+
+def step_fetch(context: dict, echo: Echo) -> None:
+    """Fetch the example assembly's file into the cache (checksum verified)."""
+    from brainbridge.catalogs import get_catalog, lookup_assembly
+    from brainbridge.fetch import fetch_file
+
+    identifier = context.setdefault("assembly_identifier", _default_identifier())
+    row = lookup_assembly(identifier)
+    base_dir = get_catalog(row["source_catalog"]).base_dir
+    path = fetch_file(row["location_type"], row["location"], row["sha1"] or None, base_dir=base_dir)
+    context["assembly_path"] = path
+    echo(f"fetched {identifier} -> {path} (sha1 {row['sha1'][:12]}…, verified)")
+
+
+def step_load(context: dict, echo: Echo) -> None:
+    """Load the assembly with its stimulus set merged."""
+    import brainbridge
+
+    identifier = context.setdefault("assembly_identifier", _default_identifier())
+    assembly = brainbridge.get_assembly(identifier)
+    context["assembly"] = assembly
+    context["stimulus_set"] = assembly.attrs.get("stimulus_set")
+    sizes = " x ".join(f"{d} {n}" for d, n in assembly.sizes.items())
+    echo(f"loaded {type(assembly).__name__} {identifier}: {sizes}; stimulus set {assembly.attrs.get('stimulus_set_identifier')}")
+
+
+def step_average(context: dict, echo: Echo) -> None:
+    """Average over repetitions and compute each neuroid's split-half reliability."""
+    from brainbridge.assemblies import average_repetitions
+
+    assembly = context["assembly"]
+    averaged = average_repetitions(assembly)
+    context["averaged"] = averaged
+    context["reliability"] = split_half_reliability(assembly)
+    echo(f"averaged {assembly.sizes['presentation']} presentations over repetitions -> {averaged.sizes['presentation']} stimuli")
+
+
+def step_summary(context: dict, echo: Echo) -> None:
+    """Print the per-region summary table and save it as ``summary.csv``."""
+    summary = region_summary(context["assembly"], context["averaged"], context["reliability"])
+    context["summary"] = summary
+    path = Path(context["out_dir"]) / "summary.csv"
+    summary.to_csv(path, index=False)
+    context["summary_csv"] = path
+    echo("")
+    echo(_format(summary.round({"repetitions": 1, "mean_response": 2, "split_half_reliability": 3})))
+    echo("")
+
+
+def step_plot(context: dict, echo: Echo) -> None:
+    """Save ``responses.png`` (skipped with a note when matplotlib is not installed)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        echo("plot skipped: matplotlib is not installed (pip install 'brainbridge[plot]')")
+        context["plot"] = None
+        return
+    path = plot_responses(context["averaged"], context.get("stimulus_set"), Path(context["out_dir"]) / "responses.png")
+    context["plot"] = path
+    echo(f"saved {path}")
+
+
+#: the core job, in order
+CORE_STEPS: list[tuple[str, Step]] = [
+    ("catalogs", step_catalogs),
+    ("fetch", step_fetch),
+    ("load", step_load),
+    ("average", step_average),
+    ("summary", step_summary),
+    ("plot", step_plot),
+]
+
+
+def _default_identifier() -> str:
+    from brainbridge.examples import ASSEMBLY_IDENTIFIER
+
+    return ASSEMBLY_IDENTIFIER
+
+
+def _resolve(spec: str) -> Step | None:
+    module, _, attribute = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except ImportError:
+        return None
+
+
+def default_steps() -> list[tuple[str, Step]]:
+    """The core steps followed by the installed :data:`EXTENSION_STEPS`."""
+    steps = list(CORE_STEPS)
+    for spec in EXTENSION_STEPS:
+        step = _resolve(spec)
+        steps.append((spec, step if step is not None else _missing_step(spec)))
+    return steps
+
+
+def _missing_step(spec: str) -> Step:
+    def skip(context: dict, echo: Echo) -> None:
+        echo(f"step {spec} skipped: its package is not installed")
+
+    return skip
+
+
+def run_main_job(
+    out_dir: str | Path,
+    *,
+    echo: Echo | None = print,
+    steps: Sequence[tuple[str, Step]] | None = None,
+    assembly_identifier: str | None = None,
+) -> dict[str, Any]:
+    """Run the main job on the bundled example (or another catalogued assembly).
+
+    Parameters
+    ----------
+    out_dir
+        Folder for the outputs (created): ``summary.csv`` and ``responses.png``.
+    echo
+        Where progress lines and the summary table go (``None``: silent).
+    steps
+        ``[(name, step)]`` to run instead of :func:`default_steps`.
+    assembly_identifier
+        The assembly to analyse (default ``brainbridge.example.neural``).
+
+    Returns
+    -------
+    dict
+        The context: ``out_dir``, ``catalogs``, ``assemblies``, ``stimulus_sets``,
+        ``assembly_identifier``, ``assembly_path``, ``assembly`` (trial level, stimulus set
+        merged), ``stimulus_set``, ``averaged``, ``reliability`` (per neuroid),
+        ``summary`` (DataFrame), ``summary_csv``, ``plot`` (path or ``None``), plus what
+        extension steps add.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    say: Echo = echo if echo is not None else (lambda _line: None)
+    context: dict[str, Any] = {"out_dir": out}
+    if assembly_identifier is not None:
+        context["assembly_identifier"] = assembly_identifier
+    for _name, step in steps if steps is not None else default_steps():
+        step(context, say)
+    return context
