@@ -12,3 +12,14 @@ def _quiet_zarr_warnings():
         warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
         warnings.filterwarnings("ignore", message=".*separate the stored chunks.*")
         yield
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real LocalCluster: 2 worker processes, 1 thread each (started once for the area)."""
+    from brainbridge.parallel import get_client
+
+    client = get_client(workers=2, threads_per_worker=1, memory_limit="2GiB")
+    client.wait_for_workers(2, timeout=60)
+    yield client
+    client.close()
