@@ -619,7 +619,8 @@ class EcephysProjectCache:
             Keep ``quality == "good"`` units only.
         **unit_filter_kwargs
             ``amplitude_cutoff_maximum`` (default 0.1), ``presence_ratio_minimum`` (0.95),
-            ``isi_violations_maximum`` (0.5) — ``None`` disables one — and
+            ``isi_violations_maximum`` (0.5) — ``None`` opens a bound but still drops NaN
+            metrics, as AllenSDK — and
             ``filter_out_of_brain_units`` (default ``True``).
         """
         units = self._get_annotated_units(filter_by_validity=filter_by_validity, **unit_filter_kwargs)

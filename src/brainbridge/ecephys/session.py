@@ -93,8 +93,8 @@ def filter_units(
     **thresholds
         ``amplitude_cutoff_maximum`` (keep ``amplitude_cutoff <= v``), ``presence_ratio_minimum``
         (``presence_ratio >= v``), ``isi_violations_maximum`` (``isi_violations <= v``). ``None``
-        disables a filter; ``0`` is a real threshold (unlike AllenSDK's session level).
-        A unit whose metric is NaN fails an active filter, as in AllenSDK. A filter on a column
+        is an open bound (``±inf``) that, as in AllenSDK, still drops units whose metric is
+        NaN; ``0`` is a real threshold (unlike AllenSDK's session level). A filter on a column
         the table does not have is skipped (with a warning when the threshold was given).
 
     Raises
@@ -108,9 +108,11 @@ def filter_units(
     keep = np.ones(len(units), dtype=bool)
     for name, (column, kind) in _FILTER_TESTS.items():
         explicit = name in thresholds
-        value = thresholds[name] if explicit else (UNIT_FILTER_DEFAULTS[name] if defaults else None)
-        if value is None:
+        if not explicit and not defaults:
             continue
+        value = thresholds[name] if explicit else UNIT_FILTER_DEFAULTS[name]
+        if value is None:  # AllenSDK: an open bound, which a NaN metric still fails
+            value = np.inf if kind == "max" else -np.inf
         if column not in units.columns:
             if explicit:
                 warnings.warn(f"unit filter {name} skipped: the units table has no '{column}' column", stacklevel=2)

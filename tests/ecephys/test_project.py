@@ -1,0 +1,220 @@
+"""EcephysProjectCache: tables and joins as AllenSDK, filters, manifest, fixed/offline, retries, S3."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainbridge.ecephys import (
+    EcephysProjectCache,
+    EcephysSession,
+    Manifest,
+    ManifestVersionError,
+    ProjectFetchError,
+    SessionNotFoundError,
+)
+from brainbridge.ecephys.project import ProjectTableError
+from brainbridge.errors import OfflineError
+
+from .conftest import SESSIONS
+
+
+@pytest.fixture
+def cache(project_dir, tmp_path):
+    return EcephysProjectCache.from_source(project_dir, manifest=tmp_path / "cache" / "manifest.json", retry_wait=0)
+
+
+def _expected_units(project_dir, **thresholds):
+    """AllenSDK's project-level unit filter, written out with pandas."""
+    units = pd.read_csv(project_dir / "units.csv", index_col="id")
+    channels = pd.read_csv(project_dir / "channels.csv", index_col="id")
+    t = {"amplitude_cutoff_maximum": 0.1, "presence_ratio_minimum": 0.95, "isi_violations_maximum": 0.5, **thresholds}
+    inf = np.inf
+    keep = (
+        (units["amplitude_cutoff"] <= (t["amplitude_cutoff_maximum"] if t["amplitude_cutoff_maximum"] is not None else inf))
+        & (units["presence_ratio"] >= (t["presence_ratio_minimum"] if t["presence_ratio_minimum"] is not None else -inf))
+        & (units["isi_violations"] <= (t["isi_violations_maximum"] if t["isi_violations_maximum"] is not None else inf))
+        & (units["quality"] == "good")
+    )
+    units = units[keep]
+    in_brain = channels.loc[units["ecephys_channel_id"], "ecephys_structure_id"].notna().to_numpy()
+    return units[in_brain]
+
+
+def test_manifest_layout_and_tables_cached(cache, tmp_path):
+    table = cache.get_session_table()
+    manifest = json.loads((tmp_path / "cache" / "manifest.json").read_text())["manifest"]
+    assert manifest[0] == {"type": "manifest_version", "value": "1.0.0"}
+    keys = {e.get("key") for e in manifest}
+    assert {"sessions", "probes", "channels", "units", "session_data", "session_nwb", "probe_lfp_nwb"} <= keys
+    assert cache.manifest.get_path("session_nwb", 5, 5) == tmp_path / "cache" / "session_5" / "session_5.nwb"
+    assert (tmp_path / "cache" / "sessions.csv").exists()
+    assert table.index.tolist() == list(SESSIONS)
+
+
+def test_session_table_counts_and_renames(cache, project_dir):
+    table = cache.get_session_table()
+    units = _expected_units(project_dir)
+    channels = pd.read_csv(project_dir / "channels.csv", index_col="id")
+    probes = pd.read_csv(project_dir / "probes.csv", index_col="id")
+    unit_sessions = probes.loc[channels.loc[units["ecephys_channel_id"], "ecephys_probe_id"], "ecephys_session_id"]
+    assert table["unit_count"].to_dict() == unit_sessions.value_counts().reindex(table.index, fill_value=0).to_dict()
+    assert (table["probe_count"] == 2).all() and (table["channel_count"] == 16).all()
+    assert "full_genotype" in table.columns and "genotype" not in table.columns
+    assert not {"has_nwb", "isi_experiment_id", "date_of_acquisition"} & set(table.columns)
+    assert set(table.loc[101, "ecephys_structure_acronyms"]) == {"VISp", "VISl", "CA1", "LGd"}
+    assert sorted(cache.get_all_session_types()) == ["brain_observatory_1.1", "functional_connectivity"]
+    assert sorted(cache.get_all_sexes()) == ["F", "M"]
+    assert set(cache.get_structure_acronyms()) - {np.nan} >= {"VISp", "CA1"}
+
+
+def test_probes_and_channels(cache, project_dir):
+    probes = cache.get_probes()
+    assert len(probes) == 6 and (probes["channel_count"] == 8).all()
+    np.testing.assert_allclose(probes["lfp_sampling_rate"], 2500.0)  # divided by the subsampling factor
+    assert not {"air_channel_index", "sex", "lfp_temporal_subsampling_factor"} & set(probes.columns)
+    assert probes["unit_count"].sum() == len(_expected_units(project_dir))
+    channels = cache.get_channels()
+    assert len(channels) == 48 and channels["unit_count"].sum() == len(_expected_units(project_dir))
+    assert "ecephys_session_id" in channels.columns and "name" not in channels.columns
+
+
+def test_units_filters_joins_and_suppression(cache, project_dir):
+    units = cache.get_units()
+    expected = _expected_units(project_dir)
+    assert sorted(units.index) == sorted(expected.index)
+    assert {"waveform_amplitude", "waveform_PT_ratio", "L_ratio", "ecephys_session_id", "session_type"} <= set(units.columns)
+    assert "quality" not in units.columns and "amplitude" not in units.columns
+    loose = cache.get_units(amplitude_cutoff_maximum=None, presence_ratio_minimum=None, isi_violations_maximum=None)
+    assert sorted(loose.index) == sorted(
+        _expected_units(project_dir, amplitude_cutoff_maximum=None, presence_ratio_minimum=None, isi_violations_maximum=None).index
+    )
+    assert len(loose) > len(units)
+    everything = cache.get_units(
+        filter_by_validity=False,
+        amplitude_cutoff_maximum=None,
+        presence_ratio_minimum=None,
+        isi_violations_maximum=None,
+        filter_out_of_brain_units=False,
+    )
+    all_units = pd.read_csv(project_dir / "units.csv")
+    # open bounds still drop NaN metrics, as AllenSDK
+    assert len(everything) == all_units[["amplitude_cutoff", "presence_ratio", "isi_violations"]].notna().all(axis=1).sum()
+    assert len(cache.get_units(isi_violations_maximum=0)) == 0
+
+
+def test_parquet_tables_without_index(parquet_project_dir, tmp_path):
+    cache = EcephysProjectCache.from_source(parquet_project_dir, manifest=tmp_path / "m.json")
+    table = cache.get_session_table()
+    assert table.index.tolist() == list(SESSIONS)
+    assert (tmp_path / "sessions.parquet").exists()
+    with cache.get_session_data(102) as session:
+        assert len(session.units) == len(cache.get_units().query("ecephys_session_id == 102"))
+
+
+def test_get_session_data_filters_and_structures(cache, project_dir):
+    with cache.get_session_data("101") as session:  # string ids resolve
+        assert isinstance(session, EcephysSession) and session.session_id == 101
+        expected = cache.get_units()
+        assert sorted(session.units.index) == sorted(expected.index[expected["ecephys_session_id"] == 101])
+        assert session.units["ecephys_structure_id"].notna().all()
+        counts = session.presentationwise_spike_counts([0.0, 0.125, 0.25])
+        assert counts.attrs["session_id"] == "101"
+    assert cache.session_nwb_path(101).exists()
+
+
+def test_unknown_session_and_missing_table(cache, project_copy, tmp_path):
+    with pytest.raises(SessionNotFoundError, match="no session 999") as info:
+        cache.get_session_data(999)
+    assert isinstance(info.value, KeyError) and "101" in str(info.value)
+    (project_copy / "probes.csv").unlink()
+    (project_copy / "project.json").unlink()
+    broken = EcephysProjectCache.from_source(project_copy, manifest=tmp_path / "b" / "m.json")
+    with pytest.raises(ProjectTableError, match="no probes table"):
+        broken.get_probes()
+
+
+def test_manifest_version_mismatch(tmp_path, project_dir):
+    path = tmp_path / "manifest.json"
+    EcephysProjectCache.from_source(project_dir, manifest=path)
+    with pytest.raises(ManifestVersionError, match="out of date"):
+        EcephysProjectCache.from_source(project_dir, manifest=path, version="1.2.0")
+    with pytest.raises(ManifestVersionError, match="newer") as info:
+        EcephysProjectCache.from_source(project_dir, manifest=path, version="0.3.0")
+    assert isinstance(info.value, ValueError) and info.value.found == "1.0.0"
+    # semantic, not string comparison: 0.10.0 is newer than 0.3.0
+    m = Manifest.load_or_create(tmp_path / "other.json", version="0.10.0")
+    with pytest.raises(ManifestVersionError, match="newer"):
+        Manifest.load_or_create(m.path, version="0.3.0")
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a project cache manifest"):
+        Manifest.load_or_create(tmp_path / "bad.json")
+
+
+def test_fixed_mode_reads_cache_and_never_fetches(project_copy, tmp_path):
+    manifest = tmp_path / "c" / "manifest.json"
+    online = EcephysProjectCache.from_source(project_copy, manifest=manifest)
+    online.get_units()
+    online.get_session_data(101).close()
+    shutil.rmtree(project_copy)  # the store is gone
+    fixed = EcephysProjectCache.fixed(manifest=manifest)
+    assert fixed.offline and len(fixed.get_units()) == len(online.get_units())
+    with fixed.get_session_data(101) as session:
+        assert len(session.units) > 0
+    with pytest.raises(OfflineError, match="never fetches"):
+        fixed.get_session_data(102)
+
+
+def test_fetch_tries_retry_then_fail(project_copy, tmp_path):
+    nwb = project_copy / "session_103" / "session_103.nwb"
+    nwb.write_bytes(nwb.read_bytes()[:-10] + b"0123456789")  # same size, wrong SHA-1
+    cache = EcephysProjectCache.from_source(project_copy, manifest=tmp_path / "m.json", fetch_tries=3, retry_wait=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ProjectFetchError, match="after 3 tries") as info:
+            cache.get_session_data(103)
+    assert isinstance(info.value, OSError)
+    assert len([w for w in caught if "retrying" in str(w.message)]) == 2
+    assert not cache.session_nwb_path(103).exists()
+    assert not list(cache.session_nwb_path(103).parent.glob(".incoming-*"))  # no partial file left
+
+
+def test_damaged_cached_file_is_fetched_again(cache):
+    cache.get_session_data(102).close()
+    path = cache.session_nwb_path(102)
+    path.write_bytes(b"\0" * path.stat().st_size)  # same size, unreadable
+    with pytest.warns(UserWarning, match="unreadable"):
+        session = cache.get_session_data(102)
+    with session:
+        assert len(session.units) > 0
+
+
+def test_project_served_from_s3(project_dir, tmp_path):
+    servers = pytest.importorskip("tests.support.servers", reason="tests/support/servers.py not available")
+    pytest.importorskip("moto")
+    pytest.importorskip("s3fs")
+    with servers.S3Server() as server:
+        server.create_bucket("lab-project")
+        for path in project_dir.rglob("*"):
+            if path.is_file():
+                server.put_object("lab-project", f"neuropixels/{path.relative_to(project_dir).as_posix()}", path)
+        cache = EcephysProjectCache.from_source(
+            "s3://lab-project/neuropixels",
+            manifest=tmp_path / "s3cache" / "manifest.json",
+            fetch_options={"endpoint_url": server.endpoint_url, "s3_anon": True},
+            retry_wait=0,
+        )
+        assert cache.get_session_table().index.tolist() == list(SESSIONS)
+        with cache.get_session_data(103) as session:
+            local = EcephysSession.from_nwb(project_dir / "session_103" / "session_103.nwb", unit_filter_defaults=True)
+            with local:
+                np.testing.assert_array_equal(
+                    session.spike_trains.select(session.units.index).times,
+                    local.spike_trains.select(session.units.index).times,
+                )
+        assert (tmp_path / "s3cache" / "project.json").exists()
