@@ -423,6 +423,7 @@ class S3Server:
         self.host = host
         self.port = port
         self._server = None
+        self._client = None
 
     @property
     def endpoint_url(self) -> str:
@@ -444,7 +445,7 @@ class S3Server:
         """Stop the server."""
         if self._server is not None:
             self._server.stop()
-        self._server = None
+        self._server = self._client = None
 
     def reset(self) -> None:
         """Forget every bucket and object (moto's reset API), e.g. between tests."""
@@ -464,16 +465,19 @@ class S3Server:
         return env
 
     def client(self):
-        """A boto3 S3 client (fake credentials) for this server."""
+        """A boto3 S3 client (fake credentials) for this server (created once; clients are thread-safe)."""
+        if self._client is not None:
+            return self._client
         import boto3
 
-        return boto3.client(
+        self._client = boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
             aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             region_name=FAKE_CREDENTIALS["AWS_DEFAULT_REGION"],
         )
+        return self._client
 
     def filesystem(self, anon: bool = False, **kwargs: Any):
         """An ``s3fs.S3FileSystem`` for this server (signed with fake credentials unless ``anon``)."""

@@ -324,8 +324,10 @@ def s3_filesystem(
     config_kwargs.setdefault("connect_timeout", timeouts.connect)
     config_kwargs.setdefault("read_timeout", timeouts.read)
     config_kwargs.setdefault("retries", {"max_attempts": 1, "mode": "standard"})
-    options.setdefault("retries", 1)
-    return s3fs.S3FileSystem(anon=anon, client_kwargs=client_kwargs, config_kwargs=config_kwargs, **options)
+    retries = options.pop("retries", 1)
+    fs = s3fs.S3FileSystem(anon=anon, client_kwargs=client_kwargs, config_kwargs=config_kwargs, **options)
+    fs.retries = retries  # s3fs's own retry loop: ours (with backoff and resume) is the one that counts
+    return fs
 
 
 def _s3_error(e: BaseException, what: str) -> FetchError:
@@ -363,18 +365,22 @@ class S3Store(Store):
         *,
         anon: bool | None = None,
         storage_options: dict[str, Any] | None = None,
-        chunk_size: int = S3_CHUNK,
+        chunk_size: int | None = None,
     ):
         self.location = location
         self.anon = anon
         self.storage_options = dict(storage_options or {})
-        self.chunk_size = chunk_size
+        self.chunk_size = chunk_size or S3_CHUNK
         self.path = f"{location.bucket}/{location.key}"
 
     def _fs(self, timeouts: Timeouts, anon: bool | None):
+        options = dict(self.storage_options)
+        # always version-aware: one cached filesystem (and botocore client) for pinned and
+        # unpinned objects alike; creating a client costs about a second
+        options.setdefault("version_aware", True)
         return s3_filesystem(
             self.location.endpoint_url, anon=anon, region=self.location.region, timeouts=timeouts,
-            storage_options=self.storage_options,
+            storage_options=options,
         )
 
     def _info(self, timeouts: Timeouts):
