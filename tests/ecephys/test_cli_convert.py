@@ -1,0 +1,62 @@
+"""The ``brainbridge ecephys`` command and the NWB -> catalog converter."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+from brainbridge.cli import main
+
+
+def _run(*args):
+    result = CliRunner().invoke(main, list(map(str, args)), catch_exceptions=False)
+    return result
+
+
+def test_sessions_units_and_session_commands(project_dir, tmp_path):
+    manifest = tmp_path / "m.json"
+    result = _run("ecephys", "sessions", "--source", project_dir, "--manifest", manifest, "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["id"] for r in rows] == [101, 102, 103] and all("unit_count" in r for r in rows)
+    result = _run("ecephys", "units", "--source", project_dir, "--manifest", manifest, "--format", "csv", "--session-id", "102")
+    assert result.exit_code == 0 and result.output.startswith("id,")
+    assert {line.split(",")[0][:3] for line in result.output.splitlines()[1:]} == {"102"}
+    plot = tmp_path / "raster.png"
+    result = _run("ecephys", "session", "101", "--source", project_dir, "--manifest", manifest, "--plot", plot)
+    assert result.exit_code == 0, result.output
+    assert "static_gratings: 12 presentations, 4 conditions" in result.output
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    # offline, from the cache just filled
+    assert _run("ecephys", "sessions", "--manifest", manifest, "--offline").exit_code == 0
+
+
+def test_cli_errors_are_one_line(project_dir, tmp_path):
+    result = _run("ecephys", "session", "999", "--source", project_dir, "--manifest", tmp_path / "m.json")
+    assert result.exit_code != 0 and "no session" in result.output and "Traceback" not in result.output
+    bad = tmp_path / "bad.nwb"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    result = _run("ecephys", "session", bad)
+    assert result.exit_code != 0 and "cannot read" in result.output
+
+
+def test_package_nwb_into_catalog_and_load_back(project_dir, fixtures_dir):
+    from brainbridge.catalogs import get_assembly, get_stimulus_set, reload_catalogs
+
+    nwb = project_dir / "session_101" / "session_101.nwb"
+    result = _run("ecephys", "package", nwb, fixtures_dir / "nwb" / "sub-anm369963_ses-20170228.nwb",
+                  "--catalog", "lab-ecephys", "--bin-edges", "0:0.25:0.05")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("assembly\t") == 2
+    reload_catalogs()
+    assembly = get_assembly("ecephys.101")
+    assert assembly.dims == ("presentation", "time_bin", "neuroid") and assembly.shape[1] == 5
+    stimuli = get_stimulus_set("ecephys.101.stimuli")
+    assert len(stimuli) == 7 and set(assembly["stimulus_id"].values) == set(stimuli["stimulus_id"])
+    description = json.loads(stimuli.get_stimulus(stimuli["stimulus_id"].iloc[0]).read_text())
+    assert description["stimulus_id"] == stimuli["stimulus_id"].iloc[0]
+    np.testing.assert_allclose(assembly["time_bin_end"].values, [0.05, 0.1, 0.15, 0.2, 0.25])
+    real = get_assembly("ecephys.anm369963_2017-02-28_2")
+    assert real.shape == (178, 5, 1)
