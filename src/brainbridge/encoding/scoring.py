@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,7 @@ __all__ = [
     "internal_consistency",
     "neural_predictivity",
     "score",
+    "score_many",
     "similarity",
     "split_predictivity",
 ]
@@ -640,6 +641,9 @@ def score(
     mapping_params: dict[str, Any] | None = None,
     show_progress: bool | None = None,
     map_fn: Callable | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
     **split_options: Any,
 ) -> Score:
     """Score model features against neural data the Brain-Score way.
@@ -679,6 +683,11 @@ def score(
         Progress bars (``None``: on a terminal).
     map_fn
         A ``map``-like callable to run the splits (see :func:`neural_predictivity`).
+    client, scheduler, workers
+        Run the splits on Dask (see :func:`brainbridge.parallel.get_client`): a
+        ``distributed.Client``, a scheduler address (``tcp://host:8786``), or a number of
+        local worker processes. The features and responses are scattered once; the score is
+        the same object with the same numbers as a local run.
     **split_options
         ``train_size``, ``test_size``, ``random_state``, ``kfold`` (see :func:`brainscore_splits`).
 
@@ -704,6 +713,18 @@ def score(
         raise InvalidParameterError(
             f"Invalid split options: {sorted(unknown)}. Valid values are: ['kfold', 'random_state', 'test_size', 'train_size']"
         )
+    if client is not None or scheduler is not None or workers is not None:
+        if map_fn is not None:
+            raise InvalidParameterError("give map_fn or client/scheduler/workers, not both")
+        from brainbridge.parallel import distributed_map
+
+        with distributed_map(client, scheduler, workers, show_progress=show_progress, desc="splits") as dask_map_fn:
+            return score(
+                source, target, metric, layer=layer, stratification_coord=stratification_coord,
+                n_splits=n_splits, ceiling=ceiling, ceiling_formula=ceiling_formula, time_bin=time_bin,
+                region=region, mapping_params=mapping_params, show_progress=show_progress,
+                map_fn=dask_map_fn, **split_options,
+            )
     started = time.perf_counter()
     prepared = _prepare_target(target, time_bin=time_bin, region=region)
     _check_pair(prepared, "target")
@@ -771,3 +792,115 @@ def _resolve_ceiling(ceiling_option, prepared: xr.DataArray, metric: str, show_p
     except ScoringError as e:
         warnings.warn(f"no ceiling computed ({e}); returning the raw score", stacklevel=3)
         return None
+
+def score_many(
+    sources: Mapping[str, Any],
+    targets: Mapping[str, xr.DataArray],
+    metric: str = "pls",
+    *,
+    layers: Sequence[str] | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    max_concurrent: int = 8,
+    show_progress: bool | None = None,
+    **score_options: Any,
+) -> dict[tuple[str, ...], Score]:
+    """Score many feature sets against many benchmarks; on Dask when asked.
+
+    Every (source x layer x target) pair is scored with :func:`score`; with a Dask client,
+    scheduler or ``workers``, the pairs run concurrently (up to ``max_concurrent`` at a time)
+    and their splits are fanned out over the cluster, each pair's arrays scattered once. The
+    internal-consistency ceiling of each target is computed once, not once per source.
+
+    Parameters
+    ----------
+    sources
+        ``{name: features assembly or feature extractor}``.
+    targets
+        ``{name: neural assembly}`` (non-averaged, as for :func:`score`).
+    metric
+        As for :func:`score`.
+    layers
+        Score each source on each of these layers separately (keys get the layer).
+    client, scheduler, workers
+        Where to run (see :func:`brainbridge.parallel.get_client`); all ``None``: here, one
+        pair after the other.
+    max_concurrent
+        Pairs in flight at once on the cluster.
+    show_progress
+        One progress bar over the split tasks (``None``: on a terminal).
+    **score_options
+        Passed to :func:`score` (``region``, ``time_bin``, ``n_splits``, ``ceiling``...).
+
+    Returns
+    -------
+    dict
+        ``{(source, target): Score}``, or ``{(source, layer, target): Score}`` with ``layers``;
+        the same numbers as scoring each pair with :func:`score`.
+    """
+    if metric not in METRICS:
+        raise InvalidParameterError(f"Invalid metric: {metric!r}. Valid values are: {sorted(METRICS)}")
+    if "map_fn" in score_options:
+        raise InvalidParameterError("score_many runs the splits itself: give client/scheduler/workers, not map_fn")
+    ceiling_option = score_options.pop("ceiling", True)
+    ceilings: dict[str, Any] = {}
+    for name, target in targets.items():
+        if ceiling_option is True:
+            # once per target instead of once per (source, target) pair
+            try:
+                ceilings[name] = ceiling(
+                    target, metric, time_bin=score_options.get("time_bin", "average"),
+                    region=score_options.get("region"), show_progress=False,
+                )
+            except ScoringError as e:
+                warnings.warn(f"no ceiling for {name!r} ({e}); its scores are raw", stacklevel=2)
+                ceilings[name] = False
+        else:
+            ceilings[name] = ceiling_option
+    single_layer = score_options.pop("layer", None)
+    jobs = [
+        ((source_name, layer, target_name) if layers else (source_name, target_name), source, layer, target_name)
+        for source_name, source in sources.items()
+        for layer in (layers or [single_layer])
+        for target_name in targets
+    ]
+    n_splits = int(score_options.get("n_splits", 10))
+    per_job = n_splits if METRICS[metric] == "regression" else 1
+    disable = None if show_progress is None else not show_progress
+    distributed = client is not None or scheduler is not None or workers is not None
+    results: dict[tuple[str, ...], Score] = {}
+    with tqdm(total=len(jobs) * per_job, desc="scores", unit="task", disable=disable) as bar:
+        if not distributed:
+            for key, source, layer, target_name in jobs:
+                results[key] = score(
+                    source, targets[target_name], metric, layer=layer, ceiling=ceilings[target_name],
+                    show_progress=False, **score_options,
+                )
+                bar.update(per_job)
+            return results
+        from concurrent.futures import ThreadPoolExecutor
+
+        from brainbridge.parallel import dask_map, get_client
+
+        active = get_client(client=client, scheduler=scheduler, workers=workers)
+        try:
+            map_fn = dask_map(active, show_progress=False, progress_bar=bar)
+
+            def run(job):
+                key, source, layer, target_name = job
+                result = score(
+                    source, targets[target_name], metric, layer=layer, ceiling=ceilings[target_name],
+                    show_progress=False, map_fn=map_fn, **score_options,
+                )
+                if per_job == 1:
+                    bar.update(1)
+                return key, result
+
+            with ThreadPoolExecutor(max_workers=max(1, int(max_concurrent))) as pool:
+                for key, result in pool.map(run, jobs):
+                    results[key] = result
+        finally:
+            if client is None:
+                active.close()
+    return results
