@@ -1,0 +1,119 @@
+"""Distributed scoring on a real LocalCluster: the same Score, number for number."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from tests.scale._data import recording, write_netcdf_file
+
+from brainbridge.assemblies import ModelFeaturesAssembly, average_repetitions
+from brainbridge.cli import main
+from brainbridge.encoding.scoring import score, score_many
+
+pytestmark = pytest.mark.slow  # uses the worker processes
+
+
+def _features(target, n_features: int, seed: int, noise: float = 1.0) -> ModelFeaturesAssembly:
+    """Features that linearly carry the target's signal plus noise (one row per stimulus)."""
+    averaged = average_repetitions(target)
+    rng = np.random.default_rng(seed)
+    signal = np.nan_to_num(np.asarray(averaged.values, dtype=np.float64))
+    mixing = rng.normal(size=(signal.shape[1], n_features))
+    values = signal @ mixing + noise * rng.normal(size=(signal.shape[0], n_features))
+    return ModelFeaturesAssembly(
+        values.astype(np.float32), dims=["presentation", "neuroid"],
+        coords={
+            "stimulus_id": ("presentation", np.asarray(averaged["stimulus_id"].values)),
+            "neuroid_id": ("neuroid", np.array([f"f{i}" for i in range(n_features)])),
+            "layer": ("neuroid", np.array(["early" if i < n_features // 2 else "late" for i in range(n_features)])),
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def benchmark_data():
+    target = recording(n_stimuli=60, repetitions=4, n_neuroids=10, seed=5)
+    target = target.copy(data=np.nan_to_num(target.values))  # scoring needs finite averages
+    return target, _features(target, 40, seed=6)
+
+
+def _same_score(a, b) -> None:
+    assert float(a) == float(b)
+    assert a.error == b.error
+    assert float(a.ceiling) == float(b.ceiling)
+    np.testing.assert_array_equal(a.raw.attrs["raw"].values, b.raw.attrs["raw"].values)
+    np.testing.assert_array_equal(a.raw.attrs["predictions"].values, b.raw.attrs["predictions"].values)
+
+
+@pytest.mark.parametrize("metric", ["pls", "ridge"])
+def test_distributed_score_equals_local_score_exactly(dask_client, benchmark_data, metric):
+    target, features = benchmark_data
+    local = score(features, target, metric, n_splits=4, show_progress=False)
+    remote = score(features, target, metric, n_splits=4, client=dask_client, show_progress=False)
+    assert type(remote) is type(local)
+    _same_score(remote, local)
+
+
+def test_score_many_equals_pairwise_scores(dask_client, benchmark_data):
+    target, features = benchmark_data
+    targets = {"V4": target.isel(neuroid=slice(0, 5)), "IT": target.isel(neuroid=slice(5, 10))}
+    sources = {f"model{i}": _features(target, 30, seed=10 + i, noise=0.5 + i) for i in range(3)}
+    remote = score_many(sources, targets, "ridge", layers=["early", "late"], n_splits=3, client=dask_client,
+                        show_progress=False)
+    assert set(remote) == {(s, layer, t) for s in sources for layer in ("early", "late") for t in targets}
+    for (source_name, layer, target_name), result in remote.items():
+        expected = score(sources[source_name], targets[target_name], "ridge", layer=layer, n_splits=3,
+                         show_progress=False)
+        _same_score(result, expected)
+    local = score_many(sources, targets, "ridge", layers=["early", "late"], n_splits=3, show_progress=False)
+    assert {k: float(v) for k, v in local.items()} == {k: float(v) for k, v in remote.items()}
+
+
+def test_a_worker_killed_while_scoring_does_not_change_the_scores(dask_client, benchmark_data):
+    target, _ = benchmark_data
+    sources = {f"model{i}": _features(target, 200, seed=20 + i) for i in range(4)}
+    expected = score_many(sources, {"all": target}, "pls", n_splits=5, show_progress=False)
+    killed: list[str] = []
+
+    def kill_a_busy_worker():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            busy = [address for address, keys in dask_client.processing().items() if keys]
+            if busy:
+                try:
+                    dask_client.run(os._exit, 1, workers=[busy[0]], wait=False)
+                finally:
+                    killed.append(busy[0])
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
+    killer.start()
+    remote = score_many(sources, {"all": target}, "pls", n_splits=5, client=dask_client, show_progress=False)
+    killer.join(timeout=70)
+    assert killed, "no worker was killed while tasks ran"
+    for key in expected:
+        _same_score(remote[key], expected[key])
+    dask_client.wait_for_workers(2, timeout=60)
+
+
+def test_cli_score_on_a_scheduler_matches_a_local_run(dask_client, benchmark_data, tmp_path):
+    target, features = benchmark_data
+    features_path = write_netcdf_file(features, tmp_path / "features.nc")
+    target_path = write_netcdf_file(target, tmp_path / "target.nc")
+    args = ["score", "--features", features_path, "--assembly", target_path, "--metric", "ridge",
+            "--n-splits", "3", "--json", "-", "--no-progress"]
+    runner = CliRunner()
+    local = runner.invoke(main, args)
+    assert local.exit_code == 0, local.output
+    remote = runner.invoke(main, [*args, "--scheduler", dask_client.scheduler.address])
+    assert remote.exit_code == 0, remote.output
+    strip = lambda rows: [{k: v for k, v in row.items() if "time" not in k} for row in rows]  # noqa: E731
+    assert strip(json.loads(remote.output)) == strip(json.loads(local.output))
+    both = runner.invoke(main, [*args, "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"])
+    assert both.exit_code != 0 and "not both" in both.output
