@@ -48,6 +48,7 @@ from brainbridge.data.errors import (
     UnsafeFormatError,
     UnsupportedFormatError,
 )
+from brainbridge.data.load import load_data, load_deeplabcut
 from brainbridge.data.loaders import (
     ContinuousDataLoader,
     DiscreteDataLoader,
@@ -111,4 +112,6 @@ __all__ = [
     "UnifiedSampler",
     "UnsafeFormatError",
     "UnsupportedFormatError",
+    "load_data",
+    "load_deeplabcut",
 ]

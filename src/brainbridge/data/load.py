@@ -1,0 +1,480 @@
+"""``load_data``: one array from a file of any common format; ``load_deeplabcut``.
+
+Same function names, arguments and key/column resolution as ``cebra.load_data`` and
+``cebra.load_deeplabcut``, with these fixes:
+
+* suffixes are case-insensitive (``.NPY`` works);
+* formats that would unpickle (``.pkl``/``.p``, ``.jl``, ``.pt`` files holding arbitrary objects,
+  ``.npy``/``.npz`` object arrays) refuse unless ``allow_pickle=True`` is passed, with an error
+  saying why (CEBRA silently retries ``.npy`` with ``allow_pickle=True``);
+* unsigned-integer HDF5 datasets are read (CEBRA skips them), MATLAB v7.3 files are read
+  through h5py (CEBRA's fallback crashes), and a CSV/Excel header row becomes column names
+  instead of data;
+* DeepLabCut likelihood masking replaces only the masked coordinates, checks every frame and
+  interpolates across gaps of any length, so the result always has one row per frame.
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from brainbridge.data.errors import DataFileError, DataKeyError, UnsafeFormatError, UnsupportedFormatError
+
+__all__ = ["SUPPORTED_SUFFIXES", "load_data", "load_deeplabcut"]
+
+_H5 = (".h5", ".h", ".hdf", ".hdf5")
+_EXCEL = (".xls", ".xlsx", ".xlsm")
+SUPPORTED_SUFFIXES = (".npy", ".npz", *_H5, ".pt", ".pth", ".csv", *_EXCEL, ".jl", ".pkl", ".p", ".mat")
+
+_PICKLE_WHY = (
+    "unpickling can execute arbitrary code, so it is refused by default; pass allow_pickle=True "
+    "only for files you trust"
+)
+
+
+def load_data(
+    file: str | Path,
+    key: str | int | None = None,
+    columns: Sequence[Any] | None = None,
+    *,
+    allow_pickle: bool = False,
+) -> np.ndarray:
+    """Load one array from a file.
+
+    Parameters
+    ----------
+    file : str or Path
+        A ``.npy``, ``.npz``, ``.h5``/``.h``/``.hdf``/``.hdf5`` (h5py arrays, pandas HDF,
+        DeepLabCut output), ``.pt``/``.pth``, ``.csv``, ``.xls``/``.xlsx``/``.xlsm``, ``.jl``,
+        ``.pkl``/``.p`` or ``.mat`` (v5 and v7.3) file. The suffix decides, case-insensitively.
+    key : str or int, optional
+        The entry of a file holding several (npz name, HDF5 path, dict key, Excel sheet, MAT
+        variable). Without it, the first entry holding a numeric array is loaded.
+    columns : list, optional
+        Columns to keep when the data is a table (DataFrame, CSV/Excel with a header); for a
+        DeepLabCut file, the keypoints.
+    allow_pickle : bool, default False
+        Allow formats and entries that can only be read by unpickling.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    UnsupportedFormatError
+        An unknown suffix (an ``OSError``).
+    DataKeyError
+        ``key`` or ``columns`` not in the file, or naming something that is not an array (also
+        an ``AttributeError``, as in CEBRA).
+    UnsafeFormatError
+        Reading would unpickle and ``allow_pickle`` is False (a ``ValueError``).
+    DataFileError
+        The file is missing or is not a valid file of its format (an ``OSError``).
+    """
+    path = Path(file)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UnsupportedFormatError(
+            f"File ending {path.suffix or '(none)'!r} not supported; supported: {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise DataFileError(f"no such file: {path}")
+    reader = _READERS[suffix]
+    try:
+        result = reader(path, key, columns, allow_pickle)
+    except (DataKeyError, UnsafeFormatError, DataFileError, UnsupportedFormatError):
+        raise
+    except Exception as e:  # each library fails in its own way on a corrupt file
+        raise DataFileError(f"cannot read {path} as {suffix} data: {type(e).__name__}: {e}") from e
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------
+
+
+def _is_numeric_array(value: Any) -> bool:
+    if isinstance(value, pd.DataFrame | pd.Series):
+        return True
+    if _is_tensor(value):
+        return True
+    if not isinstance(value, np.ndarray):
+        return False
+    return value.dtype.kind in "biufc"
+
+
+def _is_tensor(value: Any) -> bool:
+    return type(value).__module__.startswith("torch") and hasattr(value, "numpy")
+
+
+def _to_array(value: Any, columns: Sequence[Any] | None, where: str) -> np.ndarray:
+    if _is_tensor(value):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, pd.Series):
+        value = value.to_frame()
+    if isinstance(value, pd.DataFrame):
+        if columns is not None:
+            missing = [c for c in columns if c not in value.columns]
+            if missing:
+                raise DataKeyError(f"columns {missing} not in {where}; available: {list(value.columns)}")
+            value = value[list(columns)]
+        return value.to_numpy()
+    if columns is not None:
+        raise DataKeyError(f"columns can only be selected from a table, but {where} holds a plain array")
+    return np.asarray(value)
+
+
+def _pick(entries: Mapping[Any, Any], key, where: str, usable=_is_numeric_array) -> tuple[Any, Any]:
+    """``(name, value)`` of ``key`` in ``entries``, or of the first usable entry."""
+    if key is not None:
+        if key not in entries:
+            raise DataKeyError(f"key {key!r} not found in {where}; available: {list(entries)}")
+        value = entries[key]
+        if not usable(value):
+            raise DataKeyError(f"key {key!r} of {where} does not hold a numeric array ({type(value).__name__})")
+        return key, value
+    for name, value in entries.items():
+        if usable(value):
+            return name, value
+    raise DataKeyError(f"{where} holds no numeric array; entries: {list(entries)}")
+
+
+def _frame_with_header(frame: pd.DataFrame) -> pd.DataFrame:
+    """Use the first row as column names when it is text above numeric rows."""
+    if len(frame) < 2:
+        return frame
+    first = pd.to_numeric(frame.iloc[0], errors="coerce")
+    rest = frame.iloc[1:].apply(pd.to_numeric, errors="coerce")
+    header_is_text = first.isna().all() and frame.iloc[0].notna().all()
+    if header_is_text and not rest.isna().all().any():
+        body = rest.reset_index(drop=True)
+        body.columns = [str(v) for v in frame.iloc[0]]
+        return body
+    return frame
+
+
+# --------------------------------------------------------------------------------------
+# readers (path, key, columns, allow_pickle) -> ndarray
+# --------------------------------------------------------------------------------------
+
+
+def _read_npy(path, key, columns, allow_pickle):
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY" and not allow_pickle:
+        # np.load would try to unpickle it
+        raise DataFileError(f"cannot read {path} as .npy data: it has no NumPy header")
+    try:
+        value = np.load(path, allow_pickle=allow_pickle)
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise UnsafeFormatError(f"{path} holds an object array; {_PICKLE_WHY}") from e
+        raise
+    return _to_array(value, columns, str(path))
+
+
+def _read_npz(path, key, columns, allow_pickle):
+    with np.load(path, allow_pickle=allow_pickle) as npz:
+        names = list(npz.files)
+        if key is not None and key not in names:
+            raise DataKeyError(f"key {key!r} not found in {path}; available: {names}")
+        for name in [key] if key is not None else names:
+            try:
+                value = npz[name]
+            except ValueError as e:
+                if "allow_pickle" in str(e):
+                    if key is not None:
+                        raise UnsafeFormatError(f"entry {name!r} of {path} is an object array; {_PICKLE_WHY}") from e
+                    continue
+                raise
+            if _is_numeric_array(value):
+                return _to_array(value, columns, f"{path}[{name!r}]")
+            if key is not None:
+                raise DataKeyError(f"key {key!r} of {path} does not hold a numeric array (dtype {value.dtype})")
+    raise DataKeyError(f"{path} holds no numeric array; entries: {names}")
+
+
+def _h5_entries(path) -> tuple[list[str], dict[str, Any]]:
+    """Pandas HDF groups, and every other numeric dataset (by path), of an HDF5 file."""
+    import h5py
+
+    frames: list[str] = []
+    arrays: dict[str, Any] = {}
+    with h5py.File(path, "r") as f:
+
+        def visit(name, obj):
+            if name.startswith("#refs#") or name.startswith("#subsystem#"):
+                return None  # MATLAB v7.3 internals
+            parent_is_frame = any(name.startswith(p + "/") for p in frames)
+            if parent_is_frame:
+                return None
+            if isinstance(obj, h5py.Group) and "pandas_type" in obj.attrs:
+                frames.append(name)
+            elif isinstance(obj, h5py.Dataset):
+                matlab_class = obj.attrs.get("MATLAB_class", b"")
+                matlab_class = matlab_class.decode() if isinstance(matlab_class, bytes) else str(matlab_class)
+                if obj.dtype.kind in "biuf" and matlab_class not in ("char", "cell", "struct"):
+                    arrays[name] = (obj.shape, matlab_class)
+            return None
+
+        f.visititems(visit)
+    return frames, arrays
+
+
+def _read_h5_dataset(path, name, matlab: bool) -> np.ndarray:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        value = f[name][()]
+    # MATLAB v7.3 stores arrays column-major: transpose to loadmat's orientation
+    return value.T if matlab else value
+
+
+def _read_h5(path, key, columns, allow_pickle, *, matlab: bool = False):
+    frames, arrays = _h5_entries(path)
+    if key is not None:
+        name = str(key).strip("/")
+        if name in frames:
+            return _to_array(pd.read_hdf(path, key=name), columns, f"{path}[{name!r}]")
+        if name in arrays:
+            return _to_array(_read_h5_dataset(path, name, matlab or bool(arrays[name][1])), columns, f"{path}[{name!r}]")
+        raise DataKeyError(f"key {key!r} not found in {path}; available: {frames + list(arrays)}")
+    if frames:
+        frame = pd.read_hdf(path, key=frames[0])
+        names = set(frame.columns.names or [])
+        if {"scorer", "bodyparts", "coords"} <= names:
+            return load_deeplabcut(path, keypoints=columns)
+        return _to_array(frame, columns, f"{path}[{frames[0]!r}]")
+    if arrays:
+        name = next(iter(arrays))
+        return _to_array(_read_h5_dataset(path, name, matlab or bool(arrays[name][1])), columns, f"{path}[{name!r}]")
+    raise DataKeyError(f"{path} holds no numeric dataset or DataFrame")
+
+
+def _torch_load(path, allow_pickle):
+    import torch
+
+    if allow_pickle:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UnsafeFormatError(
+            f"{path} holds Python objects beyond tensors and containers; {_PICKLE_WHY} ({e})"
+        ) from e
+
+
+def _read_torch(path, key, columns, allow_pickle):
+    value = _torch_load(path, allow_pickle)
+    if isinstance(value, Mapping):
+        _, value = _pick(value, key, str(path), usable=_is_tensor if key is None else _is_numeric_or_tensor)
+    elif isinstance(value, list | tuple):
+        _, value = _pick(dict(enumerate(value)), key, str(path), usable=_is_numeric_or_tensor)
+    elif key is not None:
+        raise DataKeyError(f"{path} holds a single {type(value).__name__}; it has no key {key!r}")
+    if not _is_numeric_or_tensor(value):
+        raise DataKeyError(f"{path} does not hold a tensor or numeric array ({type(value).__name__})")
+    return _to_array(value, columns, str(path))
+
+
+def _is_numeric_or_tensor(value) -> bool:
+    return _is_tensor(value) or _is_numeric_array(value)
+
+
+def _read_csv(path, key, columns, allow_pickle):
+    if key is not None:
+        raise DataKeyError(f"a CSV file holds one table; it has no key {key!r}")
+    frame = _frame_with_header(pd.read_csv(path, header=None))
+    return _to_array(frame, columns, str(path))
+
+
+def _read_excel(path, key, columns, allow_pickle):
+    sheets = pd.read_excel(path, header=None, sheet_name=None)
+    if isinstance(key, int) and key not in sheets:
+        names = list(sheets)
+        if not 0 <= key < len(names):
+            raise DataKeyError(f"sheet {key} not found in {path}; it has {len(names)} sheets: {names}")
+        key = names[key]
+    _, frame = _pick(sheets, key, str(path), usable=lambda v: isinstance(v, pd.DataFrame) and not v.empty)
+    return _to_array(_frame_with_header(frame), columns, f"{path}[{key!r}]")
+
+
+def _read_joblib(path, key, columns, allow_pickle):
+    if not allow_pickle:
+        raise UnsafeFormatError(f"{path}: joblib files are pickles; {_PICKLE_WHY}")
+    import joblib
+
+    value = joblib.load(path, mmap_mode="r")
+    return _from_object(value, key, columns, path)
+
+
+def _from_object(value, key, columns, path) -> np.ndarray:
+    if isinstance(value, Mapping):
+        _, value = _pick(value, key, str(path), usable=_is_numeric_or_tensor)
+    elif key is not None:
+        raise DataKeyError(f"{path} holds a single {type(value).__name__}; it has no key {key!r}")
+    if not _is_numeric_or_tensor(value):
+        raise DataKeyError(f"{path} does not hold a numeric array ({type(value).__name__})")
+    return _to_array(value, columns, str(path))
+
+
+def _read_pickle(path, key, columns, allow_pickle):
+    if zipfile.is_zipfile(path):  # a torch.save file named .p
+        return _read_torch(path, key, columns, allow_pickle)
+    if not allow_pickle:
+        raise UnsafeFormatError(f"{path}: pickle files can only be read by unpickling; {_PICKLE_WHY}")
+    with open(path, "rb") as f:
+        value = pickle.load(f)
+    return _from_object(value, key, columns, path)
+
+
+def _read_mat(path, key, columns, allow_pickle):
+    import scipy.io
+
+    try:
+        entries = scipy.io.loadmat(path)
+    except NotImplementedError:
+        # v7.3 files are HDF5: scipy defers to an HDF reader
+        return _read_h5(path, key, columns, allow_pickle, matlab=True)
+    entries = {k: v for k, v in entries.items() if not k.startswith("__")}
+    name, value = _pick(entries, key, str(path))
+    return _to_array(value, columns, f"{path}[{name!r}]")
+
+
+_READERS = {
+    ".npy": _read_npy,
+    ".npz": _read_npz,
+    **{s: _read_h5 for s in _H5},
+    ".pt": _read_torch,
+    ".pth": _read_torch,
+    ".csv": _read_csv,
+    **{s: _read_excel for s in _EXCEL},
+    ".jl": _read_joblib,
+    ".pkl": _read_pickle,
+    ".p": _read_pickle,
+    ".mat": _read_mat,
+}
+
+
+# --------------------------------------------------------------------------------------
+# DeepLabCut
+# --------------------------------------------------------------------------------------
+
+
+def _read_dlc_frame(path: Path) -> pd.DataFrame:
+    with pd.HDFStore(path, mode="r") as store:
+        keys = [k.strip("/") for k in store.keys()]
+        if not keys:
+            raise DataFileError(f"{path} holds no DataFrame")
+        key = "df_with_missing" if "df_with_missing" in keys else keys[0]
+        return store[key]
+
+
+def _interpolate_nans(values: np.ndarray) -> np.ndarray:
+    """Linear interpolation over time of the NaN entries of each column; edges take the nearest value."""
+    out = values.copy()
+    t = np.arange(len(values))
+    for j in range(values.shape[1]):
+        column = values[:, j]
+        ok = np.isfinite(column)
+        if ok.all() or not ok.any():
+            continue
+        out[~ok, j] = np.interp(t[~ok], t[ok], column[ok])
+    return out
+
+
+def load_deeplabcut(
+    filepath: str | Path,
+    keypoints: Sequence[str] | None = None,
+    pcutoff: float = 0.6,
+    *,
+    return_mask: bool = False,
+):
+    """Keypoint positions from a DeepLabCut ``.h5`` output, low-likelihood points interpolated.
+
+    Parameters
+    ----------
+    filepath : str or Path
+        A DeepLabCut output (``df_with_missing`` key, or the file's first DataFrame) with column
+        levels ``scorer / bodyparts / coords``.
+    keypoints : list of str, optional
+        Body parts to keep, in this order (all by default).
+    pcutoff : float, default 0.6
+        Coordinates of frames whose likelihood is below this are treated as missing and
+        linearly interpolated from the nearest valid frames (the first/last valid value at the
+        edges). Only the missing entries change.
+    return_mask : bool, default False
+        Also return the ``(frames, keypoints)`` boolean mask of interpolated points.
+
+    Returns
+    -------
+    numpy.ndarray, shape (frames, 2 * len(keypoints))
+        ``x, y`` of each keypoint; one row per frame of the file. With ``return_mask``, a
+        tuple ``(data, mask)``.
+
+    Raises
+    ------
+    DataKeyError
+        An unknown keypoint (also an ``AttributeError``).
+    ValueError
+        ``keypoints`` not a list.
+    UnsupportedFormatError
+        A multi-animal file (four column levels).
+    """
+    path = Path(filepath)
+    if not path.is_file():
+        raise DataFileError(f"no such file: {path}")
+    try:
+        frame = _read_dlc_frame(path)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataFileError(f"cannot read {path} as a DeepLabCut HDF5 file: {e}") from e
+    if frame.columns.nlevels == 4:
+        raise UnsupportedFormatError(
+            f"{path} is a multi-animal DeepLabCut file (4 column levels); select one individual "
+            "(frame.xs(name, level='individuals', axis=1)) and save it first"
+        )
+    names = list(frame.columns.names or [])
+    if not {"scorer", "bodyparts", "coords"} <= set(names):
+        raise DataFileError(f"{path} is not a DeepLabCut output: column levels are {names}")
+    scorer = frame.columns.get_level_values("scorer")[0]
+    frame = frame[scorer]
+    available = list(dict.fromkeys(frame.columns.get_level_values("bodyparts")))
+    if keypoints is None:
+        keypoints = available
+    elif not isinstance(keypoints, list | tuple):
+        raise ValueError(f"keypoints must be a list of body part names, got {type(keypoints).__name__}")
+    missing = [k for k in keypoints if k not in available]
+    if missing:
+        raise DataKeyError(f"keypoints {missing} not in {path}; available: {available}")
+    xy = np.stack(
+        [frame[(k, c)].to_numpy(dtype=np.float64) for k in keypoints for c in ("x", "y")], axis=1
+    )
+    coords = set(frame.columns.get_level_values("coords"))
+    if "likelihood" in coords:
+        likelihood = np.stack([frame[(k, "likelihood")].to_numpy(dtype=np.float64) for k in keypoints], axis=1)
+        low = ~(likelihood >= pcutoff)  # NaN likelihood counts as missing
+    else:
+        low = np.zeros((len(frame), len(keypoints)), dtype=bool)
+    mask = low | ~np.isfinite(xy.reshape(len(frame), len(keypoints), 2)).all(axis=2)
+    xy[np.repeat(mask, 2, axis=1)] = np.nan
+    never = np.flatnonzero(mask.all(axis=0))
+    if len(never):
+        warnings.warn(
+            f"keypoints {[keypoints[i] for i in never]} are below pcutoff={pcutoff} in every frame; left as NaN",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    data = _interpolate_nans(xy)
+    return (data, mask) if return_mask else data
+
+
