@@ -569,21 +569,31 @@ def package() -> None:
     """Package stimulus sets and assemblies into a catalog (write, hash, store, catalog)."""
 
 
-def _catalog_for_packaging(name: str, create: bool) -> str:
+def _catalog_for_packaging(name: str, create: bool, store: str | None) -> tuple[str, str | None]:
+    """The catalog to package into (created with ``create``) and the store to use.
+
+    A catalog in a user catalog folder keeps its files in a subfolder named after it, since
+    every ``*.csv`` directly in that folder is read as a catalog (a stimulus set's CSV there
+    would be mistaken for one).
+    """
     from brainbridge import config
     from brainbridge.catalogs import Catalog, get_catalog, register
 
     try:
-        get_catalog(name)
+        catalog = get_catalog(name)
     except LookupFailedError:
         if not create:
             raise
         folder = config.user_catalog_dirs()[0]
         csv = folder / f"{name}.csv"
-        catalog = Catalog.from_files(name, csv) if csv.exists() else Catalog.empty(name, csv)
+        catalog = Catalog.from_files(name, csv) if csv.exists() else Catalog.create(name, csv)
         register(catalog)
         click.echo(f"created catalog {name} at {csv}")
-    return name
+    if store is None and catalog.source_path is not None:
+        user_dirs = {d.expanduser().resolve() for d in config.user_catalog_dirs()}
+        if catalog.source_path.parent.resolve() in user_dirs:
+            store = str(catalog.source_path.parent / name)
+    return name, store
 
 
 _catalog_option = click.option("--catalog", "catalog_name", required=True, help="The catalog to add to.")
@@ -591,7 +601,8 @@ _create_option = click.option(
     "--create", is_flag=True, help="Create the catalog (in the first user catalog folder) if it does not exist."
 )
 _store_option = click.option(
-    "--store", default=None, help="Folder or URL (s3://bucket/prefix) for the files (default: the catalog's folder)."
+    "--store", default=None, help="Folder or URL (s3://bucket/prefix) for the files (default: the catalog's folder; "
+    "<folder>/<catalog> for catalogs in a user catalog folder).",
 )
 
 
@@ -612,7 +623,8 @@ def package_stimulus_set_command(
     from brainbridge.stimuli import StimulusSet
 
     stimulus_set = StimulusSet.from_files(csv_path, dir_path, identifier=identifier)
-    result = package_stimulus_set(_catalog_for_packaging(catalog_name, create), stimulus_set, identifier, store=store)
+    catalog_name, store = _catalog_for_packaging(catalog_name, create, store)
+    result = package_stimulus_set(catalog_name, stimulus_set, identifier, store=store)
     click.echo(f"packaged stimulus set {identifier} ({len(stimulus_set)} stimuli) into catalog {result['catalog']}")
     click.echo(format_table(
         [{"file": "csv", "location": result["csv_location"], "sha1": result["csv_sha1"]},
@@ -647,8 +659,9 @@ def package_assembly_command(
     cls = assembly_class(class_name)
     assembly = cls.from_files(file_path)
     assembly.load()
+    catalog_name, store = _catalog_for_packaging(catalog_name, create, store)
     result = package_data_assembly(
-        _catalog_for_packaging(catalog_name, create), assembly, identifier, stimulus_set_identifier,
+        catalog_name, assembly, identifier, stimulus_set_identifier,
         assembly_class_name=class_name, store=store,
     )
     click.echo(f"packaged {result['cls']} {identifier} into catalog {result['catalog']}")

@@ -2,7 +2,8 @@
 
 :func:`ensure_examples` builds ``<BRAINBRIDGE_HOME>/examples/<EXAMPLES_VERSION>/`` on first use
 (under a file lock, in a staging folder renamed into place) and returns it at once when a
-complete copy is there already (every file of its ``manifest.json`` present with its size).
+complete copy is there already (every file of its ``manifest.json`` present with its size and
+SHA-1); a missing or corrupted file makes it rebuild the folder.
 """
 
 from __future__ import annotations
@@ -160,7 +161,11 @@ def examples_dir(root: str | os.PathLike | None = None) -> Path:
 
 
 def _complete(folder: Path) -> bool:
-    """Whether ``folder`` holds every file of its manifest, each with the recorded size."""
+    """Whether ``folder`` holds every file of its manifest with the recorded size and SHA-1.
+
+    The files are small (about 3 MB in all), so hashing them costs milliseconds and a
+    corrupted file is rebuilt instead of failing later at fetch time.
+    """
     try:
         manifest = json.loads((folder / MANIFEST_NAME).read_text())
         files = manifest["files"]
@@ -171,9 +176,9 @@ def _complete(folder: Path) -> bool:
     for name, entry in files.items():
         path = folder / name
         try:
-            if path.stat().st_size != entry["size"]:
+            if path.stat().st_size != entry["size"] or sha1_hash(path) != entry["sha1"]:
                 return False
-        except OSError:
+        except (OSError, KeyError, TypeError):
             return False
     return True
 
