@@ -278,3 +278,14 @@ def test_example_run_writes_the_plot(runner, examples, tmp_path):
 def test_example_build_prints_the_folder(runner, examples):
     out = invoke(runner, "example", "build").output
     assert out.strip() == str(examples)
+
+
+def test_show_and_validate_a_zarr_store(runner, tmp_path):
+    pytest.importorskip("zarr")
+    from brainbridge.packaging import write_zarr
+
+    store = write_zarr(_assembly(), tmp_path / "rec.zarr")
+    out = invoke(runner, "show", store).output
+    assert "presentation 8 x neuroid 3 x time_bin 1" in out and "test.stimuli" in out
+    out = invoke(runner, "validate", store).output
+    assert out.startswith("OK") and "3 coordinates" not in out
