@@ -25,6 +25,7 @@ mapping -- with the same array storage.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -140,6 +141,20 @@ class _Decomposition:
         if self.form == "primal":
             return self.vectors @ scaled
         return self.Xc.T @ (self.vectors @ scaled)
+
+
+#: below this decomposition size one BLAS thread is faster: multithreaded small eigh/GEMM
+#: spin-wait and, on a busy machine, are up to 50x slower than single-threaded ones
+_SMALL_PROBLEM = 1024
+
+
+def _blas_threads(size: int):
+    """A context limiting BLAS to one thread for small problems (no-op otherwise)."""
+    if size >= _SMALL_PROBLEM:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _chunks(n: int, size: int | None) -> Iterable[slice]:
@@ -258,6 +273,10 @@ class RidgeCVPerTarget(RegressorMixin, BaseEstimator):
         if not np.all(np.isfinite(Y)):
             raise InvalidParameterError("targets contain NaN or infinite values")
 
+        with _blas_threads(min(X.shape)):
+            return self._fit(X, Y, one_d, alphas, dtype)
+
+    def _fit(self, X: np.ndarray, Y: np.ndarray, one_d: bool, alphas: np.ndarray, dtype: np.dtype):
         splits = self._splits(X)
         scores = np.zeros((alphas.size, Y.shape[1]))
         for train, test in splits:
@@ -408,9 +427,10 @@ class PLS(RegressorMixin, BaseEstimator):
                 f"PLS with n_components={self.n_components} needs at least that many features and training "
                 f"samples; got {X.shape[0]} samples x {X.shape[1]} features (use n_components <= {limit})"
             )
-        model = PLSRegression(
-            n_components=int(self.n_components), scale=self.scale, max_iter=self.max_iter, tol=self.tol
-        ).fit(X, Y)
+        with _blas_threads(min(X.shape)):
+            model = PLSRegression(
+                n_components=int(self.n_components), scale=self.scale, max_iter=self.max_iter, tol=self.tol
+            ).fit(X, Y)
         self.coef_ = np.asarray(model.coef_, dtype=np.float64)  # (n_targets, n_features), already / x_std
         self.intercept_ = np.asarray(model.intercept_, dtype=np.float64)
         self.x_mean_ = X.mean(axis=0)

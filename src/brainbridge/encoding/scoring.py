@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from brainbridge.assemblies import align, average_repetitions, select, walk_coords
 from brainbridge.encoding.errors import EncodingError, InvalidParameterError
-from brainbridge.encoding.mappings import make_mapping
+from brainbridge.encoding.mappings import _blas_threads, make_mapping
 from brainbridge.encoding.metrics import cka, pearson_columns, rdm_similarity, spearman_brown
 
 __all__ = [
@@ -394,7 +394,8 @@ def similarity(
     X = np.asarray(source.transpose("presentation", "neuroid").values, dtype=np.float64)
     Y = np.asarray(target.transpose("presentation", "neuroid").values, dtype=np.float64)
     compare = _similarity_function(metric, unbiased)
-    values = np.array([compare(X[subset], Y[subset]) for subset, _ in splits])
+    with _blas_threads(X.shape[0]):
+        values = np.array([compare(X[subset], Y[subset]) for subset, _ in splits])
     return _make_score(
         values.mean(),
         raw=xr.DataArray(values, dims=["split"], coords={"split": np.arange(len(values))}, name=metric),
@@ -444,6 +445,18 @@ def _half_means(data: np.ndarray, codes: np.ndarray, n_stimuli: int, mask: np.nd
     return out
 
 
+def _consistency(data, codes, n_stimuli, repetitions, first, second, metric, unbiased):
+    """Spearman-Brown corrected consistency between the means of two sets of repetitions."""
+    half1 = _half_means(data, codes, n_stimuli, np.isin(repetitions, first))
+    half2 = _half_means(data, codes, n_stimuli, np.isin(repetitions, second))
+    if metric == "pearson":
+        return spearman_brown(pearson_columns(half1, half2), n=2)
+    if metric not in ("rdm", "cka"):
+        raise InvalidParameterError(f"Invalid consistency metric: {metric!r}. Valid values are: ['cka', 'pearson', 'rdm']")
+    shown = np.all(np.isfinite(half1), axis=1) & np.all(np.isfinite(half2), axis=1)
+    return spearman_brown(_similarity_function(metric, unbiased)(half1[shown], half2[shown]), n=2)
+
+
 def internal_consistency(
     assembly: xr.DataArray,
     *,
@@ -489,15 +502,10 @@ def internal_consistency(
     splits = brainscore_splits(len(unique), None, n_splits=n_splits, train_size=train_size, random_state=random_state)
     values = []
     disable = None if show_progress is None else not show_progress
-    for first, second in tqdm(splits, desc="ceiling", disable=disable, leave=False):
-        half1 = _half_means(data, codes, len(stimulus_ids), np.isin(repetitions, unique[first]))
-        half2 = _half_means(data, codes, len(stimulus_ids), np.isin(repetitions, unique[second]))
-        if metric == "pearson":
-            values.append(spearman_brown(pearson_columns(half1, half2), n=2))
-        else:
-            shown = np.all(np.isfinite(half1), axis=1) & np.all(np.isfinite(half2), axis=1)
-            consistency = _similarity_function(metric, unbiased)(half1[shown], half2[shown])
-            values.append(spearman_brown(consistency, n=2))
+    with _blas_threads(len(stimulus_ids)):
+        for first, second in tqdm(splits, desc="ceiling", disable=disable, leave=False):
+            values.append(_consistency(data, codes, len(stimulus_ids), repetitions, unique[first], unique[second],
+                                       metric, unbiased))
     values = np.asarray(values)
     if metric == "pearson":
         per_split = np.nanmedian(values, axis=1)
@@ -792,6 +800,7 @@ def _resolve_ceiling(ceiling_option, prepared: xr.DataArray, metric: str, show_p
     except ScoringError as e:
         warnings.warn(f"no ceiling computed ({e}); returning the raw score", stacklevel=3)
         return None
+
 
 def score_many(
     sources: Mapping[str, Any],

@@ -1,0 +1,238 @@
+"""``brainbridge score`` and the ``brainbridge encoding`` command group.
+
+``score`` compares features (a netCDF/zarr features assembly, or a feature extractor applied
+to the assembly's stimulus set) with a neural assembly (a catalog identifier or a file) and
+prints a table: raw r with its standard error, the ceiling, the ceiled score and the time.
+
+``encoding`` is the group for encoding-model commands; other modules add theirs with
+:func:`add_encoding_command` (or ``encoding.add_command``). ``brainbridge encoding score`` is
+the same command as ``brainbridge score``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+__all__ = ["add_encoding_command", "encoding", "resolve_extractor", "score"]
+
+_BUILTIN_EXTRACTORS = ("gabor-v1", "efficientnet-lite0", "random-cnn", "random-cnn-seed<N>")
+
+
+@click.group("encoding", context_settings={"help_option_names": ["-h", "--help"]})
+def encoding() -> None:
+    """Encoding models: score feature families, list, describe, train and encode."""
+
+
+def add_encoding_command(command: click.Command) -> click.Command:
+    """Register ``command`` under ``brainbridge encoding`` (usable as a decorator)."""
+    encoding.add_command(command)
+    return command
+
+
+def resolve_extractor(name: str) -> Any:
+    """A feature extractor by name: a built-in family, or one the model registry knows.
+
+    Built-ins: ``gabor-v1``, ``efficientnet-lite0``, ``random-cnn`` / ``random-cnn-seed<N>``.
+    """
+    from brainbridge.encoding.errors import InvalidParameterError
+
+    seed = re.fullmatch(r"random-cnn(?:-seed(\d+))?", name)
+    if name in ("gabor-v1", "efficientnet-lite0") or seed:
+        from brainbridge.encoding import features
+
+        if name == "gabor-v1":
+            return features.GaborV1()
+        if name == "efficientnet-lite0":
+            return features.efficientnet_lite0()
+        return features.random_cnn(seed=int(seed.group(1) or 0))
+    if importlib.util.find_spec("brainbridge.encoding.registry") is not None:
+        getter = getattr(importlib.import_module("brainbridge.encoding.registry"), "get_extractor", None)
+        if getter is not None:
+            return getter(name)
+    raise InvalidParameterError(f"Invalid model: {name!r}. Valid values are: {list(_BUILTIN_EXTRACTORS)}")
+
+
+def _load_assembly(spec: str, *, need_stimuli: bool):
+    """An assembly from a file (netCDF/zarr) or a catalog identifier."""
+    from brainbridge.assemblies import NeuronRecordingAssembly
+
+    path = Path(spec)
+    if path.exists():
+        assembly = NeuronRecordingAssembly.from_files(path)
+        identifier = assembly.attrs.get("stimulus_set_identifier")
+        if need_stimuli and "stimulus_set" not in assembly.attrs and identifier:
+            from brainbridge.catalogs import get_stimulus_set
+
+            assembly.attrs["stimulus_set"] = get_stimulus_set(str(identifier))
+        return assembly
+    from brainbridge.catalogs import get_assembly
+
+    return get_assembly(spec)
+
+
+def _parse_time_bin(value: str | None) -> Any:
+    if value is None or value in ("average", "mean"):
+        return "average"
+    if re.fullmatch(r"\d+", value):
+        return int(value)
+    match = re.fullmatch(r"\s*(-?[\d.]+)\s*[-:,]\s*(-?[\d.]+)\s*", value)
+    if not match:
+        raise click.BadParameter("use 'average', a bin position (0) or 'start-end' (70-170)", param_hint="--time-bin")
+    start, end = (float(x) for x in match.groups())
+    return (int(start) if start.is_integer() else start, int(end) if end.is_integer() else end)
+
+
+def _row(region: str, metric: str, result, elapsed: float) -> dict[str, Any]:
+    raw = result.unceiled
+    ceiling = result.ceiling
+    return {
+        "region": region,
+        "metric": metric,
+        "raw": float(raw.values),
+        "error": float(raw.error) if raw.error is not None else None,
+        "ceiling": float(ceiling.values) if ceiling is not None else None,
+        "ceiled": float(result.values) if ceiling is not None else None,
+        "time_s": elapsed,
+    }
+
+
+def _format_table(rows: list[dict[str, Any]]) -> str:
+    header = ("region", "metric", "raw r", "± sem", "ceiling", "ceiled", "time (s)")
+
+    def number(value, digits=3):
+        return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+    lines = [
+        (r["region"], r["metric"], number(r["raw"]), number(r["error"]), number(r["ceiling"]), number(r["ceiled"]),
+         number(r["time_s"], 1))
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *lines)]
+    out = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths))]
+    out.append("  ".join("-" * w for w in widths))
+    out.extend("  ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in lines)
+    return "\n".join(out)
+
+
+@click.command("score", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--features", "features_path", type=click.Path(exists=True, path_type=Path),
+              help="A features assembly (netCDF or zarr; presentation x neuroid with stimulus_id).")
+@click.option("--model", "model_name", help="A feature extractor applied to the assembly's stimulus set "
+              f"({', '.join(_BUILTIN_EXTRACTORS)}, or a registry name).")
+@click.option("--layer", "layers", multiple=True, help="Layer(s) of the model or features (repeatable).")
+@click.option("--assembly", "assembly_spec", required=True, help="A catalog identifier or a .nc/.zarr file.")
+@click.option("--metric", type=click.Choice(["pls", "ridge", "rdm", "cka"]), default="pls", show_default=True)
+@click.option("--region", "regions", multiple=True,
+              help="Region(s) to score, one row each (default: every region of the assembly).")
+@click.option("--time-bin", "time_bin", default="average", show_default=True,
+              help="'average', a bin position (0) or 'start-end' (70-170).")
+@click.option("--n-splits", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--stratification-coord", default="object_name", show_default=True,
+              help="Coordinate to stratify splits by ('none' for plain shuffle splits).")
+@click.option("--ceiling/--no-ceiling", "with_ceiling", default=True, show_default=True)
+@click.option("--ceiling-formula", type=click.Choice(["r2", "legacy"]), default="r2", show_default=True,
+              help="r2: r**2/ceiling (Brain-Score since 2026); legacy: (r/ceiling)**2.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save predicted-vs-measured and r-vs-ceiling plots here (one file per region).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the rows as JSON ('-' for standard output instead of the table).")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run the cross-validation splits on this Dask scheduler.")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Run the splits on a local Dask cluster with this many worker processes.")
+def score(
+    features_path: Path | None,
+    model_name: str | None,
+    layers: tuple[str, ...],
+    assembly_spec: str,
+    metric: str,
+    regions: tuple[str, ...],
+    time_bin: str,
+    n_splits: int,
+    stratification_coord: str,
+    with_ceiling: bool,
+    ceiling_formula: str,
+    plot_path: Path | None,
+    json_path: Path | None,
+    progress: bool | None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> None:
+    """Score features or a model against neural data (Brain-Score's procedure).
+
+    \b
+    Examples:
+      brainbridge score --model gabor-v1 --assembly brainbridge.example.neural --metric ridge
+      brainbridge score --features feats.nc --assembly data.nc --metric pls --plot score.png
+    """
+    from brainbridge.assemblies import ModelFeaturesAssembly
+    from brainbridge.encoding.scoring import score as score_function
+
+    if (features_path is None) == (model_name is None):
+        raise click.UsageError("give exactly one of --features FILE or --model EXTRACTOR")
+    if plot_path is not None and metric not in ("pls", "ridge"):
+        raise click.UsageError("--plot needs a regression metric (pls or ridge)")
+    source = resolve_extractor(model_name) if model_name else ModelFeaturesAssembly.from_files(features_path)
+    target = _load_assembly(assembly_spec, need_stimuli=model_name is not None)
+    if model_name and target.attrs.get("stimulus_set") is not None:
+        # extract once for every region: the features do not depend on the neural data
+        source = source.extract(target.attrs["stimulus_set"], layers=list(layers) or None, show_progress=progress)
+    if not regions and "region" in target.coords and target["region"].dims == ("neuroid",):
+        regions = tuple(dict.fromkeys(np.asarray(target["region"].values).astype(str)))
+    strat = None if stratification_coord.lower() in ("none", "") else stratification_coord
+    layer_arg = (list(layers) or None) if features_path is not None else None
+
+    if scheduler and workers:
+        raise click.UsageError("give --scheduler or --workers, not both")
+    client = None
+    if scheduler or workers:
+        from brainbridge.parallel import get_client
+
+        # one client for every region: the cluster starts once
+        client = get_client(scheduler=scheduler, workers=workers)
+    rows, results = [], []
+    for region in regions or (None,):
+        started = time.perf_counter()
+        result = score_function(
+            source, target, metric, layer=layer_arg, stratification_coord=strat, n_splits=n_splits,
+            ceiling=with_ceiling, ceiling_formula=ceiling_formula, time_bin=_parse_time_bin(time_bin),
+            region=region, show_progress=progress, client=client,
+        )
+        rows.append(_row(region or "all", metric, result, time.perf_counter() - started))
+        results.append((region, result))
+    if client is not None:
+        client.close()
+
+    if json_path is not None and str(json_path) == "-":
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        click.echo(_format_table(rows))
+        if json_path is not None:
+            json_path.write_text(json.dumps(rows, indent=2))
+    if plot_path is not None:
+        _save_plots(plot_path, results)
+
+
+def _save_plots(plot_path: Path, results: list) -> None:
+    import matplotlib.pyplot as plt
+
+    from brainbridge.encoding.plots import plot_score
+
+    for region, result in results:
+        path = plot_path if len(results) == 1 else plot_path.with_name(f"{plot_path.stem}-{region}{plot_path.suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        plt.close(plot_score(result, path))
+        click.echo(f"plot: {path}")
+
+
+encoding.add_command(score)

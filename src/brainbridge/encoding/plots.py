@@ -1,0 +1,140 @@
+"""Plots of a neural-predictivity score (matplotlib; the Agg backend when nothing else is set).
+
+* :func:`plot_predictions`: held-out predictions against measured responses.
+* :func:`plot_neuroid_ceiling`: each neuroid's r against its ceiling, per region, with the
+  noise bound ``r = sqrt(ceiling)`` (the best r a perfect model reaches).
+* :func:`plot_score`: both panels in one figure, optionally saved to a file.
+
+All take the :class:`~brainbridge.encoding.scoring.Score` returned by
+:func:`brainbridge.encoding.score` with ``metric='pls'`` or ``'ridge'``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from brainbridge.encoding.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from brainbridge.encoding.scoring import Score
+
+__all__ = ["plot_neuroid_ceiling", "plot_predictions", "plot_score"]
+
+
+def _pyplot():
+    import matplotlib
+
+    if "MPLBACKEND" not in os.environ and matplotlib.get_backend().lower() not in ("agg", "pdf", "svg"):
+        # headless by default: scoring runs on servers and in CI
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _regression_attrs(score: Score) -> Any:
+    raw = score.unceiled
+    if "predictions" not in raw.attrs:
+        raise InvalidParameterError(
+            f"this plot needs a regression score (metric 'pls' or 'ridge'), got metric {raw.attrs.get('metric')!r}"
+        )
+    return raw
+
+
+def _regions(array) -> np.ndarray:
+    if "region" in array.coords:
+        return np.asarray(array["region"].values).astype(str)
+    return np.full(array.sizes["neuroid"], "all")
+
+
+def plot_predictions(score: Score, ax: Axes | None = None, *, max_points: int = 20000, seed: int = 0) -> Axes:
+    """Scatter of held-out predictions against measured responses, coloured by region.
+
+    Every stimulus's prediction is the mean over the splits that held it out (stimuli never
+    held out are skipped). At most ``max_points`` points are drawn (a seeded subsample).
+    """
+    plt = _pyplot()
+    raw = _regression_attrs(score)
+    predicted, measured = raw.attrs["predictions"], raw.attrs["measured"]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    regions = _regions(predicted)
+    rng = np.random.default_rng(seed)
+    low, high = np.inf, -np.inf
+    for region in dict.fromkeys(regions):
+        columns = regions == region
+        p = np.asarray(predicted.values)[:, columns].ravel()
+        m = np.asarray(measured.values)[:, columns].ravel()
+        keep = np.isfinite(p) & np.isfinite(m)
+        p, m = p[keep], m[keep]
+        if p.size > max_points:
+            chosen = rng.choice(p.size, max_points, replace=False)
+            p, m = p[chosen], m[chosen]
+        if p.size:
+            low, high = min(low, p.min(), m.min()), max(high, p.max(), m.max())
+        ax.scatter(m, p, s=4, alpha=0.4, label=region, rasterized=True)
+    if np.isfinite(low):
+        ax.plot([low, high], [low, high], color="k", lw=0.8, ls="--")
+    ax.set_xlabel("measured response")
+    ax.set_ylabel("predicted response (held out)")
+    ax.set_title(f"{raw.attrs.get('metric', '')}: median r = {float(raw.values):.3f}")
+    if len(set(regions)) > 1:
+        ax.legend(markerscale=3, frameon=False)
+    return ax
+
+
+def plot_neuroid_ceiling(score: Score, ax: Axes | None = None) -> Axes:
+    """Per-neuroid r (mean over splits) against the per-neuroid ceiling, per region.
+
+    Needs a ceiled score (``score(..., ceiling=True)``) whose ceiling was computed from the
+    data. Big markers show each region's medians; the curve is ``r = sqrt(ceiling)``.
+    """
+    plt = _pyplot()
+    raw = _regression_attrs(score)
+    ceiling = score.ceiling
+    if ceiling is None or ceiling.per_neuroid() is None:
+        raise InvalidParameterError("this plot needs a score with a per-neuroid ceiling (score(..., ceiling=True))")
+    r = raw.per_neuroid()
+    c = ceiling.per_neuroid()
+    if r.sizes["neuroid"] != c.sizes["neuroid"]:
+        raise InvalidParameterError("the score and its ceiling cover different neuroids")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    regions = _regions(r)
+    r_values, c_values = np.asarray(r.values), np.asarray(c.values)
+    for region in dict.fromkeys(regions):
+        columns = regions == region
+        points = ax.scatter(c_values[columns], r_values[columns], s=10, alpha=0.6, label=region)
+        ax.scatter(
+            np.nanmedian(c_values[columns]), np.nanmedian(r_values[columns]), s=120, marker="D",
+            color=points.get_facecolor()[0], edgecolor="k", zorder=3,
+        )
+    grid = np.linspace(0, 1, 101)
+    ax.plot(grid, np.sqrt(grid), color="k", lw=0.8, ls="--", label="r = sqrt(ceiling)")
+    ax.set_xlim(min(0.0, np.nanmin(c_values)), 1.0)
+    ax.set_ylim(min(0.0, np.nanmin(r_values)), 1.0)
+    ax.set_xlabel("ceiling (split-half, Spearman-Brown)")
+    ax.set_ylabel("r per neuroid (held out)")
+    ax.set_title(f"ceiled score {float(score.values):.3f}")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def plot_score(score: Score, path: str | os.PathLike | None = None, *, dpi: int = 120) -> Figure:
+    """Both panels (predictions, r vs ceiling when available) in one figure; saved to ``path``."""
+    plt = _pyplot()
+    has_ceiling = score.ceiling is not None and score.ceiling.per_neuroid() is not None
+    figure, axes = plt.subplots(1, 2 if has_ceiling else 1, figsize=(9.5 if has_ceiling else 5, 4.5), squeeze=False)
+    plot_predictions(score, axes[0, 0])
+    if has_ceiling:
+        plot_neuroid_ceiling(score, axes[0, 1])
+    figure.tight_layout()
+    if path is not None:
+        figure.savefig(path, dpi=dpi)
+    return figure
