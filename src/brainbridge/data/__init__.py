@@ -17,6 +17,11 @@ here, never by the core.
 from __future__ import annotations
 
 from brainbridge.data._rng import GLOBAL_RNG, Random
+from brainbridge.data.bridges import (
+    collection_from_assemblies,
+    collection_from_sessions,
+    dataset_from_assembly,
+)
 from brainbridge.data.datasets import (
     Dataset,
     DatasetCollection,
@@ -67,6 +72,7 @@ from brainbridge.data.multisession import (
     UnifiedLoader,
     UnifiedSampler,
 )
+from brainbridge.data.prefetch import LoaderIterableDataset, PrefetchLoader
 
 __all__ = [
     "GLOBAL_RNG",
@@ -93,6 +99,7 @@ __all__ = [
     "FullDataLoader",
     "HybridDataLoader",
     "Loader",
+    "LoaderIterableDataset",
     "MixedDataLoader",
     "MixedMultiSessionDataLoader",
     "MixedTimeDeltaDistribution",
@@ -100,6 +107,7 @@ __all__ = [
     "MultiSessionLoader",
     "MultisessionSampler",
     "Offset",
+    "PrefetchLoader",
     "Prior",
     "Random",
     "SamplingError",
@@ -112,6 +120,9 @@ __all__ = [
     "UnifiedSampler",
     "UnsafeFormatError",
     "UnsupportedFormatError",
+    "collection_from_assemblies",
+    "collection_from_sessions",
+    "dataset_from_assembly",
     "load_data",
     "load_deeplabcut",
 ]
