@@ -280,6 +280,25 @@ class DataAssembly(xr.DataArray):
         """Select on several coordinates at once (BrainIO's ``multisel``); same as ``.sel``."""
         return self.sel(**indexers)
 
+    def sel(self, indexers=None, method=None, tolerance=None, drop=False, **indexers_kwargs) -> DataAssembly:
+        """:meth:`xarray.DataArray.sel`, except that dimensions keep their names.
+
+        When a selection on a level (``.sel(region='IT')``) leaves a dimension's MultiIndex with
+        a single level, xarray (and BrainIO) rename the dimension after that level
+        (``neuroid`` -> ``neuroid_id``); here the dimension stays ``neuroid`` and the remaining
+        level stays an indexed coordinate.
+        """
+        result = super().sel(indexers, method=method, tolerance=tolerance, drop=drop, **indexers_kwargs)
+        swaps = {}
+        for dim in self.dims:
+            index = self.indexes.get(dim)
+            if dim in result.dims or not isinstance(index, pd.MultiIndex):
+                continue
+            swaps.update({level: dim for level in index.names if level in result.dims and level not in self.dims})
+        if not swaps:
+            return result
+        return type(self)(result.swap_dims(swaps))
+
 
 class NeuroidAssembly(DataAssembly):
     """Responses of neuroids (units, sites, voxels, model features) to presentations."""
@@ -373,6 +392,28 @@ def _is_zarr(path: str | os.PathLike) -> bool:
     return p.is_dir() and any((p / marker).exists() for marker in ("zarr.json", ".zgroup", ".zattrs"))
 
 
+def _zarr_consolidated(path: str, storage_options: dict | None = None) -> bool | None:
+    """Whether a zarr store has consolidated metadata (``None``: unknown, let xarray try).
+
+    zarr v3 stores written by :func:`brainbridge.packaging.write_zarr` are not consolidated
+    (not part of the v3 spec); saying so spares xarray a failed attempt and its warning.
+    """
+    import json
+
+    try:
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(path, **(storage_options or {}))
+        root = root.rstrip("/")
+        if fs.exists(f"{root}/.zmetadata"):
+            return True
+        if fs.exists(f"{root}/zarr.json"):
+            return json.loads(fs.cat_file(f"{root}/zarr.json")).get("consolidated_metadata") is not None
+        return False if fs.exists(f"{root}/.zgroup") else None
+    except Exception:  # any store problem is reported by the real open below
+        return None
+
+
 def open_assembly_array(
     file_path: str | os.PathLike, *, group: str | None = None, chunks: Any = None, **kwargs
 ) -> xr.DataArray:
@@ -384,6 +425,7 @@ def open_assembly_array(
     path = os.fspath(file_path)
     if _is_zarr(path):
         try:
+            kwargs.setdefault("consolidated", _zarr_consolidated(path, kwargs.get("storage_options")))
             ds = xr.open_zarr(path, group=group, chunks=chunks if chunks is not None else None, **kwargs)
         except Exception as e:  # zarr raises many types; report one
             raise AssemblyError(f"cannot open zarr assembly {path}: {e}") from e

@@ -578,7 +578,7 @@ class _Store:
                 from brainbridge.fetch import upload_file
             except ImportError as e:  # the remote stores arrive with their own module
                 raise CatalogError(f"uploading to {self.remote} needs brainbridge.fetch.upload_file: {e}") from e
-            returned = upload_file(local, location_type, location)
+            returned = upload_file(local, location_type, location, overwrite=False)
             return location_type, (returned if isinstance(returned, str) and returned else location), None
         destination = self.folder / name
         if destination.exists():

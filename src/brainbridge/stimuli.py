@@ -127,7 +127,7 @@ class StimulusSet(pd.DataFrame):
         stimulus_set.identifier = identifier
         if "filename" not in stimulus_set.columns:
             raise StimulusSetError(f"{csv_path}: a stimulus set CSV needs a 'filename' column")
-        root = Path(dir_path)
+        root = _stimulus_root(Path(dir_path), stimulus_set["filename"])
         stimulus_set.stimulus_paths = {
             sid: root / name for sid, name in zip(stimulus_set["stimulus_id"], stimulus_set["filename"])
         }
@@ -149,6 +149,21 @@ class StimulusSet(pd.DataFrame):
         stimulus_set.identifier = identifier
         stimulus_set.stimulus_paths = mapping
         return stimulus_set.validate()
+
+
+def _stimulus_root(root: Path, filenames: Iterable) -> Path:
+    """``root``, or its single top-level folder when the ZIP wrapped every file in one folder.
+
+    BrainIO's ZIPs are flat (``n0.png``); hand-made ones often hold ``stimuli/n0.png`` while the
+    CSV still says ``n0.png``.
+    """
+    first = next(iter(filenames), None)
+    if first is None or not root.is_dir() or (root / str(first)).exists():
+        return root
+    entries = [p for p in root.iterdir() if p.suffix.lower() not in (".csv", ".zip") and not p.name.startswith(".")]
+    if len(entries) == 1 and entries[0].is_dir() and (entries[0] / str(first)).exists():
+        return entries[0]
+    return root
 
 
 def read_stimulus_csv(csv_path: str | os.PathLike) -> pd.DataFrame:
