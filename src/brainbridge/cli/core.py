@@ -338,10 +338,12 @@ def _suggest(identifier: str, choices: Iterable[str]) -> str:
 @click.argument("identifiers", nargs=-1, required=True)
 @click.option("--offline", is_flag=True, default=None, help="Use only cached files; fail if one is missing.")
 @click.option("--no-stimuli", is_flag=True, help="For assemblies, do not fetch their stimulus set.")
-def fetch(identifiers: tuple[str, ...], offline: bool | None, no_stimuli: bool) -> None:
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=4, show_default=True, help="Parallel downloads.")
+def fetch(identifiers: tuple[str, ...], offline: bool | None, no_stimuli: bool, jobs: int) -> None:
     """Fetch catalogued assemblies and stimulus sets into the cache (checksums verified).
 
-    An assembly's stimulus set is fetched with it unless --no-stimuli is given.
+    An assembly's stimulus set is fetched with it unless --no-stimuli is given. Files are
+    fetched in parallel, with one progress bar on a terminal.
     """
     from brainbridge.catalogs import (
         get_catalog,
@@ -350,7 +352,7 @@ def fetch(identifiers: tuple[str, ...], offline: bool | None, no_stimuli: bool) 
         lookup_assembly,
         lookup_stimulus_set,
     )
-    from brainbridge.fetch import fetch_file
+    from brainbridge.fetch import fetch_files
 
     assemblies, stimulus_sets = set(list_assemblies()), set(list_stimulus_sets())
     options = {"offline": offline} if offline else {}
@@ -378,12 +380,14 @@ def fetch(identifiers: tuple[str, ...], offline: bool | None, no_stimuli: bool) 
                 f"no catalog lists an assembly or stimulus set {identifier!r}"
                 + _suggest(identifier, [*assemblies, *stimulus_sets])
             )
+    requests = [
+        {"location_type": row["location_type"], "location": row["location"], "sha1": row["sha1"] or None,
+         "base_dir": get_catalog(row["source_catalog"]).base_dir}
+        for row in rows
+    ]
+    paths = fetch_files(requests, max_workers=jobs, **options)
     table = []
-    for row in rows:
-        path = fetch_file(
-            row["location_type"], row["location"], row["sha1"] or None,
-            base_dir=get_catalog(row["source_catalog"]).base_dir, **options,
-        )
+    for row, path in zip(rows, paths):
         table.append(
             {"identifier": row["identifier"], "file": Path(str(row["location"])).name,
              "size": _human_bytes(path.stat().st_size), "sha1": (row["sha1"] or "")[:12], "path": str(path)}
