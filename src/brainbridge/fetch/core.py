@@ -21,10 +21,12 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import random
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -370,16 +372,18 @@ def _transfer(
             if start > 0:
                 out.seek(start)
                 out.truncate()
-            for chunk in body.chunks:
-                out.write(chunk)
-                digest.update(chunk)
-                bar.update(len(chunk))
-                if on_bytes is not None:
-                    on_bytes(len(chunk))
-                if deadline is not None and time.monotonic() > deadline:
-                    raise FetchTimeoutError(
-                        f"timed out fetching {loc.display()} after {out.tell()} bytes (the partial file is kept for resuming)"
-                    )
+            size = start
+            with _HashingWriter(out, digest) as writer:
+                for chunk in body.chunks:
+                    writer.write(chunk)
+                    size += len(chunk)
+                    bar.update(len(chunk))
+                    if on_bytes is not None:
+                        on_bytes(len(chunk))
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise FetchTimeoutError(
+                            f"timed out fetching {loc.display()} after {size} bytes (the partial file is kept for resuming)"
+                        )
             out.flush()
             os.fsync(out.fileno())
             size = out.tell()
@@ -390,6 +394,51 @@ def _transfer(
             _discard(part, meta)
         raise TransientFetchError(f"{loc.display()}: received {size} of {body.total} bytes")
     return digest.hexdigest()
+
+
+class _HashingWriter:
+    """Write and hash received chunks in a helper thread, in order.
+
+    ``hashlib`` and file writes release the GIL, so the SHA-1 and the disk work of one chunk
+    overlap with receiving the next. Leaving the block (normally or on an error) waits until
+    every queued chunk is on disk, so a partial file holds every byte that was received.
+    """
+
+    _DONE = object()
+
+    def __init__(self, out, digest, depth: int = 8):
+        self.out, self.digest = out, digest
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="brainbridge-fetch-writer", daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            chunk = self.queue.get()
+            if chunk is self._DONE:
+                return
+            if self.error is not None:
+                continue  # keep draining so the producer never blocks
+            try:
+                self.out.write(chunk)
+                self.digest.update(chunk)
+            except BaseException as e:  # reported to the producer
+                self.error = e
+
+    def write(self, chunk: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(chunk)
+
+    def __enter__(self) -> _HashingWriter:
+        self.thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.queue.put(self._DONE)
+        self.thread.join()
+        if self.error is not None and exc is None:
+            raise self.error
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,8 +32,9 @@ __all__ = ["Body", "HTTPStore", "LocalStore", "S3Store", "Timeouts", "open_store
 logger = logging.getLogger("brainbridge.fetch")
 
 CHUNK = 1 << 20
-S3_CHUNK = 16 << 20
+S3_CHUNK = 4 << 20
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_RESTART = re.compile(r"precondition|invalidrange|not satisfiable|\b412\b|\b416\b", re.IGNORECASE)
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524}
 
 
@@ -383,48 +384,73 @@ class S3Store(Store):
             storage_options=options,
         )
 
-    def _info(self, timeouts: Timeouts):
-        fs = self._fs(timeouts, self.anon)
-        what = f"S3 {self.location.display()}"
-        kwargs = {"version_id": self.location.version_id} if self.location.version_id else {}
-        try:
-            return fs, fs.info(self.path, **kwargs)
-        except Exception as e:  # classified below; s3fs raises many types
-            error = _s3_error(e, what)
-        if isinstance(error, AccessDeniedError) and self.anon is None and not fs.anon:
-            logger.info("configured credentials were refused for %s; trying anonymously", what)
-            fs = self._fs(timeouts, True)
-            try:
-                return fs, fs.info(self.path, **kwargs)
-            except Exception as e:
-                raise _s3_error(e, what) from e
-        raise error
-
     def open(self, offset: int, validator: str | None, timeouts: Timeouts) -> Body:
-        fs, info = self._info(timeouts)
-        if info.get("type") == "directory":
-            raise RemoteNotFoundError(f"S3 {self.location.display()} is a prefix, not an object")
-        total = int(info["size"])
-        etag = info.get("ETag") or info.get("etag")
-        current = str(etag) if etag else (str(info.get("LastModified")) if info.get("LastModified") else None)
-        start = offset if (offset <= total and (validator is None or validator == current)) else 0
-        version = {"version_id": self.location.version_id} if self.location.version_id else {}
+        fs = self._fs(timeouts, self.anon)
+        try:
+            return self._get(fs, offset, validator)
+        except AccessDeniedError:
+            if self.anon is not None or fs.anon:
+                raise
+        logger.info("configured credentials were refused for %s; trying anonymously", self.location.display())
+        return self._get(self._fs(timeouts, True), offset, validator)
+
+    def _get(self, fs, offset: int, validator: str | None) -> Body:
+        """One streamed GET from ``offset`` to the end (``IfMatch`` guards a resume)."""
+        from fsspec.asyn import sync
+
         what = f"S3 {self.location.display()}"
+        kwargs: dict[str, Any] = {"Bucket": self.location.bucket, "Key": self.location.key}
+        if self.location.version_id:
+            kwargs["VersionId"] = self.location.version_id
+        if offset > 0:
+            kwargs["Range"] = f"bytes={offset}-"
+            if validator:
+                kwargs["IfMatch"] = validator
+        try:
+            response = fs.call_s3("get_object", **kwargs)
+        except Exception as e:  # s3fs/botocore/aiohttp raise many types; classified here
+            if offset > 0 and _RESTART.search(str(e)):
+                # the object changed (IfMatch failed) or the partial file is already as long as
+                # the object (InvalidRange): start over
+                return self._get(fs, 0, None)
+            raise _s3_error(e, what) from e
+        body = response["Body"]
+        etag = response.get("ETag")
+        length = response.get("ContentLength")
+        start, total = 0, int(length) if length is not None else None
+        match = _CONTENT_RANGE.match(response.get("ContentRange") or "")
+        if match:
+            start = int(match.group(1))
+            total = int(match.group(3)) if match.group(3) != "*" else None
+            if offset > 0 and start != offset:
+                body.close()
+                raise TransientFetchError(f"{what}: the server sent bytes from {start} instead of {offset}")
+        block = self.chunk_size
+
+        async def read_block():
+            parts, size = [], 0
+            while size < block:
+                data = await body.read(block - size)
+                if not data:
+                    break
+                parts.append(data)
+                size += len(data)
+            return b"".join(parts)
 
         def chunks() -> Iterator[bytes]:
-            position = start
-            while position < total:
-                end = min(position + self.chunk_size, total)
-                try:
-                    data = fs.cat_file(self.path, start=position, end=end, **version)
-                except Exception as e:
-                    raise _s3_error(e, f"{what} bytes {position}-{end - 1}") from e
-                if not data:
-                    raise TransientFetchError(f"{what}: empty body for bytes {position}-{end - 1}")
-                position += len(data)
-                yield data
+            try:
+                while True:
+                    try:
+                        data = sync(fs.loop, read_block)
+                    except Exception as e:
+                        raise _s3_error(e, f"{what}: transfer broke") from e
+                    if not data:
+                        return
+                    yield data
+            finally:
+                body.close()
 
-        return Body(start, total, current, chunks())
+        return Body(start, total, etag, chunks(), body.close)
 
 
 def open_store(location: Location, *, s3_anon: bool | None = None, storage_options: dict[str, Any] | None = None) -> Store:
