@@ -140,6 +140,12 @@ class ImageSource:
     def __len__(self) -> int:
         return len(self.stimulus_ids)
 
+    def subset(self, start: int) -> ImageSource:
+        """The images from position ``start`` on (for resuming), without reading any pixel."""
+        if self.paths is not None:
+            return ImageSource(self.stimulus_ids[start:], paths=self.paths[start:], kind=self.kind)
+        return ImageSource(self.stimulus_ids[start:], array=_Offset(self.array, start), kind=self.kind)
+
     def batches(
         self, batch_size: int, size: int, policy: str = "stretch", interpolation: str = "bilinear"
     ) -> Iterator[tuple[list[str], np.ndarray]]:
@@ -161,6 +167,18 @@ class ImageSource:
                     else:
                         out[i] = resize_image(Image.fromarray(hwc, "RGB"), size, policy, interpolation)
             yield self.stimulus_ids[start:stop], out
+
+
+class _Offset:
+    """An array-like view of ``array[start:]`` that slices lazily (h5py/zarr friendly)."""
+
+    def __init__(self, array: Any, start: int):
+        self.array, self.start = array, int(start)
+        self.shape = (array.shape[0] - self.start, *array.shape[1:])
+        self.dtype = array.dtype
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        return self.array[self.start + key.start : self.start + key.stop]
 
 
 def _check_unique(ids: Sequence[str], what: str) -> None:

@@ -1,0 +1,454 @@
+"""Fitted encoding models, trained on first use and cached on disk under a content hash.
+
+A fit maps one layer of one feature extractor onto the neuroids of one ROI of a benchmark
+assembly. Its cache key (:func:`fit_key`) is the sha256 of everything the fit depends on:
+
+* the extractor's fingerprint (weights checksum + preprocessing + layers + library version),
+* the layer,
+* the assembly's checksum (its catalog sha1, or a hash of its values and coordinates) and
+  the stimulus set's (catalog sha1s, or a hash of the stimulus ids and file bytes),
+* the ROI selection and the time bin,
+* the mapping and its parameters, the accuracy procedure, and the brainbridge version.
+
+So a changed image size, layer, weight or data value never reuses a stale fit (the pain
+point of name-only keys such as ``{name}_{roi}_regression.pkl``).
+
+Each fit is a folder ``<BRAINBRIDGE_HOME>/encoding-models/<key>/`` written atomically (built
+in a temporary sibling, then renamed) under a file lock, holding only arrays and JSON —
+never pickles:
+
+``mapping.npz``   the mapping's parameters and fitted arrays (:func:`~brainbridge.encoding.mappings.save_mapping`)
+``neuroids.npz``  the neuroid coordinates of the targets (``neuroid_id``, ``region``, ``animal``...)
+``accuracy.npz``  per-neuroid cross-validated r (``r``, and ``r_split``: split x neuroid), ceiling
+``fit.json``      the key's inputs, summary accuracy, the splits and timing
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from filelock import FileLock
+
+from brainbridge import config
+from brainbridge.assemblies import align, average_repetitions, select, walk_coords
+from brainbridge.encoding.errors import EncodingError, FitCacheError
+from brainbridge.encoding.registry import Accuracy
+
+__all__ = [
+    "Fit",
+    "assembly_checksum",
+    "cache_root",
+    "fit_key",
+    "get_or_train",
+    "load_fit",
+    "prepare_target",
+    "stimulus_checksum",
+    "train_fit",
+]
+
+_FORMAT = 1
+
+
+def cache_root() -> Path:
+    """``<BRAINBRIDGE_HOME>/encoding-models`` (read from the environment on every call)."""
+    return config.home() / "encoding-models"
+
+
+def _version() -> str:
+    from brainbridge import __version__
+
+    return __version__
+
+
+# --------------------------------------------------------------------------------------
+# checksums and keys
+# --------------------------------------------------------------------------------------
+
+
+def _update_with_array(digest, name: str, values: Any) -> None:
+    arr = np.asarray(values)
+    if arr.dtype.kind in "OUS":
+        arr = np.asarray(arr.astype(str), dtype="U")
+        digest.update(f"{name}|U|{arr.shape}|".encode())
+        digest.update("\x1f".join(arr.ravel().tolist()).encode())
+    else:
+        arr = np.ascontiguousarray(arr)
+        digest.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
+        digest.update(arr.tobytes())
+
+
+def assembly_checksum(assembly: xr.DataArray) -> str:
+    """sha1 of an assembly's content: dims, values and every 1-D coordinate (name + values).
+
+    Used when an assembly is not a catalogued file (whose catalog sha1 is used instead).
+    """
+    digest = hashlib.sha1()
+    digest.update(repr(tuple(assembly.dims)).encode())
+    _update_with_array(digest, "values", np.asarray(assembly.values))
+    for name, dims, values in sorted(walk_coords(assembly), key=lambda item: str(item[0])):
+        _update_with_array(digest, f"{name}{dims}", values)
+    return digest.hexdigest()
+
+
+def stimulus_checksum(stimulus_set: pd.DataFrame) -> str:
+    """sha1 over the stimulus ids and the bytes of their files (in id order)."""
+    digest = hashlib.sha1()
+    paths = getattr(stimulus_set, "stimulus_paths", {}) or {}
+    for sid in sorted(map(str, stimulus_set["stimulus_id"])):
+        digest.update(f"{sid}\x1f".encode())
+        path = paths.get(sid)
+        if path is not None and Path(path).is_file():
+            digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def fit_key(**inputs: Any) -> str:
+    """sha256 hex of the JSON of ``inputs`` (sorted keys) plus the library and format version."""
+    payload = {**inputs, "brainbridge_version": _version(), "cache_format": _FORMAT}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# the fit
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Fit:
+    """A fitted mapping from one layer's features to one ROI's neuroids.
+
+    Attributes
+    ----------
+    key
+        The cache key (a sha256 hex digest).
+    mapping
+        The fitted estimator (:class:`~brainbridge.encoding.mappings.RidgeCVPerTarget` or
+        :class:`~brainbridge.encoding.mappings.PLS`).
+    neuroids
+        ``{coordinate: values}`` of the target neuroids, in output order.
+    accuracy
+        ``r`` (per neuroid, mean over splits), ``r_split`` (split x neuroid), ``ceiling``
+        (per neuroid, internal consistency, mean over splits).
+    info
+        JSON-serialisable: the key's inputs, the summary (median r, ceiling, ceiled score),
+        the splits and the training time.
+    path
+        The cache folder the fit was read from or written to.
+    """
+
+    key: str
+    mapping: Any
+    neuroids: dict[str, np.ndarray]
+    accuracy: dict[str, np.ndarray]
+    info: dict[str, Any]
+    path: Path | None = None
+
+    @property
+    def n_neuroids(self) -> int:
+        return len(self.neuroids["neuroid_id"])
+
+    def save(self, root: Path | None = None) -> Path:
+        """Write the fit atomically to ``<root>/<key>`` and return that folder."""
+        from brainbridge.encoding.mappings import save_mapping
+
+        root = Path(root) if root is not None else cache_root()
+        root.mkdir(parents=True, exist_ok=True)
+        target = root / self.key
+        staging = root / f".{self.key}.partial-{os.getpid()}"
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir()
+        try:
+            save_mapping(self.mapping, staging / "mapping.npz")
+            np.savez(staging / "neuroids.npz", **{k: _storable(v) for k, v in self.neuroids.items()})
+            np.savez(staging / "accuracy.npz", **{k: np.asarray(v) for k, v in self.accuracy.items()})
+            (staging / "fit.json").write_text(json.dumps({"key": self.key, **self.info}, indent=2, default=str))
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        self.path = target
+        return target
+
+
+def _storable(values: Any) -> np.ndarray:
+    arr = np.asarray(values)
+    return arr.astype(str) if arr.dtype.kind == "O" else arr
+
+
+def load_fit(key: str, root: Path | None = None) -> Fit | None:
+    """The cached fit under ``key``, or ``None`` when there is none.
+
+    Raises
+    ------
+    FitCacheError
+        The folder exists but is unreadable or belongs to another key.
+    """
+    from brainbridge.encoding.mappings import load_mapping
+
+    folder = (Path(root) if root is not None else cache_root()) / key
+    if not folder.is_dir():
+        return None
+    try:
+        info = json.loads((folder / "fit.json").read_text())
+        with np.load(folder / "neuroids.npz", allow_pickle=False) as data:
+            neuroids = {k: data[k] for k in data.files}
+        with np.load(folder / "accuracy.npz", allow_pickle=False) as data:
+            accuracy = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as e:
+        raise FitCacheError(f"cached fit {folder} is unreadable: {e}") from e
+    if info.pop("key", None) != key:
+        raise FitCacheError(f"cached fit {folder} does not belong to key {key}")
+    mapping = load_mapping(folder / "mapping.npz")
+    if "neuroid_id" not in neuroids or len(neuroids["neuroid_id"]) != len(np.atleast_1d(mapping.predict(
+        np.zeros((1, mapping.n_features_in_), dtype=np.float32))[0])):
+        raise FitCacheError(f"cached fit {folder} has inconsistent neuroids and mapping")
+    return Fit(key=key, mapping=mapping, neuroids=neuroids, accuracy=accuracy, info=info, path=folder)
+
+
+# --------------------------------------------------------------------------------------
+# training
+# --------------------------------------------------------------------------------------
+
+
+def prepare_target(
+    assembly: xr.DataArray,
+    *,
+    roi_coord: str | None,
+    roi: str | None,
+    time_bin: tuple[float, float] | None = None,
+) -> xr.DataArray:
+    """The ROI's responses ``presentation x neuroid`` (repetitions kept), one time window.
+
+    ``time_bin`` selects one ``(start, end)`` bin; otherwise responses are averaged over the
+    ``time_bin`` dimension (a single bin is simply dropped).
+    """
+    target = assembly
+    if roi_coord is not None and roi is not None:
+        target = select(target, **{roi_coord: roi})
+    if "time_bin" in target.dims:
+        if time_bin is not None:
+            target = select(target, time_bin=tuple(time_bin))
+        values = np.asarray(target.transpose("presentation", "neuroid", "time_bin").values, dtype=np.float32)
+        coords = {str(n): (d, v) for n, d, v in walk_coords(target) if "time_bin" not in d}
+        target = type(target)(
+            np.nanmean(values, axis=2), dims=["presentation", "neuroid"], coords=coords, attrs=dict(assembly.attrs)
+        )
+    extra = set(target.dims) - {"presentation", "neuroid"}
+    if extra:
+        raise EncodingError(f"cannot train on an assembly with extra dims {sorted(extra)}")
+    return target
+
+
+def _neuroid_table(target: xr.DataArray) -> dict[str, np.ndarray]:
+    table = {}
+    for name, dims, values in walk_coords(target):
+        if dims == ("neuroid",) and name != "neuroid":
+            table[str(name)] = _storable(values)
+    if "neuroid_id" not in table:
+        table["neuroid_id"] = np.asarray([f"neuroid_{i}" for i in range(target.sizes["neuroid"])])
+    return table
+
+
+def train_fit(
+    extractor: Any,
+    layer: str,
+    target: xr.DataArray,
+    *,
+    key: str,
+    mapping: str = "ridge",
+    mapping_params: Mapping[str, Any] | None = None,
+    accuracy: Accuracy | None = None,
+    key_inputs: Mapping[str, Any] | None = None,
+    features: Any = None,
+    show_progress: bool | None = None,
+) -> Fit:
+    """Fit ``layer`` features onto ``target`` and measure cross-validated accuracy.
+
+    Parameters
+    ----------
+    extractor
+        A feature extractor (applied to ``target.attrs['stimulus_set']``).
+    layer
+        The layer to read.
+    target
+        ``presentation x neuroid`` responses with repetitions (see :func:`prepare_target`);
+        the mapping is fitted on the repetition average of every stimulus; the accuracy is
+        Brain-Score's neural predictivity (per-neuroid r over held-out splits) and
+        internal-consistency ceiling.
+    key
+        The cache key the fit will be stored under.
+    mapping, mapping_params
+        ``"ridge"`` or ``"pls"`` and their parameters.
+    accuracy
+        The split procedure (default :class:`~brainbridge.encoding.registry.Accuracy`).
+    key_inputs
+        Recorded in ``info`` (what the key hashes).
+    features
+        The layer's features of the stimulus set (a features assembly, or a callable
+        returning one, so several ROIs share one extraction); extracted here when ``None``.
+    """
+    from brainbridge.encoding.mappings import make_mapping
+    from brainbridge.encoding.scoring import score
+
+    accuracy = accuracy or Accuracy()
+    started = time.perf_counter()
+    stimulus_set = target.attrs.get("stimulus_set")
+    if stimulus_set is None:
+        raise EncodingError(
+            "the training assembly has no stimulus set (attrs['stimulus_set']); load it from a catalog"
+        )
+    averaged = average_repetitions(target)
+    if callable(features):
+        features = features()
+    if features is None:
+        ids = set(np.asarray(averaged["stimulus_id"].values).astype(str))
+        used = stimulus_set[stimulus_set["stimulus_id"].astype(str).isin(ids)]
+        features = extractor.extract(used, layers=[layer], show_progress=show_progress)
+    X, Y = align(features, averaged)
+    model = make_mapping(mapping, **dict(mapping_params or {}))
+    model.fit(np.asarray(X.values, dtype=np.float32), np.asarray(Y.transpose("presentation", "neuroid").values))
+
+    stratify = accuracy.stratification_coord
+    if stratify is not None and stratify not in target.coords:
+        stratify = None
+    params = dict(mapping_params or {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. a target without repetitions: unceiled, said in info
+        result = score(
+            features, target, mapping, stratification_coord=stratify, n_splits=accuracy.n_splits,
+            train_size=accuracy.train_size, random_state=accuracy.random_state,
+            mapping_params=params or None, show_progress=show_progress,
+        )
+    neuroids = _neuroid_table(Y)
+    order = pd.Index(neuroids["neuroid_id"])
+    raw = result.unceiled
+    per_split = raw.per_split()
+    split_ids = np.asarray(per_split["neuroid_id"].values).astype(str)
+    r_split = np.asarray(per_split.values, dtype=np.float64)[:, pd.Index(split_ids).get_indexer(order)]
+    ceiling_score = result.ceiling
+    if ceiling_score is not None and isinstance(ceiling_score.raw, xr.DataArray) and "neuroid" in ceiling_score.raw.dims:
+        c_raw = ceiling_score.raw
+        c_ids = np.asarray(c_raw["neuroid_id"].values).astype(str)
+        ceiling = np.asarray(c_raw.mean("split").values, dtype=np.float64)[pd.Index(c_ids).get_indexer(order)]
+    else:
+        ceiling = np.full(len(order), np.nan)
+    summary = {
+        "median_r": float(raw),
+        "error": None if raw.error is None else float(raw.error),
+        "ceiling": None if ceiling_score is None else float(ceiling_score),
+        "ceiled_score": float(result) if ceiling_score is not None else None,
+        "n_neuroids": len(order),
+        "n_stimuli": int(X.sizes["presentation"]),
+        "n_features": int(X.sizes["neuroid"]),
+    }
+    info = {
+        "inputs": dict(key_inputs or {}),
+        "summary": summary,
+        "splits": asdict(accuracy) | {"stratification_coord_used": stratify},
+        "train_time_s": round(time.perf_counter() - started, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return Fit(
+        key=key,
+        mapping=model,
+        neuroids=neuroids,
+        accuracy={"r": np.nanmean(r_split, axis=0), "r_split": r_split, "ceiling": ceiling},
+        info=info,
+    )
+
+
+def get_or_train(
+    extractor: Any,
+    layer: str,
+    assembly: xr.DataArray,
+    *,
+    roi_coord: str | None = None,
+    roi: str | None = None,
+    time_bin: tuple[float, float] | None = None,
+    mapping: str = "ridge",
+    mapping_params: Mapping[str, Any] | None = None,
+    accuracy: Accuracy | None = None,
+    assembly_sha1: str | None = None,
+    stimulus_sha1: str | None = None,
+    root: Path | None = None,
+    features: Any = None,
+    show_progress: bool | None = None,
+) -> Fit:
+    """The cached fit for these inputs, training (and caching) it on first use.
+
+    Parameters
+    ----------
+    extractor, layer
+        Features to map from.
+    assembly
+        The benchmark responses (with repetitions and ``attrs['stimulus_set']``).
+    roi_coord, roi
+        Restrict the targets to neuroids whose ``roi_coord`` equals ``roi``.
+    time_bin
+        A ``(start, end)`` bin; ``None`` averages over time bins.
+    mapping, mapping_params, accuracy
+        See :func:`train_fit`.
+    assembly_sha1, stimulus_sha1
+        The catalog checksums of the assembly file and the stimulus set; computed from the
+        content (:func:`assembly_checksum`, :func:`stimulus_checksum`) when ``None``.
+    root
+        The cache folder (default :func:`cache_root`).
+    features
+        Precomputed features of the stimulus set for ``layer`` (or a callable returning them);
+        used only when a fit must be trained.
+
+    Returns
+    -------
+    Fit
+        Read from the cache when every input matches; otherwise trained, stored and returned.
+        An unreadable cache entry is trained again (with a warning).
+    """
+    accuracy = accuracy or Accuracy()
+    stimulus_set = assembly.attrs.get("stimulus_set")
+    inputs = {
+        "extractor": extractor.identifier,
+        "extractor_fingerprint": extractor.fingerprint([layer]),
+        "layer": layer,
+        "assembly_sha1": assembly_sha1 or assembly_checksum(assembly),
+        "stimulus_sha1": stimulus_sha1 or (stimulus_checksum(stimulus_set) if stimulus_set is not None else None),
+        "roi_coord": roi_coord,
+        "roi": roi,
+        "time_bin": list(time_bin) if time_bin is not None else None,
+        "mapping": mapping,
+        "mapping_params": dict(mapping_params or {}),
+        "accuracy": asdict(accuracy),
+    }
+    key = fit_key(**inputs)
+    root = Path(root) if root is not None else cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f".{key}.lock")):
+        try:
+            cached = load_fit(key, root)
+        except FitCacheError as e:
+            warnings.warn(f"{e}; training it again", stacklevel=2)
+            cached = None
+        if cached is not None:
+            return cached
+        target = prepare_target(assembly, roi_coord=roi_coord, roi=roi, time_bin=time_bin)
+        fit = train_fit(
+            extractor, layer, target, key=key, mapping=mapping, mapping_params=mapping_params,
+            accuracy=accuracy, key_inputs=inputs, features=features, show_progress=show_progress,
+        )
+        fit.save(root)
+        return fit

@@ -1,0 +1,282 @@
+"""Pre-generated in silico responses (NED's ``load_insilico_neural_responses``), done right.
+
+:func:`generate_insilico_responses` runs an encoding model over a whole stimulus set (or any
+stimuli :func:`~brainbridge.encoding.images.image_source` takes) and writes the responses into
+a netCDF-4/HDF5 assembly file **incrementally**: one batch at a time, recording progress in
+the file (``n_done``), so memory stays bounded and an interrupted run resumes where it stopped.
+The file is an ordinary brainbridge/BrainIO assembly (``data`` variable ``presentation x
+neuroid`` with ``stimulus_id``, ``neuroid_id``, ``region``... coordinates).
+
+:func:`load_insilico_neural_responses` opens it **lazily** (values are read on access) as a
+:class:`~brainbridge.assemblies.NeuronRecordingAssembly`, with the metadata stored in the file
+(model card, per-ROI accuracy, noise ceiling, the splits used) as a JSON attribute — no
+pickled ``.npy`` metadata. Given a model id and a catalogued stimulus set it finds (or
+generates, then caches) the file under ``<BRAINBRIDGE_HOME>/insilico/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from brainbridge import config
+from brainbridge.assemblies import NeuronRecordingAssembly
+from brainbridge.encoding.errors import EncodingError, InvalidParameterError
+from brainbridge.encoding.images import image_source
+from brainbridge.stimuli import StimulusSet
+
+__all__ = [
+    "InsilicoIncompleteError",
+    "generate_insilico_responses",
+    "insilico_path",
+    "load_insilico_neural_responses",
+    "open_insilico_responses",
+]
+
+_METADATA_ATTR = "brainbridge_insilico_metadata"
+
+
+class InsilicoIncompleteError(EncodingError, OSError):
+    """An in silico response file whose generation has not finished (resume it)."""
+
+
+def _signature(model, stimulus_ids: list[str]) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps({
+        "model_id": model.model_id,
+        "rois": model.rois,
+        "subject": model.subject,
+        "fits": {roi: model.fits[roi].key for roi in model.rois},
+    }, sort_keys=True).encode())
+    digest.update("\x1f".join(stimulus_ids).encode())
+    return digest.hexdigest()
+
+
+def _string_or_numeric(values: np.ndarray) -> tuple[Any, np.ndarray]:
+    arr = np.asarray(values)
+    if arr.dtype.kind in "OUS":
+        return h5py.string_dtype(), np.asarray(arr.astype(str), dtype=object)
+    return arr.dtype, arr
+
+
+def _create(path: Path, model, source, signature: str, stimulus_set_identifier: str | None) -> None:
+    import h5netcdf
+
+    coords = model.neuroid_coords()
+    n, m = len(source), model.n_neuroids
+    tmp = path.with_name(f".{path.name}.creating-{os.getpid()}")
+    with h5netcdf.File(tmp, "w") as f:
+        f.dimensions = {"presentation": n, "neuroid": m}
+        data = f.create_variable(
+            "data", ("presentation", "neuroid"), np.float32,
+            chunks=(max(1, min(n, 1024)), m), fillvalue=np.nan,
+        )
+        names = ["stimulus_id"]
+        f.create_variable("stimulus_id", ("presentation",), dtype=h5py.string_dtype(),
+                          data=np.asarray(source.stimulus_ids, dtype=object))
+        for name, (_dim, values) in coords.items():
+            dtype, arr = _string_or_numeric(values)
+            f.create_variable(name, ("neuroid",), dtype=dtype, data=arr)
+            names.append(name)
+        data.attrs["coordinates"] = " ".join(names)
+        f.attrs["model_id"] = model.model_id
+        f.attrs["signature"] = signature
+        f.attrs["n_total"] = n
+        f.attrs["n_done"] = 0
+        f.attrs["description"] = f"in silico responses of {model.model_id}"
+        if stimulus_set_identifier:
+            f.attrs["stimulus_set_identifier"] = stimulus_set_identifier
+        f.attrs[_METADATA_ATTR] = json.dumps(model.metadata())
+    os.replace(tmp, path)
+
+
+def generate_insilico_responses(
+    model: Any,
+    stimuli: Any,
+    path: str | os.PathLike,
+    *,
+    batch_size: int | None = None,
+    show_progress: bool | None = True,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``model``'s responses to ``stimuli`` into a netCDF-4 assembly, batch by batch.
+
+    Parameters
+    ----------
+    model
+        An :class:`~brainbridge.encoding.models.EncodingModel`.
+    stimuli
+        A StimulusSet, folder, list of paths or uint8 array-like ``(N, 3, H, W)``.
+    path
+        The ``.nc`` file. When it exists and was started for the same model, selection and
+        stimuli, generation resumes after the last written batch (a finished file is left
+        as is).
+    batch_size
+        Images per batch (default: the extractor's); each batch is written and recorded
+        before the next is computed.
+    show_progress
+        Progress bar (``None``: on a terminal).
+    overwrite
+        Replace a file made for another model or other stimuli (otherwise an error).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    import h5netcdf
+
+    from brainbridge.encoding.models import iter_encode
+
+    path = Path(path)
+    source = image_source(stimuli)
+    signature = _signature(model, source.stimulus_ids)
+    identifier = stimuli.identifier if isinstance(stimuli, StimulusSet) else None
+    if path.exists():
+        try:
+            with h5netcdf.File(path, "r") as f:
+                same = f.attrs.get("signature") == signature
+        except OSError as e:
+            if not overwrite:
+                raise EncodingError(f"{path} exists and is not a readable response file: {e}") from e
+            same = False
+        if not same:
+            if not overwrite:
+                raise EncodingError(
+                    f"{path} holds responses of another model, selection or stimulus list; "
+                    "pass overwrite=True to replace it"
+                )
+            path.unlink()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _create(path, model, source, signature, identifier)
+    with h5netcdf.File(path, "a") as f:
+        done = int(f.attrs["n_done"])
+        data = f.variables["data"]
+        position = done
+        if done < len(source):
+            for ids, predicted in iter_encode(
+                model, source.subset(done), batch_size=batch_size, show_progress=show_progress
+            ):
+                data[position : position + len(ids)] = predicted
+                position += len(ids)
+                f.attrs["n_done"] = position  # after the values: a crash never over-counts
+                f.flush()
+    return path
+
+
+def insilico_path(model_id: str, imageset: str, selection: dict | None = None, subject: Any = None) -> Path:
+    """Where :func:`load_insilico_neural_responses` keeps the file for these arguments."""
+    tag = hashlib.sha256(json.dumps({"selection": selection, "subject": subject}, sort_keys=True,
+                                    default=str).encode()).hexdigest()[:16]
+    return config.home() / "insilico" / model_id / imageset / f"responses_{tag}.nc"
+
+
+def open_insilico_responses(
+    path: str | os.PathLike, *, return_metadata: bool = True
+) -> NeuronRecordingAssembly | tuple[NeuronRecordingAssembly, dict[str, Any]]:
+    """Open an in silico response file lazily (values are read on access).
+
+    Raises
+    ------
+    InsilicoIncompleteError
+        The generation has not finished (run :func:`generate_insilico_responses` again to resume).
+    """
+    import h5netcdf
+
+    path = Path(path)
+    try:
+        with h5netcdf.File(path, "r") as f:
+            done, total = int(f.attrs["n_done"]), int(f.attrs["n_total"])
+            metadata = json.loads(f.attrs[_METADATA_ATTR])
+    except (OSError, KeyError) as e:
+        raise EncodingError(f"{path} is not an in silico response file: {e}") from e
+    if done < total:
+        raise InsilicoIncompleteError(
+            f"{path} is incomplete ({done} of {total} stimuli); resume with generate_insilico_responses"
+        )
+    assembly = NeuronRecordingAssembly.from_files(path)
+    assembly.attrs.pop(_METADATA_ATTR, None)
+    return (assembly, metadata) if return_metadata else assembly
+
+
+def load_insilico_neural_responses(
+    model: str | os.PathLike | Any,
+    imageset: str | None = None,
+    *,
+    selection: dict | None = None,
+    subject: Any = None,
+    return_metadata: bool = True,
+    generate: bool = True,
+    batch_size: int | None = None,
+    show_progress: bool | None = True,
+) -> NeuronRecordingAssembly | tuple[NeuronRecordingAssembly, dict[str, Any]]:
+    """In silico responses of a model to a catalogued stimulus set, opened lazily (NED's call).
+
+    Parameters
+    ----------
+    model
+        A model id (with ``imageset``), an :class:`~brainbridge.encoding.models.EncodingModel`
+        (with ``imageset``), or the path of a response file (``imageset`` not needed).
+    imageset
+        A catalogued stimulus set identifier, e.g. ``"brainbridge.example.stimuli"``.
+    selection, subject
+        As in :func:`~brainbridge.encoding.models.get_encoding_model` (model ids only).
+    return_metadata
+        Also return the metadata: card, per-ROI accuracy (r per neuroid, median), noise
+        ceiling and the splits.
+    generate
+        Generate (or finish) the file under ``<BRAINBRIDGE_HOME>/insilico/`` when needed;
+        ``False`` raises instead.
+    batch_size, show_progress
+        For the generation.
+
+    Returns
+    -------
+    NeuronRecordingAssembly or (NeuronRecordingAssembly, dict)
+        Lazily loaded ``presentation x neuroid`` responses.
+    """
+    from brainbridge.encoding.models import EncodingModel, get_encoding_model
+
+    if isinstance(model, (str, os.PathLike)) and Path(model).suffix == ".nc" and Path(model).exists():
+        return open_insilico_responses(model, return_metadata=return_metadata)
+    if imageset is None:
+        raise InvalidParameterError("imageset (a catalogued stimulus set identifier) is required with a model")
+    if isinstance(model, EncodingModel):
+        loaded, model_id = model, model.model_id
+        selection = {model.card.roi_key.name: model.rois}
+        subject = model.subject
+    else:
+        loaded, model_id = None, str(model)
+    from brainbridge.catalogs import get_stimulus_set
+
+    if loaded is None:
+        loaded = get_encoding_model(model_id, selection=selection, subject=subject, show_progress=show_progress)
+    stimulus_set = get_stimulus_set(imageset)
+    path = insilico_path(model_id, imageset, selection, subject)
+    if not generate:
+        signature = _signature(loaded, image_source(stimulus_set).stimulus_ids)
+        if not path.exists() or _file_signature(path) != signature:
+            raise InsilicoIncompleteError(f"no in silico responses for these fits at {path}; pass generate=True")
+    else:
+        # the managed file is ours: a stale one (other fits) is replaced, a partial one resumed
+        generate_insilico_responses(
+            loaded, stimulus_set, path, batch_size=batch_size, show_progress=show_progress, overwrite=True
+        )
+    return open_insilico_responses(path, return_metadata=return_metadata)
+
+
+def _file_signature(path: Path) -> str | None:
+    import h5netcdf
+
+    try:
+        with h5netcdf.File(path, "r") as f:
+            return f.attrs.get("signature")
+    except OSError:
+        return None

