@@ -183,7 +183,9 @@ def _complete(folder: Path) -> bool:
     return True
 
 
-def ensure_examples(root: str | os.PathLike | None = None, *, force: bool = False) -> Path:
+def ensure_examples(
+    root: str | os.PathLike | None = None, *, force: bool = False, progress: bool | None = None
+) -> Path:
     """Build the example files unless a complete copy exists; return their folder.
 
     Safe to call from several processes at once: one builds under a file lock while the
@@ -196,6 +198,8 @@ def ensure_examples(root: str | os.PathLike | None = None, *, force: bool = Fals
         Base folder (default :func:`brainbridge.config.home`).
     force
         Rebuild even if a complete copy exists.
+    progress
+        Show a progress bar while building (default: only when stderr is a terminal).
 
     Returns
     -------
@@ -211,7 +215,7 @@ def ensure_examples(root: str | os.PathLike | None = None, *, force: bool = Fals
             return target  # another process built it while we waited
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
         try:
-            _build(staging)
+            _build(staging, progress)
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; the files are not secret
@@ -227,11 +231,23 @@ def ensure_examples(root: str | os.PathLike | None = None, *, force: bool = Fals
 
 def _write_png(image: np.ndarray, path: Path) -> None:
     # pillow writes no timestamp into PNGs: the bytes depend on the pixels only
-    Image.fromarray(np.asarray(image), mode="RGB").save(path, format="PNG", compress_level=6)
+    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(path, format="PNG", compress_level=6)
 
 
-def _build(folder: Path) -> None:
-    """Write every file of the example catalog into ``folder`` (empty)."""
+def _build(folder: Path, progress: bool | None = None) -> None:
+    """Write every file of the example catalog into ``folder`` (empty).
+
+    ``progress``: show a progress bar (default: only on a terminal).
+    """
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=4, desc="building the example catalog (first use)", unit="step",
+               disable=None if progress is None else not progress, leave=False)
+    with bar:
+        _write_files(folder, bar)
+
+
+def _write_files(folder: Path, bar) -> None:
     from brainbridge.packaging import (
         assembly_filename,
         stimulus_set_filenames,
@@ -240,6 +256,7 @@ def _build(folder: Path) -> None:
     )
 
     batch = stimulus_batch()
+    bar.update()
     # stimulus set: PNGs staged in a scratch folder, then CSV + flat ZIP
     scratch = folder / ".png"
     scratch.mkdir()
@@ -253,9 +270,11 @@ def _build(folder: Path) -> None:
     csv_name, zip_name = stimulus_set_filenames(STIMULUS_IDENTIFIER)
     csv_sha1, zip_sha1 = write_stimulus_set(stimulus_set, folder / csv_name, folder / zip_name)
     shutil.rmtree(scratch)
+    bar.update()
 
     assembly_name = assembly_filename(ASSEMBLY_IDENTIFIER)
     assembly_sha1 = write_netcdf(recording_assembly(), folder / assembly_name)
+    bar.update()
 
     # new images: a plain folder of PNGs, their metadata beside it (not inside: the folder
     # holds images only, so it can be handed to a feature extractor as it is)
@@ -297,3 +316,4 @@ def _build(folder: Path) -> None:
     }
     # written last: its presence (with every listed file) is what marks a complete build
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    bar.update()
