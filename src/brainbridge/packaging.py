@@ -789,8 +789,9 @@ def package_data_assembly(
     assembly_identifier
         The new identifier; the file is ``assy_<id '.'->'_'>.nc``.
     stimulus_set_identifier
-        The stimulus set merged on load. When a catalog lists it, every ``stimulus_id`` of the
-        assembly must be in it. ``None`` for assemblies without stimuli (e.g. properties).
+        The stimulus set merged on load; a catalog must already list it (package it first) and
+        every ``stimulus_id`` of the assembly must be in it. ``None`` for assemblies without
+        stimuli (e.g. properties).
     assembly_class_name
         A class of :mod:`brainbridge.assemblies` (``NeuronRecordingAssembly``,
         ``BehavioralAssembly``, ``PropertyAssembly``...).
@@ -814,8 +815,8 @@ def package_data_assembly(
         The assembly fails its class's ``validate()``, or has stimulus ids its stimulus set
         lacks.
     CatalogError
-        The identifier is already catalogued (or stored) with other content. Nothing is added
-        and no new file is left behind on failure.
+        The identifier is already catalogued (or stored) with other content, or the stimulus
+        set is not catalogued. Nothing is added and no new file is left behind on failure.
     """
     from brainbridge.catalogs import get_catalog
 
@@ -829,14 +830,18 @@ def package_data_assembly(
         if "stimulus_id" not in assembly.coords:
             raise AssemblyError("the assembly has a 'presentation' dimension but no 'stimulus_id' coordinate")
         known = _catalogued_stimulus_ids(stimulus_set_identifier)
-        if known is not None:
-            ids = pd.unique(np.asarray(assembly["stimulus_id"].values).astype(str))
-            unknown = ids[~pd.Index(ids).isin(known)]
-            if len(unknown):
-                raise AssemblyError(
-                    f"{len(unknown)} stimulus ids of the assembly are not in stimulus set "
-                    f"{stimulus_set_identifier!r}, e.g. {list(unknown[:5])}"
-                )
+        if known is None:
+            raise CatalogError(
+                f"stimulus set {stimulus_set_identifier!r} is not in any catalog: package it first "
+                "(package_stimulus_set), or pass stimulus_set_identifier=None"
+            )
+        ids = pd.unique(np.asarray(assembly["stimulus_id"].values).astype(str))
+        unknown = ids[~pd.Index(ids).isin(known)]
+        if len(unknown):
+            raise AssemblyError(
+                f"{len(unknown)} stimulus ids of the assembly are not in stimulus set "
+                f"{stimulus_set_identifier!r}, e.g. {list(unknown[:5])}"
+            )
     with tempfile.TemporaryDirectory(prefix="brainbridge-package-") as staging:
         local = Path(staging) / name
         _to_netcdf(
