@@ -1,0 +1,138 @@
+"""Fit cache: content-hash keys, refits on any changed input, pickle-free storage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from brainbridge.assemblies import NeuronRecordingAssembly
+from brainbridge.encoding import cache
+from brainbridge.encoding.cache import cache_root, get_or_train, load_fit
+from brainbridge.encoding.features import GaborV1
+from brainbridge.stimuli import StimulusSet
+
+N_STIMULI, N_REPS, N_NEUROIDS = 40, 4, 6
+
+
+@pytest.fixture
+def benchmark(tmp_path):
+    """A small recording whose neuroids read Gabor energy features, with a stimulus set."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:32, 0:32] / 32
+    paths = {}
+    images = []
+    for i in range(N_STIMULI):
+        theta, freq = rng.uniform(0, np.pi), rng.uniform(2, 8)
+        gray = 0.5 + 0.5 * np.sin(2 * np.pi * freq * (x * np.cos(theta) + y * np.sin(theta)))
+        image = (np.repeat(gray[..., None], 3, axis=2) * 255).astype(np.uint8)
+        paths[f"s{i:02d}"] = tmp_path / f"s{i:02d}.png"
+        Image.fromarray(image).save(paths[f"s{i:02d}"])
+        images.append(image.transpose(2, 0, 1))
+    stimulus_set = StimulusSet.from_paths(paths, object_name=[f"o{i % 4}" for i in range(N_STIMULI)])
+    features = GaborV1(image_size=32).extract(np.stack(images), show_progress=False).values
+    weights = rng.standard_normal((features.shape[1], N_NEUROIDS)) * (rng.random((features.shape[1], 1)) < 0.05)
+    mean = features @ weights
+    values = np.repeat(mean, N_REPS, axis=0) + rng.standard_normal((N_STIMULI * N_REPS, N_NEUROIDS)) * 0.1 * mean.std()
+    assembly = NeuronRecordingAssembly(
+        values.astype(np.float32),
+        dims=["presentation", "neuroid"],
+        coords={
+            "stimulus_id": ("presentation", np.repeat(list(paths), N_REPS)),
+            "repetition": ("presentation", np.tile(np.arange(N_REPS), N_STIMULI)),
+            "object_name": ("presentation", np.repeat([f"o{i % 4}" for i in range(N_STIMULI)], N_REPS)),
+            "neuroid_id": ("neuroid", [f"n{i}" for i in range(N_NEUROIDS)]),
+            "region": ("neuroid", ["V1"] * 4 + ["V4"] * 2),
+        },
+    )
+    assembly.attrs["stimulus_set"] = stimulus_set
+    return assembly
+
+
+def _train(extractor, layer, assembly, **kwargs):
+    return get_or_train(extractor, layer, assembly, roi_coord="region", roi="V1",
+                        mapping_params={"alphas": [1e-2, 1e0, 1e2, 1e4]}, show_progress=False, **kwargs)
+
+
+def _forbid_training(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("a cached fit should have been reused")
+
+    monkeypatch.setattr(cache, "train_fit", fail)
+
+
+def test_first_use_trains_then_the_cache_is_reused(benchmark, monkeypatch):
+    extractor = GaborV1(image_size=32)
+    fit = _train(extractor, "energy", benchmark)
+    assert fit.path == cache_root() / fit.key and fit.path.is_dir()
+    assert list(fit.neuroids["neuroid_id"]) == ["n0", "n1", "n2", "n3"]  # the ROI's neuroids only
+    assert fit.info["summary"]["median_r"] > 0.8  # the right features predict held-out stimuli
+    assert fit.accuracy["r_split"].shape == (10, 4)
+    assert np.all(np.isfinite(fit.accuracy["ceiling"]))
+    _forbid_training(monkeypatch)
+    again = _train(GaborV1(image_size=32), "energy", benchmark)
+    assert again.key == fit.key
+    X = np.random.default_rng(1).random((3, fit.mapping.n_features_in_)).astype(np.float32)
+    np.testing.assert_array_equal(again.mapping.predict(X), fit.mapping.predict(X))
+
+
+def test_stored_as_arrays_and_json_never_pickles(benchmark):
+    fit = _train(GaborV1(image_size=32), "energy", benchmark)
+    names = sorted(p.name for p in fit.path.iterdir())
+    assert names == ["accuracy.npz", "fit.json", "mapping.npz", "neuroids.npz"]
+    for name in ("accuracy.npz", "mapping.npz", "neuroids.npz"):
+        with np.load(fit.path / name, allow_pickle=False) as data:  # would raise on object arrays
+            assert all(data[k].dtype != object for k in data.files)
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["image_size", "layer", "assembly_value", "stimulus_file", "mapping_params"],
+)
+def test_changed_inputs_force_a_refit(benchmark, change, monkeypatch):
+    first = _train(GaborV1(image_size=32), "energy", benchmark)
+    extractor, layer, assembly, extra = GaborV1(image_size=32), "energy", benchmark, {}
+    if change == "image_size":
+        extractor = GaborV1(image_size=16)
+    elif change == "layer":
+        layer = "linear"
+    elif change == "assembly_value":
+        values = benchmark.values.copy()
+        values[0, 0] += 1.0
+        assembly = benchmark.copy(data=values)
+        assembly.attrs["stimulus_set"] = benchmark.attrs["stimulus_set"]
+    elif change == "stimulus_file":
+        path = benchmark.attrs["stimulus_set"].get_stimulus("s00")
+        image = np.asarray(Image.open(path)).copy()
+        image[0, 0] = 255 - image[0, 0]
+        Image.fromarray(image).save(path)
+    else:
+        extra = {"mapping": "pls", "mapping_params": {"n_components": 3}}
+    trained = []
+    real = cache.train_fit
+    monkeypatch.setattr(cache, "train_fit", lambda *a, **k: trained.append(1) or real(*a, **k))
+    if extra:
+        second = get_or_train(extractor, layer, assembly, roi_coord="region", roi="V1", show_progress=False, **extra)
+    else:
+        second = _train(extractor, layer, assembly)
+    assert second.key != first.key
+    assert trained == [1]
+
+
+def test_catalog_checksums_are_used_as_given(benchmark, monkeypatch):
+    first = _train(GaborV1(image_size=32), "energy", benchmark, assembly_sha1="a" * 40, stimulus_sha1="b" * 40)
+    _forbid_training(monkeypatch)
+    assert _train(GaborV1(image_size=32), "energy", benchmark, assembly_sha1="a" * 40,
+                  stimulus_sha1="b" * 40).key == first.key
+    monkeypatch.undo()
+    assert _train(GaborV1(image_size=32), "energy", benchmark, assembly_sha1="c" * 40,
+                  stimulus_sha1="b" * 40).key != first.key
+
+
+def test_a_corrupt_entry_is_trained_again(benchmark):
+    fit = _train(GaborV1(image_size=32), "energy", benchmark)
+    (fit.path / "mapping.npz").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="training it again"):
+        again = _train(GaborV1(image_size=32), "energy", benchmark)
+    assert again.key == fit.key
+    assert load_fit(fit.key) is not None
