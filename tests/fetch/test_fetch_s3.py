@@ -175,3 +175,34 @@ def test_upload_to_local_mirror(tmp_path):
         upload_file(other, "local", str(mirror / "assy.nc"), overwrite=False)
     with pytest.raises(FetchError, match="read-only"):
         upload_file(source, "https", "https://example.org/assy.nc")
+
+
+def test_object_replaced_during_an_interrupted_download_is_not_spliced(bucket, s3_env, monkeypatch):
+    from brainbridge.fetch import stores
+
+    old, new = os.urandom(5 * 65536), os.urandom(5 * 65536)
+    s3_env.put_object(bucket, "moving.bin", old)
+    monkeypatch.setattr(stores, "S3_CHUNK", 65536)
+    starts = []
+    real = stores.S3Store.open
+
+    def open_and_break_once(self, offset, validator, timeouts):
+        body = real(self, offset, validator, timeouts)
+        starts.append((offset, body.start))
+        inner = body.chunks
+
+        def chunks():
+            for i, chunk in enumerate(inner):
+                if len(starts) == 1 and i == 2:
+                    s3_env.put_object(bucket, "moving.bin", new)  # replaced while we were away
+                    raise stores.TransientFetchError("connection reset (injected)")
+                yield chunk
+
+        body.chunks = chunks()
+        return body
+
+    monkeypatch.setattr(stores.S3Store, "open", open_and_break_once)
+    path = fetch_file("S3", f"s3://{bucket}/moving.bin", sha1(new), **FAST)
+    assert path.read_bytes() == new
+    # the resume asked for the rest with IfMatch, the changed ETag failed it, and it started over
+    assert starts == [(0, 0), (2 * 65536, 0)]

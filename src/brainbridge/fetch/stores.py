@@ -34,7 +34,7 @@ logger = logging.getLogger("brainbridge.fetch")
 CHUNK = 1 << 20
 S3_CHUNK = 4 << 20
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-_RESTART = re.compile(r"precondition|invalidrange|not satisfiable|\b412\b|\b416\b", re.IGNORECASE)
+_RESTART = re.compile(r"pre-?condition|invalidrange|not satisfiable|\b412\b|\b416\b", re.IGNORECASE)
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524}
 
 
@@ -409,7 +409,7 @@ class S3Store(Store):
         try:
             response = fs.call_s3("get_object", **kwargs)
         except Exception as e:  # s3fs/botocore/aiohttp raise many types; classified here
-            if offset > 0 and _RESTART.search(str(e)):
+            if offset > 0 and _RESTART.search(f"{e} {e.__cause__}"):
                 # the object changed (IfMatch failed) or the partial file is already as long as
                 # the object (InvalidRange): start over
                 return self._get(fs, 0, None)
