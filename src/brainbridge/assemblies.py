@@ -607,93 +607,86 @@ def _average_numpy(data: np.ndarray, order, starts, axis: int, skipna: bool) -> 
 
 
 def _average_dask(data, codes, n_groups: int, axis: int, skipna: bool):
-    """Lazy group mean: per-block partial sums and counts, added up in a tree.
+    """Lazy group mean: per block of ``dim`` columns, sums and counts folded block by block.
 
-    Each input block becomes one ``(1, 2, n_groups, ...)`` partial (sums, counts) computed
-    with the same float64 arithmetic as the eager path; the partials are summed with a tree
-    reduction (``split_every``). The non-reduced axes are split so that the partials one
-    tree node adds up stay under dask's ``array.chunk-size``: peak memory per thread is about
-    one chunk-size plus one input block, whatever the size of the assembly.
+    For every block along the non-reduced axes (e.g. a chunk of neuroids), a short chain of
+    tasks reads the presentation blocks one after the other and adds their per-group sums
+    (float64, the same arithmetic as the eager path) and counts into one accumulator of
+    ``n_groups`` rows. Peak memory per running chain is that accumulator (12 bytes x
+    ``n_groups`` x block width) plus one input block, whatever the number of presentations;
+    open the assembly with chunks that split the neuroids (``chunks={'neuroid': 512}``) to
+    bound it further. A few chains per column block run in parallel and are added at the end.
     """
     import dask
     import dask.array as da
 
     moved = da.moveaxis(data, axis, 0)
-    # bound the partials one tree node holds (split_every x 2 x n_groups x rest-of-block
-    # float64) by the configured chunk size
-    split_every = 4
-    limit = dask.utils.parse_bytes(dask.config.get("array.chunk-size", "128MiB"))
-    rest = moved.chunks[1:]
-    if rest:
-        budget = max(1, limit // (16 * split_every * max(n_groups, 1)))  # elements of one partial row
-        rest_chunks = _split_chunks(rest, budget)
-        if rest_chunks != rest:
-            moved = moved.rechunk((moved.chunks[0], *rest_chunks))
-    codes_array = da.from_array(np.asarray(codes, dtype=np.int64), chunks=(moved.chunks[0],))
-    codes_array = codes_array.reshape((-1,) + (1,) * (moved.ndim - 1))
-    n_blocks = len(moved.chunks[0])
-    partials = da.map_blocks(
-        _group_partials,
-        moved,
-        codes_array,
-        n_groups=n_groups,
-        skipna=skipna,
-        new_axis=[1, 2],
-        chunks=((1,) * n_blocks, (2,), (n_groups,), *moved.chunks[1:]),
-        dtype=np.float64,
-        meta=np.empty((0,) * (moved.ndim + 2), dtype=np.float64),
-    )
-    total = partials.sum(axis=0, split_every=split_every)
     out_dtype = data.dtype if data.dtype.kind == "f" else np.float64
-    means = da.map_blocks(_divide, total[0], total[1], out_dtype=out_dtype, dtype=out_dtype)
+    n_blocks = len(moved.chunks[0])
+    trailing_blocks = moved.numblocks[1:]
+    # parallel chains along presentations only when the other axes give too little parallelism
+    n_chains = max(1, min(n_blocks, 4 // max(1, int(np.prod(trailing_blocks)))))
+    chains = [c for c in np.array_split(np.arange(n_blocks), n_chains) if len(c)]
+    bounds = np.cumsum((0, *moved.chunks[0]))
+    codes = np.asarray(codes, dtype=np.int64)
+    blocks = moved.to_delayed()
+    accumulate = dask.delayed(_accumulate_groups, pure=True)
+    finish = dask.delayed(_finish_groups, pure=True)
+    pieces = np.empty(trailing_blocks, dtype=object)
+    for index in np.ndindex(*trailing_blocks):
+        partials = []
+        for chain in chains:
+            accumulator = None
+            for i in chain:
+                block_codes = codes[bounds[i] : bounds[i + 1]]
+                accumulator = accumulate(accumulator, blocks[(int(i), *index)], block_codes, n_groups, skipna)
+            partials.append(accumulator)
+        shape = (n_groups, *(moved.chunks[k + 1][b] for k, b in enumerate(index)))
+        pieces[index] = da.from_delayed(finish(partials, out_dtype), shape=shape, dtype=out_dtype)
+    means = da.block([pieces.tolist()] if pieces.ndim else [pieces.item()])
     return da.moveaxis(means, 0, axis)
 
 
-def _divide(sums: np.ndarray, counts: np.ndarray, *, out_dtype) -> np.ndarray:
-    """``sums / counts`` (NaN where a group has no valid value), quietly, in ``out_dtype``."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (sums / counts).astype(out_dtype, copy=False)
+def _accumulate_groups(accumulator, block: np.ndarray, block_codes: np.ndarray, n_groups: int, skipna: bool):
+    """Add one block's per-group sums (float64) and counts into ``accumulator`` (in place).
 
-
-def _split_chunks(chunks: tuple[tuple[int, ...], ...], budget: int) -> tuple[tuple[int, ...], ...]:
-    """Split the chunks of the trailing axes so one block holds at most ~``budget`` elements."""
-    result = []
-    for axis_chunks in chunks:
-        size = max(1, budget)
-        pieces: list[int] = []
-        for c in axis_chunks:
-            while c > size:
-                pieces.append(size)
-                c -= size
-            if c:
-                pieces.append(c)
-        result.append(tuple(pieces) or axis_chunks)
-        largest = max(result[-1]) if result[-1] else 1
-        budget = max(1, budget // largest)
-    return tuple(result)
-
-
-def _group_partials(block: np.ndarray, block_codes: np.ndarray, *, n_groups: int, skipna: bool) -> np.ndarray:
-    """Sums and counts per group of one block (groups along axis 0), float64."""
-    block_codes = np.asarray(block_codes).reshape(-1)
-    out = np.zeros((1, 2, n_groups) + block.shape[1:], dtype=np.float64)
+    The accumulator is the previous task's result and has no other consumer, so it is
+    updated in place instead of copied (which would double the peak memory).
+    """
+    block = np.asarray(block)
+    if accumulator is None:
+        accumulator = (
+            np.zeros((n_groups, *block.shape[1:]), dtype=np.float64),
+            np.zeros((n_groups, *block.shape[1:]), dtype=np.int32),
+        )
     if block.shape[0] == 0:
-        return out
+        return accumulator
+    sums, counts = accumulator
     order = np.argsort(block_codes, kind="stable")
     sorted_codes = block_codes[order]
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    values = np.asarray(block, dtype=np.float64)[order]
+    values = block.astype(np.float64, copy=False)[order]
+    present = sorted_codes[starts]  # unique, so fancy-index += adds once per group
     if skipna:
         valid = ~np.isnan(values)
-        sums = np.add.reduceat(np.where(valid, values, 0.0), starts, axis=0)
-        counts = np.add.reduceat(valid, starts, axis=0)
+        sums[present] += np.add.reduceat(np.where(valid, values, 0.0), starts, axis=0)
+        counts[present] += np.add.reduceat(valid, starts, axis=0, dtype=np.int32)
     else:
-        sums = np.add.reduceat(values, starts, axis=0)
-        counts = np.diff(np.r_[starts, len(order)]).reshape((-1,) + (1,) * (values.ndim - 1))
-    present = sorted_codes[starts]
-    out[0, 0, present] = sums
-    out[0, 1, present] = counts
-    return out
+        sums[present] += np.add.reduceat(values, starts, axis=0)
+        counts[present] += np.diff(np.r_[starts, len(order)]).reshape((-1,) + (1,) * (values.ndim - 1)).astype(
+            np.int32
+        )
+    return accumulator
+
+
+def _finish_groups(partials: list, out_dtype) -> np.ndarray:
+    """Add the chains' accumulators and divide (NaN where a group has no valid value)."""
+    sums, counts = partials[0]
+    for more_sums, more_counts in partials[1:]:
+        sums = sums + more_sums
+        counts = counts + more_counts
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums / counts).astype(out_dtype, copy=False)
 
 
 def select(
