@@ -91,21 +91,22 @@ def test_time_bins_and_integer_data_average_lazily(tmp_path):
 
 def test_average_runs_chunk_by_chunk_with_bounded_task_memory(tmp_path):
     assembly = recording(n_stimuli=30, repetitions=8, n_neuroids=64, seed=1)
-    path = write_zarr_store(assembly, tmp_path / "rec.zarr", {"presentation": 20})
+    path = write_zarr_store(assembly, tmp_path / "rec.zarr", {"presentation": 20, "neuroid": 16})
     lazy = NeuronRecordingAssembly.from_files(path, chunks={})
-    limit = 8 * 1024
-    with dask.config.set({"array.chunk-size": f"{limit}B"}):
-        averaged = average_repetitions(lazy)
-    n_tasks = len(dict(averaged.data.__dask_graph__()))
-    assert n_tasks > 3 * len(lazy.data.chunks[0])  # one partial per block, summed in a tree
+    assert lazy.data.numblocks == (12, 4)
+    averaged = average_repetitions(lazy)
     sizes = _TaskSizes()
     with sizes, dask.config.set(scheduler="sync"):
         values = averaged.values
     np.testing.assert_array_equal(values, average_repetitions(assembly).values)
-    input_block = 20 * 64 * 4
-    whole_partial = 2 * 30 * 64 * 8
-    assert max(sizes.sizes) <= max(limit, input_block) * 1.5 < whole_partial
-    assert max(sizes.sizes) < values.nbytes * 2
+    # no task holds more than one column block's accumulator (12 bytes x stimuli x 16 neuroids)
+    # or one input block: never the whole assembly, never the whole result
+    # (the last task is the concatenation .values asks for: the result itself)
+    accumulator = 30 * 16 * (8 + 4)
+    working = sorted(sizes.sizes)[:-1]
+    assert sorted(sizes.sizes)[-1] == values.nbytes
+    assert max(working) <= accumulator < assembly.values.nbytes / 8
+    assert max(working) < values.nbytes
 
 
 def test_selection_and_alignment_stay_lazy(stored):
