@@ -214,3 +214,15 @@ def test_cli_cache_commands(http_server):
     assert result.exit_code == 0 and "would remove 1 files" in result.output and path.exists()
     result = runner.invoke(main, ["cache", "clean", "--all"])
     assert "removed 1 files" in result.output and not path.exists()
+
+
+def test_crash_between_rename_and_manifest_is_recovered(http_server):
+    data = b"renamed but not recorded"
+    url = http_server.add("/r.nc", data)
+    path = fetch_file("http", url, sha1(data))
+    cache = DownloadCache()
+    cache.manifest.remove(cache.relpath(path))  # as if killed right after the atomic rename
+    assert fetch_file("http", url, sha1(data)) == path
+    assert http_server.count("/r.nc") == 1  # verified by hashing, not downloaded again
+    entry = cache.manifest.get(cache.relpath(path))
+    assert entry.sha1 == sha1(data) and entry.source == url

@@ -252,11 +252,16 @@ class DownloadCache:
 
     # -- hits ------------------------------------------------------------------------------
 
-    def check(self, target: Path, sha1: str | None, *, verify: bool = False) -> str:
+    def check(
+        self, target: Path, sha1: str | None, *, verify: bool = False, source: str | None = None,
+        location_type: str = "unknown",
+    ) -> str:
         """State of a cached file: ``"hit"``, ``"missing"`` or ``"corrupt"``.
 
         A file that the manifest recorded with the same size and mtime is trusted without
-        re-hashing (unless ``verify``); anything else is hashed and compared to ``sha1``.
+        re-hashing (unless ``verify``); anything else is hashed and compared to ``sha1``. A
+        verified file that the manifest lacks (a crash between the rename and the manifest
+        update) is recorded, with ``source`` when given.
         """
         try:
             stat = target.stat()
@@ -282,6 +287,8 @@ class DownloadCache:
         if entry is not None:
             entry.size, entry.mtime_ns, entry.sha1, entry.last_used = stat.st_size, stat.st_mtime_ns, actual, _now()
             self._safe(self.manifest.put, entry)
+        else:
+            self.record(target, actual, source or "(unknown: found in the cache)", location_type)
         return "hit"
 
     def record(self, target: Path, sha1: str, source: str, location_type: str) -> None:

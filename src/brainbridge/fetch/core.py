@@ -189,7 +189,7 @@ def _fetch(
     target = cache.entry_path(key, loc.name or "file")
     offline = config.offline() if offline is None else bool(offline)
 
-    state = cache.check(target, sha1, verify=verify)
+    state = cache.check(target, sha1, verify=verify, source=loc.display(), location_type=loc.kind)
     if state == "hit":
         return target
     if offline and loc.is_remote:
@@ -206,7 +206,7 @@ def _fetch(
         except Timeout as e:
             raise FetchTimeoutError(f"timed out waiting for another process to fetch {loc.display()}") from e
     try:
-        state = cache.check(target, sha1, verify=verify)  # another process may have finished it
+        state = cache.check(target, sha1, verify=verify, source=loc.display(), location_type=loc.kind)  # another process may have finished it
         if state == "hit":
             return target
         if state == "corrupt":
