@@ -111,7 +111,9 @@ def gather_indexes(assembly: xr.DataArray) -> xr.DataArray:
             # name BrainIO's writer gives it, so it becomes an ordinary level.
             if len(names) == 1:
                 continue
-            result = result.rename({dim: f"{dim}_"})
+            # (DataArray.rename would rename the dimension too)
+            own = result[dim].variable
+            result = result.drop_vars(dim).assign_coords({f"{dim}_": xr.Variable((dim,), own.values, own.attrs)})
             names = [f"{dim}_" if n == dim else n for n in names]
         if not names:
             continue

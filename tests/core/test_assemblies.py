@@ -1,0 +1,209 @@
+"""The data model: indexes, selection, lazy opening, stimulus merge and the domain helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from brainbridge.assemblies import (
+    DataAssembly,
+    NeuronRecordingAssembly,
+    align,
+    average_repetitions,
+    gather_indexes,
+    select,
+)
+from brainbridge.errors import AssemblyError
+from brainbridge.packaging import write_netcdf
+from brainbridge.stimuli import StimulusSet
+
+
+def recording(n_stimuli=4, reps=3, seed=0, nan=False) -> NeuronRecordingAssembly:
+    rng = np.random.default_rng(seed)
+    ids = [f"{i:03d}" for i in range(n_stimuli)]
+    order = rng.permutation(n_stimuli * reps)
+    stimulus = np.tile(np.arange(n_stimuli), reps)[order]
+    repetition = np.repeat(np.arange(reps), n_stimuli)[order]
+    values = rng.normal(size=(n_stimuli * reps, 5, 2)).astype("float32")
+    if nan:
+        values[rng.random(values.shape) < 0.2] = np.nan
+    return NeuronRecordingAssembly(
+        values,
+        dims=["presentation", "neuroid", "time_bin"],
+        coords={
+            "stimulus_id": ("presentation", np.array(ids, dtype=object)[stimulus]),
+            "repetition": ("presentation", repetition),
+            "object_name": ("presentation", np.array([f"obj{i % 2}" for i in range(n_stimuli)], dtype=object)[stimulus]),
+            "neuroid_id": ("neuroid", [f"n{i}" for i in range(5)]),
+            "region": ("neuroid", ["V4", "V4", "IT", "IT", "IT"]),
+            "time_bin_start": ("time_bin", [70, 170]),
+            "time_bin_end": ("time_bin", [170, 270]),
+        },
+        attrs={"stimulus_set_identifier": "test.stimuli"},
+    )
+
+
+# --------------------------------------------------------------------------------------
+# indexes and selection
+# --------------------------------------------------------------------------------------
+
+
+def test_gather_indexes_builds_multiindexes_and_keeps_single_names():
+    a = recording()
+    presentation = a.indexes["presentation"]
+    assert isinstance(presentation, pd.MultiIndex)
+    assert set(presentation.names) == {"stimulus_id", "repetition", "object_name"}
+    single = DataAssembly(np.zeros((2, 3)), dims=["presentation", "neuroid"],
+                          coords={"stimulus_id": ("presentation", ["a", "b"]), "neuroid_id": ("neuroid", ["x", "y", "z"])})
+    # a dimension with one coordinate keeps that coordinate's name (BrainIO renamed it to the dim)
+    assert "neuroid_id" in single.coords and "neuroid_id" in single.xindexes
+    assert single.dims == ("presentation", "neuroid")
+    assert single.sel(neuroid_id="y").shape == (2,)
+    plain = xr.DataArray(np.zeros(3), dims=["neuroid"], coords={"neuroid_id": ("neuroid", ["x", "y", "z"]), "region": ("neuroid", ["a", "b", "b"])})
+    gathered = gather_indexes(plain)
+    assert isinstance(gathered.indexes["neuroid"], pd.MultiIndex)
+    assert "neuroid" not in plain.indexes  # the input is not modified
+
+
+def test_sel_on_levels_keeps_dims():
+    a = recording()
+    it = a.sel(region="IT")
+    assert it.dims == a.dims and it.sizes["neuroid"] == 3
+    assert isinstance(it, NeuronRecordingAssembly)
+    one = a.sel(stimulus_id="002")
+    assert one.sizes["presentation"] == 3 and sorted(one["repetition"].values.tolist()) == [0, 1, 2]
+    np.testing.assert_array_equal(one.values, a.values[np.asarray(a["stimulus_id"].values) == "002"])
+    assert a.multisel(region="V4", object_name="obj0").shape == (6, 2, 2)
+
+
+def test_plain_dimension_coordinate_becomes_a_level():
+    a = DataAssembly(np.arange(3.0), dims=["event"], coords={"event": [5, 6, 7], "label": ("event", list("abc"))})
+    assert set(a.indexes["event"].names) == {"event_", "label"}
+    assert a.sel(label="b").values.tolist() == [1.0]
+
+
+# --------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------
+
+
+def test_from_files_is_lazy_and_keeps_stored_identifier(tmp_path):
+    path = tmp_path / "a.nc"
+    write_netcdf(recording(), path)
+    a = NeuronRecordingAssembly.from_files(path)
+    assert not a.variable._in_memory  # values are read on first use
+    assert a.attrs["stimulus_set_identifier"] == "test.stimuli"  # not overwritten with None
+    np.testing.assert_array_equal(a.values, recording().values)
+    b = NeuronRecordingAssembly.from_files(path, stimulus_set_identifier="other")
+    assert b.attrs["stimulus_set_identifier"] == "other"
+
+
+def test_stimulus_set_merge(tmp_path):
+    path = tmp_path / "a.nc"
+    write_netcdf(recording(), path)
+    stimuli = StimulusSet({"stimulus_id": ["003", "001", "000", "002", "extra"],
+                           "color": ["red", "green", "blue", "cyan", "x"],
+                           "object_name": ["stim wins?"] * 5, "size": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    a = NeuronRecordingAssembly.from_files(path, stimulus_set=stimuli)
+    lookup = dict(zip(stimuli["stimulus_id"], stimuli["color"]))
+    assert [lookup[s] for s in a["stimulus_id"].values] == a["color"].values.tolist()
+    assert set(a["object_name"].values) == {"obj0", "obj1"}  # the assembly wins clashes
+    assert a.sel(color="red").sizes["presentation"] == 3
+    assert a.attrs["stimulus_set"] is stimuli
+    partial = StimulusSet({"stimulus_id": ["000"], "size": [9.0]})
+    b = NeuronRecordingAssembly.from_files(path, stimulus_set=partial)
+    sizes = b["size"].values
+    assert np.all(sizes[b["stimulus_id"].values == "000"] == 9.0)
+    assert np.isnan(sizes[b["stimulus_id"].values != "000"]).all()  # unknown ids: missing values
+    with pytest.raises(AssemblyError, match="duplicates"):
+        NeuronRecordingAssembly.from_files(path, stimulus_set=pd.DataFrame({"stimulus_id": ["000", "000"], "x": [1, 2]}))
+
+
+# --------------------------------------------------------------------------------------
+# average over repetitions
+# --------------------------------------------------------------------------------------
+
+
+def groupby_mean(assembly):
+    """The slow reference: a pandas groupby on stimulus_id (NaN skipped)."""
+    frame = pd.DataFrame(np.asarray(assembly.values).reshape(assembly.sizes["presentation"], -1))
+    frame["stimulus_id"] = np.asarray(assembly["stimulus_id"].values)
+    return frame.groupby("stimulus_id", sort=False).mean()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n_stimuli=st.integers(1, 6), reps=st.integers(1, 4), seed=st.integers(0, 10**6), nan=st.booleans())
+def test_average_repetitions_matches_groupby(n_stimuli, reps, seed, nan):
+    a = recording(n_stimuli, reps, seed, nan)
+    averaged = average_repetitions(a)
+    expected = groupby_mean(a)
+    assert isinstance(averaged, NeuronRecordingAssembly)
+    assert averaged["stimulus_id"].values.tolist() == expected.index.tolist()
+    np.testing.assert_allclose(
+        np.asarray(averaged.values).reshape(n_stimuli, -1), expected.to_numpy(), rtol=1e-5, atol=1e-6
+    )
+    assert ("repetition" in averaged.coords) == (reps == 1)  # dropped when it varies within a stimulus
+    assert "object_name" in averaged.coords  # constant within a stimulus
+    assert averaged.sizes["neuroid"] == 5 and averaged.sel(region="IT").sizes["neuroid"] == 3
+
+
+def test_average_on_plain_dataarray_and_dask():
+    a = recording(nan=True)
+    plain = xr.DataArray(a.values, dims=a.dims, coords={n: (c.dims, c.values) for n, c in a.coords.items() if n not in a.dims})
+    result = average_repetitions(plain)
+    assert type(result) is xr.DataArray
+    np.testing.assert_allclose(result.values, average_repetitions(a).values)
+    pytest.importorskip("dask")
+    lazy = a.chunk({"presentation": 5})
+    np.testing.assert_allclose(average_repetitions(lazy).values, average_repetitions(a).values, rtol=1e-6)
+    with pytest.raises(AssemblyError, match="no coordinate"):
+        average_repetitions(a, by="nope")
+
+
+# --------------------------------------------------------------------------------------
+# select, align, accessor
+# --------------------------------------------------------------------------------------
+
+
+def test_select():
+    a = recording()
+    assert select(a, region="IT").sizes["neuroid"] == 3
+    assert select(a, region=["IT", "V4"]).sizes["neuroid"] == 5
+    late = select(a, time_bin=(170, 270))
+    assert late.sizes["time_bin"] == 1 and late["time_bin_start"].values.tolist() == [170]
+    assert select(a, time_bin=0)["time_bin_end"].values.tolist() == [170]
+    assert select(a, object_name="obj1", region="V4").shape == (6, 2, 2)
+    with pytest.raises(AssemblyError, match="no time bin"):
+        select(a, time_bin=(0, 1))
+    with pytest.raises(AssemblyError, match="no region"):
+        select(a, region="V1")
+    with pytest.raises(AssemblyError, match="no coordinate"):
+        select(a, nope=1)
+
+
+def test_align():
+    first = average_repetitions(recording(4))
+    second = average_repetitions(recording(6, seed=3)).isel(presentation=slice(None, None, -1))
+    x, y = align(first, second)
+    assert x["stimulus_id"].values.tolist() == y["stimulus_id"].values.tolist() == ["000", "001", "002", "003"]
+    y2, x2 = align(second, first)
+    assert x2["stimulus_id"].values.tolist() == x["stimulus_id"].values.tolist()
+    with pytest.raises(AssemblyError, match="repeats"):
+        align(recording(), second)
+    other = xr.DataArray(first.values, dims=first.dims, coords={"stimulus_id": ("presentation", ["a", "b", "c", "d"])})
+    with pytest.raises(AssemblyError, match="share no"):
+        align(other, second)
+
+
+def test_accessor_on_plain_dataarray():
+    a = recording()
+    plain = xr.DataArray(a.values, dims=a.dims, coords={n: (c.dims, c.values) for n, c in a.coords.items() if n not in a.dims})
+    assert plain.brainbridge.select(region="IT").sizes["neuroid"] == 3
+    assert plain.brainbridge.average_repetitions().sizes["presentation"] == 4
+    wrapped = plain.brainbridge.to_assembly("NeuronRecordingAssembly")
+    assert isinstance(wrapped, NeuronRecordingAssembly) and isinstance(wrapped.indexes["neuroid"], pd.MultiIndex)
+    assert set(plain.brainbridge.coords_for_dim("neuroid")) == {"neuroid_id", "region"}
