@@ -236,3 +236,6 @@ def _save_plots(plot_path: Path, results: list) -> None:
 
 
 encoding.add_command(score)
+
+# the registry commands (list, describe, train, encode) live in their own module
+from brainbridge.encoding import models_cli as _models_cli  # noqa: E402,F401
