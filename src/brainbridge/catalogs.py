@@ -287,8 +287,19 @@ def _sources() -> dict[str, Callable[[], Catalog]]:
     for folder in config.user_catalog_dirs():
         if folder.is_dir():
             for csv in sorted(folder.glob("*.csv")):
-                sources.setdefault(csv.stem, lambda csv=csv: Catalog.from_files(csv.stem, csv))
+                if _is_lookup_table(csv):
+                    sources.setdefault(csv.stem, lambda csv=csv: Catalog.from_files(csv.stem, csv))
     return sources
+
+
+def _is_lookup_table(path: Path) -> bool:
+    """Whether a CSV's header has the catalog columns (packaged stimulus CSVs may sit beside it)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            header = {c.strip().strip('"') for c in f.readline().split(",")}
+    except OSError:
+        return False
+    return set(LOOKUP_COLUMNS) <= header
 
 
 def _load_entry_point(ep) -> Catalog:

@@ -272,3 +272,16 @@ def test_netcdf_groups_become_metadata_assemblies(fixtures_dir, tmp_path):
     assert isinstance(extra, brainbridge.MetadataAssembly)
     assert extra.sizes == {"event": 40}
     assert np.isfinite(np.asarray(extra.values, dtype=float)).all() or extra.dtype.kind not in "f"
+
+
+def test_user_catalog_folder_ignores_other_csv_files(tmp_path, monkeypatch):
+    folder = tmp_path / "user"
+    folder.mkdir()
+    pd.DataFrame([["u.assy", "assembly", "DataAssembly", "local", "u.nc", "d" * 40, ""]], columns=LOOKUP_COLUMNS).to_csv(
+        folder / "my-lab.csv", index=False
+    )
+    # a packaged stimulus set's CSV stored beside the catalog is not a catalog
+    pd.DataFrame({"stimulus_id": ["1"], "filename": ["1.png"]}).to_csv(folder / "stimulus_lab_set.csv", index=False)
+    monkeypatch.setenv("BRAINBRIDGE_CATALOGS", str(folder))
+    assert "my-lab" in brainbridge.list_catalogs()
+    assert "stimulus_lab_set" not in brainbridge.list_catalogs()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from pathlib import Path
 
 import click
 
@@ -32,10 +33,17 @@ COMMANDS: dict[str, tuple[str, str, str, str | None]] = {
 
 
 def _available(module: str) -> bool:
-    try:
+    """Whether a subcommand's module is part of this installation.
+
+    Looked up as a file, without importing: importing ``brainbridge.encoding`` just to list
+    the commands would make ``brainbridge --help`` take seconds.
+    """
+    parts = module.split(".")
+    if parts[0] != "brainbridge":
         return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+    root = Path(__file__).resolve().parents[1]
+    path = root.joinpath(*parts[1:])
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 class LazyGroup(click.Group):
