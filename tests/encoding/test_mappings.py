@@ -175,3 +175,21 @@ def test_make_mapping():
     assert make_mapping(PLS(n_components=3), n_components=4).n_components == 4
     with pytest.raises(InvalidParameterError, match="Valid values"):
         make_mapping("lasso")
+
+
+@pytest.mark.parametrize("n,p", [(120, 30), (60, 200)], ids=["primal", "dual"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_ridge_loo_equals_sklearn_ridgecv_alpha_per_target(n, p, fit_intercept):
+    """cv='loo': exact leave-one-out from one decomposition = sklearn's RidgeCV(alpha_per_target=True)."""
+    X, Y = _problem(n, p, seed=9)
+    reference = RidgeCV(alphas=ALPHAS, alpha_per_target=True, fit_intercept=fit_intercept).fit(X, Y)
+    ours = RidgeCVPerTarget(alphas=ALPHAS, cv="loo", fit_intercept=fit_intercept, dtype="float64").fit(X, Y)
+    assert len(set(ours.alpha_)) > 2
+    np.testing.assert_allclose(ours.alpha_, reference.alpha_)
+    np.testing.assert_allclose(ours.predict(X), reference.predict(X), rtol=1e-9, atol=1e-9)
+    chunked = RidgeCVPerTarget(
+        alphas=ALPHAS, cv="loo", target_chunk_size=2, fit_intercept=fit_intercept, dtype="float64"
+    ).fit(X, Y)
+    np.testing.assert_allclose(chunked.alpha_, reference.alpha_)
+    roundtrip = RidgeCVPerTarget.from_arrays(ours.to_arrays())
+    assert roundtrip.cv == "loo"
