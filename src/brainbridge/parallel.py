@@ -438,11 +438,14 @@ def distributed_map(
 
 @dataclass(frozen=True)
 class ArraySpec:
-    """Shape (beyond the first, item axis) and dtype of one array of a region store."""
+    """One array of a region store: shape beyond the first (item) axis, dtype, and for
+    xarray readers the dimension names and attributes (e.g. a CF ``coordinates`` list)."""
 
     tail: tuple[int, ...]
     dtype: np.dtype
     fill_value: Any = None
+    dims: tuple[str, ...] | None = None
+    attrs: Mapping[str, Any] | None = None
 
 
 def region_bounds(n_items: int, chunk_size: int) -> list[tuple[int, int]]:
@@ -483,7 +486,7 @@ def _open_group(store: str | os.PathLike, storage_options, mode: str):
 
 
 def _prepare_store(
-    store, n_items: int, chunk_size: int, specs: dict[str, ArraySpec], attrs, storage_options
+    store, n_items: int, chunk_size: int, specs: dict[str, ArraySpec], attrs, storage_options, coords=None
 ) -> None:
     """Create the group and its arrays, or check that an existing store has the same layout."""
     import zarr
@@ -507,7 +510,21 @@ def _prepare_store(
                 )
             continue
         fill = spec.fill_value if spec.fill_value is not None else (np.nan if spec.dtype.kind in "fc" else 0)
-        group.create_array(name, shape=shape, chunks=chunks, dtype=spec.dtype, fill_value=fill)
+        array = group.create_array(
+            name, shape=shape, chunks=chunks, dtype=spec.dtype, fill_value=fill, dimension_names=spec.dims
+        )
+        if spec.attrs:
+            array.attrs.update(dict(spec.attrs))
+    for name, (dim, values) in (coords or {}).items():
+        if name in group:
+            continue
+        values = np.asarray(values)
+        if values.dtype.kind in "OUS":
+            values = values.astype(str).astype(object)
+            array = group.create_array(name, shape=values.shape, dtype=str, dimension_names=(dim,))
+        else:
+            array = group.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=(dim,))
+        array[...] = values
     if attrs:
         group.attrs.update(dict(attrs))
 
@@ -573,6 +590,7 @@ def write_zarr_regions(
     workers: int | None = None,
     broadcast: Mapping[str, Any] | None = None,
     attrs: Mapping[Hashable, Any] | None = None,
+    coords: Mapping[str, tuple[str, Any]] | None = None,
     storage_options: Mapping[str, Any] | None = None,
     retries: int = 2,
     show_progress: bool | None = True,
@@ -606,6 +624,9 @@ def write_zarr_regions(
         Big inputs shared by every region (scattered once), passed to ``compute`` by keyword.
     attrs
         Attributes stored on the zarr group.
+    coords
+        ``{name: (dim, values)}`` 1-D coordinate arrays written once when the store is
+        created (so xarray reads the store as an assembly).
     storage_options
         fsspec options for a URL store (credentials, ``endpoint_url``...).
     retries
@@ -629,7 +650,7 @@ def write_zarr_regions(
         raise ValidationError(f"n_items must be >= 0, got {n_items}")
     specs = _specs(arrays)
     store = os.fspath(store)
-    _prepare_store(store, n_items, chunk_size, specs, attrs, storage_options)
+    _prepare_store(store, n_items, chunk_size, specs, attrs, storage_options, coords)
     done = completed_regions(store, storage_options=storage_options)
     todo = [r for r in region_bounds(n_items, chunk_size) if r not in done]
     if not todo:

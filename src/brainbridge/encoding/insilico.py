@@ -104,6 +104,11 @@ def generate_insilico_responses(
     batch_size: int | None = None,
     show_progress: bool | None = True,
     overwrite: bool = False,
+    client: Any = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    chunk_size: int | None = None,
+    storage_options: dict | None = None,
 ) -> Path:
     """Write ``model``'s responses to ``stimuli`` into a netCDF-4 assembly, batch by batch.
 
@@ -124,6 +129,16 @@ def generate_insilico_responses(
         Progress bar (``None``: on a terminal).
     overwrite
         Replace a file made for another model or other stimuli (otherwise an error).
+    client, scheduler, workers
+        Generate on Dask (see :func:`brainbridge.parallel.get_client`): ``path`` must then be
+        a zarr store (``*.zarr``, a folder or an fsspec URL every worker reaches). Each task
+        computes ``chunk_size`` stimuli and writes them into its own chunks of the store
+        directly; a rerun skips the chunks already written. A ``*.zarr`` path without a
+        client is filled the same way in this process.
+    chunk_size
+        Stimuli per task and per zarr chunk (default 256).
+    storage_options
+        fsspec options for a URL store.
 
     Returns
     -------
@@ -134,6 +149,12 @@ def generate_insilico_responses(
 
     from brainbridge.encoding.models import iter_encode
 
+    if client is not None or scheduler is not None or workers is not None or str(path).rstrip("/").endswith(".zarr"):
+        return _generate_zarr(
+            model, stimuli, path, batch_size=batch_size, show_progress=show_progress, overwrite=overwrite,
+            client=client, scheduler=scheduler, workers=workers, chunk_size=chunk_size,
+            storage_options=storage_options,
+        )
     path = Path(path)
     source = image_source(stimuli)
     signature = _signature(model, source.stimulus_ids)
@@ -156,19 +177,93 @@ def generate_insilico_responses(
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         _create(path, model, source, signature, identifier)
-    with h5netcdf.File(path, "a") as f:
+    with h5netcdf.File(path, "r") as f:
         done = int(f.attrs["n_done"])
+    if done >= len(source):
+        return path  # finished: not even opened for writing (a lazy reader may hold it open)
+    with h5netcdf.File(path, "a") as f:
         data = f.variables["data"]
         position = done
-        if done < len(source):
-            for ids, predicted in iter_encode(
-                model, source.subset(done), batch_size=batch_size, show_progress=show_progress
-            ):
-                data[position : position + len(ids)] = predicted
-                position += len(ids)
-                f.attrs["n_done"] = position  # after the values: a crash never over-counts
-                f.flush()
+        for ids, predicted in iter_encode(
+            model, source.subset(done), batch_size=batch_size, show_progress=show_progress
+        ):
+            data[position : position + len(ids)] = predicted
+            position += len(ids)
+            f.attrs["n_done"] = position  # after the values: a crash never over-counts
+            f.flush()
     return path
+
+
+def _region_source(source, start: int, stop: int):
+    """The images ``start:stop`` of an image source, without reading pixels of the others."""
+    from brainbridge.encoding.images import ImageSource
+
+    if source.paths is not None:
+        return ImageSource(source.stimulus_ids[start:stop], paths=source.paths[start:stop], kind=source.kind)
+    return ImageSource(source.stimulus_ids[start:stop], array=np.asarray(source.array[start:stop]), kind=source.kind)
+
+
+def _insilico_region(start: int, stop: int, *, model, source, batch_size) -> dict[str, np.ndarray]:
+    """Responses to the stimuli ``start:stop`` (runs on a Dask worker)."""
+    from brainbridge.encoding.models import iter_encode
+
+    out = np.empty((stop - start, model.n_neuroids), dtype=np.float32)
+    position = 0
+    for ids, predicted in iter_encode(model, _region_source(source, start, stop), batch_size=batch_size,
+                                      show_progress=False):
+        out[position : position + len(ids)] = predicted
+        position += len(ids)
+    return {"data": out}
+
+
+def _generate_zarr(
+    model, stimuli, path, *, batch_size, show_progress, overwrite, client, scheduler, workers, chunk_size,
+    storage_options,
+) -> Path:
+    """:func:`generate_insilico_responses` into a zarr store, region by region, resumable."""
+    import fsspec
+    import zarr
+
+    from brainbridge.parallel import ArraySpec, write_zarr_regions
+
+    text = os.fspath(path)
+    if not text.rstrip("/").endswith(".zarr") and "://" not in text and Path(text).suffix:
+        raise InvalidParameterError(f"distributed generation writes a zarr store (a *.zarr path), got {text}")
+    source = image_source(stimuli)
+    signature = _signature(model, source.stimulus_ids)
+    fs, root = fsspec.core.url_to_fs(text, **(storage_options or {}))
+    if fs.exists(f"{root.rstrip('/')}/zarr.json"):
+        options = {"storage_options": storage_options} if storage_options and "://" in text else {}
+        existing = zarr.open_group(text, mode="r", **options).attrs.get("signature")
+        if existing != signature:
+            if not overwrite:
+                raise EncodingError(
+                    f"{text} holds responses of another model, selection or stimulus list; "
+                    "pass overwrite=True to replace it"
+                )
+            fs.rm(root, recursive=True)
+    coords = {"stimulus_id": ("presentation", np.asarray(source.stimulus_ids, dtype=object))}
+    coords.update({name: ("neuroid", np.asarray(values)) for name, (_dim, values) in model.neuroid_coords().items()})
+    attrs = {
+        "model_id": model.model_id,
+        "signature": signature,
+        "n_total": len(source),
+        "description": f"in silico responses of {model.model_id}",
+        _METADATA_ATTR: json.dumps(model.metadata()),
+    }
+    if isinstance(stimuli, StimulusSet) and stimuli.identifier:
+        attrs["stimulus_set_identifier"] = stimuli.identifier
+    spec = ArraySpec(
+        (model.n_neuroids,), np.dtype(np.float32), dims=("presentation", "neuroid"),
+        attrs={"coordinates": " ".join(coords)},
+    )
+    write_zarr_regions(
+        text, _insilico_region, len(source), {"data": spec}, chunk_size=int(chunk_size or 256),
+        client=client, scheduler=scheduler, workers=workers,
+        broadcast={"model": model, "source": source, "batch_size": batch_size},
+        attrs=attrs, coords=coords, storage_options=storage_options, show_progress=show_progress,
+    )
+    return Path(text) if "://" not in text else text
 
 
 def insilico_path(model_id: str, imageset: str, selection: dict | None = None, subject: Any = None) -> Path:
