@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from brainbridge.errors import FetchError
 from brainbridge.fetch import (
     AccessDeniedError,
     RemoteNotFoundError,
@@ -138,6 +139,12 @@ def test_upload_to_s3_then_fetch_back(bucket, s3_env, tmp_path, monkeypatch):
     assert head["ContentLength"] == 100_000
     fetched = fetch_file("S3", location, sha1_hash(source), **FAST)
     assert fetched.read_bytes() == source.read_bytes()
+    # publishing the same bytes again is a no-op; different bytes are refused without overwrite
+    assert upload_file(source, "S3", location, overwrite=False) == location
+    changed = tmp_path / "changed.zip"
+    changed.write_bytes(b"other bytes")
+    with pytest.raises(FetchError, match="different content"):
+        upload_file(changed, "S3", location, overwrite=False)
     # BrainIO-style https location: returned as given
     url = f"https://{bucket}.s3.amazonaws.com/assy.nc"
     assert upload_file(source, "S3", url) == url

@@ -652,6 +652,25 @@ def _upload_local(source: Path, dest: Path, overwrite: bool) -> None:
             os.unlink(tmp)
 
 
+def _same_remote(fs, path: str, source: Path) -> bool:
+    """Whether the S3 object at ``path`` holds the bytes of ``source``."""
+    info = fs.info(path)
+    if int(info["size"]) != source.stat().st_size:
+        return False
+    etag = str(info.get("ETag") or "").strip('"')
+    if etag and "-" not in etag:  # a single-part upload: the ETag is the MD5
+        digest = hashlib.md5(usedforsecurity=False)
+        with open(source, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest() == etag
+    remote = hashlib.sha1()
+    with fs.open(path, "rb", block_size=8 << 20) as f:
+        for block in iter(lambda: f.read(8 << 20), b""):
+            remote.update(block)
+    return remote.hexdigest() == sha1_hash(source)
+
+
 def _upload_s3(source: Path, loc: Location, anon, storage_options, overwrite: bool, retries: int, backoff: float) -> None:
     from brainbridge.fetch.stores import _s3_error
 
@@ -663,7 +682,9 @@ def _upload_s3(source: Path, loc: Location, anon, storage_options, overwrite: bo
     while True:
         try:
             if not overwrite and fs.exists(path):
-                raise FetchError(f"{loc.display()} exists (pass overwrite=True to replace it)")
+                if _same_remote(fs, path, source):
+                    return  # already published: re-packaging is a no-op
+                raise FetchError(f"{loc.display()} exists with different content (pass overwrite=True to replace it)")
             fs.put_file(str(source), path)
             fs.invalidate_cache(path)
             remote = int(fs.info(path)["size"])
