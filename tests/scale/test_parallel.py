@@ -199,3 +199,10 @@ def test_a_store_with_another_layout_is_refused(tmp_path):
         write_zarr_regions(store, _responses, 8, ARRAYS, chunk_size=2, broadcast={"weights": weights})
     with pytest.raises(BrainbridgeError, match="invalid array name"):
         write_zarr_regions(store, _responses, 8, {"../x": ((), "f4")}, chunk_size=4)
+
+
+def test_fewer_tasks_than_workers_still_get_their_data(dask_client):
+    big = np.arange(100_000, dtype=np.float64)
+    assert map_tasks(_square_plus_sum, [3], dask_client, broadcast={"big": big}, show_progress=False)[0][0] == (
+        9 + float(big.sum())
+    )
