@@ -13,7 +13,8 @@ median over neuroids, mean over splits.
 * ours: :func:`brainbridge.encoding.neural_predictivity` with ``mapping='ridge'``
   (``RidgeCVPerTarget``: 21 alphas, float32), the alpha of each neuroid chosen inside each
   training split by exact leave-one-out (one eigendecomposition per split, shared with the
-  refit) and by 5-fold CV (one eigendecomposition per fold + one for the refit);
+  refit; the default of ``score(..., 'ridge')``) and by 5-fold CV (one eigendecomposition per
+  fold + one for the refit);
 * peer, in the same run: Brain-Score's loop, ``sklearn PLSRegression(25, scale=False)`` per
   split and ``scipy.stats.pearsonr`` per neuroid.
 
