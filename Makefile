@@ -5,16 +5,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean lock
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned: on this machine 2.13.0 is a local CPU build; anything else pulls CUDA
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[all,test]"
+	$(PIP) install -q -c constraints.txt -e ".[all,test]"
 	touch $@
 
 demo: setup  ## run the main job on the bundled example data
@@ -31,3 +31,6 @@ bench: setup  ## benchmarks against peer tools (slow; not part of the tests)
 
 clean:
 	rm -rf $(VENV) example-output .pytest_cache
+
+lock:  ## refresh constraints.txt from the current .venv
+	{ sed -n '1,3p' constraints.txt; $(PIP) freeze --exclude-editable | grep -v '^brainbridge'; } > constraints.tmp && mv constraints.tmp constraints.txt
