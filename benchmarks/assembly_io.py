@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
     print("assembly I/O, presentation 148480 x neuroid 256 x time_bin 1 float32 (152 MB)")
     header = f"{'step':12s} {'ours s':>8s} {'ours cpu':>8s} {'ours MB':>8s}"
     if peer is not None:
-        header += f" {'brainio s':>9s} {'bio cpu':>8s} {'bio MB':>8s} {'speed-up':>8s} {'target':>7s}"
+        header += f" {'brainio s':>9s} {'bio cpu':>8s} {'bio MB':>8s} {'wall x':>7s} {'cpu x':>7s} {'target':>10s}"
     print(header)
     for step in STEPS:
         ours = results["ours"][step]
@@ -298,9 +298,13 @@ def main(argv: list[str] | None = None) -> None:
                 line += f"  brainio error: {theirs['error']}"
             else:
                 ratio = theirs["wall"] / ours["wall"] if ours["wall"] > 0 else float("inf")
+                cpu_ratio = theirs["cpu"] / ours["cpu"] if ours["cpu"] > 0 else float("inf")
                 target = TARGETS.get(step)
                 verdict = "" if target is None else (f">={target:.0f}x " + ("ok" if ratio >= target else "MISS"))
-                line += f" {theirs['wall']:9.3f} {theirs['cpu']:8.3f} {theirs['peak_mb']:8.0f} {ratio:7.1f}x {verdict:>7s}"
+                line += (
+                    f" {theirs['wall']:9.3f} {theirs['cpu']:8.3f} {theirs['peak_mb']:8.0f}"
+                    f" {ratio:6.1f}x {cpu_ratio:6.1f}x {verdict:>10s}"
+                )
         print(line)
     for tool in tools:
         write = results[tool]["write"]

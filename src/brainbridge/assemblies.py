@@ -180,6 +180,19 @@ class DataAssembly(xr.DataArray):
 
     def __init__(self, *args, **kwargs):
         fastpath = kwargs.get("fastpath", False) or (len(args) >= 7 and args[6])
+        if not fastpath and len(args) == 1 and not kwargs and isinstance(args[0], xr.DataArray):
+            # wrapping an array (``NeuronRecordingAssembly(array)``): share its coordinate values as
+            # xarray operations do, instead of DataArray.__init__'s deep copy of every coordinate
+            # (seconds for the object arrays of a long assembly)
+            gathered = gather_indexes(args[0])
+            super().__init__(
+                gathered.variable.copy(deep=False),
+                {name: variable.copy(deep=False) for name, variable in gathered._coords.items()},
+                name=gathered.name,
+                indexes=dict(gathered._indexes),
+                fastpath=True,
+            )
+            return
         super().__init__(*args, **kwargs)
         if fastpath:
             # xarray's internal constructor (used by every operation): indexes are already right
@@ -479,10 +492,13 @@ def merge_stimulus_set_meta(
     columns = [c for c in stimulus_set.columns if str(c) not in existing]
     if not columns:
         return assembly
-    keys = pd.Index(stimulus_set[on].astype(str))
+    keys = pd.Index(stimulus_set[on].astype(str).to_numpy(dtype=object), dtype=object)
     if not keys.is_unique:
         raise AssemblyError(f"cannot merge the stimulus set: its '{on}' column has duplicates")
-    positions = keys.get_indexer(np.asarray(assembly[on].values).astype(str))
+    # look up each distinct id once (3200 stimuli), not every presentation (148480)
+    codes, uniques = pd.factorize(np.asarray(assembly[on].values))
+    unique_positions = keys.get_indexer(pd.Index(np.asarray(uniques).astype(str).astype(object), dtype=object))
+    positions = np.where(codes < 0, -1, unique_positions[np.maximum(codes, 0)]) if len(uniques) else np.full(len(codes), -1)
     missing = positions < 0
     new_coords = {}
     for column in columns:
