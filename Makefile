@@ -27,7 +27,7 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 
 bench: setup  ## benchmarks against peer tools (slow; not part of the tests)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) example-output .pytest_cache
