@@ -620,21 +620,27 @@ def _average_sparse(data: np.ndarray, order, starts, axis: int, skipna: bool) ->
         return None
     moved = np.moveaxis(data, axis, 0)
     n, rest = moved.shape[0], moved.shape[1:]
-    flat = moved.reshape(n, -1).astype(np.float64)
+    flat = moved.reshape(n, -1)
     sizes = np.diff(np.r_[starts, n])
     group_of = np.empty(n, dtype=np.int64)
     group_of[order] = np.repeat(np.arange(len(starts)), sizes)
     indicator = sp.csr_matrix((np.ones(n), (group_of, np.arange(n))), shape=(len(starts), n))
     out_dtype = data.dtype if data.dtype.kind == "f" else np.float64
-    valid = ~np.isnan(flat) if skipna and data.dtype.kind == "f" else None
-    if valid is not None and not valid.all():
-        sums = indicator @ np.where(valid, flat, 0.0)
-        counts = indicator @ valid.astype(np.float64)
-    else:
-        sums = indicator @ flat
-        counts = sizes.astype(np.float64)[:, None]
+    has_nan = skipna and data.dtype.kind == "f" and bool(np.isnan(flat).any())
+    sums = np.empty((len(starts), flat.shape[1]))
+    counts = np.empty_like(sums) if has_nan else sizes.astype(np.float64)[:, None]
+    # float64 copies in column blocks of ~64 MB bound the extra memory whatever the width
+    width = max(1, (64 << 20) // max(1, 8 * n))
+    for lo in range(0, flat.shape[1], width):
+        block = flat[:, lo : lo + width].astype(np.float64)
+        if has_nan:
+            valid = ~np.isnan(block)
+            sums[:, lo : lo + width] = indicator @ np.where(valid, block, 0.0)
+            counts[:, lo : lo + width] = indicator @ valid.astype(np.float64)
+        else:
+            sums[:, lo : lo + width] = indicator @ block
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.asarray(sums) / counts
+        means = sums / counts
     return np.moveaxis(means.reshape((len(starts), *rest)).astype(out_dtype, copy=False), 0, axis)
 
 
