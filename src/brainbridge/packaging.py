@@ -63,8 +63,9 @@ __all__ = [
     "write_zarr",
 ]
 
-#: zlib level of ``data`` (with the shuffle filter). BrainIO used 9; on a 152 MB float32
-#: assembly level 1 costs about a sixth of the CPU time for a file about 1 % larger.
+#: zlib level of ``data`` (with the shuffle filter). BrainIO used 9. Measured on a 152 MB
+#: float32 assembly (148480 x 256 x 1, 4 MiB chunks, 2-core machine): level 9 took 25.8 s CPU
+#: for 128.9 MB, level 1 took 3.4 s for 130.8 MB (+1.5 %); reading back costs the same.
 DEFAULT_COMPRESSION_LEVEL = 1
 #: target size of one chunk of ``data`` (uncompressed) in compressed netCDF files and zarr stores
 DEFAULT_CHUNK_BYTES = 4 << 20
