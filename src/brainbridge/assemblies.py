@@ -605,6 +605,10 @@ def _is_dask(data) -> bool:
     return type(data).__module__.startswith("dask")
 
 
+#: size of the float64 column blocks of :func:`_average_sparse`
+_AVERAGE_BLOCK_BYTES = 64 << 20
+
+
 def _average_sparse(data: np.ndarray, order, starts, axis: int, skipna: bool) -> np.ndarray | None:
     """Group means as one sparse (groups x presentations) indicator product, when scipy is there.
 
@@ -630,7 +634,7 @@ def _average_sparse(data: np.ndarray, order, starts, axis: int, skipna: bool) ->
     sums = np.empty((len(starts), flat.shape[1]))
     counts = np.empty_like(sums) if has_nan else sizes.astype(np.float64)[:, None]
     # float64 copies in column blocks of ~64 MB bound the extra memory whatever the width
-    width = max(1, (64 << 20) // max(1, 8 * n))
+    width = max(1, _AVERAGE_BLOCK_BYTES // max(1, 8 * n))
     for lo in range(0, flat.shape[1], width):
         block = flat[:, lo : lo + width].astype(np.float64)
         if has_nan:

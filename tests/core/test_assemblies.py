@@ -151,6 +151,19 @@ def test_average_repetitions_matches_groupby(n_stimuli, reps, seed, nan):
     assert averaged.sizes["neuroid"] == 5 and averaged.sel(region="IT").sizes["neuroid"] == 3
 
 
+@pytest.mark.parametrize("nan", [False, True])
+def test_average_in_column_blocks_matches_one_block(monkeypatch, nan):
+    pytest.importorskip("scipy")
+    import brainbridge.assemblies as module
+
+    a = recording(5, 3, seed=7, nan=nan)
+    whole = average_repetitions(a)
+    monkeypatch.setattr(module, "_AVERAGE_BLOCK_BYTES", 8 * a.sizes["presentation"] * 3)  # 3 columns a block
+    blocked = average_repetitions(a)
+    np.testing.assert_array_equal(blocked.values, whole.values)
+    np.testing.assert_allclose(np.asarray(blocked.values).reshape(5, -1), groupby_mean(a).to_numpy(), rtol=1e-5)
+
+
 def test_average_on_plain_dataarray_and_dask():
     a = recording(nan=True)
     plain = xr.DataArray(a.values, dims=a.dims, coords={n: (c.dims, c.values) for n, c in a.coords.items() if n not in a.dims})
