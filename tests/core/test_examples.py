@@ -287,7 +287,8 @@ def test_recorded_means_match_ground_truth(examples):
 
 
 @pytest.mark.slow
-def test_main_job_produces_summary_and_plot(examples, tmp_path):
+def test_main_job_produces_summary_and_plot(examples, tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINBRIDGE_EXAMPLE_FAMILIES", "gabor_v1")  # the encoding steps' cheapest family
     lines = []
     result = run_main_job(tmp_path / "out", echo=lines.append)
     plot = tmp_path / "out" / "responses.png"

@@ -37,7 +37,12 @@ Step = Callable[[dict, Echo], None]
 
 #: steps contributed by optional parts of brainbridge, run after the core steps, as
 #: ``"module:function"`` (``function(context, echo)``); skipped when the module is absent
-EXTENSION_STEPS: list[str] = []
+EXTENSION_STEPS: list[str] = [
+    # encoding: score the feature families, encode new images with the best, plots
+    "brainbridge.encoding.main_job:step_score_families",
+    "brainbridge.encoding.main_job:step_encode_new_images",
+    "brainbridge.encoding.main_job:step_encoding_plots",
+]
 
 
 # --------------------------------------------------------------------------------------
