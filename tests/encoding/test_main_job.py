@@ -81,7 +81,8 @@ def test_score_table_has_a_row_per_family_and_region(job):
     # each family reads its model card's layer for the region
     assert list(table["layer"]) == ["energy", "energy", "relu2", "relu4"]
     assert set(table["model_id"]) == {encoding_job.MODEL_PREFIX + f for f in CHEAP}
-    assert (table["fit"] == "trained").all() and (table["time_s"] > 0).all()
+    assert (table["fit"] == "trained").all() and (table["time_s"] > 0).all() and (table["train_time_s"] > 0).all()
+    assert table["fit_key"].str.fullmatch("[0-9a-f]{64}").all() and table["fit_key"].is_unique
     assert np.allclose(table["ceiled_score"], table["raw_r"] ** 2 / table["ceiling"])
     saved = pd.read_csv(context["encoding_scores_csv"])
     np.testing.assert_allclose(saved["ceiled_score"], table["ceiled_score"])
@@ -154,6 +155,11 @@ def test_a_second_run_reads_every_fit_from_the_cache(job):
     encoding_job.step_score_families(again, lines.append)
     table = again["encoding_scores"]
     assert (table["fit"] == "cached").all()
+    # the same fits get_encoding_model uses: one cache, one key per (model, region)
+    from brainbridge.encoding.models import get_encoding_model
+
+    model = get_encoding_model("ephys-brainbridge_example-random_cnn", selection={"region": "IT"}, show_progress=False)
+    assert model.fits["IT"].key == table.set_index(["family", "region"]).loc[("random_cnn", "IT"), "fit_key"]
     pd.testing.assert_frame_equal(
         table.drop(columns=["time_s", "fit"]), context["encoding_scores"].drop(columns=["time_s", "fit"])
     )

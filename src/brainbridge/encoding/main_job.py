@@ -89,7 +89,7 @@ BATCH_SIZE_ENV = "BRAINBRIDGE_EXAMPLE_BATCH_SIZE"
 DEFAULT_BATCH_SIZE = 16
 
 _SCORE_COLUMNS = ["family", "model_id", "region", "layer", "raw_r", "raw_r_sem", "ceiling", "ceiled_score",
-                  "time_s", "fit"]
+                  "time_s", "fit", "train_time_s", "fit_key"]
 
 
 # --------------------------------------------------------------------------------------
@@ -220,7 +220,8 @@ def score_families(
         ``raw_r_sem`` (standard error across splits), ``ceiling`` (median internal
         consistency), ``ceiled_score`` (``raw_r**2 / ceiling``), ``time_s`` (wall time spent
         on the row in this call, including the family's feature extraction when this row
-        triggered it) and ``fit`` (``"trained"`` or ``"cached"``).
+        triggered it), ``fit`` (``"trained"`` or ``"cached"``), ``train_time_s`` (how long the
+        cached fit took to train, extraction included) and ``fit_key`` (its cache key).
     fits : dict
         ``{(family, region): Fit}``.
     extractors : dict
@@ -286,6 +287,8 @@ def score_families(
                 "ceiled_score": _number(summary.get("ceiled_score")),
                 "time_s": round(elapsed, 2),
                 "fit": "trained" if trained else "cached",
+                "train_time_s": _number(fit.info.get("train_time_s")),
+                "fit_key": fit.key,
             }
             rows.append(row)
             fits[(family, region)] = fit
@@ -556,7 +559,7 @@ def plot_neuroid_r_vs_ceiling(fits: Mapping[tuple[str, str], Any], path: str | o
         ax.set_xlabel("ceiling per neuroid (split-half, Spearman-Brown)")
         ax.set_ylabel("r per neuroid (held out, mean over splits)")
         ax.set_title(region)
-        ax.legend(frameon=False, fontsize="small", loc="lower right")
+        ax.legend(frameon=False, fontsize="small", loc="upper left")  # that corner is above r = sqrt(c)
     figure.suptitle("Example benchmark: r per neuroid against its ceiling")
     return _save(figure, path)
 
