@@ -22,7 +22,6 @@ import difflib
 import logging
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
@@ -33,6 +32,7 @@ from filelock import FileLock
 
 from brainbridge import config
 from brainbridge.assemblies import DataAssembly, MetadataAssembly, assembly_class
+from brainbridge.atomic import atomic_path
 from brainbridge.errors import (
     AssemblyError,
     AssemblyLookupError,
@@ -220,15 +220,8 @@ class Catalog(pd.DataFrame):
         return self
 
     def _write(self) -> None:
-        self.source_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.source_path.parent, prefix=f".{self.source_path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", newline="") as f:
-                pd.DataFrame(self)[LOOKUP_COLUMNS].to_csv(f, index=False)
-            os.replace(tmp, self.source_path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(self.source_path) as tmp:
+            pd.DataFrame(self)[LOOKUP_COLUMNS].to_csv(tmp, index=False)
 
 
 def _text(value) -> str:

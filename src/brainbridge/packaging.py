@@ -34,8 +34,7 @@ import shutil
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Hashable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Hashable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -45,6 +44,7 @@ import pandas as pd
 import xarray as xr
 
 from brainbridge.assemblies import DataAssembly, assembly_class, walk_coords
+from brainbridge.atomic import atomic_path
 from brainbridge.errors import AssemblyError, CatalogError, StimulusSetError, ValidationError
 from brainbridge.fetch import sha1_hash
 from brainbridge.stimuli import read_stimulus_csv
@@ -188,32 +188,6 @@ def _netcdf_encoding(dataset: xr.Dataset, compress: bool, compression_level: int
 # --------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _atomic_path(target: Path, *, copy_existing: bool = False) -> Iterator[Path]:
-    """A temporary path in ``target``'s folder that replaces ``target`` on success.
-
-    With ``copy_existing`` the temporary file starts as a copy of ``target`` (for appends). On
-    any error the temporary file is removed and ``target`` is left as it was.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        if copy_existing:
-            shutil.copyfile(target, tmp)
-        else:
-            tmp.unlink()  # writers create the file themselves
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; finished files get the usual mode
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _to_netcdf(
     assembly: xr.DataArray,
     path: Path,
@@ -286,7 +260,7 @@ def write_netcdf(
         raise AssemblyError(f"cannot append to {target}: the file does not exist")
     if append and not group:
         raise AssemblyError("append=True needs a group name (the extra array is written to that netCDF group)")
-    with _atomic_path(target, copy_existing=append) as tmp:
+    with atomic_path(target, copy_existing=append) as tmp:
         _to_netcdf(
             assembly,
             tmp,
@@ -502,9 +476,9 @@ def write_stimulus_set(
     """
     frame, members = _stimulus_table(stimulus_set)
     csv_target, zip_target = Path(csv_path), Path(zip_path)
-    with _atomic_path(zip_target) as tmp:
+    with atomic_path(zip_target) as tmp:
         _write_zip(members, tmp, progress)
-    with _atomic_path(csv_target) as tmp:
+    with atomic_path(csv_target) as tmp:
         frame.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
     return sha1_hash(csv_target), sha1_hash(zip_target)
 
@@ -584,7 +558,7 @@ class _Store:
         destination = self.folder / name
         if destination.exists():
             return location_type, location, None  # same content, checked by the caller
-        with _atomic_path(destination) as tmp:
+        with atomic_path(destination) as tmp:
             shutil.copyfile(local, tmp)
         return location_type, location, destination
 

@@ -8,7 +8,6 @@ Ids are always strings: an id written as ``001`` is read back as ``"001"``.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -16,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from brainbridge.atomic import atomic_dir
 from brainbridge.errors import StimulusSetError, UnsafeArchiveError
 
 __all__ = ["StimulusSet", "extract_zip", "read_stimulus_csv", "safe_members"]
@@ -233,17 +233,7 @@ def extract_zip(zip_path: str | os.PathLike, target: str | os.PathLike) -> Path:
         raise StimulusSetError(f"cannot open stimulus archive {zip_path}: {e}") from e
     with archive:
         members = safe_members(archive, target)
-        staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir(parents=True)
-        try:
+        with atomic_dir(target) as staging:
             for info in members:
                 archive.extract(info, staging)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
     return target

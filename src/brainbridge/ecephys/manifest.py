@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from brainbridge.atomic import atomic_write_text
 from brainbridge.ecephys.errors import ManifestVersionError
 from brainbridge.errors import ValidationError
 
@@ -147,14 +147,7 @@ class Manifest:
         if self.source is not None:
             entries.append({"type": "source", "value": self.source})
         entries.extend(self.entries)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".manifest.", suffix=".part")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump({"manifest": entries}, f, indent=2)
-            os.replace(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write_text(self.path, json.dumps({"manifest": entries}, indent=2))
 
     @property
     def base_dir(self) -> Path:

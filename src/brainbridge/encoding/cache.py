@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import time
 import warnings
 from collections.abc import Mapping
@@ -43,6 +41,7 @@ from filelock import FileLock
 
 from brainbridge import config
 from brainbridge.assemblies import align, average_repetitions, select, walk_coords
+from brainbridge.atomic import atomic_dir
 from brainbridge.encoding.errors import EncodingError, FitCacheError
 from brainbridge.encoding.registry import Accuracy
 
@@ -167,21 +166,11 @@ class Fit:
         root = Path(root) if root is not None else cache_root()
         root.mkdir(parents=True, exist_ok=True)
         target = root / self.key
-        staging = root / f".{self.key}.partial-{os.getpid()}"
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir()
-        try:
+        with atomic_dir(target) as staging:
             save_mapping(self.mapping, staging / "mapping.npz")
             np.savez(staging / "neuroids.npz", **{k: _storable(v) for k, v in self.neuroids.items()})
             np.savez(staging / "accuracy.npz", **{k: np.asarray(v) for k, v in self.accuracy.items()})
             (staging / "fit.json").write_text(json.dumps({"key": self.key, **self.info}, indent=2, default=str))
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
         self.path = target
         return target
 

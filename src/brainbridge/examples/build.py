@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from PIL import Image
 
 from brainbridge import config
 from brainbridge.assemblies import NeuronRecordingAssembly
+from brainbridge.atomic import atomic_dir
 from brainbridge.examples import images as _images
 from brainbridge.examples import model as _model
 from brainbridge.fetch import sha1_hash
@@ -213,19 +213,9 @@ def ensure_examples(
     with FileLock(str(target) + ".lock"):
         if not force and _complete(target):
             return target  # another process built it while we waited
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
-        try:
+        # an incomplete copy (a file deleted by hand) or a forced rebuild is replaced whole
+        with atomic_dir(target) as staging:
             _build(staging, progress)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; the files are not secret
-            if target.exists():
-                # incomplete (a file deleted by hand) or forced: replace it whole
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
