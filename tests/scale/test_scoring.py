@@ -81,15 +81,16 @@ def test_a_worker_killed_while_scoring_does_not_change_the_scores(dask_client, b
     expected = score_many(sources, {"all": target}, "pls", n_splits=5, show_progress=False)
     killed: list[str] = []
 
+    async def exit_worker():  # Client.run(wait=False) takes only coroutine functions
+        os._exit(1)
+
     def kill_a_busy_worker():
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not killed:
             busy = [address for address, keys in dask_client.processing().items() if keys]
             if busy:
-                try:
-                    dask_client.run(os._exit, 1, workers=[busy[0]], wait=False)
-                finally:
-                    killed.append(busy[0])
+                dask_client.run(exit_worker, workers=[busy[0]], wait=False)
+                killed.append(busy[0])
             time.sleep(0.005)
 
     killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
@@ -100,6 +101,8 @@ def test_a_worker_killed_while_scoring_does_not_change_the_scores(dask_client, b
     for key in expected:
         _same_score(remote[key], expected[key])
     dask_client.wait_for_workers(2, timeout=60)
+    # the nanny restarted the killed worker under a new address: the kill really happened
+    assert killed[0] not in dask_client.scheduler_info()["workers"]
 
 
 def test_cli_score_on_a_scheduler_matches_a_local_run(dask_client, benchmark_data, tmp_path):
