@@ -268,12 +268,21 @@ def test_package_into_unknown_catalog_fails(runner, tmp_path):
 
 
 @pytest.mark.slow
-def test_example_run_writes_the_plot(runner, examples, tmp_path, monkeypatch):
-    monkeypatch.setenv("BRAINBRIDGE_EXAMPLE_FAMILIES", "gabor_v1")  # the encoding steps' cheapest family
-    out = invoke(runner, "example", "run", "--out", tmp_path / "job").output
+def test_example_run_writes_the_plot(runner, examples, tmp_path):
+    # --families: only the encoding steps' cheapest family
+    out = invoke(runner, "example", "run", "--out", tmp_path / "job", "--families", "gabor_v1").output
     assert (tmp_path / "job" / "responses.png").stat().st_size > 10_000
     assert (tmp_path / "job" / "summary.csv").exists()
     assert "split_half_reliability" in out and "V1" in out and "IT" in out
+    scores = pd.read_csv(tmp_path / "job" / "encoding_scores.csv")
+    assert set(scores["family"]) == {"gabor_v1"}
+
+
+def test_example_run_rejects_unknown_families(runner, examples, tmp_path):
+    result = runner.invoke(main, ["example", "run", "--out", str(tmp_path / "job"), "--families", "alexnet"])
+    assert result.exit_code != 0
+    assert "alexnet" in result.output and "gabor_v1" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_example_build_prints_the_folder(runner, examples):

@@ -685,13 +685,19 @@ def example() -> None:
 
 @example.command("run", context_settings=_CONTEXT)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("example-output"),
-              show_default=True, help="Folder for summary.csv and responses.png.")
-def example_run(out_dir: Path) -> None:
+              show_default=True, help="Folder for the tables, plots and in silico responses.")
+@click.option("--families", default=None, metavar="NAMES",
+              help="Feature families to score, comma-separated: gabor_v1, random_cnn, efficientnet_lite0 "
+                   "(default: all; env BRAINBRIDGE_EXAMPLE_FAMILIES).")
+def example_run(out_dir: Path, families: str | None) -> None:
     """Run the main job: list catalogs, fetch and load the example recording, average
-    repetitions, print a per-region summary and save a plot of the responses."""
+    repetitions, print a per-region summary and save a plot of the responses; then score each
+    feature family against the noise ceiling, pick the best per region, encode new images into
+    in silico responses and save the plots."""
     from brainbridge.examples.main_job import run_main_job
 
-    result = run_main_job(out_dir, echo=click.echo)
+    options = {"encoding_families": families} if families else None
+    result = run_main_job(out_dir, echo=click.echo, options=options)
     click.echo(f"done: outputs in {result['out_dir']}")
 
 

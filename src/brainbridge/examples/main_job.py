@@ -12,7 +12,7 @@ note, so the core job always runs.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -409,6 +409,7 @@ def run_main_job(
     echo: Echo | None = print,
     steps: Sequence[tuple[str, Step]] | None = None,
     assembly_identifier: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the main job on the bundled example (or another catalogued assembly).
 
@@ -422,6 +423,9 @@ def run_main_job(
         ``[(name, step)]`` to run instead of :func:`default_steps`.
     assembly_identifier
         The assembly to analyse (default ``brainbridge.example.neural``).
+    options
+        Settings for the steps, put in the context before they run (e.g.
+        ``{"encoding_families": "gabor_v1,random_cnn"}``).
 
     Returns
     -------
@@ -435,7 +439,7 @@ def run_main_job(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     say: Echo = echo if echo is not None else (lambda _line: None)
-    context: dict[str, Any] = {"out_dir": out}
+    context: dict[str, Any] = {**(options or {}), "out_dir": out}
     if assembly_identifier is not None:
         context["assembly_identifier"] = assembly_identifier
     for _name, step in steps if steps is not None else default_steps():
