@@ -18,7 +18,12 @@ median over neuroids, mean over splits.
 * peer, in the same run: Brain-Score's loop, ``sklearn PLSRegression(25, scale=False)`` per
   split and ``scipy.stats.pearsonr`` per neuroid.
 
-Run: ``python benchmarks/encoding.py [--features 1024] [--pls-splits 10]``. With
+Also measured: images/s of :func:`brainbridge.encoding.encode` with the EfficientNet-lite0
+model of the bundled example (IT selection, ``_blocks.15``) at batch 64, on 128 images of
+224 x 224 px (the fit is trained once, on first use, outside the timing; skip with
+``--no-encode``).
+
+Run: ``python benchmarks/encoding.py [--features 1024] [--pls-splits 10] [--no-encode]``. With
 ``--pls-splits k < 10`` the PLS time is measured on ``k`` splits and scaled to 10 (said so
 in the output).
 """
@@ -113,6 +118,8 @@ def main() -> None:
     parser.add_argument("--stimuli-per-object", type=int, default=50)
     parser.add_argument("--neuroids", type=int, default=168)
     parser.add_argument("--pls-splits", type=int, default=10, help="PLS splits to run (time scaled to 10)")
+    parser.add_argument("--no-encode", action="store_true", help="skip the EfficientNet encode throughput")
+    parser.add_argument("--encode-images", type=int, default=128)
     args = parser.parse_args()
 
     features, responses, ids, names = make_problem(
@@ -137,6 +144,24 @@ def main() -> None:
     for label, (ridge_time, ridge_r) in ours.items():
         print(f"ratio ({label}): ridge is {scaled / ridge_time:.1f}x faster; median r {ridge_r - pls_r:+.4f} vs PLS "
               f"({'>=' if ridge_r >= pls_r else '<'} PLS)")
+
+
+    if not args.no_encode:
+        seconds, n = encode_throughput(args.encode_images)
+        print(f"encode: EfficientNet-lite0 model (IT, _blocks.15), batch 64: {n} images in {seconds:.1f} s = "
+              f"{n / seconds:.1f} images/s")
+
+
+def encode_throughput(n_images: int, batch_size: int = 64) -> tuple[float, int]:
+    """Seconds for :func:`encode` of ``n_images`` random 224 x 224 uint8 images (fit excluded)."""
+    from brainbridge.encoding import encode, get_encoding_model
+
+    model = get_encoding_model("ephys-brainbridge_example-efficientnet_lite0", selection={"region": "IT"})
+    images = np.random.default_rng(0).integers(0, 256, size=(n_images, 3, 224, 224), dtype=np.uint8)
+    encode(model, images[:batch_size], show_progress=False, batch_size=batch_size)  # warm-up: threads, caches
+    start = time.perf_counter()
+    encode(model, images, show_progress=False, batch_size=batch_size)
+    return time.perf_counter() - start, n_images
 
 
 if __name__ == "__main__":
