@@ -534,10 +534,13 @@ def average_repetitions(
 ) -> xr.DataArray:
     """Average the presentations of each stimulus (over repetitions), vectorised.
 
-    One factorize of ``by`` and one sorted ``np.add.reduceat`` replace a groupby over every
-    coordinate. Coordinates that are constant within each stimulus (``object_name``...) are
-    kept; those that vary (``repetition``...) are dropped. Stimuli come out in order of
-    first appearance. Dask-backed assemblies are reduced lazily, chunk by chunk.
+    One factorize of ``by`` replaces a groupby over every coordinate. The sums are accumulated
+    in float64 with each stimulus's presentations added in index order (see
+    :func:`_occurrence_order`), the same arithmetic for in-memory and dask-backed assemblies,
+    so eager and lazy results are identical. Coordinates that are constant within each
+    stimulus (``object_name``...) are kept; those that vary (``repetition``...) are dropped.
+    Stimuli come out in order of first appearance; a missing ``by`` value (NaN) is a stimulus
+    of its own. Dask-backed assemblies are reduced lazily, chunk by chunk.
 
     Parameters
     ----------
@@ -560,34 +563,72 @@ def average_repetitions(
     if by not in assembly.coords:
         raise AssemblyError(f"cannot average repetitions: no coordinate '{by}' on '{dim}'")
     keys = np.asarray(assembly[by].values)
-    codes, uniques = pd.factorize(keys, sort=False)
+    codes, uniques = pd.factorize(keys, sort=False, use_na_sentinel=False)
+    codes = codes.astype(np.intp, copy=False)
     n_groups = len(uniques)
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    first = order[starts]  # first presentation of each group, in group order
+    # factorize numbers the groups by first appearance: group g starts where the codes first
+    # exceed every earlier code
+    if len(codes):
+        first = np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])
+    else:
+        first = np.empty(0, dtype=np.intp)
     axis = assembly.get_axis_num(dim)
 
     data = assembly.data
     if _is_dask(data):
         reduced = _average_dask(data, codes, n_groups, axis, skipna)
     else:
-        reduced = _average_numpy(np.asarray(data), order, starts, axis, skipna)
+        reduced = _average_numpy(np.asarray(data), codes, n_groups, axis, skipna)
 
+    result = xr.DataArray(
+        reduced,
+        dims=assembly.dims,
+        coords=_group_coords(assembly, dim, by, codes, first),
+        attrs=dict(assembly.attrs),
+        name=assembly.name,
+    )
+    return _rewrap(assembly, result) if isinstance(assembly, DataAssembly) else gather_indexes(result)
+
+
+def _group_coords(
+    assembly: xr.DataArray, dim: Hashable, by: Hashable, codes: np.ndarray, first: np.ndarray
+) -> dict[Hashable, Any]:
+    """The coordinates of the averaged array: each group's first value of every ``dim``
+    coordinate that is constant within the groups (always ``by``), other coordinates as
+    they are.
+
+    Levels of a MultiIndex are compared through their integer codes (a level's values are
+    unique, NaN is code -1), so the 148480-long object arrays of a large assembly are never
+    materialised; only the ``len(first)`` selected rows are.
+    """
+    index = assembly.indexes.get(dim)
+    multiindex = index if isinstance(index, pd.MultiIndex) else None
+    level_number = {name: i for i, name in enumerate(multiindex.names)} if multiindex is not None else {}
+    taken = multiindex[first] if multiindex is not None else None
     coords: dict[Hashable, Any] = {}
-    for name, dims, values in walk_coords(assembly):
-        if dim not in dims:
-            coords[name] = (dims, values)
+    for name, coord in assembly.coords.items():
+        if name in assembly.dims and isinstance(assembly.indexes.get(name), pd.MultiIndex):
+            continue  # a MultiIndex itself: its levels are coordinates of their own
+        variable = coord.variable
+        if dim not in variable.dims:
+            coords[name] = (variable.dims, variable.values, variable.attrs)
             continue
-        if dims != (dim,):
-            continue  # multi-dimensional coordinate spanning dim: not representable per stimulus
-        values = np.asarray(values)
+        if variable.dims != (dim,):
+            continue  # multi-dimensional coordinate spanning dim: not representable per group
+        i = level_number.get(name)
+        if i is not None and multiindex.levels[i].is_unique:
+            level_codes = multiindex.codes[i]
+            if name != by and not np.array_equal(level_codes, level_codes[first][codes]):
+                continue
+            values = taken.get_level_values(i).to_numpy()
+            coords[name] = (variable.dims, np.asarray(values, dtype=variable.dtype), variable.attrs)
+            continue
+        values = np.asarray(variable.values)
         group_first = values[first]
         if name != by and not _constant_within(values, codes, group_first):
             continue
-        coords[name] = (dims, group_first)
-    result = xr.DataArray(reduced, dims=assembly.dims, coords=coords, attrs=dict(assembly.attrs), name=assembly.name)
-    return _rewrap(assembly, result) if isinstance(assembly, DataAssembly) else gather_indexes(result)
+        coords[name] = (variable.dims, group_first, variable.attrs)
+    return coords
 
 
 def _constant_within(values: np.ndarray, codes: np.ndarray, group_first: np.ndarray) -> bool:
@@ -605,94 +646,112 @@ def _is_dask(data) -> bool:
     return type(data).__module__.startswith("dask")
 
 
-#: size of the float64 column blocks of :func:`_average_sparse`
+#: the most bytes of input rows gathered at once by :func:`_accumulate_in_order`
 _AVERAGE_BLOCK_BYTES = 64 << 20
 
 
-def _average_sparse(data: np.ndarray, order, starts, axis: int, skipna: bool) -> np.ndarray | None:
-    """Group means as one sparse (groups x presentations) indicator product, when scipy is there.
+def _occurrence_order(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions sorted by occurrence number within their group, then by group.
 
-    About 7x faster than sorting the array and ``reduceat`` (no reordered copy), with the same
-    float64 arithmetic in the same order (each group's presentations summed in index order), so
-    the result is identical. ``None`` without scipy or for complex data.
+    Returns ``(positions, their codes, bounds)``: ``positions[bounds[k]:bounds[k + 1]]`` are the
+    ``k``-th occurrences of every group that has more than ``k`` members, in increasing group
+    order, so no group appears twice in a rank. Adding rank after rank adds each group's
+    members in index order (the sequential sum a sorted ``np.add.reduceat`` computes) while
+    every step is one vectorised gather and add over whole rows.
     """
-    try:
-        import scipy.sparse as sp
-    except ImportError:
-        return None
-    if data.dtype.kind not in "fiub" or data.shape[axis] == 0:
-        return None
+    n = len(codes)
+    if n == 0:
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp), np.zeros(1, dtype=np.intp)
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    by_rank = np.argsort(rank, kind="stable")  # stable: group order kept within a rank
+    bounds = np.r_[0, np.cumsum(np.bincount(rank))]
+    return order[by_rank], sorted_codes[by_rank], bounds
+
+
+def _accumulate_in_order(
+    sums: np.ndarray, counts: np.ndarray | None, rows: np.ndarray, codes: np.ndarray
+) -> None:
+    """Add the rows of a 2-D array into ``sums`` (and valid counts into ``counts``), in place.
+
+    ``sums[g] += rows[i]`` for every row ``i`` of group ``codes[i]``, in index order, with the
+    input converted exactly to the accumulator's dtype (float64 / complex128). When ``counts``
+    is given, NaN entries are skipped (added as 0) and the non-NaN entries counted.
+    """
+    positions, position_codes, bounds = _occurrence_order(codes)
+    row_bytes = max(1, rows.shape[1] * rows.dtype.itemsize)
+    step = max(1, _AVERAGE_BLOCK_BYTES // row_bytes)
+    for k in range(len(bounds) - 1):
+        for lo in range(int(bounds[k]), int(bounds[k + 1]), step):
+            hi = min(lo + step, int(bounds[k + 1]))
+            groups = position_codes[lo:hi]
+            # groups are increasing within a rank: a run without gaps is a slice (in-place add)
+            target = slice(groups[0], groups[-1] + 1) if groups[-1] - groups[0] == hi - lo - 1 else groups
+            block = rows.take(positions[lo:hi], axis=0)
+            if counts is not None:
+                valid = ~np.isnan(block)
+                block = np.where(valid, block, 0)
+                counts[target] += valid
+            sums[target] += block
+
+
+def _accumulator_dtype(dtype: np.dtype) -> np.dtype:
+    return np.dtype(np.complex128) if dtype.kind == "c" else np.dtype(np.float64)
+
+
+def _result_dtype(dtype: np.dtype) -> np.dtype:
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
+
+
+def _average_numpy(data: np.ndarray, codes: np.ndarray, n_groups: int, axis: int, skipna: bool) -> np.ndarray:
+    """Group means of an in-memory array along ``axis`` (see :func:`_accumulate_in_order`).
+
+    Extra memory: the float64 sums (the size of the result) plus one gathered block of at most
+    :data:`_AVERAGE_BLOCK_BYTES`, never a sorted or float64 copy of the input. NaN handling
+    costs nothing when there is no NaN: the plain sums are taken first and only redone with
+    NaN skipped when a sum came out NaN.
+    """
     moved = np.moveaxis(data, axis, 0)
     n, rest = moved.shape[0], moved.shape[1:]
-    flat = moved.reshape(n, -1)
-    sizes = np.diff(np.r_[starts, n])
-    group_of = np.empty(n, dtype=np.int64)
-    group_of[order] = np.repeat(np.arange(len(starts)), sizes)
-    indicator = sp.csr_matrix((np.ones(n), (group_of, np.arange(n))), shape=(len(starts), n))
-    out_dtype = data.dtype if data.dtype.kind == "f" else np.float64
-    has_nan = skipna and data.dtype.kind == "f" and bool(np.isnan(flat).any())
-    sums = np.empty((len(starts), flat.shape[1]))
-    counts = np.empty_like(sums) if has_nan else sizes.astype(np.float64)[:, None]
-    # float64 copies in column blocks of ~64 MB bound the extra memory whatever the width
-    width = max(1, _AVERAGE_BLOCK_BYTES // max(1, 8 * n))
-    for lo in range(0, flat.shape[1], width):
-        block = flat[:, lo : lo + width].astype(np.float64)
-        if has_nan:
-            valid = ~np.isnan(block)
-            sums[:, lo : lo + width] = indicator @ np.where(valid, block, 0.0)
-            counts[:, lo : lo + width] = indicator @ valid.astype(np.float64)
-        else:
-            sums[:, lo : lo + width] = indicator @ block
+    rows = moved.reshape(n, -1)
+    sums = np.zeros((n_groups, rows.shape[1]), dtype=_accumulator_dtype(data.dtype))
+    counts: np.ndarray = np.bincount(codes, minlength=n_groups).astype(np.float64)[:, None]
+    _accumulate_in_order(sums, None, rows, codes)
+    if skipna and data.dtype.kind == "f" and np.isnan(sums).any():
+        sums[...] = 0
+        counts = np.zeros(sums.shape, dtype=np.int64)
+        _accumulate_in_order(sums, counts, rows, codes)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / counts
-    return np.moveaxis(means.reshape((len(starts), *rest)).astype(out_dtype, copy=False), 0, axis)
-
-
-def _average_numpy(data: np.ndarray, order, starts, axis: int, skipna: bool) -> np.ndarray:
-    fast = _average_sparse(data, order, starts, axis, skipna)
-    if fast is not None:
-        return fast
-    moved = np.moveaxis(data, axis, 0)[order]
-    out_dtype = moved.dtype if moved.dtype.kind in "fc" else np.float64
-    # accumulate in float64 (complex128): more accurate, and the same arithmetic as the
-    # chunked dask path, so lazy and eager averages agree
-    moved = moved.astype(np.complex128 if moved.dtype.kind == "c" else np.float64, copy=False)
-    if skipna and moved.dtype.kind == "f":
-        valid = ~np.isnan(moved)
-        sums = np.add.reduceat(np.where(valid, moved, 0), starts, axis=0)
-        counts = np.add.reduceat(valid, starts, axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = sums / counts
-    else:
-        sums = np.add.reduceat(moved, starts, axis=0)
-        counts = np.diff(np.r_[starts, len(order)]).reshape((-1,) + (1,) * (moved.ndim - 1))
-        means = sums / counts
-    return np.moveaxis(means.astype(out_dtype, copy=False), 0, axis)
+    return np.moveaxis(means.reshape((n_groups, *rest)).astype(_result_dtype(data.dtype), copy=False), 0, axis)
 
 
 def _average_dask(data, codes, n_groups: int, axis: int, skipna: bool):
     """Lazy group mean: per block of ``dim`` columns, sums and counts folded block by block.
 
     For every block along the non-reduced axes (e.g. a chunk of neuroids), a short chain of
-    tasks reads the presentation blocks one after the other and adds their per-group sums
-    (float64, the same arithmetic as the eager path) and counts into one accumulator of
-    ``n_groups`` rows. Peak memory per running chain is that accumulator (12 bytes x
-    ``n_groups`` x block width) plus one input block, whatever the number of presentations;
-    open the assembly with chunks that split the neuroids (``chunks={'neuroid': 512}``) to
-    bound it further. A few chains per column block run in parallel and are added at the end.
+    tasks reads the presentation blocks one after the other and adds their rows into one
+    accumulator of ``n_groups`` rows (float64 sums in index order and counts: the arithmetic
+    of the eager path, so a single chain gives bit-identical results). Peak memory per running
+    chain is that accumulator (16 bytes x ``n_groups`` x block width) plus one input block,
+    whatever the number of presentations; open the assembly with chunks that split the
+    neuroids (``chunks={'neuroid': 512}``) to bound it further. When the other axes give too
+    little parallelism, a few chains split the presentations and are added at the end (the
+    sums may then differ from the eager ones in the last bit).
     """
     import dask
     import dask.array as da
 
     moved = da.moveaxis(data, axis, 0)
-    out_dtype = data.dtype if data.dtype.kind == "f" else np.float64
+    out_dtype = _result_dtype(data.dtype)
     n_blocks = len(moved.chunks[0])
     trailing_blocks = moved.numblocks[1:]
-    # parallel chains along presentations only when the other axes give too little parallelism
     n_chains = max(1, min(n_blocks, 4 // max(1, int(np.prod(trailing_blocks)))))
     chains = [c for c in np.array_split(np.arange(n_blocks), n_chains) if len(c)]
     bounds = np.cumsum((0, *moved.chunks[0]))
-    codes = np.asarray(codes, dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.intp)
     blocks = moved.to_delayed()
     accumulate = dask.delayed(_accumulate_groups, pure=True)
     finish = dask.delayed(_finish_groups, pure=True)
@@ -712,34 +771,28 @@ def _average_dask(data, codes, n_groups: int, axis: int, skipna: bool):
 
 
 def _accumulate_groups(accumulator, block: np.ndarray, block_codes: np.ndarray, n_groups: int, skipna: bool):
-    """Add one block's per-group sums (float64) and counts into ``accumulator`` (in place).
+    """Add one block's rows into the per-group sums and counts of ``accumulator`` (in place).
 
     The accumulator is the previous task's result and has no other consumer, so it is
     updated in place instead of copied (which would double the peak memory).
     """
     block = np.asarray(block)
+    rest = block.shape[1:]
     if accumulator is None:
         accumulator = (
-            np.zeros((n_groups, *block.shape[1:]), dtype=np.float64),
-            np.zeros((n_groups, *block.shape[1:]), dtype=np.int32),
+            np.zeros((n_groups, *rest), dtype=_accumulator_dtype(block.dtype)),
+            np.zeros((n_groups, *rest), dtype=np.int64),
         )
     if block.shape[0] == 0:
         return accumulator
     sums, counts = accumulator
-    order = np.argsort(block_codes, kind="stable")
-    sorted_codes = block_codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    values = block.astype(np.float64, copy=False)[order]
-    present = sorted_codes[starts]  # unique, so fancy-index += adds once per group
-    if skipna:
-        valid = ~np.isnan(values)
-        sums[present] += np.add.reduceat(np.where(valid, values, 0.0), starts, axis=0)
-        counts[present] += np.add.reduceat(valid, starts, axis=0, dtype=np.int32)
+    rows = block.reshape(block.shape[0], -1)
+    flat_sums, flat_counts = sums.reshape(n_groups, -1), counts.reshape(n_groups, -1)
+    if skipna and block.dtype.kind == "f":
+        _accumulate_in_order(flat_sums, flat_counts, rows, block_codes)
     else:
-        sums[present] += np.add.reduceat(values, starts, axis=0)
-        counts[present] += np.diff(np.r_[starts, len(order)]).reshape((-1,) + (1,) * (values.ndim - 1)).astype(
-            np.int32
-        )
+        _accumulate_in_order(flat_sums, None, rows, block_codes)
+        flat_counts += np.bincount(block_codes, minlength=n_groups)[:, None]
     return accumulator
 
 

@@ -151,17 +151,105 @@ def test_average_repetitions_matches_groupby(n_stimuli, reps, seed, nan):
     assert averaged.sizes["neuroid"] == 5 and averaged.sel(region="IT").sizes["neuroid"] == 3
 
 
+def uneven_recording(seed=0, nan=True, dtype="float32") -> xr.DataArray:
+    """Stimuli shown 1-5 times in shuffled order (incomplete occurrence ranks), optional NaNs."""
+    rng = np.random.default_rng(seed)
+    stimulus = rng.permutation(np.repeat(np.arange(7), [5, 1, 3, 4, 2, 5, 3]))
+    values = rng.normal(size=(len(stimulus), 4, 3))
+    if nan:
+        values[rng.random(values.shape) < 0.25] = np.nan
+        values[stimulus == 1, 0, 0] = np.nan  # a stimulus whose only repetition is NaN
+    if dtype == "complex128":
+        values = values + 1j * rng.normal(size=values.shape)
+    return xr.DataArray(
+        values.astype(dtype),
+        dims=["presentation", "neuroid", "time_bin"],
+        coords={
+            "stimulus_id": ("presentation", np.array([f"s{i}" for i in range(7)], dtype=object)[stimulus]),
+            "size": ("presentation", np.array([1.5, np.nan, 2.0, np.nan, 3.0, 4.0, 5.0])[stimulus]),
+            "jitter": ("presentation", rng.normal(size=len(stimulus))),
+            "region": ("neuroid", ["V4", "IT", "IT", "IT"]),
+        },
+    )
+
+
+def sequential_mean(array: xr.DataArray, skipna: bool = True) -> np.ndarray:
+    """The reference arithmetic: each stimulus's presentations added one by one, in index order."""
+    values = np.asarray(array.values)
+    wide = np.complex128 if values.dtype.kind == "c" else np.float64
+    ids = np.asarray(array["stimulus_id"].values)
+    out = []
+    for sid in pd.unique(ids):
+        total = np.zeros(values.shape[1:], dtype=wide)
+        count = np.zeros(values.shape[1:])
+        for row in values[ids == sid].astype(wide):
+            valid = ~np.isnan(row) if skipna and values.dtype.kind == "f" else np.ones(row.shape, bool)
+            total = total + np.where(valid, row, 0)
+            count = count + valid
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(total / count)
+    return np.stack(out).astype(values.dtype if values.dtype.kind in "fc" else np.float64)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "complex128"])
+@pytest.mark.parametrize("skipna", [True, False])
+def test_average_is_the_sequential_sum_bit_for_bit(dtype, skipna):
+    a = uneven_recording(nan=dtype.startswith("float"), dtype=dtype)
+    result = average_repetitions(a, skipna=skipna)
+    assert result.dtype == (np.float64 if dtype == "int32" else np.dtype(dtype))
+    np.testing.assert_array_equal(result.values, sequential_mean(a, skipna))
+    assert result["stimulus_id"].values.tolist() == list(pd.unique(a["stimulus_id"].values))
+    # constant within each stimulus (NaN == NaN) is kept, varying is dropped
+    assert "size" in result.coords and "jitter" not in result.coords
+    order = [int(sid[1:]) for sid in pd.unique(a["stimulus_id"].values)]
+    np.testing.assert_array_equal(result["size"].values, np.array([1.5, np.nan, 2.0, np.nan, 3.0, 4.0, 5.0])[order])
+
+
 @pytest.mark.parametrize("nan", [False, True])
-def test_average_in_column_blocks_matches_one_block(monkeypatch, nan):
-    pytest.importorskip("scipy")
+def test_average_in_row_blocks_matches_one_block(monkeypatch, nan):
     import brainbridge.assemblies as module
 
-    a = recording(5, 3, seed=7, nan=nan)
+    a = uneven_recording(seed=3, nan=nan)
     whole = average_repetitions(a)
-    monkeypatch.setattr(module, "_AVERAGE_BLOCK_BYTES", 8 * a.sizes["presentation"] * 3)  # 3 columns a block
-    blocked = average_repetitions(a)
-    np.testing.assert_array_equal(blocked.values, whole.values)
-    np.testing.assert_allclose(np.asarray(blocked.values).reshape(5, -1), groupby_mean(a).to_numpy(), rtol=1e-5)
+    row_bytes = 4 * 3 * 4  # one presentation's float32 values
+    for rows in (1, 2, 3):  # blocks of a few presentations: slices and scattered groups both
+        monkeypatch.setattr(module, "_AVERAGE_BLOCK_BYTES", rows * row_bytes)
+        np.testing.assert_array_equal(average_repetitions(a).values, whole.values)
+    np.testing.assert_array_equal(whole.values, sequential_mean(a))
+
+
+def test_average_indexed_assembly_matches_plain_array():
+    plain = uneven_recording(seed=5)
+    indexed = NeuronRecordingAssembly(plain)
+    assert isinstance(indexed.indexes["presentation"], pd.MultiIndex)
+    from_levels = average_repetitions(indexed)  # constancy checked on MultiIndex codes
+    from_values = average_repetitions(plain)  # constancy checked on values
+    np.testing.assert_array_equal(from_levels.values, from_values.values)
+    for name in ("stimulus_id", "size", "region"):
+        np.testing.assert_array_equal(from_levels[name].values, from_values[name].values)
+        assert from_levels[name].dtype == from_values[name].dtype
+    assert "jitter" not in from_levels.coords
+    assert from_levels.sel(region="IT").sizes["neuroid"] == 3
+
+
+def test_average_lazy_uneven_groups_equals_eager():
+    pytest.importorskip("dask")
+    a = uneven_recording(seed=9)
+    for chunks in ({"presentation": 4}, {"presentation": 5, "neuroid": 1, "time_bin": 2}):
+        lazy = a.chunk(chunks)
+        np.testing.assert_array_equal(average_repetitions(lazy).values, average_repetitions(a).values)
+        np.testing.assert_array_equal(
+            average_repetitions(lazy, skipna=False).values, average_repetitions(a, skipna=False).values
+        )
+
+
+def test_average_missing_ids_form_their_own_stimulus():
+    a = uneven_recording(nan=False).assign_coords(
+        stimulus_id=("presentation", np.array([None, "a", "b"] * 7 + [None, "a"], dtype=object))
+    )
+    result = average_repetitions(a)
+    assert result.sizes["presentation"] == 3
+    np.testing.assert_array_equal(result.values, sequential_mean(a.assign_coords(stimulus_id=a["stimulus_id"].fillna("x"))))
 
 
 def test_average_on_plain_dataarray_and_dask():
