@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: setup demo test lint bench clean lock
+.PHONY: setup peers demo test lint bench clean lock
 
 setup: $(VENV)/.installed
 
@@ -20,8 +20,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: setup  ## run the main job on the bundled example data
 	$(BIN)/brainbridge example run --out example-output
 
-test: setup  ## run the whole test suite
+test: setup peers  ## run the whole test suite
 	$(BIN)/python -m pytest -q
+
+# BrainIO 1.1 in its own venv (it needs numpy<2, pandas<3): the interoperability tests run our
+# files through it. Without a registry the venv is not built and those tests skip, saying why.
+PEER_BRAINIO := benchmarks/_work/brainio-venv
+peers: $(PEER_BRAINIO)/.installed
+
+$(PEER_BRAINIO)/.installed:
+	$(PYTHON) -m venv $(PEER_BRAINIO)
+	$(PEER_BRAINIO)/bin/python -m pip install -q brainscore-brainio==1.1.0 "numpy<2" "pandas<3" \
+		&& touch $@ || echo "BrainIO could not be installed: its interoperability tests will be skipped"
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

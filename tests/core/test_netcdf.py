@@ -332,14 +332,17 @@ def _brainio_python() -> str | None:
 
         return sys.executable
     except ImportError:
-        return str(PEER_PYTHON) if PEER_PYTHON.exists() else None
+        if not PEER_PYTHON.exists():
+            return None
+        probe = subprocess.run([str(PEER_PYTHON), "-c", "import brainio"], capture_output=True, timeout=120)
+        return str(PEER_PYTHON) if probe.returncode == 0 else None
 
 
 @pytest.mark.slow
 def test_brainio_reads_our_files(tmp_path):
     python = _brainio_python()
     if python is None:
-        pytest.skip("BrainIO 1.1 is not importable (create benchmarks/_work/brainio-venv, see benchmarks/assembly_io.py)")
+        pytest.skip("BrainIO 1.1 is not importable (`make peers` creates benchmarks/_work/brainio-venv)")
     import json
 
     assembly = make_assembly(12)
