@@ -16,6 +16,8 @@ BrainIO keeps working after changing the import. Differences, all deliberate:
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 from collections.abc import Hashable, Iterable
 from pathlib import Path
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from xarray.backends import BackendArray
 
 from brainbridge.errors import AssemblyError
 
@@ -95,6 +98,12 @@ def gather_indexes(assembly: xr.DataArray) -> xr.DataArray:
     name with a plain index (``.sel(neuroid_id=...)``). Coordinates already indexed are left
     as they are. Returns a new object; the input is not modified.
     """
+    return _gather_indexes(assembly)
+
+
+def _gather_indexes(assembly: xr.DataArray, key: _KeyFactorization | None = None) -> xr.DataArray:
+    """:func:`gather_indexes`, reusing ``key`` (the factorized ``stimulus_id`` along
+    ``presentation``, already computed by the stimulus-set merge) when given."""
     result = assembly
     for dim in assembly.dims:
         index = assembly.indexes.get(dim)
@@ -124,32 +133,101 @@ def gather_indexes(assembly: xr.DataArray) -> xr.DataArray:
             indexed = [n for n in names if n in result.xindexes]
             if indexed:
                 result = result.drop_indexes(indexed)
-            result = _set_multiindex(result, dim, names)
+            result = _set_multiindex(result, dim, names, key if dim == "presentation" else None)
     return result
 
 
-def _set_multiindex(array: xr.DataArray, dim: Hashable, names: list[Hashable]) -> xr.DataArray:
+def _set_multiindex(
+    array: xr.DataArray, dim: Hashable, names: list[Hashable], key: _KeyFactorization | None = None
+) -> xr.DataArray:
     """``array.set_index({dim: names})``, built from one ``pd.factorize`` per level.
 
     xarray's ``set_index`` turns every level's codes into Python lists, which dominates the
     opening time of long assemblies (148480 presentations: ~1 s); this is the same index
-    (sorted levels, NaN as code -1, level dtypes kept) without that detour.
+    (sorted levels, NaN as code -1, level dtypes kept) without that detour. Levels that are
+    constant within each stimulus are factorized through ``stimulus_id`` (see
+    :class:`_KeyFactorization`).
     """
     from xarray.indexes import PandasMultiIndex
 
-    codes, levels, dtypes, variables = [], [], {}, {}
+    variables = {name: array.coords[name].variable for name in names}
+    if _KEY_LEVEL not in variables or len(names) < 2:
+        key = None
+    elif key is None or len(key.codes) != array.sizes[dim]:
+        key = _KeyFactorization.of(variables[_KEY_LEVEL].values)
+    codes, levels, dtypes = [], [], {}
     for name in names:
-        variable = array.coords[name].variable
-        level_codes, uniques = pd.factorize(variable.values, sort=True)
+        variable = variables[name]
+        found = key.factorize(name == _KEY_LEVEL, variable.values) if key is not None else None
+        level_codes, uniques = found if found is not None else pd.factorize(variable.values, sort=True)
         codes.append(level_codes)
         levels.append(pd.Index(uniques, dtype=object) if uniques.dtype == object else pd.Index(uniques))
         dtypes[name] = variable.dtype
-        variables[name] = variable
     multiindex = pd.MultiIndex(levels=levels, codes=codes, names=names, verify_integrity=False)
     index = PandasMultiIndex(multiindex, dim, level_coords_dtype=dtypes)
     index_variables = index.create_variables(variables)
     coords = xr.Coordinates(index_variables, indexes={name: index for name in index_variables})
     return array.drop_vars(names).assign_coords(coords)
+
+
+#: the level through which the others are factorized when it is part of a MultiIndex
+_KEY_LEVEL = "stimulus_id"
+
+
+class _KeyFactorization:
+    """Factorize the levels of a long MultiIndex through its stimulus level.
+
+    A presentation coordinate such as ``object_name`` or a stimulus-set column is usually
+    constant within each stimulus. Checking that (one vectorised comparison with each
+    stimulus's first value) and factorizing the few thousand per-stimulus values gives the
+    same codes and levels as ``pd.factorize(values, sort=True)`` over every presentation
+    (148480 hashes of Python strings), at a fraction of the cost; a level that varies within
+    a stimulus is factorized in full.
+    """
+
+    __slots__ = ("codes", "first", "levels", "sorted_codes")
+
+    def __init__(self, codes: np.ndarray, first: np.ndarray, sorted_codes: np.ndarray, levels):
+        self.codes = codes  # group of each position, numbered by first appearance
+        self.first = first  # first position of each group
+        self.sorted_codes = sorted_codes  # codes of the key itself (its levels sorted)
+        self.levels = levels
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> _KeyFactorization | None:
+        """Factorize the key; ``None`` when it has missing values or nothing repeats."""
+        codes, uniques = pd.factorize(values, sort=False)
+        if len(codes) == 0 or (codes < 0).any() or len(uniques) == len(codes):
+            return None
+        codes = codes.astype(np.intp, copy=False)
+        first = np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])
+        rank, levels = pd.factorize(uniques, sort=True)  # uniques are distinct: rank = sorted position
+        return cls(codes, first, rank[codes], levels)
+
+    def factorize(self, is_key: bool, values: np.ndarray) -> tuple[np.ndarray, Any] | None:
+        """``pd.factorize(values, sort=True)``, or ``None`` when ``values`` vary within a group."""
+        if is_key:
+            return self.sorted_codes, self.levels
+        values = np.asarray(values)
+        group_first = values[self.first]
+        if not _equal_to_group_first(values, group_first, self.codes):
+            return None
+        group_codes, uniques = pd.factorize(group_first, sort=True)
+        return group_codes[self.codes], uniques
+
+
+def _equal_to_group_first(values: np.ndarray, group_first: np.ndarray, codes: np.ndarray) -> bool:
+    """Whether every value is its group's first value (floats bit for bit: NaN and -0.0 kept)."""
+    if values.dtype.kind in "fc":
+        as_bits = np.dtype(f"u{values.dtype.itemsize}") if values.dtype.itemsize <= 8 else None
+        if as_bits is None:
+            return False
+        return bool(np.array_equal(values.view(as_bits), group_first.view(as_bits)[codes]))
+    try:
+        same = np.asarray(values == group_first[codes])
+    except (TypeError, ValueError):
+        return False
+    return same.shape == values.shape and same.dtype == bool and bool(same.all())
 
 
 # --------------------------------------------------------------------------------------
@@ -275,15 +353,18 @@ class DataAssembly(xr.DataArray):
         """Wrap a plain, un-indexed DataArray: legacy fixes, stimulus merge, one index build."""
         if "presentation" in array.dims and "image_id" in array.coords and "stimulus_id" not in array.coords:
             array = array.assign_coords(stimulus_id=array["image_id"])
+        key = None
         if stimulus_set is not None and merge_stimulus_set:
-            array = merge_stimulus_set_meta(array, stimulus_set)
+            key = _presentation_key(array)
+            array = _merge_stimulus_set_meta(array, stimulus_set, key=key)
         attrs = dict(array.attrs)
         if stimulus_set_identifier is not None:
             attrs["stimulus_set_identifier"] = stimulus_set_identifier
         if stimulus_set is not None:
             attrs["stimulus_set"] = stimulus_set
         array.attrs = attrs
-        return cls(array)
+        # one index build, the stimulus ids factorized once for the merge and the index
+        return cls(_gather_indexes(array, key))
 
     @classmethod
     def get_loader_class(cls):  # BrainIO compatibility: loaders are functions here
@@ -447,23 +528,36 @@ def open_assembly_array(
         return _single_variable(ds, path)
     if "://" not in path and not Path(path).exists():
         raise AssemblyError(f"assembly file not found: {path}")
+    engine = kwargs.pop("engine", "h5netcdf")
+    # a local file opened with the defaults: faster string coordinates, and values (still
+    # read on first use) decompressed on every core; same result as xarray's reads
+    fast = chunks is None and not kwargs and engine == "h5netcdf" and "://" not in path
     try:
-        ds = xr.open_dataset(path, engine=kwargs.pop("engine", "h5netcdf"), group=group, chunks=chunks, **kwargs)
+        if fast:
+            ds = _open_netcdf(path, group)
+        else:
+            ds = xr.open_dataset(path, engine=engine, group=group, chunks=chunks, **kwargs)
     except Exception as e:
         raise AssemblyError(f"cannot read {path} as a netCDF-4 assembly: {e}") from e
+    if fast:
+        ds = _with_parallel_reads(ds, path, group, _data_variable_name(ds, path))
     return _single_variable(ds, path)
 
 
-def _single_variable(ds: xr.Dataset, path: str) -> xr.DataArray:
+def _data_variable_name(ds: xr.Dataset, path: str) -> Hashable:
+    """The assembly's variable: ``data`` (BrainIO), or the only data variable."""
     if "data" in ds.data_vars:
-        name = "data"
-    elif len(ds.data_vars) == 1:
-        name = next(iter(ds.data_vars))
-    else:
-        raise AssemblyError(
-            f"{path} holds {len(ds.data_vars)} data variables {sorted(map(str, ds.data_vars))}; "
-            "an assembly file has one (named 'data')"
-        )
+        return "data"
+    if len(ds.data_vars) == 1:
+        return next(iter(ds.data_vars))
+    raise AssemblyError(
+        f"{path} holds {len(ds.data_vars)} data variables {sorted(map(str, ds.data_vars))}; "
+        "an assembly file has one (named 'data')"
+    )
+
+
+def _single_variable(ds: xr.Dataset, path: str) -> xr.DataArray:
+    name = _data_variable_name(ds, path)
     array = ds[name]
     # global attrs (BrainIO promotes them) complete the variable's own
     attrs = {**ds.attrs, **array.attrs}
@@ -482,6 +576,27 @@ def merge_stimulus_set_meta(
     values. Works on plain and indexed arrays; returns an un-indexed array for a MultiIndex
     dim when new columns were added (the caller re-gathers).
     """
+    return _merge_stimulus_set_meta(assembly, stimulus_set, on=on, dim=dim)
+
+
+def _presentation_key(array: xr.DataArray) -> _KeyFactorization | None:
+    """The factorized ``stimulus_id`` of a plain array's presentations (``None``: not applicable)."""
+    if "presentation" not in array.dims or _KEY_LEVEL not in array.coords:
+        return None
+    if array.coords[_KEY_LEVEL].dims != ("presentation",):
+        return None
+    return _KeyFactorization.of(np.asarray(array.coords[_KEY_LEVEL].values))
+
+
+def _merge_stimulus_set_meta(
+    assembly: xr.DataArray,
+    stimulus_set: pd.DataFrame,
+    *,
+    on: str = "stimulus_id",
+    dim: str = "presentation",
+    key: _KeyFactorization | None = None,
+) -> xr.DataArray:
+    """:func:`merge_stimulus_set_meta`; ``key``, the factorized ``on`` values, spares a factorize."""
     if dim not in assembly.dims:
         return assembly
     if on not in assembly.coords:
@@ -496,21 +611,281 @@ def merge_stimulus_set_meta(
     if not keys.is_unique:
         raise AssemblyError(f"cannot merge the stimulus set: its '{on}' column has duplicates")
     # look up each distinct id once (3200 stimuli), not every presentation (148480)
-    codes, uniques = pd.factorize(np.asarray(assembly[on].values))
+    if key is not None and on == _KEY_LEVEL and dim == "presentation":
+        codes, uniques = key.codes, np.asarray(assembly[on].values)[key.first]
+    else:
+        codes, uniques = pd.factorize(np.asarray(assembly[on].values))
     unique_positions = keys.get_indexer(pd.Index(np.asarray(uniques).astype(str).astype(object), dtype=object))
     positions = np.where(codes < 0, -1, unique_positions[np.maximum(codes, 0)]) if len(uniques) else np.full(len(codes), -1)
     missing = positions < 0
     new_coords = {}
     for column in columns:
-        values = stimulus_set[column].to_numpy()
+        series = stimulus_set[column]
+        values = series.to_numpy()
         taken = values[np.where(missing, 0, positions)] if len(values) else np.empty(len(positions), object)
         if missing.any():
             taken = taken.astype(object) if taken.dtype.kind not in "fc" else taken.astype(float)
             taken[missing] = np.nan
-        new_coords[str(column)] = (dim, taken)
+        if taken.dtype == object and _holds_strings(series):
+            # already what xarray would make of it (str objects, NaN for missing): skip its
+            # per-element round trip through a pandas string array (~15 ms per column)
+            new_coords[str(column)] = xr.Variable((dim,), taken, fastpath=True)
+        else:
+            new_coords[str(column)] = (dim, taken)
     if isinstance(assembly.indexes.get(dim), pd.MultiIndex):
         assembly = assembly.reset_index(dim)
     return assembly.assign_coords(new_coords)
+
+
+def _holds_strings(series: pd.Series) -> bool:
+    """Whether a column holds only strings and NaN: pandas' default ``str`` dtype, or object
+    dtype with strings only (xarray turns other missing markers, None or pd.NA, into NaN)."""
+    if isinstance(series.dtype, pd.StringDtype):
+        return series.dtype.na_value is np.nan
+    return series.dtype == object and pd.api.types.infer_dtype(series, skipna=False) == "string"
+
+
+#: HDF5 attributes netCDF-4 keeps for itself (a variable with others is left to xarray)
+_NETCDF_INTERNAL_ATTRS = frozenset({"DIMENSION_LIST", "_Netcdf4Coordinates", "_Netcdf4Dimid"})
+
+
+def _decode_strings(raw: np.ndarray) -> np.ndarray:
+    """Variable-length UTF-8 strings as h5py reads them (bytes objects) to the fixed-width
+    ``str`` array xarray decodes them to, without a Python ``decode`` per element when
+    they are all ASCII (then bytes and characters are the same)."""
+    as_bytes = raw.astype("S")
+    if as_bytes.size and as_bytes.view(np.uint8).max(initial=0) >= 128:
+        return np.array([value.decode("utf-8") for value in raw], dtype=object).astype(str)
+    return as_bytes.astype("U")
+
+
+def _string_coordinates(path: str, group: str | None) -> tuple[list[str], dict[str, xr.Variable]]:
+    """Read the 1-D string coordinates of a netCDF-4 group faster than xarray does.
+
+    Returns the group's variable names in file order and, for each coordinate that is a
+    1-D variable-length string variable without attributes of its own, its values decoded
+    exactly as xarray decodes them (see :func:`_decode_strings`). Coordinates are the names
+    listed in the variables' ``coordinates`` attributes.
+    """
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        node = f[group] if group else f
+        datasets = {name: item for name, item in node.items() if isinstance(item, h5py.Dataset)}
+        listed: set[str] = set()
+        for dataset in datasets.values():
+            text = dataset.attrs.get("coordinates")
+            if text is not None:
+                listed.update((text.decode() if isinstance(text, bytes) else str(text)).split())
+        strings = {}
+        for name in sorted(listed & set(datasets)):
+            dataset = datasets[name]
+            info = h5py.check_string_dtype(dataset.dtype)
+            if info is None or info.length is not None or dataset.ndim != 1:
+                continue
+            if set(dataset.attrs) - _NETCDF_INTERNAL_ATTRS or "DIMENSION_LIST" not in dataset.attrs:
+                continue
+            dims = [f[ref].name.rsplit("/", 1)[-1] for ref in dataset.attrs["DIMENSION_LIST"][0]]
+            raw = dataset[...]
+            if info.encoding != "utf-8" and raw.size and raw.astype("S").view(np.uint8).max(initial=0) >= 128:
+                continue
+            values = _decode_strings(raw)
+            strings[name] = xr.Variable(tuple(dims), values, encoding={"dtype": values.dtype})
+        return list(datasets), strings
+
+
+def _open_netcdf(path: str, group: str | None) -> xr.Dataset:
+    """``xr.open_dataset(path, engine='h5netcdf', group=group)``, with its string coordinates
+    read by :func:`_string_coordinates` (same values, dtypes and order)."""
+    try:
+        order, strings = _string_coordinates(path, group)
+    except Exception:  # anything unusual: xarray reads the file on its own
+        order, strings = [], {}
+    ds = xr.open_dataset(path, engine="h5netcdf", group=group, drop_variables=list(strings))
+    if not strings:
+        return ds
+    # the variables in file order, as xarray lists them (the order of the index levels)
+    variables = {**ds.variables, **strings}
+    ordered = {name: variables[name] for name in order if name in variables}
+    ordered.update({name: v for name, v in variables.items() if name not in ordered})
+    result = xr.Dataset(ordered, attrs=ds.attrs).set_coords([n for n in ordered if n in ds.coords or n in strings])
+    result.set_close(ds.close)
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# reading compressed netCDF-4 values on every core
+# --------------------------------------------------------------------------------------
+
+#: HDF5 filter ids the parallel reader decodes itself (everything else goes through h5py)
+_H5Z_DEFLATE, _H5Z_SHUFFLE = 1, 2
+#: encodings with which xarray's decoding changes the stored values (the parallel reader must
+#: not bypass them; time units and boolean flags change the dtype, which is checked as well)
+_VALUE_ENCODINGS = ("scale_factor", "add_offset", "missing_value", "_Unsigned", "calendar")
+
+
+def _read_workers() -> int:
+    """Threads for decompressing chunks: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class _DeflateChunkReader:
+    """Read a zlib-compressed (optionally shuffled), chunked HDF5 dataset with all cores.
+
+    HDF5 (through h5py) decompresses chunks one after the other under a global lock; here
+    each chunk's raw bytes are read with ``read_direct_chunk`` (a short locked read) and
+    inflated (``zlib`` releases the GIL) and un-shuffled (numpy copies release it too) in a
+    thread pool, straight into the output array. Chunks stored with a filter skipped,
+    unallocated chunks (fill value) or of an unexpected size are read through h5py instead,
+    so values are always those h5py returns.
+
+    Use :meth:`for_dataset` to get a reader only for datasets it handles.
+    """
+
+    def __init__(self, path: str, name: str, shape: tuple[int, ...], dtype: np.dtype, chunks: tuple[int, ...], shuffle: bool):
+        self.path, self.name = path, name
+        self.shape, self.dtype, self.chunks, self.shuffle = shape, dtype, chunks, shuffle
+
+    @classmethod
+    def for_dataset(cls, path: str, name: str) -> _DeflateChunkReader | None:
+        """A reader for the dataset ``name`` (a path inside the file), or ``None`` if it is not
+        chunked with exactly deflate or shuffle + deflate, or not of a plain numeric dtype."""
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            dataset = f.get(name)
+            if not isinstance(dataset, h5py.Dataset) or dataset.chunks is None or dataset.dtype.kind not in "fiu":
+                return None
+            plist = dataset.id.get_create_plist()
+            filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+            if filters not in ([_H5Z_DEFLATE], [_H5Z_SHUFFLE, _H5Z_DEFLATE]):
+                return None
+            return cls(path, name, dataset.shape, dataset.dtype, dataset.chunks, filters[0] == _H5Z_SHUFFLE)
+
+    def read(self, region: tuple[slice, ...] | None = None, workers: int | None = None) -> np.ndarray:
+        """The values in ``region`` (one ``slice`` with step 1 per dimension; default: all)."""
+        import h5py
+
+        region = tuple(slice(0, n) for n in self.shape) if region is None else region
+        bounds = [(s.start, s.stop) for s in region]
+        out = np.empty(tuple(stop - start for start, stop in bounds), dtype=self.dtype)
+        if out.size == 0:
+            return out
+        grid = [range(start // c * c, stop, c) for (start, stop), c in zip(bounds, self.chunks)]
+        offsets = list(itertools.product(*grid))
+        workers = min(len(offsets), workers or _read_workers())
+        with h5py.File(self.path, "r") as f:
+            dataset = f[self.name]
+            if workers <= 1:
+                for offset in offsets:
+                    self._read_chunk(dataset, offset, bounds, out)
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(workers, thread_name_prefix="brainbridge-read") as pool:
+                    # list(): re-raise the first error
+                    list(pool.map(lambda offset: self._read_chunk(dataset, offset, bounds, out), offsets))
+        return out
+
+    def _read_chunk(self, dataset, offset: tuple[int, ...], bounds: list[tuple[int, int]], out: np.ndarray) -> None:
+        """Decode the chunk at ``offset`` and copy its part inside ``bounds`` into ``out``."""
+        import zlib
+
+        # the chunk's part of the region, in file and in output coordinates
+        inner = tuple(
+            slice(max(start, o) - o, min(stop, o + c) - o) for (start, stop), o, c in zip(bounds, offset, self.chunks)
+        )
+        target = tuple(
+            slice(max(start, o) - start, min(stop, o + c) - start) for (start, stop), o, c in zip(bounds, offset, self.chunks)
+        )
+        try:
+            mask, raw = dataset.id.read_direct_chunk(offset)
+        except Exception:  # unallocated chunk (fill value) or a driver without direct reads
+            mask, raw = -1, b""
+        n_values = math.prod(self.chunks)
+        data = zlib.decompress(raw) if mask == 0 else b""
+        if mask != 0 or len(data) != n_values * self.dtype.itemsize:
+            region = tuple(slice(o + s.start, o + s.stop) for o, s in zip(offset, inner))
+            out[target] = dataset[region]
+            return
+        destination = out[target]
+        whole = all(s.stop - s.start == c for s, c in zip(inner, self.chunks))
+        if not self.shuffle:
+            values = np.frombuffer(data, dtype=self.dtype).reshape(self.chunks)
+            out[target] = values if whole else values[inner]
+            return
+        if whole and destination.flags.c_contiguous:
+            unshuffled = destination.reshape(-1).view(np.uint8).reshape(n_values, self.dtype.itemsize)
+        else:
+            unshuffled = np.empty((n_values, self.dtype.itemsize), dtype=np.uint8)
+        # HDF5's shuffle stores byte k of every value together: scatter the planes back
+        planes = np.frombuffer(data, dtype=np.uint8).reshape(self.dtype.itemsize, n_values)
+        for k in range(self.dtype.itemsize):
+            unshuffled[:, k] = planes[k]
+        if not (whole and destination.flags.c_contiguous):
+            out[target] = unshuffled.view(self.dtype).reshape(self.chunks)[inner]
+
+
+class _ParallelBackendArray(BackendArray):
+    """An xarray backend array whose reads go through :class:`_DeflateChunkReader`."""
+
+    def __init__(self, reader: _DeflateChunkReader):
+        self.reader = reader
+        self.shape = reader.shape
+        self.dtype = reader.dtype
+
+    def __getitem__(self, key):
+        from xarray.core import indexing
+
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._getitem)
+
+    def _getitem(self, key: tuple) -> np.ndarray:
+        region, post = [], []
+        for k, n in zip(key, self.shape):
+            if isinstance(k, slice):
+                start, stop, step = k.indices(n)
+                if step < 0:  # read the covered range, then step through it backwards
+                    start, stop = stop + 1, start + 1
+                post.append(slice(None, None, step))
+                region.append(slice(start, max(start, stop)))
+            else:
+                i = int(k) + (n if int(k) < 0 else 0)
+                region.append(slice(i, i + 1))
+                post.append(0)
+        values = self.reader.read(tuple(region))
+        return values[tuple(post)]
+
+
+def _with_parallel_reads(dataset: xr.Dataset, path: str, group: str | None, name: str) -> xr.Dataset:
+    """``dataset`` with variable ``name`` read by :class:`_DeflateChunkReader` when safe.
+
+    Safe means: decoding leaves the values as stored (no scale/offset, time units, unsigned
+    or boolean flags, no fill value other than NaN on floats), the decoded dtype is the stored
+    one, and the dataset is chunked with deflate (+ shuffle) only. Otherwise, or if anything
+    about the file is unexpected, ``dataset`` is returned unchanged (xarray's own reads).
+    """
+    from xarray.core import indexing
+
+    variable = dataset[name].variable
+    encoding = variable.encoding
+    if any(k in encoding or k in variable.attrs for k in _VALUE_ENCODINGS):
+        return dataset
+    fill = encoding.get("_FillValue", variable.attrs.get("_FillValue"))
+    if fill is not None and not (variable.dtype.kind == "f" and np.isnan(fill)):
+        return dataset
+    inner = "/".join(p for p in ((group or "").strip("/"), name) if p)
+    try:
+        reader = _DeflateChunkReader.for_dataset(path, inner)
+    except Exception:  # not readable by h5py directly: keep xarray's reads
+        return dataset
+    if reader is None or reader.dtype != variable.dtype or reader.shape != variable.shape:
+        return dataset
+    data = indexing.MemoryCachedArray(indexing.CopyOnWriteArray(indexing.LazilyIndexedArray(_ParallelBackendArray(reader))))
+    fast = xr.Variable(variable.dims, data, variable.attrs, encoding, fastpath=True)
+    return dataset.assign({name: fast})
 
 
 # --------------------------------------------------------------------------------------

@@ -124,6 +124,212 @@ def test_stimulus_set_merge(tmp_path):
 
 
 # --------------------------------------------------------------------------------------
+# fast reads: chunks decompressed on every core, string coordinates, factorization by stimulus
+# --------------------------------------------------------------------------------------
+
+
+def _h5_dataset(path, **kwargs):
+    import h5py
+
+    rng = np.random.default_rng(4)
+    dtype = kwargs.pop("dtype", "float32")
+    values = (rng.normal(size=(103, 7, 3)) * 1000).astype(dtype)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("v", data=values, **kwargs)
+    return values
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"chunks": (10, 7, 3), "compression": "gzip", "compression_opts": 1, "shuffle": True},
+        {"chunks": (16, 4, 2), "compression": "gzip", "compression_opts": 9},  # edge chunks on every axis
+        {"chunks": (5, 7, 1), "compression": "gzip", "shuffle": True, "dtype": "int16"},
+        {"chunks": (50, 7, 3), "compression": "gzip", "shuffle": True, "dtype": ">f8"},
+    ],
+)
+def test_parallel_chunk_reader_equals_h5py(tmp_path, options):
+    from brainbridge.assemblies import _DeflateChunkReader
+
+    path = str(tmp_path / "v.h5")
+    values = _h5_dataset(path, **options)
+    reader = _DeflateChunkReader.for_dataset(path, "v")
+    assert reader is not None
+    for workers in (1, 3):
+        whole = reader.read(workers=workers)
+        assert whole.dtype == values.dtype
+        np.testing.assert_array_equal(whole, values)
+        region = (slice(7, 94), slice(1, 6), slice(2, 3))
+        np.testing.assert_array_equal(reader.read(region, workers=workers), values[region])
+    assert reader.read((slice(5, 5), slice(0, 7), slice(0, 3))).shape == (0, 7, 3)
+
+
+def test_parallel_chunk_reader_reads_unallocated_chunks_as_fill_value(tmp_path):
+    import h5py
+
+    from brainbridge.assemblies import _DeflateChunkReader
+
+    path = str(tmp_path / "v.h5")
+    with h5py.File(path, "w") as f:
+        dataset = f.create_dataset("v", shape=(40, 6), dtype="f4", chunks=(10, 6), compression="gzip", fillvalue=-1.5)
+        dataset[12:18] = 7.0  # only the second chunk is ever written
+    expected = np.full((40, 6), -1.5, dtype="f4")
+    expected[12:18] = 7.0
+    np.testing.assert_array_equal(_DeflateChunkReader.for_dataset(path, "v").read(workers=2), expected)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},  # contiguous
+        {"chunks": (10, 7, 3)},  # chunked, no filter
+        {"chunks": (10, 7, 3), "compression": "gzip", "fletcher32": True},
+        {"chunks": (10, 7, 3), "compression": "lzf"},
+    ],
+)
+def test_parallel_chunk_reader_declines_other_layouts(tmp_path, options):
+    from brainbridge.assemblies import _DeflateChunkReader
+
+    path = str(tmp_path / "v.h5")
+    _h5_dataset(path, **options)
+    assert _DeflateChunkReader.for_dataset(path, "v") is None
+
+
+def _strings_assembly():
+    rng = np.random.default_rng(8)
+    n = 60
+    ids = np.array([f"stim_{i % 13:02d}" for i in range(n)], dtype=object)
+    values = rng.normal(size=(n, 4, 2)).astype("float32")
+    values[3, 1, 0] = np.nan
+    return NeuronRecordingAssembly(
+        values,
+        dims=["presentation", "neuroid", "time_bin"],
+        coords={
+            "stimulus_id": ("presentation", ids),
+            "label": ("presentation", np.array(["Straße", "", "a b ", "x"] * 15, dtype=object)),
+            "repetition": ("presentation", np.arange(n) // 13),
+            "size": ("presentation", rng.normal(size=n)),
+            "neuroid_id": ("neuroid", ["n0", "n1", "n2", "n3"]),
+            "region": ("neuroid", ["V4", "IT", "IT", "IT"]),
+            "time_bin_start": ("time_bin", [70, 170]),
+            "time_bin_end": ("time_bin", [170, 270]),
+        },
+        attrs={"stimulus_set_identifier": "s"},
+    )
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_fast_open_is_identical_to_xarrays_reads(tmp_path, compress):
+    from brainbridge.assemblies import _ParallelBackendArray, open_assembly_array
+
+    path = tmp_path / "a.nc"
+    write_netcdf(_strings_assembly(), path, compress=compress)
+    fast = open_assembly_array(path)
+    backend = fast.variable._data.array.array.array
+    assert isinstance(backend, _ParallelBackendArray) == compress  # uncompressed: xarray's reads
+    assert not fast.variable._in_memory
+    slow = open_assembly_array(path, engine="h5netcdf", cache=True)  # any option: plain xarray
+    assert not isinstance(slow.variable._data.array.array.array, _ParallelBackendArray)
+    assert list(fast.coords) == list(slow.coords)
+    for name in slow.coords:
+        assert fast[name].dtype == slow[name].dtype, name
+        assert fast[name].attrs == slow[name].attrs
+    np.testing.assert_array_equal(fast.isel(presentation=slice(50, 3, -4), neuroid=2).values,
+                                  slow.isel(presentation=slice(50, 3, -4), neuroid=2).values)
+    xr.testing.assert_identical(fast, slow)
+    assert fast.encoding["zlib"] == compress
+    assert NeuronRecordingAssembly.from_files(path).sel(label="Straße").sizes["presentation"] == 15
+
+
+def test_fast_open_leaves_decoded_variables_to_xarray(tmp_path):
+    from brainbridge.assemblies import _ParallelBackendArray, open_assembly_array
+
+    path = tmp_path / "packed.nc"
+    stored = xr.DataArray(np.arange(24, dtype="float64").reshape(6, 4) / 4, dims=["presentation", "neuroid"])
+    stored = stored.assign_coords(stimulus_id=("presentation", list("abcdef")))
+    encoding = {"dtype": "int16", "scale_factor": 0.25, "_FillValue": -1, "zlib": True, "chunksizes": (3, 4)}
+    stored.to_dataset(name="data").to_netcdf(path, engine="h5netcdf", encoding={"data": encoding})
+    opened = open_assembly_array(path)
+    assert not isinstance(opened.variable._data.array.array.array, _ParallelBackendArray)
+    np.testing.assert_array_equal(opened.values, stored.values)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n_stimuli=st.integers(1, 6),
+    reps=st.integers(1, 4),
+    seed=st.integers(0, 10**6),
+    varying=st.booleans(),
+)
+def test_levels_factorized_through_stimulus_id_equal_pandas(n_stimuli, reps, seed, varying):
+    from brainbridge.assemblies import _KeyFactorization
+
+    rng = np.random.default_rng(seed)
+    stimulus = rng.permutation(np.repeat(np.arange(n_stimuli), reps))
+    per_stimulus = {
+        "float": rng.choice([np.nan, -0.0, 0.0, 1.5], n_stimuli),
+        "object": np.array(rng.choice(["a", "b", None], n_stimuli), dtype=object),
+        "unicode": rng.choice(["x", "yy", "zzz"], n_stimuli),
+        "int": rng.integers(0, 3, n_stimuli),
+    }
+    key = _KeyFactorization.of(np.array([f"s{i}" for i in stimulus], dtype=object))
+    if reps == 1:
+        assert key is None  # nothing repeats: plain factorization
+        return
+    for table in per_stimulus.values():
+        values = table[stimulus]
+        if varying:
+            values = values.copy()
+            values[rng.integers(len(values))] = values[rng.integers(len(values))]
+        expected_codes, expected_levels = pd.factorize(values, sort=True)
+        found = key.factorize(False, values)
+        if found is None:  # only allowed when a value differs from its stimulus's first
+            first = values[key.first][key.codes]
+            assert not np.array_equal(values.astype(str), first.astype(str))
+            continue
+        codes, levels = found
+        np.testing.assert_array_equal(codes, expected_codes)
+        assert type(levels) is type(expected_levels) and levels.dtype == expected_levels.dtype
+        np.testing.assert_array_equal(np.asarray(levels), np.asarray(expected_levels))
+
+
+def test_index_built_through_stimulus_id_equals_plain_index(monkeypatch):
+    import brainbridge.assemblies as module
+
+    a = _strings_assembly()
+    a = a.assign_coords(object_name=("presentation", np.array([f"o{int(s[-2:]) % 3}" for s in a["stimulus_id"].values])))
+    plain = xr.DataArray(a.values, dims=a.dims, coords={n: (c.dims, c.values) for n, c in a.coords.items() if n not in a.dims})
+    names = [n for n in plain.coords if plain[n].dims == ("presentation",)]
+    fast = module._set_multiindex(plain, "presentation", names).indexes["presentation"]
+    monkeypatch.setattr(module, "_KEY_LEVEL", "no such level")  # every level factorized in full
+    full = module._set_multiindex(plain, "presentation", names).indexes["presentation"]
+    assert fast.names == full.names and fast.equals(full)
+    for ours, theirs in zip(fast.levels, full.levels):
+        assert ours.equals(theirs) and ours.dtype == theirs.dtype
+    for ours, theirs in zip(fast.codes, full.codes):
+        np.testing.assert_array_equal(ours, theirs)
+    assert fast.equals(plain.set_index(presentation=names).indexes["presentation"])  # xarray's own
+
+
+def test_merged_string_columns_equal_xarrays_conversion(tmp_path):
+    from brainbridge.assemblies import merge_stimulus_set_meta, open_assembly_array
+
+    path = tmp_path / "a.nc"
+    write_netcdf(_strings_assembly(), path)
+    stimuli = pd.DataFrame({"stimulus_id": [f"stim_{i:02d}" for i in range(12)],  # stim_12 missing
+                            "file": [f"f{i}.png" for i in range(12)],
+                            "maybe": pd.Series(["p", None] * 6, dtype=object),
+                            "n": np.arange(12)})
+    merged = merge_stimulus_set_meta(open_assembly_array(path), stimuli)
+    for column in ("file", "maybe", "n"):
+        values = merged[column].values
+        reference = xr.Variable(("presentation",), values.copy()).values  # xarray's own conversion
+        assert values.dtype == reference.dtype
+        assert pd.Series(values).equals(pd.Series(reference)), column
+    assert pd.isna(merged["file"].values[merged["stimulus_id"].values == "stim_12"]).all()
+
+
+# --------------------------------------------------------------------------------------
 # average over repetitions
 # --------------------------------------------------------------------------------------
 
