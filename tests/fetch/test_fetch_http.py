@@ -174,3 +174,26 @@ def test_uppercase_checksum_and_empty_file(http_server):
     url = http_server.add("/empty.txt", b"")
     path = fetch_file("http", url, sha1(b"").upper(), **FAST)
     assert path.read_bytes() == b""
+
+
+def test_background_writeback_during_download_and_after_a_drop(http_server, monkeypatch):
+    import threading
+
+    from brainbridge.fetch import core
+
+    synced = []
+    real_fdatasync = os.fdatasync
+
+    def counting_fdatasync(fd):
+        synced.append(fd)
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(core._Writeback, "STEP", 200_000)  # several flushes for a 2.5 MB file
+    monkeypatch.setattr(core.os, "fdatasync", counting_fdatasync)
+    data = payload(2_500_000, seed=5)
+    url = http_server.add("/w.bin", data)
+    http_server.add_fault("/w.bin", drop_after=1_200_000)  # the first attempt breaks mid-body
+    path = fetch_file("http", url, sha1(data), **FAST)
+    assert path.read_bytes() == data and leftovers(path) == []
+    assert synced  # flushed while downloading, not only by the final fsync
+    assert not [t for t in threading.enumerate() if t.name == "brainbridge-fetch-writeback"]  # helpers stopped
