@@ -228,3 +228,25 @@ def test_unsafe_archives_are_rejected(tmp_path, name, symlink):
     assert not target.exists()  # nothing extracted, not even the safe entry
     assert not (tmp_path / "evil.png").exists() and not (tmp_path / "deep" / "evil.png").exists()
     assert isinstance(UnsafeArchiveError("x"), ValueError)
+
+
+# --------------------------------------------------------------------------------------
+# the DataFrame subclass
+# --------------------------------------------------------------------------------------
+
+
+def test_identifier_and_paths_survive_pandas_operations(tmp_path):
+    s = make_stimulus_set(tmp_path)
+    for derived in (s[s["stimulus_id"] != "002"], s.copy(), s.sort_values("stimulus_id", ascending=False),
+                    s.iloc[:2], s.loc[s.index[1:]], s.reset_index(drop=True), s.head(1)):
+        assert type(derived) is StimulusSet
+        assert derived.identifier == "test.stimuli"
+        assert derived.get_stimulus("001") == s.stimulus_paths["001"]
+    column = s["stimulus_id"]
+    assert not isinstance(column, StimulusSet)
+    assert StimulusSet({"stimulus_id": ["a"]}).identifier is None  # plain construction gets defaults
+    with pytest.raises(KeyError, match="'nope'"):
+        s.get_stimulus("nope")
+    numeric = StimulusSet({"stimulus_id": ["7"]})  # ids are looked up as strings
+    numeric.stimulus_paths = {"7": tmp_path / "7.png"}
+    assert numeric.get_stimulus(7) == tmp_path / "7.png"
