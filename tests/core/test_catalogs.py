@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import brainbridge
 import brainbridge.config
@@ -271,7 +272,11 @@ def test_netcdf_groups_become_metadata_assemblies(fixtures_dir, tmp_path):
     extra = assembly.attrs["test"]
     assert isinstance(extra, brainbridge.MetadataAssembly)
     assert extra.sizes == {"event": 40}
-    assert np.isfinite(np.asarray(extra.values, dtype=float)).all() or extra.dtype.kind not in "f"
+    # values and every coordinate equal what xarray itself reads from the group
+    with xr.open_dataset(nc, group="test") as group:
+        np.testing.assert_array_equal(np.asarray(extra.values), group["data"].values)
+        for name in group.coords:
+            assert np.asarray(extra[name].values).tolist() == group[name].values.tolist(), name
 
 
 def test_user_catalog_folder_ignores_other_csv_files(tmp_path, monkeypatch):
