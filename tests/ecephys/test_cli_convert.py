@@ -60,3 +60,22 @@ def test_package_nwb_into_catalog_and_load_back(project_dir, fixtures_dir):
     np.testing.assert_allclose(assembly["time_bin_end"].values, [0.05, 0.1, 0.15, 0.2, 0.25])
     real = get_assembly("ecephys.anm369963_2017-02-28_2")
     assert real.shape == (178, 5, 1)
+
+
+def test_nwb_paths_expand_folders_and_reject_missing(project_dir, tmp_path):
+    import pytest
+
+    from brainbridge.ecephys.convert import nwb_paths
+    from brainbridge.errors import ValidationError
+
+    found = nwb_paths(project_dir)  # a project folder: every session file, recursively, sorted
+    assert [p.name for p in found] == ["session_101.nwb", "session_102.nwb", "session_103.nwb"]
+    single = project_dir / "session_102" / "session_102.nwb"
+    assert nwb_paths([single, project_dir / "session_101"]) == [single, project_dir / "session_101" / "session_101.nwb"]
+    with pytest.raises(ValidationError, match="no such NWB file or folder"):
+        nwb_paths(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValidationError, match="no .nwb files"):
+        nwb_paths(tmp_path / "empty")
+    result = _run("ecephys", "package", tmp_path / "empty", "--catalog", "lab-ecephys-empty")
+    assert result.exit_code != 0 and "no .nwb files" in result.output and "Traceback" not in result.output

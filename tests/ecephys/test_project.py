@@ -19,7 +19,7 @@ from brainbridge.ecephys import (
     SessionNotFoundError,
 )
 from brainbridge.ecephys.project import ProjectTableError
-from brainbridge.errors import OfflineError
+from brainbridge.errors import BrainbridgeError, OfflineError
 
 from .conftest import SESSIONS
 
@@ -218,3 +218,36 @@ def test_project_served_from_s3(project_dir, tmp_path):
                     local.spike_trains.select(session.units.index).times,
                 )
         assert (tmp_path / "s3cache" / "project.json").exists()
+
+
+def test_project_served_over_http_with_a_transient_fault(project_dir, tmp_path):
+    from tests.support.servers import HTTPFileServer
+
+    with HTTPFileServer() as server:
+        for path in project_dir.rglob("*"):
+            if path.is_file():
+                server.add(f"/lab/{path.relative_to(project_dir).as_posix()}", path)
+        nwb = "/lab/session_102/session_102.nwb"
+        server.add_fault(nwb, status=503)  # the first GET fails, the retry succeeds
+        cache = EcephysProjectCache.from_source(
+            server.url("/lab"), manifest=tmp_path / "http" / "manifest.json", fetch_tries=2, retry_wait=0
+        )
+        assert cache.get_session_table().index.tolist() == list(SESSIONS)
+        assert sorted(cache.get_units().index) == sorted(_expected_units(project_dir).index)
+        with pytest.warns(UserWarning, match="retrying"):
+            session = cache.get_session_data(102)
+        with session:
+            assert server.count(nwb) == 2
+            with EcephysSession.from_nwb(project_dir / "session_102" / "session_102.nwb") as local:
+                ids = session.units.index
+                np.testing.assert_array_equal(session.spike_trains.select(ids).times, local.spike_trains.select(ids).times)
+        assert cache.session_nwb_path(102).read_bytes() == (project_dir / "session_102" / "session_102.nwb").read_bytes()
+        # cached now: a second open does not touch the server
+        cache.get_session_data(102).close()
+        assert server.count(nwb) == 2
+        # a file the store does not have is a permanent error, not retried
+        server.remove("/lab/session_103/session_103.nwb")
+        with pytest.raises(FileNotFoundError, match="404") as info:
+            cache.get_session_data(103)
+        assert server.count("/lab/session_103/session_103.nwb") == 1
+        assert isinstance(info.value, BrainbridgeError) and not isinstance(info.value, ProjectFetchError)

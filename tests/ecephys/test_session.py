@@ -245,8 +245,9 @@ def test_truncated_and_non_nwb_files(tmp_path, session_path):
         EcephysSession.from_nwb(truncated)
     text = tmp_path / "text.nwb"
     text.write_text("not hdf5")
-    with pytest.raises(OSError):
+    with pytest.raises(NWBFileError, match="cannot read .* as an NWB file") as info:
         EcephysSession.from_nwb(text)
+    assert isinstance(info.value, OSError)
     with pytest.raises(NWBFileError, match="not found"):
         EcephysSession.from_nwb(tmp_path / "missing.nwb")
 
@@ -278,3 +279,39 @@ def test_session_survives_closed_file_for_read_tables(tmp_path, session_path):
     units = s.units
     s.close()
     assert s.units is units  # read once, kept after closing
+
+
+def test_interval_tables_as_dataframes(tmp_path, session):
+    path = _mock_file(tmp_path / "intervals.nwb", invalid_stimulus=True)
+    with EcephysSession.from_nwb(path) as s:
+        assert set(s.intervals) == {"trials", "invalid_times"}
+        trials = s.trials
+        assert trials.index.tolist() == list(range(6))
+        np.testing.assert_allclose(trials["start_time"], np.arange(6.0))
+        np.testing.assert_allclose(trials["stop_time"] - trials["start_time"], 0.5)
+        assert trials["contrast"].tolist() == [0.5, 1.0] * 3
+        assert s.epochs is None
+        invalid = s.invalid_times
+        assert invalid[["start_time", "stop_time"]].values.tolist() == [[2.1, 2.2]]
+        assert "stimulus" in str(invalid["tags"].iloc[0])
+    # a file without invalid times: an empty table with the expected columns, not None
+    assert session.invalid_times.empty and {"start_time", "stop_time", "tags"} <= set(session.invalid_times.columns)
+    assert set(session.intervals) == {"static_gratings_presentations", "natural_scenes_presentations"}
+    grating = session.intervals["static_gratings_presentations"]
+    shown = session.stimulus_presentations
+    assert len(grating) == (shown["stimulus_name"] == "static_gratings").sum()
+    assert session.trials is None
+
+
+def test_presentationwise_spike_times_subsets(session):
+    table = session.stimulus_presentations
+    full = session.presentationwise_spike_times()
+    ids, units = table.index[[5, 1, 8]], session.units.index[[3, 0]]
+    part = session.presentationwise_spike_times(stimulus_presentation_ids=ids, unit_ids=units)
+    expected = full[full["stimulus_presentation_id"].isin(ids) & full["unit_id"].isin(units)]
+    assert len(part) > 0 and part.index.is_monotonic_increasing
+    np.testing.assert_array_equal(part.index.to_numpy(), expected.index.to_numpy())
+    assert part["stimulus_presentation_id"].tolist() == expected["stimulus_presentation_id"].tolist()
+    assert part["unit_id"].tolist() == expected["unit_id"].tolist()
+    with pytest.raises(UnitNotFoundError):
+        session.presentationwise_spike_times(unit_ids=[123])
