@@ -250,12 +250,12 @@ def _is_catalog_csv(path: Path) -> bool:
 
 
 def _show_path(path: Path) -> str:
-    from brainbridge.assemblies import _is_zarr, open_assembly_array
     from brainbridge.catalogs import Catalog
     from brainbridge.fetch import sha1_hash
+    from brainbridge.readers import is_zarr_store, open_assembly_array
     from brainbridge.stimuli import read_stimulus_csv
 
-    if path.suffix.lower() in _ASSEMBLY_SUFFIXES or _is_zarr(path):
+    if path.suffix.lower() in _ASSEMBLY_SUFFIXES or is_zarr_store(path):
         return describe_assembly(open_assembly_array(path), path=path, kind="assembly")
     if path.suffix.lower() == ".csv":
         if _is_catalog_csv(path):
@@ -536,11 +536,11 @@ def validate(path: Path, stimuli: Path | None, verify: bool) -> None:
     The kind is detected from the extension (.nc/.h5 or a zarr store, .csv, .zip); a CSV
     with BrainIO's seven lookup columns is a catalog, any other CSV a stimulus set.
     """
-    from brainbridge.assemblies import _is_zarr
+    from brainbridge.readers import is_zarr_store
     from brainbridge.stimuli import safe_members
 
     suffix = path.suffix.lower()
-    if suffix in _ASSEMBLY_SUFFIXES or _is_zarr(path):
+    if suffix in _ASSEMBLY_SUFFIXES or is_zarr_store(path):
         notes = validate_assembly_file(path)
     elif suffix == ".csv":
         notes = validate_catalog_file(path, verify=verify) if _is_catalog_csv(path) else validate_stimulus_set_files(path, stimuli)
