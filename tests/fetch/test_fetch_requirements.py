@@ -1,0 +1,103 @@
+"""Fetch behaviours the other fetch tests do not pin down: real parallelism, exponential
+backoff, the progress bar, and packaging into an S3 store (moto) with checksums in the catalog."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainbridge import catalogs
+from brainbridge.assemblies import NeuronRecordingAssembly
+from brainbridge.catalogs import Catalog
+from brainbridge.fetch import core as fetch_core
+from brainbridge.fetch import fetch_file, fetch_files
+from brainbridge.packaging import package_data_assembly, package_stimulus_set
+from brainbridge.stimuli import StimulusSet
+
+FAST = {"backoff": 0.01, "read_timeout": 5.0}
+
+
+def sha1(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def test_fetch_files_downloads_concurrently(http_server):
+    # the first file stalls for a second, then its connection breaks and it is resumed; run
+    # in parallel, the other files are requested while it stalls, serially only after it
+    blobs = {f"/p{i}.bin": bytes([i + 1]) * 50_000 for i in range(3)}
+    requests = [("http", http_server.add(path, data), sha1(data)) for path, data in blobs.items()]
+    http_server.add_fault("/p0.bin", stall=1.0, stall_after=1000)
+    paths = fetch_files(requests, max_workers=3, **FAST)
+    assert [p.read_bytes() for p in paths] == list(blobs.values())
+    order = [(r.path, r.range) for r in http_server.records()]
+    resumed = order.index(("/p0.bin", "bytes=1000-"))
+    assert order.index(("/p1.bin", None)) < resumed and order.index(("/p2.bin", None)) < resumed
+
+
+def test_retries_back_off_exponentially(http_server, monkeypatch):
+    data = b"backoff" * 100
+    url = http_server.add("/b.bin", data)
+    http_server.add_fault("/b.bin", status=503, times=4)
+    delays: list[float] = []
+    monkeypatch.setattr(fetch_core.time, "sleep", delays.append)
+    assert fetch_file("http", url, sha1(data), backoff=0.2, retries=5).read_bytes() == data
+    assert len(delays) == 4
+    for attempt, delay in enumerate(delays):  # 0.2 * 2**attempt, with +-25 % jitter
+        assert 0.75 * 0.2 * 2**attempt <= delay <= 1.25 * 0.2 * 2**attempt
+
+
+def test_progress_bar_on_request_and_quiet_off_a_terminal(http_server, capsys):
+    data = b"p" * 300_000
+    url = http_server.add("/bar/quiet.bin", data)
+    fetch_file("http", url, sha1(data))  # stderr is not a terminal here: no bar
+    assert capsys.readouterr().err == ""
+    url = http_server.add("/bar/shown.bin", data + b"!")
+    fetch_file("http", url, sha1(data + b"!"), progress=True)
+    err = capsys.readouterr().err
+    assert "shown.bin" in err and "%" in err
+    fetch_files([("http", http_server.add("/bar/a.bin", b"a"), sha1(b"a"))], progress=False)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.fixture
+def s3_catalog(tmp_path, s3_env, monkeypatch):
+    for name, value in s3_env.credentials().items():  # uploads need credentials
+        monkeypatch.setenv(name, value)
+    name = f"s3-catalog-{tmp_path.name}"
+    created = catalogs.register(Catalog.create(name, tmp_path / "catalog" / "lookup.csv"))
+    yield created
+    catalogs.unregister(name)
+
+
+def test_package_into_an_s3_store_records_checksums_and_fetches_back(s3_catalog, bucket, s3_env, tmp_path):
+    ids = ["001", "002"]
+    stimuli = StimulusSet({"stimulus_id": ids, "category": ["a", "b"]})
+    stimuli.stimulus_paths = {}
+    for sid in ids:
+        (tmp_path / f"{sid}.png").write_bytes(b"png " + sid.encode())
+        stimuli.stimulus_paths[sid] = tmp_path / f"{sid}.png"
+    store = f"s3://{bucket}/packaged"
+    package_stimulus_set(s3_catalog.identifier, stimuli, "s3test.stimuli", store=store)
+    assembly = NeuronRecordingAssembly(
+        np.arange(8.0, dtype="float32").reshape(4, 2), dims=["presentation", "neuroid"],
+        coords={"stimulus_id": ("presentation", ids * 2), "repetition": ("presentation", [0, 0, 1, 1]),
+                "neuroid_id": ("neuroid", ["n0", "n1"]), "region": ("neuroid", ["V4", "IT"])},
+    )
+    package_data_assembly(s3_catalog.identifier, assembly, "s3test.assembly", "s3test.stimuli", store=store)
+
+    lookup = pd.read_csv(s3_catalog.source_path, dtype=str, keep_default_na=False)
+    assert len(lookup) == 3 and set(lookup["location_type"]) == {"S3"}
+    client = s3_env.client()
+    for location, checksum in zip(lookup["location"], lookup["sha1"]):
+        assert location.startswith(store + "/")
+        key = location[len(f"s3://{bucket}/"):]
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert sha1(body) == checksum  # the row's checksum is the uploaded object's
+
+    loaded = catalogs.get_assembly("s3test.assembly")  # fetched from the bucket, verified, merged
+    np.testing.assert_array_equal(loaded.values, assembly.values)
+    assert loaded["category"].values.tolist() == ["a", "b", "a", "b"]
+    assert loaded.attrs["stimulus_set"].get_stimulus("002").read_bytes() == b"png 002"
