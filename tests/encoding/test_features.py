@@ -169,3 +169,15 @@ def test_efficientnet_lite0_loads_offline_weights(images):
     full = efficientnet_lite0(spatial_pool=None, device="cpu").extract(images[:1], layers="_blocks.15")
     assert full.sizes["neuroid"] == 320 * 7 * 7
     assert np.isfinite(full.values).all()
+
+
+def test_device_auto_resolves_to_what_is_available():
+    from brainbridge.encoding.features import resolve_device
+
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device() == resolve_device("auto") and resolve_device("cpu") == "cpu"
+    with pytest.raises(InvalidParameterError, match=r"Valid values are: \['auto', 'cpu', 'cuda'\]"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidParameterError, match="CUDA is not available"):
+            resolve_device("cuda:0")

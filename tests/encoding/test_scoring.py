@@ -340,3 +340,16 @@ def test_score_object_and_neural_predictivity_directly(data):
     assert isinstance(raw.raw, xr.DataArray)
     with pytest.raises(ScoringError, match="dims"):
         neural_predictivity(model, target.expand_dims("x"))
+
+
+def test_top_level_score_and_ceiling_are_the_scoring_functions(data):
+    import brainbridge
+
+    model, target = data
+    top = brainbridge.score(model, target, "ridge")
+    direct = score(model, target, "ridge")
+    assert float(top) == pytest.approx(float(direct)) and float(top.ceiling) == pytest.approx(float(direct.ceiling))
+    np.testing.assert_array_equal(top.unceiled.raw.values, direct.unceiled.raw.values)
+    assert float(brainbridge.ceiling(target)) == pytest.approx(float(ceiling(target)))
+    with pytest.raises(InvalidParameterError, match="metric"):
+        brainbridge.score(model, target, "nope")
