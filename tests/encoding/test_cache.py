@@ -87,7 +87,7 @@ def test_stored_as_arrays_and_json_never_pickles(benchmark):
 
 @pytest.mark.parametrize(
     "change",
-    ["image_size", "layer", "assembly_value", "stimulus_file", "mapping_params"],
+    ["image_size", "layer", "assembly_value", "stimulus_file", "mapping_params", "library_version"],
 )
 def test_changed_inputs_force_a_refit(benchmark, change, monkeypatch):
     first = _train(GaborV1(image_size=32), "energy", benchmark)
@@ -106,6 +106,8 @@ def test_changed_inputs_force_a_refit(benchmark, change, monkeypatch):
         image = np.asarray(Image.open(path)).copy()
         image[0, 0] = 255 - image[0, 0]
         Image.fromarray(image).save(path)
+    elif change == "library_version":
+        monkeypatch.setattr(cache, "_version", lambda: "999.0.0")
     else:
         extra = {"mapping": "pls", "mapping_params": {"n_components": 3}}
     trained = []
