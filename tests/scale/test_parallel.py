@@ -206,3 +206,12 @@ def test_fewer_tasks_than_workers_still_get_their_data(dask_client):
     assert map_tasks(_square_plus_sum, [3], dask_client, broadcast={"big": big}, show_progress=False)[0][0] == (
         9 + float(big.sum())
     )
+
+
+def test_progress_bar_counts_tasks_done(dask_client, capsys):
+    map_tasks(_square_plus_sum, range(5), dask_client, broadcast={"big": np.ones(3)}, show_progress=True,
+              desc="squares")
+    err = capsys.readouterr().err
+    assert "squares" in err and "5/5" in err and "100%" in err
+    map_tasks(_square_plus_sum, range(3), dask_client, broadcast={"big": np.ones(3)}, show_progress=None)
+    assert capsys.readouterr().err == ""  # not a terminal: quiet by default

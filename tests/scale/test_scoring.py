@@ -120,3 +120,36 @@ def test_cli_score_on_a_scheduler_matches_a_local_run(dask_client, benchmark_dat
     assert strip(json.loads(remote.output)) == strip(json.loads(local.output))
     both = runner.invoke(main, [*args, "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"])
     assert both.exit_code != 0 and "not both" in both.output
+
+
+def test_score_on_a_scheduler_address_equals_local_score(dask_client, benchmark_data):
+    target, features = benchmark_data
+    local = score(features, target, "ridge", n_splits=3, show_progress=False)
+    remote = score(features, target, "ridge", n_splits=3, scheduler=dask_client.scheduler.address,
+                   show_progress=False)
+    _same_score(remote, local)
+    assert dask_client.status == "running"  # the caller's cluster is left alone
+
+
+def test_cli_score_with_workers_starts_a_local_cluster(benchmark_data, tmp_path):
+    target, features = benchmark_data
+    args = ["score", "--features", write_netcdf_file(features, tmp_path / "features.nc"),
+            "--assembly", write_netcdf_file(target, tmp_path / "target.nc"), "--metric", "pls",
+            "--n-splits", "3", "--json", "-", "--no-progress"]
+    runner = CliRunner()
+    local = runner.invoke(main, args)
+    assert local.exit_code == 0, local.output
+    remote = runner.invoke(main, [*args, "--workers", "1"])
+    assert remote.exit_code == 0, remote.output
+    strip = lambda rows: [{k: v for k, v in row.items() if "time" not in k} for row in rows]  # noqa: E731
+    assert strip(json.loads(remote.output)) == strip(json.loads(local.output))
+    # a command that fails after starting its cluster still shuts the cluster down
+    import psutil
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    failed = runner.invoke(main, [*args, "--workers", "1", "--time-bin", "bogus"])
+    assert failed.exit_code != 0 and "--time-bin" in failed.output
+    deadline = time.monotonic() + 30
+    while {p.pid for p in psutil.Process().children(recursive=True)} - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not {p.pid for p in psutil.Process().children(recursive=True)} - before

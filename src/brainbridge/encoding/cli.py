@@ -201,17 +201,19 @@ def score(
         # one client for every region: the cluster starts once
         client = get_client(scheduler=scheduler, workers=workers)
     rows, results = [], []
-    for region in regions or (None,):
-        started = time.perf_counter()
-        result = score_function(
-            source, target, metric, layer=layer_arg, stratification_coord=strat, n_splits=n_splits,
-            ceiling=with_ceiling, ceiling_formula=ceiling_formula, time_bin=_parse_time_bin(time_bin),
-            region=region, show_progress=progress, client=client,
-        )
-        rows.append(_row(region or "all", metric, result, time.perf_counter() - started))
-        results.append((region, result))
-    if client is not None:
-        client.close()
+    try:
+        for region in regions or (None,):
+            started = time.perf_counter()
+            result = score_function(
+                source, target, metric, layer=layer_arg, stratification_coord=strat, n_splits=n_splits,
+                ceiling=with_ceiling, ceiling_formula=ceiling_formula, time_bin=_parse_time_bin(time_bin),
+                region=region, show_progress=progress, client=client,
+            )
+            rows.append(_row(region or "all", metric, result, time.perf_counter() - started))
+            results.append((region, result))
+    finally:
+        if client is not None:  # also on errors: a --workers cluster must not outlive the command
+            client.close()
 
     if json_path is not None and str(json_path) == "-":
         click.echo(json.dumps(rows, indent=2))
