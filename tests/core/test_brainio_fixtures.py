@@ -109,3 +109,17 @@ def test_ten_images_stimulus_set(fixtures_dir, tmp_path):
     assert assembly["thing"].values.tolist() == ["foo0", "foo1", "foo1", "foo0", "foo4", "foo9"]
     assert assembly.sel(thing="foo1").sizes["presentation"] == 2
     assert assembly.attrs["stimulus_set_identifier"] == "ten"
+
+
+def test_every_netcdf_fixture_and_group_loads_intact(fixtures_dir):
+    # any file added to the fixtures folder is covered too, with each of its netCDF groups
+    files = sorted((fixtures_dir / "brainio").glob("*.nc"))
+    assert len(files) >= 3
+    for path in files:
+        with h5py.File(path, "r") as f:
+            groups = [None, *(name for name, item in f.items() if isinstance(item, h5py.Group))]
+        for group in groups:
+            raw = raw_variables(path, group)
+            data_name = "data" if "data" in raw else "__xarray_dataarray_variable__"
+            assembly = DataAssembly.from_files(path, group=group) if group else DataAssembly.from_files(path)
+            check_against_raw(assembly, raw, data_name)
