@@ -13,6 +13,7 @@ from brainbridge.ecephys import (
     EcephysSession,
     MissingSpikeTimesError,
     NWBFileError,
+    PresentationNotFoundError,
     UnitNotFoundError,
 )
 from brainbridge.errors import BrainbridgeError, ValidationError
@@ -106,7 +107,7 @@ def test_counts_subsets_order_and_half_open(session):
     assert (half.values <= full.values).all()
     with pytest.raises(UnitNotFoundError):
         session.presentationwise_spike_counts([0.0, 0.1], unit_ids=[123])
-    with pytest.raises(KeyError):
+    with pytest.raises(PresentationNotFoundError, match="1000000"):
         session.presentationwise_spike_counts([0.0, 0.1], stimulus_presentation_ids=[10**6])
     with pytest.raises(ValueError):
         session.presentationwise_spike_counts([0.1, 0.0])

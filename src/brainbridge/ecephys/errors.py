@@ -10,6 +10,7 @@ __all__ = [
     "MissingSpikeTimesError",
     "NWBFileError",
     "ProjectFetchError",
+    "PresentationNotFoundError",
     "ProjectTableError",
     "SessionNotFoundError",
     "UnitNotFoundError",
@@ -55,4 +56,8 @@ class SessionNotFoundError(_QuietKeyError):
 
 
 class UnitNotFoundError(_QuietKeyError):
-    """A unit or presentation id that the session does not have."""
+    """A unit id that the session does not have (or that its unit filters removed)."""
+
+
+class PresentationNotFoundError(_QuietKeyError):
+    """A stimulus presentation id that the session does not have."""

@@ -21,7 +21,7 @@ import pandas as pd
 
 from brainbridge.assemblies import NeuronRecordingAssembly
 from brainbridge.ecephys.counts import SpikeTrains, spike_counts, window_edges
-from brainbridge.ecephys.errors import UnitNotFoundError
+from brainbridge.ecephys.errors import PresentationNotFoundError, UnitNotFoundError
 from brainbridge.ecephys.nwb import open_nwb, read_spike_trains, read_table
 from brainbridge.errors import ValidationError
 
@@ -548,29 +548,17 @@ class EcephysSession:
 
     def _select_presentations(self, ids) -> pd.DataFrame:
         table = self.stimulus_presentations
-        if ids is None:
-            return table
-        ids = np.atleast_1d(np.asarray(ids))
-        missing = ~np.isin(ids, table.index.to_numpy())
-        if missing.any():
-            raise UnitNotFoundError(
-                f"unknown stimulus_presentation_id(s) {ids[missing][:10].tolist()}; "
-                f"the session has {len(table)} presentations"
-            )
-        return table.loc[ids]
+        return _select_rows(
+            table, ids, PresentationNotFoundError, "stimulus_presentation_id(s)",
+            f"the session has {len(table)} presentations",
+        )
 
     def _select_units(self, ids) -> pd.DataFrame:
         units = self.units
-        if ids is None:
-            return units
-        ids = np.atleast_1d(np.asarray(ids))
-        missing = ~np.isin(ids, units.index.to_numpy())
-        if missing.any():
-            raise UnitNotFoundError(
-                f"unknown or filtered-out unit id(s) {ids[missing][:10].tolist()}; "
-                f"retained units: {units.index[:10].tolist()}{'...' if len(units) > 10 else ''}"
-            )
-        return units.loc[ids]
+        return _select_rows(
+            units, ids, UnitNotFoundError, "or filtered-out unit id(s)",
+            f"retained units: {units.index[:10].tolist()}{'...' if len(units) > 10 else ''}",
+        )
 
     # spike statistics -------------------------------------------------------------------
 
@@ -749,3 +737,14 @@ class EcephysSession:
         columns["spike_std"] = std.T.ravel()
         columns["spike_sem"] = sem.T.ravel()
         return pd.DataFrame(columns, index=index).sort_index()
+
+
+def _select_rows(table: pd.DataFrame, ids, error: type[Exception], what: str, hint: str) -> pd.DataFrame:
+    """``table.loc[ids]`` (all rows for ``None``), raising ``error`` naming the unknown ids."""
+    if ids is None:
+        return table
+    ids = np.atleast_1d(np.asarray(ids))
+    missing = ~np.isin(ids, table.index.to_numpy())
+    if missing.any():
+        raise error(f"unknown {what} {ids[missing][:10].tolist()}; {hint}")
+    return table.loc[ids]
