@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -13,26 +12,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from brainbridge.assemblies import NeuronRecordingAssembly
-from brainbridge.catalogs import Catalog, get_catalog, register, reload_catalogs, unregister
+from brainbridge.catalogs import Catalog, get_catalog, register, unregister
 from brainbridge.cli import main
-from brainbridge.examples import ASSEMBLY_IDENTIFIER, STIMULUS_IDENTIFIER, ensure_examples, examples_dir
+from brainbridge.examples import ASSEMBLY_IDENTIFIER, STIMULUS_IDENTIFIER
 from brainbridge.fetch import sha1_hash
 from brainbridge.packaging import write_netcdf
-
-
-@pytest.fixture(scope="session")
-def prebuilt(tmp_path_factory) -> Path:
-    base = tmp_path_factory.getbasetemp() / "examples-prebuilt"
-    return ensure_examples(base)  # shared with test_examples.py when both run in one session
-
-
-@pytest.fixture
-def examples(prebuilt) -> Path:
-    target = examples_dir()
-    shutil.copytree(prebuilt, target)
-    reload_catalogs()
-    yield target
-    reload_catalogs()
 
 
 @pytest.fixture

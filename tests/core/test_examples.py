@@ -16,7 +16,6 @@ import pytest
 
 import brainbridge
 from brainbridge import config
-from brainbridge.catalogs import reload_catalogs
 from brainbridge.examples import (
     ASSEMBLY_IDENTIFIER,
     CATALOG_NAME,
@@ -34,22 +33,6 @@ from brainbridge.fetch import sha1_hash
 from brainbridge.gabor import GaborBank
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def prebuilt(tmp_path_factory) -> Path:
-    """One build per test session, copied into each test's isolated home by ``examples``."""
-    base = tmp_path_factory.getbasetemp() / "examples-prebuilt"
-    return ensure_examples(base)
-
-
-@pytest.fixture
-def examples(prebuilt) -> Path:
-    target = examples_dir()
-    shutil.copytree(prebuilt, target)
-    reload_catalogs()
-    yield target
-    reload_catalogs()
 
 
 def _manifest(folder: Path) -> dict:
