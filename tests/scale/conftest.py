@@ -20,6 +20,6 @@ def dask_client():
     from brainbridge.parallel import get_client
 
     client = get_client(workers=2, threads_per_worker=1, memory_limit="2GiB")
-    client.wait_for_workers(2, timeout=60)
+    client.wait_for_workers(2, timeout=240)  # a restarted worker is slow on a loaded 2-core machine
     yield client
     client.close()
