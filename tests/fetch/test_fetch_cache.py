@@ -166,7 +166,12 @@ def test_verify_and_clean(http_server, tmp_path):
     problems = verify_cache()
     assert [(p.kind, p.path) for p in problems] == [("corrupt", str(pb))]
     assert problems[0].expected == sha1(bad) and problems[0].actual == sha1(b"BAD!" * 100)
-    assert pb.exists()
+    # without --delete the bad copy is moved out of service, never left in place
+    assert not pb.exists() and problems[0].moved_to
+    assert open(problems[0].moved_to, "rb").read() == b"BAD!" * 100
+    assert cache_info().quarantined == 1 and verify_cache() == []
+    assert fetch_file("http", http_server.url("/bad.nc"), sha1(bad)).read_bytes() == bad  # fetched again
+    pb.write_bytes(b"BAD!" * 100)
     verify_cache(delete=True)
     assert not pb.exists() and pg.exists() and verify_cache() == []
     # an interrupted download is cleaned, complete files are kept unless asked
@@ -174,9 +179,9 @@ def test_verify_and_clean(http_server, tmp_path):
     part.write_bytes(b"partial")
     assert cache_info().partial_files == 1
     report = clean_cache(dry_run=True)
-    assert report.removed == [str(part)] and part.exists()
+    assert report.removed[0] == str(part) and len(report.removed) == 2 and part.exists()  # + the quarantined copy
     clean_cache()
-    assert not part.exists() and pg.exists()
+    assert not part.exists() and pg.exists() and cache_info().quarantined == 0
     assert cached_path(sha1(good)) == pg and cached_path(sha1(b"nope")) is None
     clean_cache(everything=True)
     assert cache_info().files == 0 and cache_info().recorded == 0
@@ -226,3 +231,48 @@ def test_crash_between_rename_and_manifest_is_recovered(http_server):
     assert http_server.count("/r.nc") == 1  # verified by hashing, not downloaded again
     entry = cache.manifest.get(cache.relpath(path))
     assert entry.sha1 == sha1(data) and entry.source == url
+
+
+def make_tree(root, files):
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+def test_registered_folders_are_listed_verified_and_cleaned():
+    """The API other parts use for folders they make in the cache (e.g. extracted stimuli)."""
+    from brainbridge.errors import ValidationError
+    from brainbridge.fetch import register_tree, tree_entries, tree_lock, verify_tree
+
+    cache = DownloadCache()
+    folder = make_tree(cache.root / "stimuli" / "abc", {"a.png": b"A" * 100, "sub/b.png": b"B" * 50})
+    with tree_lock(folder):
+        entry = register_tree(folder, kind="stimuli", source="sha1 abc")
+    assert entry.files["sub/b.png"] == (50, sha1(b"B" * 50)) and entry.size == 150
+    assert [t.relpath for t in tree_entries()] == ["stimuli/abc"]
+    assert verify_tree(folder) == [] and verify_cache() == []
+    info = cache_info()
+    assert info.folders == 1 and info.folder_bytes == 150
+    listing = json.loads(CliRunner().invoke(main, ["cache", "list", "--json"]).output)
+    assert listing == [{"kind": "stimuli", "path": "stimuli/abc/", "bytes": 150, "source": "sha1 abc",
+                        "last_used": listing[0]["last_used"]}]
+    # an overwritten file (same size), a deleted one and an added one are all found
+    (folder / "a.png").write_bytes(b"X" * 100)
+    (folder / "sub" / "b.png").unlink()
+    (folder / "extra.png").write_bytes(b"?")
+    assert verify_tree(folder) == ["changed file a.png (sha1 differs)", "missing file sub/b.png",
+                                   "unexpected file extra.png"]
+    assert verify_tree(folder, deep=False) == ["missing file sub/b.png", "unexpected file extra.png"]
+    problems = verify_cache()
+    assert [(p.kind, p.path) for p in problems] == [("corrupt", str(folder))]
+    assert not folder.exists() and "missing file sub/b.png" in str(problems[0])  # moved out of service
+    assert tree_entries() == []
+    # clean --all removes registered folders; a folder outside the cache is refused
+    make_tree(folder, {"a.png": b"A"})
+    register_tree("stimuli/abc", kind="stimuli", source="sha1 abc")
+    result = CliRunner().invoke(main, ["cache", "clean", "--all"])
+    assert result.exit_code == 0 and str(folder) in result.output and not folder.exists()
+    assert tree_entries() == [] and cache_info().quarantined == 0
+    with pytest.raises(ValidationError, match="not inside the cache"):
+        register_tree(cache.root / ".." / "elsewhere", kind="stimuli", source="x")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from brainbridge.fetch import cache_info, cached_path, clean_cache, verify_cache
+from brainbridge.fetch import cache_info, cached_path, clean_cache, tree_entries, verify_cache
+from brainbridge.fetch.cache import DownloadCache
 
 
 def _size(n: int) -> str:
@@ -59,16 +60,45 @@ def info_command(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"cache:    {info.root}")
     click.echo(f"manifest: {info.manifest} ({info.recorded} recorded)")
     click.echo(f"files:    {info.files} ({_size(info.bytes)})")
+    click.echo(f"folders:  {info.folders} ({_size(info.folder_bytes)})")
     click.echo(f"partial:  {info.partial_files} ({_size(info.partial_bytes)})")
+    if info.quarantined:
+        click.echo(f"quarantined: {info.quarantined} damaged copies (removed by `brainbridge cache clean`)")
+
+
+@cache.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def list_command(ctx: click.Context, as_json: bool) -> None:
+    """List every cache entry: downloaded files and registered folders (e.g. extracted stimuli)."""
+    cache_obj = DownloadCache(ctx.obj["cache_dir"])
+    rows = []
+    for entry in cache_obj.manifest.all() if cache_obj.manifest.path.exists() else []:
+        rows.append({"kind": "file", "path": entry.relpath, "bytes": entry.size, "source": entry.source,
+                     "last_used": entry.last_used})
+    for tree in tree_entries(cache_obj.root):
+        rows.append({"kind": tree.kind, "path": tree.relpath + "/", "bytes": tree.size, "source": tree.source,
+                     "last_used": tree.last_used})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['kind']:8} {_size(row['bytes']):>10}  {row['path']}  ({row['source']})")
+    click.echo(f"{len(rows)} entries, {_size(sum(r['bytes'] for r in rows))}")
 
 
 @cache.command("verify")
-@click.option("--delete", is_flag=True, help="Delete corrupt files (they are downloaded again when needed).")
+@click.option("--delete", is_flag=True,
+              help="Delete corrupt entries (default: move them aside); either way they are fetched again when needed.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def verify_command(ctx: click.Context, delete: bool, as_json: bool, quiet: bool) -> None:
-    """Re-hash every cached file; exit 1 if any is corrupt or missing."""
+    """Re-hash every cache entry; exit 1 if any is corrupt or missing.
+
+    A corrupt file or folder is taken out of service: moved into the cache's .quarantine
+    folder (or deleted with --delete), so the next use fetches or extracts a good copy.
+    """
     problems = verify_cache(ctx.obj["cache_dir"], delete=delete, progress=False if quiet else None)
     bad = [p for p in problems if p.kind in ("corrupt", "missing")]
     if as_json:

@@ -6,6 +6,12 @@ Layout under the cache root (:func:`brainbridge.config.cache_dir`)::
     <root>/<key[:2]>/<key>/.<file name>.part  a download in progress (or interrupted)
     <root>/.locks/<key>.lock                   one lock per entry (never deleted while in use)
     <root>/manifest.sqlite3                    what is cached: size, sha1, source, times
+    <root>/.quarantine/                         damaged copies moved out of service
+
+Besides downloaded files, the cache holds *tree entries*: folders that brainbridge makes from
+cached files (e.g. extracted stimulus archives, under ``<root>/stimuli/<key>``). They are
+registered with :func:`register_tree` (every file's size and SHA-1), checked by
+:func:`verify_tree` / :func:`verify_cache`, and removed by :func:`clean_cache`.
 
 ``key`` is the file's SHA-1 when the catalog gives one (so two different ``data.nc`` never
 collide, and the same bytes listed twice are stored once), else ``url-`` plus a hash of the
@@ -19,9 +25,11 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import json
 import logging
 import os
 import re
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -39,12 +47,18 @@ __all__ = [
     "CacheProblem",
     "CleanReport",
     "DownloadCache",
+    "TreeEntry",
     "cache_info",
     "cached_path",
     "clean_cache",
+    "register_tree",
+    "remove_tree",
     "sha1_hash",
+    "tree_entries",
+    "tree_lock",
     "verify_cache",
     "verify_sha1",
+    "verify_tree",
 ]
 
 logger = logging.getLogger("brainbridge.fetch")
@@ -53,6 +67,7 @@ _BLOCK = 1 << 20
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 _MANIFEST = "manifest.sqlite3"
 _LOCKS = ".locks"
+_QUARANTINE = ".quarantine"
 _PART = ".part"
 
 
@@ -86,6 +101,18 @@ def normalize_sha1(sha1: str | None) -> str | None:
 
         raise ValidationError(f"not a SHA-1 checksum (40 hex digits): {sha1!r}")
     return value
+
+
+def _walk_files(folder: Path) -> list[Path]:
+    """Every file under ``folder`` (symlinks count as files: they are never followed)."""
+    found = []
+    for dirpath, _dirs, names in os.walk(folder):
+        found.extend(Path(dirpath) / name for name in names)
+    return sorted(found)
+
+
+def _hash_tree(folder: Path) -> dict[str, tuple[int, str]]:
+    return {p.relative_to(folder).as_posix(): (p.stat().st_size, sha1_hash(p)) for p in _walk_files(folder)}
 
 
 def _now() -> str:
@@ -143,6 +170,47 @@ class CacheEntry:
     last_used: str
 
 
+@dataclass
+class TreeEntry:
+    """A registered folder of the cache (e.g. an extracted stimulus archive).
+
+    Attributes
+    ----------
+    relpath : str
+        Folder path relative to the cache root.
+    kind : str
+        What it is (e.g. ``"stimuli"``), shown by ``brainbridge cache``.
+    source : str
+        What it was made from (e.g. the archive's SHA-1 or redacted location).
+    files : dict[str, tuple[int, str]]
+        Every file (POSIX path relative to the folder) -> ``(size, sha1)``.
+    created_at, last_used : str
+        UTC ISO times.
+    """
+
+    relpath: str
+    kind: str
+    source: str
+    files: dict[str, tuple[int, str]]
+    created_at: str
+    last_used: str
+
+    @property
+    def size(self) -> int:
+        """Total bytes of the folder's files."""
+        return sum(size for size, _ in self.files.values())
+
+    def to_row(self) -> tuple:
+        files = {name: [size, sha1] for name, (size, sha1) in sorted(self.files.items())}
+        return (self.relpath, self.kind, self.source, json.dumps(files), self.created_at, self.last_used)
+
+    @classmethod
+    def from_row(cls, row) -> TreeEntry:
+        relpath, kind, source, files, created_at, last_used = row
+        listing = {name: (int(size), str(sha1)) for name, (size, sha1) in json.loads(files).items()}
+        return cls(relpath, kind, source, listing, created_at, last_used)
+
+
 class Manifest:
     """SQLite index of the cache (safe across threads and processes)."""
 
@@ -178,6 +246,10 @@ class Manifest:
                 " fetched_at TEXT NOT NULL, last_used TEXT NOT NULL)"
             )
             conn.execute("CREATE INDEX IF NOT EXISTS entries_sha1 ON entries (sha1)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS trees (relpath TEXT PRIMARY KEY, kind TEXT NOT NULL, source TEXT NOT NULL,"
+                " files TEXT NOT NULL, created_at TEXT NOT NULL, last_used TEXT NOT NULL)"
+            )
         except BaseException:
             conn.close()
             raise
@@ -210,6 +282,33 @@ class Manifest:
             return []
         with self._connect() as conn:
             return [CacheEntry(*row) for row in conn.execute("SELECT * FROM entries ORDER BY relpath")]
+
+    # tree entries (folders made from cached files) ---------------------------------------
+
+    def get_tree(self, relpath: str) -> TreeEntry | None:
+        if not self.path.exists():
+            return None
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM trees WHERE relpath = ?", (relpath,)).fetchone()
+        return TreeEntry.from_row(row) if row else None
+
+    def put_tree(self, entry: TreeEntry) -> None:
+        with self._connect() as conn:
+            conn.execute("INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?, ?, ?)", entry.to_row())
+
+    def touch_tree(self, relpath: str) -> None:
+        with self._connect() as conn:
+            conn.execute("UPDATE trees SET last_used = ? WHERE relpath = ?", (_now(), relpath))
+
+    def remove_tree(self, relpath: str) -> None:
+        with self._connect() as conn:
+            conn.execute("DELETE FROM trees WHERE relpath = ?", (relpath,))
+
+    def all_trees(self) -> list[TreeEntry]:
+        if not self.path.exists():
+            return []
+        with self._connect() as conn:
+            return [TreeEntry.from_row(row) for row in conn.execute("SELECT * FROM trees ORDER BY relpath")]
 
 
 class DownloadCache:
@@ -249,6 +348,105 @@ class DownloadCache:
 
     def relpath(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
+
+    def inside(self, path: str | os.PathLike) -> Path:
+        """``path`` as a path under the root; :class:`ValidationError` when it resolves outside."""
+        from brainbridge.errors import ValidationError
+
+        candidate = Path(path)
+        if not candidate.is_absolute():
+            candidate = self.root / candidate
+        root = self.root.resolve()
+        resolved = candidate.resolve()
+        if resolved == root or root not in resolved.parents:
+            raise ValidationError(f"{path} is not inside the cache folder {self.root}")
+        return root / resolved.relative_to(root)
+
+    # -- quarantine ------------------------------------------------------------------------
+
+    def quarantine(self, path: Path) -> Path:
+        """Move a damaged file or folder out of service (into ``<root>/.quarantine``); return where."""
+        folder = self.root / _QUARANTINE
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        label = self.relpath(self.inside(path)).replace("/", "__")
+        aside = folder / f"{stamp}-{os.getpid()}-{label}"
+        n = 0
+        while aside.exists():
+            n += 1
+            aside = folder / f"{stamp}-{os.getpid()}-{n}-{label}"
+        os.replace(path, aside)
+        return aside
+
+    # -- tree entries ----------------------------------------------------------------------
+
+    def tree_lock(self, folder: str | os.PathLike) -> FileLock:
+        """The inter-process lock of a tree entry (hold it while making, checking or removing it)."""
+        relpath = self.relpath(self.inside(folder))
+        return self.lock("tree-" + hashlib.sha256(relpath.encode()).hexdigest()[:40])
+
+    def register_tree(
+        self,
+        folder: str | os.PathLike,
+        *,
+        kind: str,
+        source: str,
+        files: dict[str, tuple[int, str]] | None = None,
+    ) -> TreeEntry:
+        """Record a finished folder under the root as a cache entry (sizes and SHA-1s of its files).
+
+        ``files`` (relative POSIX path -> ``(size, sha1)``), when the caller hashed them while
+        writing, saves reading the folder again; otherwise every file is hashed here.
+        """
+        path = self.inside(folder)
+        if not path.is_dir():
+            raise FileNotFoundError(f"cannot register {path}: not a folder")
+        listing = dict(files) if files is not None else _hash_tree(path)
+        now = _now()
+        entry = TreeEntry(self.relpath(path), kind, source, listing, now, now)
+        self.manifest.put_tree(entry)
+        return entry
+
+    def tree(self, folder: str | os.PathLike) -> TreeEntry | None:
+        """The registered entry of a folder, if any."""
+        try:
+            return self.manifest.get_tree(self.relpath(self.inside(folder)))
+        except sqlite3.Error as e:
+            logger.warning("cache manifest unavailable (%s)", e)
+            return None
+
+    def verify_tree(self, folder: str | os.PathLike, *, deep: bool = True) -> list[str]:
+        """What is wrong with a registered folder (empty list: intact).
+
+        Every listed file must exist with its size (and, with ``deep``, its SHA-1), and no other
+        file may be there. A folder that is not registered is one problem ("not registered").
+        """
+        path = self.inside(folder)
+        entry = self.tree(path)
+        if entry is None:
+            return [f"{path} is not a registered cache entry"]
+        if not path.is_dir():
+            return [f"{path} is missing"]
+        problems = []
+        present = {p.relative_to(path).as_posix(): p for p in _walk_files(path)}
+        for name, (size, sha1) in sorted(entry.files.items()):
+            file = present.pop(name, None)
+            if file is None:
+                problems.append(f"missing file {name}")
+            elif file.stat().st_size != size:
+                problems.append(f"changed file {name} ({file.stat().st_size} bytes instead of {size})")
+            elif deep and sha1_hash(file) != sha1:
+                problems.append(f"changed file {name} (sha1 differs)")
+        problems.extend(f"unexpected file {name}" for name in sorted(present))
+        if not problems:
+            self._safe(self.manifest.touch_tree, entry.relpath)
+        return problems
+
+    def remove_tree(self, folder: str | os.PathLike) -> None:
+        """Delete a folder and its registration."""
+        path = self.inside(folder)
+        shutil.rmtree(path, ignore_errors=True)
+        self._safe(self.manifest.remove_tree, self.relpath(path))
 
     # -- hits ------------------------------------------------------------------------------
 
@@ -342,6 +540,68 @@ class DownloadCache:
 
 
 # --------------------------------------------------------------------------------------------
+# tree entries: the API other parts of brainbridge use to register the folders they make
+# --------------------------------------------------------------------------------------------
+
+
+def tree_lock(folder: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> FileLock:
+    """The inter-process lock of the tree entry at ``folder`` (see :meth:`DownloadCache.tree_lock`)."""
+    return DownloadCache(cache_dir).tree_lock(folder)
+
+
+def register_tree(
+    folder: str | os.PathLike,
+    *,
+    kind: str,
+    source: str,
+    files: dict[str, tuple[int, str]] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> TreeEntry:
+    """Register a folder under the cache root as a cache entry.
+
+    Call it (holding :func:`tree_lock`) right after the folder was made complete, e.g. renamed
+    into place by :func:`brainbridge.atomic.atomic_dir`. ``brainbridge cache info`` then counts
+    it, ``cache verify`` checks it and moves it aside when damaged, ``cache clean --all`` removes it.
+
+    Parameters
+    ----------
+    folder
+        The folder (absolute, or relative to the cache root); it must be inside the root.
+    kind
+        A short word for what it is (``"stimuli"``).
+    source
+        What it was made from (e.g. the archive's SHA-1); never a URL with secrets.
+    files
+        ``{relative POSIX path: (size, sha1)}`` when already known; otherwise hashed here.
+    cache_dir
+        Cache root (default: the configured one).
+    """
+    return DownloadCache(cache_dir).register_tree(folder, kind=kind, source=source, files=files)
+
+
+def verify_tree(
+    folder: str | os.PathLike, *, deep: bool = True, cache_dir: str | os.PathLike | None = None
+) -> list[str]:
+    """What is wrong with a registered folder (empty: intact); see :meth:`DownloadCache.verify_tree`."""
+    return DownloadCache(cache_dir).verify_tree(folder, deep=deep)
+
+
+def remove_tree(folder: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> None:
+    """Delete a registered folder and its record."""
+    DownloadCache(cache_dir).remove_tree(folder)
+
+
+def tree_entries(cache_dir: str | os.PathLike | None = None) -> list[TreeEntry]:
+    """Every registered folder of the cache."""
+    cache = DownloadCache(cache_dir)
+    try:
+        return cache.manifest.all_trees()
+    except sqlite3.Error as e:
+        logger.warning("cache manifest unreadable: %s", e)
+        return []
+
+
+# --------------------------------------------------------------------------------------------
 # inspection and maintenance (used by `brainbridge cache ...`)
 # --------------------------------------------------------------------------------------------
 
@@ -357,6 +617,9 @@ class CacheInfo:
     partial_files: int
     partial_bytes: int
     recorded: int
+    folders: int = 0
+    folder_bytes: int = 0
+    quarantined: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -371,6 +634,8 @@ def cache_info(cache_dir: str | os.PathLike | None = None) -> CacheInfo:
         recorded = len(cache.manifest.all())
     except sqlite3.Error:
         recorded = 0
+    trees = tree_entries(cache.root)
+    quarantine = cache.root / _QUARANTINE
     return CacheInfo(
         root=str(cache.root),
         manifest=str(cache.manifest.path),
@@ -379,6 +644,9 @@ def cache_info(cache_dir: str | os.PathLike | None = None) -> CacheInfo:
         partial_files=len(partial),
         partial_bytes=sum(p.stat().st_size for p in partial),
         recorded=recorded,
+        folders=len(trees),
+        folder_bytes=sum(t.size for t in trees),
+        quarantined=len(list(quarantine.iterdir())) if quarantine.is_dir() else 0,
     )
 
 
@@ -402,8 +670,10 @@ def cached_path(sha1: str, cache_dir: str | os.PathLike | None = None) -> Path |
 class CacheProblem:
     """Something :func:`verify_cache` found wrong.
 
-    ``kind`` is ``"corrupt"`` (checksum differs), ``"missing"`` (recorded but gone) or
-    ``"busy"`` (being downloaded by someone else; not checked).
+    ``kind`` is ``"corrupt"`` (checksum differs, or a registered folder changed),
+    ``"missing"`` (recorded but gone) or ``"busy"`` (being downloaded by someone else; not
+    checked). A corrupt file or folder is never left in service: it is deleted (``fixed``) or
+    moved aside (``moved_to``).
     """
 
     kind: str
@@ -411,10 +681,14 @@ class CacheProblem:
     expected: str | None = None
     actual: str | None = None
     fixed: bool = False
+    moved_to: str | None = None
+    details: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
+        done = " (deleted)" if self.fixed else (f" (moved aside to {self.moved_to})" if self.moved_to else "")
+        if self.kind == "corrupt" and self.details:
+            return f"corrupt: {self.path}: {'; '.join(self.details[:5])}{' ...' if len(self.details) > 5 else ''}{done}"
         if self.kind == "corrupt":
-            done = " (deleted)" if self.fixed else ""
             return f"corrupt: {self.path}: expected sha1 {self.expected}, got {self.actual}{done}"
         if self.kind == "missing":
             return f"missing: {self.path} is recorded in the manifest but not on disk (record dropped)"
@@ -431,7 +705,9 @@ def verify_cache(
     cache_dir
         Cache root (default: the configured one).
     delete
-        Delete corrupt files (the next fetch downloads them again).
+        Delete corrupt files and folders. Otherwise they are moved aside into
+        ``<root>/.quarantine`` (for inspection; ``cache clean`` removes them). Either way the
+        next fetch downloads (or the next load re-extracts) a good copy.
     progress
         Show a progress bar (default: when stderr is a terminal).
 
@@ -440,6 +716,7 @@ def verify_cache(
     list of CacheProblem
         Empty when everything is intact. Files found on disk but missing from the manifest
         are hashed and recorded (not a problem); manifest rows without a file are dropped.
+        Registered folders (:func:`register_tree`) are checked file by file.
     """
     import sys
 
@@ -469,8 +746,10 @@ def verify_cache(
                 problem = CacheProblem("corrupt", str(path), expected, actual)
                 if delete:
                     path.unlink(missing_ok=True)
-                    DownloadCache._safe(cache.manifest.remove, relpath)
                     problem.fixed = True
+                else:
+                    problem.moved_to = str(cache.quarantine(path))
+                DownloadCache._safe(cache.manifest.remove, relpath)
                 problems.append(problem)
             elif entry is None:
                 cache.record(path, actual, "(unknown: found in the cache)", "unknown")
@@ -479,7 +758,35 @@ def verify_cache(
     for relpath in recorded:
         DownloadCache._safe(cache.manifest.remove, relpath)
         problems.append(CacheProblem("missing", str(cache.root / relpath)))
+    for tree in tree_entries(cache.root):
+        problems.extend(_verify_tree_entry(cache, tree, delete))
     return problems
+
+
+def _verify_tree_entry(cache: DownloadCache, tree: TreeEntry, delete: bool) -> list[CacheProblem]:
+    folder = cache.root / tree.relpath
+    lock = cache.tree_lock(folder)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return [CacheProblem("busy", str(folder))]
+    try:
+        if not folder.is_dir():
+            DownloadCache._safe(cache.manifest.remove_tree, tree.relpath)
+            return [CacheProblem("missing", str(folder))]
+        details = cache.verify_tree(folder)
+        if not details:
+            return []
+        problem = CacheProblem("corrupt", str(folder), details=details)
+        if delete:
+            cache.remove_tree(folder)
+            problem.fixed = True
+        else:
+            problem.moved_to = str(cache.quarantine(folder))
+            DownloadCache._safe(cache.manifest.remove_tree, tree.relpath)
+        return [problem]
+    finally:
+        lock.release()
 
 
 def _all_entries(cache: DownloadCache) -> list[CacheEntry]:
@@ -508,20 +815,21 @@ def clean_cache(
     partial: bool = True,
     dry_run: bool = False,
 ) -> CleanReport:
-    """Remove partial downloads and, optionally, complete files.
+    """Remove partial downloads and quarantined copies and, optionally, complete entries.
 
     Entries being downloaded right now (their lock is held) are left alone and reported as busy.
+    Registered folders (:func:`register_tree`) are complete entries too.
 
     Parameters
     ----------
     cache_dir
         Cache root (default: the configured one).
     everything
-        Remove every cached file too.
+        Remove every cached file and registered folder too.
     older_than_days
-        Remove complete files not used for this many days.
+        Remove complete files and folders not used for this many days.
     partial
-        Remove interrupted downloads (``.part`` files).
+        Remove interrupted downloads (``.part`` files) and quarantined damaged copies.
     dry_run
         Only report what would be removed.
     """
@@ -570,4 +878,38 @@ def clean_cache(
                     folder.parent.rmdir()
         finally:
             lock.release()
+    for tree in tree_entries(cache.root):
+        folder = cache.root / tree.relpath
+        used = _dt.datetime.fromisoformat(tree.last_used).timestamp()
+        if not (everything or (cutoff is not None and used < cutoff)):
+            continue
+        lock = cache.tree_lock(folder)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            report.busy.append(str(folder))
+            continue
+        try:
+            report.removed.append(str(folder))
+            report.freed_bytes += tree.size
+            if not dry_run:
+                cache.remove_tree(folder)
+        finally:
+            lock.release()
+    quarantine = cache.root / _QUARANTINE
+    if (partial or everything) and quarantine.is_dir():
+        for path in sorted(quarantine.iterdir()):
+            report.removed.append(str(path))
+            report.freed_bytes += _disk_size(path)
+            if not dry_run:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
     return report
+
+
+def _disk_size(path: Path) -> int:
+    if path.is_dir() and not path.is_symlink():
+        return sum(p.lstat().st_size for p in _walk_files(path))
+    return path.lstat().st_size
