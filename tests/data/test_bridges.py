@@ -148,4 +148,4 @@ def test_cli_inspect(tmp_path):
     assert out.exit_code != 0 and "not found" in out.output
     (tmp_path / "x.pkl").write_bytes(b"\x80\x04N.")
     out = runner.invoke(main, ["data", "inspect", str(tmp_path / "x.pkl")])
-    assert out.exit_code != 0 and "allow_pickle" in out.output
+    assert out.exit_code != 0 and "--allow-pickle" in out.output

@@ -128,3 +128,43 @@ def test_load_data_reads_the_same_arrays(tmp_path, suffix):
     theirs = cebra.load_data(str(path), key=key)
     ours = bd.load_data(path, key=key)
     np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def _raised(call):
+    try:
+        call()
+    except Exception as e:  # the test compares what each library raises
+        return e
+    raise AssertionError("no exception")
+
+
+def test_load_errors_derive_from_what_cebra_raises(tmp_path):
+    """Two DataFrames without a key, an empty CSV, a multi-animal DeepLabCut file."""
+    import pandas as pd
+
+    two = tmp_path / "two.h5"
+    pd.DataFrame({"a": [1.0, 2.0]}).to_hdf(two, key="first")
+    pd.DataFrame({"b": [3.0, 4.0]}).to_hdf(two, key="second")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    cols = pd.MultiIndex.from_product(
+        [["s"], ["mouse1"], ["Hand"], ["x", "y", "likelihood"]], names=["scorer", "individuals", "bodyparts", "coords"]
+    )
+    multi = tmp_path / "ma.h5"
+    pd.DataFrame(np.ones((3, 3)), columns=cols).to_hdf(multi, key="df_with_missing")
+    cases = {
+        "two frames": (lambda: cebra.load_data(str(two)), lambda: bd.load_data(two), bd.DataKeyError),
+        "empty csv": (lambda: cebra.load_data(str(empty)), lambda: bd.load_data(empty), bd.DataFileError),
+        "multi-animal load_data": (lambda: cebra.load_data(str(multi)), lambda: bd.load_data(multi), None),
+        "multi-animal": (
+            lambda: cebra.load_deeplabcut(str(multi)),
+            lambda: bd.load_deeplabcut(multi),
+            bd.UnsupportedFormatError,
+        ),
+    }
+    for name, (theirs, ours, own) in cases.items():
+        theirs, ours = _raised(theirs), _raised(ours)
+        assert isinstance(ours, type(theirs)), (name, theirs, ours)
+        assert isinstance(ours, own or bd.MultiAnimalFileError), (name, ours)
+    assert isinstance(_raised(lambda: bd.load_data(empty)), bd.EmptyFileError)
+    assert "first" in str(_raised(lambda: bd.load_data(two))) and "second" in str(_raised(lambda: bd.load_data(two)))

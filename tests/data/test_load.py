@@ -59,11 +59,15 @@ def test_pandas_hdf_with_key_and_columns(tmp_path):
     df = pd.DataFrame(X, columns=["a", "b", "c"])
     df.to_hdf(path, key="behaviour")
     pd.DataFrame({"z": Y}).to_hdf(path, key="other")
-    np.testing.assert_array_equal(bd.load_data(path), X)
+    with pytest.raises(bd.DataKeyError, match=r"2 DataFrames.*\['behaviour', 'other'\]"):
+        bd.load_data(path)  # two frames and no key: ambiguous (CEBRA raises too)
+    np.testing.assert_array_equal(bd.load_data(path, key="behaviour"), X)
     np.testing.assert_array_equal(bd.load_data(path, key="other"), Y[:, None])
     np.testing.assert_array_equal(bd.load_data(path, key="behaviour", columns=["c", "a"]), X[:, [2, 0]])
     with pytest.raises(AttributeError, match="columns"):
-        bd.load_data(path, columns=["q"])
+        bd.load_data(path, key="behaviour", columns=["q"])
+    df.to_hdf(tmp_path / "one.h5", key="behaviour")
+    np.testing.assert_array_equal(bd.load_data(tmp_path / "one.h5"), X)  # one frame: no key needed
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".pth", ".p"])

@@ -21,10 +21,14 @@ def data():
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
 def inspect(file, key, columns, allow_pickle, as_json):
     """Show the shape, dtype and value range of the array FILE holds."""
+    from brainbridge.data.errors import UnsafeFormatError
     from brainbridge.data.load import load_data
 
     cols = [c.strip() for c in columns.split(",")] if columns else None
-    array = load_data(file, key=key, columns=cols, allow_pickle=allow_pickle)
+    try:
+        array = load_data(file, key=key, columns=cols, allow_pickle=allow_pickle)
+    except UnsafeFormatError as e:  # name the CLI's opt-in, not the Python one
+        raise click.ClickException(str(e).replace("allow_pickle=True", "--allow-pickle")) from e
     info = {"file": str(file), "key": key, "shape": list(array.shape), "dtype": str(array.dtype)}
     if array.dtype.kind in "biuf" and array.size:
         finite = np.isfinite(array) if array.dtype.kind == "f" else np.ones(array.shape, bool)

@@ -26,8 +26,25 @@ class UnsupportedFormatError(BrainbridgeError, OSError):
     """A file whose suffix :func:`brainbridge.data.load_data` does not read."""
 
 
-class DataFileError(BrainbridgeError, OSError):
-    """A file that exists but cannot be read as the format its suffix claims."""
+class MultiAnimalFileError(UnsupportedFormatError, NotImplementedError):
+    """A multi-animal DeepLabCut file: also a ``NotImplementedError``, as CEBRA raises."""
+
+
+class DataFileError(BrainbridgeError):
+    """A data file that cannot be read (missing, damaged or empty): catch this one.
+
+    Raised as one of its subclasses, each also the built-in exception CEBRA raises:
+    :class:`UnreadableFileError` (an ``OSError``) or :class:`EmptyFileError` (an
+    ``AttributeError``). Python cannot make one class both: their layouts conflict.
+    """
+
+
+class UnreadableFileError(DataFileError, OSError):
+    """A file that is missing, or that is not a valid file of the format its suffix claims."""
+
+
+class EmptyFileError(DataFileError, AttributeError):
+    """A file that holds no data at all (an empty CSV or workbook); an ``AttributeError`` as in CEBRA."""
 
 
 class DataKeyError(BrainbridgeError, KeyError, AttributeError):
@@ -49,7 +66,10 @@ __all__ = [
     "DataKeyError",
     "DatasetError",
     "DatasetTypeError",
+    "EmptyFileError",
+    "MultiAnimalFileError",
     "SamplingError",
+    "UnreadableFileError",
     "UnsafeFormatError",
     "UnsupportedFormatError",
 ]

@@ -7,6 +7,13 @@ Same function names, arguments and key/column resolution as ``cebra.load_data`` 
 * formats that would unpickle (``.pkl``/``.p``, ``.jl``, ``.pt`` files holding arbitrary objects,
   ``.npy``/``.npz`` object arrays) refuse unless ``allow_pickle=True`` is passed, with an error
   saying why (CEBRA silently retries ``.npy`` with ``allow_pickle=True``);
+* pandas/PyTables HDF5 files are checked with h5py before PyTables opens them: PyTables
+  unpickles object columns and string attributes, so any of them that would import or call
+  code is refused, naming the node (:mod:`brainbridge.data.pickles`); ``.pt`` files go through
+  torch's restricted (``weights_only``) unpickler;
+* ambiguous files raise instead of silently picking one entry (two DataFrames and no key),
+  and each error also derives from the exception CEBRA raises (an empty CSV is an
+  ``AttributeError``, a multi-animal DeepLabCut file a ``NotImplementedError``);
 * unsigned-integer HDF5 datasets are read (CEBRA skips them), MATLAB v7.3 files are read
   through h5py (CEBRA's fallback crashes), and a CSV/Excel header row becomes column names
   instead of data;
@@ -17,6 +24,7 @@ Same function names, arguments and key/column resolution as ``cebra.load_data`` 
 from __future__ import annotations
 
 import pickle
+import re
 import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -26,7 +34,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from brainbridge.data.errors import DataFileError, DataKeyError, UnsafeFormatError, UnsupportedFormatError
+from brainbridge.data.errors import (
+    DataFileError,
+    DataKeyError,
+    EmptyFileError,
+    MultiAnimalFileError,
+    UnreadableFileError,
+    UnsafeFormatError,
+    UnsupportedFormatError,
+)
 
 __all__ = ["SUPPORTED_SUFFIXES", "load_data", "load_deeplabcut"]
 
@@ -77,8 +93,14 @@ def load_data(
         an ``AttributeError``, as in CEBRA).
     UnsafeFormatError
         Reading would unpickle and ``allow_pickle`` is False (a ``ValueError``).
-    DataFileError
-        The file is missing or is not a valid file of its format (an ``OSError``).
+    UnreadableFileError
+        The file is missing or is not a valid file of its format (a :class:`DataFileError`
+        and an ``OSError``).
+    EmptyFileError
+        A CSV or workbook without any data (a :class:`DataFileError` and an
+        ``AttributeError``, as in CEBRA).
+    MultiAnimalFileError
+        A multi-animal DeepLabCut file (also a ``NotImplementedError``, as in CEBRA).
     """
     path = Path(file)
     suffix = path.suffix.lower()
@@ -87,14 +109,14 @@ def load_data(
             f"File ending {path.suffix or '(none)'!r} not supported; supported: {', '.join(SUPPORTED_SUFFIXES)}"
         )
     if not path.is_file():
-        raise DataFileError(f"no such file: {path}")
+        raise UnreadableFileError(f"no such file: {path}")
     reader = _READERS[suffix]
     try:
         result = reader(path, key, columns, allow_pickle)
     except (DataKeyError, UnsafeFormatError, DataFileError, UnsupportedFormatError):
         raise
     except Exception as e:  # each library fails in its own way on a corrupt file
-        raise DataFileError(f"cannot read {path} as {suffix} data: {type(e).__name__}: {e}") from e
+        raise UnreadableFileError(f"cannot read {path} as {suffix} data: {type(e).__name__}: {e}") from e
     return result
 
 
@@ -173,7 +195,7 @@ def _read_npy(path, key, columns, allow_pickle):
         magic = f.read(6)
     if magic != b"\x93NUMPY" and not allow_pickle:
         # np.load would try to unpickle it
-        raise DataFileError(f"cannot read {path} as .npy data: it has no NumPy header")
+        raise UnreadableFileError(f"cannot read {path} as .npy data: it has no NumPy header")
     try:
         value = np.load(path, allow_pickle=allow_pickle)
     except ValueError as e:
@@ -204,8 +226,19 @@ def _read_npz(path, key, columns, allow_pickle):
     raise DataKeyError(f"{path} holds no numeric array; entries: {names}")
 
 
+#: MATLAB v7.3 classes that hold numbers (objects, function handles, cells, structs, text do not)
+_MATLAB_NUMERIC = frozenset(
+    {"double", "single", "logical", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"}
+)
+
+
 def _h5_entries(path) -> tuple[list[str], dict[str, Any]]:
-    """Pandas HDF groups, and every other numeric dataset (by path), of an HDF5 file."""
+    """Pandas HDF groups, and every other numeric dataset (by path), of an HDF5 file.
+
+    Never unpickles (h5py only). Datasets whose values live in other files (external storage,
+    virtual datasets) are left out: only the file's own bytes are read; external links are not
+    followed (``visititems`` does not).
+    """
     import h5py
 
     frames: list[str] = []
@@ -221,9 +254,11 @@ def _h5_entries(path) -> tuple[list[str], dict[str, Any]]:
             if isinstance(obj, h5py.Group) and "pandas_type" in obj.attrs:
                 frames.append(name)
             elif isinstance(obj, h5py.Dataset):
+                if obj.is_virtual or obj.external:
+                    return None
                 matlab_class = obj.attrs.get("MATLAB_class", b"")
                 matlab_class = matlab_class.decode() if isinstance(matlab_class, bytes) else str(matlab_class)
-                if obj.dtype.kind in "biuf" and matlab_class not in ("char", "cell", "struct"):
+                if obj.dtype.kind in "biuf" and (not matlab_class or matlab_class in _MATLAB_NUMERIC):
                     arrays[name] = (obj.shape, matlab_class)
             return None
 
@@ -240,37 +275,106 @@ def _read_h5_dataset(path, name, matlab: bool) -> np.ndarray:
     return value.T if matlab else value
 
 
+def _refuse_pickles(path: Path, allow_pickle: bool) -> None:
+    """Refuse an HDF5 file that PyTables would unpickle code from (checked with h5py first)."""
+    if allow_pickle:
+        return
+    from brainbridge.data.pickles import scan_hdf5
+
+    found = scan_hdf5(path)
+    if not found:
+        return
+    shown = "; ".join(node.describe() for node in found[:5])
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    hint = ""
+    if any(node.attribute is None for node in found):
+        hint = (
+            " (pandas pickles the object columns, strings included, of format='fixed' frames: "
+            "save with format='table' to store them without pickles)"
+        )
+    raise UnsafeFormatError(
+        f"{path} holds pickled Python objects that reading would run: {shown}{more}{hint}; {_PICKLE_WHY}"
+    )
+
+
+def _read_frame(path: Path, name: str, allow_pickle: bool) -> pd.DataFrame:
+    """A pandas DataFrame from an HDF5 file, after checking that PyTables will unpickle no code."""
+    _refuse_pickles(path, allow_pickle)
+    return pd.read_hdf(path, key=name)
+
+
+def _is_dlc(frame: pd.DataFrame) -> bool:
+    return {"scorer", "bodyparts", "coords"} <= set(frame.columns.names or [])
+
+
 def _read_h5(path, key, columns, allow_pickle, *, matlab: bool = False):
     frames, arrays = _h5_entries(path)
     if key is not None:
         name = str(key).strip("/")
         if name in frames:
-            return _to_array(pd.read_hdf(path, key=name), columns, f"{path}[{name!r}]")
+            return _to_array(_read_frame(path, name, allow_pickle), columns, f"{path}[{name!r}]")
         if name in arrays:
             return _to_array(_read_h5_dataset(path, name, matlab or bool(arrays[name][1])), columns, f"{path}[{name!r}]")
         raise DataKeyError(f"key {key!r} not found in {path}; available: {frames + list(arrays)}")
     if frames:
-        frame = pd.read_hdf(path, key=frames[0])
-        names = set(frame.columns.names or [])
-        if {"scorer", "bodyparts", "coords"} <= names:
-            return load_deeplabcut(path, keypoints=columns)
-        return _to_array(frame, columns, f"{path}[{frames[0]!r}]")
+        # a DeepLabCut output is recognised by its first frame, as in CEBRA
+        first = "df_with_missing" if "df_with_missing" in frames else frames[0]
+        frame = _read_frame(path, first, allow_pickle)
+        if _is_dlc(frame):
+            return _dlc_keypoints(frame, path, columns, 0.6, False)
+        if len(frames) > 1 or arrays:
+            # CEBRA raises here too: picking one silently would hide the others
+            raise DataKeyError(
+                f"{path} holds {len(frames)} DataFrames and {len(arrays)} other arrays; pass key= "
+                f"one of {frames + list(arrays)}"
+            )
+        return _to_array(frame, columns, f"{path}[{first!r}]")
     if arrays:
         name = next(iter(arrays))
         return _to_array(_read_h5_dataset(path, name, matlab or bool(arrays[name][1])), columns, f"{path}[{name!r}]")
     raise DataKeyError(f"{path} holds no numeric dataset or DataFrame")
 
 
+# torch.save's legacy (non-zip) format starts with this pickled magic number
+_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
+
+
+def _check_torch_file(path: Path) -> None:
+    """Refuse a file that is neither of torch.save's formats (random bytes, other archives)."""
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError) as e:
+            raise UnreadableFileError(f"cannot read {path} as a PyTorch file: a damaged zip archive ({e})") from e
+        if not any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
+            raise UnreadableFileError(f"cannot read {path} as a PyTorch file: a zip archive without data.pkl")
+        return
+    with open(path, "rb") as f:
+        head = f.read(len(_TORCH_LEGACY_MAGIC))
+    if head != _TORCH_LEGACY_MAGIC:
+        raise UnreadableFileError(
+            f"cannot read {path} as a PyTorch file: it is neither torch.save's zip format nor its legacy format"
+        )
+
+
 def _torch_load(path, allow_pickle):
     import torch
 
+    _check_torch_file(path)
     if allow_pickle:
         return torch.load(path, map_location="cpu", weights_only=False)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        # torch's restricted unpickler names the global it refused; anything else is damage
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if refused is None:
+            detail = re.search(r"WeightsUnpickler error:\s*(.+?)\n", str(e) + "\n")
+            reason = detail.group(1).strip() if detail else type(e).__name__
+            raise UnreadableFileError(f"cannot read {path} as a PyTorch file: damaged ({reason})") from e
         raise UnsafeFormatError(
-            f"{path} holds Python objects beyond tensors and containers; {_PICKLE_WHY} ({e})"
+            f"{path} holds Python objects beyond tensors and containers ({refused.group(1)}); {_PICKLE_WHY}"
         ) from e
 
 
@@ -294,12 +398,18 @@ def _is_numeric_or_tensor(value) -> bool:
 def _read_csv(path, key, columns, allow_pickle):
     if key is not None:
         raise DataKeyError(f"a CSV file holds one table; it has no key {key!r}")
-    frame = _frame_with_header(pd.read_csv(path, header=None))
+    try:
+        frame = pd.read_csv(path, header=None)
+    except pd.errors.EmptyDataError as e:
+        raise EmptyFileError(f"{path} is empty: a CSV file needs at least one row of values") from e
+    frame = _frame_with_header(frame)
     return _to_array(frame, columns, str(path))
 
 
 def _read_excel(path, key, columns, allow_pickle):
     sheets = pd.read_excel(path, header=None, sheet_name=None)
+    if all(frame.empty for frame in sheets.values()):
+        raise EmptyFileError(f"{path} is empty: none of its sheets {list(sheets)} holds a value")
     if isinstance(key, int) and key not in sheets:
         names = list(sheets)
         if not 0 <= key < len(names):
@@ -371,11 +481,12 @@ _READERS = {
 # --------------------------------------------------------------------------------------
 
 
-def _read_dlc_frame(path: Path) -> pd.DataFrame:
+def _read_dlc_frame(path: Path, allow_pickle: bool) -> pd.DataFrame:
+    _refuse_pickles(path, allow_pickle)
     with pd.HDFStore(path, mode="r") as store:
         keys = [k.strip("/") for k in store.keys()]
         if not keys:
-            raise DataFileError(f"{path} holds no DataFrame")
+            raise UnreadableFileError(f"{path} holds no DataFrame")
         key = "df_with_missing" if "df_with_missing" in keys else keys[0]
         return store[key]
 
@@ -399,6 +510,7 @@ def load_deeplabcut(
     pcutoff: float = 0.6,
     *,
     return_mask: bool = False,
+    allow_pickle: bool = False,
 ):
     """Keypoint positions from a DeepLabCut ``.h5`` output, low-likelihood points interpolated.
 
@@ -415,6 +527,8 @@ def load_deeplabcut(
         edges). Only the missing entries change.
     return_mask : bool, default False
         Also return the ``(frames, keypoints)`` boolean mask of interpolated points.
+    allow_pickle : bool, default False
+        Read the file even if PyTables would unpickle code from it (only for trusted files).
 
     Returns
     -------
@@ -428,24 +542,35 @@ def load_deeplabcut(
         An unknown keypoint (also an ``AttributeError``).
     ValueError
         ``keypoints`` not a list.
-    UnsupportedFormatError
-        A multi-animal file (four column levels).
+    MultiAnimalFileError
+        A multi-animal file (four column levels); an ``UnsupportedFormatError`` and a
+        ``NotImplementedError`` (as in CEBRA).
+    UnsafeFormatError
+        PyTables would unpickle code from the file and ``allow_pickle`` is False; the error
+        names the node.
     """
     path = Path(filepath)
     if not path.is_file():
-        raise DataFileError(f"no such file: {path}")
+        raise UnreadableFileError(f"no such file: {path}")
     try:
-        frame = _read_dlc_frame(path)
+        frame = _read_dlc_frame(path, allow_pickle)
+    except (UnsafeFormatError, UnreadableFileError):
+        raise
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DataFileError(f"cannot read {path} as a DeepLabCut HDF5 file: {e}") from e
+        raise UnreadableFileError(f"cannot read {path} as a DeepLabCut HDF5 file: {e}") from e
+    return _dlc_keypoints(frame, path, keypoints, pcutoff, return_mask)
+
+
+def _dlc_keypoints(frame: pd.DataFrame, path: Path, keypoints, pcutoff: float, return_mask: bool):
+    """:func:`load_deeplabcut` on a DataFrame already read from ``path``."""
     if frame.columns.nlevels == 4:
-        raise UnsupportedFormatError(
+        raise MultiAnimalFileError(
             f"{path} is a multi-animal DeepLabCut file (4 column levels); select one individual "
             "(frame.xs(name, level='individuals', axis=1)) and save it first"
         )
     names = list(frame.columns.names or [])
     if not {"scorer", "bodyparts", "coords"} <= set(names):
-        raise DataFileError(f"{path} is not a DeepLabCut output: column levels are {names}")
+        raise UnreadableFileError(f"{path} is not a DeepLabCut output: column levels are {names}")
     scorer = frame.columns.get_level_values("scorer")[0]
     frame = frame[scorer]
     available = list(dict.fromkeys(frame.columns.get_level_values("bodyparts")))
@@ -472,7 +597,7 @@ def load_deeplabcut(
         warnings.warn(
             f"keypoints {[keypoints[i] for i in never]} are below pcutoff={pcutoff} in every frame; left as NaN",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     data = _interpolate_nans(xy)
     return (data, mask) if return_mask else data
