@@ -62,6 +62,8 @@ class LazyGroup(click.Group):
             return getattr(importlib.import_module(module), attribute)
         except ImportError as e:
             hint = f" (install it with: pip install 'brainbridge[{extra}]')" if extra else ""
+            if (e.name or "").split(".")[0] == "torch":  # no extra provides torch
+                hint = " (install it separately: pip install torch==2.13.0)"
             raise click.ClickException(f"'{name}' needs a package that is not installed: {e.name}{hint}") from e
 
     def format_commands(self, ctx, formatter):

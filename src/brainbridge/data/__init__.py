@@ -10,40 +10,19 @@ the import::
     for batch in loader:
         ...  # batch.reference, batch.positive, batch.negative: (512, neurons, 10)
 
-This package needs PyTorch (the ``ml`` extra plus ``pip install torch``); it is imported only
-here, never by the core.
+``load_data``, ``load_deeplabcut``, ``Offset``, ``Batch``/``BatchIndex``, ``Random`` and the
+errors work without PyTorch. The datasets, distributions and loaders need it, and are imported
+on first use: install it separately with ``pip install torch==2.13.0`` (the ``[ml]`` extra
+holds the file-format readers, not torch). The core never imports this package.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from brainbridge.data._rng import GLOBAL_RNG, Random
-from brainbridge.data.bridges import (
-    collection_from_assemblies,
-    collection_from_sessions,
-    dataset_from_assembly,
-)
-from brainbridge.data.datasets import (
-    Dataset,
-    DatasetCollection,
-    DatasetxCEBRA,
-    MultiSessionDataset,
-    SingleSessionDataset,
-    TensorDataset,
-    UnifiedDataset,
-)
 from brainbridge.data.datatypes import Batch, BatchIndex, Offset
-from brainbridge.data.distributions import (
-    ConditionalIndex,
-    ContinuousIndex,
-    DeltaNormalDistribution,
-    Discrete,
-    DiscreteEmpirical,
-    DiscreteUniform,
-    MixedTimeDeltaDistribution,
-    Prior,
-    TimeContrastive,
-    TimedeltaDistribution,
-)
 from brainbridge.data.errors import (
     DataFileError,
     DataKeyError,
@@ -52,30 +31,91 @@ from brainbridge.data.errors import (
     EmptyFileError,
     MultiAnimalFileError,
     SamplingError,
+    TorchMissingError,
     UnreadableFileError,
     UnsafeFormatError,
     UnsupportedFormatError,
 )
 from brainbridge.data.load import load_data, load_deeplabcut
-from brainbridge.data.loaders import (
-    ContinuousDataLoader,
-    DiscreteDataLoader,
-    FullDataLoader,
-    HybridDataLoader,
-    Loader,
-    MixedDataLoader,
-)
-from brainbridge.data.multisession import (
-    ContinuousMultiSessionDataLoader,
-    DiscreteMultiSessionDataLoader,
-    DiscreteMultisessionSampler,
-    MixedMultiSessionDataLoader,
-    MultiSessionLoader,
-    MultisessionSampler,
-    UnifiedLoader,
-    UnifiedSampler,
-)
-from brainbridge.data.prefetch import LoaderIterableDataset, PrefetchLoader
+
+#: names that need PyTorch -> the module defining them (imported on first access)
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        ["collection_from_assemblies", "collection_from_sessions", "dataset_from_assembly"],
+        "brainbridge.data.bridges",
+    ),
+    **dict.fromkeys(
+        [
+            "Dataset",
+            "DatasetCollection",
+            "DatasetxCEBRA",
+            "MultiSessionDataset",
+            "SingleSessionDataset",
+            "TensorDataset",
+            "UnifiedDataset",
+        ],
+        "brainbridge.data.datasets",
+    ),
+    **dict.fromkeys(
+        [
+            "ConditionalIndex",
+            "ContinuousIndex",
+            "DeltaNormalDistribution",
+            "Discrete",
+            "DiscreteEmpirical",
+            "DiscreteUniform",
+            "MixedTimeDeltaDistribution",
+            "Prior",
+            "TimeContrastive",
+            "TimedeltaDistribution",
+        ],
+        "brainbridge.data.distributions",
+    ),
+    **dict.fromkeys(
+        [
+            "ContinuousDataLoader",
+            "DiscreteDataLoader",
+            "FullDataLoader",
+            "HybridDataLoader",
+            "Loader",
+            "MixedDataLoader",
+        ],
+        "brainbridge.data.loaders",
+    ),
+    **dict.fromkeys(
+        [
+            "ContinuousMultiSessionDataLoader",
+            "DiscreteMultiSessionDataLoader",
+            "DiscreteMultisessionSampler",
+            "MixedMultiSessionDataLoader",
+            "MultiSessionLoader",
+            "MultisessionSampler",
+            "UnifiedLoader",
+            "UnifiedSampler",
+        ],
+        "brainbridge.data.multisession",
+    ),
+    **dict.fromkeys(["LoaderIterableDataset", "PrefetchLoader"], "brainbridge.data.prefetch"),
+}
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'brainbridge.data' has no attribute {name!r}")
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] != "torch":
+            raise
+        message = f"brainbridge.data.{name} needs PyTorch; {TorchMissingError.HINT}"
+        raise TorchMissingError(message, name="torch") from e
+    globals()[name] = value  # resolve once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "GLOBAL_RNG",
@@ -120,6 +160,7 @@ __all__ = [
     "TensorDataset",
     "TimeContrastive",
     "TimedeltaDistribution",
+    "TorchMissingError",
     "UnifiedDataset",
     "UnifiedLoader",
     "UnifiedSampler",

@@ -57,6 +57,12 @@ class DataKeyError(BrainbridgeError, KeyError, AttributeError):
         return str(self.args[0]) if self.args else ""
 
 
+class TorchMissingError(BrainbridgeError, ModuleNotFoundError):
+    """PyTorch is needed (datasets, loaders, ``.pt`` files) but not installed."""
+
+    HINT = "install PyTorch separately: pip install torch==2.13.0 (the [ml] extra does not include it)"
+
+
 class UnsafeFormatError(BrainbridgeError, ValueError):
     """A file that could only be read by unpickling it, which was not allowed."""
 
@@ -69,6 +75,7 @@ __all__ = [
     "EmptyFileError",
     "MultiAnimalFileError",
     "SamplingError",
+    "TorchMissingError",
     "UnreadableFileError",
     "UnsafeFormatError",
     "UnsupportedFormatError",

@@ -39,6 +39,7 @@ from brainbridge.data.errors import (
     DataKeyError,
     EmptyFileError,
     MultiAnimalFileError,
+    TorchMissingError,
     UnreadableFileError,
     UnsafeFormatError,
     UnsupportedFormatError,
@@ -113,7 +114,7 @@ def load_data(
     reader = _READERS[suffix]
     try:
         result = reader(path, key, columns, allow_pickle)
-    except (DataKeyError, UnsafeFormatError, DataFileError, UnsupportedFormatError):
+    except (DataKeyError, UnsafeFormatError, DataFileError, UnsupportedFormatError, TorchMissingError):
         raise
     except Exception as e:  # each library fails in its own way on a corrupt file
         raise UnreadableFileError(f"cannot read {path} as {suffix} data: {type(e).__name__}: {e}") from e
@@ -359,9 +360,11 @@ def _check_torch_file(path: Path) -> None:
 
 
 def _torch_load(path, allow_pickle):
-    import torch
-
     _check_torch_file(path)
+    try:
+        import torch
+    except ModuleNotFoundError as e:
+        raise TorchMissingError(f"reading {path} needs PyTorch; {TorchMissingError.HINT}", name="torch") from e
     if allow_pickle:
         return torch.load(path, map_location="cpu", weights_only=False)
     try:
