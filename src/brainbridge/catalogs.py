@@ -41,6 +41,7 @@ from brainbridge.errors import (
     StimulusSetLookupError,
 )
 from brainbridge.fetch import fetch_file
+from brainbridge.paths import path_within, safe_component
 from brainbridge.stimuli import StimulusSet, extract_zip
 
 __all__ = [
@@ -431,7 +432,8 @@ def get_stimulus_set(identifier: str, **fetch_options) -> StimulusSet:
     csv_path = _fetch_row(csv_row, **fetch_options)
     zip_path = _fetch_row(zip_row, **fetch_options)
     key = zip_row["sha1"] or zip_path.parent.name
-    target = config.cache_dir() / "stimuli" / key
+    # the key comes from the catalog row: one plain folder name inside the stimuli cache
+    target = path_within(config.cache_dir() / "stimuli", safe_component(key, "stimulus archive sha1"))
     if not target.is_dir():
         with FileLock(str(target) + ".lock"):
             if not target.is_dir():

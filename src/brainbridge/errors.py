@@ -28,8 +28,16 @@ class CatalogError(ValidationError):
     """A catalog lookup table that is malformed or inconsistent."""
 
 
+class PackagingConflictError(CatalogError):
+    """Another process, or another catalog, packaged this identifier with other content."""
+
+
 class UnsafeArchiveError(ValidationError):
     """An archive entry that would be written outside its target folder."""
+
+
+class UnsafePathError(ValidationError):
+    """A name or id taken from data that would not stay one component inside its folder."""
 
 
 class LookupFailedError(BrainbridgeError, KeyError):
@@ -77,8 +85,10 @@ __all__ = [
     "FetchError",
     "LookupFailedError",
     "OfflineError",
+    "PackagingConflictError",
     "StimulusSetError",
     "StimulusSetLookupError",
     "UnsafeArchiveError",
+    "UnsafePathError",
     "ValidationError",
 ]

@@ -79,7 +79,7 @@ def test_first_use_trains_then_the_cache_is_reused(benchmark, monkeypatch):
 def test_stored_as_arrays_and_json_never_pickles(benchmark):
     fit = _train(GaborV1(image_size=32), "energy", benchmark)
     names = sorted(p.name for p in fit.path.iterdir())
-    assert names == ["accuracy.npz", "fit.json", "mapping.npz", "neuroids.npz"]
+    assert names == ["accuracy.npz", "checksums.json", "fit.json", "mapping.npz", "neuroids.npz"]
     for name in ("accuracy.npz", "mapping.npz", "neuroids.npz"):
         with np.load(fit.path / name, allow_pickle=False) as data:  # would raise on object arrays
             assert all(data[k].dtype != object for k in data.files)
@@ -138,3 +138,69 @@ def test_a_corrupt_entry_is_trained_again(benchmark):
         again = _train(GaborV1(image_size=32), "energy", benchmark)
     assert again.key == fit.key
     assert load_fit(fit.key) is not None
+
+
+def _flip_byte(path, offset=None):
+    data = bytearray(path.read_bytes())
+    i = len(data) // 2 if offset is None else offset
+    data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "edit_arrays", "no_checksums"])
+def test_a_damaged_entry_is_a_logged_miss_moved_aside(benchmark, damage, caplog):
+    """Issue 10 item 11: a flipped byte or truncated .npz raised BadZipFile on every later run;
+    an edited (still valid) array was served. Each is now a logged miss: moved aside, retrained."""
+    fit = _train(GaborV1(image_size=32), "energy", benchmark)
+    folder = fit.path
+    if damage == "flip":
+        _flip_byte(folder / "mapping.npz")
+    elif damage == "truncate":
+        path = folder / "neuroids.npz"
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "edit_arrays":
+        with np.load(folder / "accuracy.npz") as data:
+            arrays = {k: data[k] for k in data.files}
+        arrays["r"] = arrays["r"] + 0.5  # a valid archive with other values
+        np.savez(folder / "accuracy.npz", **arrays)
+    else:
+        (folder / "checksums.json").unlink()
+    with caplog.at_level("WARNING", logger="brainbridge.encoding.cache"):
+        with pytest.warns(UserWarning, match="training it again"):
+            again = _train(GaborV1(image_size=32), "energy", benchmark)
+    assert any("training it again" in r.getMessage() for r in caplog.records)
+    assert again.key == fit.key
+    np.testing.assert_allclose(again.accuracy["r"], fit.accuracy["r"])
+    aside = list((folder.parent / ".damaged").iterdir())
+    assert len(aside) == 1 and aside[0].name.startswith(fit.key)
+    # the fresh entry is whole again: loads without a warning
+    loaded = load_fit(fit.key)
+    np.testing.assert_allclose(loaded.accuracy["r"], fit.accuracy["r"])
+
+
+def test_unreadable_archive_with_matching_checksums_is_still_a_miss(benchmark):
+    """A damaged archive whose checksums were recomputed (so only the parser sees the damage)
+    raises FitCacheError, never BadZipFile."""
+    import json
+
+    from brainbridge.encoding.errors import FitCacheError
+
+    fit = _train(GaborV1(image_size=32), "energy", benchmark)
+    _flip_byte(fit.path / "mapping.npz", offset=40)  # inside the first member's header/data
+    sums = json.loads((fit.path / "checksums.json").read_text())
+    sums["mapping.npz"] = cache._sha256(fit.path / "mapping.npz")
+    (fit.path / "checksums.json").write_text(json.dumps(sums))
+    with pytest.raises(FitCacheError):
+        load_fit(fit.key)
+    with pytest.warns(UserWarning, match="training it again"):
+        _train(GaborV1(image_size=32), "energy", benchmark)
+    assert load_fit(fit.key) is not None
+
+
+def test_fit_keys_are_one_folder_name(tmp_path):
+    from brainbridge.errors import UnsafePathError
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with pytest.raises(UnsafePathError):
+        load_fit("../outside", root=tmp_path / "cache")

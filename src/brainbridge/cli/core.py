@@ -573,31 +573,18 @@ def package() -> None:
     """Package stimulus sets and assemblies into a catalog (write, hash, store, catalog)."""
 
 
-def _catalog_for_packaging(name: str, create: bool, store: str | None) -> tuple[str, str | None]:
-    """The catalog to package into (created with ``create``) and the store to use.
+def _catalog_for_packaging(name: str, create: bool, store: str | None) -> tuple[Any, str | None, bool]:
+    """The catalog to package into, the store to use, and whether the catalog is new.
 
-    A catalog in a user catalog folder keeps its files in a subfolder named after it, since
-    every ``*.csv`` directly in that folder is read as a catalog (a stimulus set's CSV there
-    would be mistaken for one).
+    A new catalog (``--create``) is written only when the packaging succeeds. A catalog in a
+    user catalog folder keeps its files in a subfolder named after it, since every ``*.csv``
+    directly in that folder is read as a catalog (a stimulus set's CSV there would be
+    mistaken for one).
     """
-    from brainbridge import config
-    from brainbridge.catalogs import Catalog, get_catalog, register
+    from brainbridge.packaging import default_store, prepare_user_catalog
 
-    try:
-        catalog = get_catalog(name)
-    except LookupFailedError:
-        if not create:
-            raise
-        folder = config.user_catalog_dirs()[0]
-        csv = folder / f"{name}.csv"
-        catalog = Catalog.from_files(name, csv) if csv.exists() else Catalog.create(name, csv)
-        register(catalog)
-        click.echo(f"created catalog {name} at {csv}")
-    if store is None and catalog.source_path is not None:
-        user_dirs = {d.expanduser().resolve() for d in config.user_catalog_dirs()}
-        if catalog.source_path.parent.resolve() in user_dirs:
-            store = str(catalog.source_path.parent / name)
-    return name, store
+    catalog, created = prepare_user_catalog(name, create)
+    return catalog, store if store is not None else default_store(catalog), created
 
 
 _catalog_option = click.option("--catalog", "catalog_name", required=True, help="The catalog to add to.")
@@ -627,8 +614,10 @@ def package_stimulus_set_command(
     from brainbridge.stimuli import StimulusSet
 
     stimulus_set = StimulusSet.from_files(csv_path, dir_path, identifier=identifier)
-    catalog_name, store = _catalog_for_packaging(catalog_name, create, store)
-    result = package_stimulus_set(catalog_name, stimulus_set, identifier, store=store)
+    catalog, store, created = _catalog_for_packaging(catalog_name, create, store)
+    result = package_stimulus_set(catalog, stimulus_set, identifier, store=store)
+    if created:
+        click.echo(f"created catalog {catalog.identifier} at {catalog.source_path}")
     click.echo(f"packaged stimulus set {identifier} ({len(stimulus_set)} stimuli) into catalog {result['catalog']}")
     click.echo(format_table(
         [{"file": "csv", "location": result["csv_location"], "sha1": result["csv_sha1"]},
@@ -663,11 +652,13 @@ def package_assembly_command(
     cls = assembly_class(class_name)
     assembly = cls.from_files(file_path)
     assembly.load()
-    catalog_name, store = _catalog_for_packaging(catalog_name, create, store)
+    catalog, store, created = _catalog_for_packaging(catalog_name, create, store)
     result = package_data_assembly(
-        catalog_name, assembly, identifier, stimulus_set_identifier,
+        catalog, assembly, identifier, stimulus_set_identifier,
         assembly_class_name=class_name, store=store,
     )
+    if created:
+        click.echo(f"created catalog {catalog.identifier} at {catalog.source_path}")
     click.echo(f"packaged {result['cls']} {identifier} into catalog {result['catalog']}")
     click.echo(format_table([{"location": result["location"], "sha1": result["sha1"],
                               "stimulus_set": result["stimulus_set_identifier"] or ""}]))

@@ -43,16 +43,39 @@ def _emit(frame: pd.DataFrame, fmt: str) -> None:
             click.echo(frame.to_string())
 
 
+#: most bins ``--bin-edges`` may ask for (a typo such as 0:1:1e-9 must not exhaust memory)
+MAX_BINS = 100_000
+
+
 def _parse_edges(text: str) -> np.ndarray:
-    """``start:stop:step`` (stop included when on the grid) or comma-separated edges."""
+    """``start:stop:step`` (stop included when on the grid) or comma-separated edges.
+
+    Raises
+    ------
+    click.BadParameter
+        Unparseable text, a step that is not positive, stop not after start, more than
+        :data:`MAX_BINS` bins, or edges that are not finite and strictly increasing.
+    """
+    from brainbridge.ecephys.counts import check_bin_edges
+    from brainbridge.errors import ValidationError
+
+    usage = "use start:stop:step (e.g. 0:0.25:0.05) or comma-separated increasing edges"
     try:
         if ":" in text:
             start, stop, step = (float(x) for x in text.split(":"))
+            if not all(np.isfinite([start, stop, step])) or step <= 0 or stop <= start:
+                raise click.BadParameter(f"{text!r}: the step must be > 0 and stop > start; {usage}")
             n = int(round((stop - start) / step))
-            return start + step * np.arange(n + 1)
-        return np.array([float(x) for x in text.split(",")])
-    except ValueError as e:
-        raise click.BadParameter(f"{text!r}: use start:stop:step or comma-separated edges") from e
+            if n < 1 or n > MAX_BINS:
+                raise click.BadParameter(f"{text!r} gives {n} bins; between 1 and {MAX_BINS} are allowed")
+            edges = start + step * np.arange(n + 1)
+        else:
+            edges = np.array([float(x) for x in text.split(",")])
+        return check_bin_edges(edges)
+    except (ValueError, ValidationError) as e:
+        if isinstance(e, click.BadParameter):
+            raise
+        raise click.BadParameter(f"{text!r}: {e}; {usage}" if isinstance(e, ValidationError) else f"{text!r}: {usage}") from e
 
 
 @click.group()
@@ -159,7 +182,8 @@ def _match_id(text: str, ids: np.ndarray):
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--catalog", "catalog_name", required=True, help="Catalog to add the rows to (created if needed).")
 @click.option("--identifier", default=None, help="Assembly identifier (default: from the session id).")
-@click.option("--bin-edges", default="0:0.25:0.05", show_default=True, help="start:stop:step or comma-separated (s).")
+@click.option("--bin-edges", default="0:0.25:0.05", show_default=True, help="start:stop:step or comma-separated (s).",
+              callback=lambda _ctx, _param, value: _parse_edges(value))
 @click.option("--presentations", default=None, help="Interval table(s) used as presentations (comma-separated).")
 @click.option("--half-open", is_flag=True, help="Half-open [a, b) bins instead of AllenSDK's closed bins.")
 @click.option("--store", default=None, help="Where the packaged files go (default: the catalog's folder).")
@@ -170,14 +194,14 @@ def package(paths, catalog_name, identifier, bin_edges, presentations, half_open
     rows = package_nwb(
         list(paths),
         catalog_name=catalog_name,
-        bin_edges=_parse_edges(bin_edges),
+        bin_edges=bin_edges,
         assembly_identifier=identifier,
         presentations=presentations.split(",") if presentations else None,
         closed=not half_open,
         store=store,
     )
     for row in rows:
-        click.echo(f"{row['lookup_type']}\t{row['identifier']}\t{row['location']}")
+        click.echo(f"{row['lookup_type']}\t{row['identifier']}\t{row['location']}\t{row['catalog']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

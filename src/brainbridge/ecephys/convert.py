@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from brainbridge.assemblies import NeuronRecordingAssembly
+from brainbridge.ecephys.counts import check_bin_edges
 from brainbridge.ecephys.session import EcephysSession
 from brainbridge.errors import ValidationError
 from brainbridge.stimuli import StimulusSet
@@ -110,9 +111,43 @@ def _identifier(text: str) -> str:
     return cleaned or "session"
 
 
+def _result_rows(results: list[dict]) -> list[dict]:
+    """The catalog rows (one per file) of packaging results."""
+    rows = []
+    for result in results:
+        common = {"identifier": result["identifier"], "lookup_type": result["lookup_type"],
+                  "catalog": result["catalog"]}
+        if result["lookup_type"] == "stimulus_set":
+            rows.append({**common, "location": result["csv_location"], "sha1": result["csv_sha1"]})
+            rows.append({**common, "location": result["zip_location"], "sha1": result["zip_sha1"]})
+        else:
+            rows.append({**common, "location": result["location"], "sha1": result["sha1"]})
+    return rows
+
+
+def _stage_session(
+    transaction,
+    session: EcephysSession,
+    bin_edges,
+    *,
+    assembly_identifier: str | None,
+    stimulus_set_identifier: str | None,
+    closed: bool,
+    progress: bool | None,
+) -> None:
+    """Add one session's stimulus set and assembly to a packaging transaction."""
+    assembly_identifier = assembly_identifier or f"ecephys.{_identifier(session.session_id)}"
+    stimulus_set_identifier = stimulus_set_identifier or f"{assembly_identifier}.stimuli"
+    assembly = session_to_assembly(session, bin_edges, closed=closed, progress=progress)
+    with tempfile.TemporaryDirectory(prefix="brainbridge-ecephys-") as staging:
+        stimuli = session_stimulus_set(session, staging)
+        transaction.add_stimulus_set(stimuli, stimulus_set_identifier)
+    transaction.add_assembly(assembly, assembly_identifier, stimulus_set_identifier, "NeuronRecordingAssembly")
+
+
 def package_session(
     session: EcephysSession,
-    catalog_name: str,
+    catalog_name,
     bin_edges,
     *,
     assembly_identifier: str | None = None,
@@ -121,58 +156,23 @@ def package_session(
     store: str | os.PathLike | None = None,
     progress: bool | None = None,
 ) -> list[dict]:
-    """Package one session's spike counts and stimuli into ``catalog_name``.
+    """Package one session's spike counts and stimuli into ``catalog_name``, all or nothing.
 
     Identifiers default to ``ecephys.<session id>`` and ``ecephys.<session id>.stimuli``.
 
     Returns
     -------
     list of dict
-        The catalog rows added (one per file), as the catalog lists them.
+        The catalog rows (one per file): ``identifier``, ``lookup_type``, ``location``,
+        ``sha1``, ``catalog``.
     """
-    from brainbridge.packaging import package_data_assembly, package_stimulus_set
+    from brainbridge.packaging import PackagingTransaction
 
-    assembly_identifier = assembly_identifier or f"ecephys.{_identifier(session.session_id)}"
-    stimulus_set_identifier = stimulus_set_identifier or f"{assembly_identifier}.stimuli"
-    assembly = session_to_assembly(session, bin_edges, closed=closed, progress=progress)
-    with tempfile.TemporaryDirectory(prefix="brainbridge-ecephys-") as staging:
-        stimuli = session_stimulus_set(session, staging)
-        stimulus_result = package_stimulus_set(catalog_name, stimuli, stimulus_set_identifier, store=store)
-    assembly_result = package_data_assembly(
-        catalog_name, assembly, assembly_identifier, stimulus_set_identifier, "NeuronRecordingAssembly", store=store
-    )
-    return [
-        {
-            "identifier": stimulus_set_identifier,
-            "lookup_type": "stimulus_set",
-            "location": stimulus_result.get("csv_location"),
-            "sha1": stimulus_result.get("csv_sha1"),
-        },
-        {
-            "identifier": stimulus_set_identifier,
-            "lookup_type": "stimulus_set",
-            "location": stimulus_result.get("zip_location"),
-            "sha1": stimulus_result.get("zip_sha1"),
-        },
-        {
-            "identifier": assembly_identifier,
-            "lookup_type": "assembly",
-            "location": assembly_result.get("location"),
-            "sha1": assembly_result.get("sha1"),
-        },
-    ]
-
-
-def _ensure_catalog(catalog_name: str) -> None:
-    """Create a user catalog called ``catalog_name`` when none exists."""
-    from brainbridge import config
-    from brainbridge.catalogs import Catalog, list_catalogs, register
-
-    if catalog_name in list_catalogs():
-        return
-    folder = config.user_catalog_dirs()[0]
-    folder.mkdir(parents=True, exist_ok=True)
-    register(Catalog.create(catalog_name, folder / f"{catalog_name}.csv"))
+    check_bin_edges(bin_edges)
+    with PackagingTransaction(catalog_name, store) as transaction:
+        _stage_session(transaction, session, bin_edges, assembly_identifier=assembly_identifier,
+                       stimulus_set_identifier=stimulus_set_identifier, closed=closed, progress=progress)
+        return _result_rows(transaction.commit())
 
 
 def package_nwb(
@@ -190,6 +190,10 @@ def package_nwb(
 ) -> list[dict]:
     """Package NWB files (or folders of them) into a catalog, one assembly + stimulus set each.
 
+    The run is atomic: every session is converted, written and checked first, then all files
+    are stored and all rows added in one step. If anything fails, the catalog is left as it
+    was (a catalog this run would have created is not created) and no file is left behind.
+
     Parameters
     ----------
     paths
@@ -206,42 +210,38 @@ def package_nwb(
         Closed (AllenSDK) or half-open bins.
     store
         Where the files go (see :func:`brainbridge.packaging.package_data_assembly`); default
-        ``<BRAINBRIDGE_HOME>/packaged/<catalog>``.
+        :func:`brainbridge.packaging.default_store` (beside the catalog, so the catalog lists
+        them by relative paths).
     **session_kwargs
         Passed to :meth:`EcephysSession.from_nwb` (unit filters...).
 
     Returns
     -------
     list of dict
-        The rows added, three per session.
-    """
-    files = nwb_paths(paths)
-    if create_catalog:
-        _ensure_catalog(catalog_name)
-    if store is None:
-        # not the catalog's folder: a user-catalog folder reads every CSV in it as a catalog
-        from brainbridge import config
+        The rows, three per session. A stimulus set another catalog already lists with the
+        same files is reused from there (its rows name that catalog), not listed twice.
 
-        store = config.home() / "packaged" / _identifier(catalog_name)
-        Path(store).mkdir(parents=True, exist_ok=True)
-    rows: list[dict] = []
-    for path in files:
-        with EcephysSession.from_nwb(path, presentations=presentations, **session_kwargs) as session:
-            if assembly_identifier is None:
-                identifier = None
-            elif len(files) == 1:
-                identifier = assembly_identifier
-            else:
-                identifier = f"{assembly_identifier}.{_identifier(session.session_id)}"
-            rows.extend(
-                package_session(
-                    session,
-                    catalog_name,
-                    bin_edges,
-                    assembly_identifier=identifier,
-                    closed=closed,
-                    store=store,
-                    progress=progress,
-                )
-            )
-    return rows
+    Raises
+    ------
+    PackagingConflictError
+        An identifier is already catalogued (here or elsewhere) with other content.
+    """
+    from brainbridge.packaging import PackagingTransaction, default_store, prepare_user_catalog
+
+    bin_edges = check_bin_edges(bin_edges)
+    files = nwb_paths(paths)
+    catalog, _created = prepare_user_catalog(catalog_name, create_catalog)
+    if store is None:
+        store = default_store(catalog)
+    with PackagingTransaction(catalog, store) as transaction:
+        for path in files:
+            with EcephysSession.from_nwb(path, presentations=presentations, **session_kwargs) as session:
+                if assembly_identifier is None:
+                    identifier = None
+                elif len(files) == 1:
+                    identifier = assembly_identifier
+                else:
+                    identifier = f"{assembly_identifier}.{_identifier(session.session_id)}"
+                _stage_session(transaction, session, bin_edges, assembly_identifier=identifier,
+                               stimulus_set_identifier=None, closed=closed, progress=progress)
+        return _result_rows(transaction.commit())

@@ -20,7 +20,7 @@ import numpy as np
 from brainbridge.ecephys.errors import UnitNotFoundError
 from brainbridge.errors import ValidationError
 
-__all__ = ["SpikeTrains", "spike_counts", "window_edges"]
+__all__ = ["SpikeTrains", "check_bin_edges", "spike_counts", "window_edges"]
 
 #: working memory (bytes) of one chunk of units, beyond the output array
 CHUNK_BYTES = 48 * 1024 * 1024
@@ -143,6 +143,25 @@ class SpikeTrains:
         return np.repeat(np.arange(len(self), dtype=np.int64), self.n_spikes)
 
 
+def check_bin_edges(bin_edges) -> np.ndarray:
+    """``bin_edges`` as float64, checked: 1-D, at least 2 edges, finite, strictly increasing.
+
+    Raises
+    ------
+    ValidationError
+        Saying what is wrong with the edges.
+    """
+    try:
+        edges = np.asarray(bin_edges, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValidationError(f"bin_edges must be numbers: {e}") from e
+    if edges.ndim != 1 or edges.size < 2:
+        raise ValidationError(f"bin_edges must be a 1-D array of at least 2 edges, got shape {edges.shape}")
+    if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+        raise ValidationError("bin_edges must be finite and strictly increasing")
+    return edges
+
+
 def window_edges(starts, bin_edges) -> np.ndarray:
     """Absolute bin edges, shape ``(n_presentations, n_bins + 1)``: ``starts[:, None] + bin_edges``.
 
@@ -151,11 +170,7 @@ def window_edges(starts, bin_edges) -> np.ndarray:
     ValidationError
         ``bin_edges`` not strictly increasing, fewer than two edges, or non-finite starts.
     """
-    bin_edges = np.asarray(bin_edges, dtype=np.float64)
-    if bin_edges.ndim != 1 or bin_edges.size < 2:
-        raise ValidationError(f"bin_edges must be a 1-D array of at least 2 edges, got shape {bin_edges.shape}")
-    if not np.all(np.isfinite(bin_edges)) or np.any(np.diff(bin_edges) <= 0):
-        raise ValidationError("bin_edges must be finite and strictly increasing")
+    bin_edges = check_bin_edges(bin_edges)
     starts = np.asarray(starts, dtype=np.float64)
     if not np.all(np.isfinite(starts)):
         raise ValidationError(

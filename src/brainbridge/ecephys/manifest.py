@@ -25,6 +25,7 @@ from pathlib import Path
 from brainbridge.atomic import atomic_write_text
 from brainbridge.ecephys.errors import ManifestVersionError
 from brainbridge.errors import ValidationError
+from brainbridge.paths import path_within, safe_component
 
 __all__ = ["DEFAULT_ENTRIES", "MANIFEST_VERSION", "Manifest", "compare_versions"]
 
@@ -183,6 +184,9 @@ class Manifest:
         ------
         ValidationError
             An unknown key or the wrong number of arguments.
+        UnsafePathError
+            An id that is not one plain file name (``../x``, ``a/b``...), or a path that
+            would resolve outside the cache folder.
         """
         templates = self._templates()
         if key not in templates:
@@ -192,10 +196,14 @@ class Manifest:
         if needed != len(args):
             raise ValidationError(f"manifest key {key!r} ({template}) takes {needed} argument(s), got {len(args)}")
         if not args:
-            return Path(template)
+            return path_within(self.base_dir, template, what=f"manifest entry {key!r}")
+        # ids come from project tables and NWB files: each must stay one plain file name
+        for arg in args:
+            safe_component(arg, f"id {arg!r} for manifest key {key!r}")
         values = tuple(int(a) if isinstance(a, str) and a.lstrip("-").isdigit() else a for a in args)
         try:
-            return Path(template % values)
+            path = template % values
         except TypeError:
             # non-numeric ids (e.g. "sub-01_ses-02") in a %d template
-            return Path(template.replace("%d", "%s") % values)
+            path = template.replace("%d", "%s") % values
+        return path_within(self.base_dir, path, what=f"cache path of {key!r}")

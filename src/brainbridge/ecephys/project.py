@@ -45,6 +45,7 @@ from brainbridge.ecephys.manifest import MANIFEST_VERSION, Manifest
 from brainbridge.ecephys.session import EcephysSession, filter_units
 from brainbridge.errors import FetchError, OfflineError, ValidationError
 from brainbridge.fetch import AccessDeniedError, RemoteNotFoundError, fetch_file, sha1_hash
+from brainbridge.paths import check_relative, path_within, safe_component
 
 __all__ = [
     "INDEX_NAME",
@@ -109,10 +110,17 @@ class ProjectSource:
         return f"ProjectSource({self.location!r})"
 
     def url(self, relative: str) -> str:
-        """The location of a file of the project."""
+        """The location of a file of the project (always inside the project's folder or prefix).
+
+        Raises
+        ------
+        UnsafePathError
+            ``relative`` (from the project index or a table) is absolute or climbs out with ``..``.
+        """
+        relative = check_relative(relative, "project file path")
         if self.location_type == "local":
-            return str(Path(self.location) / relative)
-        return f"{self.location}/{relative.lstrip('/')}"
+            return str(path_within(self.location, relative, what="project file"))
+        return f"{self.location}/{relative}"
 
     @property
     def is_local(self) -> bool:
@@ -150,6 +158,7 @@ class ProjectSource:
         if index is not None:
             entry = index.get("sessions", {}).get(str(session_id))
             return FileSpec(**entry) if entry else None
+        session_id = safe_component(session_id, "session id")
         return FileSpec(f"session_{session_id}/session_{session_id}.nwb")
 
 

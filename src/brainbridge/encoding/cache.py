@@ -21,12 +21,19 @@ never pickles:
 ``neuroids.npz``  the neuroid coordinates of the targets (``neuroid_id``, ``region``, ``animal``...)
 ``accuracy.npz``  per-neuroid cross-validated r (``r``, and ``r_split``: split x neuroid), ceiling
 ``fit.json``      the key's inputs, summary accuracy, the splits and timing
+``checksums.json`` the sha256 of each of the four files above
+
+An entry is used only when every file matches its recorded sha256 and reads back; a damaged
+entry (flipped byte, truncated or edited file, missing checksums) is a logged cache miss: it
+is moved aside to ``<root>/.damaged/`` and the fit is trained again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import time
 import warnings
 from collections.abc import Mapping
@@ -44,6 +51,7 @@ from brainbridge.assemblies import align, average_repetitions, select, walk_coor
 from brainbridge.atomic import atomic_dir
 from brainbridge.encoding.errors import EncodingError, FitCacheError
 from brainbridge.encoding.registry import Accuracy
+from brainbridge.paths import safe_component
 
 __all__ = [
     "Fit",
@@ -57,7 +65,12 @@ __all__ = [
     "train_fit",
 ]
 
-_FORMAT = 1
+#: 2: entries carry checksums.json (older entries, without it, get other keys and are retrained)
+_FORMAT = 2
+_FILES = ("mapping.npz", "neuroids.npz", "accuracy.npz", "fit.json")
+_CHECKSUMS = "checksums.json"
+_DAMAGED = ".damaged"
+_logger = logging.getLogger(__name__)
 
 
 def cache_root() -> Path:
@@ -171,6 +184,8 @@ class Fit:
             np.savez(staging / "neuroids.npz", **{k: _storable(v) for k, v in self.neuroids.items()})
             np.savez(staging / "accuracy.npz", **{k: np.asarray(v) for k, v in self.accuracy.items()})
             (staging / "fit.json").write_text(json.dumps({"key": self.key, **self.info}, indent=2, default=str))
+            sums = {name: _sha256(staging / name) for name in _FILES}
+            (staging / _CHECKSUMS).write_text(json.dumps(sums, indent=1, sort_keys=True))
         self.path = target
         return target
 
@@ -180,34 +195,79 @@ def _storable(values: Any) -> np.ndarray:
     return arr.astype(str) if arr.dtype.kind == "O" else arr
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify_checksums(folder: Path) -> None:
+    """Raise FitCacheError unless every file of the entry matches its recorded sha256."""
+    try:
+        recorded = json.loads((folder / _CHECKSUMS).read_text())
+    except FileNotFoundError as e:
+        raise FitCacheError(f"cached fit {folder} has no {_CHECKSUMS} (incomplete or foreign entry)") from e
+    except (OSError, ValueError) as e:
+        raise FitCacheError(f"cached fit {folder}: {_CHECKSUMS} is unreadable: {e}") from e
+    if not isinstance(recorded, dict) or set(recorded) != set(_FILES):
+        raise FitCacheError(f"cached fit {folder}: {_CHECKSUMS} does not list exactly {list(_FILES)}")
+    for name in _FILES:
+        try:
+            actual = _sha256(folder / name)
+        except OSError as e:
+            raise FitCacheError(f"cached fit {folder}: cannot read {name}: {e}") from e
+        if actual != recorded[name]:
+            raise FitCacheError(f"cached fit {folder}: {name} changed since it was written (sha256 {actual[:12]}..., "
+                                f"recorded {str(recorded[name])[:12]}...)")
+
+
 def load_fit(key: str, root: Path | None = None) -> Fit | None:
     """The cached fit under ``key``, or ``None`` when there is none.
+
+    Every file is checked against its recorded sha256 before anything is parsed.
 
     Raises
     ------
     FitCacheError
-        The folder exists but is unreadable or belongs to another key.
+        The folder exists but is damaged (checksum mismatch, missing file, unreadable or
+        truncated archive), or belongs to another key.
     """
     from brainbridge.encoding.mappings import load_mapping
 
-    folder = (Path(root) if root is not None else cache_root()) / key
+    folder = (Path(root) if root is not None else cache_root()) / safe_component(key, "fit key")
     if not folder.is_dir():
         return None
+    _verify_checksums(folder)
     try:
         info = json.loads((folder / "fit.json").read_text())
         with np.load(folder / "neuroids.npz", allow_pickle=False) as data:
             neuroids = {k: data[k] for k in data.files}
         with np.load(folder / "accuracy.npz", allow_pickle=False) as data:
             accuracy = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as e:
-        raise FitCacheError(f"cached fit {folder} is unreadable: {e}") from e
-    if info.pop("key", None) != key:
-        raise FitCacheError(f"cached fit {folder} does not belong to key {key}")
-    mapping = load_mapping(folder / "mapping.npz")
-    if "neuroid_id" not in neuroids or len(neuroids["neuroid_id"]) != len(np.atleast_1d(mapping.predict(
-        np.zeros((1, mapping.n_features_in_), dtype=np.float32))[0])):
+        if info.pop("key", None) != key:
+            raise FitCacheError(f"cached fit {folder} does not belong to key {key}")
+        mapping = load_mapping(folder / "mapping.npz")
+        n_out = len(np.atleast_1d(mapping.predict(np.zeros((1, mapping.n_features_in_), dtype=np.float32))[0]))
+    except FitCacheError:
+        raise
+    except Exception as e:  # zipfile.BadZipFile, EOFError, KeyError...: any damage is a miss
+        raise FitCacheError(f"cached fit {folder} is unreadable: {type(e).__name__}: {e}") from e
+    if "neuroid_id" not in neuroids or len(neuroids["neuroid_id"]) != n_out:
         raise FitCacheError(f"cached fit {folder} has inconsistent neuroids and mapping")
     return Fit(key=key, mapping=mapping, neuroids=neuroids, accuracy=accuracy, info=info, path=folder)
+
+
+def _move_aside(folder: Path) -> Path | None:
+    """Move a damaged entry to ``<root>/.damaged/`` (kept for inspection); ``None`` if it could not be."""
+    aside = folder.parent / _DAMAGED / f"{folder.name}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    try:
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(folder, aside)
+    except OSError:
+        return None
+    return aside
 
 
 # --------------------------------------------------------------------------------------
@@ -406,7 +466,7 @@ def get_or_train(
     -------
     Fit
         Read from the cache when every input matches; otherwise trained, stored and returned.
-        An unreadable cache entry is trained again (with a warning).
+        A damaged cache entry is moved aside and trained again (logged, with a warning).
     """
     accuracy = accuracy or Accuracy()
     stimulus_set = assembly.attrs.get("stimulus_set")
@@ -430,7 +490,10 @@ def get_or_train(
         try:
             cached = load_fit(key, root)
         except FitCacheError as e:
-            warnings.warn(f"{e}; training it again", stacklevel=2)
+            aside = _move_aside(root / key)
+            where = f" (moved to {aside})" if aside is not None else ""
+            _logger.warning("%s%s; training it again", e, where)
+            warnings.warn(f"{e}{where}; training it again", stacklevel=2)
             cached = None
         if cached is not None:
             return cached

@@ -29,6 +29,7 @@ from brainbridge import config
 from brainbridge.assemblies import NeuronRecordingAssembly
 from brainbridge.encoding.errors import EncodingError, InvalidParameterError
 from brainbridge.encoding.images import image_source
+from brainbridge.paths import path_within, safe_component
 from brainbridge.stimuli import StimulusSet
 
 __all__ = [
@@ -270,7 +271,11 @@ def insilico_path(model_id: str, imageset: str, selection: dict | None = None, s
     """Where :func:`load_insilico_neural_responses` keeps the file for these arguments."""
     tag = hashlib.sha256(json.dumps({"selection": selection, "subject": subject}, sort_keys=True,
                                     default=str).encode()).hexdigest()[:16]
-    return config.home() / "insilico" / model_id / imageset / f"responses_{tag}.nc"
+    # model ids and image set names come from cards and catalogs: each stays one folder name
+    return path_within(
+        config.home() / "insilico", safe_component(model_id, "model id"), safe_component(imageset, "image set"),
+        f"responses_{tag}.nc", what="in silico responses file",
+    )
 
 
 def open_insilico_responses(

@@ -32,6 +32,7 @@ from brainbridge.encoding.errors import (
     ModelCardError,
     ModelNotFoundError,
 )
+from brainbridge.paths import path_within, safe_component
 
 __all__ = [
     "MODALITIES",
@@ -438,7 +439,7 @@ def save_user_card(card: ModelCard, *, overwrite: bool = False) -> Path:
         raise ModelCardError(f"{card.model_id!r} is a built-in model id; choose another model name")
     folder = user_cards_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{card.model_id}.json"
+    path = path_within(folder, safe_component(card.model_id, "model id") + ".json", what="model card file")
     if path.exists() and not overwrite:
         raise ModelCardError(f"a user model card {card.model_id!r} exists at {path} (pass overwrite=True)")
     tmp = path.with_suffix(".json.tmp")
