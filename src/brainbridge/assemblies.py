@@ -26,6 +26,13 @@ import xarray as xr
 
 from brainbridge.errors import AssemblyError
 from brainbridge.readers import open_assembly_array
+from brainbridge.stats import (
+    accumulate_in_order,
+    accumulator_dtype,
+    group_means,
+    mean_over_axis,
+    result_dtype,
+)
 
 if TYPE_CHECKING:
     from brainbridge.stimuli import StimulusSet
@@ -42,6 +49,7 @@ __all__ = [
     "align",
     "assembly_class",
     "average_repetitions",
+    "average_time_bins",
     "coords_for_dim",
     "gather_indexes",
     "select",
@@ -573,7 +581,7 @@ def average_repetitions(
 
     One factorize of ``by`` replaces a groupby over every coordinate. The sums are accumulated
     in float64 with each stimulus's presentations added in index order (see
-    :func:`_occurrence_order`), the same arithmetic for in-memory and dask-backed assemblies,
+    :func:`brainbridge.stats.group_means`), the same arithmetic for in-memory and dask-backed assemblies,
     so eager and lazy results are identical. Coordinates that are constant within each
     stimulus (``object_name``...) are kept; those that vary (``repetition``...) are dropped.
     Stimuli come out in order of first appearance; a missing ``by`` value (NaN) is a stimulus
@@ -683,86 +691,9 @@ def _is_dask(data) -> bool:
     return type(data).__module__.startswith("dask")
 
 
-#: the most bytes of input rows gathered at once by :func:`_accumulate_in_order`
-_AVERAGE_BLOCK_BYTES = 64 << 20
-
-
-def _occurrence_order(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Positions sorted by occurrence number within their group, then by group.
-
-    Returns ``(positions, their codes, bounds)``: ``positions[bounds[k]:bounds[k + 1]]`` are the
-    ``k``-th occurrences of every group that has more than ``k`` members, in increasing group
-    order, so no group appears twice in a rank. Adding rank after rank adds each group's
-    members in index order (the sequential sum a sorted ``np.add.reduceat`` computes) while
-    every step is one vectorised gather and add over whole rows.
-    """
-    n = len(codes)
-    if n == 0:
-        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp), np.zeros(1, dtype=np.intp)
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
-    by_rank = np.argsort(rank, kind="stable")  # stable: group order kept within a rank
-    bounds = np.r_[0, np.cumsum(np.bincount(rank))]
-    return order[by_rank], sorted_codes[by_rank], bounds
-
-
-def _accumulate_in_order(
-    sums: np.ndarray, counts: np.ndarray | None, rows: np.ndarray, codes: np.ndarray
-) -> None:
-    """Add the rows of a 2-D array into ``sums`` (and valid counts into ``counts``), in place.
-
-    ``sums[g] += rows[i]`` for every row ``i`` of group ``codes[i]``, in index order, with the
-    input converted exactly to the accumulator's dtype (float64 / complex128). When ``counts``
-    is given, NaN entries are skipped (added as 0) and the non-NaN entries counted.
-    """
-    positions, position_codes, bounds = _occurrence_order(codes)
-    row_bytes = max(1, rows.shape[1] * rows.dtype.itemsize)
-    step = max(1, _AVERAGE_BLOCK_BYTES // row_bytes)
-    for k in range(len(bounds) - 1):
-        for lo in range(int(bounds[k]), int(bounds[k + 1]), step):
-            hi = min(lo + step, int(bounds[k + 1]))
-            groups = position_codes[lo:hi]
-            # groups are increasing within a rank: a run without gaps is a slice (in-place add)
-            target = slice(groups[0], groups[-1] + 1) if groups[-1] - groups[0] == hi - lo - 1 else groups
-            block = rows.take(positions[lo:hi], axis=0)
-            if counts is not None:
-                valid = ~np.isnan(block)
-                block = np.where(valid, block, 0)
-                counts[target] += valid
-            sums[target] += block
-
-
-def _accumulator_dtype(dtype: np.dtype) -> np.dtype:
-    return np.dtype(np.complex128) if dtype.kind == "c" else np.dtype(np.float64)
-
-
-def _result_dtype(dtype: np.dtype) -> np.dtype:
-    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
-
-
 def _average_numpy(data: np.ndarray, codes: np.ndarray, n_groups: int, axis: int, skipna: bool) -> np.ndarray:
-    """Group means of an in-memory array along ``axis`` (see :func:`_accumulate_in_order`).
-
-    Extra memory: the float64 sums (the size of the result) plus one gathered block of at most
-    :data:`_AVERAGE_BLOCK_BYTES`, never a sorted or float64 copy of the input. NaN handling
-    costs nothing when there is no NaN: the plain sums are taken first and only redone with
-    NaN skipped when a sum came out NaN.
-    """
-    moved = np.moveaxis(data, axis, 0)
-    n, rest = moved.shape[0], moved.shape[1:]
-    rows = moved.reshape(n, -1)
-    sums = np.zeros((n_groups, rows.shape[1]), dtype=_accumulator_dtype(data.dtype))
-    counts: np.ndarray = np.bincount(codes, minlength=n_groups).astype(np.float64)[:, None]
-    _accumulate_in_order(sums, None, rows, codes)
-    if skipna and data.dtype.kind == "f" and np.isnan(sums).any():
-        sums[...] = 0
-        counts = np.zeros(sums.shape, dtype=np.int64)
-        _accumulate_in_order(sums, counts, rows, codes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums / counts
-    return np.moveaxis(means.reshape((n_groups, *rest)).astype(_result_dtype(data.dtype), copy=False), 0, axis)
+    """Group means of an in-memory array along ``axis`` (:func:`brainbridge.stats.group_means`)."""
+    return group_means(data, codes, n_groups, axis=axis, skipna=skipna)
 
 
 def _average_dask(data, codes, n_groups: int, axis: int, skipna: bool):
@@ -782,7 +713,7 @@ def _average_dask(data, codes, n_groups: int, axis: int, skipna: bool):
     import dask.array as da
 
     moved = da.moveaxis(data, axis, 0)
-    out_dtype = _result_dtype(data.dtype)
+    out_dtype = result_dtype(data.dtype)
     n_blocks = len(moved.chunks[0])
     trailing_blocks = moved.numblocks[1:]
     n_chains = max(1, min(n_blocks, 4 // max(1, int(np.prod(trailing_blocks)))))
@@ -817,7 +748,7 @@ def _accumulate_groups(accumulator, block: np.ndarray, block_codes: np.ndarray, 
     rest = block.shape[1:]
     if accumulator is None:
         accumulator = (
-            np.zeros((n_groups, *rest), dtype=_accumulator_dtype(block.dtype)),
+            np.zeros((n_groups, *rest), dtype=accumulator_dtype(block.dtype)),
             np.zeros((n_groups, *rest), dtype=np.int64),
         )
     if block.shape[0] == 0:
@@ -826,9 +757,9 @@ def _accumulate_groups(accumulator, block: np.ndarray, block_codes: np.ndarray, 
     rows = block.reshape(block.shape[0], -1)
     flat_sums, flat_counts = sums.reshape(n_groups, -1), counts.reshape(n_groups, -1)
     if skipna and block.dtype.kind == "f":
-        _accumulate_in_order(flat_sums, flat_counts, rows, block_codes)
+        accumulate_in_order(flat_sums, flat_counts, rows, block_codes)
     else:
-        _accumulate_in_order(flat_sums, None, rows, block_codes)
+        accumulate_in_order(flat_sums, None, rows, block_codes)
         flat_counts += np.bincount(block_codes, minlength=n_groups)[:, None]
     return accumulator
 
@@ -897,6 +828,22 @@ def select(
             raise AssemblyError(f"no {name} in {values}; available: {list(available)}")
         result = result.isel({coord.dims[0]: np.flatnonzero(mask)})
     return result
+
+
+def average_time_bins(assembly: xr.DataArray, *, dim: str = "time_bin") -> xr.DataArray:
+    """Average an assembly over its time bins (float64, NaN skipped); ``dim`` is dropped.
+
+    The one time-bin average of brainbridge (:func:`brainbridge.stats.mean_over_axis`): scores,
+    ceilings, fits and summaries all reduce time the same way. Coordinates along ``dim`` are
+    dropped; the attrs are kept.
+    """
+    if dim not in assembly.dims:
+        return assembly
+    values = mean_over_axis(np.asarray(assembly.values), axis=assembly.get_axis_num(dim))
+    dims = [d for d in assembly.dims if d != dim]
+    coords = {str(n): (d, v) for n, d, v in walk_coords(assembly) if dim not in d}
+    result = xr.DataArray(values, dims=dims, coords=coords, attrs=dict(assembly.attrs), name=assembly.name)
+    return _rewrap(assembly, result) if isinstance(assembly, DataAssembly) else result
 
 
 def _time_bins(assembly) -> list[tuple]:

@@ -413,13 +413,13 @@ def test_average_is_the_sequential_sum_bit_for_bit(dtype, skipna):
 
 @pytest.mark.parametrize("nan", [False, True])
 def test_average_in_row_blocks_matches_one_block(monkeypatch, nan):
-    import brainbridge.assemblies as module
+    import brainbridge.stats as module  # the group means live there
 
     a = uneven_recording(seed=3, nan=nan)
     whole = average_repetitions(a)
     row_bytes = 4 * 3 * 4  # one presentation's float32 values
     for rows in (1, 2, 3):  # blocks of a few presentations: slices and scattered groups both
-        monkeypatch.setattr(module, "_AVERAGE_BLOCK_BYTES", rows * row_bytes)
+        monkeypatch.setattr(module, "_BLOCK_BYTES", rows * row_bytes)
         np.testing.assert_array_equal(average_repetitions(a).values, whole.values)
     np.testing.assert_array_equal(whole.values, sequential_mean(a))
 

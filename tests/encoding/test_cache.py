@@ -204,3 +204,20 @@ def test_fit_keys_are_one_folder_name(tmp_path):
     outside.mkdir()
     with pytest.raises(UnsafePathError):
         load_fit("../outside", root=tmp_path / "cache")
+
+def test_a_fit_without_defined_accuracy_is_never_saved(benchmark):
+    """Constant responses: no held-out correlation exists, so training fails loudly and stores nothing."""
+    from brainbridge.errors import BrainbridgeError
+
+    constant = benchmark.copy(data=np.ones(benchmark.shape, dtype=np.float32))
+    constant.attrs["stimulus_set"] = benchmark.attrs["stimulus_set"]
+    with pytest.raises(BrainbridgeError, match="vary across stimuli"):
+        _train(GaborV1(image_size=32), "energy", constant)
+    assert not [p for p in cache_root().iterdir() if p.is_dir()] if cache_root().exists() else True
+
+
+def test_summary_has_the_ceiled_error(benchmark):
+    summary = _train(GaborV1(image_size=32), "energy", benchmark).info["summary"]
+    r, c = summary["median_r"], summary["ceiling"]
+    assert summary["ceiled_score"] == pytest.approx(r**2 / c)
+    assert summary["ceiled_error"] == pytest.approx(2 * r / c * summary["error"])

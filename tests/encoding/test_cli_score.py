@@ -50,7 +50,7 @@ def test_score_table_per_region_with_plots(tmp_path):
     plot = tmp_path / "plots" / "score.png"
     result = CliRunner().invoke(
         main,
-        ["score", "--features", str(features), "--assembly", str(neural), "--metric", "ridge",
+        ["score", "--features", str(features), "--assembly", str(neural), "--metric", "ridge_per_neuroid",
          "--plot", str(plot), "--json", str(tmp_path / "rows.json")],
     )
     assert result.exit_code == 0, result.output
@@ -59,7 +59,7 @@ def test_score_table_per_region_with_plots(tmp_path):
     rows = json.loads((tmp_path / "rows.json").read_text())
     assert [r["region"] for r in rows] == ["V1", "IT"]
     for row in rows:
-        assert row["metric"] == "ridge" and 0.8 < row["ceiled"] < 1.15 and 0 < row["ceiling"] < 1
+        assert row["metric"] == "ridge_per_neuroid" and 0.8 < row["ceiled"] < 1.15 and 0 < row["ceiling"] < 1
         assert row["ceiled"] == pytest.approx(row["raw"] ** 2 / row["ceiling"])
     for region in ("V1", "IT"):
         png = tmp_path / "plots" / f"score-{region}.png"
@@ -73,16 +73,16 @@ def test_score_json_stdout_options_and_aliases(tmp_path):
     result = runner.invoke(
         main,
         ["score", *base, "--region", "IT", "--layer", "conv1", "--no-ceiling", "--n-splits", "3",
-         "--stratification-coord", "none", "--metric", "ridge", "--json", "-"],
+         "--stratification-coord", "none", "--metric", "ridge_per_neuroid", "--json", "-"],
     )
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.output)
-    assert row["region"] == "IT" and row["ceiling"] is None and row["ceiled"] is None and row["metric"] == "ridge"
+    assert row["region"] == "IT" and row["ceiling"] is None and row["ceiled"] is None and row["metric"] == "ridge_per_neuroid"
     # the default metric is Brain-Score's PLS-25, which needs 25 features: a clear one-line error
     pls = runner.invoke(main, ["score", *base, "--layer", "conv1"])
     assert pls.exit_code == 1 and "n_components <= 10" in pls.output
     legacy = runner.invoke(main, ["encoding", "score", *base, "--region", "V1", "--ceiling-formula", "legacy",
-                                  "--metric", "ridge", "--json", "-"])
+                                  "--metric", "ridge_per_neuroid", "--json", "-"])
     assert legacy.exit_code == 0, legacy.output
     (row,) = json.loads(legacy.output)
     assert row["ceiled"] == pytest.approx((row["raw"] / row["ceiling"]) ** 2)
@@ -111,7 +111,7 @@ def test_example_benchmark_right_family_near_one_wrong_family_lower():
     """The bundled example: V1 comes from Gabor energy features, IT from shape identity."""
     result = CliRunner().invoke(
         main,
-        ["score", "--model", "gabor-v1", "--assembly", "brainbridge.example.neural", "--metric", "ridge",
+        ["score", "--model", "gabor-v1", "--assembly", "brainbridge.example.neural", "--metric", "ridge_per_neuroid",
          "--json", "-", "--no-progress"],
     )
     assert result.exit_code == 0, result.output
@@ -122,3 +122,54 @@ def test_example_benchmark_right_family_near_one_wrong_family_lower():
     # a name that is neither a file nor a catalogued assembly: one line, exit 1
     no_such = CliRunner().invoke(main, ["score", "--model", "gabor-v1", "--assembly", "no.such.assembly"])
     assert no_such.exit_code == 1 and "no.such.assembly" in no_such.output
+
+
+def test_metric_choices_are_the_scoring_metrics():
+    from brainbridge.encoding.cli import METRIC_CHOICES
+    from brainbridge.encoding.scoring import METRIC_ALIASES, METRICS
+
+    assert set(METRIC_CHOICES) == set(METRICS) | set(METRIC_ALIASES)
+
+
+def _small_files(tmp_path, n_stimuli=10, n_reps=4, seed=1):
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"s{i:03d}" for i in range(n_stimuli)])
+    stim = np.tile(np.arange(n_stimuli), n_reps)
+    target = NeuronRecordingAssembly(
+        rng.normal(size=(len(stim), 4)), dims=["presentation", "neuroid"],
+        coords={"stimulus_id": ("presentation", ids[stim]),
+                "repetition": ("presentation", np.repeat(np.arange(n_reps), n_stimuli)),
+                "neuroid_id": ("neuroid", [f"n{i}" for i in range(4)]), "region": ("neuroid", ["V1"] * 4)},
+    )
+    model = ModelFeaturesAssembly(
+        rng.normal(size=(n_stimuli, 6)), dims=["presentation", "neuroid"],
+        coords={"stimulus_id": ("presentation", ids), "neuroid_id": ("neuroid", [f"f{i}" for i in range(6)])},
+    )
+    write_netcdf(target, tmp_path / "small.nc")
+    write_netcdf(model, tmp_path / "small-features.nc")
+    return tmp_path / "small-features.nc", tmp_path / "small.nc"
+
+
+def test_degenerate_data_exits_non_zero_with_one_line_never_nan_rows(tmp_path):
+    features, neural = _small_files(tmp_path)
+    result = CliRunner().invoke(
+        main, ["score", "--features", str(features), "--assembly", str(neural), "--metric", "ridge_per_neuroid",
+               "--stratification-coord", "none"],
+    )
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "at least 3 held-out stimuli per split" in lines[0] and "at least 30" in lines[0]
+    assert "Traceback" not in result.output and ".py" not in result.output
+
+
+def test_score_table_reports_both_errors_and_the_real_time(tmp_path):
+    features, neural = _files(tmp_path)
+    result = CliRunner().invoke(
+        main, ["score", "--features", str(features), "--assembly", str(neural), "--metric", "ridge_per_neuroid",
+               "--region", "IT", "--json", str(tmp_path / "rows.json")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "± raw sem" in result.output and "± ceiled" in result.output and "time:" in result.output
+    (row,) = json.loads((tmp_path / "rows.json").read_text())
+    assert row["ceiled_error"] == pytest.approx(2 * row["raw"] / row["ceiling"] * row["raw_error"])
+    assert row["features_time_s"] >= 0 and row["time_s"] > 0

@@ -170,7 +170,7 @@ def test_load_mapping_rejects_other_files(tmp_path):
 
 
 def test_make_mapping():
-    assert isinstance(make_mapping("ridge", cv=3), RidgeCVPerTarget)
+    assert isinstance(make_mapping("ridge_per_neuroid", cv=3), RidgeCVPerTarget)
     assert make_mapping("pls").n_components == 25
     assert make_mapping(PLS(n_components=3), n_components=4).n_components == 4
     with pytest.raises(InvalidParameterError, match="Valid values"):
@@ -193,3 +193,67 @@ def test_ridge_loo_equals_sklearn_ridgecv_alpha_per_target(n, p, fit_intercept):
     np.testing.assert_allclose(chunked.alpha_, reference.alpha_)
     roundtrip = RidgeCVPerTarget.from_arrays(ours.to_arrays())
     assert roundtrip.cv == "loo"
+
+
+# --------------------------------------------------------------------------------------
+# leave-one-out precision at p >> n (issue 12, item 4)
+# --------------------------------------------------------------------------------------
+
+
+def _wide_problem(n=60, p=3000, n_targets=200, seed=11):
+    """p >> n: every Gram eigenvalue is > 1000, far above the alphas tried."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p)).astype(np.float32)
+    W = rng.normal(size=(p, n_targets)) / np.sqrt(p)
+    noise = np.geomspace(0.05, 5, n_targets)  # from almost noiseless to mostly noise
+    Y = X.astype(np.float64) @ W + rng.normal(size=(n, n_targets)) * noise + 10.0
+    return X, Y
+
+
+WIDE_ALPHAS = np.logspace(-3, 2, 11)
+
+
+def test_loo_at_p_much_larger_than_n_agrees_with_sklearn_float64():
+    X, Y = _wide_problem()
+    eigenvalues = np.linalg.eigvalsh(np.cov(X.astype(np.float64)) * (X.shape[1] - 1))
+    assert WIDE_ALPHAS.max() < 0.1 * np.sort(eigenvalues)[1]  # alphas far below the Gram eigenvalues
+    reference = RidgeCV(alphas=WIDE_ALPHAS, alpha_per_target=True).fit(X.astype(np.float64), Y)
+    ours = RidgeCVPerTarget(alphas=WIDE_ALPHAS, cv="loo").fit(X, Y)  # float32 features, the default dtype
+    agreement = np.mean(ours.alpha_ == reference.alpha_)
+    assert agreement >= 0.97, agreement
+    X_new = np.random.default_rng(12).normal(size=(40, X.shape[1])).astype(np.float32)
+    difference = np.abs(ours.predict(X_new) - reference.predict(X_new.astype(np.float64)))
+    assert np.all(difference <= 0.01 * Y.std(axis=0)), (difference / Y.std(axis=0)).max()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(30, 600), (80, 12)], ids=["dual", "primal"])
+def test_loo_errors_equal_brute_force_leave_one_out(dtype, shape):
+    """The LOO criterion equals refitting sklearn's float64 Ridge without each sample in turn."""
+    n, p = shape
+    X, Y = _wide_problem(n=n, p=p, n_targets=3, seed=13)
+    X = X.astype(dtype)
+    alphas = np.array([1e-3, 1.0, 1e3]) if p > n else np.array([1e-3, 1.0, 30.0])
+    ours = RidgeCVPerTarget(alphas=alphas, cv="loo", scoring="neg_mean_squared_error", dtype=dtype).fit(X, Y)
+    X64 = X.astype(np.float64)
+    for i, alpha in enumerate(alphas):
+        errors = np.empty_like(Y)
+        for k in range(n):
+            keep = np.arange(n) != k
+            errors[k] = Y[k] - Ridge(alpha=alpha).fit(X64[keep], Y[keep]).predict(X64[k : k + 1])[0]
+        brute = -np.mean(errors**2, axis=0)
+        np.testing.assert_allclose(ours.cv_scores_[i], brute, rtol=1e-8)
+
+
+# --------------------------------------------------------------------------------------
+# scikit-learn's estimator contract (issue 11, item 7)
+# --------------------------------------------------------------------------------------
+
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+
+# PLS is checked with n_components=1: its default (25, Brain-Score's) needs 25 features, and
+# the checks' data sets have 2 to 10 (PLS then fails with a clear message, tested above).
+@parametrize_with_checks([RidgeCVPerTarget(), RidgeCVPerTarget(cv="loo"), PLS(n_components=1)])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)

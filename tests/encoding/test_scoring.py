@@ -84,7 +84,7 @@ def _averaged_frame(target):
 def test_pls_predictivity_reproduces_brainscore_procedure(data):
     """An independent re-implementation with sklearn/scipy gives the same per-split values."""
     model, target = data
-    ours = score(model, target, "pls", ceiling=False, mapping_params={"n_components": 10})
+    ours = score(model, target, "pls", ceiling=False, mapping_params={"n_components": 10}, region=None)
     mean, objects = _averaged_frame(target)
     X = pd.DataFrame(np.asarray(model.values, dtype=float), index=model["stimulus_id"].values).loc[mean.index]
     splitter = StratifiedShuffleSplit(n_splits=10, train_size=0.9, random_state=1)
@@ -109,7 +109,7 @@ def test_pls_predictivity_reproduces_brainscore_procedure(data):
 
 def test_ceiling_reproduces_internal_consistency(data):
     _, target = data
-    ours = ceiling(target)
+    ours = ceiling(target, region=None)
     frame = pd.DataFrame(target.values)
     frame["stimulus_id"] = target["stimulus_id"].values
     frame["repetition"] = target["repetition"].values
@@ -132,11 +132,11 @@ def test_ceiling_reproduces_internal_consistency(data):
 
 def test_ceiled_score_formulas_and_ground_truth(data):
     model, target = data
-    ceiled = score(model, target, "ridge")
+    ceiled = score(model, target, "ridge_per_neuroid", region=None)
     raw_r, c = float(ceiled.unceiled), float(ceiled.ceiling)
     assert float(ceiled) == pytest.approx(raw_r**2 / c)
     assert ceiled.error == ceiled.unceiled.error  # copied unscaled, as Brain-Score
-    legacy = score(model, target, "ridge", ceiling_formula="legacy", ceiling=ceiled.ceiling)
+    legacy = score(model, target, "ridge_per_neuroid", ceiling_formula="legacy", ceiling=ceiled.ceiling, region=None)
     assert float(legacy) == pytest.approx((raw_r / c) ** 2)
     assert ceiled.attrs["ceiling_formula"] == "r2"
     # the features are the true model: r^2 / ceiling ~ 1 (the ceiling is the reliability)
@@ -146,10 +146,10 @@ def test_ceiled_score_formulas_and_ground_truth(data):
     shuffled = model.copy(data=rng.permutation(model.values))
     random_features = model.copy(data=rng.normal(size=model.shape).astype(np.float32))
     for wrong in (shuffled, random_features):
-        assert float(score(wrong, target, "ridge", ceiling=ceiled.ceiling)) < 0.1
+        assert float(score(wrong, target, "ridge_per_neuroid", ceiling=ceiled.ceiling, region=None)) < 0.1
     # a given number works as a ceiling; ceiling=False returns the raw score
-    assert float(score(model, target, "ridge", ceiling=0.5)) == pytest.approx(raw_r**2 / 0.5)
-    assert score(model, target, "ridge", ceiling=False).ceiling is None
+    assert float(score(model, target, "ridge_per_neuroid", ceiling=0.5, region=None)) == pytest.approx(raw_r**2 / 0.5)
+    assert score(model, target, "ridge_per_neuroid", ceiling=False, region=None).ceiling is None
 
 
 def test_splits_are_stratified_and_sized():
@@ -181,30 +181,31 @@ def test_missing_stratification_coord(data):
         coords={name: (dims, values) for name, dims, values in walk_coords(target) if name != "object_name"},
     )
     with pytest.warns(UserWarning, match="object_name"):
-        s = score(model, plain, "ridge", ceiling=False)
+        s = score(model, plain, "ridge_per_neuroid", ceiling=False, region=None)
     with pytest.raises(ScoringError, match="category"):
-        score(model, target, "ridge", stratification_coord="category", ceiling=False)
+        score(model, target, "ridge_per_neuroid", stratification_coord="category", ceiling=False, region=None)
     assert 0.8 < float(s) <= 1
 
 
 def test_time_bins_layers_regions_and_errors():
     model, target = _dataset(seed=2, time_bins=True)
-    first_bin = score(model, target, "ridge", time_bin=0, ceiling=False)
-    averaged = score(model, target, "ridge", ceiling=False)  # average over bins: the noisy bin hurts
+    first_bin = score(model, target, "ridge_per_neuroid", time_bin=0, ceiling=False, region=None)
+    averaged = score(model, target, "ridge_per_neuroid", ceiling=False, region=None)  # average over bins: the noisy bin hurts
     assert float(first_bin) > float(averaged)
-    assert float(score(model, target, "ridge", time_bin=(70, 170), ceiling=False)) == pytest.approx(float(first_bin))
-    only_it = score(model, target, "ridge", region="IT", time_bin=0, ceiling=False)
+    by_window = score(model, target, "ridge_per_neuroid", time_bin=(70, 170), ceiling=False, region=None)
+    assert float(by_window) == pytest.approx(float(first_bin))
+    only_it = score(model, target, "ridge_per_neuroid", region="IT", time_bin=0, ceiling=False)
     assert list(np.unique(only_it.raw["region"].values)) == ["IT"]
-    layer_a = score(model, target, "ridge", layer="a", time_bin=0, ceiling=False)
+    layer_a = score(model, target, "ridge_per_neuroid", layer="a", time_bin=0, ceiling=False, region=None)
     assert float(layer_a) < float(first_bin)  # a third of the true features are missing
     with pytest.raises(ScoringError, match="Valid values"):
-        score(model, target, "ridge", layer="conv9")
+        score(model, target, "ridge_per_neuroid", layer="conv9", region=None)
     with pytest.raises(InvalidParameterError, match="Valid values"):
-        score(model, target, "svm")
+        score(model, target, "svm", region=None)
     with pytest.raises(InvalidParameterError, match="Valid values"):
-        score(model, target, "pls", ceiling_formula="ratio")
+        score(model, target, "pls", ceiling_formula="ratio", region=None)
     with pytest.raises(InvalidParameterError, match="split options"):
-        score(model, target, "pls", trainsize=0.5)
+        score(model, target, "pls", trainsize=0.5, region=None)
     with pytest.raises(ScoringError, match="source"):
         score(np.zeros((3, 3)), target)
 
@@ -213,8 +214,8 @@ def test_no_repetitions_warns_and_returns_raw(data):
     model, target = data
     single = target.isel(presentation=np.flatnonzero(target["repetition"].values == 0))
     with pytest.warns(UserWarning, match="no ceiling"):
-        s = score(model, single, "ridge")
-    assert s.ceiling is None and s.attrs["metric"] == "ridge"
+        s = score(model, single, "ridge_per_neuroid")
+    assert s.ceiling is None and s.attrs["metric"] == "ridge_per_neuroid"
     with pytest.raises(ScoringError, match="repetition"):
         internal_consistency(single)
 
@@ -240,35 +241,35 @@ def test_extractor_source_is_applied_to_the_stimulus_set(data):
     target = target.copy()
     target.attrs["stimulus_set"] = stimulus_set
     extractor = _FakeExtractor(model)
-    via_extractor = score(extractor, target, "ridge", layer="a", ceiling=False)
+    via_extractor = score(extractor, target, "ridge_per_neuroid", layer="a", ceiling=False, region=None)
     assert extractor.calls[0][1] == ["a"] and extractor.calls[0][0] is stimulus_set
-    assert float(via_extractor) == pytest.approx(float(score(model, target, "ridge", ceiling=False)))
+    assert float(via_extractor) == pytest.approx(float(score(model, target, "ridge_per_neuroid", ceiling=False, region=None)))
     del target.attrs["stimulus_set"]
     with pytest.raises(ScoringError, match="stimulus_set"):
-        score(extractor, target, "ridge")
+        score(extractor, target, "ridge_per_neuroid", region=None)
 
 
 def test_split_loop_fans_out_to_processes(data):
     model, target = data
-    serial = score(model, target, "ridge", ceiling=False)
+    serial = score(model, target, "ridge_per_neuroid", ceiling=False, region=None)
     with ProcessPoolExecutor(2) as pool:
-        parallel = score(model, target, "ridge", ceiling=False, map_fn=pool.map)
+        parallel = score(model, target, "ridge_per_neuroid", ceiling=False, map_fn=pool.map, region=None)
     np.testing.assert_allclose(parallel.raw.values, serial.raw.values)
     X, Y = np.ones((5, 2)), np.ones((5, 1))
     assert pickle.loads(pickle.dumps(split_predictivity)) is split_predictivity
     with pytest.raises(InvalidParameterError):
-        split_predictivity(X, Y, np.arange(3), np.arange(3, 5), "ridge", {"alphas": [-1.0]})
+        split_predictivity(X, Y, np.arange(3), np.arange(3, 5), "ridge_per_neuroid", {"alphas": [-1.0]})
 
 
 def test_rdm_and_cka_scores(data):
     model, target = data
-    for metric in ("rdm", "cka"):
-        ceiled = score(model, target, metric)
+    for metric in ("rdm_cv", "cka_cv"):
+        ceiled = score(model, target, metric, region=None)
         assert ceiled.raw.raw.dims == ("split",) and ceiled.raw.raw.size == 10
         assert float(ceiled) == pytest.approx(float(ceiled.unceiled) / float(ceiled.ceiling))
         assert ceiled.ceiling.raw.dims == ("split",)
         wrong = model.copy(data=np.random.default_rng(3).permutation(model.values))
-        assert float(score(wrong, target, metric, ceiling=False)) < float(ceiled.unceiled) - 0.2
+        assert float(score(wrong, target, metric, ceiling=False, region=None)) < float(ceiled.unceiled) - 0.2
 
 
 def test_rdm_metric_sanity():
@@ -334,9 +335,9 @@ def test_score_object_and_neural_predictivity_directly(data):
     model, target = data
     from brainbridge.assemblies import average_repetitions
 
-    raw = neural_predictivity(model, average_repetitions(target), mapping="ridge", stratification_coord=None)
+    raw = neural_predictivity(model, average_repetitions(target), mapping="ridge_per_neuroid", stratification_coord=None)
     assert isinstance(raw, Score) and raw.unceiled is raw and raw.per_split().dims == ("split", "neuroid")
-    assert "ridge" in repr(raw) and "±" in repr(raw)
+    assert "ridge_per_neuroid" in repr(raw) and "±" in repr(raw)
     assert isinstance(raw.raw, xr.DataArray)
     with pytest.raises(ScoringError, match="dims"):
         neural_predictivity(model, target.expand_dims("x"))
@@ -346,10 +347,10 @@ def test_top_level_score_and_ceiling_are_the_scoring_functions(data):
     import brainbridge
 
     model, target = data
-    top = brainbridge.score(model, target, "ridge")
-    direct = score(model, target, "ridge")
+    top = brainbridge.score(model, target, "ridge_per_neuroid", region=None)
+    direct = score(model, target, "ridge_per_neuroid", region=None)
     assert float(top) == pytest.approx(float(direct)) and float(top.ceiling) == pytest.approx(float(direct.ceiling))
     np.testing.assert_array_equal(top.unceiled.raw.values, direct.unceiled.raw.values)
-    assert float(brainbridge.ceiling(target)) == pytest.approx(float(ceiling(target)))
+    assert float(brainbridge.ceiling(target, region=None)) == pytest.approx(float(ceiling(target, region=None)))
     with pytest.raises(InvalidParameterError, match="metric"):
-        brainbridge.score(model, target, "nope")
+        brainbridge.score(model, target, "nope", region=None)

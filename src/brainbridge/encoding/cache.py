@@ -47,7 +47,7 @@ import xarray as xr
 from filelock import FileLock
 
 from brainbridge import config
-from brainbridge.assemblies import align, average_repetitions, select, walk_coords
+from brainbridge.assemblies import align, average_repetitions, average_time_bins, select, walk_coords
 from brainbridge.atomic import atomic_dir
 from brainbridge.encoding.errors import EncodingError, FitCacheError
 from brainbridge.encoding.registry import Accuracy
@@ -293,11 +293,7 @@ def prepare_target(
     if "time_bin" in target.dims:
         if time_bin is not None:
             target = select(target, time_bin=tuple(time_bin))
-        values = np.asarray(target.transpose("presentation", "neuroid", "time_bin").values, dtype=np.float32)
-        coords = {str(n): (d, v) for n, d, v in walk_coords(target) if "time_bin" not in d}
-        target = type(target)(
-            np.nanmean(values, axis=2), dims=["presentation", "neuroid"], coords=coords, attrs=dict(assembly.attrs)
-        )
+        target = average_time_bins(target)  # the same float64 average as scoring's
     extra = set(target.dims) - {"presentation", "neuroid"}
     if extra:
         raise EncodingError(f"cannot train on an assembly with extra dims {sorted(extra)}")
@@ -320,7 +316,7 @@ def train_fit(
     target: xr.DataArray,
     *,
     key: str,
-    mapping: str = "ridge",
+    mapping: str = "ridge_per_neuroid",
     mapping_params: Mapping[str, Any] | None = None,
     accuracy: Accuracy | None = None,
     key_inputs: Mapping[str, Any] | None = None,
@@ -343,7 +339,7 @@ def train_fit(
     key
         The cache key the fit will be stored under.
     mapping, mapping_params
-        ``"ridge"`` or ``"pls"`` and their parameters.
+        ``"ridge_per_neuroid"`` or ``"pls"`` and their parameters.
     accuracy
         The split procedure (default :class:`~brainbridge.encoding.registry.Accuracy`).
     key_inputs
@@ -353,7 +349,9 @@ def train_fit(
         returning one, so several ROIs share one extraction); extracted here when ``None``.
     """
     from brainbridge.encoding.mappings import make_mapping
-    from brainbridge.encoding.scoring import score
+    from brainbridge.encoding.scoring import ScoringError, score
+    from brainbridge.encoding.scoring import ceiling as ceiling_function
+    from brainbridge.stats import ceiled_error, ceiled_value, mean_over_axis
 
     accuracy = accuracy or Accuracy()
     started = time.perf_counter()
@@ -378,30 +376,46 @@ def train_fit(
         stratify = None
     params = dict(mapping_params or {})
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # e.g. a target without repetitions: unceiled, said in info
-        result = score(
+        warnings.simplefilter("ignore", FutureWarning)
+        raw = score(
             features, target, mapping, stratification_coord=stratify, n_splits=accuracy.n_splits,
             train_size=accuracy.train_size, random_state=accuracy.random_state,
-            mapping_params=params or None, show_progress=show_progress,
+            mapping_params=params or None, show_progress=show_progress, region=None, ceiling=False,
         )
+    if not np.isfinite(float(raw)):
+        raise EncodingError(
+            f"the fit of layer {layer!r} has no defined cross-validated accuracy (median r is {float(raw)}); "
+            "it is not saved: the targets need responses that vary across stimuli"
+        )
+    ceiling_note = None
+    try:
+        ceiling_score = ceiling_function(target, mapping, region=None, show_progress=False)
+        if not float(ceiling_score) > 0:
+            ceiling_note = f"ceiling {float(ceiling_score):.4g} is not positive: no ceiled score"
+    except ScoringError as e:  # e.g. a target without repetitions: unceiled, said in info
+        ceiling_score, ceiling_note = None, f"no ceiling: {e}"
     neuroids = _neuroid_table(Y)
     order = pd.Index(neuroids["neuroid_id"])
-    raw = result.unceiled
     per_split = raw.per_split()
     split_ids = np.asarray(per_split["neuroid_id"].values).astype(str)
     r_split = np.asarray(per_split.values, dtype=np.float64)[:, pd.Index(split_ids).get_indexer(order)]
-    ceiling_score = result.ceiling
-    if ceiling_score is not None and isinstance(ceiling_score.raw, xr.DataArray) and "neuroid" in ceiling_score.raw.dims:
+    if ceiling_score is not None:
         c_raw = ceiling_score.raw
         c_ids = np.asarray(c_raw["neuroid_id"].values).astype(str)
-        ceiling = np.asarray(c_raw.mean("split").values, dtype=np.float64)[pd.Index(c_ids).get_indexer(order)]
+        per_neuroid = mean_over_axis(np.asarray(c_raw.values, dtype=np.float64), axis=0)
+        ceiling = per_neuroid[pd.Index(c_ids).get_indexer(order)]
     else:
         ceiling = np.full(len(order), np.nan)
+    ceiled = None
+    if ceiling_score is not None and ceiling_note is None:
+        ceiled = ceiled_value(float(raw), float(ceiling_score), "r2")
     summary = {
         "median_r": float(raw),
-        "error": None if raw.error is None else float(raw.error),
+        "error": None if raw.raw_error is None else float(raw.raw_error),
         "ceiling": None if ceiling_score is None else float(ceiling_score),
-        "ceiled_score": float(result) if ceiling_score is not None else None,
+        "ceiled_score": ceiled,
+        "ceiled_error": None if ceiled is None else ceiled_error(float(raw), raw.raw_error, float(ceiling_score)),
+        "ceiling_note": ceiling_note,
         "n_neuroids": len(order),
         "n_stimuli": int(X.sizes["presentation"]),
         "n_features": int(X.sizes["neuroid"]),
@@ -430,7 +444,7 @@ def get_or_train(
     roi_coord: str | None = None,
     roi: str | None = None,
     time_bin: tuple[float, float] | None = None,
-    mapping: str = "ridge",
+    mapping: str = "ridge_per_neuroid",
     mapping_params: Mapping[str, Any] | None = None,
     accuracy: Accuracy | None = None,
     assembly_sha1: str | None = None,

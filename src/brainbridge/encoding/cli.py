@@ -11,11 +11,13 @@ the same command as ``brainbridge score``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,13 @@ import numpy as np
 __all__ = ["add_encoding_command", "encoding", "resolve_extractor", "score"]
 
 _BUILTIN_EXTRACTORS = ("gabor-v1", "efficientnet-lite0", "random-cnn", "random-cnn-seed<N>")
+#: ``--metric`` values: :data:`brainbridge.encoding.scoring.METRICS` and its aliases (kept here so
+#: ``--help`` needs no scientific imports; a test checks they agree)
+METRIC_CHOICES = (
+    "pls", "ridge", "ridgecv", "linear", "ridge_per_neuroid", "rdm", "rdm_cv", "cka", "cka_cv",
+    "pls_cv", "ridge_cv", "linear_predictivity", "linear_predictivity_cv",
+)
+_REGRESSION_CHOICES = METRIC_CHOICES[:5] + METRIC_CHOICES[9:]
 
 
 @click.group("encoding", context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,35 +100,63 @@ def _parse_time_bin(value: str | None) -> Any:
     return (int(start) if start.is_integer() else start, int(end) if end.is_integer() else end)
 
 
-def _row(region: str, metric: str, result, elapsed: float) -> dict[str, Any]:
+@contextlib.contextmanager
+def _one_line_warnings():
+    """Show warnings as ``warning: <message>`` lines on stderr, not with internal file names."""
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        click.echo(f"warning: {message}", err=True)
+
+    warnings.showwarning = show
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.filterwarnings("ignore", category=RuntimeWarning, module="numpy")
+            warnings.showwarning = show
+            yield
+    finally:
+        warnings.showwarning = original
+
+
+def _row(region: str, metric: str, result, elapsed: float, features_time: float) -> dict[str, Any]:
     raw = result.unceiled
     ceiling = result.ceiling
     return {
         "region": region,
         "metric": metric,
         "raw": float(raw.values),
-        "error": float(raw.error) if raw.error is not None else None,
+        "raw_error": raw.raw_error,
         "ceiling": float(ceiling.values) if ceiling is not None else None,
         "ceiled": float(result.values) if ceiling is not None else None,
+        "ceiled_error": result.ceiled_error if ceiling is not None else None,
         "time_s": elapsed,
+        "features_time_s": features_time,
     }
 
 
 def _format_table(rows: list[dict[str, Any]]) -> str:
-    header = ("region", "metric", "raw r", "± sem", "ceiling", "ceiled", "time (s)")
+    header = ("region", "metric", "raw r", "± raw sem", "ceiling", "ceiled", "± ceiled", "time (s)")
 
     def number(value, digits=3):
         return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
     lines = [
-        (r["region"], r["metric"], number(r["raw"]), number(r["error"]), number(r["ceiling"]), number(r["ceiled"]),
-         number(r["time_s"], 1))
+        (r["region"], r["metric"], number(r["raw"]), number(r["raw_error"]), number(r["ceiling"]),
+         number(r["ceiled"]), number(r["ceiled_error"]), number(r["time_s"], 1))
         for r in rows
     ]
     widths = [max(len(str(x)) for x in column) for column in zip(header, *lines)]
     out = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths))]
     out.append("  ".join("-" * w for w in widths))
     out.extend("  ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in lines)
+    if rows:
+        features_time = rows[0]["features_time_s"]
+        total = features_time + sum(r["time_s"] for r in rows)
+        out.append(
+            f"time: {total:.1f} s in all ({features_time:.1f} s loading the data and features, shared by every row; "
+            "each row's time is its scoring). ± ceiled: the raw sem propagated to the ceiled score."
+        )
     return "\n".join(out)
 
 
@@ -130,7 +167,9 @@ def _format_table(rows: list[dict[str, Any]]) -> str:
               f"({', '.join(_BUILTIN_EXTRACTORS)}, or a registry name).")
 @click.option("--layer", "layers", multiple=True, help="Layer(s) of the model or features (repeatable).")
 @click.option("--assembly", "assembly_spec", required=True, help="A catalog identifier or a .nc/.zarr file.")
-@click.option("--metric", type=click.Choice(["pls", "ridge", "rdm", "cka"]), default="pls", show_default=True)
+@click.option("--metric", type=click.Choice(METRIC_CHOICES), default="pls", show_default=True,
+              help="Brain-Score's metric of that name, computed as Brain-Score does (ridge = Ridge(alpha=1)); "
+              "ridge_per_neuroid: brainbridge's ridge with one leave-one-out penalty per neuroid (recommended).")
 @click.option("--region", "regions", multiple=True,
               help="Region(s) to score, one row each (default: every region of the assembly).")
 @click.option("--time-bin", "time_bin", default="average", show_default=True,
@@ -172,7 +211,7 @@ def score(
 
     \b
     Examples:
-      brainbridge score --model gabor-v1 --assembly brainbridge.example.neural --metric ridge
+      brainbridge score --model gabor-v1 --assembly brainbridge.example.neural --metric ridge_per_neuroid
       brainbridge score --features feats.nc --assembly data.nc --metric pls --plot score.png
     """
     from brainbridge.assemblies import ModelFeaturesAssembly
@@ -180,13 +219,15 @@ def score(
 
     if (features_path is None) == (model_name is None):
         raise click.UsageError("give exactly one of --features FILE or --model EXTRACTOR")
-    if plot_path is not None and metric not in ("pls", "ridge"):
-        raise click.UsageError("--plot needs a regression metric (pls or ridge)")
+    if plot_path is not None and metric not in _REGRESSION_CHOICES:
+        raise click.UsageError(f"--plot needs a regression metric ({', '.join(_REGRESSION_CHOICES[:5])})")
+    started = time.perf_counter()
     source = resolve_extractor(model_name) if model_name else ModelFeaturesAssembly.from_files(features_path)
     target = _load_assembly(assembly_spec, need_stimuli=model_name is not None)
     if model_name and target.attrs.get("stimulus_set") is not None:
         # extract once for every region: the features do not depend on the neural data
         source = source.extract(target.attrs["stimulus_set"], layers=list(layers) or None, show_progress=progress)
+    features_time = time.perf_counter() - started
     if not regions and "region" in target.coords and target["region"].dims == ("neuroid",):
         regions = tuple(dict.fromkeys(np.asarray(target["region"].values).astype(str)))
     strat = None if stratification_coord.lower() in ("none", "") else stratification_coord
@@ -202,15 +243,16 @@ def score(
         client = get_client(scheduler=scheduler, workers=workers)
     rows, results = [], []
     try:
-        for region in regions or (None,):
-            started = time.perf_counter()
-            result = score_function(
-                source, target, metric, layer=layer_arg, stratification_coord=strat, n_splits=n_splits,
-                ceiling=with_ceiling, ceiling_formula=ceiling_formula, time_bin=_parse_time_bin(time_bin),
-                region=region, show_progress=progress, client=client,
-            )
-            rows.append(_row(region or "all", metric, result, time.perf_counter() - started))
-            results.append((region, result))
+        with _one_line_warnings():
+            for region in regions or (None,):
+                started = time.perf_counter()
+                result = score_function(
+                    source, target, metric, layer=layer_arg, stratification_coord=strat, n_splits=n_splits,
+                    ceiling=with_ceiling, ceiling_formula=ceiling_formula, time_bin=_parse_time_bin(time_bin),
+                    region=region, show_progress=progress, client=client,
+                )
+                rows.append(_row(region or "all", metric, result, time.perf_counter() - started, features_time))
+                results.append((region, result))
     finally:
         if client is not None:  # also on errors: a --workers cluster must not outlive the command
             client.close()
@@ -222,10 +264,11 @@ def score(
         if json_path is not None:
             json_path.write_text(json.dumps(rows, indent=2))
     if plot_path is not None:
-        _save_plots(plot_path, results)
+        source_name = model_name or Path(features_path).name
+        _save_plots(plot_path, results, source=source_name, assembly=str(assembly_spec))
 
 
-def _save_plots(plot_path: Path, results: list) -> None:
+def _save_plots(plot_path: Path, results: list, *, source: str, assembly: str) -> None:
     import matplotlib.pyplot as plt
 
     from brainbridge.encoding.plots import plot_score
@@ -233,7 +276,8 @@ def _save_plots(plot_path: Path, results: list) -> None:
     for region, result in results:
         path = plot_path if len(results) == 1 else plot_path.with_name(f"{plot_path.stem}-{region}{plot_path.suffix}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        plt.close(plot_score(result, path))
+        title = f"{source} vs {Path(assembly).name}" + (f", {region}" if region else "")
+        plt.close(plot_score(result, path, title=title))
         click.echo(f"plot: {path}")
 
 

@@ -1,7 +1,6 @@
 """Array-level similarity metrics used by the scoring code (pure numpy, vectorised).
 
-* :func:`pearson_columns`: Pearson r of each column pair (per neuroid), NaN-aware.
-* :func:`spearman_brown`: the split-half reliability correction ``n r / (1 + (n - 1) r)``.
+* :func:`pearson_columns`, :func:`spearman_brown`: re-exported from :mod:`brainbridge.stats`.
 * :func:`rdm` / :func:`rdm_similarity`: representational dissimilarity matrices
   (``1 - Pearson`` between presentations) compared by Spearman correlation of their upper
   triangles (Brain-Score ``metrics/rdm``).
@@ -18,60 +17,9 @@ import numpy as np
 from scipy.stats import rankdata
 
 from brainbridge.encoding.errors import InvalidParameterError
+from brainbridge.stats import pearson_columns, spearman_brown  # the one home of these statistics
 
 __all__ = ["cka", "pearson_columns", "rdm", "rdm_similarity", "spearman_brown"]
-
-
-def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation between matching columns of ``a`` and ``b`` (float64).
-
-    Rows where either value is NaN are left out of that column's correlation. A column with
-    zero variance (or fewer than two valid rows) gives NaN, like :func:`scipy.stats.pearsonr`.
-
-    Parameters
-    ----------
-    a, b : ndarray of shape (n_samples, n_columns) or (n_samples,)
-
-    Returns
-    -------
-    ndarray of shape (n_columns,) (a float for 1-D inputs)
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise InvalidParameterError(f"cannot correlate arrays of shapes {a.shape} and {b.shape}")
-    one_d = a.ndim == 1
-    if one_d:
-        a, b = a[:, None], b[:, None]
-    valid = np.isfinite(a) & np.isfinite(b)
-    if valid.all():
-        ac = a - a.mean(axis=0)
-        bc = b - b.mean(axis=0)
-    else:
-        count = valid.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            a_mean = np.where(valid, a, 0).sum(axis=0) / count
-            b_mean = np.where(valid, b, 0).sum(axis=0) / count
-        ac = np.where(valid, a - a_mean, 0.0)
-        bc = np.where(valid, b - b_mean, 0.0)
-    numerator = np.sum(ac * bc, axis=0)
-    denominator = np.sqrt(np.sum(ac * ac, axis=0) * np.sum(bc * bc, axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1.0), np.nan)
-    r = np.clip(r, -1.0, 1.0)
-    return float(r[0]) if one_d else r
-
-
-def spearman_brown(r: np.ndarray | float, n: float = 2) -> np.ndarray | float:
-    """Spearman-Brown prediction: reliability of ``n`` times the data from a correlation ``r``.
-
-    ``n r / (1 + (n - 1) r)``; with ``n = 2`` it turns a split-half correlation into the
-    reliability of the full data.
-    """
-    r = np.asarray(r, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corrected = n * r / (1 + (n - 1) * r)
-    return float(corrected) if corrected.ndim == 0 else corrected
 
 
 def rdm(responses: np.ndarray) -> np.ndarray:

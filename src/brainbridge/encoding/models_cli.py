@@ -81,7 +81,8 @@ def _slug(text: str) -> str:
 @click.option("--layer", required=True, help="The extractor's layer (used for every ROI).")
 @click.option("--roi-coord", default="region", show_default=True, help="Neuroid coordinate holding the ROI.")
 @click.option("--subject-coord", default=None, help="Neuroid coordinate holding the subject (e.g. animal).")
-@click.option("--mapping", type=click.Choice(["ridge", "pls"]), default="ridge", show_default=True)
+@click.option("--mapping", type=click.Choice(["ridge_per_neuroid", "pls"]), default="ridge_per_neuroid",
+              show_default=True, help="ridge_per_neuroid: one leave-one-out ridge penalty per neuroid.")
 @click.option("--model", "model_name", default=None, help="Model name in the id (default: from the extractor).")
 @click.option("--modality", default="ephys", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace a user card with the same id.")

@@ -5,7 +5,7 @@ A :class:`ModelCard` says everything needed to build and use an encoding model:
 * its id ``{modality}-{train_dataset}-{model}`` (BERG's convention, e.g.
   ``ephys-brainbridge_example-gabor_v1``), species, stimuli, a description;
 * the feature extractor (a name :func:`get_extractor` resolves) and the layer for each ROI;
-* the mapping (``ridge`` or ``pls``) and its parameters;
+* the mapping (``ridge_per_neuroid`` or ``pls``) and its parameters;
 * the catalogued benchmark assembly it is trained on, which coordinate holds the ROI
   (``region``) and which the subject (``animal``), and the valid values of both;
 * the selection keys with their valid values, the output dims, and how accuracy is measured.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -51,7 +52,8 @@ __all__ = [
 ]
 
 MODALITIES = ("ephys", "fmri", "eeg", "meg", "ecog", "calcium")
-MAPPINGS = ("ridge", "pls")
+#: the mappings a model card may use (fits are stored as arrays: these two have array storage)
+MAPPINGS = ("ridge_per_neuroid", "pls")
 _ID_PART = re.compile(r"^[a-z0-9][a-z0-9_.]*$")
 
 
@@ -121,7 +123,7 @@ class ModelCard:
     roi_key: SelectionKey
     subjects: tuple[str, ...]
     subject_coord: str | None = None
-    mapping: str = "ridge"
+    mapping: str = "ridge_per_neuroid"
     mapping_params: Mapping[str, Any] = field(default_factory=dict)
     time_bin: tuple[float, float] | None = None
     output_dims: tuple[str, ...] = ("presentation", "neuroid")
@@ -138,6 +140,16 @@ class ModelCard:
                 )
         if self.modality not in MODALITIES:
             raise ModelCardError(f"Invalid modality: {self.modality!r}. Valid values are: {list(MODALITIES)}")
+        if self.mapping == "ridge":
+            # cards written before 0.2 said "ridge" for the per-neuroid ridge, which is now its own
+            # name ("ridge" is Brain-Score's Ridge(alpha=1))
+            warnings.warn(
+                f"card {self.model!r}: mapping 'ridge' is read as 'ridge_per_neuroid' (the per-neuroid ridge); "
+                "write 'ridge_per_neuroid' in the card",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            object.__setattr__(self, "mapping", "ridge_per_neuroid")
         if self.mapping not in MAPPINGS:
             raise ModelCardError(f"Invalid mapping: {self.mapping!r}. Valid values are: {list(MAPPINGS)}")
         if not isinstance(self.roi_key, SelectionKey):
@@ -340,7 +352,7 @@ _EXAMPLE_COMMON = dict(
     roi_key=_EXAMPLE_ROI,
     subjects=("monkey_a", "monkey_b"),
     subject_coord="animal",
-    mapping="ridge",
+    mapping="ridge_per_neuroid",
     references=("Kay et al. 2008, Nature 452:352", "Schrimpf et al. 2018, bioRxiv 407007"),
 )
 

@@ -1,28 +1,42 @@
 """Brain-Score's neural predictivity, internal-consistency ceiling, RDM and CKA scores.
 
-The procedure is Brain-Score's (``brain-score/vision``, ``metrics/regression_correlation``,
-``metrics/internal_consistency``), see ``shared/reference/encoding-models.md`` section 4:
+Metric names mean what they mean in Brain-Score (``brain-score/vision`` 2.4.2,
+``metrics/regression_correlation``, ``metrics/rdm``, ``metrics/cka``,
+``metrics/internal_consistency``; see ``shared/reference/brainscore-metrics.md``):
 
-neural predictivity (``metric='pls'`` or ``'ridge'``)
-    The target is averaged over repetitions, both assemblies are aligned on ``stimulus_id``
-    and sorted by it. 10 ``StratifiedShuffleSplit`` splits (``train_size=0.9``,
-    ``random_state=1``) of the unique stimulus ids, stratified by ``object_name`` (or any
-    coordinate; ``ShuffleSplit`` without one). Per split: fit the mapping on the training
-    stimuli, predict the held-out ones, Pearson r per neuroid, median over neuroids. Score =
-    mean over splits; error = ``std(ddof=0) / sqrt(n_splits)``.
+``pls`` (= ``pls_cv``), ``ridge`` (= ``ridge_cv``), ``ridgecv``, ``linear`` (= ``linear_predictivity``)
+    Cross-validated regression: the target is averaged over repetitions, both assemblies are
+    aligned on ``stimulus_id`` and sorted by it; 10 ``StratifiedShuffleSplit`` splits
+    (``train_size=0.9``, ``random_state=1``) stratified by ``object_name`` (``ShuffleSplit``
+    without it). Per split: fit on the training stimuli, predict the held-out ones, Pearson r
+    per neuroid, median over neuroids (NaN skipped). Score = mean over splits; error =
+    ``std(ddof=0) / sqrt(n_splits)``. Mappings: ``PLSRegression(25, scale=False)``,
+    ``Ridge(alpha=1)``, ``RidgeCV`` over Brain-Score's 99 alphas (one alpha shared by all
+    neuroids), ``LinearRegression()``.
+``ridge_per_neuroid``
+    brainbridge's own (recommended) ridge: the same procedure, with one alpha per neuroid
+    chosen by exact leave-one-out within each training split
+    (:class:`~brainbridge.encoding.mappings.RidgeCVPerTarget`). Not a Brain-Score metric.
+``rdm``, ``cka``
+    One RDM (``1 - corrcoef``, Spearman of the upper triangles) or unbiased linear CKA
+    comparison over all stimuli.
+``rdm_cv``, ``cka_cv``
+    The same on the **test** part of 10 ``test_size=0.9`` splits (Brain-Score's
+    ``TestOnlyCrossValidation``); mean and SEM over splits.
 internal-consistency ceiling
-    10 ``ShuffleSplit`` halvings of the unique ``repetition`` values (``train_size=0.5``,
-    ``random_state=1``) of the *non-averaged* assembly; each half averaged over its
-    repetitions; Pearson r per neuroid across stimuli; Spearman-Brown ``2r / (1 + r)``;
-    median over neuroids; mean over splits.
+    :func:`brainbridge.stats.split_half_reliability`: 10 halvings of the ``repetition``
+    values; each half averaged; Pearson r per neuroid; Spearman-Brown; median over neuroids
+    (a neuroid with a missing split-half mean is NaN in that split and left out, as in
+    Brain-Score); mean over splits.
 ceiled score
     ``r**2 / ceiling`` (Brain-Score since 2026-01), or ``(r / ceiling)**2`` with
-    ``ceiling_formula='legacy'``. RDM and CKA scores are divided by their own split-half
-    ceiling.
+    ``ceiling_formula='legacy'``; RDM and CKA scores are ``score / ceiling``.
 
 Scores are :class:`Score` objects (0-d :class:`xarray.DataArray`) that keep everything:
 ``attrs['raw']`` (the unceiled score, whose own ``attrs['raw']`` holds the ``split x neuroid``
-values), ``attrs['error']`` and ``attrs['ceiling']``, as Brain-Score's ``Score`` does.
+values), ``attrs['error']`` (as in Brain-Score: the raw score's SEM, also for a ceiled score),
+``attrs['raw_error']`` and ``attrs['ceiled_error']`` (that SEM propagated to the ceiled
+value; what tables and plots show) and ``attrs['ceiling']``.
 
 The split loop calls :func:`split_predictivity`, a pure function of arrays and indices, so it
 can be fanned out with any ``map``-like callable (``map_fn``), e.g. a dask client's.
@@ -41,19 +55,24 @@ import xarray as xr
 from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, StratifiedShuffleSplit
 from tqdm.auto import tqdm
 
-from brainbridge.assemblies import align, average_repetitions, select, walk_coords
+from brainbridge import stats
+from brainbridge.assemblies import align, average_repetitions, average_time_bins, select
 from brainbridge.encoding.errors import EncodingError, InvalidParameterError
 from brainbridge.encoding.mappings import _blas_threads, make_mapping
-from brainbridge.encoding.metrics import cka, pearson_columns, rdm_similarity, spearman_brown
+from brainbridge.encoding.metrics import cka, rdm_similarity
+from brainbridge.stats import pearson_columns, spearman_brown
 
 __all__ = [
     "METRICS",
+    "METRIC_ALIASES",
+    "PER_REGION",
     "Score",
     "ScoringError",
     "brainscore_splits",
     "ceiling",
     "internal_consistency",
     "neural_predictivity",
+    "resolve_metric",
     "score",
     "score_many",
     "similarity",
@@ -61,8 +80,54 @@ __all__ = [
 ]
 
 #: metric name -> kind (``regression`` metrics are cross-validated mappings)
-METRICS: dict[str, str] = {"pls": "regression", "ridge": "regression", "rdm": "similarity", "cka": "similarity"}
+METRICS: dict[str, str] = {
+    "pls": "regression",
+    "ridge": "regression",
+    "ridgecv": "regression",
+    "linear": "regression",
+    "ridge_per_neuroid": "regression",
+    "rdm": "similarity",
+    "rdm_cv": "similarity",
+    "cka": "similarity",
+    "cka_cv": "similarity",
+}
+#: Brain-Score's other registry names for the same metrics
+METRIC_ALIASES: dict[str, str] = {
+    "pls_cv": "pls",
+    "ridge_cv": "ridge",
+    "linear_predictivity": "linear",
+    "linear_predictivity_cv": "linear",
+}
 CEILING_FORMULAS = ("r2", "legacy")
+#: the fewest held-out stimuli a split needs for a per-neuroid Pearson r that means something
+MIN_TEST_STIMULI = 3
+
+
+class _PerRegion:
+    """The default of ``region``: score each region separately when there are several."""
+
+    def __repr__(self) -> str:
+        return "'each'"
+
+
+PER_REGION: Any = _PerRegion()
+
+
+def resolve_metric(metric: str) -> str:
+    """The canonical metric name (Brain-Score aliases resolved), or an error listing the valid ones."""
+    name = METRIC_ALIASES.get(str(metric), str(metric))
+    if name not in METRICS:
+        raise InvalidParameterError(
+            f"Invalid metric: {metric!r}. Valid values are: {sorted(METRICS) + sorted(METRIC_ALIASES)}"
+        )
+    if name == "ridge":
+        warnings.warn(
+            "metric 'ridge' is Brain-Score's Ridge(alpha=1) (it was brainbridge's per-neuroid "
+            "leave-one-out ridge before 0.2); use 'ridge_per_neuroid' for that one",
+            FutureWarning,
+            stacklevel=3,
+        )
+    return name
 
 
 class ScoringError(EncodingError, ValueError):
@@ -84,7 +149,13 @@ class Score(xr.DataArray):
         values (``split x neuroid`` for regression metrics and ceilings, ``split`` otherwise).
     ``error``
         Standard error across splits (``std(ddof=0) / sqrt(n_splits)``); a ceiled score
-        carries the unceiled error, unscaled, like Brain-Score.
+        carries the unceiled error, unscaled, like Brain-Score (so it is *not* the error of
+        the ceiled value: use :attr:`ceiled_error` for that).
+    ``raw_error``
+        The same raw-score SEM, under a name that says so.
+    ``ceiled_error``
+        The raw SEM propagated to the ceiled value (:func:`brainbridge.stats.ceiled_error`;
+        ceiled scores only). Tables and plots show this one.
     ``ceiling``
         The ceiling :class:`Score` used (ceiled scores only).
 
@@ -97,8 +168,28 @@ class Score(xr.DataArray):
 
     @property
     def error(self) -> float | None:
-        """Standard error across splits."""
+        """Brain-Score's ``error``: the raw score's standard error across splits (also when ceiled)."""
         return self.attrs.get("error")
+
+    @property
+    def raw_error(self) -> float | None:
+        """The standard error of the raw (unceiled) score across splits."""
+        return self.attrs.get("raw_error", self.attrs.get("error"))
+
+    @property
+    def ceiled_error(self) -> float | None:
+        """The raw error propagated to this ceiled value (``None`` for an unceiled score)."""
+        return self.attrs.get("ceiled_error")
+
+    @property
+    def value_error(self) -> float | None:
+        """The error of ``float(self)``: :attr:`ceiled_error` when ceiled, else :attr:`raw_error`."""
+        return self.ceiled_error if self.ceiling is not None else self.raw_error
+
+    @property
+    def regions(self) -> dict[str, Score]:
+        """The per-region scores of a score computed region by region (``{}`` otherwise)."""
+        return dict(self.attrs.get("per_region") or {})
 
     @property
     def raw(self) -> Any:
@@ -129,14 +220,25 @@ class Score(xr.DataArray):
         return values.mean("split")
 
     def __float__(self) -> float:
+        if self.ndim:
+            raise ScoringError(
+                f"this score has one value per region ({', '.join(self.regions)}): take one with "
+                "score.regions['<region>'], or score with region=None to pool the regions"
+            )
         return float(self.values)
 
     def __repr__(self) -> str:
+        if self.ndim:
+            inner = ", ".join(f"{name}: {float(s.values):.4f}" for name, s in self.regions.items())
+            return f"<Score {self.attrs.get('metric', '')} per region {{{inner}}}>"
         parts = [f"<Score {self.attrs.get('metric', '')} {float(self.values):.4f}".replace("  ", " ")]
-        if self.error is not None:
-            parts.append(f"± {self.error:.4f}")
+        if self.value_error is not None:
+            parts.append(f"± {self.value_error:.4f}")
         if self.ceiling is not None:
-            parts.append(f"(raw {float(self.unceiled.values):.4f}, ceiling {float(self.ceiling.values):.4f})")
+            raw = f"raw {float(self.unceiled.values):.4f}"
+            if self.raw_error is not None:
+                raw += f" ± {self.raw_error:.4f}"
+            parts.append(f"({raw}, ceiling {float(self.ceiling.values):.4f})")
         keys = ", ".join(sorted(map(str, self.attrs)))
         return " ".join(parts) + f"; attrs: {keys}>"
 
@@ -145,6 +247,21 @@ class Score(xr.DataArray):
 
 def _make_score(value: float, **attrs: Any) -> Score:
     return Score(np.float64(value), attrs=attrs)
+
+
+def _units_attrs(target: xr.DataArray) -> dict[str, Any]:
+    units = target.attrs.get("units")
+    return {"units": str(units)} if units else {}
+
+
+def _nanmedian_rows(values: np.ndarray) -> np.ndarray:
+    """Median of each row over its finite entries (NaN for a row without any), warning-free."""
+    out = np.full(len(values), np.nan)
+    for i, row in enumerate(values):
+        finite = row[np.isfinite(row)]
+        if len(finite):
+            out[i] = np.median(finite)
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -218,15 +335,24 @@ def split_predictivity(
     r : ndarray of shape (n_neuroids,)
     prediction : ndarray of shape (len(test), n_neuroids)
     """
-    params = dict(mapping_params or {})
-    if isinstance(mapping, str) and mapping.lower() == "ridge":
-        # exact leave-one-out: one decomposition per split serves the alpha choice and the refit
-        # (sklearn RidgeCV's default; ~2.5x faster than 5 inner folds at the same accuracy)
-        params.setdefault("cv", "loo")
-    model = make_mapping(mapping, **params)
-    model.fit(X[train], Y[train])
-    prediction = np.asarray(model.predict(X[test])).reshape(len(test), -1)
-    return pearson_columns(prediction, Y[test]), prediction
+    model = make_mapping(mapping, **dict(mapping_params or {}))
+    with np.errstate(all="ignore"):
+        model.fit(X[train], Y[train])
+        prediction = np.asarray(model.predict(X[test]), dtype=np.float64).reshape(len(test), -1)
+    # a constant prediction has no correlation: NaN, left out of the median like Brain-Score
+    return pearson_columns(prediction, Y[test], nan_policy="propagate"), prediction
+
+
+def _check_split_sizes(splits: list, n: int, what: str, use: str = "test") -> None:
+    """One line saying what is wrong when a split holds too few stimuli to correlate over."""
+    sizes = [len(test if use == "test" else train) for train, test in splits]
+    smallest = min(sizes) if sizes else 0
+    if smallest < MIN_TEST_STIMULI:
+        raise ScoringError(
+            f"{what} needs at least {MIN_TEST_STIMULI} {'held-out' if use == 'test' else 'scored'} stimuli per "
+            f"split, but the splits of these {n} stimuli hold {smallest}: use more stimuli (with the default "
+            f"train_size=0.9, at least {10 * MIN_TEST_STIMULI}) or a smaller train_size"
+        )
 
 
 def _check_pair(array: xr.DataArray, what: str) -> None:
@@ -297,12 +423,12 @@ def neural_predictivity(
     target
         Responses ``presentation x neuroid`` averaged over repetitions (one row per stimulus).
     mapping
-        ``'pls'`` (Brain-Score: ``PLSRegression(25, scale=False)``), ``'ridge'``
-        (:class:`~brainbridge.encoding.mappings.RidgeCVPerTarget`) or an estimator instance.
+        A name of :func:`~brainbridge.encoding.mappings.make_mapping` (``'pls'``, ``'ridge'``,
+        ``'ridgecv'``, ``'linear'``, ``'ridge_per_neuroid'``) or an estimator instance.
     mapping_params
         Parameters for the mapping (e.g. ``{'alphas': [...]}`` or ``{'n_components': 10}``).
-        ``'ridge'`` chooses each neuroid's alpha by exact leave-one-out within the training
-        split unless ``{'cv': 5}`` (or another splitter) is given.
+        ``'ridge_per_neuroid'`` chooses each neuroid's alpha by exact leave-one-out within the
+        training split unless ``{'cv': 5}`` (or another splitter) is given.
     stratification_coord, n_splits, train_size, test_size, random_state, kfold
         The split (see :func:`brainscore_splits`); stratification labels come from the target.
     show_progress
@@ -326,6 +452,7 @@ def neural_predictivity(
         n, stratify, n_splits=n_splits, train_size=train_size, test_size=test_size,
         random_state=random_state, kfold=kfold,
     )
+    _check_split_sizes(splits, n, "neural predictivity")
     X = np.asarray(source.transpose("presentation", "neuroid").values)
     Y = np.asarray(target.transpose("presentation", "neuroid").values, dtype=np.float64)
     if not np.all(np.isfinite(Y)):
@@ -343,7 +470,12 @@ def neural_predictivity(
         predictions = prediction_sum / tested[:, None]
     predictions[tested == 0] = np.nan
 
-    per_split = np.nanmedian(r, axis=1)
+    if not np.isfinite(r).any():
+        raise ScoringError(
+            "no neuroid has a defined held-out correlation in any split (constant responses or "
+            "constant predictions): the target needs responses that vary across stimuli"
+        )
+    per_split = _nanmedian_rows(r)
     neuroid_coords = _neuroid_coords(target)
     raw = xr.DataArray(
         r, dims=["split", "neuroid"], coords={"split": np.arange(len(splits)), **neuroid_coords}, name="pearson_r"
@@ -352,14 +484,17 @@ def neural_predictivity(
     if stratify is not None:
         presentation_coords[str(stratification_coord)] = ("presentation", stratify)
     frame = dict(dims=["presentation", "neuroid"], coords={**presentation_coords, **neuroid_coords})
+    error = stats.sem(per_split)
     return _make_score(
-        per_split.mean(),
+        float(np.nanmean(per_split)),
         raw=raw,
-        error=float(per_split.std(ddof=0) / np.sqrt(len(per_split))),
+        error=error,
+        raw_error=error,
+        n_neuroids_dropped=(~np.isfinite(r)).sum(axis=1),
         metric=mapping if isinstance(mapping, str) else type(mapping).__name__,
         n_splits=len(splits),
         predictions=xr.DataArray(predictions, name="prediction", **frame),
-        measured=xr.DataArray(Y, name="measured", **frame),
+        measured=xr.DataArray(Y, name="measured", attrs=_units_attrs(target), **frame),
         time_s=time.perf_counter() - started,
     )
 
@@ -373,40 +508,60 @@ def similarity(
     source: xr.DataArray,
     target: xr.DataArray,
     *,
-    metric: str = "rdm",
+    metric: str = "rdm_cv",
     stratification_coord: str | None = "object_name",
     n_splits: int = 10,
-    train_size: float | None = 0.9,
-    test_size: float | None = None,
+    train_size: float | None = None,
+    test_size: float | None = 0.9,
     random_state: int | None = 1,
     kfold: bool = False,
     unbiased: bool = True,
 ) -> Score:
-    """RDM or CKA similarity on ``n_splits`` subsets of the stimuli (Brain-Score ``rdm_cv``).
+    """RDM or CKA similarity, over all stimuli or cross-validated as Brain-Score does.
 
-    Each split's training part (90 % of the stimuli by default) is used as one subset; the
-    score is the mean over subsets with the standard error across them.
+    ``'rdm'``/``'cka'``: one comparison over every stimulus (Brain-Score ``RDMMetric`` /
+    ``CKAMetric``; no error). ``'rdm_cv'``/``'cka_cv'``: Brain-Score's
+    ``TestOnlyCrossValidation(test_size=0.9)``: each split's **test** part (90 % of the
+    stimuli; the 10 % training part is unused) is one subset; the score is the mean over
+    subsets with the standard error across them.
     """
-    if metric not in ("rdm", "cka"):
-        raise InvalidParameterError(f"Invalid similarity metric: {metric!r}. Valid values are: ['cka', 'rdm']")
+    if metric not in ("rdm", "cka", "rdm_cv", "cka_cv"):
+        raise InvalidParameterError(
+            f"Invalid similarity metric: {metric!r}. Valid values are: ['cka', 'cka_cv', 'rdm', 'rdm_cv']"
+        )
     _check_pair(source, "source")
     _check_pair(target, "target")
     started = time.perf_counter()
     source, target = align(source, target)
-    stratify = _stratification(target, stratification_coord)
-    splits = brainscore_splits(
-        target.sizes["presentation"], stratify, n_splits=n_splits, train_size=train_size,
-        test_size=test_size, random_state=random_state, kfold=kfold,
-    )
+    n = target.sizes["presentation"]
     X = np.asarray(source.transpose("presentation", "neuroid").values, dtype=np.float64)
     Y = np.asarray(target.transpose("presentation", "neuroid").values, dtype=np.float64)
-    compare = _similarity_function(metric, unbiased)
-    with _blas_threads(X.shape[0]):
-        values = np.array([compare(X[subset], Y[subset]) for subset, _ in splits])
+    compare = _similarity_function(metric.removesuffix("_cv"), unbiased)
+    if not metric.endswith("_cv"):
+        if n < MIN_TEST_STIMULI + 1:
+            raise ScoringError(f"{metric} needs at least {MIN_TEST_STIMULI + 1} stimuli, got {n}")
+        with _blas_threads(n), np.errstate(all="ignore"):
+            value = float(compare(X, Y))
+        if not np.isfinite(value):
+            raise ScoringError(f"{metric} is undefined on this data (constant responses?)")
+        return _make_score(value, raw=None, error=None, raw_error=None, metric=metric, n_splits=0,
+                           time_s=time.perf_counter() - started)
+    stratify = _stratification(target, stratification_coord)
+    splits = brainscore_splits(
+        n, stratify, n_splits=n_splits, train_size=train_size, test_size=test_size,
+        random_state=random_state, kfold=kfold,
+    )
+    _check_split_sizes(splits, n, metric)
+    with _blas_threads(X.shape[0]), np.errstate(all="ignore"):
+        values = np.array([compare(X[subset], Y[subset]) for _, subset in splits])
+    if not np.isfinite(values).all():
+        raise ScoringError(f"{metric} is undefined on some splits of this data (constant responses?)")
+    error = stats.sem(values)
     return _make_score(
         values.mean(),
         raw=xr.DataArray(values, dims=["split"], coords={"split": np.arange(len(values))}, name=metric),
-        error=float(values.std(ddof=0) / np.sqrt(len(values))),
+        error=error,
+        raw_error=error,
         metric=metric,
         n_splits=len(values),
         time_s=time.perf_counter() - started,
@@ -424,44 +579,12 @@ def _similarity_function(metric: str, unbiased: bool = True) -> Callable[[np.nda
 # --------------------------------------------------------------------------------------
 
 
-def _repetitions(assembly: xr.DataArray, split_coord: str) -> np.ndarray:
+def _repetitions(assembly: xr.DataArray, split_coord: str, codes: np.ndarray) -> np.ndarray:
     if split_coord in assembly.coords and assembly[split_coord].dims == ("presentation",):
         return np.asarray(assembly[split_coord].values)
     if split_coord != "repetition":
         raise ScoringError(f"no {split_coord!r} coordinate on presentation to split the ceiling on")
-    # number the presentations of each stimulus 0, 1, 2... (what `repetition` means)
-    ids = pd.Series(np.asarray(assembly["stimulus_id"].values))
-    return ids.groupby(ids, sort=False).cumcount().to_numpy()
-
-
-def _half_means(data: np.ndarray, codes: np.ndarray, n_stimuli: int, mask: np.ndarray) -> np.ndarray:
-    """Mean over the presentations in ``mask`` of each stimulus (NaN for stimuli not shown)."""
-    rows = np.flatnonzero(mask)
-    order = rows[np.argsort(codes[rows], kind="stable")]
-    sorted_codes = codes[order]
-    out = np.full((n_stimuli, data.shape[1]), np.nan)
-    if len(order) == 0:
-        return out
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    values = data[order]
-    valid = np.isfinite(values)
-    sums = np.add.reduceat(np.where(valid, values, 0.0), starts, axis=0)
-    counts = np.add.reduceat(valid, starts, axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out[sorted_codes[starts]] = sums / counts
-    return out
-
-
-def _consistency(data, codes, n_stimuli, repetitions, first, second, metric, unbiased):
-    """Spearman-Brown corrected consistency between the means of two sets of repetitions."""
-    half1 = _half_means(data, codes, n_stimuli, np.isin(repetitions, first))
-    half2 = _half_means(data, codes, n_stimuli, np.isin(repetitions, second))
-    if metric == "pearson":
-        return spearman_brown(pearson_columns(half1, half2), n=2)
-    if metric not in ("rdm", "cka"):
-        raise InvalidParameterError(f"Invalid consistency metric: {metric!r}. Valid values are: ['cka', 'pearson', 'rdm']")
-    shown = np.all(np.isfinite(half1), axis=1) & np.all(np.isfinite(half2), axis=1)
-    return spearman_brown(_similarity_function(metric, unbiased)(half1[shown], half2[shown]), n=2)
+    return stats.repetition_numbers(codes)
 
 
 def internal_consistency(
@@ -473,6 +596,7 @@ def internal_consistency(
     train_size: float = 0.5,
     random_state: int | None = 1,
     unbiased: bool = True,
+    nan_policy: str = "propagate",
     show_progress: bool | None = None,
 ) -> Score:
     """Split-half internal consistency of a non-averaged assembly (Brain-Score's ceiling).
@@ -483,12 +607,18 @@ def internal_consistency(
         ``presentation x neuroid`` responses with repeated ``stimulus_id`` and a
         ``repetition`` coordinate (numbered per stimulus when absent).
     metric
-        ``'pearson'`` (per neuroid; for ``pls``/``ridge`` scores), ``'rdm'`` or ``'cka'``
-        (one value per split).
+        ``'pearson'`` (per neuroid; for regression scores), ``'rdm'`` or ``'cka'`` (one value
+        per split).
     split_coord
         The coordinate whose unique values are split into halves.
     n_splits, train_size, random_state
         ``ShuffleSplit`` of the unique ``split_coord`` values (Brain-Score: 10, 0.5, 1).
+    nan_policy
+        ``'propagate'`` (Brain-Score): a neuroid whose split-half mean is missing for some
+        stimulus (every trial of that half NaN) is NaN in that split and left out of the
+        split's median; ``'pairwise'``: correlate it over the stimuli present in both halves.
+        ``attrs['n_neuroids_dropped']`` counts the neuroids left out of each split (a warning
+        says so when there are any).
 
     Returns
     -------
@@ -497,40 +627,63 @@ def internal_consistency(
         split-half consistency; ``attrs['raw']`` holds the per-split (per-neuroid) values.
     """
     _check_pair(assembly, "assembly")
+    if metric not in ("pearson", "rdm", "cka"):
+        raise InvalidParameterError(f"Invalid consistency metric: {metric!r}. Valid values are: ['cka', 'pearson', 'rdm']")
+    if train_size != 0.5:
+        raise InvalidParameterError(f"the split-half ceiling splits the repetitions in halves (train_size=0.5), got {train_size}")
     started = time.perf_counter()
-    repetitions = _repetitions(assembly, split_coord)
+    codes, stimulus_ids = pd.factorize(np.asarray(assembly["stimulus_id"].values).astype(str), sort=True)
+    repetitions = _repetitions(assembly, split_coord, codes)
     unique = np.unique(repetitions)
     if len(unique) < 2:
         raise ScoringError(
             f"the ceiling needs at least 2 distinct {split_coord!r} values to split in halves, got {len(unique)}"
         )
-    codes, stimulus_ids = pd.factorize(np.asarray(assembly["stimulus_id"].values).astype(str), sort=True)
+    if len(stimulus_ids) < MIN_TEST_STIMULI:
+        raise ScoringError(f"the ceiling needs at least {MIN_TEST_STIMULI} stimuli, got {len(stimulus_ids)}")
     data = np.asarray(assembly.transpose("presentation", "neuroid").values, dtype=np.float64)
-    splits = brainscore_splits(len(unique), None, n_splits=n_splits, train_size=train_size, random_state=random_state)
-    values = []
-    disable = None if show_progress is None else not show_progress
     with _blas_threads(len(stimulus_ids)):
-        for first, second in tqdm(splits, desc="ceiling", disable=disable, leave=False):
-            values.append(_consistency(data, codes, len(stimulus_ids), repetitions, unique[first], unique[second],
-                                       metric, unbiased))
-    values = np.asarray(values)
-    if metric == "pearson":
-        per_split = np.nanmedian(values, axis=1)
-        raw = xr.DataArray(
-            values, dims=["split", "neuroid"],
-            coords={"split": np.arange(len(values)), **_neuroid_coords(assembly)}, name="ceiling",
+        if metric == "pearson":
+            result = stats.split_half_reliability(
+                data, codes, repetitions, n_splits=n_splits, random_state=random_state, nan_policy=nan_policy
+            )
+            values, per_split, dropped = result.per_split, result.split_values, result.n_dropped
+            raw = xr.DataArray(
+                values, dims=["split", "neuroid"],
+                coords={"split": np.arange(len(values)), **_neuroid_coords(assembly)}, name="ceiling",
+            )
+        else:
+            halves = stats.repetition_halves(repetitions, n_splits=n_splits, random_state=random_state)
+            compare = _similarity_function(metric, unbiased)
+            disable = None if show_progress is None else not show_progress
+            per_split = []
+            for first, second in tqdm(halves, desc="ceiling", disable=disable, leave=False):
+                in1, in2 = np.isin(repetitions, first), np.isin(repetitions, second)
+                half1 = stats.group_means(data[in1], codes[in1], len(stimulus_ids))
+                half2 = stats.group_means(data[in2], codes[in2], len(stimulus_ids))
+                shown = np.all(np.isfinite(half1), axis=1) & np.all(np.isfinite(half2), axis=1)
+                with np.errstate(all="ignore"):
+                    per_split.append(spearman_brown(compare(half1[shown], half2[shown]), n=2))
+            per_split = np.asarray(per_split, dtype=np.float64)
+            dropped = np.zeros(len(per_split), dtype=int)
+            raw = xr.DataArray(per_split, dims=["split"], coords={"split": np.arange(len(per_split))}, name="ceiling")
+    if dropped.any():
+        warnings.warn(
+            f"ceiling: {int(dropped.max())} of {data.shape[1]} neuroids left out of a split's median "
+            f"(missing split-half means or no variance; {int(dropped.sum())} neuroid-splits in all, "
+            f"nan_policy={nan_policy!r})",
+            stacklevel=2,
         )
-    elif metric in ("rdm", "cka"):
-        per_split = values
-        raw = xr.DataArray(values, dims=["split"], coords={"split": np.arange(len(values))}, name="ceiling")
-    else:
-        raise InvalidParameterError(f"Invalid consistency metric: {metric!r}. Valid values are: ['cka', 'pearson', 'rdm']")
+    error = stats.sem(per_split)
     return _make_score(
-        per_split.mean(),
+        float(np.mean(per_split)),
         raw=raw,
-        error=float(per_split.std(ddof=0) / np.sqrt(len(per_split))),
+        error=error,
+        raw_error=error,
         metric=f"internal_consistency_{metric}",
         n_splits=len(per_split),
+        n_neuroids_dropped=np.asarray(dropped),
+        nan_policy=nan_policy,
         time_s=time.perf_counter() - started,
     )
 
@@ -546,27 +699,32 @@ def _prepare_target(
     """Region selection and time-bin reduction: a ``presentation x neuroid`` assembly."""
     if not isinstance(target, xr.DataArray):
         raise ScoringError(f"the target must be an assembly (xarray DataArray), got {type(target).__name__}")
-    if region is not None:
+    if region is not None and region is not PER_REGION:
         target = select(target, region=region)
     if "time_bin" in target.dims:
         if time_bin not in (None, "average", "mean"):
             target = select(target, time_bin=time_bin)  # one bin left; the mean below drops the dim
-        target = _mean_over_time(target)
+        target = average_time_bins(target)
     extra = set(target.dims) - {"presentation", "neuroid"}
     if extra:
         raise ScoringError(f"cannot score an assembly with extra dims {sorted(extra)}; select or average them first")
     return target
 
 
-def _mean_over_time(target: xr.DataArray) -> xr.DataArray:
-    values = np.asarray(target.transpose("presentation", "neuroid", "time_bin").values, dtype=np.float64)
-    coords = {
-        str(name): (dims, values_)
-        for name, dims, values_ in walk_coords(target)
-        if "time_bin" not in dims
-    }
-    return xr.DataArray(
-        np.nanmean(values, axis=2), dims=["presentation", "neuroid"], coords=coords, attrs=dict(target.attrs)
+def _regions(target: xr.DataArray) -> list[str]:
+    """The distinct regions of the target's neuroids, in order ([] without a region coordinate)."""
+    if "region" not in target.coords or target["region"].dims != ("neuroid",):
+        return []
+    return list(dict.fromkeys(np.asarray(target["region"].values).astype(str)))
+
+
+def _per_region_score(results: dict[str, Score], metric: str) -> Score:
+    """One score per region, as a ``region`` vector whose ``regions`` are the full scores."""
+    return Score(
+        np.array([float(r.values) for r in results.values()]),
+        dims=["region"],
+        coords={"region": list(results)},
+        attrs={"metric": metric, "per_region": results},
     )
 
 
@@ -597,7 +755,7 @@ def _features(source: Any, target: xr.DataArray, layer: str | Sequence[str] | No
                 raise ScoringError(f"Invalid layer: {unknown}. Valid values are: {layers_present}")
             source = source.isel(neuroid=np.flatnonzero(np.isin(np.asarray(source["layer"].values), wanted)))
     if "time_bin" in source.dims:
-        source = _prepare_target(source, time_bin="average", region=None)
+        source = average_time_bins(source)
     if source.sizes.get("presentation", 0) and "stimulus_id" in source.coords:
         ids = pd.Index(np.asarray(source["stimulus_id"].values).astype(str))
         if not ids.is_unique:
@@ -605,14 +763,19 @@ def _features(source: Any, target: xr.DataArray, layer: str | Sequence[str] | No
     return source
 
 
+def _consistency_metric(metric: str) -> str:
+    return "pearson" if METRICS[metric] == "regression" else metric.removesuffix("_cv")
+
+
 def ceiling(
     assembly: xr.DataArray,
     metric: str = "pls",
     *,
     time_bin: str | int | tuple[float, float] | None = "average",
-    region: str | Iterable[str] | None = None,
+    region: Any = PER_REGION,
     n_splits: int = 10,
     random_state: int | None = 1,
+    nan_policy: str = "propagate",
     show_progress: bool | None = None,
 ) -> Score:
     """The internal-consistency ceiling of a (non-averaged) neural assembly.
@@ -622,22 +785,35 @@ def ceiling(
     assembly
         ``presentation x neuroid [x time_bin]`` responses with repetitions.
     metric
-        The score the ceiling is for: ``'pls'``/``'ridge'`` (per-neuroid Pearson consistency),
-        ``'rdm'`` or ``'cka'``.
+        The score the ceiling is for: a regression metric (per-neuroid Pearson consistency),
+        ``'rdm'``/``'rdm_cv'`` or ``'cka'``/``'cka_cv'``.
     time_bin, region
-        As in :func:`score`.
+        As in :func:`score` (by default one ceiling per region when there are several).
+    nan_policy
+        See :func:`internal_consistency`.
 
     Returns
     -------
     Score
-        See :func:`internal_consistency`.
+        See :func:`internal_consistency`; per region (:attr:`Score.regions`) when scored so.
     """
-    if metric not in METRICS:
-        raise InvalidParameterError(f"Invalid metric: {metric!r}. Valid values are: {sorted(METRICS)}")
+    metric = resolve_metric(metric)
+    if region is PER_REGION:
+        regions = _regions(assembly)
+        if len(regions) > 1:
+            return _per_region_score(
+                {
+                    name: ceiling(assembly, metric, time_bin=time_bin, region=name, n_splits=n_splits,
+                                  random_state=random_state, nan_policy=nan_policy, show_progress=show_progress)
+                    for name in regions
+                },
+                f"ceiling_{metric}",
+            )
+        region = None
     prepared = _prepare_target(assembly, time_bin=time_bin, region=region)
-    consistency = "pearson" if METRICS[metric] == "regression" else metric
     return internal_consistency(
-        prepared, metric=consistency, n_splits=n_splits, random_state=random_state, show_progress=show_progress
+        prepared, metric=_consistency_metric(metric), n_splits=n_splits, random_state=random_state,
+        nan_policy=nan_policy, show_progress=show_progress,
     )
 
 
@@ -652,8 +828,9 @@ def score(
     ceiling: bool | float | Score | None = True,
     ceiling_formula: str = "r2",
     time_bin: str | int | tuple[float, float] | None = "average",
-    region: str | Iterable[str] | None = None,
+    region: Any = PER_REGION,
     mapping_params: dict[str, Any] | None = None,
+    nan_policy: str = "propagate",
     show_progress: bool | None = None,
     map_fn: Callable | None = None,
     client: Any = None,
@@ -672,7 +849,11 @@ def score(
     target
         Neural responses ``presentation x neuroid [x time_bin]``, with repetitions.
     metric
-        ``'pls'`` (Brain-Score's mapping), ``'ridge'`` (per-target ridge), ``'rdm'`` or ``'cka'``.
+        A Brain-Score metric, computed as Brain-Score does: ``'pls'``, ``'ridge'``
+        (``Ridge(alpha=1)``), ``'ridgecv'`` (one alpha for all neuroids), ``'linear'``,
+        ``'rdm'``, ``'rdm_cv'``, ``'cka'``, ``'cka_cv'`` (and the aliases of
+        :data:`METRIC_ALIASES`); or brainbridge's ``'ridge_per_neuroid'`` (one leave-one-out
+        alpha per neuroid; recommended for ridge regression).
     layer
         The layer(s) to use from the extractor or the features assembly.
     stratification_coord
@@ -682,8 +863,9 @@ def score(
         Number of cross-validation splits (10).
     ceiling
         ``True``: compute the internal-consistency ceiling on the non-averaged target (a
-        warning and an unceiled score when the target has no repetitions); a number or a
-        ceiling :class:`Score`: use it; ``False``/``None``: return the raw score.
+        warning and an unceiled score when the target has no repetitions; an error when the
+        ceiling is not positive); a number or a ceiling :class:`Score`: use it;
+        ``False``/``None``: return the raw score.
     ceiling_formula
         ``'r2'``: ``r**2 / ceiling`` (Brain-Score since 2026-01); ``'legacy'``: ``(r / ceiling)**2``.
         RDM and CKA scores are always ``score / ceiling``.
@@ -691,9 +873,14 @@ def score(
         ``'average'`` (default) averages over ``time_bin``; an integer position or a
         ``(start, end)`` pair selects one bin.
     region
-        Restrict the target to these region(s).
+        Default: when the target's neuroids have a ``region`` coordinate with several values,
+        score each region separately (as the ``score`` command does) and return a per-region
+        :class:`Score` (``s.regions['IT']``). A region name or a list: restrict the target to
+        those. ``None``: pool every neuroid, whatever its region.
     mapping_params
         Passed to the mapping (``{'alphas': ...}``, ``{'n_components': ...}``).
+    nan_policy
+        How the ceiling treats missing split-half means (see :func:`internal_consistency`).
     show_progress
         Progress bars (``None``: on a terminal).
     map_fn
@@ -709,16 +896,22 @@ def score(
     Returns
     -------
     Score
-        The ceiled score (or the raw one); see :class:`Score` for its ``attrs``.
+        The ceiled score (or the raw one); see :class:`Score` for its ``attrs``. Its error is
+        :attr:`Score.ceiled_error` (``s.error`` is Brain-Score's raw-score SEM).
+
+    Raises
+    ------
+    ScoringError
+        Data that cannot give a meaningful score (too few stimuli per split, a ceiling that is
+        not positive, no defined correlation); the message says what is needed.
 
     Examples
     --------
     >>> from brainbridge.encoding import score  # doctest: +SKIP
-    >>> s = score(features, assembly, "ridge")  # doctest: +SKIP
-    >>> float(s), s.unceiled.item(), s.ceiling.item(), s.error  # doctest: +SKIP
+    >>> s = score(features, assembly, "ridge_per_neuroid", region="IT")  # doctest: +SKIP
+    >>> float(s), s.ceiled_error, s.unceiled.item(), s.raw_error, s.ceiling.item()  # doctest: +SKIP
     """
-    if metric not in METRICS:
-        raise InvalidParameterError(f"Invalid metric: {metric!r}. Valid values are: {sorted(METRICS)}")
+    metric = resolve_metric(metric)
     if ceiling_formula not in CEILING_FORMULAS:
         raise InvalidParameterError(
             f"Invalid ceiling_formula: {ceiling_formula!r}. Valid values are: {list(CEILING_FORMULAS)}"
@@ -728,18 +921,36 @@ def score(
         raise InvalidParameterError(
             f"Invalid split options: {sorted(unknown)}. Valid values are: ['kfold', 'random_state', 'test_size', 'train_size']"
         )
+    options = dict(
+        layer=layer, stratification_coord=stratification_coord, n_splits=n_splits, ceiling_formula=ceiling_formula,
+        time_bin=time_bin, mapping_params=mapping_params, nan_policy=nan_policy, show_progress=show_progress,
+        **split_options,
+    )
+    if region is PER_REGION:
+        regions = _regions(target) if isinstance(target, xr.DataArray) else []
+        if len(regions) > 1:
+            started = time.perf_counter()
+            if _is_extractor(source):  # extract once for every region
+                source = _features(source, target, layer, show_progress)
+                options["layer"] = None
+            results = {}
+            for name in regions:
+                given = ceiling.regions.get(name, ceiling) if isinstance(ceiling, Score) else ceiling
+                results[name] = score(
+                    source, target, metric, ceiling=given, region=name, map_fn=map_fn, client=client,
+                    scheduler=scheduler, workers=workers, **options,
+                )
+            combined = _per_region_score(results, metric)
+            combined.attrs["time_s"] = time.perf_counter() - started
+            return combined
+        region = None
     if client is not None or scheduler is not None or workers is not None:
         if map_fn is not None:
             raise InvalidParameterError("give map_fn or client/scheduler/workers, not both")
         from brainbridge.parallel import distributed_map
 
         with distributed_map(client, scheduler, workers, show_progress=show_progress, desc="splits") as dask_map_fn:
-            return score(
-                source, target, metric, layer=layer, stratification_coord=stratification_coord,
-                n_splits=n_splits, ceiling=ceiling, ceiling_formula=ceiling_formula, time_bin=time_bin,
-                region=region, mapping_params=mapping_params, show_progress=show_progress,
-                map_fn=dask_map_fn, **split_options,
-            )
+            return score(source, target, metric, ceiling=ceiling, region=region, map_fn=dask_map_fn, **options)
     started = time.perf_counter()
     prepared = _prepare_target(target, time_bin=time_bin, region=region)
     _check_pair(prepared, "target")
@@ -768,45 +979,59 @@ def score(
             n_splits=n_splits, **split_options,
         )
 
-    ceiling_score = _resolve_ceiling(ceiling, prepared, metric, show_progress)
+    ceiling_score = _resolve_ceiling(ceiling, prepared, metric, show_progress, nan_policy)
     if ceiling_score is None:
         raw.attrs["time_s"] = time.perf_counter() - started
         return raw
     r, c = float(raw.values), float(ceiling_score.values)
-    if METRICS[metric] == "similarity":
-        value = r / c
-    elif ceiling_formula == "r2":
-        value = r**2 / c
-    else:
-        value = (r / c) ** 2
+    formula = ceiling_formula if METRICS[metric] == "regression" else "ratio"
+    raw_error = raw.attrs.get("raw_error")
     return _make_score(
-        value,
+        stats.ceiled_value(r, c, formula),
         raw=raw,
-        error=raw.error,
+        error=raw_error,
+        raw_error=raw_error,
+        ceiled_error=None if raw_error is None else stats.ceiled_error(r, raw_error, c, formula),
         ceiling=ceiling_score,
         metric=metric,
-        ceiling_formula=ceiling_formula if METRICS[metric] == "regression" else "ratio",
+        ceiling_formula=formula,
         n_splits=raw.attrs["n_splits"],
         time_s=time.perf_counter() - started,
     )
 
 
-def _resolve_ceiling(ceiling_option, prepared: xr.DataArray, metric: str, show_progress) -> Score | None:
+def _resolve_ceiling(ceiling_option, prepared: xr.DataArray, metric: str, show_progress, nan_policy) -> Score | None:
     if ceiling_option is None or ceiling_option is False:
         return None
     if isinstance(ceiling_option, Score):
-        return ceiling_option
-    if ceiling_option is not True:
+        if ceiling_option.ndim:
+            raise InvalidParameterError(
+                "a per-region ceiling needs per-region scoring: pick one with ceiling.regions['<region>']"
+            )
+        ceiling_score = ceiling_option
+    elif ceiling_option is not True:
         value = float(ceiling_option)
         if not value > 0:
             raise InvalidParameterError(f"a ceiling must be positive, got {value}")
         return _make_score(value, metric="given")
-    consistency = "pearson" if METRICS[metric] == "regression" else metric
-    try:
-        return internal_consistency(prepared, metric=consistency, show_progress=show_progress)
-    except ScoringError as e:
-        warnings.warn(f"no ceiling computed ({e}); returning the raw score", stacklevel=3)
-        return None
+    else:
+        try:
+            ceiling_score = internal_consistency(
+                prepared, metric=_consistency_metric(metric), show_progress=show_progress, nan_policy=nan_policy
+            )
+        except ScoringError as e:
+            if "distinct" not in str(e):
+                raise
+            warnings.warn(f"no ceiling computed ({e}); returning the raw score", stacklevel=3)
+            return None
+    value = float(ceiling_score.values)
+    if not value > 0:
+        raise ScoringError(
+            f"the internal-consistency ceiling is {value:.4g} (not positive: the repetitions do not agree "
+            "on the stimuli), so a ceiled score is meaningless; more repetitions or more reliable neuroids "
+            "are needed, or score with ceiling=False (--no-ceiling) for the raw score"
+        )
+    return ceiling_score
 
 
 def score_many(
@@ -855,8 +1080,7 @@ def score_many(
         ``{(source, target): Score}``, or ``{(source, layer, target): Score}`` with ``layers``;
         the same numbers as scoring each pair with :func:`score`.
     """
-    if metric not in METRICS:
-        raise InvalidParameterError(f"Invalid metric: {metric!r}. Valid values are: {sorted(METRICS)}")
+    metric = resolve_metric(metric)
     if "map_fn" in score_options:
         raise InvalidParameterError("score_many runs the splits itself: give client/scheduler/workers, not map_fn")
     ceiling_option = score_options.pop("ceiling", True)
@@ -867,7 +1091,7 @@ def score_many(
             try:
                 ceilings[name] = ceiling(
                     target, metric, time_bin=score_options.get("time_bin", "average"),
-                    region=score_options.get("region"), show_progress=False,
+                    region=score_options.get("region", PER_REGION), show_progress=False,
                 )
             except ScoringError as e:
                 warnings.warn(f"no ceiling for {name!r} ({e}); its scores are raw", stacklevel=2)

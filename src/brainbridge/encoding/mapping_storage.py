@@ -1,0 +1,103 @@
+"""Storage of mappings: parameters and fitted state as plain arrays, never pickles.
+
+The storage layer of :mod:`brainbridge.encoding.mappings`: :func:`to_arrays` /
+:func:`from_arrays` turn an estimator into a ``{name: ndarray}`` dict and back (no object
+arrays), and :func:`save_mapping` / :func:`load_mapping` keep it in an ``.npz`` file read
+with ``allow_pickle=False``, so a cached fit never needs unpickling.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from brainbridge.encoding.errors import FitCacheError
+
+__all__ = ["FITTED_ARRAYS", "from_arrays", "load_mapping", "save_mapping", "to_arrays"]
+
+#: the fitted attributes stored for each class (all that ``predict`` needs, plus the CV scores)
+FITTED_ARRAYS: dict[str, tuple[str, ...]] = {
+    "RidgeCVPerTarget": ("coef_", "intercept_", "alpha_", "cv_scores_", "n_features_in_"),
+    "PLS": ("coef_", "intercept_", "x_mean_", "n_features_in_"),
+}
+#: attributes that come back as a Python float after a 1-D fit
+_SCALAR_AFTER_1D = {"intercept_", "alpha_"}
+
+
+def _classes() -> dict[str, type]:
+    from brainbridge.encoding.mappings import PLS, RidgeCVPerTarget
+
+    return {"RidgeCVPerTarget": RidgeCVPerTarget, "PLS": PLS}
+
+
+def to_arrays(model: Any) -> dict[str, np.ndarray]:
+    """Parameters (``param.<name>``) and fitted state of ``model`` as plain arrays."""
+    name = type(model).__name__
+    if name not in FITTED_ARRAYS:
+        raise FitCacheError(f"cannot store a {name} as arrays (storable: {sorted(FITTED_ARRAYS)})")
+    arrays: dict[str, np.ndarray] = {"mapping_class": np.asarray(name)}
+    for key, value in model.get_params(deep=False).items():
+        if value is None:
+            continue
+        if key == "dtype":
+            value = np.dtype(value).name
+        if key == "cv" and not isinstance(value, (int, np.integer, str)):
+            continue  # a splitter object is not storable as an array; the fit does not need it
+        arrays[f"param.{key}"] = np.asarray(value)
+    if hasattr(model, "coef_"):
+        for key in FITTED_ARRAYS[name]:
+            arrays[key] = np.asarray(getattr(model, key))
+        arrays["predict_1d_"] = np.asarray(bool(getattr(model, "_predict_1d", False)))
+    return arrays
+
+
+def from_arrays(cls: type, arrays: Mapping[str, np.ndarray]) -> Any:
+    """Rebuild a ``cls`` estimator (fitted when the arrays hold a fit) from :func:`to_arrays`."""
+    stored = str(np.asarray(arrays.get("mapping_class", cls.__name__)))
+    if stored != cls.__name__:
+        raise FitCacheError(f"the arrays hold a {stored}, not a {cls.__name__}")
+    params = {}
+    for key, value in arrays.items():
+        if key.startswith("param."):
+            value = np.asarray(value)
+            params[key[len("param.") :]] = value.item() if value.ndim == 0 else value.tolist()
+    model = cls(**params)
+    if "coef_" in arrays:
+        one_d = bool(arrays["predict_1d_"])
+        for key in FITTED_ARRAYS[cls.__name__]:
+            value = np.asarray(arrays[key])
+            if key == "n_features_in_":
+                value = int(value)
+            elif one_d and key in _SCALAR_AFTER_1D and value.ndim <= 1 and value.size == 1:
+                value = float(value.reshape(-1)[0])
+            setattr(model, key, value)
+        model._predict_1d = one_d
+    return model
+
+
+def save_mapping(mapping: Any, path: str | os.PathLike) -> None:
+    """Store a mapping (parameters + fitted arrays) in an ``.npz`` file, without pickles."""
+    np.savez(path, **to_arrays(mapping))
+
+
+def load_mapping(path: str | os.PathLike) -> Any:
+    """Load a mapping written by :func:`save_mapping` (never unpickles).
+
+    Raises
+    ------
+    FitCacheError
+        The file is unreadable or does not hold a known mapping.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as e:
+        raise FitCacheError(f"cannot read a mapping from {path}: {e}") from e
+    name = str(arrays.get("mapping_class", ""))
+    classes = _classes()
+    if name not in classes:
+        raise FitCacheError(f"{path} does not hold a known mapping (class {name!r}; known: {sorted(classes)})")
+    return from_arrays(classes[name], arrays)
