@@ -40,7 +40,7 @@ from brainbridge.errors import (
     LookupFailedError,
     StimulusSetLookupError,
 )
-from brainbridge.fetch import fetch_file
+from brainbridge.fetch import fetch_file, load_verified
 from brainbridge.paths import path_within, safe_component
 from brainbridge.stimuli import StimulusSet, extract_zip
 
@@ -460,16 +460,24 @@ def get_assembly(identifier: str, *, chunks=None, **fetch_options) -> DataAssemb
     """
     row = lookup_assembly(identifier)
     cls = assembly_class(row["class"])
-    path = _fetch_row(row, **fetch_options)
     stimulus_set_identifier = row["stimulus_set_identifier"] or None
-    stimulus_set = get_stimulus_set(stimulus_set_identifier, **fetch_options) if stimulus_set_identifier else None
-    assembly = cls.from_files(
-        path, stimulus_set_identifier=stimulus_set_identifier, stimulus_set=stimulus_set, chunks=chunks
+
+    def read(path: Path) -> DataAssembly:
+        stimulus_set = get_stimulus_set(stimulus_set_identifier, **fetch_options) if stimulus_set_identifier else None
+        assembly = cls.from_files(
+            path, stimulus_set_identifier=stimulus_set_identifier, stimulus_set=stimulus_set, chunks=chunks
+        )
+        assembly.attrs["identifier"] = identifier
+        for group in _netcdf_groups(path):
+            assembly.attrs[group] = MetadataAssembly.from_files(path, group=group)
+        return assembly
+
+    # a cached file's SHA-1 is checked while it is opened and the stimulus set loads: changed
+    # bytes are never served (a damaged copy is moved aside and fetched again)
+    catalog = get_catalog(row["source_catalog"])
+    return load_verified(
+        row["location_type"], row["location"], row["sha1"] or None, read, base_dir=catalog.base_dir, **fetch_options
     )
-    assembly.attrs["identifier"] = identifier
-    for group in _netcdf_groups(path):
-        assembly.attrs[group] = MetadataAssembly.from_files(path, group=group)
-    return assembly
 
 
 def _netcdf_groups(path: Path) -> list[str]:

@@ -290,3 +290,22 @@ def test_user_catalog_folder_ignores_other_csv_files(tmp_path, monkeypatch):
     monkeypatch.setenv("BRAINBRIDGE_CATALOGS", str(folder))
     assert "my-lab" in brainbridge.list_catalogs()
     assert "stimulus_lab_set" not in brainbridge.list_catalogs()
+
+
+def test_bit_rot_in_the_cache_is_never_served_by_get_assembly(brainio_catalog):
+    import os
+
+    first = brainbridge.get_assembly("test.TestMe")
+    expected = first.values.copy()
+    row = catalogs.lookup_assembly("test.TestMe")
+    cached = brainbridge.config.cache_dir() / row["sha1"][:2] / row["sha1"] / "assy_test_TestMe.nc"
+    st = cached.stat()
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit; size and mtime kept: the manifest still vouches for it
+    cached.write_bytes(bytes(data))
+    os.utime(cached, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = brainbridge.get_assembly("test.TestMe")
+    np.testing.assert_array_equal(again.values, expected)
+    assert sha1(cached) == row["sha1"]  # a good copy was fetched again
+    aside = list((brainbridge.config.cache_dir() / ".quarantine").iterdir())
+    assert len(aside) == 1 and sha1(aside[0]) != row["sha1"]

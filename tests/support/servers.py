@@ -80,6 +80,9 @@ class Fault:
         Body bytes sent before a stall.
     ignore_range
         Answer ``200`` with the whole file even when a ``Range`` was asked for.
+    redirect
+        Answer ``302 Found`` with this ``Location`` (any URL, e.g. ``file:///etc/passwd`` or
+        the same path again for a loop).
     times
         How many GET requests this fault applies to.
     """
@@ -90,6 +93,7 @@ class Fault:
     stall: float | None = None
     stall_after: int = 0
     ignore_range: bool = False
+    redirect: str | None = None
     times: int = 1
 
 
@@ -156,6 +160,10 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         entry = owner._files.get(path)
         fault = None if head else owner._take_fault(path)
+        if fault is not None and fault.redirect is not None:
+            self._record(302)
+            self._simple(302, "moved", {"Location": fault.redirect})
+            return
         if fault is not None and fault.status is not None:
             self._record(fault.status)
             self._simple(fault.status, f"injected error {fault.status}")
@@ -257,6 +265,11 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
     owner: HTTPFileServer
+
+    def handle_error(self, request, client_address) -> None:
+        # a client that hung up mid-body (as fault tests make them do) is not worth a traceback
+        # on stderr, where it would mix with the output of the command under test
+        pass
 
 
 class HTTPFileServer:

@@ -339,11 +339,14 @@ def _suggest(identifier: str, choices: Iterable[str]) -> str:
 @click.option("--offline", is_flag=True, default=None, help="Use only cached files; fail if one is missing.")
 @click.option("--no-stimuli", is_flag=True, help="For assemblies, do not fetch their stimulus set.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=4, show_default=True, help="Parallel downloads.")
-def fetch(identifiers: tuple[str, ...], offline: bool | None, no_stimuli: bool, jobs: int) -> None:
+@click.option("--timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True, metavar="SECONDS",
+              help="Time allowed for each file, retries and waiting for other processes included (0: no limit).")
+def fetch(identifiers: tuple[str, ...], offline: bool | None, no_stimuli: bool, jobs: int, timeout: float) -> None:
     """Fetch catalogued assemblies and stimulus sets into the cache (checksums verified).
 
     An assembly's stimulus set is fetched with it unless --no-stimuli is given. Files are
-    fetched in parallel, with one progress bar on a terminal.
+    fetched in parallel, with one progress bar (total and ETA) on a terminal. An unreachable
+    host fails at once; transient failures are retried within --timeout.
     """
     from brainbridge.catalogs import (
         get_catalog,
@@ -385,7 +388,8 @@ def fetch(identifiers: tuple[str, ...], offline: bool | None, no_stimuli: bool, 
          "base_dir": get_catalog(row["source_catalog"]).base_dir}
         for row in rows
     ]
-    paths = fetch_files(requests, max_workers=jobs, **options)
+    limit = timeout or None
+    paths = fetch_files(requests, max_workers=jobs, timeout=limit, lock_timeout=limit, **options)
     table = []
     for row, path in zip(rows, paths):
         table.append(

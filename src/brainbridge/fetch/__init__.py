@@ -34,15 +34,17 @@ from brainbridge.fetch.cache import (
     verify_sha1,
     verify_tree,
 )
-from brainbridge.fetch.core import fetch_file, fetch_files, get_local_data_path, upload_file
+from brainbridge.fetch.core import fetch_file, fetch_files, get_local_data_path, load_verified, upload_file
 from brainbridge.fetch.errors import (
     AccessDeniedError,
+    DiskFullError,
     FetchFilesError,
     FetchTimeoutError,
+    HostUnreachableError,
     RemoteNotFoundError,
     TransientFetchError,
 )
-from brainbridge.fetch.locations import Location, parse_location, redact_url, resolve_location
+from brainbridge.fetch.locations import Location, parse_location, redact_text, redact_url, resolve_location
 from brainbridge.fetch.stores import s3_filesystem
 
 __all__ = [
@@ -51,9 +53,11 @@ __all__ = [
     "CacheInfo",
     "CacheProblem",
     "CleanReport",
+    "DiskFullError",
     "DownloadCache",
     "FetchFilesError",
     "FetchTimeoutError",
+    "HostUnreachableError",
     "Location",
     "RemoteNotFoundError",
     "TransientFetchError",
@@ -64,7 +68,9 @@ __all__ = [
     "fetch_file",
     "fetch_files",
     "get_local_data_path",
+    "load_verified",
     "parse_location",
+    "redact_text",
     "redact_url",
     "register_tree",
     "remove_tree",

@@ -17,12 +17,15 @@ fetch resumes the ``.part`` (or restarts it) under the lock.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
 import random
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -32,20 +35,32 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from filelock import Timeout
+from filelock import FileLock, Timeout
 
 from brainbridge import config
 from brainbridge.errors import ChecksumMismatchError, FetchError, OfflineError
 from brainbridge.fetch.cache import DownloadCache, fsync_dir, normalize_sha1, sha1_hash
-from brainbridge.fetch.errors import FetchFilesError, FetchTimeoutError, TransientFetchError
-from brainbridge.fetch.locations import Location, _kind, parse_location, redact_url
+from brainbridge.fetch.errors import (
+    DiskFullError,
+    FetchFilesError,
+    FetchTimeoutError,
+    HostUnreachableError,
+    TransientFetchError,
+)
+from brainbridge.fetch.locations import Location, _kind, parse_location, redact_text
 from brainbridge.fetch.stores import Store, Timeouts, open_store, s3_filesystem
 
-__all__ = ["fetch_file", "fetch_files", "get_local_data_path", "upload_file"]
+__all__ = ["fetch_file", "fetch_files", "get_local_data_path", "load_verified", "upload_file"]
 
 logger = logging.getLogger("brainbridge.fetch")
 
 MAX_BACKOFF = 30.0
+#: new bytes an attempt must bring for the count of failed attempts to start again
+PROGRESS_RESET = 1 << 20
+#: at most this many times ``retries + 1`` attempts per fetch, progress or not
+ATTEMPTS_PER_TRY = 10
+#: seconds a fetch waits for another process downloading the same file
+DEFAULT_LOCK_TIMEOUT = 3600.0
 
 
 def get_local_data_path() -> Path:
@@ -80,7 +95,8 @@ def fetch_file(
     retries: int = 5,
     backoff: float = 0.5,
     checksum_retries: int = 1,
-    verify: bool = False,
+    verify: bool = True,
+    lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
 ) -> Path:
     """Return a verified local copy of a catalogued file, downloading it when needed.
 
@@ -109,20 +125,30 @@ def fetch_file(
     storage_options
         Extra ``s3fs.S3FileSystem`` arguments (``key``, ``secret``, ``profile``...).
     timeout
-        Total seconds allowed for the fetch, retries included (``None``: no limit).
+        Total seconds allowed for the fetch: waiting for another process's download, every
+        attempt and every back-off included (``None``: no limit). No attempt's connect or read
+        timeout reaches past it.
     read_timeout
         Seconds without receiving data after which an attempt fails (and is retried).
     connect_timeout
         Seconds allowed to connect.
     retries
-        Attempts after the first on transient failures (the count restarts when an attempt
-        made progress).
+        Failed attempts in a row allowed after the first on transient failures (an attempt
+        that brought at least 1 MiB starts the count again; never more than ``10 * (retries
+        + 1)`` attempts in all). A host that cannot be reached at all (DNS failure, no
+        network, connection refused) fails at once, unless it already sent bytes.
     backoff
         First retry delay in seconds; doubles each retry (with jitter), at most 30 s.
     checksum_retries
         Fresh downloads after a checksum mismatch before giving up.
     verify
-        Re-hash a cached file even when the manifest vouches for it.
+        Re-hash a cached file before returning it (the default: changed bytes are never
+        served; a damaged copy is moved aside into ``<cache>/.quarantine`` and fetched again).
+        ``False`` trusts a file whose size and modification time match what was verified.
+        :func:`load_verified` does the check while the caller reads the file instead.
+    lock_timeout
+        Seconds to wait for another process that is fetching the same file (``None``: no
+        limit but ``timeout``); the error names that process.
 
     Returns
     -------
@@ -138,15 +164,19 @@ def fetch_file(
     RemoteNotFoundError, AccessDeniedError
         The store has no such file / refuses access.
     FetchTimeoutError
-        ``timeout`` ran out.
+        ``timeout`` or ``lock_timeout`` ran out.
+    HostUnreachableError
+        The host cannot be reached (offline, DNS failure, nothing listening).
+    DiskFullError
+        The cache's disk is full (the partial file was removed).
     FetchError
-        Anything else, e.g. retries spent.
+        Anything else, e.g. retries spent, a redirect loop or a redirect to ``file://``.
     """
     return _fetch(
         location_type, location, sha1, base_dir=base_dir, cache_dir=cache_dir, offline=offline,
         progress=progress, endpoint_url=endpoint_url, s3_anon=s3_anon, storage_options=storage_options,
         timeout=timeout, read_timeout=read_timeout, connect_timeout=connect_timeout, retries=retries,
-        backoff=backoff, checksum_retries=checksum_retries, verify=verify,
+        backoff=backoff, checksum_retries=checksum_retries, verify=verify, lock_timeout=lock_timeout,
     )
 
 
@@ -177,8 +207,11 @@ def _fetch(
     retries=5,
     backoff=0.5,
     checksum_retries=1,
-    verify=False,
+    verify=True,
+    lock_timeout=DEFAULT_LOCK_TIMEOUT,
     on_bytes: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+    deferred: list | None = None,
 ) -> Path:
     started = time.monotonic()
     deadline = started + timeout if timeout is not None else None
@@ -189,29 +222,29 @@ def _fetch(
     target = cache.entry_path(key, loc.name or "file")
     offline = config.offline() if offline is None else bool(offline)
 
-    state = cache.check(target, sha1, verify=verify, source=loc.display(), location_type=loc.kind)
+    # a hit is hashed before it is returned (verify=True) or, for callers that read the file
+    # right away (deferred), while they read it; verify=False trusts the manifest's size+mtime
+    trust = verify is False or deferred is not None
+    state = cache.check(target, sha1, verify=not trust, source=loc.display(), location_type=loc.kind)
     if state == "hit":
+        if deferred is not None and sha1 is not None and verify is not False:
+            deferred.append(_BackgroundHash(target, sha1))
         return target
     if offline and loc.is_remote:
         raise OfflineError(_offline_message(loc, sha1, target, corrupt=state == "corrupt"))
 
     lock = cache.lock(key)
+    _acquire(lock, loc, deadline, lock_timeout)
     try:
-        lock.acquire(timeout=0.2)
-    except Timeout:
-        logger.info("waiting for another process to finish fetching %s", loc.display())
-        wait = -1 if deadline is None else max(deadline - time.monotonic(), 0)
-        try:
-            lock.acquire(timeout=wait)
-        except Timeout as e:
-            raise FetchTimeoutError(f"timed out waiting for another process to fetch {loc.display()}") from e
-    try:
-        state = cache.check(target, sha1, verify=verify, source=loc.display(), location_type=loc.kind)  # another process may have finished it
+        # another process may have finished it meanwhile
+        state = cache.check(target, sha1, verify=not trust, source=loc.display(), location_type=loc.kind)
         if state == "hit":
+            if deferred is not None and sha1 is not None and verify is not False:
+                deferred.append(_BackgroundHash(target, sha1))
             return target
         if state == "corrupt":
-            logger.warning("cached %s does not match sha1 %s; fetching it again", target, sha1)
-            target.unlink(missing_ok=True)
+            aside = cache.quarantine(target)
+            logger.warning("cached %s does not match sha1 %s; moved aside to %s and fetching it again", target, sha1, aside)
             DownloadCache._safe(cache.manifest.remove, cache.relpath(target))
         if offline and loc.is_remote:
             raise OfflineError(_offline_message(loc, sha1, target, corrupt=state == "corrupt"))
@@ -223,12 +256,52 @@ def _fetch(
                 store, loc, target, sha1,
                 timeouts=Timeouts(connect=connect_timeout, read=read_timeout), deadline=deadline,
                 retries=retries, backoff=backoff, checksum_retries=checksum_retries,
-                progress=_show_progress(progress), on_bytes=on_bytes,
+                progress=_show_progress(progress), on_bytes=on_bytes, on_total=on_total,
             )
         cache.record(target, actual, loc.display(), loc.kind)
         return target
     finally:
-        lock.release()
+        _release(lock)
+
+
+def _owner_path(lock: FileLock) -> Path:
+    return Path(lock.lock_file).with_suffix(".owner.json")
+
+
+def _acquire(lock: FileLock, loc: Location, deadline: float | None, lock_timeout: float | None) -> None:
+    """Take an entry's lock, waiting at most ``lock_timeout`` (and the deadline) for its holder."""
+    try:
+        lock.acquire(timeout=0.2)
+    except Timeout:
+        logger.info("waiting for another process to finish fetching %s", loc.display())
+        limits = [t for t in (lock_timeout, None if deadline is None else deadline - time.monotonic()) if t is not None]
+        wait = max(min(limits), 0) if limits else -1
+        try:
+            lock.acquire(timeout=wait)
+        except Timeout as e:
+            raise FetchTimeoutError(
+                f"gave up after {wait:.0f} s waiting for {_holder(lock)} to finish fetching {loc.display()}"
+                f" (lock {lock.lock_file}); if that process is stuck, stop it"
+            ) from e
+    # who holds it, for the message of anyone who waits (pid and host are not secrets)
+    with contextlib.suppress(OSError):
+        _owner_path(lock).write_text(json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        ))
+
+
+def _release(lock: FileLock) -> None:
+    with contextlib.suppress(OSError):
+        _owner_path(lock).unlink(missing_ok=True)
+    lock.release()
+
+
+def _holder(lock: FileLock) -> str:
+    try:
+        owner = json.loads(_owner_path(lock).read_text())
+        return f"process {int(owner['pid'])} on {owner['host']} (holding it since {owner['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
 
 
 def _reuse_sibling(target: Path, sha1: str) -> str | None:
@@ -249,6 +322,90 @@ def _reuse_sibling(target: Path, sha1: str) -> str | None:
     return None
 
 
+class _BackgroundHash:
+    """The SHA-1 of a cached file, computed by a helper thread while the caller reads the file.
+
+    Both read the same pages (one of them from the page cache), and ``hashlib`` releases the
+    GIL, so on a multi-core machine the check costs little wall time.
+    """
+
+    def __init__(self, path: Path, sha1: str):
+        self.path, self.sha1 = path, sha1
+        self.actual: str | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="brainbridge-fetch-verify", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.actual = sha1_hash(self.path, 8 << 20)
+        except BaseException as e:  # handed to ok()
+            self.error = e
+
+    def ok(self) -> bool:
+        """Wait for the hash; whether the file has its SHA-1."""
+        self.thread.join()
+        if self.error is not None:
+            return False
+        return self.actual == self.sha1
+
+
+def load_verified(
+    location_type: str,
+    location: str,
+    sha1: str | None,
+    reader: Callable[[Path], Any],
+    **options: Any,
+) -> Any:
+    """``reader(fetch_file(...))``, with the cached file's SHA-1 checked *while* ``reader`` reads it.
+
+    A cache hit is returned at once and hashed by a helper thread in parallel with ``reader``;
+    if the bytes changed since they were verified (bit rot, an edit), the reader's result is
+    thrown away, the bad copy is moved aside (``<cache>/.quarantine``), a good copy is fetched
+    and read again. So changed bytes are never served, at the cost of the read-back on another
+    core instead of a serial hash before the read.
+
+    Parameters
+    ----------
+    location_type, location, sha1
+        As for :func:`fetch_file`.
+    reader
+        Reads the file completely and returns what it made (it must not keep the file open
+        lazily, or the check would not cover what it reads later).
+    **options
+        Passed to :func:`fetch_file`.
+    """
+    checks: list[_BackgroundHash] = []
+    path = _fetch(location_type, location, sha1, deferred=checks, **options)
+    try:
+        result = reader(path)
+    except BaseException:
+        if checks and not checks[0].ok():
+            return _refetch_after_damage(location_type, location, sha1, reader, path, checks[0], options)
+        raise
+    if checks and not checks[0].ok():
+        return _refetch_after_damage(location_type, location, sha1, reader, path, checks[0], options)
+    return result
+
+
+def _refetch_after_damage(location_type, location, sha1, reader, path: Path, check: _BackgroundHash, options):
+    cache = DownloadCache(options.get("cache_dir"))
+    key = path.parent.name
+    lock = cache.lock(key)
+    lock.acquire()
+    try:
+        if path.exists() and sha1_hash(path) != sha1:  # not already replaced by another process
+            aside = cache.quarantine(path)
+            DownloadCache._safe(cache.manifest.remove, cache.relpath(path))
+            logger.warning(
+                "cached %s changed since it was verified (sha1 %s, expected %s); moved aside to %s and fetching it"
+                " again", path, check.actual, sha1, aside,
+            )
+    finally:
+        lock.release()
+    return reader(_fetch(location_type, location, sha1, **{**options, "verify": True}))
+
+
 # --------------------------------------------------------------------------------------------
 # the download loop
 # --------------------------------------------------------------------------------------------
@@ -262,14 +419,28 @@ def _read_meta(path: Path) -> dict:
 
 
 def _write_meta(path: Path, data: dict) -> None:
+    """Resume metadata, owner-only (it holds nothing secret, but a source's hash and ETag are
+    nobody else's business either)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data))
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(data))
     os.replace(tmp, path)
+
+
+def _source_id(loc: Location) -> str:
+    """What a partial file remembers of its source: a hash, never the URL (it may be signed)."""
+    return hashlib.sha256(loc.identity.encode()).hexdigest()
 
 
 def _discard(*paths: Path) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
+
+
+def _disk_full(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _download(
@@ -285,42 +456,87 @@ def _download(
     checksum_retries: int,
     progress: bool,
     on_bytes: Callable[[int], None] | None,
+    on_total: Callable[[int], None] | None = None,
 ) -> str:
-    """Download into the cache (the entry lock is held); return the verified SHA-1."""
+    """Download into the cache (the entry lock is held); return the verified SHA-1.
+
+    Attempts are bounded twice: ``retries`` failed attempts in a row (an attempt that brought
+    at least :data:`PROGRESS_RESET` new bytes starts the count again), and at most
+    :data:`ATTEMPTS_PER_TRY` times ``retries + 1`` attempts in all, so a server that sends a
+    few bytes per connection cannot keep a fetch alive forever.
+    """
     part = DownloadCache.part_path(target)
     meta = part.with_name(part.name + ".json")
-    failures = 0
-    mismatches = 0
+    failures = attempts = mismatches = 0
     best = part.stat().st_size if part.exists() else 0
+    received = False  # bytes came from the source during this fetch
+    max_attempts = ATTEMPTS_PER_TRY * (retries + 1)
+
+    def counted(n: int) -> None:
+        nonlocal received
+        received = True
+        if on_bytes is not None:
+            on_bytes(n)
+
     while True:
+        attempts += 1
         try:
-            actual = _transfer(store, loc, part, meta, sha1, timeouts, deadline, progress, on_bytes)
+            actual = _transfer(store, loc, part, meta, sha1, _bounded(timeouts, deadline), deadline, progress, counted,
+                               on_total)
+        except HostUnreachableError as e:
+            if not received:
+                e.args = (f"{e} (offline? cached files are used with --offline / BRAINBRIDGE_OFFLINE=1)",)
+                raise
+            error: TransientFetchError = TransientFetchError(str(e))
         except TransientFetchError as e:
-            size = part.stat().st_size if part.exists() else 0
-            if size > best:  # this attempt made progress: the budget of retries starts again
-                best, failures = size, 0
-            failures += 1
-            if failures > retries:
-                raise FetchError(f"giving up on {loc.display()} after {failures} failed attempts: {e}") from e
-            delay = min(backoff * 2 ** (failures - 1), MAX_BACKOFF) * random.uniform(0.75, 1.25)
-            if e.retry_after is not None:
-                delay = max(delay, min(e.retry_after, MAX_BACKOFF))
-            if deadline is not None and time.monotonic() + delay > deadline:
-                raise FetchTimeoutError(f"timed out fetching {loc.display()} (last error: {e})") from e
-            logger.warning("%s; retrying in %.1f s (attempt %d of %d)", e, delay, failures + 1, retries + 1)
-            time.sleep(delay)
-            continue
-        if sha1 is not None and actual != sha1:
-            _discard(part, meta)
-            mismatches += 1
-            if mismatches > checksum_retries:
-                raise ChecksumMismatchError(loc.display(), sha1, actual)
-            logger.warning("%s: sha1 %s instead of %s; downloading again", loc.display(), actual, sha1)
-            continue
-        os.replace(part, target)
-        fsync_dir(target.parent)
-        _discard(meta)
-        return actual
+            error = e
+        except OSError as e:
+            if _disk_full(e):
+                _discard(part, meta)
+                raise DiskFullError(
+                    f"no space left on the device of the cache ({target.parent}) while fetching {loc.display()}:"
+                    " the partial file was removed; free some space or point BRAINBRIDGE_HOME elsewhere"
+                ) from None
+            if isinstance(e, FetchError):
+                raise
+            raise FetchError(f"cannot write {part} while fetching {loc.display()}: {redact_text(str(e))}") from None
+        else:
+            if sha1 is not None and actual != sha1:
+                _discard(part, meta)
+                mismatches += 1
+                if mismatches > checksum_retries:
+                    raise ChecksumMismatchError(loc.display(), sha1, actual)
+                logger.warning("%s: sha1 %s instead of %s; downloading again", loc.display(), actual, sha1)
+                continue
+            os.replace(part, target)
+            fsync_dir(target.parent)
+            _discard(meta)
+            return actual
+        size = part.stat().st_size if part.exists() else 0
+        if size >= best + PROGRESS_RESET:  # real progress: the budget of retries starts again
+            best, failures = size, 0
+        best = max(best, size)
+        failures += 1
+        if failures > retries or attempts >= max_attempts:
+            raise FetchError(
+                f"giving up on {loc.display()} after {attempts} failed attempts: {error}"
+            ) from None
+        delay = min(backoff * 2 ** (failures - 1), MAX_BACKOFF) * random.uniform(0.75, 1.25)
+        if error.retry_after is not None:
+            delay = max(delay, min(error.retry_after, MAX_BACKOFF))
+        if deadline is not None and time.monotonic() + delay > deadline:
+            raise FetchTimeoutError(f"timed out fetching {loc.display()} (last error: {error})") from None
+        logger.warning("%s; retrying in %.1f s (attempt %d of at most %d)", error, delay, attempts + 1,
+                       min(max_attempts, attempts + retries + 1 - failures))
+        time.sleep(delay)
+
+
+def _bounded(timeouts: Timeouts, deadline: float | None) -> Timeouts:
+    """Timeouts of one attempt, never past the fetch's deadline."""
+    if deadline is None:
+        return timeouts
+    left = max(deadline - time.monotonic(), 0.05)
+    return Timeouts(connect=min(timeouts.connect, left), read=min(timeouts.read, left))
 
 
 def _transfer(
@@ -333,6 +549,7 @@ def _transfer(
     deadline: float | None,
     progress: bool,
     on_bytes: Callable[[int], None] | None,
+    on_total: Callable[[int], None] | None = None,
 ) -> str:
     """One attempt: continue or start ``part``; return the SHA-1 of the complete part file."""
     from tqdm.auto import tqdm
@@ -342,8 +559,17 @@ def _transfer(
         saved = _read_meta(meta)
         # resume only what we know came from this very source, and only when we can tell a
         # changed source (validator) or catch one (sha1)
-        if saved.get("identity") == loc.identity and (saved.get("validator") or sha1):
+        if saved.get("source") == _source_id(loc) and (saved.get("validator") or sha1):
             offset, validator = part.stat().st_size, saved.get("validator")
+            total = saved.get("total")
+            if isinstance(total, int) and offset >= total:
+                # killed after the last byte, before the rename: promote it if it verifies,
+                # else start over (a resume would ask for bytes past the end: 416)
+                if offset == total and sha1 is not None and sha1_hash(part) == sha1:
+                    logger.info("%s: the interrupted download was complete; verified", loc.display())
+                    return sha1
+                _discard(part, meta)
+                offset, validator = 0, None
         else:
             _discard(part, meta)
     body = store.open(offset, validator, timeouts)
@@ -351,7 +577,9 @@ def _transfer(
     writeback: _Writeback | None = None
     try:
         start = body.start
-        _write_meta(meta, {"identity": loc.identity, "validator": body.validator, "total": body.total, "sha1": sha1})
+        if on_total is not None and body.total is not None:
+            on_total(body.total - start)
+        _write_meta(meta, {"source": _source_id(loc), "validator": body.validator, "total": body.total})
         with (
             open(part, "r+b" if start > 0 else "wb", buffering=0) as out,
             tqdm(
@@ -580,12 +808,19 @@ def fetch_files(
         _check_offline(items, options)
     results: list[Path | None] = [None] * len(items)
     failures: dict[int, BaseException] = {}
+    totals_lock = threading.Lock()
     with tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1024, desc=f"fetching {len(items)} files",
               disable=not _show_progress(progress)) as bar:
+        def add_total(n: int) -> None:
+            # the bar's total grows as each download learns its size, so it shows a total and an ETA
+            with totals_lock:
+                bar.total = (bar.total or 0) + n
+                bar.refresh()
+
         def one(request: dict[str, Any]) -> Path:
             merged = {**options, **{k: v for k, v in request.items() if k == "base_dir"}}
             request = {k: v for k, v in request.items() if k != "base_dir"}
-            return _fetch(**request, **merged, offline=offline, progress=False, on_bytes=bar.update)
+            return _fetch(**request, **merged, offline=offline, progress=False, on_bytes=bar.update, on_total=add_total)
 
         with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="brainbridge-fetch") as pool:
             futures = {pool.submit(one, item): i for i, item in enumerate(items)}
@@ -753,5 +988,5 @@ def _upload_s3(source: Path, loc: Location, anon, storage_options, overwrite: bo
                     raise
                 raise error from e
             delay = min(backoff * 2 ** (failures - 1), MAX_BACKOFF)
-            logger.warning("%s; retrying in %.1f s", redact_url(str(error)), delay)
+            logger.warning("%s; retrying in %.1f s", redact_text(str(error)), delay)
             time.sleep(delay)

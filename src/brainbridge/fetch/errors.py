@@ -6,8 +6,10 @@ from brainbridge.errors import FetchError
 
 __all__ = [
     "AccessDeniedError",
+    "DiskFullError",
     "FetchFilesError",
     "FetchTimeoutError",
+    "HostUnreachableError",
     "RemoteNotFoundError",
     "TransientFetchError",
 ]
@@ -23,6 +25,17 @@ class AccessDeniedError(FetchError, PermissionError):
 
 class FetchTimeoutError(FetchError, TimeoutError):
     """The total time allowed for a fetch ran out."""
+
+
+class HostUnreachableError(FetchError, ConnectionError):
+    """The host cannot be reached at all: its name does not resolve, the network is down, or
+    nothing listens on its port. Final when nothing was received yet (offline fails fast);
+    retried like a transient error once the server has sent bytes in this fetch.
+    """
+
+
+class DiskFullError(FetchError):
+    """The cache's disk is full (or over quota); the partial download was removed."""
 
 
 class TransientFetchError(FetchError):

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlparse, urlunpa
 
 from brainbridge.errors import FetchError
 
-__all__ = ["Location", "parse_location", "redact_url", "resolve_location", "s3_endpoint_from_env"]
+__all__ = ["Location", "parse_location", "redact_text", "redact_url", "resolve_location", "s3_endpoint_from_env"]
 
 _LOCAL = {"", "local", "file", "path"}
 _HTTP = {"http", "https", "url", "web"}
@@ -61,6 +61,35 @@ def redact_url(url: str) -> str:
         pairs = [(k, "***" if _SENSITIVE.search(k) or k.lower().startswith("x-amz-") else v) for k, v in parse_qsl(query, keep_blank_values=True)]
         query = urlencode(pairs, safe="*")
     return urlunparse(parts._replace(netloc=netloc, query=query))
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]]+")
+# key=value pairs whose key looks secret, wherever they are (library errors quote URLs without
+# their scheme, e.g. urllib3's "Max retries exceeded with url: /p?X-Amz-Signature=...")
+_SECRET_PAIR = re.compile(
+    r"(?i)\b((?:x-amz-|x-goog-)[a-z0-9-]+|[a-z0-9_-]*(?:signature|credential|token|secret|password|passwd|key|sig|auth)"
+    r"[a-z0-9_-]*)=(?!\*\*\*)([^&\s'\"<>();,]+)"
+)
+# header values in dict reprs, e.g. botocore's "'Authorization': b'AWS4-HMAC-SHA256 ...'"
+_SECRET_HEADER = re.compile(
+    r"(?i)(['\"]?(?:authorization|x-amz-security-token|cookie|x-amz-credential|proxy-authorization)['\"]?\s*[:=]\s*b?['\"])"
+    r"[^'\"]*"
+)
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s@'\"<>]+)@")
+
+
+def redact_text(text: str) -> str:
+    """``text`` (e.g. a library's error message) with every secret a URL can carry masked.
+
+    Every URL in it goes through :func:`redact_url`; then any remaining ``key=value`` pair whose
+    key looks secret (``X-Amz-*``, ``*token*``, ``*sig*``, ``*key*``...) and any
+    ``scheme://user:password@`` are masked too. The one helper for anything shown or stored.
+    """
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), str(text))
+    text = _USERINFO.sub(lambda m: m.group(1) + ("***" if ":" not in m.group(2) else m.group(2).split(":")[0] + ":***")
+                         + "@", text)
+    text = _SECRET_HEADER.sub(lambda m: m.group(1) + "***", text)
+    return _SECRET_PAIR.sub(lambda m: f"{m.group(1)}=***", text)
 
 
 def s3_endpoint_from_env() -> str | None:
@@ -112,6 +141,15 @@ class Location:
         """The file's base name."""
         path = self.key if self.kind == "s3" else (self.url if self.kind == "local" else urlparse(self.url).path)
         return Path(unquote(path or "")).name
+
+    @property
+    def host(self) -> str:
+        """The host the bytes come from (``localhost`` for local files, ``AWS`` for AWS S3)."""
+        if self.kind == "local":
+            return "localhost"
+        if self.kind == "s3":
+            return (urlparse(self.endpoint_url).hostname or "?") if self.endpoint_url else "AWS"
+        return urlparse(self.url).hostname or "?"
 
     @property
     def identity(self) -> str:

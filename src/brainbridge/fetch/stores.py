@@ -22,10 +22,11 @@ from typing import Any
 from brainbridge.errors import FetchError
 from brainbridge.fetch.errors import (
     AccessDeniedError,
+    HostUnreachableError,
     RemoteNotFoundError,
     TransientFetchError,
 )
-from brainbridge.fetch.locations import Location, redact_url
+from brainbridge.fetch.locations import Location, redact_text, redact_url
 
 __all__ = ["Body", "HTTPStore", "LocalStore", "S3Store", "Timeouts", "open_store", "s3_filesystem"]
 
@@ -135,6 +136,39 @@ class LocalStore(Store):
 _local = threading.local()
 
 
+class _RedactingFilter(logging.Filter):
+    """Masks secrets in the records of the HTTP/S3 libraries' own loggers (their DEBUG lines
+    quote request paths with presigned query strings, and request headers)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error handling
+            return True
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_LIBRARY_LOGGERS = (
+    "urllib3.connectionpool", "urllib3.util.retry", "urllib3.response", "requests",
+    "botocore.endpoint", "botocore.auth", "botocore.parsers", "botocore.httpsession", "botocore.awsrequest",
+    "botocore.hooks", "botocore.retryhandler", "aiobotocore.endpoint", "s3fs", "fsspec",
+)
+_filter_installed = False
+
+
+def install_log_redaction() -> None:
+    """Attach the redacting filter to the loggers of requests/urllib3/botocore/s3fs (once)."""
+    global _filter_installed
+    if _filter_installed:
+        return
+    for name in _LIBRARY_LOGGERS:
+        logging.getLogger(name).addFilter(_RedactingFilter())
+    _filter_installed = True
+
+
 def _http_session():
     """One ``requests.Session`` per thread (sessions are not thread-safe; pools are reused)."""
     import requests
@@ -173,22 +207,25 @@ class HTTPStore(Store):
             headers["Range"] = f"bytes={offset}-"
             if validator:
                 headers["If-Range"] = validator
+        failure: FetchError | None = None
         try:
             response = _http_session().get(
                 self.url, headers=headers, stream=True, timeout=(timeouts.connect, timeouts.read), allow_redirects=True
             )
-        except requests.exceptions.InvalidURL as e:
-            raise FetchError(f"invalid URL {shown}: {e}") from e
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError) as e:
-            raise TransientFetchError(f"GET {shown}: {type(e).__name__}: {_short(e)}") from e
-        except requests.exceptions.RequestException as e:
-            raise TransientFetchError(f"GET {shown}: {type(e).__name__}: {_short(e)}") from e
+        except BaseException as e:  # classified below, outside this block
+            failure = _http_failure(e, shown, self.location.host)
+        if failure is not None:
+            # raised outside the ``except``: the library's exception (whose text repeats the raw
+            # URL with its secrets) is neither the cause nor the context of ours
+            raise failure
         status = response.status_code
         if status not in (200, 206):
             response.close()
             if status == 416 and offset > 0:
-                # the partial file is as long as (or longer than) the remote one: start over
-                raise TransientFetchError(f"GET {shown}: 416 for a resume at byte {offset}; restarting")
+                # the partial file is as long as (or longer than) the remote one, or the remote one
+                # shrank: what we have cannot be continued, so start over from the first byte
+                logger.info("GET %s: 416 for a resume at byte %d; downloading from the start", shown, offset)
+                return self.open(0, None, timeouts)
             if status in (404, 410):
                 raise RemoteNotFoundError(f"GET {shown}: {status} {response.reason} (the server has no such file)")
             if status in (401, 403):
@@ -197,6 +234,8 @@ class HTTPStore(Store):
                 raise TransientFetchError(
                     f"GET {shown}: {status} {response.reason}", _retry_after(response.headers.get("Retry-After"))
                 )
+            if 300 <= status < 400:
+                raise FetchError(f"GET {shown}: {status} {response.reason} redirect that cannot be followed")
             raise FetchError(f"GET {shown}: {status} {response.reason}")
         new_validator = _http_validator(response.headers)
         if status == 206:
@@ -222,16 +261,38 @@ class HTTPStore(Store):
                 # read1 hands over what has arrived, so a connection dropped mid-chunk loses
                 # nothing that could be resumed from
                 while True:
-                    block = raw.read1(CHUNK)
+                    broken = None
+                    try:
+                        block = raw.read1(CHUNK)
+                    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+                        broken = TransientFetchError(f"GET {shown}: transfer broke: {type(e).__name__}: {_short(e)}")
+                    if broken is not None:
+                        raise broken  # outside the except: no raw URL in the context chain
                     if not block:
                         break
                     yield block
-            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
-                raise TransientFetchError(f"GET {shown}: transfer broke: {type(e).__name__}: {_short(e)}") from e
             finally:
                 response.close()
 
         return Body(start, total, new_validator, chunks(), response.close)
+
+
+def _http_failure(e: BaseException, shown: str, host: str) -> BaseException:
+    """Our error for an exception of ``requests.get`` (its text redacted)."""
+    import requests
+
+    if isinstance(e, requests.exceptions.TooManyRedirects):
+        # a loop (or an endless chain) will not end on a retry
+        return FetchError(f"GET {shown}: too many redirects (a redirect loop?)")
+    if isinstance(e, (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema,
+                      requests.exceptions.InvalidURL)):
+        # e.g. a redirect to file:// (never followed: a server must not make us read local files)
+        return FetchError(f"GET {shown}: refused: {type(e).__name__}: {_short(e)}")
+    if isinstance(e, (requests.exceptions.RequestException, OSError)):
+        if _unreachable(e):
+            return HostUnreachableError(f"GET {shown}: cannot reach {host}: {_short(e)}")
+        return TransientFetchError(f"GET {shown}: {type(e).__name__}: {_short(e)}")
+    return e  # KeyboardInterrupt and the like: as they are
 
 
 def _http_validator(headers) -> str | None:
@@ -242,7 +303,32 @@ def _http_validator(headers) -> str | None:
 
 
 def _short(e: BaseException) -> str:
-    return redact_url(str(e))[:300]
+    return redact_text(str(e))[:300]
+
+
+_UNREACHABLE_TEXT = re.compile(
+    r"name or service not known|nodename nor servname|failed to resolve|name resolution|getaddrinfo failed"
+    r"|no address associated|network is unreachable|no route to host|connection refused|could not connect to the endpoint",
+    re.IGNORECASE,
+)
+
+
+def _unreachable(e: BaseException) -> bool:
+    """Whether ``e`` says the host cannot be reached at all (DNS failure, no network, refused)."""
+    import socket
+
+    seen: set[int] = set()
+    current: BaseException | None = e
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (socket.gaierror, ConnectionRefusedError)):
+            return True
+        if isinstance(current, OSError) and current.errno in (101, 113):  # ENETUNREACH, EHOSTUNREACH
+            return True
+        if type(current).__name__ in ("NameResolutionError", "EndpointConnectionError"):
+            return True
+        current = current.__cause__ or current.__context__
+    return bool(_UNREACHABLE_TEXT.search(str(e)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -343,6 +429,8 @@ def _s3_error(e: BaseException, what: str) -> FetchError:
     name = type(e).__name__
     if name in ("NoCredentialsError", "PartialCredentialsError"):
         return AccessDeniedError(f"{what}: {name}: {text}")
+    if _unreachable(e):
+        return HostUnreachableError(f"{what}: cannot reach the endpoint: {name}: {text}")
     code = str(getattr(e, "errno", "") or "")
     if "InvalidBucketName" in text or "NoSuchBucket" in text:
         return RemoteNotFoundError(f"{what}: {text}")
@@ -455,6 +543,7 @@ class S3Store(Store):
 
 def open_store(location: Location, *, s3_anon: bool | None = None, storage_options: dict[str, Any] | None = None) -> Store:
     """The store for a parsed location."""
+    install_log_redaction()
     if location.kind == "local":
         return LocalStore(location)
     if location.kind == "http":
