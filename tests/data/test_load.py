@@ -208,7 +208,8 @@ def test_load_deeplabcut_errors(tmp_path):
     with pytest.raises(ValueError, match="list"):
         bd.load_deeplabcut(path, keypoints="Hand")
     cols = pd.MultiIndex.from_product(
-        [["s"], ["mouse1"], ["Hand"], ["x", "y", "likelihood"]], names=["scorer", "individuals", "bodyparts", "coords"]
+        [["s"], ["mouse1"], ["Hand"], ["x", "y", "likelihood"]],
+        names=["scorer", "individuals", "bodyparts", "coords"],
     )
     pd.DataFrame(np.zeros((3, 3)), columns=cols).to_hdf(tmp_path / "ma.h5", key="df_with_missing")
     with pytest.raises(bd.UnsupportedFormatError, match="multi-animal"):

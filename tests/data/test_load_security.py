@@ -53,7 +53,8 @@ def _table_frame_with_attribute(path, marker, node="frame", attribute="info"):
 
 def _dlc_file(path):
     cols = pd.MultiIndex.from_product(
-        [["DLC_resnet50"], ["Hand", "Tongue"], ["x", "y", "likelihood"]], names=["scorer", "bodyparts", "coords"]
+        [["DLC_resnet50"], ["Hand", "Tongue"], ["x", "y", "likelihood"]],
+        names=["scorer", "bodyparts", "coords"],
     )
     values = np.random.default_rng(0).uniform(0, 100, (10, len(cols)))
     values[:, 2::3] = 0.99
@@ -99,7 +100,9 @@ def test_load_deeplabcut_and_cli_inspect_refuse_the_attack(tmp_path):
         bd.load_deeplabcut(path)
     with pytest.raises(bd.UnsafeFormatError, match="df_with_missing"):
         bd.load_data(path)
-    out = CliRunner().invoke(main, ["data", "inspect", str(path)])
+    listing = CliRunner().invoke(main, ["data", "inspect", str(path)])  # h5py only: lists, runs nothing
+    assert listing.exit_code == 0 and "df_with_missing" in listing.output
+    out = CliRunner().invoke(main, ["data", "inspect", str(path), "--key", "df_with_missing"])
     assert out.exit_code != 0 and "df_with_missing" in out.output and "--allow-pickle" in out.output
     assert "Traceback" not in out.output
     assert not marker.exists()
@@ -115,6 +118,26 @@ def test_cli_allow_pickle_opts_in(tmp_path):
     out = CliRunner().invoke(main, ["data", "inspect", str(path), "--key", "frame", "--allow-pickle"])
     assert out.exit_code == 0, out.output
     assert marker.exists()
+
+
+def test_pytables_filters_pickle_is_allowed_but_nothing_else(tmp_path):
+    """A table-format frame added to a file h5py created gets PyTables' pickled Filters: readable."""
+    path = tmp_path / "mixed.h5"
+    with h5py.File(path, "w") as f:
+        f["neural"] = np.ones((2, 2))
+    pd.DataFrame({"a": [1.0, 2.0]}).to_hdf(path, key="frame", format="table")
+    with h5py.File(path) as f:
+        filters = f["frame/_i_table/index"].attrs["FILTERS"]
+    assert "tables.filters.Filters" in pickle_calls(filters)
+    assert scan_hdf5(path) == []
+    np.testing.assert_array_equal(bd.load_data(path, key="frame"), [[1.0], [2.0]])
+    # the same attribute importing anything else is refused
+    evil = filters.replace(b"ctables.filters\nFilters", b"cos\nsystem")
+    with h5py.File(path, "r+") as f:
+        f["frame/_i_table/index"].attrs["FILTERS"] = np.bytes_(evil)
+    assert [n.node for n in scan_hdf5(path)] == ["/frame/_i_table/index"]
+    with pytest.raises(bd.UnsafeFormatError, match="os.system"):
+        bd.load_data(path, key="frame")
 
 
 def test_clean_pandas_files_load_without_allow_pickle(tmp_path):
@@ -164,7 +187,9 @@ def test_pickle_calls_finds_imports_in_every_protocol(tmp_path, protocol):
     data = pickle.dumps(Payload(tmp_path / "m"), protocol=protocol)
     calls = pickle_calls(data)
     assert any(c.endswith(".open") for c in calls) and "REDUCE" in calls
-    assert pickle_calls(pickle.dumps({"a": [1, 2.5, ("x", None, True)], "b": {3: "y"}}, protocol=protocol)) == ()
+    assert (
+        pickle_calls(pickle.dumps({"a": [1, 2.5, ("x", None, True)], "b": {3: "y"}}, protocol=protocol)) == ()
+    )
     # a payload followed by garbage still runs up to the garbage: still reported
     assert pickle_calls(data[:-1] + b"\xff") != ()
     list(pickletools.genops(data))  # the scanner's parser accepts what pickle.dumps writes

@@ -57,7 +57,10 @@ def test_data_package_and_load_data_need_no_torch(tmp_path):
 
     torch.save(torch.zeros(2), tmp_path / "t.pt")
     proc = subprocess.run(
-        [sys.executable, "-c", _BLOCK_TORCH + _USE, str(tmp_path)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", _BLOCK_TORCH + _USE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -98,6 +98,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["LoaderIterableDataset", "PrefetchLoader"], "brainbridge.data.prefetch"),
 }
 
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

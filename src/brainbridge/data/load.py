@@ -28,6 +28,7 @@ import re
 import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +46,25 @@ from brainbridge.data.errors import (
     UnsupportedFormatError,
 )
 
-__all__ = ["SUPPORTED_SUFFIXES", "load_data", "load_deeplabcut"]
+__all__ = ["SUPPORTED_SUFFIXES", "Entry", "list_entries", "load_data", "load_deeplabcut"]
 
 _H5 = (".h5", ".h", ".hdf", ".hdf5")
 _EXCEL = (".xls", ".xlsx", ".xlsm")
-SUPPORTED_SUFFIXES = (".npy", ".npz", *_H5, ".pt", ".pth", ".csv", *_EXCEL, ".jl", ".pkl", ".p", ".mat")
+SUPPORTED_SUFFIXES = (
+    ".npy",
+    ".npz",
+    *_H5,
+    ".pt",
+    ".pth",
+    ".csv",
+    *_EXCEL,
+    ".jl",
+    ".pkl",
+    ".p",
+    ".mat",
+    ".nc",
+    ".nwb",
+)
 
 _PICKLE_WHY = (
     "unpickling can execute arbitrary code, so it is refused by default; pass allow_pickle=True "
@@ -71,10 +86,15 @@ def load_data(
     file : str or Path
         A ``.npy``, ``.npz``, ``.h5``/``.h``/``.hdf``/``.hdf5`` (h5py arrays, pandas HDF,
         DeepLabCut output), ``.pt``/``.pth``, ``.csv``, ``.xls``/``.xlsx``/``.xlsm``, ``.jl``,
-        ``.pkl``/``.p`` or ``.mat`` (v5 and v7.3) file. The suffix decides, case-insensitively.
+        ``.pkl``/``.p``, ``.mat`` (v5 and v7.3), ``.nc`` (a brainbridge/BrainIO assembly) or
+        ``.nwb`` file. The suffix decides, case-insensitively.
     key : str or int, optional
         The entry of a file holding several (npz name, HDF5 path, dict key, Excel sheet, MAT
-        variable). Without it, the first entry holding a numeric array is loaded.
+        variable, an assembly's numeric coordinate, an NWB table: ``units``,
+        ``units/spike_times``, ``units/spike_times_index``, ``trials`` or another intervals
+        table). Without it, the first entry holding a numeric array is loaded (an assembly's
+        values); an NWB file or an HDF5 file with several DataFrames needs a key.
+        :func:`list_entries` lists them.
     columns : list, optional
         Columns to keep when the data is a table (DataFrame, CSV/Excel with a header); for a
         DeepLabCut file, the keypoints.
@@ -103,14 +123,7 @@ def load_data(
     MultiAnimalFileError
         A multi-animal DeepLabCut file (also a ``NotImplementedError``, as in CEBRA).
     """
-    path = Path(file)
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise UnsupportedFormatError(
-            f"File ending {path.suffix or '(none)'!r} not supported; supported: {', '.join(SUPPORTED_SUFFIXES)}"
-        )
-    if not path.is_file():
-        raise UnreadableFileError(f"no such file: {path}")
+    path, suffix = _checked_path(file)
     reader = _READERS[suffix]
     try:
         result = reader(path, key, columns, allow_pickle)
@@ -119,6 +132,212 @@ def load_data(
     except Exception as e:  # each library fails in its own way on a corrupt file
         raise UnreadableFileError(f"cannot read {path} as {suffix} data: {type(e).__name__}: {e}") from e
     return result
+
+
+def _checked_path(file: str | Path) -> tuple[Path, str]:
+    """The path and its lower-case suffix, for an existing file of a supported format."""
+    path = Path(file)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UnsupportedFormatError(
+            f"File ending {path.suffix or '(none)'!r} not supported; "
+            f"supported: {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise UnreadableFileError(f"no such file: {path}")
+    return path, suffix
+
+
+# --------------------------------------------------------------------------------------
+# listing a file's entries (never unpickles, reads headers where the format has them)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a data file, as :func:`list_entries` describes it.
+
+    Attributes
+    ----------
+    name : str or None
+        The ``key`` that loads it (``None`` for a file that holds one array).
+    shape : tuple of int
+        Its shape (rows, columns for a table).
+    dtype : str
+        Its dtype (a MATLAB class for ``.mat`` v5 files, ``"DataFrame"`` for pandas tables).
+    kind : str
+        ``array``, ``DataFrame``, ``table``, ``coordinate`` or ``assembly``.
+    loadable : bool
+        Whether :func:`load_data` returns it as a numeric array.
+    default : bool
+        Whether :func:`load_data` loads it when no key is given.
+    """
+
+    name: str | None
+    shape: tuple[int, ...]
+    dtype: str
+    kind: str = "array"
+    loadable: bool = True
+    default: bool = False
+
+
+def list_entries(file: str | Path, *, allow_pickle: bool = False) -> list[Entry]:
+    """Every entry of a data file, with its shape and dtype, without loading the data.
+
+    ``.npz`` (from the array headers), ``.mat``, ``.h5``-family, ``.nwb`` and ``.nc`` files list
+    each entry; other formats hold one array, which is loaded to describe it (so reading rules,
+    ``allow_pickle`` included, are those of :func:`load_data`).
+
+    Parameters
+    ----------
+    file : str or Path
+        A file :func:`load_data` reads.
+    allow_pickle : bool, default False
+        Passed to :func:`load_data` for single-array formats.
+
+    Returns
+    -------
+    list of Entry
+    """
+    path, suffix = _checked_path(file)
+    lister = _LISTERS.get(suffix)
+    if lister is None:
+        array = load_data(path, allow_pickle=allow_pickle)
+        return [Entry(None, tuple(array.shape), str(array.dtype), default=True)]
+    try:
+        return lister(path)
+    except (DataKeyError, UnsafeFormatError, DataFileError, UnsupportedFormatError):
+        raise
+    except Exception as e:  # each library fails in its own way on a corrupt file
+        raise UnreadableFileError(f"cannot read {path} as {suffix} data: {type(e).__name__}: {e}") from e
+
+
+def _list_npz(path: Path) -> list[Entry]:
+    entries = []
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read(f)
+            numeric = dtype.kind in "biufc"
+            entries.append(Entry(info.filename[: -len(".npy")], tuple(shape), str(dtype), loadable=numeric))
+    return _mark_first(entries)
+
+
+def _mark_first(entries: list[Entry]) -> list[Entry]:
+    """Mark the first loadable entry as the default (load_data's choice without a key)."""
+    for i, entry in enumerate(entries):
+        if entry.loadable:
+            entries[i] = Entry(entry.name, entry.shape, entry.dtype, entry.kind, True, True)
+            break
+    return entries
+
+
+def _frame_shape(group) -> tuple[int, int]:
+    """(rows, columns) of a pandas HDF group, from h5py (no PyTables, no unpickling)."""
+    if "table" in group:  # format="table": one compound dataset, one field per column block
+        table = group["table"]
+        width = sum(
+            int(np.prod(table.dtype.fields[name][0].shape or (1,)))
+            for name in table.dtype.names
+            if name != "index"
+        )
+        return int(table.shape[0]), width
+    rows = len(group["axis1"]) if "axis1" in group else 0
+    return rows, len(group["axis0"]) if "axis0" in group else 0
+
+
+def _list_h5(path: Path, matlab: bool = False) -> list[Entry]:
+    import h5py
+
+    frames, arrays = _h5_entries(path)
+    entries: list[Entry] = []
+    with h5py.File(path, "r") as f:
+        for name in frames:
+            entries.append(Entry(name, _frame_shape(f[name]), "DataFrame", kind="DataFrame"))
+
+        def visit(name, obj):
+            if (
+                isinstance(obj, h5py.Dataset)
+                and name not in arrays
+                and not any(name.startswith(p + "/") for p in frames)
+            ):
+                if not (name.startswith("#refs#") or name.startswith("#subsystem#")):
+                    entries.append(Entry(name, tuple(obj.shape), str(obj.dtype), loadable=False))
+
+        f.visititems(visit)
+        for name, (shape, matlab_class) in arrays.items():
+            dtype = str(f[name].dtype)
+            if matlab or matlab_class:  # MATLAB v7.3: column-major, loadmat's orientation reverses it
+                shape = tuple(reversed(shape))
+            entries.append(Entry(name, tuple(shape), dtype))
+    if frames:
+        single = len(frames) == 1 and not arrays
+        return [
+            Entry(e.name, e.shape, e.dtype, e.kind, e.loadable, single and e.kind == "DataFrame")
+            for e in entries
+        ]
+    return _mark_first(entries)
+
+
+def _list_mat(path: Path) -> list[Entry]:
+    import scipy.io
+
+    try:
+        variables = scipy.io.whosmat(path)
+    except NotImplementedError:
+        return _list_h5(path, matlab=True)
+    entries = [
+        Entry(name, tuple(shape), matlab_class, loadable=matlab_class in _MATLAB_NUMERIC)
+        for name, shape, matlab_class in variables
+    ]
+    return _mark_first(entries)
+
+
+def _list_nwb(path: Path) -> list[Entry]:
+    io, builder = _nwb_builders(path)
+    try:
+        entries = []
+        for name, read in _nwb_entries(builder).items():
+            value = read()
+            if isinstance(value, pd.DataFrame):
+                dtypes = sorted({str(t) for t in value.dtypes}) or ["(no numeric columns)"]
+                loadable = value.shape[1] > 0
+                entries.append(
+                    Entry(name, tuple(value.shape), ",".join(dtypes), kind="table", loadable=loadable)
+                )
+            else:
+                entries.append(Entry(name, tuple(value.shape), str(value.dtype)))
+        return entries
+    finally:
+        io.close()
+
+
+def _list_nc(path: Path) -> list[Entry]:
+    from brainbridge.readers import open_assembly_array
+
+    array = open_assembly_array(path)
+    entries = [Entry(None, tuple(array.shape), str(array.dtype), kind="assembly", default=True)]
+    for name, coord in _assembly_coords(array).items():
+        numeric = np.dtype(coord.dtype).kind in "biufcmM"
+        entries.append(Entry(name, tuple(coord.shape), str(coord.dtype), kind="coordinate", loadable=numeric))
+    return entries
+
+
+_LISTERS = {
+    ".npz": _list_npz,
+    **{s: _list_h5 for s in _H5},
+    ".mat": _list_mat,
+    ".nwb": _list_nwb,
+    ".nc": _list_nc,
+}
 
 
 # --------------------------------------------------------------------------------------
@@ -164,7 +383,9 @@ def _pick(entries: Mapping[Any, Any], key, where: str, usable=_is_numeric_array)
             raise DataKeyError(f"key {key!r} not found in {where}; available: {list(entries)}")
         value = entries[key]
         if not usable(value):
-            raise DataKeyError(f"key {key!r} of {where} does not hold a numeric array ({type(value).__name__})")
+            raise DataKeyError(
+                f"key {key!r} of {where} does not hold a numeric array ({type(value).__name__})"
+            )
         return key, value
     for name, value in entries.items():
         if usable(value):
@@ -217,13 +438,17 @@ def _read_npz(path, key, columns, allow_pickle):
             except ValueError as e:
                 if "allow_pickle" in str(e):
                     if key is not None:
-                        raise UnsafeFormatError(f"entry {name!r} of {path} is an object array; {_PICKLE_WHY}") from e
+                        raise UnsafeFormatError(
+                            f"entry {name!r} of {path} is an object array; {_PICKLE_WHY}"
+                        ) from e
                     continue
                 raise
             if _is_numeric_array(value):
                 return _to_array(value, columns, f"{path}[{name!r}]")
             if key is not None:
-                raise DataKeyError(f"key {key!r} of {path} does not hold a numeric array (dtype {value.dtype})")
+                raise DataKeyError(
+                    f"key {key!r} of {path} does not hold a numeric array (dtype {value.dtype})"
+                )
     raise DataKeyError(f"{path} holds no numeric array; entries: {names}")
 
 
@@ -315,7 +540,9 @@ def _read_h5(path, key, columns, allow_pickle, *, matlab: bool = False):
         if name in frames:
             return _to_array(_read_frame(path, name, allow_pickle), columns, f"{path}[{name!r}]")
         if name in arrays:
-            return _to_array(_read_h5_dataset(path, name, matlab or bool(arrays[name][1])), columns, f"{path}[{name!r}]")
+            return _to_array(
+                _read_h5_dataset(path, name, matlab or bool(arrays[name][1])), columns, f"{path}[{name!r}]"
+            )
         raise DataKeyError(f"key {key!r} not found in {path}; available: {frames + list(arrays)}")
     if frames:
         # a DeepLabCut output is recognised by its first frame, as in CEBRA
@@ -332,7 +559,9 @@ def _read_h5(path, key, columns, allow_pickle, *, matlab: bool = False):
         return _to_array(frame, columns, f"{path}[{first!r}]")
     if arrays:
         name = next(iter(arrays))
-        return _to_array(_read_h5_dataset(path, name, matlab or bool(arrays[name][1])), columns, f"{path}[{name!r}]")
+        return _to_array(
+            _read_h5_dataset(path, name, matlab or bool(arrays[name][1])), columns, f"{path}[{name!r}]"
+        )
     raise DataKeyError(f"{path} holds no numeric dataset or DataFrame")
 
 
@@ -347,7 +576,9 @@ def _check_torch_file(path: Path) -> None:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
         except (zipfile.BadZipFile, OSError) as e:
-            raise UnreadableFileError(f"cannot read {path} as a PyTorch file: a damaged zip archive ({e})") from e
+            raise UnreadableFileError(
+                f"cannot read {path} as a PyTorch file: a damaged zip archive ({e})"
+            ) from e
         if not any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
             raise UnreadableFileError(f"cannot read {path} as a PyTorch file: a zip archive without data.pkl")
         return
@@ -355,7 +586,8 @@ def _check_torch_file(path: Path) -> None:
         head = f.read(len(_TORCH_LEGACY_MAGIC))
     if head != _TORCH_LEGACY_MAGIC:
         raise UnreadableFileError(
-            f"cannot read {path} as a PyTorch file: it is neither torch.save's zip format nor its legacy format"
+            f"cannot read {path} as a PyTorch file: "
+            "it is neither torch.save's zip format nor its legacy format"
         )
 
 
@@ -364,7 +596,9 @@ def _torch_load(path, allow_pickle):
     try:
         import torch
     except ModuleNotFoundError as e:
-        raise TorchMissingError(f"reading {path} needs PyTorch; {TorchMissingError.HINT}", name="torch") from e
+        raise TorchMissingError(
+            f"reading {path} needs PyTorch; {TorchMissingError.HINT}", name="torch"
+        ) from e
     if allow_pickle:
         return torch.load(path, map_location="cpu", weights_only=False)
     try:
@@ -464,7 +698,99 @@ def _read_mat(path, key, columns, allow_pickle):
     return _to_array(value, columns, f"{path}[{name!r}]")
 
 
+def _read_nc(path, key, columns, allow_pickle):
+    from brainbridge.readers import open_assembly_array
+
+    array = open_assembly_array(path)
+    if columns is not None:
+        raise DataKeyError(f"columns can only be selected from a table; {path} holds an assembly (use key=)")
+    if key is None:
+        return np.asarray(array.values)
+    coords = _assembly_coords(array)
+    if key not in coords:
+        raise DataKeyError(
+            f"key {key!r} is not a coordinate of the assembly in {path}; available: {list(coords)}"
+        )
+    values = np.asarray(array[key].values)
+    if values.dtype.kind not in "biufcmM":
+        raise DataKeyError(f"coordinate {key!r} of {path} is not numeric (dtype {values.dtype})")
+    return values
+
+
+def _assembly_coords(array) -> dict[str, Any]:
+    return {str(name): array[name] for name in array.coords}
+
+
+def _nwb_builders(path: Path):
+    """The raw HDF5 builders of an NWB file: no type mapping, no cached namespaces loaded.
+
+    pynwb opens the file read-only without loading the namespaces it caches (specifications
+    of extensions), so a file's extensions change nothing in this process; the builders are the
+    file's groups and datasets as stored, which is all the tables below need.
+    """
+    try:
+        import pynwb
+    except ModuleNotFoundError as e:
+        raise UnreadableFileError(f"reading {path} needs pynwb: pip install 'brainbridge[ecephys]'") from e
+    io = pynwb.NWBHDF5IO(str(path), "r", load_namespaces=False)
+    try:
+        return io, io.read_builder()
+    except Exception:
+        io.close()
+        raise
+
+
+def _nwb_table(group) -> pd.DataFrame:
+    """The 1-D numeric columns of an NWB DynamicTable builder (ids as the index)."""
+    ragged = {name[: -len("_index")] for name in group.datasets if name.endswith("_index")}
+    columns = {}
+    for name in [str(c) for c in group.attributes.get("colnames", [])]:
+        dataset = group.datasets.get(name)
+        if dataset is None or name in ragged:
+            continue
+        if dataset.attributes.get("neurodata_type") == "DynamicTableRegion":
+            continue  # row references into another table
+        data = dataset.data
+        if getattr(data, "ndim", 1) != 1 or np.dtype(data.dtype).kind not in "biuf":
+            continue
+        columns[name] = np.asarray(data[()])
+    ids = group.datasets.get("id")
+    index = pd.Index(np.asarray(ids.data[()]), name="id") if ids is not None else None
+    return pd.DataFrame(columns, index=index)
+
+
+def _nwb_entries(builder) -> dict[str, Any]:
+    """Entry name -> callable giving a DataFrame or ndarray, for the tables load_data reads."""
+    entries: dict[str, Any] = {}
+    units = builder.groups.get("units")
+    if units is not None:
+        entries["units"] = lambda: _nwb_table(units)
+        for name in ("spike_times", "spike_times_index"):
+            if name in units.datasets:
+                entries[f"units/{name}"] = lambda d=units.datasets[name]: np.asarray(d.data[()])
+    intervals = builder.groups.get("intervals")
+    if intervals is not None:
+        for name, group in intervals.groups.items():
+            entries[name] = lambda g=group: _nwb_table(g)
+    return entries
+
+
+def _read_nwb(path, key, columns, allow_pickle):
+    io, builder = _nwb_builders(path)
+    try:
+        entries = _nwb_entries(builder)
+        if key is None:
+            raise DataKeyError(f"{path} is an NWB file: pass key= one of {list(entries)}")
+        if key not in entries:
+            raise DataKeyError(f"key {key!r} not found in {path}; available: {list(entries)}")
+        return _to_array(entries[key](), columns, f"{path}[{key!r}]")
+    finally:
+        io.close()
+
+
 _READERS = {
+    ".nc": _read_nc,
+    ".nwb": _read_nwb,
     ".npy": _read_npy,
     ".npz": _read_npz,
     **{s: _read_h5 for s in _H5},
@@ -584,12 +910,12 @@ def _dlc_keypoints(frame: pd.DataFrame, path: Path, keypoints, pcutoff: float, r
     missing = [k for k in keypoints if k not in available]
     if missing:
         raise DataKeyError(f"keypoints {missing} not in {path}; available: {available}")
-    xy = np.stack(
-        [frame[(k, c)].to_numpy(dtype=np.float64) for k in keypoints for c in ("x", "y")], axis=1
-    )
+    xy = np.stack([frame[(k, c)].to_numpy(dtype=np.float64) for k in keypoints for c in ("x", "y")], axis=1)
     coords = set(frame.columns.get_level_values("coords"))
     if "likelihood" in coords:
-        likelihood = np.stack([frame[(k, "likelihood")].to_numpy(dtype=np.float64) for k in keypoints], axis=1)
+        likelihood = np.stack(
+            [frame[(k, "likelihood")].to_numpy(dtype=np.float64) for k in keypoints], axis=1
+        )
         low = ~(likelihood >= pcutoff)  # NaN likelihood counts as missing
     else:
         low = np.zeros((len(frame), len(keypoints)), dtype=bool)
@@ -598,11 +924,10 @@ def _dlc_keypoints(frame: pd.DataFrame, path: Path, keypoints, pcutoff: float, r
     never = np.flatnonzero(mask.all(axis=0))
     if len(never):
         warnings.warn(
-            f"keypoints {[keypoints[i] for i in never]} are below pcutoff={pcutoff} in every frame; left as NaN",
+            f"keypoints {[keypoints[i] for i in never]} are below pcutoff={pcutoff} in every frame; "
+            "left as NaN",
             RuntimeWarning,
             stacklevel=3,
         )
     data = _interpolate_nans(xy)
     return (data, mask) if return_mask else data
-
-

@@ -11,9 +11,10 @@ PyTables (and so ``pandas.read_hdf`` / ``pandas.HDFStore``) unpickles data silen
 :func:`scan_hdf5` reads the file with h5py, which never unpickles, and disassembles each of these
 values with :mod:`pickletools` (which parses, never executes). A pickle that only builds
 strings, numbers, lists, tuples and dicts is data (pandas' ``table`` format writes its
-metadata that way) and is allowed. A pickle that would import or call anything (``GLOBAL``,
-``STACK_GLOBAL``, ``REDUCE``, ``BUILD``, ``INST``, ``OBJ``, ``NEWOBJ``, extension codes,
-persistent ids) is reported, with the node and what it would import. External links are
+metadata that way) and is allowed, and so is PyTables' own pickle of its ``Filters`` settings
+(:data:`SAFE_GLOBALS`: a class whose construction only sets attributes). A pickle that would
+import anything else (``GLOBAL``, ``STACK_GLOBAL``, ``INST``), or use extension codes or
+persistent ids, is reported with the node and what it would import. External links are
 reported too: they would make PyTables open a file nobody scanned.
 """
 
@@ -25,7 +26,23 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PickledNode", "pickle_calls", "scan_hdf5"]
+__all__ = ["SAFE_GLOBALS", "PickledNode", "pickle_calls", "runs_code", "scan_hdf5"]
+
+#: globals a pickle may import and still be read without allow_pickle: PyTables writes its
+#: ``Filters`` (compression settings, a plain class with only ``__init__``) this way, e.g. in
+#: index attributes of table-format frames added to a file h5py created. Names as pickles
+#: spell them, Python 2 spellings included (``pickle.loads`` maps them).
+SAFE_GLOBALS = frozenset(
+    {
+        "copy_reg._reconstructor",
+        "copyreg._reconstructor",
+        "__builtin__.object",
+        "builtins.object",
+        "tables.filters.Filters",
+    }
+)
+# building opcodes, harmless when every callable they can reach is one of SAFE_GLOBALS
+_BUILDING = frozenset({"REDUCE", "BUILD", "NEWOBJ", "NEWOBJ_EX", "OBJ"})
 
 # opcodes that import, call or hand control to something other than the built-in containers
 _CODE_OPCODES = frozenset(
@@ -121,6 +138,11 @@ def pickle_calls(data: bytes) -> tuple[str, ...]:
     return tuple(dict.fromkeys(calls))
 
 
+def runs_code(calls: tuple[str, ...]) -> bool:
+    """Whether a pickle with these :func:`pickle_calls` imports or calls more than :data:`SAFE_GLOBALS`."""
+    return any(call not in SAFE_GLOBALS and call not in _BUILDING for call in calls)
+
+
 def _attribute_bytes(value) -> bytes | None:
     """The bytes PyTables would try to unpickle for this attribute value, if any."""
     if isinstance(value, np.ndarray):
@@ -170,7 +192,7 @@ def scan_hdf5(path: str | Path) -> list[PickledNode]:
                 continue
             data = _attribute_bytes(value)
             calls = pickle_calls(data) if data else ()
-            if calls:
+            if runs_code(calls):
                 found.append(PickledNode(name, attr, calls))
 
     def check_rows(name: str, dataset) -> None:
@@ -178,13 +200,15 @@ def scan_hdf5(path: str | Path) -> list[PickledNode]:
             return
         # PyTables unpickles each row of an object pseudo-atom (variable-length bytes, usually)
         values = dataset[()]
-        rows = values.reshape(-1) if h5py.check_vlen_dtype(dataset.dtype) is not None else values.reshape(
-            len(values) if values.ndim else 1, -1
+        rows = (
+            values.reshape(-1)
+            if h5py.check_vlen_dtype(dataset.dtype) is not None
+            else values.reshape(len(values) if values.ndim else 1, -1)
         )
         calls: list[str] = []
         for row in rows:
             calls.extend(pickle_calls(np.asarray(row).tobytes()))
-        if calls:
+        if runs_code(tuple(calls)):
             found.append(PickledNode(name, None, tuple(dict.fromkeys(calls))))
 
     def visit(name: str, link) -> None:
