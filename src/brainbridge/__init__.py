@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 
+from brainbridge._version import __version__ as __version__
 from brainbridge.assemblies import (
     BehavioralAssembly,
     DataAssembly,
@@ -41,8 +42,6 @@ from brainbridge.catalogs import (
     register,
 )
 from brainbridge.stimuli import StimulusSet
-
-__version__ = "0.1.0"
 
 # consumer functions, imported on first access so `import brainbridge` stays light
 _LAZY = {

@@ -290,19 +290,23 @@ def test_main_job_produces_summary_and_plot(examples, tmp_path, monkeypatch):
     assert result["averaged"].sizes["presentation"] == 400
 
 
-def test_main_job_runs_extension_steps_and_skips_missing(examples, tmp_path, monkeypatch):
+def test_main_job_runs_its_steps_and_skips_encoding_without_the_extra(examples, tmp_path, monkeypatch):
+    import sys
+
     from brainbridge.examples import main_job
 
     def extra(context, echo):
         context["extra"] = context["summary"]["neuroids"].sum()
         echo("extra step ran")
 
-    monkeypatch.setattr(main_job, "EXTENSION_STEPS", ["brainbridge_no_such_module:step"])
+    assert main_job.default_steps() == [*main_job.CORE_STEPS, *main_job.ENCODING_STEPS]
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if the encoding extra were not installed
     steps = [s for s in main_job.default_steps() if s[0] not in ("plot",)] + [("extra", extra)]
     lines = []
     result = run_main_job(tmp_path, echo=lines.append, steps=steps)
     assert result["extra"] == 80
-    assert any("skipped" in line for line in lines) and lines[-1] == "extra step ran"
+    assert any("skipped: scikit-learn is not installed" in line for line in lines)
+    assert lines[-1] == "extra step ran" and "encoding_scores" not in result
 
 
 def test_split_half_reliability_recovers_a_known_reliability():

@@ -9,15 +9,7 @@ import click
 
 from brainbridge.fetch import cache_info, cached_path, clean_cache, tree_entries, verify_cache
 from brainbridge.fetch.cache import DownloadCache
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # pragma: no cover - unreachable
+from brainbridge.formatting import format_bytes
 
 
 @click.group()
@@ -59,9 +51,9 @@ def info_command(ctx: click.Context, as_json: bool) -> None:
         return
     click.echo(f"cache:    {info.root}")
     click.echo(f"manifest: {info.manifest} ({info.recorded} recorded)")
-    click.echo(f"files:    {info.files} ({_size(info.bytes)})")
-    click.echo(f"folders:  {info.folders} ({_size(info.folder_bytes)})")
-    click.echo(f"partial:  {info.partial_files} ({_size(info.partial_bytes)})")
+    click.echo(f"files:    {info.files} ({format_bytes(info.bytes)})")
+    click.echo(f"folders:  {info.folders} ({format_bytes(info.folder_bytes)})")
+    click.echo(f"partial:  {info.partial_files} ({format_bytes(info.partial_bytes)})")
     if info.quarantined:
         click.echo(f"quarantined: {info.quarantined} damaged copies (removed by `brainbridge cache clean`)")
 
@@ -83,8 +75,8 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        click.echo(f"{row['kind']:8} {_size(row['bytes']):>10}  {row['path']}  ({row['source']})")
-    click.echo(f"{len(rows)} entries, {_size(sum(r['bytes'] for r in rows))}")
+        click.echo(f"{row['kind']:8} {format_bytes(row['bytes']):>10}  {row['path']}  ({row['source']})")
+    click.echo(f"{len(rows)} entries, {format_bytes(sum(r['bytes'] for r in rows))}")
 
 
 @cache.command("verify")
@@ -129,4 +121,4 @@ def clean_command(ctx: click.Context, everything: bool, older_than: float | None
         click.echo(f"{verb} {path}")
     for path in report.busy:
         click.echo(f"busy (skipped) {path}")
-    click.echo(f"{verb} {len(report.removed)} files, {_size(report.freed_bytes)}")
+    click.echo(f"{verb} {len(report.removed)} files, {format_bytes(report.freed_bytes)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from brainbridge.errors import (
     LookupFailedError,
     StimulusSetError,
 )
+from brainbridge.formatting import format_bytes, format_cell, format_table
 
 __all__ = [
     "catalogs",
@@ -47,59 +48,8 @@ _CONTEXT = {"help_option_names": ["-h", "--help"]}
 # --------------------------------------------------------------------------------------
 
 
-def format_table(rows: pd.DataFrame | Sequence[dict] | Sequence[Sequence[Any]], headers: Sequence[str] | None = None) -> str:
-    """Align rows into a plain-text table with a header and a rule.
-
-    Parameters
-    ----------
-    rows
-        A DataFrame, a list of dicts (keys become headers) or a list of sequences (with
-        ``headers``).
-    headers
-        Column titles (default: the frame's columns or the first dict's keys).
-
-    Returns
-    -------
-    str
-        The table, without a trailing newline (``"(none)"`` when there are no rows).
-    """
-    if isinstance(rows, pd.DataFrame):
-        headers = list(map(str, rows.columns)) if headers is None else list(headers)
-        body = [list(r) for r in rows.itertuples(index=False, name=None)]
-    else:
-        rows = list(rows)
-        if rows and isinstance(rows[0], dict):
-            headers = list(rows[0]) if headers is None else list(headers)
-            body = [[r.get(h, "") for h in headers] for r in rows]
-        else:
-            headers = list(headers or [])
-            body = [list(r) for r in rows]
-    if not body:
-        return "(none)"
-    cells = [[_cell(v) for v in row] for row in body]
-    widths = [max(len(str(h)), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
-    numeric = [all(_is_number(row[i]) for row in body) for i in range(len(headers))]
-
-    def line(values):
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
-
-    return "\n".join([line(list(map(str, headers))), line(["-" * w for w in widths]), *(line(row) for row in cells)])
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.6g}"
-    return str(value)
-
-
 def _preview(values: np.ndarray, n: int = 3) -> str:
-    items = [_cell(v.item() if isinstance(v, np.generic) else v) for v in np.asarray(values).ravel()[:n]]
+    items = [format_cell(v.item() if isinstance(v, np.generic) else v) for v in np.asarray(values).ravel()[:n]]
     more = "…" if np.asarray(values).size > n else ""
     return ", ".join(items) + more
 
@@ -183,14 +133,14 @@ def describe_assembly(array, *, path: str | os.PathLike | None = None, kind: str
 
     lines = []
     sizes = " x ".join(f"{d} {n}" for d, n in array.sizes.items())
-    lines.append(f"{kind or type(array).__name__}: {sizes} ({array.dtype}, {_human_bytes(array.size * array.dtype.itemsize)})")
+    lines.append(f"{kind or type(array).__name__}: {sizes} ({array.dtype}, {format_bytes(array.size * array.dtype.itemsize)})")
     if path is not None:
         lines.append(f"file: {path}")
         file = Path(path)
         if file.is_file():
             from brainbridge.fetch import sha1_hash
 
-            lines.append(f"sha1: {sha1_hash(file)}  size: {_human_bytes(file.stat().st_size)}")
+            lines.append(f"sha1: {sha1_hash(file)}  size: {format_bytes(file.stat().st_size)}")
     attrs = {k: v for k, v in array.attrs.items() if isinstance(v, (str, int, float, np.number))}
     lines.append(f"identifier: {attrs.get('identifier', '')}")
     lines.append(f"stimulus set: {attrs.get('stimulus_set_identifier', '') or '(none)'}")
@@ -229,14 +179,6 @@ def _describe_stimulus_set(frame: pd.DataFrame, *, title: str, files: Iterable[t
     lines.append("")
     lines.append(format_table(rows, ["column", "dtype", "unique", "missing", "values"]))
     return "\n".join(lines)
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def _is_catalog_csv(path: Path) -> bool:
@@ -394,7 +336,7 @@ def fetch(identifiers: tuple[str, ...], offline: bool | None, no_stimuli: bool, 
     for row, path in zip(rows, paths):
         table.append(
             {"identifier": row["identifier"], "file": Path(str(row["location"])).name,
-             "size": _human_bytes(path.stat().st_size), "sha1": (row["sha1"] or "")[:12], "path": str(path)}
+             "size": format_bytes(path.stat().st_size), "sha1": (row["sha1"] or "")[:12], "path": str(path)}
         )
     click.echo(format_table(table, ["identifier", "file", "size", "sha1", "path"]))
 

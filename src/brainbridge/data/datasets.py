@@ -343,11 +343,36 @@ class TensorDataset(SingleSessionDataset):
         return f"TensorDataset(neural={tuple(self.neural.shape)}, {', '.join(labels)}, offset={self.offset})"
 
     @classmethod
-    def from_assembly(cls, assembly, continuous=None, discrete=None, **kwargs) -> TensorDataset:
+    def from_assembly(
+        cls,
+        assembly,
+        continuous=None,
+        discrete=None,
+        *,
+        neuroid_dim: str = "neuroid",
+        sample_dims=None,
+        offset=None,
+        device: str = "cpu",
+    ) -> TensorDataset:
         """A dataset from a brainbridge assembly (see :func:`brainbridge.data.bridges.dataset_from_assembly`)."""
-        from brainbridge.data.bridges import dataset_from_assembly
+        from brainbridge.data.assembly_arrays import arrays_from_assembly, encode_labels, label_names
 
-        return dataset_from_assembly(assembly, continuous=continuous, discrete=discrete, cls=cls, **kwargs)
+        cont_names, disc_names = label_names(continuous), label_names(discrete)
+        if not cont_names and not disc_names:
+            raise DatasetError("name at least one continuous or discrete coordinate to use as labels")
+        neural, cont, disc, trial_ids, borders, dims = arrays_from_assembly(
+            assembly, cont_names, disc_names, neuroid_dim, sample_dims
+        )
+        categories = None
+        if disc is not None:
+            (disc,), categories = encode_labels([disc])
+        dataset = cls(neural, continuous=cont, discrete=disc, offset=Offset(0, 1) if offset is None else offset,
+                      device=device)
+        dataset.sample_dims = dims
+        dataset.discrete_categories = categories
+        dataset.trial_ids = trial_ids
+        dataset.trial_borders = borders
+        return dataset
 
 
 class MultiSessionDataset(Dataset):

@@ -79,7 +79,7 @@ def cache_root() -> Path:
 
 
 def _version() -> str:
-    from brainbridge import __version__
+    from brainbridge._version import __version__
 
     return __version__
 

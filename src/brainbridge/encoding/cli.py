@@ -146,18 +146,17 @@ def _format_table(rows: list[dict[str, Any]]) -> str:
          number(r["ceiled"]), number(r["ceiled_error"]), number(r["time_s"], 1))
         for r in rows
     ]
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *lines)]
-    out = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths))]
-    out.append("  ".join("-" * w for w in widths))
-    out.extend("  ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in lines)
+    from brainbridge.formatting import format_table
+
+    table = format_table(lines, header)
     if rows:
         features_time = rows[0]["features_time_s"]
         total = features_time + sum(r["time_s"] for r in rows)
-        out.append(
-            f"time: {total:.1f} s in all ({features_time:.1f} s loading the data and features, shared by every row; "
+        table += (
+            f"\ntime: {total:.1f} s in all ({features_time:.1f} s loading the data and features, shared by every row; "
             "each row's time is its scoring). ± ceiled: the raw sem propagated to the ceiled score."
         )
-    return "\n".join(out)
+    return table
 
 
 @click.command("score", context_settings={"help_option_names": ["-h", "--help"]})
@@ -283,5 +282,9 @@ def _save_plots(plot_path: Path, results: list, *, source: str, assembly: str) -
 
 encoding.add_command(score)
 
-# the registry commands (list, describe, train, encode) live in their own module
-from brainbridge.encoding import models_cli as _models_cli  # noqa: E402,F401
+# the registry commands (list, describe, train, encode) live in their own module, which does not
+# import this one (no cycle): the group is assembled here
+from brainbridge.encoding.models_cli import COMMANDS as _MODEL_COMMANDS  # noqa: E402
+
+for _command in _MODEL_COMMANDS:
+    encoding.add_command(_command)

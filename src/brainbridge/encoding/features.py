@@ -70,7 +70,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _version() -> str:
-    from brainbridge import __version__
+    from brainbridge._version import __version__
 
     return __version__
 

@@ -27,12 +27,6 @@ FITTED_ARRAYS: dict[str, tuple[str, ...]] = {
 _SCALAR_AFTER_1D = {"intercept_", "alpha_"}
 
 
-def _classes() -> dict[str, type]:
-    from brainbridge.encoding.mappings import PLS, RidgeCVPerTarget
-
-    return {"RidgeCVPerTarget": RidgeCVPerTarget, "PLS": PLS}
-
-
 def to_arrays(model: Any) -> dict[str, np.ndarray]:
     """Parameters (``param.<name>``) and fitted state of ``model`` as plain arrays."""
     name = type(model).__name__
@@ -83,8 +77,11 @@ def save_mapping(mapping: Any, path: str | os.PathLike) -> None:
     np.savez(path, **to_arrays(mapping))
 
 
-def load_mapping(path: str | os.PathLike) -> Any:
+def load_mapping(path: str | os.PathLike, classes: Mapping[str, type]) -> Any:
     """Load a mapping written by :func:`save_mapping` (never unpickles).
+
+    ``classes`` maps the stored class names to the estimator classes (given by
+    :mod:`~brainbridge.encoding.mappings`, so this storage layer never imports it back).
 
     Raises
     ------
@@ -97,7 +94,6 @@ def load_mapping(path: str | os.PathLike) -> Any:
     except (OSError, ValueError) as e:
         raise FitCacheError(f"cannot read a mapping from {path}: {e}") from e
     name = str(arrays.get("mapping_class", ""))
-    classes = _classes()
     if name not in classes:
         raise FitCacheError(f"{path} does not hold a known mapping (class {name!r}; known: {sorted(classes)})")
     return from_arrays(classes[name], arrays)

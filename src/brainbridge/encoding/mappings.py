@@ -457,4 +457,4 @@ def load_mapping(path: str | os.PathLike) -> RidgeCVPerTarget | PLS:
     """
     from brainbridge.encoding.mapping_storage import load_mapping as load
 
-    return load(path)
+    return load(path, {"RidgeCVPerTarget": RidgeCVPerTarget, "PLS": PLS})

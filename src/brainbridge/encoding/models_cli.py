@@ -1,6 +1,6 @@
 """``brainbridge encoding list|describe|train|encode``: the encoding-model registry on the command line.
 
-The commands are added to the ``encoding`` group of :mod:`brainbridge.encoding.cli`.
+:mod:`brainbridge.encoding.cli` adds :data:`COMMANDS` to its ``encoding`` group.
 
 * ``list``: the registered model ids (``--json`` for the cards).
 * ``describe MODEL_ID``: the card and a usage example.
@@ -19,9 +19,7 @@ from pathlib import Path
 
 import click
 
-from brainbridge.encoding.cli import encoding
-
-__all__ = ["describe_command", "encode_command", "list_command", "train_command"]
+__all__ = ["COMMANDS", "describe_command", "encode_command", "list_command", "train_command"]
 
 
 def _accuracy_table(model) -> str:
@@ -155,5 +153,5 @@ def encode_command(model_id, stimuli, out_path, rois, subject, batch_size, devic
     click.echo(_accuracy_table(model))
 
 
-for _command in (list_command, describe_command, train_command, encode_command):
-    encoding.add_command(_command)
+#: the commands of this module, in help order
+COMMANDS = (list_command, describe_command, train_command, encode_command)

@@ -4,14 +4,13 @@
 reads and adds entries of a shared ``context`` dict and reports through ``echo``. The core
 steps list the catalogs, fetch and load the example assembly with its stimulus set, average
 the repetitions, print a per-region summary (with split-half reliability) and save a plot of
-the responses. Other parts of brainbridge extend the job by adding ``"module:function"``
-entries to :data:`EXTENSION_STEPS`; an entry whose module is not installed is skipped with a
-note, so the core job always runs.
+the responses. The encoding steps (:mod:`brainbridge.examples.encoding_job`) follow; each
+says so and is skipped when the ``encoding`` extra is not installed, so the core job always
+runs. Pass ``steps=`` to run another list.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,13 @@ import pandas as pd
 import xarray as xr
 
 from brainbridge.errors import AssemblyError
+from brainbridge.examples import encoding_job
+from brainbridge.examples.build import ASSEMBLY_IDENTIFIER
+from brainbridge.formatting import format_table
 
 __all__ = [
     "CORE_STEPS",
-    "EXTENSION_STEPS",
+    "ENCODING_STEPS",
     "default_steps",
     "plot_responses",
     "region_summary",
@@ -34,16 +36,6 @@ __all__ = [
 
 Echo = Callable[[str], None]
 Step = Callable[[dict, Echo], None]
-
-#: steps contributed by optional parts of brainbridge, run after the core steps, as
-#: ``"module:function"`` (``function(context, echo)``); skipped when the module is absent
-EXTENSION_STEPS: list[str] = [
-    # encoding: score the feature families, encode new images with the best, plots
-    "brainbridge.encoding.main_job:step_score_families",
-    "brainbridge.encoding.main_job:step_encode_new_images",
-    "brainbridge.encoding.main_job:step_encoding_plots",
-]
-
 
 # --------------------------------------------------------------------------------------
 # analysis helpers
@@ -284,12 +276,6 @@ def _example_stimuli(stimulus_set: pd.DataFrame, n: int) -> list[tuple[str, str,
 # --------------------------------------------------------------------------------------
 
 
-def _format(frame: pd.DataFrame) -> str:
-    from brainbridge.cli.core import format_table
-
-    return format_table(frame)
-
-
 def step_catalogs(context: dict, echo: Echo) -> None:
     """List catalogs, assemblies and stimulus sets."""
     import brainbridge
@@ -345,7 +331,7 @@ def step_summary(context: dict, echo: Echo) -> None:
     summary.to_csv(path, index=False)
     context["summary_csv"] = path
     echo("")
-    echo(_format(summary.round({"repetitions": 1, "mean_response": 2, "split_half_reliability": 3})))
+    echo(format_table(summary.round({"repetitions": 1, "mean_response": 2, "split_half_reliability": 3})))
     echo("")
 
 
@@ -373,34 +359,21 @@ CORE_STEPS: list[tuple[str, Step]] = [
 ]
 
 
-def _default_identifier() -> str:
-    from brainbridge.examples import ASSEMBLY_IDENTIFIER
+#: the encoding part of the job (scores, in silico responses, plots), after the core steps
+ENCODING_STEPS: list[tuple[str, Step]] = [
+    ("score_families", encoding_job.step_score_families),
+    ("encode_new_images", encoding_job.step_encode_new_images),
+    ("encoding_plots", encoding_job.step_encoding_plots),
+]
 
+
+def _default_identifier() -> str:
     return ASSEMBLY_IDENTIFIER
 
 
-def _resolve(spec: str) -> Step | None:
-    module, _, attribute = spec.partition(":")
-    try:
-        return getattr(importlib.import_module(module), attribute)
-    except ImportError:
-        return None
-
-
 def default_steps() -> list[tuple[str, Step]]:
-    """The core steps followed by the installed :data:`EXTENSION_STEPS`."""
-    steps = list(CORE_STEPS)
-    for spec in EXTENSION_STEPS:
-        step = _resolve(spec)
-        steps.append((spec, step if step is not None else _missing_step(spec)))
-    return steps
-
-
-def _missing_step(spec: str) -> Step:
-    def skip(context: dict, echo: Echo) -> None:
-        echo(f"step {spec} skipped: its package is not installed")
-
-    return skip
+    """:data:`CORE_STEPS` followed by :data:`ENCODING_STEPS`."""
+    return [*CORE_STEPS, *ENCODING_STEPS]
 
 
 def run_main_job(
@@ -434,7 +407,7 @@ def run_main_job(
         ``assembly_identifier``, ``assembly_path``, ``assembly`` (trial level, stimulus set
         merged), ``stimulus_set``, ``averaged``, ``reliability`` (per neuroid),
         ``summary`` (DataFrame), ``summary_csv``, ``plot`` (path or ``None``), plus what
-        extension steps add.
+        the encoding steps add.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

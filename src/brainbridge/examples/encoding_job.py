@@ -1,6 +1,6 @@
 """The encoding part of the main job (``brainbridge example run``) on the bundled example.
 
-Three steps, registered in :data:`brainbridge.examples.main_job.EXTENSION_STEPS` and run after
+Three steps, listed in :data:`brainbridge.examples.main_job.ENCODING_STEPS` and run after
 the core steps (which load ``brainbridge.example.neural`` into the job's context):
 
 :func:`step_score_families`
@@ -53,6 +53,8 @@ import pandas as pd
 import xarray as xr
 
 from brainbridge.assemblies import NeuronRecordingAssembly
+from brainbridge.examples.build import ASSEMBLY_IDENTIFIER
+from brainbridge.formatting import format_table
 
 __all__ = [
     "BATCH_SIZE_ENV",
@@ -601,12 +603,6 @@ def plot_family_scores(table: pd.DataFrame, path: str | os.PathLike) -> Path:
 # --------------------------------------------------------------------------------------
 
 
-def _format(frame: pd.DataFrame) -> str:
-    from brainbridge.cli.core import format_table
-
-    return format_table(frame)
-
-
 def _right_aligned(values: pd.Series, header: str, digits: int) -> pd.Series:
     """Fixed-precision strings padded to a common width (the table aligns text left)."""
     text = values.map(lambda v: f"{v:.{digits}f}")
@@ -615,8 +611,6 @@ def _right_aligned(values: pd.Series, header: str, digits: int) -> pd.Series:
 
 
 def _on_example(context: Mapping[str, Any], echo: Echo) -> bool:
-    from brainbridge.examples import ASSEMBLY_IDENTIFIER
-
     identifier = context.get("assembly_identifier", ASSEMBLY_IDENTIFIER)
     if identifier != ASSEMBLY_IDENTIFIER or context.get("assembly") is None:
         echo(f"encoding steps skipped: they run on the bundled example {ASSEMBLY_IDENTIFIER}, not {identifier}")
@@ -665,7 +659,7 @@ def step_score_families(context: dict, echo: Echo) -> None:
         digits = 1 if column == "time (s)" else 3
         shown[column] = _right_aligned(shown[column], column, digits)
     echo("")
-    echo(_format(shown))
+    echo(format_table(shown))
     echo("")
     for region, family in best.items():
         row = table[(table["family"] == family) & (table["region"] == region)].iloc[0]
@@ -683,7 +677,7 @@ def step_encode_new_images(context: dict, echo: Echo) -> None:
     if not context.get("encoding_best"):
         echo("in silico step skipped: no feature family was scored")
         return
-    from brainbridge.examples import ground_truth, new_images_dir
+    from brainbridge.examples.truth import ground_truth, new_images_dir
     from brainbridge.packaging import write_netcdf
 
     folder = new_images_dir()
@@ -715,7 +709,7 @@ def step_encode_new_images(context: dict, echo: Echo) -> None:
     shown = per_region.rename(columns={"median_r": "median r", "min_r": "min r"})
     for column in ("median r", "min r"):
         shown[column] = _right_aligned(shown[column], column, 3)
-    echo(_format(shown))
+    echo(format_table(shown))
     echo("")
 
 
