@@ -221,3 +221,57 @@ def test_summary_has_the_ceiled_error(benchmark):
     r, c = summary["median_r"], summary["ceiling"]
     assert summary["ceiled_score"] == pytest.approx(r**2 / c)
     assert summary["ceiled_error"] == pytest.approx(2 * r / c * summary["error"])
+
+
+# --------------------------------------------------------------------------------------
+# features are computed once (issue 12, item 11)
+# --------------------------------------------------------------------------------------
+
+
+def test_features_are_extracted_once_then_read_from_the_cache(benchmark, monkeypatch):
+    from brainbridge.encoding.cache import cached_features, features_root
+
+    extractor = GaborV1(image_size=32)
+    stimulus_set = benchmark.attrs["stimulus_set"]
+    first = cached_features(extractor, stimulus_set, "energy", show_progress=False)
+    assert first.attrs["features_cached"] is False
+    folders = [p for p in features_root().iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert len(folders) == 1 and {p.name for p in folders[0].iterdir()} == {
+        "features.npz", "features.json", "checksums.json"}
+
+    def fail(*args, **kwargs):
+        raise AssertionError("cached features should have been read, not extracted")
+
+    monkeypatch.setattr(GaborV1, "extract", fail)
+    again = cached_features(GaborV1(image_size=32), stimulus_set, ["energy"], show_progress=False)
+    assert again.attrs["features_cached"] is True
+    np.testing.assert_array_equal(again.values, first.values)
+    for name in ("stimulus_id", "neuroid_id", "layer", "neuroid_num"):
+        np.testing.assert_array_equal(again[name].values.astype(str), first[name].values.astype(str))
+    assert again.attrs["fingerprint"] == first.attrs["fingerprint"]
+    # another preprocessing (image size) is another key: extracted, not reused
+    with pytest.raises(AssertionError, match="not extracted"):
+        cached_features(GaborV1(image_size=24), stimulus_set, "energy", show_progress=False)
+
+
+def test_changed_image_bytes_give_new_features_and_damage_is_a_logged_miss(benchmark, tmp_path):
+    from brainbridge.encoding.cache import cached_features, features_key, features_root
+
+    extractor = GaborV1(image_size=32)
+    stimulus_set = benchmark.attrs["stimulus_set"]
+    key = features_key(extractor, stimulus_set, ["energy"])
+    cached_features(extractor, stimulus_set, "energy", show_progress=False)
+    path = stimulus_set.stimulus_paths["s00"]
+    Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(path)
+    assert features_key(extractor, stimulus_set, ["energy"]) != key
+    # a flipped byte in a stored entry: moved aside, extracted again, same numbers
+    fresh = cached_features(extractor, stimulus_set, "energy", show_progress=False)
+    stored = features_root() / features_key(extractor, stimulus_set, ["energy"]) / "features.npz"
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="extracting again"):
+        healed = cached_features(extractor, stimulus_set, "energy", show_progress=False)
+    assert healed.attrs["features_cached"] is False
+    np.testing.assert_array_equal(healed.values, fresh.values)
+    assert any((features_root() / ".damaged").iterdir())

@@ -26,6 +26,11 @@ never pickles:
 An entry is used only when every file matches its recorded sha256 and reads back; a damaged
 entry (flipped byte, truncated or edited file, missing checksums) is a logged cache miss: it
 is moved aside to ``<root>/.damaged/`` and the fit is trained again.
+
+Image features are computed once in the same way (:func:`cached_features`): a folder
+``<BRAINBRIDGE_HOME>/encoding-features/<key>/`` keyed by the extractor's fingerprint, the
+layers and the stimuli's content, holding ``features.npz``, ``features.json`` and
+``checksums.json``, with the same integrity check and the same move-aside on damage.
 """
 
 from __future__ import annotations
@@ -57,6 +62,9 @@ __all__ = [
     "Fit",
     "assembly_checksum",
     "cache_root",
+    "cached_features",
+    "features_key",
+    "features_root",
     "fit_key",
     "get_or_train",
     "load_fit",
@@ -69,6 +77,7 @@ __all__ = [
 _FORMAT = 2
 _FILES = ("mapping.npz", "neuroids.npz", "accuracy.npz", "fit.json")
 _CHECKSUMS = "checksums.json"
+_FEATURE_FILES = ("features.npz", "features.json")
 _DAMAGED = ".damaged"
 _logger = logging.getLogger(__name__)
 
@@ -184,8 +193,7 @@ class Fit:
             np.savez(staging / "neuroids.npz", **{k: _storable(v) for k, v in self.neuroids.items()})
             np.savez(staging / "accuracy.npz", **{k: np.asarray(v) for k, v in self.accuracy.items()})
             (staging / "fit.json").write_text(json.dumps({"key": self.key, **self.info}, indent=2, default=str))
-            sums = {name: _sha256(staging / name) for name in _FILES}
-            (staging / _CHECKSUMS).write_text(json.dumps(sums, indent=1, sort_keys=True))
+            _write_checksums(staging, _FILES)
         self.path = target
         return target
 
@@ -203,23 +211,29 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _verify_checksums(folder: Path) -> None:
+def _write_checksums(staging: Path, files: tuple[str, ...]) -> None:
+    """Record the sha256 of each of ``files`` in ``checksums.json`` (inside the staging folder)."""
+    sums = {name: _sha256(staging / name) for name in files}
+    (staging / _CHECKSUMS).write_text(json.dumps(sums, indent=1, sort_keys=True))
+
+
+def _verify_checksums(folder: Path, files: tuple[str, ...] = _FILES, what: str = "cached fit") -> None:
     """Raise FitCacheError unless every file of the entry matches its recorded sha256."""
     try:
         recorded = json.loads((folder / _CHECKSUMS).read_text())
     except FileNotFoundError as e:
-        raise FitCacheError(f"cached fit {folder} has no {_CHECKSUMS} (incomplete or foreign entry)") from e
+        raise FitCacheError(f"{what} {folder} has no {_CHECKSUMS} (incomplete or foreign entry)") from e
     except (OSError, ValueError) as e:
-        raise FitCacheError(f"cached fit {folder}: {_CHECKSUMS} is unreadable: {e}") from e
-    if not isinstance(recorded, dict) or set(recorded) != set(_FILES):
-        raise FitCacheError(f"cached fit {folder}: {_CHECKSUMS} does not list exactly {list(_FILES)}")
-    for name in _FILES:
+        raise FitCacheError(f"{what} {folder}: {_CHECKSUMS} is unreadable: {e}") from e
+    if not isinstance(recorded, dict) or set(recorded) != set(files):
+        raise FitCacheError(f"{what} {folder}: {_CHECKSUMS} does not list exactly {list(files)}")
+    for name in files:
         try:
             actual = _sha256(folder / name)
         except OSError as e:
-            raise FitCacheError(f"cached fit {folder}: cannot read {name}: {e}") from e
+            raise FitCacheError(f"{what} {folder}: cannot read {name}: {e}") from e
         if actual != recorded[name]:
-            raise FitCacheError(f"cached fit {folder}: {name} changed since it was written (sha256 {actual[:12]}..., "
+            raise FitCacheError(f"{what} {folder}: {name} changed since it was written (sha256 {actual[:12]}..., "
                                 f"recorded {str(recorded[name])[:12]}...)")
 
 
@@ -364,9 +378,7 @@ def train_fit(
     if callable(features):
         features = features()
     if features is None:
-        ids = set(np.asarray(averaged["stimulus_id"].values).astype(str))
-        used = stimulus_set[stimulus_set["stimulus_id"].astype(str).isin(ids)]
-        features = extractor.extract(used, layers=[layer], show_progress=show_progress)
+        features = cached_features(extractor, stimulus_set, [layer], show_progress=show_progress)
     X, Y = align(features, averaged)
     model = make_mapping(mapping, **dict(mapping_params or {}))
     model.fit(np.asarray(X.values, dtype=np.float32), np.asarray(Y.transpose("presentation", "neuroid").values))
@@ -518,3 +530,89 @@ def get_or_train(
         )
         fit.save(root)
         return fit
+
+
+# --------------------------------------------------------------------------------------
+# features: computed once per (stimuli, extractor, layers)
+# --------------------------------------------------------------------------------------
+
+
+def features_root() -> Path:
+    """``<BRAINBRIDGE_HOME>/encoding-features`` (read from the environment on every call)."""
+    return config.home() / "encoding-features"
+
+
+def features_key(
+    extractor: Any, stimulus_set: pd.DataFrame, layers: list[str], stimulus_sha1: str | None = None
+) -> str:
+    """The cache key of a features assembly: sha256 over the extractor's fingerprint (weights,
+    preprocessing, layers, pooling, library version), the layers and the stimuli's content."""
+    return fit_key(
+        kind="features",
+        extractor=extractor.identifier,
+        extractor_fingerprint=extractor.fingerprint(layers),
+        layers=list(layers),
+        stimulus_sha1=stimulus_sha1 or stimulus_checksum(stimulus_set),
+    )
+
+
+def cached_features(
+    extractor: Any,
+    stimulus_set: pd.DataFrame,
+    layers: str | list[str] | None = None,
+    *,
+    stimulus_sha1: str | None = None,
+    root: Path | None = None,
+    show_progress: bool | None = None,
+) -> xr.DataArray:
+    """The extractor's features of a stimulus set, extracted once and then read from disk.
+
+    Stored under :func:`features_key` in ``<root>/<key>/`` (``features.npz``: values, stimulus
+    and neuroid coordinates; ``features.json``: the attrs), written atomically, with the same
+    sha256 integrity check as the fits; a damaged entry is moved aside and extracted again.
+    ``attrs['features_cached']`` says whether this call read the cache.
+    """
+    from brainbridge.assemblies import ModelFeaturesAssembly
+
+    wanted = extractor.resolve_layers(layers)
+    key = features_key(extractor, stimulus_set, wanted, stimulus_sha1)
+    root = Path(root) if root is not None else features_root()
+    root.mkdir(parents=True, exist_ok=True)
+    folder = root / safe_component(key, "features key")
+    with FileLock(str(root / f".{key}.lock")):
+        if folder.is_dir():
+            try:
+                _verify_checksums(folder, _FEATURE_FILES, "cached features")
+                with np.load(folder / "features.npz", allow_pickle=False) as data:
+                    arrays = {k: data[k] for k in data.files}
+                attrs = json.loads((folder / "features.json").read_text())
+                coords = {"stimulus_id": ("presentation", arrays["stimulus_id"].astype(object))}
+                for name in ("neuroid_id", "layer"):
+                    coords[name] = ("neuroid", arrays[name].astype(object))
+                coords["neuroid_num"] = ("neuroid", arrays["neuroid_num"])
+                features = ModelFeaturesAssembly(
+                    arrays["values"], dims=["presentation", "neuroid"], coords=coords, attrs=attrs
+                )
+                features.attrs["features_cached"] = True
+                return features
+            except Exception as e:  # any damage is a logged miss
+                aside = _move_aside(folder)
+                where = f" (moved to {aside})" if aside is not None else ""
+                _logger.warning("cached features %s are unreadable: %s%s; extracting again", folder, e, where)
+                warnings.warn(
+                    f"cached features {folder} are unreadable: {e}{where}; extracting again", stacklevel=2
+                )
+        features = extractor.extract(stimulus_set, layers=wanted, show_progress=show_progress)
+        with atomic_dir(folder) as staging:
+            np.savez(
+                staging / "features.npz",
+                values=np.asarray(features.values),
+                stimulus_id=np.asarray(features["stimulus_id"].values).astype(str),
+                neuroid_id=np.asarray(features["neuroid_id"].values).astype(str),
+                layer=np.asarray(features["layer"].values).astype(str),
+                neuroid_num=np.asarray(features["neuroid_num"].values),
+            )
+            (staging / "features.json").write_text(json.dumps(dict(features.attrs), indent=1, default=str))
+            _write_checksums(staging, _FEATURE_FILES)
+        features.attrs["features_cached"] = False
+        return features

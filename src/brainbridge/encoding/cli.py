@@ -224,8 +224,10 @@ def score(
     source = resolve_extractor(model_name) if model_name else ModelFeaturesAssembly.from_files(features_path)
     target = _load_assembly(assembly_spec, need_stimuli=model_name is not None)
     if model_name and target.attrs.get("stimulus_set") is not None:
-        # extract once for every region: the features do not depend on the neural data
-        source = source.extract(target.attrs["stimulus_set"], layers=list(layers) or None, show_progress=progress)
+        from brainbridge.encoding.cache import cached_features
+
+        # once for every region, and once for every run: features are cached under a content hash
+        source = cached_features(source, target.attrs["stimulus_set"], list(layers) or None, show_progress=progress)
     features_time = time.perf_counter() - started
     if not regions and "region" in target.coords and target["region"].dims == ("neuroid",):
         regions = tuple(dict.fromkeys(np.asarray(target["region"].values).astype(str)))

@@ -1,9 +1,9 @@
 """Storage of mappings: parameters and fitted state as plain arrays, never pickles.
 
-The storage layer of :mod:`brainbridge.encoding.mappings`: :func:`to_arrays` /
-:func:`from_arrays` turn an estimator into a ``{name: ndarray}`` dict and back (no object
-arrays), and :func:`save_mapping` / :func:`load_mapping` keep it in an ``.npz`` file read
-with ``allow_pickle=False``, so a cached fit never needs unpickling.
+The storage layer of :mod:`brainbridge.encoding.mappings` (which it never imports):
+:func:`to_arrays` / :func:`from_arrays` turn an estimator into a ``{name: ndarray}`` dict and
+back (no object arrays), and :func:`write_arrays` / :func:`read_arrays` keep it in an ``.npz``
+file read with ``allow_pickle=False``, so a cached fit never needs unpickling.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from brainbridge.encoding.errors import FitCacheError
 
-__all__ = ["FITTED_ARRAYS", "from_arrays", "load_mapping", "save_mapping", "to_arrays"]
+__all__ = ["FITTED_ARRAYS", "from_arrays", "read_arrays", "to_arrays", "write_arrays"]
 
 #: the fitted attributes stored for each class (all that ``predict`` needs, plus the CV scores)
 FITTED_ARRAYS: dict[str, tuple[str, ...]] = {
@@ -72,21 +72,20 @@ def from_arrays(cls: type, arrays: Mapping[str, np.ndarray]) -> Any:
     return model
 
 
-def save_mapping(mapping: Any, path: str | os.PathLike) -> None:
-    """Store a mapping (parameters + fitted arrays) in an ``.npz`` file, without pickles."""
-    np.savez(path, **to_arrays(mapping))
+def write_arrays(arrays: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
+    """Write :func:`to_arrays` output to an ``.npz`` file."""
+    np.savez(path, **arrays)
 
 
-def load_mapping(path: str | os.PathLike, classes: Mapping[str, type]) -> Any:
-    """Load a mapping written by :func:`save_mapping` (never unpickles).
+def read_arrays(path: str | os.PathLike, known: Mapping[str, type]) -> tuple[type, dict[str, np.ndarray]]:
+    """The class (from ``known``, by the stored name) and arrays of a file of :func:`write_arrays`.
 
-    ``classes`` maps the stored class names to the estimator classes (given by
-    :mod:`~brainbridge.encoding.mappings`, so this storage layer never imports it back).
+    Never unpickles.
 
     Raises
     ------
     FitCacheError
-        The file is unreadable or does not hold a known mapping.
+        The file is unreadable or does not hold one of the ``known`` classes.
     """
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -94,6 +93,6 @@ def load_mapping(path: str | os.PathLike, classes: Mapping[str, type]) -> Any:
     except (OSError, ValueError) as e:
         raise FitCacheError(f"cannot read a mapping from {path}: {e}") from e
     name = str(arrays.get("mapping_class", ""))
-    if name not in classes:
-        raise FitCacheError(f"{path} does not hold a known mapping (class {name!r}; known: {sorted(classes)})")
-    return from_arrays(classes[name], arrays)
+    if name not in known:
+        raise FitCacheError(f"{path} does not hold a known mapping (class {name!r}; known: {sorted(known)})")
+    return known[name], arrays

@@ -30,7 +30,7 @@ from sklearn.cross_decomposition import PLSRegression
 from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from brainbridge.encoding import ridge_solvers
+from brainbridge.encoding import mapping_storage, ridge_solvers
 from brainbridge.encoding.errors import InvalidParameterError
 
 __all__ = [
@@ -287,16 +287,12 @@ class RidgeCVPerTarget(RegressorMixin, BaseEstimator):
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Parameters and fitted state as plain arrays (:mod:`~brainbridge.encoding.mapping_storage`)."""
-        from brainbridge.encoding.mapping_storage import to_arrays
-
-        return to_arrays(self)
+        return mapping_storage.to_arrays(self)
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> RidgeCVPerTarget:
         """Rebuild an estimator (fitted if the arrays hold a fit) from :meth:`to_arrays`."""
-        from brainbridge.encoding.mapping_storage import from_arrays
-
-        return from_arrays(cls, arrays)
+        return mapping_storage.from_arrays(cls, arrays)
 
 
 # --------------------------------------------------------------------------------------
@@ -366,16 +362,12 @@ class PLS(RegressorMixin, BaseEstimator):
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Parameters and fitted state as plain arrays (no pickles)."""
-        from brainbridge.encoding.mapping_storage import to_arrays
-
-        return to_arrays(self)
+        return mapping_storage.to_arrays(self)
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> PLS:
         """Rebuild an estimator (fitted if the arrays hold a fit) from :meth:`to_arrays`."""
-        from brainbridge.encoding.mapping_storage import from_arrays
-
-        return from_arrays(cls, arrays)
+        return mapping_storage.from_arrays(cls, arrays)
 
 
 # --------------------------------------------------------------------------------------
@@ -442,9 +434,7 @@ def make_mapping(mapping: str | BaseEstimator = "pls", **params: Any) -> BaseEst
 
 def save_mapping(mapping: RidgeCVPerTarget | PLS, path: str | os.PathLike) -> None:
     """Store a mapping (parameters + fitted arrays) in an ``.npz`` file, without pickles."""
-    from brainbridge.encoding.mapping_storage import save_mapping as save
-
-    save(mapping, path)
+    mapping_storage.write_arrays(mapping.to_arrays(), path)
 
 
 def load_mapping(path: str | os.PathLike) -> RidgeCVPerTarget | PLS:
@@ -455,6 +445,5 @@ def load_mapping(path: str | os.PathLike) -> RidgeCVPerTarget | PLS:
     FitCacheError
         The file is unreadable or does not hold a known mapping.
     """
-    from brainbridge.encoding.mapping_storage import load_mapping as load
-
-    return load(path, {"RidgeCVPerTarget": RidgeCVPerTarget, "PLS": PLS})
+    cls, arrays = mapping_storage.read_arrays(path, _MAPPINGS)
+    return cls.from_arrays(arrays)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from brainbridge.assemblies import NeuronRecordingAssembly
-from brainbridge.encoding.cache import Fit, get_or_train
+from brainbridge.encoding.cache import Fit, cached_features, get_or_train
 from brainbridge.encoding.errors import InvalidParameterError
 from brainbridge.encoding.images import image_source
 from brainbridge.encoding.registry import ModelCard, get_card, get_extractor, list_cards
@@ -226,8 +226,9 @@ def get_encoding_model(
         # one extraction per layer, shared by the ROIs that read it; only when a fit is trained
         def provide():
             if layer not in extracted:
-                extracted[layer] = extractor.extract(
-                    assembly.attrs["stimulus_set"], layers=[layer], show_progress=show_progress
+                extracted[layer] = cached_features(
+                    extractor, assembly.attrs["stimulus_set"], [layer], stimulus_sha1=stimulus_sha1,
+                    show_progress=show_progress,
                 )
             return extracted[layer]
 
