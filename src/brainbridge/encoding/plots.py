@@ -137,8 +137,11 @@ def plot_neuroid_ceiling(score: Score, ax: Axes | None = None) -> Axes:
         )
     # use the space the data needs (with the noise bound drawn across it), not always [0, 1]
     finite_c, finite_r = c_values[np.isfinite(c_values)], r_values[np.isfinite(r_values)]
-    c_low = min(float(finite_c.min()), float(finite_r.min()) ** 2 if finite_r.min() > 0 else 0.0)
-    c_low, c_high = max(0.0, c_low - 0.05), min(1.0, float(finite_c.max()) + 0.05)
+    c_low, c_high = float(finite_c.min()) - 0.05, float(finite_c.max()) + 0.05
+    if c_high - c_low < 0.25:  # at least a quarter of the unit range, centred on the data
+        middle = (c_low + c_high) / 2
+        c_low, c_high = middle - 0.125, middle + 0.125
+    c_low, c_high = max(0.0, c_low), min(1.0, c_high)
     r_low = max(-1.0, float(finite_r.min()) - 0.05)
     r_high = min(1.0, max(float(finite_r.max()), float(np.sqrt(c_high))) + 0.05)
     grid = np.linspace(c_low, c_high, 101)
@@ -152,7 +155,7 @@ def plot_neuroid_ceiling(score: Score, ax: Axes | None = None) -> Axes:
         f"ceiled score r²/ceiling = {float(score.values):.3f}" + (f" ± {error:.3f}" if error is not None else ""),
         fontsize="medium",
     )
-    ax.legend(frameon=False, fontsize="small", loc="lower right")
+    ax.legend(frameon=True, framealpha=0.85, fontsize="small", loc="best")
     return ax
 
 
