@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,8 @@ from brainbridge.ecephys import (
 )
 from brainbridge.ecephys.project import ProjectTableError
 from brainbridge.errors import BrainbridgeError, OfflineError
+from brainbridge.fetch import verify_cache
+from brainbridge.fetch.cache import DownloadCache
 
 from .conftest import SESSIONS
 
@@ -170,18 +173,42 @@ def test_fixed_mode_reads_cache_and_never_fetches(project_copy, tmp_path):
         fixed.get_session_data(102)
 
 
-def test_fetch_tries_retry_then_fail(project_copy, tmp_path):
+def test_fetch_tries_retry_then_fail(project_copy, tmp_path, caplog):
     nwb = project_copy / "session_103" / "session_103.nwb"
     nwb.write_bytes(nwb.read_bytes()[:-10] + b"0123456789")  # same size, wrong SHA-1
     cache = EcephysProjectCache.from_source(project_copy, manifest=tmp_path / "m.json", fetch_tries=3, retry_wait=0)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises(ProjectFetchError, match="after 3 tries") as info:
-            cache.get_session_data(103)
+    caplog.set_level(logging.WARNING, logger="brainbridge.fetch")
+    with pytest.raises(ProjectFetchError, match="after 3 tries") as info:
+        cache.get_session_data(103)
     assert isinstance(info.value, OSError)
-    assert len([w for w in caught if "retrying" in str(w.message)]) == 2
+    # fetch's one retry loop did the tries (no loop of ecephys's own)
+    assert len([r for r in caplog.records if "downloading again" in r.getMessage()]) == 2
     assert not cache.session_nwb_path(103).exists()
-    assert not list(cache.session_nwb_path(103).parent.glob(".incoming-*"))  # no partial file left
+    assert not [p for p in cache.session_nwb_path(103).parent.glob(".*")]  # no partial file left
+    assert not list(DownloadCache().root.rglob("*.part"))
+
+
+def test_project_downloads_are_cache_entries_and_resume(project_dir, tmp_path):
+    """ecephys downloads through brainbridge.fetch: an interrupted transfer resumes (no whole
+    re-download), and the file is a cache entry that `brainbridge cache` lists and verifies."""
+    from tests.support.servers import HTTPFileServer
+
+    with HTTPFileServer() as server:
+        for path in project_dir.rglob("*"):
+            if path.is_file():
+                server.add(f"/lab/{path.relative_to(project_dir).as_posix()}", path)
+        nwb = "/lab/session_101/session_101.nwb"
+        size = (project_dir / "session_101" / "session_101.nwb").stat().st_size
+        server.add_fault(nwb, drop_after=size // 2)
+        cache = EcephysProjectCache.from_source(server.url("/lab"), manifest=tmp_path / "m.json", fetch_tries=2,
+                                                retry_wait=0)
+        cache.get_session_data(101).close()
+        gets = server.records(nwb)
+        assert [g.range for g in gets] == [None, f"bytes={size // 2}-"]  # resumed where it broke
+    entries = {e.relpath.rsplit("/", 1)[-1]: e for e in DownloadCache().manifest.all()}
+    assert "session_101.nwb" in entries and entries["session_101.nwb"].size == size
+    assert os.path.samefile(DownloadCache().root / entries["session_101.nwb"].relpath, cache.session_nwb_path(101))
+    assert verify_cache() == []
 
 
 def test_damaged_cached_file_is_fetched_again(cache):
@@ -234,8 +261,7 @@ def test_project_served_over_http_with_a_transient_fault(project_dir, tmp_path):
         )
         assert cache.get_session_table().index.tolist() == list(SESSIONS)
         assert sorted(cache.get_units().index) == sorted(_expected_units(project_dir).index)
-        with pytest.warns(UserWarning, match="retrying"):
-            session = cache.get_session_data(102)
+        session = cache.get_session_data(102)  # fetch retries (and logs) the 503
         with session:
             assert server.count(nwb) == 2
             with EcephysSession.from_nwb(project_dir / "session_102" / "session_102.nwb") as local:

@@ -8,8 +8,10 @@ and SHA-1, so every download is verified.
 
 :class:`EcephysProjectCache` copies what is asked for into a cache folder laid out by its
 :class:`~brainbridge.ecephys.manifest.Manifest`, through :func:`brainbridge.fetch.fetch_file`
-(verified, then renamed atomically: an interrupted download never looks complete), with
-``fetch_tries`` total attempts and a back-off between them. :meth:`EcephysProjectCache.fixed`
+(verified, then renamed atomically: an interrupted download never looks complete, and resumes),
+with fetch's one retry policy bounded by ``fetch_tries`` attempts. The downloads are entries of
+brainbridge's download cache (``brainbridge cache list/verify/clean``); the project layout holds
+hard links to them. :meth:`EcephysProjectCache.fixed`
 never fetches. Tables, joins, counts and unit filters follow AllenSDK.
 """
 
@@ -21,8 +23,6 @@ import inspect
 import json
 import os
 import shutil
-import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from brainbridge import config
+from brainbridge.atomic import atomic_path
 from brainbridge.ecephys.errors import (
     NWBFileError,
     ProjectFetchError,
@@ -44,7 +45,7 @@ from brainbridge.ecephys.errors import (
 from brainbridge.ecephys.manifest import MANIFEST_VERSION, Manifest
 from brainbridge.ecephys.session import EcephysSession, filter_units
 from brainbridge.errors import FetchError, OfflineError, ValidationError
-from brainbridge.fetch import AccessDeniedError, RemoteNotFoundError, fetch_file, sha1_hash
+from brainbridge.fetch import AccessDeniedError, RemoteNotFoundError, fetch_file, redact_url, sha1_hash
 from brainbridge.paths import check_relative, path_within, safe_component
 
 __all__ = [
@@ -198,6 +199,15 @@ def write_project_index(folder: str | os.PathLike) -> Path:
     return target
 
 
+def _place(cached: Path, target: Path) -> None:
+    """Put the cached file at ``target`` atomically: a hard link, else a copy."""
+    with atomic_path(target) as tmp:
+        try:
+            os.link(cached, tmp)
+        except OSError:
+            shutil.copyfile(cached, tmp)
+
+
 # --------------------------------------------------------------------------------------
 # tables
 # --------------------------------------------------------------------------------------
@@ -278,7 +288,8 @@ class EcephysProjectCache:
         The project source: a :class:`ProjectSource` or its location (folder, ``http(s)://``,
         ``s3://``). ``None`` only with ``offline=True`` (see :meth:`fixed`).
     fetch_tries
-        Total attempts per file (not retries), with a back-off between attempts.
+        Attempts per file (not retries): failed transfers in a row (an interrupted one resumes)
+        and downloads with a wrong checksum are each bounded by it.
     manifest
         The manifest file (default: ``<BRAINBRIDGE_HOME>/ecephys/<project>/ecephys_project_manifest.json``).
     version
@@ -288,7 +299,7 @@ class EcephysProjectCache:
     progress
         Progress bars for downloads (default: when stderr is a terminal).
     retry_wait
-        Seconds before the second attempt (doubled each further attempt).
+        Seconds before the second attempt (doubled each further attempt, with jitter).
     fetch_options
         Extra :func:`brainbridge.fetch.fetch_file` arguments (``endpoint_url``, ``s3_anon``,
         ``storage_options``, ``read_timeout``...).
@@ -416,46 +427,40 @@ class EcephysProjectCache:
         return Path(file_name) if file_name is not None else self.manifest.get_path(key, *args)
 
     def _download(self, spec: FileSpec, target: Path) -> Path:
-        """Fetch ``spec`` into ``target``: verified, atomic, ``fetch_tries`` attempts."""
+        """Fetch ``spec`` through :func:`brainbridge.fetch.fetch_file` and place it at ``target``.
+
+        The download is an entry of brainbridge's download cache (``brainbridge cache``
+        lists, verifies and cleans it) with fetch's one retry policy: an interrupted transfer
+        resumes instead of starting over, and ``fetch_tries`` bounds the attempts. ``target``
+        is a hard link to the cached file (a copy where links are impossible), so the
+        project's AllenSDK-style layout costs no second copy of the bytes.
+        """
         if self.offline or self.source is None:
             raise OfflineError(f"{target} is not in the cache and this cache never fetches (fixed/offline mode)")
         url = self.source.url(spec.path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        last: Exception | None = None
-        for attempt in range(1, self.fetch_tries + 1):
-            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".incoming-"))
-            try:
-                fetched = fetch_file(
-                    self.source.location_type,
-                    url,
-                    spec.sha1,
-                    cache_dir=staging,
-                    offline=False,
-                    progress=self.progress,
-                    **self._fetch_kwargs(),
-                )
-                if spec.size is not None and fetched.stat().st_size != spec.size:
-                    raise FetchError(f"{url}: expected {spec.size} bytes, got {fetched.stat().st_size}")
-                os.replace(fetched, target)
-                return target
-            except (OfflineError, RemoteNotFoundError, AccessDeniedError):
-                raise  # permanent: another try cannot help
-            except FetchError as e:
-                last = e
-                if attempt < self.fetch_tries:
-                    warnings.warn(
-                        f"fetching {url} failed ({e}); retrying ({self.fetch_tries - attempt} tries remaining)",
-                        stacklevel=3,
-                    )
-                    time.sleep(self.retry_wait * 2 ** (attempt - 1))
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-        raise ProjectFetchError(f"could not fetch {url} after {self.fetch_tries} tries: {last}") from last
+        try:
+            fetched = fetch_file(
+                self.source.location_type, url, spec.sha1, offline=False, progress=self.progress,
+                **self._fetch_kwargs(),
+            )
+        except (OfflineError, RemoteNotFoundError, AccessDeniedError):
+            raise  # permanent: another try cannot help
+        except FetchError as e:
+            raise ProjectFetchError(f"could not fetch {redact_url(url)} after {self.fetch_tries} tries: {e}") from e
+        if spec.size is not None and fetched.stat().st_size != spec.size:
+            raise ProjectFetchError(f"{redact_url(url)}: expected {spec.size} bytes, got {fetched.stat().st_size}")
+        _place(fetched, target)
+        return target
 
     def _fetch_kwargs(self) -> dict[str, Any]:
-        """One attempt per call: this cache counts the tries (``fetch_tries``) itself."""
+        """``fetch_tries`` attempts (for transient failures and for checksum mismatches alike)."""
         parameters = inspect.signature(fetch_file).parameters
-        wanted = {"retries": 0, "checksum_retries": 0, **self.fetch_options}
+        wanted = {
+            "retries": self.fetch_tries - 1,
+            "checksum_retries": self.fetch_tries - 1,
+            "backoff": self.retry_wait,
+            **self.fetch_options,
+        }
         return {k: v for k, v in wanted.items() if k in parameters}
 
     def _cached(self, spec: FileSpec | None, target: Path, reader: Callable[[Path], Any]) -> Any:

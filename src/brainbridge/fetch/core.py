@@ -443,6 +443,45 @@ def _disk_full(e: BaseException) -> bool:
     return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+class RetryPolicy:
+    """brainbridge's one retry policy (downloads, uploads and every consumer's fetches).
+
+    An attempt that fails transiently waits ``backoff * 2**(n-1)`` seconds (jitter +-25 %, at
+    most :data:`MAX_BACKOFF`, at least a server's ``Retry-After``) before the next one. It
+    gives up after ``retries`` failures in a row (:meth:`progressed` starts the count again),
+    after :data:`ATTEMPTS_PER_TRY` times ``retries + 1`` attempts in all, or when the next
+    attempt would start past ``deadline`` (:class:`FetchTimeoutError`).
+    """
+
+    def __init__(self, what: str, retries: int, backoff: float, deadline: float | None = None):
+        self.what, self.retries, self.backoff, self.deadline = what, retries, backoff, deadline
+        self.failures = self.attempts = 0
+        self.max_attempts = ATTEMPTS_PER_TRY * (retries + 1)
+
+    def attempt(self) -> None:
+        """Count an attempt (call before each)."""
+        self.attempts += 1
+
+    def progressed(self) -> None:
+        """The last attempt made real progress: its failure starts a new count."""
+        self.failures = 0
+
+    def failed(self, error: TransientFetchError) -> None:
+        """Wait before the next attempt, or raise when none is left."""
+        self.failures += 1
+        if self.failures > self.retries or self.attempts >= self.max_attempts:
+            raise FetchError(f"giving up on {self.what} after {self.attempts} failed attempts: {error}")
+        delay = min(self.backoff * 2 ** (self.failures - 1), MAX_BACKOFF) * random.uniform(0.75, 1.25)
+        if error.retry_after is not None:
+            delay = max(delay, min(error.retry_after, MAX_BACKOFF))
+        if self.deadline is not None and time.monotonic() + delay > self.deadline:
+            raise FetchTimeoutError(f"timed out fetching {self.what} (last error: {error})")
+        left = min(self.max_attempts, self.attempts + self.retries + 1 - self.failures)
+        logger.warning("%s; retrying in %.1f s (attempt %d of at most %d)", redact_text(str(error)), delay,
+                       self.attempts + 1, left)
+        time.sleep(delay)
+
+
 def _download(
     store: Store,
     loc: Location,
@@ -467,10 +506,10 @@ def _download(
     """
     part = DownloadCache.part_path(target)
     meta = part.with_name(part.name + ".json")
-    failures = attempts = mismatches = 0
+    policy = RetryPolicy(loc.display(), retries, backoff, deadline)
+    mismatches = 0
     best = part.stat().st_size if part.exists() else 0
     received = False  # bytes came from the source during this fetch
-    max_attempts = ATTEMPTS_PER_TRY * (retries + 1)
 
     def counted(n: int) -> None:
         nonlocal received
@@ -479,7 +518,7 @@ def _download(
             on_bytes(n)
 
     while True:
-        attempts += 1
+        policy.attempt()
         try:
             actual = _transfer(store, loc, part, meta, sha1, _bounded(timeouts, deadline), deadline, progress, counted,
                                on_total)
@@ -514,21 +553,9 @@ def _download(
             return actual
         size = part.stat().st_size if part.exists() else 0
         if size >= best + PROGRESS_RESET:  # real progress: the budget of retries starts again
-            best, failures = size, 0
+            policy.progressed()
         best = max(best, size)
-        failures += 1
-        if failures > retries or attempts >= max_attempts:
-            raise FetchError(
-                f"giving up on {loc.display()} after {attempts} failed attempts: {error}"
-            ) from None
-        delay = min(backoff * 2 ** (failures - 1), MAX_BACKOFF) * random.uniform(0.75, 1.25)
-        if error.retry_after is not None:
-            delay = max(delay, min(error.retry_after, MAX_BACKOFF))
-        if deadline is not None and time.monotonic() + delay > deadline:
-            raise FetchTimeoutError(f"timed out fetching {loc.display()} (last error: {error})") from None
-        logger.warning("%s; retrying in %.1f s (attempt %d of at most %d)", error, delay, attempts + 1,
-                       min(max_attempts, attempts + retries + 1 - failures))
-        time.sleep(delay)
+        policy.failed(error)
 
 
 def _bounded(timeouts: Timeouts, deadline: float | None) -> Timeouts:
@@ -967,8 +994,10 @@ def _upload_s3(source: Path, loc: Location, anon, storage_options, overwrite: bo
     path = f"{loc.bucket}/{loc.key}"
     size = source.stat().st_size
     what = f"upload of {source.name} to {loc.display()}"
-    failures = 0
+    policy = RetryPolicy(what, retries, backoff)
     while True:
+        policy.attempt()
+        failure: FetchError | None = None
         try:
             if not overwrite and fs.exists(path):
                 if _same_remote(fs, path, source):
@@ -981,12 +1010,9 @@ def _upload_s3(source: Path, loc: Location, anon, storage_options, overwrite: bo
                 raise TransientFetchError(f"{what}: {remote} bytes arrived instead of {size}")
             return
         except Exception as e:
-            error = _s3_error(e, what)
-            failures += 1
-            if not isinstance(error, TransientFetchError) or failures > retries:
-                if error is e:
-                    raise
-                raise error from e
-            delay = min(backoff * 2 ** (failures - 1), MAX_BACKOFF)
-            logger.warning("%s; retrying in %.1f s", redact_text(str(error)), delay)
-            time.sleep(delay)
+            failure = _s3_error(e, what)
+            if failure is e and not isinstance(e, TransientFetchError):
+                raise
+        if not isinstance(failure, TransientFetchError):
+            raise failure
+        policy.failed(failure)
