@@ -16,6 +16,7 @@ BrainIO keeps working after changing the import. Differences, all deliberate:
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ import pandas as pd
 import xarray as xr
 
 from brainbridge.errors import AssemblyError
-from brainbridge.readers import open_assembly_array
+from brainbridge.readers import netcdf_groups, open_assembly_array
 from brainbridge.stats import (
     accumulate_in_order,
     accumulator_dtype,
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BehavioralAssembly",
     "DataAssembly",
+    "GroupbyBridge",
+    "GroupbyError",
     "MetadataAssembly",
     "ModelFeaturesAssembly",
     "NeuroidAssembly",
@@ -297,6 +300,7 @@ class DataAssembly(xr.DataArray):
         group: str | None = None,
         chunks: Any = None,
         merge_stimulus_set: bool = True,
+        attach_groups: bool = True,
         **kwargs,
     ) -> DataAssembly:
         """Open an assembly file (netCDF-4 or zarr) lazily and merge its stimulus set.
@@ -320,6 +324,10 @@ class DataAssembly(xr.DataArray):
             returns a dask-backed assembly, read chunk by chunk.
         merge_stimulus_set
             Set to ``False`` to attach the stimulus set without merging its columns.
+        attach_groups
+            Reading a netCDF file's root: attach each of its other netCDF groups (BrainIO's
+            ``extras``) as a :class:`MetadataAssembly` in ``attrs[<group name>]``, with the
+            stimulus set (not merged) in its ``attrs``, as BrainIO's loader does.
         **kwargs
             Passed to :func:`xarray.open_dataarray` / :func:`xarray.open_zarr`.
 
@@ -334,12 +342,24 @@ class DataAssembly(xr.DataArray):
             The file is missing, truncated or not an assembly.
         """
         array = open_assembly_array(file_path, group=group, chunks=chunks, **kwargs)
-        return cls._from_raw(
+        assembly = cls._from_raw(
             array,
             stimulus_set_identifier=stimulus_set_identifier,
             stimulus_set=stimulus_set,
             merge_stimulus_set=merge_stimulus_set,
         )
+        if group is None and attach_groups:
+            for extra in netcdf_groups(file_path):
+                assembly.attrs[extra] = MetadataAssembly.from_files(
+                    file_path,
+                    stimulus_set_identifier=stimulus_set_identifier,
+                    stimulus_set=stimulus_set,
+                    group=extra,
+                    chunks=chunks,
+                    merge_stimulus_set=False,
+                    **kwargs,
+                )
+        return assembly
 
     @classmethod
     def _from_raw(
@@ -372,6 +392,110 @@ class DataAssembly(xr.DataArray):
 
     # conveniences ---------------------------------------------------------------------
 
+    def multi_groupby(self, group_coord_names: Iterable[Hashable], *args, **kwargs):
+        """Group by the combinations of several coordinates of one dimension (BrainIO's API).
+
+        One name is a plain :meth:`~xarray.DataArray.groupby`. Several names are grouped by
+        their value tuples (sorted, as BrainIO sorts them); a reduction such as ``.mean(dim)``
+        then returns an assembly whose dimension is indexed by those coordinates again.
+
+        Parameters
+        ----------
+        group_coord_names
+            Coordinates that all lie along the same single dimension.
+        *args, **kwargs
+            Passed to :meth:`xarray.DataArray.groupby`.
+
+        Returns
+        -------
+        GroupbyBridge or xarray GroupBy
+
+        Raises
+        ------
+        GroupbyError
+            The coordinates do not all lie along one single dimension.
+
+        Examples
+        --------
+        >>> a = DataAssembly([1., 2., 3., 4.], dims=["presentation"],
+        ...                  coords={"object": ("presentation", ["a", "a", "b", "b"]),
+        ...                          "size": ("presentation", [1, 1, 1, 2])})
+        >>> a.multi_groupby(["object", "size"]).mean("presentation").values
+        array([1.5, 3. , 4. ])
+        """
+        names = list(group_coord_names)
+        if not names:
+            raise GroupbyError("multi_groupby needs at least one coordinate name")
+        if len(names) == 1:
+            return self.groupby(names[0], *args, **kwargs)
+        dim = _dim_of_coords(self, names)
+        # one integer code per value tuple, in sorted tuple order (BrainIO sorts its tuples)
+        keys = pd.MultiIndex.from_arrays([np.asarray(self[name].values) for name in names], names=names)
+        codes, uniques = pd.factorize(keys, sort=True)
+        grouping = self.assign_coords({_MULTI_GROUP: (dim, codes)})
+        return GroupbyBridge(grouping.groupby(_MULTI_GROUP, *args, **kwargs), self, dim, names, uniques)
+
+    def multi_dim_apply(self, groups: Iterable[Hashable], apply) -> DataAssembly:
+        """Apply ``apply`` to each block of cells that share one value of every group coordinate.
+
+        BrainIO's ``multi_dim_apply``: ``groups`` names one coordinate per dimension (every
+        dimension needs one); for each combination of their (sorted, unique) values,
+        ``apply(cells, **coords)`` gets the block's values (size-1 axes squeezed, a scalar for
+        one cell) and every coordinate's values over the block, and its result replaces the
+        block. Coordinates and order stay as they are.
+
+        Raises
+        ------
+        AssemblyError
+            A group coordinate is not 1-D, two lie along the same dimension, or a dimension
+            has none.
+        """
+        names = list(groups)
+        by_dim: dict[Hashable, Hashable] = {}
+        for name in names:
+            dims = self[name].dims
+            if len(dims) != 1:
+                raise AssemblyError(f"group coordinate {name!r} must be 1-D, it has dims {dims}")
+            if dims[0] in by_dim:
+                raise AssemblyError(f"{by_dim[dims[0]]!r} and {name!r} both lie along {dims[0]!r}; give one per dim")
+            by_dim[dims[0]] = name
+        missing = [d for d in self.dims if d not in by_dim]
+        if missing:
+            raise AssemblyError(f"multi_dim_apply needs a group coordinate for every dimension; none for {missing}")
+        ordered = [by_dim[d] for d in self.dims]
+        # positions of each value of each group, values sorted
+        members = []
+        for name in ordered:
+            codes, uniques = pd.factorize(np.asarray(self[name].values), sort=True)
+            order = np.argsort(codes, kind="stable")
+            bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+            members.append([order[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+        values = np.asarray(self.values)
+        coords = [(name, dims, np.asarray(v)) for name, dims, v in walk_coords(self)]
+        blocks, results = [], []
+        for cell in itertools.product(*members):
+            block = np.ix_(*cell)
+            cells = values[block]
+            passed = {}
+            for name, dims, coord_values in coords:
+                if not dims:
+                    passed[name] = coord_values.item() if coord_values.size == 1 else coord_values
+                    continue
+                if len(dims) != 1:
+                    continue
+                picked = coord_values[cell[self.dims.index(dims[0])]]
+                passed[name] = picked.item() if picked.size == 1 else picked
+            squeezed = cells.item() if cells.size == 1 else np.squeeze(cells)
+            merged = np.asarray(apply(squeezed, **passed))
+            if merged.size == cells.size:
+                merged = merged.reshape(cells.shape)
+            blocks.append(block)
+            results.append(np.broadcast_to(merged, cells.shape))
+        out = np.zeros(values.shape, dtype=np.result_type(np.float64, *(r.dtype for r in results)))
+        for block, result in zip(blocks, results):
+            out[block] = result
+        return self.copy(data=out)
+
     def multisel(self, **indexers) -> DataAssembly:
         """Select on several coordinates at once (BrainIO's ``multisel``); same as ``.sel``."""
         return self.sel(**indexers)
@@ -394,6 +518,80 @@ class DataAssembly(xr.DataArray):
         if not swaps:
             return result
         return type(self)(result.swap_dims(swaps))
+
+
+#: the temporary coordinate that holds the group code of :meth:`DataAssembly.multi_groupby`
+_MULTI_GROUP = "multi_group"
+
+
+class GroupbyError(AssemblyError):
+    """Coordinates to group by do not lie along one single dimension."""
+
+
+def _dim_of_coords(assembly: xr.DataArray, names: list[Hashable]) -> Hashable:
+    dims = {dim for name in names for dim in assembly[name].dims}
+    if len(dims) != 1:
+        raise GroupbyError(
+            f"All coordinates for grouping must be associated with the same single dimension; {names} lie "
+            f"along {sorted(map(str, dims))}"
+        )
+    return dims.pop()
+
+
+class GroupbyBridge:
+    """An xarray GroupBy over several coordinates' value tuples (see :meth:`DataAssembly.multi_groupby`).
+
+    Every method of the wrapped GroupBy is available; results that carry the temporary group
+    dimension get it replaced by the original dimension, indexed by the group coordinates.
+    """
+
+    def __init__(self, groupby, assembly: xr.DataArray, dim: Hashable, group_coord_names: list[Hashable],
+                 uniques: pd.MultiIndex):
+        self.groupby = groupby
+        self.assembly = assembly
+        self.dim = dim
+        self.group_coord_names = list(group_coord_names)
+        self.multi_group_name = _MULTI_GROUP
+        self._uniques = uniques
+
+    def __getattr__(self, attr):
+        result = getattr(self.groupby, attr)
+        if callable(result):
+            return self._wrap(result)
+        return result
+
+    def __iter__(self):
+        return iter(self.groupby)
+
+    def __len__(self) -> int:
+        return len(self.groupby)
+
+    def _wrap(self, func):
+        def wrapper(*args, **kwargs):
+            return self.split_group_coords(func(*args, **kwargs))
+
+        return wrapper
+
+    def split_group_coords(self, result):
+        """Replace the temporary group dimension of ``result`` by the grouped dimension."""
+        if not isinstance(result, xr.DataArray) or _MULTI_GROUP not in result.coords:
+            return result
+        codes = np.asarray(result[_MULTI_GROUP].values)
+        group_dims = result[_MULTI_GROUP].dims
+        plain = xr.DataArray(result).drop_vars(_MULTI_GROUP)
+        level_coords = {
+            name: (group_dims, np.asarray(self._uniques.get_level_values(i))[codes])
+            for i, name in enumerate(self.group_coord_names)
+        }
+        plain = plain.drop_vars([n for n in self.group_coord_names if n in plain.coords])
+        plain = plain.assign_coords(level_coords)
+        if _MULTI_GROUP in plain.dims:
+            plain = plain.rename({_MULTI_GROUP: self.dim})
+        cls = type(self.assembly) if isinstance(self.assembly, DataAssembly) else DataAssembly
+        return cls(plain)
+
+    def __repr__(self) -> str:
+        return f"GroupbyBridge({self.group_coord_names} along {self.dim!r})"
 
 
 class NeuroidAssembly(DataAssembly):

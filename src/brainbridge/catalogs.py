@@ -31,7 +31,7 @@ import pandas as pd
 from filelock import FileLock
 
 from brainbridge import config
-from brainbridge.assemblies import DataAssembly, MetadataAssembly, assembly_class
+from brainbridge.assemblies import DataAssembly, assembly_class
 from brainbridge.atomic import atomic_path
 from brainbridge.errors import (
     AssemblyError,
@@ -467,9 +467,7 @@ def get_assembly(identifier: str, *, chunks=None, **fetch_options) -> DataAssemb
         assembly = cls.from_files(
             path, stimulus_set_identifier=stimulus_set_identifier, stimulus_set=stimulus_set, chunks=chunks
         )
-        assembly.attrs["identifier"] = identifier
-        for group in _netcdf_groups(path):
-            assembly.attrs[group] = MetadataAssembly.from_files(path, group=group)
+        assembly.attrs["identifier"] = identifier  # from_files attached the netCDF groups (extras)
         return assembly
 
     # a cached file's SHA-1 is checked while it is opened and the stimulus set loads: changed
@@ -478,16 +476,3 @@ def get_assembly(identifier: str, *, chunks=None, **fetch_options) -> DataAssemb
     return load_verified(
         row["location_type"], row["location"], row["sha1"] or None, read, base_dir=catalog.base_dir, **fetch_options
     )
-
-
-def _netcdf_groups(path: Path) -> list[str]:
-    """Names of the netCDF groups beside the root array (BrainIO's ``extras``)."""
-    if path.is_dir() or path.suffix == ".zarr":
-        return []
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            return sorted(name for name, item in f.items() if isinstance(item, h5py.Group))
-    except OSError:
-        return []

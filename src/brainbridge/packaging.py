@@ -523,6 +523,33 @@ def assembly_filename(assembly_identifier: str) -> str:
     return "assy_" + _check_identifier(assembly_identifier, "assembly").replace(".", "_") + ".nc"
 
 
+# S3's bucket naming rules (3-63 characters: lowercase letters, digits, dots, hyphens)
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _resolve_store(bucket_name: str | None, store: str | os.PathLike | None) -> str | os.PathLike | None:
+    """BrainIO's ``bucket_name`` is an S3 bucket: ``s3://<bucket_name>``; never a local folder.
+
+    Raises
+    ------
+    CatalogError
+        Both given, or ``bucket_name`` is not a valid S3 bucket name (a path or URL goes to
+        ``store=``).
+    """
+    if bucket_name is None:
+        return store
+    if store is not None:
+        raise CatalogError(
+            f"pass either bucket_name={bucket_name!r} (an S3 bucket) or store={store!r}, not both"
+        )
+    if not isinstance(bucket_name, str) or not _BUCKET_NAME.match(bucket_name) or ".." in bucket_name:
+        raise CatalogError(
+            f"bucket_name must be an S3 bucket name (3-63 lowercase letters, digits, '.', '-'), got "
+            f"{bucket_name!r}; pass a local folder or a URL as store= instead"
+        )
+    return f"s3://{bucket_name}"
+
+
 class _Store:
     """Where packaged files go, and the catalog ``location_type``/``location`` that finds them."""
 
@@ -961,8 +988,9 @@ def package_stimulus_set(
     catalog_name: Any,
     proto_stimulus_set: pd.DataFrame,
     stimulus_set_identifier: str,
-    store: str | os.PathLike | None = None,
+    bucket_name: str | None = None,
     *,
+    store: str | os.PathLike | None = None,
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Validate, write, hash and store a stimulus set, then add its two rows to a catalog.
@@ -977,6 +1005,9 @@ def package_stimulus_set(
         ``.stimulus_paths`` (see :func:`write_stimulus_set`). It is not modified.
     stimulus_set_identifier
         The new identifier, e.g. ``"lab.Author2024"``.
+    bucket_name
+        BrainIO's argument (also by position): the S3 bucket to upload to, same as
+        ``store="s3://<bucket_name>"``. Never read as a local folder.
     store
         ``None``: the catalog's own folder (locations relative to its CSV); a local folder
         path; or a URL (``s3://bucket/prefix``, ``https://...``) uploaded with
@@ -999,7 +1030,10 @@ def package_stimulus_set(
         other content, for example by another process packaging it at the same time. Packaging
         the same files again is a no-op. On any failure nothing is added to the catalog and
         no new file is left in the store.
+    CatalogError
+        ``bucket_name`` is not an S3 bucket name, or both ``bucket_name`` and ``store`` are given.
     """
+    store = _resolve_store(bucket_name, store)
     with PackagingTransaction(catalog_name, store) as transaction:
         transaction.add_stimulus_set(proto_stimulus_set, stimulus_set_identifier, progress=progress)
         (result,) = transaction.commit()
@@ -1060,9 +1094,10 @@ def package_data_assembly(
     assembly_identifier: str,
     stimulus_set_identifier: str | None,
     assembly_class_name: str = "NeuronRecordingAssembly",
-    store: str | os.PathLike | None = None,
+    bucket_name: str | None = None,
     extras: Mapping[str, xr.DataArray] | None = None,
     *,
+    store: str | os.PathLike | None = None,
     compression_level: int = DEFAULT_COMPRESSION_LEVEL,
 ) -> dict[str, Any]:
     """Validate, write, hash and store an assembly, then add its row to a catalog.
@@ -1083,8 +1118,10 @@ def package_data_assembly(
     assembly_class_name
         A class of :mod:`brainbridge.assemblies` (``NeuronRecordingAssembly``,
         ``BehavioralAssembly``, ``PropertyAssembly``...).
+    bucket_name
+        BrainIO's argument (also by position): the S3 bucket, as in :func:`package_stimulus_set`.
     store
-        As in :func:`package_stimulus_set`.
+        As in :func:`package_stimulus_set` (keyword only).
     extras
         ``{group_name: DataArray}`` written into netCDF groups of the same file (BrainIO's
         extras: per-event metadata and other arrays with their own dims).
@@ -1109,6 +1146,7 @@ def package_data_assembly(
         another process packaging it at the same time. Nothing is added and no new file is
         left behind on failure.
     """
+    store = _resolve_store(bucket_name, store)
     with PackagingTransaction(catalog_name, store) as transaction:
         transaction.add_assembly(proto_data_assembly, assembly_identifier, stimulus_set_identifier,
                                  assembly_class_name, extras, compression_level=compression_level)

@@ -26,7 +26,7 @@ from xarray.backends import BackendArray
 
 from brainbridge.errors import AssemblyError
 
-__all__ = ["is_zarr_store", "open_assembly_array"]
+__all__ = ["is_zarr_store", "netcdf_groups", "open_assembly_array"]
 
 
 def is_zarr_store(path: str | os.PathLike) -> bool:
@@ -91,6 +91,23 @@ def open_assembly_array(
     if fast:
         ds = _with_parallel_reads(ds, path, group, _data_variable_name(ds, path))
     return _single_variable(ds, path)
+
+
+def netcdf_groups(file_path: str | os.PathLike) -> list[str]:
+    """Names of the netCDF groups beside a file's root array (BrainIO's ``extras``), sorted.
+
+    A zarr store, a missing file or a file that is not HDF5 has none.
+    """
+    path = Path(file_path)
+    if path.is_dir() or path.suffix == ".zarr" or not path.is_file():
+        return []
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return sorted(name for name, item in f.items() if isinstance(item, h5py.Group))
+    except OSError:
+        return []
 
 
 def _data_variable_name(ds: xr.Dataset, path: str) -> Hashable:

@@ -101,3 +101,61 @@ def test_package_into_an_s3_store_records_checksums_and_fetches_back(s3_catalog,
     np.testing.assert_array_equal(loaded.values, assembly.values)
     assert loaded["category"].values.tolist() == ["a", "b", "a", "b"]
     assert loaded.attrs["stimulus_set"].get_stimulus("002").read_bytes() == b"png 002"
+
+
+def test_brainio_bucket_name_by_position_uploads_to_that_s3_bucket(s3_catalog, bucket, s3_env, tmp_path,
+                                                                   monkeypatch):
+    # BrainIO's signatures: package_stimulus_set(catalog, proto, identifier, bucket_name) and
+    # package_data_assembly(catalog, proto, identifier, stimulus_set_id, class_name, bucket_name, extras)
+    monkeypatch.chdir(tmp_path)
+    ids = ["s1", "s2"]
+    stimuli = StimulusSet({"stimulus_id": ids})
+    stimuli.stimulus_paths = {}
+    for sid in ids:
+        (tmp_path / f"{sid}.png").write_bytes(b"png " + sid.encode())
+        stimuli.stimulus_paths[sid] = tmp_path / f"{sid}.png"
+    package_stimulus_set(s3_catalog.identifier, stimuli, "bucket.stimuli", bucket)
+    assembly = NeuronRecordingAssembly(
+        np.arange(4.0).reshape(2, 2), dims=["presentation", "neuroid"],
+        coords={"stimulus_id": ("presentation", ids), "neuroid_id": ("neuroid", ["n0", "n1"])},
+    )
+    package_data_assembly(s3_catalog.identifier, assembly, "bucket.assembly", "bucket.stimuli",
+                          "NeuronRecordingAssembly", bucket)
+    lookup = pd.read_csv(s3_catalog.source_path, dtype=str, keep_default_na=False)
+    assert list(lookup["location"]) == [
+        f"s3://{bucket}/stimulus_bucket_stimuli.csv", f"s3://{bucket}/stimulus_bucket_stimuli.zip",
+        f"s3://{bucket}/assy_bucket_assembly.nc",
+    ]
+    keys = {o["Key"] for o in s3_env.client().list_objects_v2(Bucket=bucket)["Contents"]}
+    assert {"stimulus_bucket_stimuli.csv", "assy_bucket_assembly.nc"} <= keys
+    assert not (tmp_path / bucket).exists()  # never a local folder named after the bucket
+    assert catalogs.get_assembly("bucket.assembly").sizes["presentation"] == 2
+
+
+@pytest.mark.parametrize("bucket_name", ["./brainio-temp", "/tmp/x", "s3://b/k", "Upper", "ab"])
+def test_bucket_name_that_is_not_a_bucket_is_refused(catalog_dir_factory, bucket_name, tmp_path):
+    from brainbridge.errors import CatalogError
+
+    catalog = catalog_dir_factory()
+    stimuli = StimulusSet({"stimulus_id": ["a"]})
+    (tmp_path / "a.png").write_bytes(b"a")
+    stimuli.stimulus_paths = {"a": tmp_path / "a.png"}
+    with pytest.raises(CatalogError, match="store="):
+        package_stimulus_set(catalog.identifier, stimuli, "x.stimuli", bucket_name)
+    with pytest.raises(CatalogError, match="not both"):
+        package_stimulus_set(catalog.identifier, stimuli, "x.stimuli", "good-bucket", store=tmp_path / "s")
+    assert len(pd.read_csv(catalog.source_path)) == 0
+
+
+@pytest.fixture
+def catalog_dir_factory(tmp_path):
+    made = []
+
+    def make():
+        name = f"local-catalog-{tmp_path.name}-{len(made)}"
+        made.append(catalogs.register(Catalog.create(name, tmp_path / f"catalog{len(made)}" / "lookup.csv")))
+        return made[-1]
+
+    yield make
+    for catalog in made:
+        catalogs.unregister(catalog.identifier)

@@ -178,6 +178,20 @@ class Dataset(abc.ABC):
         """Set :attr:`offset` from a model's ``get_offset()``."""
         self.offset = model.get_offset()
 
+    def to(self, device: str | torch.device) -> Dataset:
+        """Move every tensor attribute (and nested dataset or module) to ``device``, in place; return self.
+
+        As CEBRA's ``HasDevice.to``: subclasses that keep their data in tensor attributes need
+        nothing more.
+        """
+        self.device = str(torch.device(device)) if not isinstance(device, str) else device
+        for name, value in list(vars(self).items()):
+            if isinstance(value, torch.Tensor | torch.nn.Module):
+                setattr(self, name, value.to(device))
+            elif isinstance(value, Dataset) and value is not self:
+                value.to(device)
+        return self
+
 
 class SingleSessionDataset(Dataset):
     """A dataset with one data matrix ``(N, D)`` and labels over the same N samples."""
@@ -235,12 +249,12 @@ class TensorDataset(SingleSessionDataset):
         device: str | torch.device = "cpu",
     ):
         super().__init__(device=device)
-        self.neural = self._to_tensor(neural, "float", "neural").float()
+        self.neural = self._to_tensor(neural, "float", name="neural").float()
         if self.neural.ndim != 2:
             raise DatasetError(f"neural data must be 2-D (samples x neurons), got shape {tuple(self.neural.shape)}")
-        cont = self._to_tensor(continuous, "float", "continuous")
+        cont = self._to_tensor(continuous, "float", name="continuous")
         self.continuous = None if cont is None else cont.float()
-        disc = self._to_tensor(discrete, "integer", "discrete")
+        disc = self._to_tensor(discrete, "int", name="discrete")
         if disc is not None:
             if disc.ndim == 2 and disc.shape[1] == 1:
                 disc = disc[:, 0]
@@ -258,7 +272,21 @@ class TensorDataset(SingleSessionDataset):
         self.to(device)
 
     @staticmethod
-    def _to_tensor(array, check_dtype: str, name: str) -> torch.Tensor | None:
+    def _to_tensor(array, check_dtype: str | None = None, name: str = "array") -> torch.Tensor | None:
+        """``array`` as a tensor (numpy shares memory), its dtype checked (CEBRA's signature).
+
+        ``check_dtype``: ``None`` (no check), ``"float"`` or ``"int"`` (integer or bool). Floats
+        come back as float32 and integers as int64 (bool stays bool), as in CEBRA.
+
+        Raises
+        ------
+        DatasetTypeError
+            The dtype is not the one asked for (a ``TypeError``).
+        DatasetError
+            ``check_dtype`` is not ``None``, ``"int"`` or ``"float"`` (a ``ValueError``).
+        """
+        if check_dtype not in (None, "int", "float"):
+            raise DatasetError(f"check_dtype must be 'int' or 'float', got {check_dtype!r}")
         if array is None:
             return None
         if isinstance(array, np.ndarray):
@@ -272,8 +300,13 @@ class TensorDataset(SingleSessionDataset):
             tensor = torch.as_tensor(np.asarray(array))
         if check_dtype == "float" and not tensor.is_floating_point():
             raise DatasetTypeError(f"{name} has dtype {tensor.dtype}; a floating-point dtype is required.")
-        if check_dtype == "integer" and (tensor.is_floating_point() or tensor.is_complex()):
+        if check_dtype == "int" and (tensor.is_floating_point() or tensor.is_complex()):
             raise DatasetTypeError(f"{name} has dtype {tensor.dtype}; an integer (or bool) dtype is required.")
+        # standard dtypes, as CEBRA: float32 and int64 (no copy when already so)
+        if tensor.is_floating_point():
+            return tensor.float()
+        if not tensor.is_complex() and tensor.dtype != torch.bool:
+            return tensor.long()
         return tensor
 
     def to(self, device: str | torch.device) -> TensorDataset:
@@ -521,6 +554,12 @@ class DatasetCollection(MultiSessionDataset):
     def num_sessions(self) -> int:
         return len(self._datasets)
 
+    def to(self, device: str | torch.device) -> DatasetCollection:
+        """Move every session and the concatenated labels to ``device`` (in place); return self."""
+        for session in self._datasets:
+            session.to(device)
+        return super().to(device)
+
     def get_input_dimension(self, session_id: int) -> int:
         return self.get_session(session_id).input_dimension
 
@@ -580,11 +619,11 @@ class DatasetxCEBRA:
 
     def __init__(self, neural, device: str | torch.device = "cpu", **labels):
         self.device = str(device)
-        tensor = TensorDataset._to_tensor(neural, "float", "neural")
+        tensor = TensorDataset._to_tensor(neural, "float", name="neural")
         self.neural = tensor.float().to(device)
         self.labels = {}
         for name, value in labels.items():
-            value = TensorDataset._to_tensor(value, "any", name)
+            value = TensorDataset._to_tensor(value, None, name=name)
             _check_length(f"label {name!r}", value, len(self.neural))
             self.labels[name] = value.to(device)
         self.offset = Offset(0, 1)

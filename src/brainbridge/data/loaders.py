@@ -82,6 +82,14 @@ class Loader(abc.ABC):
         """The dataset's device."""
         return getattr(self.dataset, "device", "cpu")
 
+    def to(self, device) -> Loader:
+        """Move the dataset (and so the batches) to ``device``, in place; return self.
+
+        Indices are sampled on the CPU; batches are gathered where the dataset lives.
+        """
+        self.dataset.to(device)
+        return self
+
     @property
     def offset(self) -> Offset:
         """The dataset's current offset."""

@@ -19,9 +19,9 @@ import torch
 from brainbridge.data._rng import Random, SeedLike
 from brainbridge.data.datasets import MultiSessionDataset, UnifiedDataset, _has_label
 from brainbridge.data.datatypes import BatchIndex
-from brainbridge.data.distributions import (
+from brainbridge.data.distributions.discrete import Discrete
+from brainbridge.data.distributions.index import (
     ContinuousIndex,
-    Discrete,
     _continuous_matrix,
     _discrete_vector,
     as_numpy,
@@ -130,7 +130,7 @@ class MultisessionSampler(_SessionSampler):
         query, perm = self._assign(query, shape)
         positive = np.empty(shape, dtype=np.int64)
         for s in range(self.num_sessions):
-            positive[s] = self.index[s].search(query[s])
+            positive[s] = self.index[s].search_numpy(query[s])
         return positive, perm, invert_index(perm)
 
 
@@ -150,7 +150,7 @@ class DiscreteMultisessionSampler(_SessionSampler):
             raise SamplingError("every session needs a discrete index for discrete multi-session sampling")
         labels = [_discrete_vector(s.discrete_index) for s in dataset.iter_sessions()]
         self.all_data = np.concatenate(labels)
-        self.index = [Discrete(y, s.offset, seed=self.rng) for y, s in zip(labels, dataset.iter_sessions())]
+        self.index = [Discrete(y, offset=s.offset, seed=self.rng) for y, s in zip(labels, dataset.iter_sessions())]
 
     def sample_conditional(self, idx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Same-label positives in randomly assigned sessions: ``(positive, permutation, inverse)``.
@@ -177,7 +177,8 @@ class UnifiedSampler(_SessionSampler):
     """Aligned samples across sessions for a :class:`~brainbridge.data.UnifiedDataset`.
 
     The prior picks one session at random, draws B references there and maps each to its
-    nearest sample (in the continuous index) in every other session; the positive of each
+    nearest sample (in the continuous index) in every other session (:meth:`sample_prior`,
+    :meth:`sample_all_sessions`); the positive of each
     reference is, in every session, the nearest sample to the reference's label plus a random
     pooled ``time_offset``-step change.
     """
@@ -187,16 +188,43 @@ class UnifiedSampler(_SessionSampler):
         self._continuous = MultisessionSampler(dataset, time_offset, seed=self.rng)
 
     def sample_all_uniform_prior(self, num_samples: int) -> np.ndarray:
-        """``(S, B)`` references aligned across sessions by nearest continuous index."""
-        session = int(self.rng.integers(0, self.num_sessions, 1)[0])
-        ref = self.lo[session] + self.rng.integers(0, self.hi[session] - self.lo[session], num_samples)
-        query = self._continuous.all_data[ref + self.lengths[session]]
-        out = np.empty((self.num_sessions, num_samples), dtype=np.int64)
-        for s in range(self.num_sessions):
-            out[s] = ref if s == session else self._continuous.index[s].search(query)
-        return out
+        """``(S, B)`` indices drawn uniformly and independently in every session (not aligned)."""
+        return super().sample_prior(num_samples)
 
-    sample_prior = sample_all_uniform_prior
+    def sample_prior(self, num_samples: int, session_id: int | None = None) -> np.ndarray:
+        """``(S, B)`` references aligned across sessions by nearest continuous index.
+
+        B references are drawn uniformly in session ``session_id`` (a random session when
+        ``None``) and mapped to every other session with :meth:`sample_all_sessions`.
+        """
+        if session_id is None:
+            session_id = int(self.rng.integers(0, self.num_sessions, 1)[0])
+        lo, hi = self.lo[session_id], self.hi[session_id]
+        reference = lo + self.rng.integers(0, hi - lo, num_samples)
+        return self.sample_all_sessions(reference, session_id).numpy()
+
+    def sample_all_sessions(self, ref_idx, session_id: int) -> torch.Tensor:
+        """The samples of every session nearest (in the continuous index) to references of one session.
+
+        Parameters
+        ----------
+        ref_idx : array-like or tensor of int, shape (B,)
+            Indices into session ``session_id``.
+        session_id : int
+            The reference session; its row of the result is ``ref_idx`` itself.
+
+        Returns
+        -------
+        torch.Tensor, shape (S, B), int64
+        """
+        if not 0 <= session_id < self.num_sessions:
+            raise SamplingError(f"session_id must be in [0, {self.num_sessions}), got {session_id}")
+        ref = np.asarray(as_numpy(ref_idx), dtype=np.int64).reshape(-1)
+        query = self._continuous.all_data[ref + self.lengths[session_id]]
+        out = np.empty((self.num_sessions, len(ref)), dtype=np.int64)
+        for s in range(self.num_sessions):
+            out[s] = ref if s == session_id else self._continuous.index[s].search_numpy(query)
+        return torch.from_numpy(out)
 
     def sample_conditional(self, idx) -> np.ndarray:
         """``(S, B)`` positives: per session, the nearest sample to ``label + random change``."""
@@ -206,7 +234,7 @@ class UnifiedSampler(_SessionSampler):
         positive = np.empty(idx.shape, dtype=np.int64)
         for s in range(self.num_sessions):
             query = c.all_data[idx[s] + self.lengths[s]] + c.time_difference[k]
-            positive[s] = c.index[s].search(query)
+            positive[s] = c.index[s].search_numpy(query)
         return positive
 
 

@@ -1,0 +1,5 @@
+"""``brainio.catalogs`` -> :mod:`brainbridge.catalogs`."""
+
+from brainbridge.catalogs import Catalog
+
+__all__ = ["Catalog"]

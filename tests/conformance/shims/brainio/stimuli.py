@@ -1,0 +1,5 @@
+"""``brainio.stimuli`` -> :mod:`brainbridge.stimuli`."""
+
+from brainbridge.stimuli import StimulusSet
+
+__all__ = ["StimulusSet"]

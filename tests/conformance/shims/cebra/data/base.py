@@ -1,0 +1,3 @@
+"""``cebra.data.base`` -> :mod:`brainbridge.data.base`."""
+
+from brainbridge.data.base import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""``cebra.data.datatypes`` -> :mod:`brainbridge.data.datatypes`."""
+
+from brainbridge.data.datatypes import *  # noqa: F403

@@ -1,0 +1,1 @@
+"""``cebra.integrations``: only the DeepLabCut loader maps onto brainbridge."""
