@@ -81,14 +81,25 @@ def make_meta_assembly(num_events: int = 40) -> MetadataAssembly:
 
 
 def make_spk_assembly(num_events: int = 1000) -> SpikeTimesAssembly:
-    """Spike times of two units (one dim, ``event``)."""
-    pair = num_events // 2 + 1
+    """Spike times of two units on two arrays (one dim, ``event``), with their electrode metadata."""
+
+    def alternate(a, b):
+        return ("event", [a if i % 2 == 0 else b for i in range(num_events)])
+
     coords = {
-        "neuroid_id": ("event", (["A-019", "D-009"] * pair)[:num_events]),
-        "region": ("event", (["V4", "IT"] * pair)[:num_events]),
-        "animal": ("event", ["testo"] * num_events),
-        "column": ("event", ([5, 2] * pair)[:num_events]),
+        "neuroid_id": alternate("A-019", "D-009"),
+        "project": ("event", ["test"] * num_events),
         "datetime": ("event", np.repeat(np.datetime64("2021-02-16T11:41:55.000000000"), num_events)),
+        "animal": ("event", ["testo"] * num_events),
+        "hemisphere": alternate("L", "R"),
+        "region": alternate("V4", "IT"),
+        "subregion": alternate("V4", "aIT"),
+        "array": alternate("6250-002416", "4865-233455"),
+        "bank": alternate("A", "D"),
+        "electrode": alternate("019", "009"),
+        "column": alternate(5, 2),
+        "row": alternate(4, 8),
+        "label": alternate("elec46", "elec123"),
     }
     return SpikeTimesAssembly(sorted(_spread(67.7, 21116.2, num_events)), coords=coords, dims=["event"])
 

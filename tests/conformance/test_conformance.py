@@ -75,7 +75,7 @@ def _run(work: Path, args: list[str], env_extra: dict[str, str], pythonpath: lis
 
 
 def _judge(name: str, result: dict, expected: dict[str, expectations.Expected], network: int,
-           peer_only: int = 0) -> None:
+           summaries: list[str], peer_only: int = 0) -> None:
     tests = result["tests"]
     assert not result["leaked_peer_modules"], f"the installed peer was imported: {result['leaked_peer_modules']}"
     failed = {n: t["message"] for n, t in tests.items() if t["outcome"] == "failed"}
@@ -92,14 +92,15 @@ def _judge(name: str, result: dict, expected: dict[str, expectations.Expected], 
                f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}) / skipped {skipped} / "
                f"network {network} (not run)" + (f" / peer-only {peer_only} (not run)" if peer_only else ""))
     print(summary)
+    summaries.append(summary)
     for nodeid in listed_but_passing:
-        print(f"  listed in expectations but passes now: {nodeid}")
+        summaries.append(f"  listed in expectations but passes now: {nodeid}")
     detail = "\n".join(f"  {n}: {m}" for n, m in sorted(unexpected.items()))
     assert not unexpected, f"{summary}\n{len(unexpected)} unexpected failures:\n{detail}"
 
 
 @pytest.mark.slow
-def test_brainio_1_1_0_test_suite_passes_on_brainbridge(tmp_path):
+def test_brainio_1_1_0_test_suite_passes_on_brainbridge(tmp_path, conformance_summary):
     if not FIXTURES.is_dir():
         pytest.skip(f"BrainIO's test data (shared fixtures) not found at {FIXTURES}")
     archive = _sdist(_peers.BRAINIO)
@@ -123,11 +124,12 @@ def test_brainio_1_1_0_test_suite_passes_on_brainbridge(tmp_path):
     )
     (work / "pytest.ini").write_text("[pytest]\nmarkers =\n    private_access: needs BrainIO's private buckets\n")
     result = _run(work, ["tests"], {}, [work / "brainio-test", work / "site"], expectations.BRAINIO_NETWORK)
-    _judge("BrainIO 1.1.0", result, expectations.BRAINIO, result["deselected"].get("network", 0))
+    _judge("BrainIO 1.1.0", result, expectations.BRAINIO, result["deselected"].get("network", 0),
+           conformance_summary)
 
 
 @pytest.mark.slow
-def test_cebra_0_6_1_data_layer_tests_pass_on_brainbridge(tmp_path):
+def test_cebra_0_6_1_data_layer_tests_pass_on_brainbridge(tmp_path, conformance_summary):
     pytest.importorskip("torch")
     archive = _sdist(_peers.CEBRA)
     work = _peers.unpack(archive, ["tests", "cebra"], _peers.CEBRA, tmp_path / "cebra")
@@ -144,4 +146,5 @@ def test_cebra_0_6_1_data_layer_tests_pass_on_brainbridge(tmp_path):
     result = _run(work, ["-m", "not requires_dataset", *files],
                   {"BRAINBRIDGE_CONFORMANCE_CEBRA_SRC": str(peer_source)}, [], not_run, expectations.CEBRA_NETWORK)
     network = result["deselected"].get("network", 0) + sum(CEBRA_NETWORK_FILES.values())
-    _judge("CEBRA 0.6.1 data layer", result, expectations.CEBRA, network, result["deselected"].get("peer-only", 0))
+    _judge("CEBRA 0.6.1 data layer", result, expectations.CEBRA, network, conformance_summary,
+           result["deselected"].get("peer-only", 0))
