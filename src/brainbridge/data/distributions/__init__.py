@@ -28,6 +28,11 @@ from brainbridge.data.distributions.continuous import (
 from brainbridge.data.distributions.discrete import Discrete, DiscreteEmpirical, DiscreteUniform
 from brainbridge.data.distributions.index import ConditionalIndex, ContinuousIndex, as_numpy, valid_range
 from brainbridge.data.distributions.mixed import Mixed, MixedTimeDeltaDistribution
+from brainbridge.data.distributions.multisession import (
+    DiscreteMultisessionSampler,
+    MultisessionSampler,
+    UnifiedSampler,
+)
 
 __all__ = [
     "ConditionalIndex",
@@ -49,14 +54,3 @@ __all__ = [
     "delta_normal_alias",
     "valid_range",
 ]
-
-_MULTISESSION = ("DiscreteMultisessionSampler", "MultisessionSampler", "UnifiedSampler")
-
-
-def __getattr__(name: str):
-    # the multi-session samplers import this package: resolve them lazily (no import cycle)
-    if name in _MULTISESSION:
-        from brainbridge.data.distributions import multisession
-
-        return getattr(multisession, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
