@@ -149,3 +149,26 @@ def test_cli_inspect(tmp_path):
     (tmp_path / "x.pkl").write_bytes(b"\x80\x04N.")
     out = runner.invoke(main, ["data", "inspect", str(tmp_path / "x.pkl")])
     assert out.exit_code != 0 and "--allow-pickle" in out.output
+
+
+def test_allensdk_shaped_spike_counts_use_unit_id_as_features():
+    import xarray as xr
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 5, (4, 3, 2)).astype(np.uint16)
+    counts = xr.DataArray(
+        values,
+        dims=("stimulus_presentation_id", "time_relative_to_stimulus_onset", "unit_id"),
+        coords={
+            "stimulus_presentation_id": [10, 11, 12, 13],
+            "time_relative_to_stimulus_onset": [0.005, 0.015, 0.025],
+            "unit_id": [7, 9],
+            "orientation": ("stimulus_presentation_id", [0.0, 90.0, 0.0, 90.0]),
+        },
+    )
+    ds = bd.dataset_from_assembly(counts, continuous="time_relative_to_stimulus_onset", discrete="orientation")
+    assert ds.neural.shape == (12, 2) and ds.sample_dims == ["stimulus_presentation_id", "time_relative_to_stimulus_onset"]
+    np.testing.assert_array_equal(ds.neural[4].numpy(), values[1, 1].astype(np.float32))
+    assert [ds.discrete_categories[c] for c in ds.discrete[::3].tolist()] == [0.0, 90.0, 0.0, 90.0]
+    np.testing.assert_allclose(ds.continuous[:3, 0].numpy(), [0.005, 0.015, 0.025])
+    assert ds.trial_ids.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]

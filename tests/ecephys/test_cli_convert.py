@@ -52,14 +52,14 @@ def test_package_nwb_into_catalog_and_load_back(project_dir, fixtures_dir):
     assert result.output.count("assembly\t") == 2
     reload_catalogs()
     assembly = get_assembly("ecephys.101")
-    assert assembly.dims == ("presentation", "time_bin", "neuroid") and assembly.shape[1] == 5
+    assert assembly.dims == ("presentation", "neuroid", "time_bin") and assembly.shape[2] == 5
     stimuli = get_stimulus_set("ecephys.101.stimuli")
     assert len(stimuli) == 7 and set(assembly["stimulus_id"].values) == set(stimuli["stimulus_id"])
     description = json.loads(stimuli.get_stimulus(stimuli["stimulus_id"].iloc[0]).read_text())
     assert description["stimulus_id"] == stimuli["stimulus_id"].iloc[0]
     np.testing.assert_allclose(assembly["time_bin_end"].values, [0.05, 0.1, 0.15, 0.2, 0.25])
     real = get_assembly("ecephys.anm369963_2017-02-28_2")
-    assert real.shape == (178, 5, 1)
+    assert real.shape == (178, 1, 5)
 
 
 def test_nwb_paths_expand_folders_and_reject_missing(project_dir, tmp_path):

@@ -21,7 +21,7 @@ def test_multi_session_collection_from_an_ecephys_project(project_dir, tmp_path)
 
     def session_counts(session_id):
         with cache.get_session_data(session_id) as session:
-            counts[session_id] = session.presentationwise_spike_counts(edges)
+            counts[session_id] = session.to_assembly(session.presentationwise_spike_counts(edges))
         return counts[session_id]
 
     coll = bd.collection_from_sessions(session_counts, SESSIONS, discrete="stimulus_id")

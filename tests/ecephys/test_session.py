@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from brainbridge.assemblies import NeuronRecordingAssembly, average_repetitions
 from brainbridge.ecephys import (
@@ -69,18 +70,16 @@ def test_stimulus_presentations_conditions_and_ids(session):
     assert len(session.stimulus_conditions) == 7
 
 
-def test_presentationwise_spike_counts_assembly(session):
+def test_presentationwise_spike_counts_allensdk_shape_and_assembly(session):
     bins = np.linspace(0.0, 0.25, 6)
     counts = session.presentationwise_spike_counts(bins)
-    assert isinstance(counts, NeuronRecordingAssembly)
-    assert counts.dims == ("presentation", "time_bin", "neuroid")
-    counts.validate()
+    assert isinstance(counts, xr.DataArray) and counts.name == "spike_counts"
+    assert counts.dims == ("stimulus_presentation_id", "time_relative_to_stimulus_onset", "unit_id")
     table, units = session.stimulus_presentations, session.units
-    assert counts.shape == (len(table), 5, len(units))
-    assert counts["neuroid_id"].values.tolist() == [str(u) for u in units.index]
+    assert counts.shape == (len(table), 5, len(units)) and counts.dtype == np.uint16
     assert counts["stimulus_presentation_id"].values.tolist() == table.index.tolist()
-    assert {"orientation", "stimulus_condition_id", "ecephys_structure_acronym", "unit_id"} <= set(counts.coords)
-    np.testing.assert_allclose(counts["time_bin_start"].values, bins[:-1])
+    assert counts["unit_id"].values.tolist() == units.index.tolist()
+    np.testing.assert_allclose(counts["time_relative_to_stimulus_onset"].values, bins[:-1] + 0.025)
     # brute force, closed bins
     trains = session.spike_times
     for p, start in enumerate(table["start_time"].to_numpy()[:5]):
@@ -88,10 +87,56 @@ def test_presentationwise_spike_counts_assembly(session):
             for b in range(5):
                 a, z = start + bins[b], start + bins[b + 1]
                 assert counts.values[p, b, u] == np.sum((trains[uid] >= a) & (trains[uid] <= z))
-    # averaging over repetitions and selecting by coordinates work on the result
-    mean = average_repetitions(counts)
+    # AllenSDK code runs unchanged
+    mean = counts.mean(dim="stimulus_presentation_id")
+    assert mean.dims == ("time_relative_to_stimulus_onset", "unit_id")
+    np.testing.assert_allclose(mean.values, counts.values.mean(axis=0))
+    one = counts.sel(unit_id=units.index[0]).sum(dim="time_relative_to_stimulus_onset")
+    assert one.dims == ("stimulus_presentation_id",)
+
+    # one call: brainbridge's assembly (presentation x neuroid x time_bin) with every column
+    assembly = session.to_assembly(counts)
+    assert isinstance(assembly, NeuronRecordingAssembly)
+    assert assembly.dims == ("presentation", "neuroid", "time_bin")
+    assembly.validate()
+    np.testing.assert_array_equal(assembly.values, counts.values.transpose(0, 2, 1))
+    assert assembly["neuroid_id"].values.tolist() == [str(u) for u in units.index]
+    assert assembly["stimulus_presentation_id"].values.tolist() == table.index.tolist()
+    assert {"orientation", "stimulus_condition_id", "ecephys_structure_acronym", "unit_id"} <= set(assembly.coords)
+    np.testing.assert_allclose(assembly["time_bin_start"].values, bins[:-1])
+    np.testing.assert_allclose(assembly["time_bin_end"].values, bins[1:])
+    mean = average_repetitions(assembly)
     assert mean.sizes["presentation"] == 7
-    assert counts.sel(stimulus_name="natural_scenes").sizes["presentation"] == 9
+    assert assembly.sel(stimulus_name="natural_scenes").sizes["presentation"] == 9
+    with pytest.raises(ValidationError, match="dims"):
+        session.to_assembly(counts.transpose("unit_id", ...))
+
+
+def test_alignment_to_any_event_column_or_times(session):
+    table = session.stimulus_presentations
+    bins = np.array([-0.1, 0.0, 0.1])
+    by_stop = session.presentationwise_spike_counts(bins, align_to="stop_time")
+    shifted = session.presentationwise_spike_counts(bins + table["duration"].iloc[0], align_to="start_time")
+    same = (table["duration"] == table["duration"].iloc[0]).to_numpy()
+    np.testing.assert_array_equal(by_stop.values[same], shifted.values[same])
+    assert by_stop.attrs["align_to"] == "stop_time"
+    times = table["start_time"].to_numpy() + 0.05
+    by_times = session.presentationwise_spike_counts(bins, align_to=times)
+    np.testing.assert_array_equal(
+        by_times.values, session.presentationwise_spike_counts(bins + 0.05).values
+    )
+    with pytest.raises(ValidationError, match="no presentation column"):
+        session.presentationwise_spike_counts(bins, align_to="nope")
+    with pytest.raises(ValidationError, match="one each"):
+        session.presentationwise_spike_counts(bins, align_to=times[:3])
+    # arbitrary events, any window
+    events = np.array([1.5, 2.0, 4.25])
+    around = session.event_aligned_spike_counts(events, np.arange(-0.2, 0.31, 0.1))
+    assert around.dims == ("event", "time_relative_to_event", "unit_id") and around.shape[:2] == (3, 5)
+    train = session.spike_times[session.units.index[0]]
+    assert around.values[1, :, 0].sum() - np.isin(2.0 + np.array([-0.1, 0.0, 0.1, 0.2]), train).sum() == np.sum(
+        (train >= 1.8) & (train <= 2.3)
+    )
 
 
 def test_counts_subsets_order_and_half_open(session):
@@ -213,7 +258,7 @@ def test_real_fixture_trials_with_nan_stop_times(fixtures_dir):
         expected = np.array([np.sum((train >= a) & (train <= a + 3.0)) for a in start])
         bins_total = counts.values[:, :, 0].sum(axis=1) - _double_counted(train, start, np.arange(0.0, 3.01, 0.5))
         np.testing.assert_array_equal(bins_total, expected)
-        assert counts["stimulus_id"].values[0].startswith("trials:")
+        assert s.to_assembly(counts)["stimulus_id"].values[0].startswith("trials:")
         with pytest.raises(ValidationError, match="no stop_time"):
             s.presentationwise_spike_times()
 
@@ -232,7 +277,7 @@ def test_other_real_fixtures(fixtures_dir, name):
     with EcephysSession.from_nwb(path, presentations=presentations) as s:
         assert len(s.units) == len(s.spike_trains) >= 1
         counts = s.presentationwise_spike_counts([0.0, 1.0])
-        assert counts.sizes["neuroid"] == len(s.units)
+        assert counts.sizes["unit_id"] == len(s.units)
         if presentations == "epochs":
             assert s.spike_trains.n_spikes.sum() == 21354
             stats = s.conditionwise_spike_statistics()
@@ -295,9 +340,12 @@ def test_interval_tables_as_dataframes(tmp_path, session):
         invalid = s.invalid_times
         assert invalid[["start_time", "stop_time"]].values.tolist() == [[2.1, 2.2]]
         assert "stimulus" in str(invalid["tags"].iloc[0])
-    # a file without invalid times: an empty table with the expected columns, not None
-    assert session.invalid_times.empty and {"start_time", "stop_time", "tags"} <= set(session.invalid_times.columns)
-    assert set(session.intervals) == {"static_gratings_presentations", "natural_scenes_presentations"}
+    # the synthetic Allen-layout file marks 0.2 s of probeA's LFP invalid (not the stimulus)
+    assert session.invalid_times[["start_time", "stop_time"]].values.tolist() == [[1.0, 1.2]]
+    with EcephysSession.from_nwb(_mock_file(tmp_path / "clean.nwb")) as clean:
+        # a file without invalid times: an empty table with the expected columns, not None
+        assert clean.invalid_times.empty and {"start_time", "stop_time", "tags"} <= set(clean.invalid_times.columns)
+    assert set(session.intervals) == {"static_gratings_presentations", "natural_scenes_presentations", "invalid_times"}
     grating = session.intervals["static_gratings_presentations"]
     shown = session.stimulus_presentations
     assert len(grating) == (shown["stimulus_name"] == "static_gratings").sum()

@@ -50,12 +50,20 @@ def _coord_on_samples(assembly: xr.DataArray, name: str, dims: list[str]) -> np.
     return da.broadcast_like(template).transpose(*dims).values.reshape(-1)
 
 
+#: the feature dimension of AllenSDK-shaped arrays (e.g. ``presentationwise_spike_counts``)
+ALLENSDK_UNIT_DIM = "unit_id"
+
+
 def arrays_from_assembly(assembly, continuous, discrete, neuroid_dim, sample_dims):
     """``(neural, continuous, discrete columns, trial_ids, trial_borders, sample dims)`` of an assembly.
 
     The non-neuroid dimensions are flattened (``sample_dims`` order) into samples; with two or
-    more, the first is the trial.
+    more, the first is the trial. AllenSDK-shaped spike counts (``stimulus_presentation_id x
+    time_relative_to_stimulus_onset x unit_id``) have no ``neuroid`` dimension: their
+    ``unit_id`` dimension is then the feature dimension.
     """
+    if neuroid_dim == "neuroid" and "neuroid" not in assembly.dims and ALLENSDK_UNIT_DIM in assembly.dims:
+        neuroid_dim = ALLENSDK_UNIT_DIM  # AllenSDK's spike counts: units are the features
     dims = _sample_dims(assembly, neuroid_dim, sample_dims)
     neural = np.asarray(assembly.transpose(*dims, neuroid_dim).values, dtype=np.float32)
     neural = neural.reshape(-1, assembly.sizes[neuroid_dim])

@@ -41,14 +41,17 @@ def dataset_from_assembly(
     Parameters
     ----------
     assembly : xarray.DataArray
-        E.g. a ``NeuronRecordingAssembly`` (``presentation x neuroid [x time_bin]``).
+        E.g. a ``NeuronRecordingAssembly`` (``presentation x neuroid [x time_bin]``), or
+        AllenSDK-shaped spike counts (``stimulus_presentation_id x
+        time_relative_to_stimulus_onset x unit_id``).
     continuous : str or list of str, optional
         Numeric coordinates on the sample dimensions, stacked as the continuous index columns.
     discrete : str or list of str, optional
         Coordinates (any dtype) whose value combination is the discrete label; the label of code
         ``k`` is ``dataset.discrete_categories[k]``.
     neuroid_dim : str, default "neuroid"
-        The feature dimension.
+        The feature dimension (``unit_id`` when the array has no ``neuroid`` but a ``unit_id``
+        dimension).
     sample_dims : list of str, optional
         The other dimensions, flattened in this order into samples (default: assembly order).
         With two or more, the first one is the trial: ``dataset.trial_ids`` and

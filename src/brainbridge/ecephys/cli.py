@@ -128,7 +128,10 @@ def units(source, manifest, offline, fmt, session_ids, all_units, **thresholds):
 @click.option("--window", nargs=2, type=float, default=(-0.1, 0.5), show_default=True, help="Seconds around onset.")
 @click.option("--bin-size", type=float, default=0.01, show_default=True)
 @click.option("--stimulus-name", default=None, help="Align only to presentations of this stimulus.")
-def session(session, source, manifest, offline, presentations, plot_path, unit_id, window, bin_size, stimulus_name):
+@click.option("--align-to", default="start_time", show_default=True,
+              help="Presentation column to align to (any event time column, e.g. stop_time).")
+def session(session, source, manifest, offline, presentations, plot_path, unit_id, window, bin_size, stimulus_name,
+            align_to):
     """Describe a session (a project session id, or the path of an NWB file)."""
     from brainbridge.ecephys.session import EcephysSession
 
@@ -167,7 +170,8 @@ def session(session, source, manifest, offline, presentations, plot_path, unit_i
                 ids = pres.index[(pres["stimulus_name"] == stimulus_name).to_numpy()]
                 if not len(ids):
                     raise click.ClickException(f"no presentations of {stimulus_name!r}")
-            plot_unit(sess, chosen, stimulus_presentation_ids=ids, window=tuple(window), bin_size=bin_size, path=plot_path)
+            plot_unit(sess, chosen, stimulus_presentation_ids=ids, window=tuple(window), bin_size=bin_size,
+                      path=plot_path, align_to=align_to)
             click.echo(f"wrote {plot_path} (unit {chosen})")
 
 
@@ -187,7 +191,9 @@ def _match_id(text: str, ids: np.ndarray):
 @click.option("--presentations", default=None, help="Interval table(s) used as presentations (comma-separated).")
 @click.option("--half-open", is_flag=True, help="Half-open [a, b) bins instead of AllenSDK's closed bins.")
 @click.option("--store", default=None, help="Where the packaged files go (default: the catalog's folder).")
-def package(paths, catalog_name, identifier, bin_edges, presentations, half_open, store):
+@click.option("--align-to", default="start_time", show_default=True,
+              help="Presentation column the bin edges are relative to (any event time column).")
+def package(paths, catalog_name, identifier, bin_edges, presentations, half_open, store, align_to):
     """Package NWB session(s) (files or folders) as assemblies + stimulus sets in a catalog."""
     from brainbridge.ecephys.convert import package_nwb
 
@@ -199,6 +205,7 @@ def package(paths, catalog_name, identifier, bin_edges, presentations, half_open
         presentations=presentations.split(",") if presentations else None,
         closed=not half_open,
         store=store,
+        align_to=align_to,
     )
     for row in rows:
         click.echo(f"{row['lookup_type']}\t{row['identifier']}\t{row['location']}\t{row['catalog']}")

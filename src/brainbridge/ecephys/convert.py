@@ -1,7 +1,7 @@
 """NWB sessions into the exchange format: an assembly, a stimulus set and catalog rows.
 
-A session's spike counts (:meth:`EcephysSession.presentationwise_spike_counts`) become a
-``NeuronRecordingAssembly`` netCDF file; its stimuli (one per distinct ``stimulus_id``) become
+A session's spike counts (:meth:`EcephysSession.presentationwise_spike_counts`, turned into an
+assembly by :meth:`EcephysSession.to_assembly`) become a ``NeuronRecordingAssembly`` netCDF file; its stimuli (one per distinct ``stimulus_id``) become
 a stimulus set whose files are small JSON descriptions of each stimulus's parameters (NWB
 files rarely carry the images themselves). Both are packaged with
 :mod:`brainbridge.packaging` into a catalog, so the session is shareable and loads with
@@ -30,14 +30,23 @@ from brainbridge.stimuli import StimulusSet
 __all__ = ["nwb_paths", "package_nwb", "package_session", "session_stimulus_set", "session_to_assembly"]
 
 
+#: AllenSDK's probe LFP file name, next to the session file
+LFP_FILE = re.compile(r"probe_[^/]+_lfp\.nwb")
+
+
 def nwb_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    """NWB files named directly or found (recursively) in the given folders, sorted."""
+    """NWB session files named directly or found (recursively) in the given folders, sorted.
+
+    Probe LFP files (``probe_<id>_lfp.nwb``) found in folders are left out: they belong to the
+    session file next to them.
+    """
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     found: list[Path] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
-            found.extend(sorted(path.rglob("*.nwb")))
+            # probe_<id>_lfp.nwb files are LFP companions of a session file (AllenSDK's layout)
+            found.extend(p for p in sorted(path.rglob("*.nwb")) if not LFP_FILE.fullmatch(p.name))
         elif path.is_file():
             found.append(path)
         else:
@@ -89,10 +98,12 @@ def session_to_assembly(
     unit_ids=None,
     closed: bool = True,
     progress: bool | None = None,
+    align_to="start_time",
 ) -> NeuronRecordingAssembly:
     """Spike counts of a session as an assembly ready to package.
 
-    Presentations without a finite start time are left out (they cannot be aligned).
+    ``bin_edges`` are relative to ``align_to`` (a presentation column, default the onset).
+    Presentations without a finite alignment time are left out (they cannot be aligned).
     """
     table = session.stimulus_presentations
     if not len(table):
@@ -100,10 +111,14 @@ def session_to_assembly(
             f"session {session.session_id} has no stimulus presentations; choose an interval table with presentations="
         )
     if stimulus_presentation_ids is None:
-        stimulus_presentation_ids = table.index[np.isfinite(table["start_time"].to_numpy(float))]
-    return session.presentationwise_spike_counts(
-        bin_edges, stimulus_presentation_ids, unit_ids, closed=closed, progress=progress
+        times, _ = session._alignment_times(table, align_to)
+        stimulus_presentation_ids = table.index[np.isfinite(times)]
+        if not isinstance(align_to, str):
+            align_to = np.asarray(align_to, dtype=float)[np.isfinite(times)]
+    counts = session.presentationwise_spike_counts(
+        bin_edges, stimulus_presentation_ids, unit_ids, closed=closed, progress=progress, align_to=align_to
     )
+    return session.to_assembly(counts)
 
 
 def _identifier(text: str) -> str:
@@ -134,11 +149,12 @@ def _stage_session(
     stimulus_set_identifier: str | None,
     closed: bool,
     progress: bool | None,
+    align_to="start_time",
 ) -> None:
     """Add one session's stimulus set and assembly to a packaging transaction."""
     assembly_identifier = assembly_identifier or f"ecephys.{_identifier(session.session_id)}"
     stimulus_set_identifier = stimulus_set_identifier or f"{assembly_identifier}.stimuli"
-    assembly = session_to_assembly(session, bin_edges, closed=closed, progress=progress)
+    assembly = session_to_assembly(session, bin_edges, closed=closed, progress=progress, align_to=align_to)
     with tempfile.TemporaryDirectory(prefix="brainbridge-ecephys-") as staging:
         stimuli = session_stimulus_set(session, staging)
         transaction.add_stimulus_set(stimuli, stimulus_set_identifier)
@@ -155,6 +171,7 @@ def package_session(
     closed: bool = True,
     store: str | os.PathLike | None = None,
     progress: bool | None = None,
+    align_to="start_time",
 ) -> list[dict]:
     """Package one session's spike counts and stimuli into ``catalog_name``, all or nothing.
 
@@ -171,7 +188,8 @@ def package_session(
     check_bin_edges(bin_edges)
     with PackagingTransaction(catalog_name, store) as transaction:
         _stage_session(transaction, session, bin_edges, assembly_identifier=assembly_identifier,
-                       stimulus_set_identifier=stimulus_set_identifier, closed=closed, progress=progress)
+                       stimulus_set_identifier=stimulus_set_identifier, closed=closed, progress=progress,
+                       align_to=align_to)
         return _result_rows(transaction.commit())
 
 
@@ -186,6 +204,7 @@ def package_nwb(
     store: str | os.PathLike | None = None,
     create_catalog: bool = True,
     progress: bool | None = None,
+    align_to: str = "start_time",
     **session_kwargs,
 ) -> list[dict]:
     """Package NWB files (or folders of them) into a catalog, one assembly + stimulus set each.
@@ -208,6 +227,8 @@ def package_nwb(
         Interval table(s) to use as presentations (see :class:`EcephysSession`).
     closed
         Closed (AllenSDK) or half-open bins.
+    align_to
+        The presentation column ``bin_edges`` are relative to (default the onset).
     store
         Where the files go (see :func:`brainbridge.packaging.package_data_assembly`); default
         :func:`brainbridge.packaging.default_store` (beside the catalog, so the catalog lists
@@ -243,5 +264,6 @@ def package_nwb(
                 else:
                     identifier = f"{assembly_identifier}.{_identifier(session.session_id)}"
                 _stage_session(transaction, session, bin_edges, assembly_identifier=identifier,
-                               stimulus_set_identifier=None, closed=closed, progress=progress)
+                               stimulus_set_identifier=None, closed=closed, progress=progress,
+                               align_to=align_to)
         return _result_rows(transaction.commit())

@@ -39,8 +39,9 @@ def plot_unit(
     window: tuple[float, float] = (-0.1, 0.5),
     bin_size: float = 0.01,
     path: str | os.PathLike | None = None,
+    align_to="start_time",
 ):
-    """Raster (top) and PSTH in spikes/s (bottom) of one unit, aligned to presentation onsets.
+    """Raster (top) and PSTH in spikes/s (bottom) of one unit, aligned to presentation events.
 
     Parameters
     ----------
@@ -56,6 +57,9 @@ def plot_unit(
         PSTH bin width, seconds.
     path
         Save the figure there (PNG, PDF, SVG... by extension).
+    align_to
+        A presentation column (default ``start_time``; any event column such as
+        ``stop_time`` or a task event), or one time per selected presentation.
 
     Returns
     -------
@@ -73,7 +77,7 @@ def plot_unit(
     if not len(presentations):
         raise ValidationError("no stimulus presentations to align to")
     train = session.spike_trains[unit_id]
-    onsets = presentations["start_time"].to_numpy(float)
+    onsets, align_name = session._alignment_times(presentations, align_to)
     onsets = onsets[np.isfinite(onsets)]
     times, rows = aligned_spike_times(train, onsets, window)
     edges = np.arange(window[0], window[1] + bin_size / 2, bin_size)
@@ -88,7 +92,7 @@ def plot_unit(
     ax_raster.set_title(f"unit {unit_id} - session {session.session_id} ({onsets.size} presentations)")
     ax_psth.bar(edges[:-1], rate, width=bin_size, align="edge", color="tab:blue")
     ax_psth.axvline(0.0, color="tab:red", linewidth=0.8)
-    ax_psth.set_xlabel("time from onset (s)")
+    ax_psth.set_xlabel(f"time from {align_name} (s)")
     ax_psth.set_ylabel("rate (spikes/s)")
     fig.tight_layout()
     if path is not None:

@@ -1,9 +1,12 @@
 """One recording session read lazily from an NWB file (AllenSDK's ``EcephysSession``).
 
 :class:`EcephysSession` keeps the NWB file open and reads each table the first time it is
-used. Spike counts come back as a :class:`brainbridge.assemblies.NeuronRecordingAssembly`
-(``presentation x time_bin x neuroid``) with every presentation and unit column as a
-coordinate, so they feed the encoding and ML parts of brainbridge directly.
+used. The API is AllenSDK's: stimulus tables and epochs, structure counts, running speed,
+eye tracking, optotagging, mean waveforms, LFP and CSD (lazy), and spike counts in AllenSDK's
+shape (``stimulus_presentation_id x time_relative_to_stimulus_onset x unit_id``).
+:meth:`EcephysSession.to_assembly` turns those counts into a
+:class:`brainbridge.assemblies.NeuronRecordingAssembly` (``presentation x neuroid x time_bin``)
+with every presentation and unit column as a coordinate, for the encoding and ML parts.
 """
 
 from __future__ import annotations
@@ -18,15 +21,26 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from brainbridge.assemblies import NeuronRecordingAssembly
 from brainbridge.ecephys.counts import SpikeTrains, spike_counts, window_edges
-from brainbridge.ecephys.errors import PresentationNotFoundError, UnitNotFoundError
+from brainbridge.ecephys.errors import NWBFileError, PresentationNotFoundError, UnitNotFoundError
+from brainbridge.ecephys.extras import (
+    read_mean_waveforms,
+    read_optogenetic_stimulation,
+    read_pupil_data,
+    read_running_speed,
+    read_screen_gaze_data,
+    read_session_type,
+)
+from brainbridge.ecephys.lfp import find_lfp_series, lazy_csd, lazy_lfp
 from brainbridge.ecephys.nwb import open_nwb, read_spike_trains, read_table
 from brainbridge.errors import ValidationError
 
 __all__ = [
     "NON_STIMULUS_PARAMETERS",
+    "SPIKE_COUNT_DIMS",
     "UNIT_FILTER_DEFAULTS",
     "EcephysSession",
     "filter_units",
@@ -62,6 +76,16 @@ NON_STIMULUS_PARAMETERS = (
 )
 
 _NULL = "null"
+
+#: rendering details AllenSDK leaves out of ``get_stimulus_table`` unless asked
+DETAILED_STIMULUS_PARAMETERS = (
+    "colorSpace", "flipHoriz", "flipVert", "depth", "interpolate", "mask", "opacity", "rgbPedestal",
+    "tex", "texRes", "units", "rgb", "signalDots", "noiseDots", "fieldSize", "fieldShape", "fieldPos",
+    "nDots", "dotSize", "dotLife", "color_triplet",
+)
+
+#: AllenSDK's dims of ``presentationwise_spike_counts``
+SPIKE_COUNT_DIMS = ("stimulus_presentation_id", "time_relative_to_stimulus_onset", "unit_id")
 
 
 # --------------------------------------------------------------------------------------
@@ -215,6 +239,15 @@ class EcephysSession:
     external_channel_columns
         A callable returning a channels table (index: channel id) whose columns replace the
         file's (the project cache passes its structure annotations).
+    probe_lfp_paths
+        ``{probe_id: path or callable returning a path}`` of the probe LFP files (the project
+        cache passes callables that fetch on first use; :meth:`from_nwb` finds
+        ``probe_<id>_lfp.nwb`` next to the session file).
+    session_type
+        Overrides the type recorded in the file (the project passes its sessions table's).
+    additional_unit_metrics
+        A callable returning a table (index: unit id) joined to :attr:`units` (AllenSDK's
+        analysis metrics).
     """
 
     def __init__(
@@ -229,9 +262,16 @@ class EcephysSession:
         filter_out_of_brain_units: bool = False,
         external_channel_columns: Callable[[], pd.DataFrame] | None = None,
         unit_filter_defaults: bool = False,
+        probe_lfp_paths: dict[Any, Any] | None = None,
+        session_type: str | None = None,
+        additional_unit_metrics: Callable[[], pd.DataFrame] | None = None,
         **unit_filters: float | None,
     ):
         self.nwbfile = nwbfile
+        self._probe_lfp_paths = dict(probe_lfp_paths or {})
+        self._session_type = session_type
+        self._additional_unit_metrics = additional_unit_metrics
+        self._open_files: list[Any] = []
         self._io = io
         self.path = Path(path) if path is not None else None
         self._session_id = session_id
@@ -255,12 +295,28 @@ class EcephysSession:
             Missing, truncated or non-NWB file.
         """
         io, nwbfile = open_nwb(path)
+        if "probe_lfp_paths" not in kwargs:
+            found = {}
+            for candidate in sorted(Path(path).parent.glob("probe_*_lfp.nwb")):
+                probe = candidate.name[len("probe_") : -len("_lfp.nwb")]
+                found[int(probe) if probe.lstrip("-").isdigit() else probe] = candidate
+            kwargs["probe_lfp_paths"] = found
         return cls(nwbfile, io=io, path=path, **kwargs)
+
+    @classmethod
+    def from_nwb_path(cls, path: str | os.PathLike, **kwargs) -> EcephysSession:
+        """AllenSDK's name for :meth:`from_nwb`."""
+        return cls.from_nwb(path, **kwargs)
 
     # lifecycle --------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the NWB file (tables already read stay usable)."""
+        """Close the NWB file and any LFP files (tables already read stay usable)."""
+        while self._open_files:
+            try:
+                self._open_files.pop().close()
+            except Exception:  # a file that failed to open fully may fail to close
+                pass
         if self._io is not None:
             self._io.close()
             self._io = None
@@ -381,6 +437,11 @@ class EcephysSession:
             probes = self.probes.add_prefix("probe_")
             probes = probes[[c for c in probes.columns if c not in units.columns]]
             units = units.join(probes, on="probe_id")
+        if self._additional_unit_metrics is not None:
+            metrics = self._additional_unit_metrics()
+            if metrics is not None and len(metrics):
+                # left join: a unit without a metrics row keeps NaN rather than vanishing
+                units = units.join(metrics[[c for c in metrics.columns if c not in units.columns]], how="left")
         units = filter_units(
             units,
             filter_by_validity=self._filter_by_validity,
@@ -544,6 +605,263 @@ class EcephysSession:
         conditions = table.drop_duplicates("stimulus_condition_id")[["stimulus_condition_id", *params, "stimulus_id"]]
         return conditions.set_index("stimulus_condition_id").sort_index()
 
+    # AllenSDK's session API ------------------------------------------------------------
+
+    @property
+    def ecephys_session_id(self):
+        """AllenSDK's name for :attr:`session_id`."""
+        return self.session_id
+
+    @cached_property
+    def session_type(self) -> str | None:
+        """The session type (e.g. ``brain_observatory_1.1``): given, else recorded in the file."""
+        return self._session_type if self._session_type is not None else read_session_type(self.nwbfile)
+
+    @property
+    def num_units(self) -> int:
+        return len(self.units)
+
+    @property
+    def num_probes(self) -> int:
+        return len(self.probes)
+
+    @property
+    def num_channels(self) -> int:
+        return len(self.channels)
+
+    @property
+    def num_stimulus_presentations(self) -> int:
+        return len(self.stimulus_presentations)
+
+    @property
+    def structure_acronyms(self) -> list:
+        """Distinct ``ecephys_structure_acronym`` values of the channels (AllenSDK's list)."""
+        if "ecephys_structure_acronym" not in self.channels.columns:
+            return []
+        return self.channels["ecephys_structure_acronym"].unique().tolist()
+
+    @property
+    def structurewise_unit_counts(self) -> pd.Series:
+        """Retained units per structure, most first (``value_counts`` as AllenSDK)."""
+        if "ecephys_structure_acronym" not in self.units.columns:
+            return pd.Series(dtype=np.int64, name="ecephys_structure_acronym")
+        return self.units["ecephys_structure_acronym"].value_counts()
+
+    @property
+    def stimulus_names(self) -> list:
+        """Distinct stimulus names, in order of first presentation."""
+        return self.stimulus_presentations["stimulus_name"].unique().tolist()
+
+    def get_stimulus_table(
+        self,
+        stimulus_names: str | Sequence[str] | None = None,
+        include_detailed_parameters: bool = False,
+        include_unused_parameters: bool = False,
+    ) -> pd.DataFrame:
+        """Presentations of the named stimuli (all by default), AllenSDK's ``get_stimulus_table``.
+
+        Parameter columns unused by these stimuli (only ``"null"``/NaN) are dropped unless
+        ``include_unused_parameters``; rendering details (:data:`DETAILED_STIMULUS_PARAMETERS`)
+        are dropped unless ``include_detailed_parameters``.
+
+        Raises
+        ------
+        ValidationError
+            A name the session never shows.
+        """
+        table = self.stimulus_presentations
+        if stimulus_names is not None:
+            names = [stimulus_names] if isinstance(stimulus_names, str) else list(stimulus_names)
+            unknown = [n for n in names if n not in set(table["stimulus_name"])]
+            if unknown:
+                raise ValidationError(f"unknown stimulus name(s) {unknown}; the session shows {self.stimulus_names}")
+            table = table[table["stimulus_name"].isin(names).to_numpy()]
+        if not include_detailed_parameters:
+            table = table.drop(columns=[c for c in DETAILED_STIMULUS_PARAMETERS if c in table.columns])
+        if not include_unused_parameters:
+            table = _drop_unused(table)
+        return table
+
+    def get_stimulus_epochs(self, duration_thresholds: dict[str, float] | None = None) -> pd.DataFrame:
+        """Blocks of consecutive presentations of one stimulus (AllenSDK's ``get_stimulus_epochs``).
+
+        Columns ``start_time``, ``stop_time``, ``duration``, ``stimulus_name``,
+        ``stimulus_block`` (when the table has it). Epochs shorter than
+        ``duration_thresholds[name]`` are dropped (default: spontaneous activity under 90 s).
+        """
+        if duration_thresholds is None:
+            duration_thresholds = {"spontaneous": 90.0, "spontaneous_activity": 90.0}
+        table = self.stimulus_presentations.sort_values("start_time", kind="stable")
+        if not len(table):
+            return pd.DataFrame(columns=["start_time", "stop_time", "duration", "stimulus_name"])
+        keys = table["stimulus_name"].astype(str)
+        if "stimulus_block" in table.columns:
+            keys = keys + "|" + table["stimulus_block"].astype(str)
+        run = (keys != keys.shift()).cumsum().to_numpy()
+        stops = table["stop_time"].where(table["stop_time"].notna(), table["start_time"])
+        grouped = pd.DataFrame(
+            {"start_time": table["start_time"].to_numpy(), "stop_time": stops.to_numpy(),
+             "stimulus_name": table["stimulus_name"].to_numpy(), "run": run}
+        )
+        if "stimulus_block" in table.columns:
+            grouped["stimulus_block"] = table["stimulus_block"].to_numpy()
+        aggregations = {"start_time": "min", "stop_time": "max", "stimulus_name": "first"}
+        if "stimulus_block" in grouped.columns:
+            aggregations["stimulus_block"] = "first"
+        epochs = grouped.groupby("run", sort=True).agg(aggregations).reset_index(drop=True)
+        epochs.insert(2, "duration", epochs["stop_time"] - epochs["start_time"])
+        keep = [epochs["duration"].iloc[i] >= duration_thresholds.get(name, -np.inf)
+                for i, name in enumerate(epochs["stimulus_name"])]
+        return epochs[np.asarray(keep, dtype=bool)].reset_index(drop=True)
+
+    def get_stimulus_parameter_values(
+        self, stimulus_presentation_ids=None, drop_nulls: bool = True
+    ) -> dict[str, np.ndarray]:
+        """``{parameter: sorted distinct values}`` over the (selected) presentations.
+
+        ``"null"`` and NaN are left out unless ``drop_nulls=False`` (then ``"null"`` is appended).
+        """
+        table = self._select_presentations(stimulus_presentation_ids)
+        params = [p for p in self.stimulus_parameters(table) if p not in ("stimulus_name",)]
+        table = _drop_unused(table[params])
+        values: dict[str, np.ndarray] = {}
+        for column in table.columns:
+            uniques = pd.unique(table[column])
+            kept = [u for u in uniques if not (u is None or u == _NULL or (isinstance(u, float) and np.isnan(u)))]
+            try:
+                kept = sorted(kept)
+            except TypeError:  # mixed types: keep order of appearance
+                pass
+            array = np.asarray(kept)
+            if not drop_nulls and len(kept) < len(uniques):
+                array = np.concatenate([array.astype(object), [_NULL]])
+            values[column] = array
+        return values
+
+    @cached_property
+    def inter_presentation_intervals(self) -> pd.DataFrame:
+        """Gap from each presentation's stop to the next one's start (AllenSDK's table).
+
+        Index ``(from_presentation_id, to_presentation_id)``; column ``interval``.
+        """
+        table = self.stimulus_presentations
+        ids = table.index.to_numpy()
+        gaps = table["start_time"].to_numpy(float)[1:] - table["stop_time"].to_numpy(float)[:-1]
+        index = pd.MultiIndex.from_arrays([ids[:-1], ids[1:]], names=["from_presentation_id", "to_presentation_id"])
+        return pd.DataFrame({"interval": gaps}, index=index)
+
+    def get_inter_presentation_intervals_for_stimulus(self, stimulus_names: str | Sequence[str]) -> pd.DataFrame:
+        """:attr:`inter_presentation_intervals` between consecutive presentations of these stimuli."""
+        names = [stimulus_names] if isinstance(stimulus_names, str) else list(stimulus_names)
+        table = self.stimulus_presentations
+        chosen = table.index[table["stimulus_name"].isin(names).to_numpy()]
+        intervals = self.inter_presentation_intervals
+        keep = intervals.index.get_level_values(0).isin(chosen) & intervals.index.get_level_values(1).isin(chosen)
+        return intervals[keep]
+
+    @cached_property
+    def running_speed(self) -> pd.DataFrame | None:
+        """``start_time``, ``end_time``, ``velocity`` (``None`` when the file has no running wheel)."""
+        return read_running_speed(self.nwbfile)
+
+    @cached_property
+    def optogenetic_stimulation_epochs(self) -> pd.DataFrame | None:
+        """Optotagging epochs (``None`` when the file has none)."""
+        return read_optogenetic_stimulation(self.nwbfile)
+
+    def get_pupil_data(self, suppress_pupil_data: bool = False) -> pd.DataFrame | None:
+        """Eye-tracking ellipse fits, index ``Time (s)`` (``None`` when the file has none)."""
+        return None if suppress_pupil_data else read_pupil_data(self.nwbfile)
+
+    def get_screen_gaze_data(self, include_filtered_data: bool = False) -> pd.DataFrame | None:
+        """Gaze position on the screen, index ``Time (s)`` (``None`` when the file has none)."""
+        return read_screen_gaze_data(self.nwbfile, include_filtered_data=include_filtered_data)
+
+    @cached_property
+    def mean_waveforms(self) -> dict:
+        """``{unit_id: DataArray(channel_id x time)}`` of the retained units (AllenSDK's mapping).
+
+        ``channel_id`` lists the unit's probe's channels when the waveform has one row per
+        channel, else row numbers; ``time`` is sample / probe sampling rate (seconds) when the
+        probe records its rate, else the sample number. Empty when the file has no waveforms.
+        """
+        raw = read_mean_waveforms(self.nwbfile) or {}
+        units, channels, probes = self.units, self.channels, self.probes
+        out = {}
+        for unit_id in units.index:
+            waveform = raw.get(unit_id)
+            if waveform is None:
+                continue
+            probe_id = units.loc[unit_id, "probe_id"] if "probe_id" in units.columns else None
+            channel_ids = np.arange(waveform.shape[0])
+            if probe_id is not None and "probe_id" in channels.columns:
+                on_probe = channels.index[(channels["probe_id"] == probe_id).to_numpy()].to_numpy()
+                if on_probe.size == waveform.shape[0]:
+                    channel_ids = on_probe
+            rate = probes["sampling_rate"].get(probe_id) if "sampling_rate" in probes.columns else None
+            times = np.arange(waveform.shape[1]) / float(rate) if rate and np.isfinite(rate) else np.arange(waveform.shape[1])
+            out[unit_id] = xr.DataArray(
+                waveform, dims=("channel_id", "time"), coords={"channel_id": channel_ids, "time": times},
+                name="mean_waveform",
+            )
+        return out
+
+    # LFP ---------------------------------------------------------------------------------
+
+    def _probe_name(self, probe_id) -> str | None:
+        probes = self.probes
+        return str(probes.loc[probe_id, "description"]) if probe_id in probes.index else None
+
+    def _lfp_path(self, probe_id) -> Path | None:
+        entry = self._probe_lfp_paths.get(probe_id)
+        if entry is None and isinstance(probe_id, str) and probe_id.lstrip("-").isdigit():
+            entry = self._probe_lfp_paths.get(int(probe_id))
+        if entry is None:
+            return None
+        return Path(entry() if callable(entry) else entry)
+
+    def get_lfp(self, probe_id, mask_invalid_intervals: bool = True) -> xr.DataArray:
+        """The probe's LFP as a lazy DataArray ``(time, channel)``, name ``LFP``.
+
+        Read from the probe's LFP file (``probe_<id>_lfp.nwb``, fetched on first use in a
+        project), else from an LFP series in the session file. Slicing (``.sel(time=slice(a,
+        b))``, ``.isel(channel=...)``) reads only what is selected, when ``.values`` or
+        ``.load()`` is called. Samples in invalid intervals are NaN when
+        ``mask_invalid_intervals``.
+
+        Raises
+        ------
+        NWBFileError
+            No LFP for this probe.
+        """
+        path = self._lfp_path(probe_id)
+        if path is not None:
+            io, nwbfile = open_nwb(path)
+            self._open_files.append(io)
+        else:
+            nwbfile = self.nwbfile
+        probe_name = self._probe_name(probe_id)
+        series = find_lfp_series(nwbfile, probe_id, probe_name)
+        if probe_name is None and path is not None and len(nwbfile.electrode_groups) == 1:
+            probe_name = next(iter(nwbfile.electrode_groups))  # the LFP file names its probe
+        invalid = self.invalid_times if mask_invalid_intervals else None
+        return lazy_lfp(series, invalid_times=invalid, probe_name=probe_name)
+
+    def get_current_source_density(self, probe_id) -> xr.DataArray:
+        """The probe's CSD as a lazy DataArray ``(virtual_channel_index, time)`` (AllenSDK's dims).
+
+        Raises
+        ------
+        NWBFileError
+            No LFP file for this probe, or no CSD in it.
+        """
+        path = self._lfp_path(probe_id)
+        if path is None:
+            raise NWBFileError(f"no LFP file for probe {probe_id}; probes with one: {sorted(self._probe_lfp_paths)}")
+        handle, csd = lazy_csd(path)
+        self._open_files.append(handle)
+        return csd
+
     # selections -------------------------------------------------------------------------
 
     def _select_presentations(self, ids) -> pd.DataFrame:
@@ -572,15 +890,17 @@ class EcephysSession:
         large_bin_size_threshold: float = 0.001,
         time_domain_callback: Callable[[np.ndarray], np.ndarray] | None = None,
         *,
+        align_to: str | Sequence[float] | np.ndarray = "start_time",
         closed: bool = True,
         progress: bool | None = None,
-    ) -> NeuronRecordingAssembly:
-        """Spike counts per presentation, time bin and unit, as an assembly.
+    ) -> xr.DataArray:
+        """Spike counts per presentation, time bin and unit, in AllenSDK's shape.
 
         Parameters
         ----------
         bin_edges
-            Bin edges relative to each presentation's onset (seconds), strictly increasing.
+            Bin edges relative to each presentation's alignment time (seconds), strictly
+            increasing: the window, e.g. ``np.arange(-0.1, 0.5, 0.01)``.
         stimulus_presentation_ids, unit_ids
             Which presentations and units, in output order (default: all).
         binarize
@@ -590,6 +910,11 @@ class EcephysSession:
         time_domain_callback
             Maps the absolute edges, shape ``(n_presentations, n_bins + 1)``, to new ones
             (e.g. to a clock that drifts); must keep the shape.
+        align_to
+            What ``0`` means for each presentation: a column of the presentations table
+            (default ``"start_time"``; e.g. ``"stop_time"`` or a task event such as
+            ``"pole_in_time"``), or one time per selected presentation. Presentations whose
+            alignment time is missing (NaN) raise; select them out first.
         closed
             ``True`` (AllenSDK): closed ``[a, b]`` bins, a spike on an inner edge counts in
             both bins. ``False``: half-open ``[a, b)`` bins.
@@ -598,17 +923,19 @@ class EcephysSession:
 
         Returns
         -------
-        NeuronRecordingAssembly
-            Dims ``presentation x time_bin x neuroid``. ``presentation`` carries every
-            presentation column plus ``stimulus_presentation_id`` and ``stimulus_id`` (str);
-            ``neuroid`` carries every unit column plus ``neuroid_id`` (the unit id as str) and
-            ``unit_id``; ``time_bin`` carries ``time_bin_start``/``time_bin_end`` (relative to
-            onset). Name ``spike_counts``.
+        xarray.DataArray
+            AllenSDK's ``spike_counts``: dims ``(stimulus_presentation_id,
+            time_relative_to_stimulus_onset, unit_id)``, the time coordinate holding bin
+            centres, so AllenSDK code such as ``counts.mean(dim="stimulus_presentation_id")``
+            runs unchanged. ``attrs`` keep ``bin_edges``, ``bin_semantics``, ``align_to`` and
+            ``session_id``. :meth:`to_assembly` turns it into a
+            :class:`~brainbridge.assemblies.NeuronRecordingAssembly` for scoring and ML.
         """
         bin_edges = np.asarray(bin_edges, dtype=np.float64)
         presentations = self._select_presentations(stimulus_presentation_ids)
         units = self._select_units(unit_ids)
-        edges = window_edges(presentations["start_time"].to_numpy(float), bin_edges)
+        onsets, align_name = self._alignment_times(presentations, align_to)
+        edges = window_edges(onsets, bin_edges)
         if time_domain_callback is not None:
             edges = np.asarray(time_domain_callback(edges), dtype=np.float64)
             if edges.shape != (len(presentations), bin_edges.size):
@@ -622,7 +949,114 @@ class EcephysSession:
             )
         trains = self.spike_trains.select(units.index.to_numpy())
         counts = spike_counts(trains, edges, closed=closed, binarize=binarize, dtype=dtype, progress=progress)
-        return self._assembly(counts, presentations, units, bin_edges, closed=closed)
+        return xr.DataArray(
+            counts,
+            dims=SPIKE_COUNT_DIMS,
+            coords={
+                SPIKE_COUNT_DIMS[0]: presentations.index.to_numpy(),
+                SPIKE_COUNT_DIMS[1]: bin_edges[:-1] + np.diff(bin_edges) / 2.0,
+                SPIKE_COUNT_DIMS[2]: units.index.to_numpy(),
+            },
+            attrs={
+                "bin_edges": bin_edges,
+                "bin_semantics": "closed" if closed else "half-open",
+                "align_to": align_name,
+                "session_id": str(self.session_id),
+            },
+            name="spike_counts",
+        )
+
+    def _alignment_times(self, presentations: pd.DataFrame, align_to) -> tuple[np.ndarray, str]:
+        if isinstance(align_to, str):
+            if align_to not in presentations.columns:
+                numeric = [c for c in presentations.columns if presentations[c].dtype.kind in "fiu"]
+                raise ValidationError(f"no presentation column {align_to!r} to align to; numeric columns: {numeric}")
+            return presentations[align_to].to_numpy(dtype=np.float64), align_to
+        times = np.asarray(align_to, dtype=np.float64).reshape(-1)
+        if times.size != len(presentations):
+            raise ValidationError(
+                f"align_to has {times.size} times for {len(presentations)} selected presentations; give one each"
+            )
+        return times, "times"
+
+    def event_aligned_spike_counts(
+        self,
+        event_times,
+        bin_edges,
+        unit_ids=None,
+        *,
+        closed: bool = True,
+        binarize: bool = False,
+        dtype=None,
+        progress: bool | None = None,
+    ) -> xr.DataArray:
+        """Spike counts around arbitrary event times (licks, rewards, optogenetic pulses...).
+
+        Parameters
+        ----------
+        event_times
+            Absolute times (seconds), one window each, in output order.
+        bin_edges
+            The window's bin edges relative to each event, strictly increasing.
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims ``(event, time_relative_to_event, unit_id)``; coordinate ``event_time``.
+        """
+        times = np.asarray(event_times, dtype=np.float64).reshape(-1)
+        bin_edges = np.asarray(bin_edges, dtype=np.float64)
+        units = self._select_units(unit_ids)
+        edges = window_edges(times, bin_edges)
+        trains = self.spike_trains.select(units.index.to_numpy())
+        counts = spike_counts(trains, edges, closed=closed, binarize=binarize, dtype=dtype, progress=progress)
+        return xr.DataArray(
+            counts,
+            dims=("event", "time_relative_to_event", "unit_id"),
+            coords={
+                "event": np.arange(times.size),
+                "event_time": ("event", times),
+                "time_relative_to_event": bin_edges[:-1] + np.diff(bin_edges) / 2.0,
+                "unit_id": units.index.to_numpy(),
+            },
+            attrs={"bin_edges": bin_edges, "bin_semantics": "closed" if closed else "half-open"},
+            name="spike_counts",
+        )
+
+    def to_assembly(self, counts: xr.DataArray) -> NeuronRecordingAssembly:
+        """brainbridge's assembly of AllenSDK-shaped spike counts, for scoring and ML.
+
+        ``NeuronRecordingAssembly`` with dims ``presentation x neuroid x time_bin``:
+        ``presentation`` carries every presentation column plus ``stimulus_presentation_id``
+        and ``stimulus_id`` (str); ``neuroid`` every unit column plus ``neuroid_id`` (the unit
+        id as str) and ``unit_id``; ``time_bin`` carries ``time_bin_start``/``time_bin_end``
+        relative to the alignment time. Same values, no copy of the spike data beyond the
+        transpose.
+
+        >>> counts = session.presentationwise_spike_counts(np.arange(0, 0.26, 0.05))  # doctest: +SKIP
+        >>> assembly = session.to_assembly(counts)                                  # doctest: +SKIP
+
+        Raises
+        ------
+        ValidationError
+            ``counts`` is not a :meth:`presentationwise_spike_counts` result of this session.
+        """
+        if tuple(counts.dims) != SPIKE_COUNT_DIMS:
+            raise ValidationError(f"expected spike counts with dims {SPIKE_COUNT_DIMS}, got {tuple(counts.dims)}")
+        edges = counts.attrs.get("bin_edges")
+        centres = counts[SPIKE_COUNT_DIMS[1]].to_numpy()
+        if edges is None or len(edges) != centres.size + 1:
+            # reconstructed from the centres: exact for uniform bins
+            half = np.diff(centres) / 2.0 if centres.size > 1 else np.array([0.5])
+            edges = np.concatenate([[centres[0] - half[0]], centres[:-1] + half, [centres[-1] + half[-1]]])
+        presentations = self._select_presentations(counts[SPIKE_COUNT_DIMS[0]].to_numpy())
+        units = self._select_units(counts[SPIKE_COUNT_DIMS[2]].to_numpy())
+        values = np.ascontiguousarray(np.asarray(counts.values).transpose(0, 2, 1))
+        closed = counts.attrs.get("bin_semantics", "closed") == "closed"
+        assembly = self._assembly(values, presentations, units, np.asarray(edges, dtype=np.float64), closed=closed)
+        if "align_to" in counts.attrs:
+            assembly.attrs["align_to"] = str(counts.attrs["align_to"])
+        return assembly
 
     def _assembly(self, values, presentations: pd.DataFrame, units: pd.DataFrame, bin_edges, *, closed: bool):
         coords: dict[str, tuple[str, np.ndarray]] = {}
@@ -645,7 +1079,7 @@ class EcephysSession:
             "bin_semantics": "closed" if closed else "half-open",
         }
         return NeuronRecordingAssembly(
-            values, dims=["presentation", "time_bin", "neuroid"], coords=coords, attrs=attrs, name="spike_counts"
+            values, dims=["presentation", "neuroid", "time_bin"], coords=coords, attrs=attrs, name="spike_counts"
         )
 
     def presentationwise_spike_times(self, stimulus_presentation_ids=None, unit_ids=None) -> pd.DataFrame:
@@ -737,6 +1171,16 @@ class EcephysSession:
         columns["spike_std"] = std.T.ravel()
         columns["spike_sem"] = sem.T.ravel()
         return pd.DataFrame(columns, index=index).sort_index()
+
+
+def _drop_unused(table: pd.DataFrame) -> pd.DataFrame:
+    """Drop stimulus-parameter columns holding only ``"null"``/NaN (timing columns stay)."""
+    unused = []
+    for column in EcephysSession.stimulus_parameters(table):
+        values = table[column]
+        if values.isna().all() or (values.astype(str).isin([_NULL, "nan", ""])).all():
+            unused.append(column)
+    return table.drop(columns=unused)
 
 
 def _select_rows(table: pd.DataFrame, ids, error: type[Exception], what: str, hint: str) -> pd.DataFrame:

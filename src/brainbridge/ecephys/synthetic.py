@@ -9,13 +9,14 @@ metrics and peak channels, ``*_presentations`` interval tables with repeated sti
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_synthetic_project", "write_synthetic_session"]
+__all__ = ["write_probe_lfp", "write_synthetic_project", "write_synthetic_session"]
 
 STRUCTURES = (("VISp", 385), ("VISl", 409), ("CA1", 382), ("LGd", 170))
 
@@ -39,6 +40,8 @@ def write_synthetic_session(
     seed: int = 0,
     n_spikes: int | None = None,
     n_presentations: int | None = None,
+    extras: bool = True,
+    session_type: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Write one session's NWB file and return its project-table rows.
 
@@ -55,6 +58,11 @@ def write_synthetic_session(
         Poisson firing rate, or (``n_spikes``) the total number of spikes to draw.
     n_presentations
         Overrides the stimulus design with this many grating presentations (benchmarks).
+    extras
+        Also write AllenSDK's running speed, eye tracking and gaze mapping, optotagging
+        epochs, mean waveforms, and an invalid interval for the first probe's LFP.
+    session_type
+        Recorded as the file's ``stimulus_notes``.
 
     Returns
     -------
@@ -71,6 +79,7 @@ def write_synthetic_session(
         identifier=f"synthetic-{session_id}",
         session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc),
         session_id=str(session_id),
+        stimulus_notes=session_type,
     )
     for name, description in (
         ("probe_vertical_position", "depth along the probe (um)"),
@@ -193,9 +202,18 @@ def write_synthetic_session(
             "presence_ratio": float([0.99, 0.97, 0.96, 0.9][u % 4] if u % 7 != 3 else np.nan),
             "isi_violations": float([0.1, 0.3, 0.2, 0.6][(u // 2) % 4]),
         }
+        waveform = {}
+        if extras:
+            # channels x samples of the unit's probe, a trough on the peak channel
+            probe_index = channel_ids.index(peak) // channels_per_probe
+            shape = np.sin(np.linspace(0, 2 * np.pi, 20)) * -(50.0 + u)
+            rows = np.zeros((channels_per_probe, 20))
+            rows[channel_ids.index(peak) - probe_index * channels_per_probe] = shape
+            waveform = {"waveform_mean": rows}
         nwb.add_unit(
             id=unit_id,
             spike_times=train,
+            **waveform,
             electrodes=[channel_ids.index(peak)],
             quality=quality,
             firing_rate=float(count / total_time),
@@ -215,10 +233,133 @@ def write_synthetic_session(
                 **metrics,
             }
         )
+    if extras:
+        _add_extras(nwb, rng, total_time, channels_per_probe, n_samples=20)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     return {"probes": pd.DataFrame(probe_rows), "channels": pd.DataFrame(channel_rows), "units": pd.DataFrame(unit_rows)}
+
+
+def _add_extras(nwb, rng, total_time: float, channels_per_probe: int, n_samples: int) -> None:
+    """AllenSDK's running, eye-tracking, gaze-mapping and optotagging layout, small and deterministic."""
+    from hdmf.common import DynamicTable, VectorData
+    from pynwb import TimeSeries
+    from pynwb.epoch import TimeIntervals
+
+    # running wheel at 60 Hz: intervals [t, t + 1/60)
+    starts = np.arange(0.0, total_time, 1.0 / 60.0)
+    running = nwb.create_processing_module("running", "running speed")
+    velocity = 10.0 + 5.0 * np.sin(starts)
+    running.add(TimeSeries(name="running_speed", data=velocity, timestamps=starts, unit="cm/s"))
+    running.add(TimeSeries(name="running_speed_end_times", data=starts + 1.0 / 60.0,
+                           timestamps=starts + 1.0 / 60.0, unit="s"))
+    running.add(TimeSeries(name="running_wheel_rotation", data=velocity / 100.0, timestamps=starts, unit="rad"))
+
+    # eye tracking at 30 Hz: ellipse fits (half axes) and gaze on the screen
+    frames = np.arange(0.0, total_time, 1.0 / 30.0)
+    n = frames.size
+    tracking = nwb.create_processing_module("eye_tracking", "ellipse fits")
+    for name, radius in (("pupil_ellipse_fits", 5.0), ("eye_ellipse_fits", 20.0), ("cr_ellipse_fits", 2.0)):
+        columns = [
+            VectorData(name=c, description=c, data=(rng.normal(radius, 0.1, n) if c in ("height", "width")
+                                                    else rng.normal(0.0, 1.0, n)))
+            for c in ("center_x", "center_y", "height", "width", "phi")
+        ]
+        tracking.add(DynamicTable(name=name, description=name, columns=columns))
+    for kind in ("raw", "filtered"):
+        module = nwb.create_processing_module(f"{kind}_gaze_mapping", f"{kind} gaze mapping")
+        area = np.pi * 25.0 + rng.normal(0.0, 0.5, n)
+        if kind == "filtered":
+            area[::7] = np.nan
+        module.add(TimeSeries(name="eye_area", data=area * 16, timestamps=frames, unit="px^2"))
+        module.add(TimeSeries(name="pupil_area", data=area, timestamps=frames, unit="px^2"))
+        module.add(TimeSeries(name="screen_coordinates", data=rng.normal(0, 1, (n, 2)), timestamps=frames, unit="cm"))
+        module.add(TimeSeries(name="screen_coordinates_spherical", data=rng.normal(0, 3, (n, 2)),
+                              timestamps=frames, unit="deg"))
+
+    # optotagging: 5 pulses after the stimuli
+    opto = nwb.create_processing_module("optotagging", "optogenetic stimulation")
+    table = TimeIntervals(name="optogenetic_stimulation", description="light pulses")
+    for column in ("condition", "level", "stimulus_name", "duration"):
+        table.add_column(name=column, description=column)
+    for k in range(5):
+        start = total_time - 0.9 + 0.15 * k
+        table.add_row(start_time=start, stop_time=start + 0.01, condition="half-period of a cosine wave",
+                      level=[0.5, 1.0][k % 2], stimulus_name="raised_cosine", duration=0.01)
+    opto.add(table)
+    # the first probe's LFP is invalid for 0.2 s
+    nwb.add_invalid_time_interval(start_time=1.0, stop_time=1.2, tags=["probeA"])
+
+
+def write_probe_lfp(
+    path: str | os.PathLike,
+    session_id: int,
+    probe_id: int,
+    channel_ids,
+    *,
+    probe_name: str = "probeA",
+    duration: float = 4.0,
+    rate: float = 500.0,
+    csd: bool = True,
+    seed: int = 0,
+    chunks: bool = True,
+) -> np.ndarray:
+    """Write a probe LFP file in AllenSDK's layout with pynwb (``probe_<id>_lfp.nwb``).
+
+    ``acquisition/probe_<id>_lfp`` holds the ``ElectricalSeries`` ``probe_<id>_lfp_data``
+    (time x channel, float32, explicit timestamps) over an electrodes table with the given
+    channel ids. With ``csd``, AllenSDK's ``processing/current_source_density`` group is added
+    with h5py (AllenSDK writes it with its own NWB extension, which pynwb does not have):
+    ``time_series/{data,timestamps}`` and ``virtual_electrode_{x,y}_positions``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The LFP written, shape ``(n_times, n_channels)``.
+    """
+    from hdmf.backends.hdf5 import H5DataIO
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.ecephys import LFP, ElectricalSeries
+
+    rng = np.random.default_rng(seed + int(probe_id))
+    channel_ids = [int(c) for c in channel_ids]
+    nwb = NWBFile(
+        session_description=f"LFP of probe {probe_id}",
+        identifier=str(probe_id),
+        session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        session_id=str(session_id),
+    )
+    device = nwb.create_device(name=probe_name)
+    group = nwb.create_electrode_group(name=probe_name, description="LFP channels", location="none", device=device)
+    for c in channel_ids:
+        nwb.add_electrode(id=c, group=group, location="none")
+    times = np.arange(0.0, duration, 1.0 / rate)
+    data = (rng.normal(0.0, 1e-5, (times.size, len(channel_ids)))
+            + 1e-4 * np.sin(2 * np.pi * 8.0 * times)[:, None]).astype(np.float32)
+    with warnings.catch_warnings():
+        # pynwb warns that the region is linked before the file owns the table; it does own it
+        warnings.simplefilter("ignore", UserWarning)
+        region = nwb.create_electrode_table_region(list(range(len(channel_ids))), "LFP channels")
+        wrapped = H5DataIO(data, chunks=(min(times.size, 4096), len(channel_ids))) if chunks else data
+        series = ElectricalSeries(name=f"probe_{probe_id}_lfp_data", data=wrapped, electrodes=region, timestamps=times)
+        nwb.add_acquisition(LFP(name=f"probe_{probe_id}_lfp", electrical_series=series))
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with NWBHDF5IO(str(path), "w") as io:
+            io.write(nwb)
+    if csd:
+        import h5py
+
+        csd_times = times[: min(times.size, 250)]
+        values = np.diff(data[: csd_times.size].astype(np.float64), n=2, axis=1) * -1.0
+        with h5py.File(path, "a") as f:
+            group = f.require_group("processing/current_source_density/current_source_density")
+            ts = group.create_group("time_series")
+            ts.create_dataset("data", data=values)
+            ts.create_dataset("timestamps", data=csd_times)
+            group.create_dataset("virtual_electrode_x_positions", data=np.full(values.shape[1], 43.0))
+            group.create_dataset("virtual_electrode_y_positions", data=20.0 * np.arange(1, values.shape[1] + 1))
+    return data
 
 
 def write_synthetic_project(
@@ -227,9 +368,17 @@ def write_synthetic_project(
     *,
     table_format: str = "csv",
     index: bool = True,
+    allen_files: bool = True,
     **session_kwargs,
 ) -> Path:
-    """Write a small project: ``session_<id>/session_<id>.nwb``, the four tables and ``project.json``.
+    """Write a small project in AllenSDK's cache layout.
+
+    ``session_<id>/session_<id>.nwb``, the four tables and ``project.json``; with
+    ``allen_files`` also ``session_<id>/probe_<probe_id>_lfp.nwb`` per probe (with a CSD),
+    ``<session_type>_analysis_metrics.csv`` (keyed by ``ecephys_unit_id``), and the natural
+    scene (``natural_scene_templates/natural_scene_<n>.tiff``) and movie
+    (``natural_movie_templates/natural_movie_<n>.h5``, NumPy ``.npy`` bytes as AllenSDK
+    reads them) templates.
 
     Parameters
     ----------
@@ -245,14 +394,21 @@ def write_synthetic_project(
     sessions = []
     for i, session_id in enumerate(session_ids):
         path = folder / f"session_{session_id}" / f"session_{session_id}.nwb"
-        rows = write_synthetic_session(path, session_id, seed=i, **session_kwargs)
+        session_type = "brain_observatory_1.1" if i % 2 == 0 else "functional_connectivity"
+        rows = write_synthetic_session(path, session_id, seed=i, session_type=session_type, **session_kwargs)
+        if allen_files:
+            probes = rows["probes"]
+            for probe_id, probe_name in zip(probes["id"], probes["name"]):
+                channel_ids = rows["channels"].loc[rows["channels"]["ecephys_probe_id"] == probe_id, "id"]
+                write_probe_lfp(path.parent / f"probe_{probe_id}_lfp.nwb", session_id, probe_id, channel_ids,
+                                probe_name=probe_name, seed=i)
         for name in tables:
             tables[name].append(rows[name])
         acronyms = sorted({a for a in rows["channels"]["ecephys_structure_acronym"] if isinstance(a, str)})
         sessions.append(
             {
                 "id": session_id,
-                "session_type": "brain_observatory_1.1" if i % 2 == 0 else "functional_connectivity",
+                "session_type": session_type,
                 "specimen_id": 9000 + i,
                 "genotype": "wt/wt" if i % 2 == 0 else "Sst-IRES-Cre/wt",
                 "sex": "M" if i % 2 == 0 else "F",
@@ -273,6 +429,39 @@ def write_synthetic_project(
             frame.to_csv(folder / f"{name}.csv", index=False)
         else:
             raise ValueError(f"table_format must be 'csv' or 'parquet', got {table_format!r}")
+    if allen_files:
+        _write_allen_files(folder, frames["sessions"], frames["units"], frames["channels"], frames["probes"])
     if index:
         write_project_index(folder)
     return folder
+
+
+def _write_allen_files(folder: Path, sessions, units, channels, probes) -> None:
+    from PIL import Image
+
+    unit_sessions = units["ecephys_channel_id"].map(
+        channels.set_index("id")["ecephys_probe_id"].map(probes.set_index("id")["ecephys_session_id"])
+    )
+    for session_type in sessions["session_type"].unique():
+        ids = sessions.loc[sessions["session_type"] == session_type, "id"]
+        chosen = units[unit_sessions.isin(ids).to_numpy()]
+        metrics = pd.DataFrame(
+            {
+                "ecephys_unit_id": chosen["id"].to_numpy(),
+                "g_osi_sg": np.linspace(0.1, 0.9, len(chosen)),
+                "pref_ori_sg": np.tile([0.0, 45.0, 90.0, 135.0], len(chosen))[: len(chosen)],
+                "firing_rate_sg": chosen["firing_rate"].to_numpy(),
+            }
+        )
+        metrics.to_csv(folder / f"{session_type}_analysis_metrics.csv", index=False)
+    scenes = folder / "natural_scene_templates"
+    scenes.mkdir(exist_ok=True)
+    for n in range(3):
+        image = (np.arange(16 * 24, dtype=np.uint16).reshape(16, 24) * (n + 1) % 256).astype(np.uint8)
+        Image.fromarray(image).save(scenes / f"natural_scene_{n}.tiff")
+    movies = folder / "natural_movie_templates"
+    movies.mkdir(exist_ok=True)
+    for n in (1, 3):
+        frames = (np.arange(5 * 8 * 12).reshape(5, 8, 12) * n % 256).astype(np.uint8)
+        with open(movies / f"natural_movie_{n}.h5", "wb") as handle:
+            np.save(handle, frames, allow_pickle=False)
