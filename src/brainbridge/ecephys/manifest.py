@@ -11,7 +11,9 @@ The file looks like AllenSDK's ``ecephys_project_manifest.json``::
 
 Keys and templates are AllenSDK's. Differences, on purpose: versions are compared
 semantically (``0.10.0`` is newer than ``0.3.0``), the message says what to do, and the
-file is written atomically.
+file is written atomically. Without an explicit ``version``, a manifest AllenSDK wrote
+(0.2.x or 0.3.x: the same keys and templates) opens as it is, and the files it lists are
+reused.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from brainbridge.ecephys.errors import ManifestVersionError
 from brainbridge.errors import ValidationError
 from brainbridge.paths import path_within, safe_component
 
-__all__ = ["DEFAULT_ENTRIES", "MANIFEST_VERSION", "Manifest", "compare_versions"]
+__all__ = ["DEFAULT_ENTRIES", "MANIFEST_VERSION", "READABLE_VERSIONS", "Manifest", "compare_versions",
+           "is_readable_version"]
 
 #: version of the cache layout this code reads and writes
 MANIFEST_VERSION = "1.0.0"
@@ -57,6 +60,16 @@ def _version_key(version: str) -> tuple:
     for piece in re.split(r"[.\-+]", str(version)):
         parts.append((0, int(piece), "") if piece.isdigit() else (1, 0, piece))
     return tuple(parts)
+
+
+#: manifest layouts read without ``version=``: AllenSDK's 0.2.x and 0.3.x, and brainbridge's 1.x
+READABLE_VERSIONS = ("0.2", "0.3", "1")
+
+
+def is_readable_version(version: str) -> bool:
+    """Whether a manifest of this version has a layout this code reads (same keys and templates)."""
+    parts = str(version).split(".")
+    return any(parts[: len(p.split("."))] == p.split(".") for p in READABLE_VERSIONS)
 
 
 def compare_versions(a: str, b: str) -> int:
@@ -112,6 +125,7 @@ class Manifest:
         """
         path = Path(path).expanduser().absolute()
         expected = version or MANIFEST_VERSION
+        lenient = version is None  # no version asked for: any layout this code reads
         if not path.exists():
             manifest = cls(path=path, version=expected, source=source, entries=cls.default_entries())
             manifest.save()
@@ -125,6 +139,8 @@ class Manifest:
             raise ValidationError(f"{path} is not a project cache manifest ({e}); remove it to start afresh") from e
         found = next((e.get("value") for e in raw if e.get("type") == "manifest_version"), None)
         recorded_source = next((e.get("value") for e in raw if e.get("type") == "source"), None)
+        if lenient and found is not None and is_readable_version(str(found)):
+            expected = str(found)
         if found is None or compare_versions(str(found), expected) != 0:
             if found is None:
                 detail = "records no version"
@@ -139,6 +155,9 @@ class Manifest:
                 found=None if found is None else str(found),
             )
         entries = [e for e in raw if e.get("type") not in ("manifest_version", "source")]
+        # an AllenSDK manifest lacks brainbridge's own keys: use the defaults (in memory only)
+        known = {e.get("key") for e in entries}
+        entries.extend(e for e in cls.default_entries() if e["key"] not in known)
         return cls(path=path, version=str(found), source=recorded_source or source, entries=entries)
 
     def save(self) -> None:

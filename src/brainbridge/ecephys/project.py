@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from brainbridge import config
-from brainbridge.atomic import atomic_path
+from brainbridge.atomic import atomic_path, atomic_write_text
 from brainbridge.ecephys.errors import (
     NWBFileError,
     ProjectFetchError,
@@ -47,8 +47,10 @@ from brainbridge.ecephys.session import EcephysSession, filter_units
 from brainbridge.errors import FetchError, OfflineError, ValidationError
 from brainbridge.fetch import AccessDeniedError, RemoteNotFoundError, fetch_file, redact_url, sha1_hash
 from brainbridge.paths import check_relative, path_within, safe_component
+from brainbridge.stimuli import StimulusSet
 
 __all__ = [
+    "ALLEN_S3_SOURCE",
     "INDEX_NAME",
     "TABLES",
     "EcephysProjectCache",
@@ -59,6 +61,11 @@ __all__ = [
     "read_table_file",
     "write_project_index",
 ]
+
+#: AllenSDK's Visual Coding - Neuropixels cache on the public S3 bucket (read anonymously)
+ALLEN_S3_BUCKET = "allen-brain-observatory"
+ALLEN_S3_PREFIX = "visual-coding-neuropixels/ecephys-cache"
+ALLEN_S3_SOURCE = f"s3://{ALLEN_S3_BUCKET}/{ALLEN_S3_PREFIX}"
 
 INDEX_NAME = "project.json"
 INDEX_FORMAT = "brainbridge.ecephys.project"
@@ -153,6 +160,15 @@ class ProjectSource:
             return found
         return [FileSpec(f"{name}{s}") for s in TABLE_SUFFIXES]
 
+    def file_spec(self, relative: str) -> FileSpec:
+        """Any other file of the project (LFP, metrics, templates) by its path in the layout."""
+        index = self.index
+        if index is not None:
+            entry = index.get("files", {}).get(relative)
+            if entry:
+                return FileSpec(**entry)
+        return FileSpec(relative)
+
     def session_file(self, session_id) -> FileSpec | None:
         """The NWB file of a session (``None`` when the index does not list it)."""
         index = self.index
@@ -193,7 +209,14 @@ def write_project_index(folder: str | os.PathLike) -> Path:
             "sha1": sha1_hash(path),
             "size": path.stat().st_size,
         }
-    index = {"format": INDEX_FORMAT, "version": 1, "tables": tables, "sessions": sessions}
+    listed = {t["path"] for t in tables.values()} | {e["path"] for e in sessions.values()} | {INDEX_NAME}
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        if path.is_file() and relative not in listed and not relative.startswith("."):
+            # LFP files, analysis metrics, stimulus templates: verified downloads too
+            files[relative] = {"path": relative, "sha1": sha1_hash(path), "size": path.stat().st_size}
+    index = {"format": INDEX_FORMAT, "version": 1, "tables": tables, "sessions": sessions, "files": files}
     target = folder / INDEX_NAME
     target.write_text(json.dumps(index, indent=2, sort_keys=True))
     return target
@@ -262,6 +285,17 @@ def get_grouped_uniques(
     return this
 
 
+def _recorded_source(manifest: str | os.PathLike | None) -> str | None:
+    """The source an existing manifest records (``None``: none, or no such file)."""
+    if manifest is None:
+        return None
+    try:
+        entries = json.loads(Path(manifest).expanduser().read_text())["manifest"]
+        return next((e.get("value") for e in entries if isinstance(e, dict) and e.get("type") == "source"), None)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _literal_list(value: Any) -> Any:
     if isinstance(value, str):
         try:
@@ -317,6 +351,12 @@ class EcephysProjectCache:
     SESSION_DIR_KEY = "session_data"
     SESSION_NWB_KEY = "session_nwb"
     PROBE_LFP_NWB_KEY = "probe_lfp_nwb"
+    NATURAL_MOVIE_DIR_KEY = "movie_dir"
+    NATURAL_MOVIE_KEY = "natural_movie"
+    NATURAL_SCENE_DIR_KEY = "natural_scene_dir"
+    NATURAL_SCENE_KEY = "natural_scene"
+    SESSION_ANALYSIS_METRICS_KEY = "session_analysis_metrics"
+    TYPEWISE_ANALYSIS_METRICS_KEY = "typewise_analysis_metrics"
     MANIFEST_VERSION = MANIFEST_VERSION
 
     SUPPRESS_FROM_UNITS = (
@@ -378,19 +418,23 @@ class EcephysProjectCache:
     ):
         if fetch_tries < 1:
             raise ValidationError(f"fetch_tries is the total number of attempts and must be >= 1, got {fetch_tries}")
-        self.source = fetch_api if isinstance(fetch_api, ProjectSource) or fetch_api is None else ProjectSource(fetch_api)
         self.offline = config.offline() if offline is None else bool(offline)
-        if self.source is None and not self.offline:
-            raise ValidationError("give a project source (folder, http(s):// or s3:// URL), or use EcephysProjectCache.fixed()")
+        self.fetch_options = dict(fetch_options or {})
+        if fetch_api is None and not self.offline:
+            # AllenSDK's default: the Allen Institute's released data (here its public S3 cache),
+            # unless the manifest records where its cache was filled from
+            fetch_api = _recorded_source(manifest) or ALLEN_S3_SOURCE
+        if fetch_api == ALLEN_S3_SOURCE:
+            self.fetch_options.setdefault("s3_anon", True)
+        self.source = fetch_api if isinstance(fetch_api, ProjectSource) or fetch_api is None else ProjectSource(fetch_api)
         self.fetch_tries = int(fetch_tries)
         self.progress = progress
         self.retry_wait = float(retry_wait)
-        self.fetch_options = dict(fetch_options or {})
         location = self.source.location if self.source is not None else None
         if manifest is None:
             slug = hashlib.sha256((location or "default").encode()).hexdigest()[:16]
             manifest = config.home() / "ecephys" / slug / "ecephys_project_manifest.json"
-        self.manifest = Manifest.load_or_create(manifest, version=version or self.MANIFEST_VERSION, source=location)
+        self.manifest = Manifest.load_or_create(manifest, version=version, source=location)
         if location is not None and self.manifest.source not in (None, location):
             warnings.warn(
                 f"the cache at {self.manifest.path} was filled from {self.manifest.source}, not {location}",
@@ -398,13 +442,95 @@ class EcephysProjectCache:
             )
         self._tables: dict[str, pd.DataFrame] = {}
         self._index_loaded = False
+        self._derived = None
 
     # constructors -----------------------------------------------------------------------
 
     @classmethod
     def from_source(cls, location: str | os.PathLike, **kwargs) -> EcephysProjectCache:
-        """A cache of the project at ``location`` (folder, ``http(s)://``, ``s3://``)."""
-        return cls(ProjectSource(location), **kwargs)
+        """A cache of the project at ``location``.
+
+        ``location`` is a project store (a folder, ``http(s)://`` or ``s3://`` URL with the
+        tables and ``session_<id>/session_<id>.nwb`` files: AllenSDK's cache layout), a plain
+        folder of NWB files or a DANDI dandiset's layout (``sub-*/sub-*_ses-*.nwb``: the tables
+        are derived from the files, cached, and derived again when a file changes), or
+        ``dandi:<dandiset id>[/<version>]`` when the ``dandi`` package is installed.
+        """
+        text = os.fspath(location)
+        if text.lower().startswith("dandi:"):
+            from brainbridge.ecephys.dandi import dandiset_folder
+
+            manifest = kwargs.get("manifest")
+            text = str(dandiset_folder(text, manifest=manifest, offline=kwargs.get("offline"),
+                                       progress=kwargs.get("progress"),
+                                       fetch_options=kwargs.get("fetch_options")))
+        return cls(ProjectSource(text), **kwargs)
+
+    @classmethod
+    def from_warehouse(
+        cls,
+        scheme: str | None = None,
+        host: str | None = None,
+        asynchronous: bool = False,
+        manifest: str | os.PathLike | None = None,
+        version: str | None = None,
+        cache: bool = True,
+        fetch_tries: int = 2,
+        timeout: float | None = 1200,
+        **kwargs,
+    ) -> EcephysProjectCache:
+        """AllenSDK's constructor: the Allen Brain Observatory Visual Coding - Neuropixels release.
+
+        Reads the release's public S3 cache (``s3://allen-brain-observatory/visual-coding-
+        neuropixels/ecephys-cache``, anonymously): AllenSDK's tables with Allen's columns,
+        ``session_<id>/session_<id>.nwb``, ``session_<id>/probe_<id>_lfp.nwb``, the
+        ``<session_type>_analysis_metrics.csv`` tables and the natural scene and movie templates.
+        Every download goes through :func:`brainbridge.fetch.fetch_file` (resumable, locked,
+        verified, atomic).
+
+        Parameters
+        ----------
+        scheme, host
+            Together, a mirror of the same layout: ``<scheme>://<host>/visual-coding-neuropixels/
+            ecephys-cache`` (``s3`` with a bucket as host, or ``http(s)``).
+        asynchronous
+            Accepted for AllenSDK compatibility; downloads are synchronous.
+        manifest, version
+            The cache manifest (an AllenSDK manifest of 0.2.x/0.3.x opens as it is) and the
+            version to insist on (default: any readable layout).
+        cache
+            Must be ``True`` (AllenSDK's ``cache=False`` cannot work either).
+        fetch_tries
+            Total attempts per file.
+        timeout
+            Seconds allowed for one file's download, retries included (AllenSDK's deadline).
+        **kwargs
+            Other :class:`EcephysProjectCache` arguments (``fetch_options``, ``offline``...).
+        """
+        if not cache:
+            raise ValidationError("cache=False is not supported: the cache is where files are read from")
+        if scheme and host:
+            location = f"{scheme}://{host.rstrip('/')}/{ALLEN_S3_PREFIX}"
+        else:
+            location = ALLEN_S3_SOURCE
+        options = dict(kwargs.pop("fetch_options", None) or {})
+        if timeout is not None:
+            options.setdefault("timeout", float(timeout))
+        if location.startswith("s3://"):
+            options.setdefault("s3_anon", True)
+        return cls(location, fetch_tries=fetch_tries, manifest=manifest, version=version, fetch_options=options, **kwargs)
+
+    @classmethod
+    def from_s3_cache(cls, cache_dir: str | os.PathLike, **kwargs) -> EcephysProjectCache:
+        """The public release (:meth:`from_warehouse`) cached in ``cache_dir`` (AllenSDK's newer
+        project caches' constructor name)."""
+        manifest = Path(cache_dir) / "ecephys_project_manifest.json"
+        return cls.from_warehouse(manifest=manifest, **kwargs)
+
+    def refresh(self) -> None:
+        """Forget the tables read so far (a derived project re-checks its files on next use)."""
+        self._tables.clear()
+        self._derived = None
 
     @classmethod
     def fixed(
@@ -500,9 +626,30 @@ class EcephysProjectCache:
 
     # raw tables -------------------------------------------------------------------------
 
+    def _derived_project(self):
+        """The tables derived from a local folder of NWB files (``None`` for other sources)."""
+        if self._derived is None and self.source is not None and self.source.is_local and not self.offline:
+            from brainbridge.ecephys.derive import derive_project, is_nwb_folder
+
+            if is_nwb_folder(self.source.location):
+                derived = derive_project(self.source.location, self.manifest.base_dir / "derived",
+                                         progress=self.progress)
+                for table, frame in derived.tables.items():
+                    # a plain copy in the cache too: fixed(manifest=...) reads it offline
+                    target = self.manifest.get_path(table)
+                    if derived.derived_files or not target.exists():
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        atomic_write_text(target, frame.to_csv())
+                self._derived = derived
+        return self._derived
+
     def _table(self, name: str) -> pd.DataFrame:
         if name in self._tables:
             return self._tables[name].copy()
+        derived = self._derived_project()
+        if derived is not None:
+            self._tables[name] = derived.tables[name]
+            return derived.tables[name].copy()
         csv_target = self.manifest.get_path(name)
         candidates: list[FileSpec] = []
         if self.source is not None and not self.offline:
@@ -689,15 +836,21 @@ class EcephysProjectCache:
         columns = [c for c in self.SUBSTITUTE_CHANNEL_COLUMNS if c in channels.columns]
         if not columns or "ecephys_session_id" not in channels.columns:
             return pd.DataFrame()
-        return channels.loc[channels["ecephys_session_id"] == session_id, columns]
+        mine = channels.loc[channels["ecephys_session_id"] == session_id]
+        if "nwb_channel_id" in mine.columns:  # a derived project: the file's own channel ids
+            mine = mine.set_index("nwb_channel_id")
+        return mine[columns]
 
     def get_session_data(
         self, session_id, filter_by_validity: bool = True, *, presentations=None, **unit_filter_kwargs
     ) -> EcephysSession:
         """The session's NWB file (fetched and cached on first use) as an :class:`EcephysSession`.
 
-        Units are filtered as in :meth:`get_units` (AllenSDK's defaults); the session's channels
-        take their structure annotations from the project's channels table.
+        Units are filtered as in :meth:`get_units` (AllenSDK's defaults) and carry the
+        session's analysis metrics when the project has them; the session's channels take
+        their structure annotations from the project's channels table; ``get_lfp(probe_id)``
+        fetches the probe's LFP file on first use; ``session_type`` comes from the sessions
+        table. Sessions of a folder of NWB files are read in place (never copied).
 
         Raises
         ------
@@ -707,27 +860,186 @@ class EcephysProjectCache:
             The file cannot be read even after fetching it again.
         """
         session_id = self._resolve_session_id(session_id)
-        target = self.manifest.get_path(self.SESSION_NWB_KEY, session_id, session_id)
-        spec = None
-        if self.source is not None and not self.offline:
-            self._load_index()
-            spec = self.source.session_file(session_id)
+        sessions = self._get_sessions()
+        session_type = sessions.loc[session_id, "session_type"] if "session_type" in sessions.columns else None
         out_of_brain = unit_filter_kwargs.pop("filter_out_of_brain_units", True)
-        reader = partial(
-            EcephysSession.from_nwb,
+        kwargs = dict(
             session_id=session_id,
             presentations=presentations,
             filter_by_validity=filter_by_validity,
             filter_out_of_brain_units=out_of_brain,
             unit_filter_defaults=True,
             external_channel_columns=partial(self._substitute_channel_columns, session_id),
+            session_type=None if pd.isna(session_type) else str(session_type),
+            additional_unit_metrics=partial(self._session_metrics_or_none, session_id),
             **unit_filter_kwargs,
         )
+        local = self._local_session_file(session_id, sessions)
+        if local is not None:
+            return EcephysSession.from_nwb(local, **kwargs)  # LFP files next to it are found there
+        kwargs["probe_lfp_paths"] = self._probe_lfp_promises(session_id)
+        target = self.manifest.get_path(self.SESSION_NWB_KEY, session_id, session_id)
+        spec = None
+        if self.source is not None and not self.offline:
+            self._load_index()
+            spec = self.source.session_file(session_id)
+        reader = partial(EcephysSession.from_nwb, **kwargs)
         if spec is None and not target.exists():
             if self.offline or self.source is None:
                 raise OfflineError(f"session {session_id} is not in the cache ({target}) and this cache never fetches")
             raise SessionNotFoundError(f"the project source {self.source} has no NWB file for session {session_id}")
         return self._cached(spec, target, reader)
+
+    def _local_session_file(self, session_id, sessions: pd.DataFrame) -> Path | None:
+        """A session file read in place: a derived project's, or one its sessions table names."""
+        derived = self._derived_project()
+        if derived is not None:
+            return derived.session_paths[session_id]
+        if "nwb_path" in sessions.columns and isinstance(sessions.loc[session_id, "nwb_path"], str):
+            path = Path(sessions.loc[session_id, "nwb_path"])
+            if path.is_absolute() and path.is_file():
+                return path
+        return None
+
+    def _probe_lfp_promises(self, session_id) -> dict:
+        """``{probe_id: callable}`` fetching each probe's LFP file of the session on first use."""
+        probes = self._get_probes()
+        if "ecephys_session_id" not in probes.columns:
+            return {}
+        mine = probes.index[(probes["ecephys_session_id"].astype(str) == str(session_id)).to_numpy()]
+        return {probe_id: partial(self.get_file_path, self.PROBE_LFP_NWB_KEY, session_id, probe_id) for probe_id in mine}
+
+    def get_file_path(self, key: str, *args) -> Path:
+        """The local path of any file of the layout (``probe_lfp_nwb``, ``natural_scene``...),
+        fetched first when it is not cached yet (a file already there is reused as it is).
+
+        Raises
+        ------
+        OfflineError
+            Not cached, and this cache never fetches.
+        """
+        target = self.manifest.get_path(key, *args)
+        if target.exists():
+            return target
+        if self.offline or self.source is None:
+            raise OfflineError(f"{target} is not in the cache and this cache never fetches (fixed/offline mode)")
+        self._load_index()
+        relative = target.relative_to(self.manifest.base_dir).as_posix()
+        self._download(self.source.file_spec(relative), target)
+        return target
+
+    # analysis metrics ---------------------------------------------------------------------
+
+    def get_unit_analysis_metrics_by_session_type(
+        self, session_type: str, annotate: bool = True, filter_by_validity: bool = True, **unit_filter_kwargs
+    ) -> pd.DataFrame:
+        """The analysis metrics of every unit of a session type (``<type>_analysis_metrics.csv``),
+        index ``ecephys_unit_id``; with ``annotate``, joined (inner) to :meth:`get_units`.
+
+        Raises
+        ------
+        ValidationError
+            An unknown session type.
+        """
+        known = self.get_all_session_types()
+        if session_type not in known:
+            raise ValidationError(f"unrecognized session type: {session_type!r}; available types: {known}")
+        path = self.get_file_path(self.TYPEWISE_ANALYSIS_METRICS_KEY, session_type)
+        metrics = read_table_file(path, index_col="ecephys_unit_id")
+        return self._annotate_metrics(metrics, annotate, filter_by_validity, None, **unit_filter_kwargs)
+
+    def get_unit_analysis_metrics_for_session(
+        self, session_id, annotate: bool = True, filter_by_validity: bool = True, **unit_filter_kwargs
+    ) -> pd.DataFrame:
+        """The analysis metrics of one session's units, index ``ecephys_unit_id``.
+
+        Read from ``session_<id>/session_<id>_analysis_metrics.csv`` when cached; else taken
+        from the session type's table (which the public release publishes) and cached there.
+        """
+        session_id = self._resolve_session_id(session_id)
+        target = self.manifest.get_path(self.SESSION_ANALYSIS_METRICS_KEY, session_id, session_id)
+        if target.exists():
+            metrics = read_table_file(target, index_col="ecephys_unit_id")
+        else:
+            sessions = self._get_sessions()
+            session_type = sessions.loc[session_id, "session_type"] if "session_type" in sessions.columns else None
+            if session_type is None or pd.isna(session_type):
+                raise ProjectTableError(f"session {session_id} has no session_type, so no analysis metrics table")
+            typewise = read_table_file(
+                self.get_file_path(self.TYPEWISE_ANALYSIS_METRICS_KEY, session_type), index_col="ecephys_unit_id"
+            )
+            units = self._get_annotated_units(
+                filter_by_validity=False, amplitude_cutoff_maximum=None, presence_ratio_minimum=None,
+                isi_violations_maximum=None, filter_out_of_brain_units=False,
+            )
+            mine = units.index[(units["ecephys_session_id"].astype(str) == str(session_id)).to_numpy()]
+            metrics = typewise[typewise.index.isin(mine)]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(target, metrics.to_csv())
+        return self._annotate_metrics(metrics, annotate, filter_by_validity, session_id, **unit_filter_kwargs)
+
+    def _annotate_metrics(self, metrics, annotate, filter_by_validity, session_id, **unit_filter_kwargs):
+        if annotate:
+            units = self.get_units(filter_by_validity=filter_by_validity, **unit_filter_kwargs)
+            if session_id is not None:
+                units = units[(units["ecephys_session_id"].astype(str) == str(session_id)).to_numpy()]
+            metrics = pd.merge(units, metrics, left_index=True, right_index=True, how="inner", suffixes=("", "_metrics"))
+        metrics.index.name = "ecephys_unit_id"
+        return metrics
+
+    def _session_metrics_or_none(self, session_id) -> pd.DataFrame | None:
+        """A session's metrics for its units table, or ``None`` where the project has none."""
+        try:
+            return self.get_unit_analysis_metrics_for_session(session_id, annotate=False)
+        except (FetchError, OfflineError, ProjectTableError, ValidationError, OSError, KeyError):
+            return None
+
+    # stimulus templates -------------------------------------------------------------------
+
+    def get_natural_scene_template(self, number: int) -> np.ndarray:
+        """Natural scene ``number`` as an image array (``natural_scene_<n>.tiff``)."""
+        from PIL import Image
+
+        with Image.open(self.get_file_path(self.NATURAL_SCENE_KEY, int(number))) as image:
+            return np.asarray(image)
+
+    def get_natural_movie_template(self, number: int) -> np.ndarray:
+        """Natural movie ``number`` as ``frames x height x width`` (``natural_movie_<n>.h5``).
+
+        AllenSDK's files hold NumPy ``.npy`` bytes despite their name (read without pickles);
+        an HDF5 file's first dataset is read otherwise.
+        """
+        path = self.get_file_path(self.NATURAL_MOVIE_KEY, int(number))
+        try:
+            return np.load(path, allow_pickle=False)
+        except ValueError:
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                name = next(k for k in f if isinstance(f[k], h5py.Dataset))
+                return f[name][()]
+
+    def get_natural_scene_stimulus_set(self, numbers=range(118)) -> StimulusSet:
+        """The natural scenes as a :class:`~brainbridge.stimuli.StimulusSet` (fetched, cached).
+
+        ``stimulus_id`` is ``natural_scene_<n>``; ``frame`` is the scene number (the
+        ``frame`` column of the natural-scene presentations); files are the cached TIFFs.
+        Scenes the project lacks are left out (default numbers: the release's 0-117).
+        """
+        rows, paths = [], {}
+        for number in numbers:
+            try:
+                path = self.get_file_path(self.NATURAL_SCENE_KEY, int(number))
+            except (RemoteNotFoundError, OfflineError):
+                continue
+            stimulus_id = f"natural_scene_{int(number)}"
+            rows.append({"stimulus_id": stimulus_id, "frame": int(number), "stimulus_name": "natural_scenes",
+                         "filename": path.name})
+            paths[stimulus_id] = path
+        stimuli = StimulusSet(pd.DataFrame(rows, columns=["stimulus_id", "frame", "stimulus_name", "filename"]))
+        stimuli.stimulus_paths = paths
+        stimuli.identifier = "allen.natural_scenes"
+        return stimuli
 
     def session_nwb_path(self, session_id) -> Path:
         """The cache path of a session's NWB file (whether or not it is cached yet)."""

@@ -54,6 +54,9 @@ UNIT_FILTER_DEFAULTS: dict[str, float] = {
     "isi_violations_maximum": 0.5,
 }
 
+#: AllenSDK's unit quality labels; other vocabularies are not filtered by validity
+ALLEN_QUALITY_LABELS = frozenset({"good", "noise"})
+
 _FILTER_TESTS = {
     "amplitude_cutoff_maximum": ("amplitude_cutoff", "max"),
     "presence_ratio_minimum": ("presence_ratio", "min"),
@@ -108,7 +111,9 @@ def filter_units(
     units
         A units table.
     filter_by_validity
-        Keep ``quality == "good"`` (case-insensitive) and drop the ``quality`` column.
+        Keep ``quality == "good"`` (case-insensitive; units with no label are kept) and drop
+        the ``quality`` column, when the labels are AllenSDK's (``good``/``noise``); another
+        lab's labels (``Excellent``, ``fair``...) are left alone rather than dropping every unit.
     filter_out_of_brain_units
         Drop units whose ``ecephys_structure_id`` is missing.
     defaults
@@ -146,8 +151,11 @@ def filter_units(
             keep &= (metric <= value) if kind == "max" else (metric >= value)
     result = units[keep]
     if filter_by_validity and "quality" in result.columns:
-        quality = result["quality"].astype(str).str.lower()
-        result = result[(quality == "good").to_numpy()].drop(columns="quality")
+        labels = {str(v).lower() for v in units["quality"].dropna()}
+        if labels <= ALLEN_QUALITY_LABELS:
+            # a unit without a label (a file that records none, in a project of several) is kept
+            quality = result["quality"].astype(str).str.lower()
+            result = result[((quality == "good") | result["quality"].isna()).to_numpy()].drop(columns="quality")
     if filter_out_of_brain_units and "ecephys_structure_id" in result.columns:
         result = result[result["ecephys_structure_id"].notna().to_numpy()]
     return result
