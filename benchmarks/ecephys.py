@@ -3,8 +3,9 @@
 Writes an NWB file (pynwb) with 500 units and ~10 M spikes, 6000 presentations, then counts
 25 bins per presentation:
 
-* ``brainbridge``: ``EcephysSession.presentationwise_spike_counts`` (the full call: NWB read
-  excluded, assembly with every coordinate included) and the bare ``spike_counts`` kernel;
+* ``brainbridge``: ``EcephysSession.presentationwise_spike_counts`` (the full call, NWB read
+  excluded, AllenSDK's DataArray), ``session.to_assembly`` on its result (the assembly with every
+  coordinate) and the bare ``spike_counts`` kernel;
 * ``histogram loop``: for each unit, for each presentation, ``np.histogram(train, start + edges)``
   (what a user writes first) — timed on a subset of units and scaled to 500;
 * ``histogram per unit``: one ``np.histogram`` per unit over all presentations' edges (valid
@@ -22,6 +23,7 @@ import gc
 import tempfile
 import time
 import tracemalloc
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +75,7 @@ def main() -> None:
             n_spikes=args.spikes,
             n_presentations=args.presentations,
             presentation_duration=0.3,
+            extras=False,
         )
         print(f"wrote {path.stat().st_size / 1e6:.0f} MB NWB in {time.perf_counter() - t0:.1f} s")
         with EcephysSession.from_nwb(path) as session:
@@ -87,12 +90,14 @@ def main() -> None:
             output_bytes = len(table) * args.bins * len(trains) * 2
 
             counts, t_kernel = _timed(lambda: spike_counts(trains, edges, progress=False), repeat=2)
-            assembly, t_full = _timed(lambda: session.presentationwise_spike_counts(bin_edges, progress=False))
+            allen_counts, t_full = _timed(lambda: session.presentationwise_spike_counts(bin_edges, progress=False))
+            converted, t_assembly = _timed(partial(session.to_assembly, allen_counts))
+            del converted
             half, t_half = _timed(lambda: spike_counts(trains, edges, closed=False, progress=False))
             del half
             _, peak_kernel = _peak(lambda: spike_counts(trains, edges, progress=False))
             _, peak_full = _peak(lambda: session.presentationwise_spike_counts(bin_edges, progress=False))
-            del assembly
+            del allen_counts
 
             # the nested loop a user writes first (half-open bins but the last, as np.histogram)
             train_dict = trains.to_dict()
@@ -135,6 +140,7 @@ def main() -> None:
     print(f"{'brainbridge spike_counts (closed bins)':44s} {t_kernel:10.2f} {peak_kernel / mb:10.0f} {1:9.1f}")
     print(f"{'brainbridge spike_counts (half-open bins)':44s} {t_half:10.2f} {'':>10s} {t_half / t_kernel:9.1f}")
     print(f"{'brainbridge presentationwise_spike_counts':44s} {t_full:10.2f} {peak_full / mb:10.0f} {t_full / t_kernel:9.1f}")
+    print(f"{'  + session.to_assembly (all coordinates)':44s} {t_assembly:10.2f} {'':>10s} {t_assembly / t_kernel:9.1f}")
     print(
         f"{'np.histogram loop per unit x presentation*':44s} {t_loop:10.1f} {'':>10s} {t_loop / t_kernel:9.1f}"
     )

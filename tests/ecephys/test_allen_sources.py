@@ -69,15 +69,23 @@ def allen_layout(project_dir, module_fixtures_dir, tmp_path_factory):
     shutil.copy2(module_fixtures_dir / "nwb" / FIXTURE, staging / FIXTURE)
     derived = derive_project(staging).tables
     (root / f"session_{FIXTURE_SESSION}").mkdir()
-    shutil.copy2(module_fixtures_dir / "nwb" / FIXTURE, root / f"session_{FIXTURE_SESSION}" / f"session_{FIXTURE_SESSION}.nwb")
+    shutil.copy2(
+        module_fixtures_dir / "nwb" / FIXTURE,
+        root / f"session_{FIXTURE_SESSION}" / f"session_{FIXTURE_SESSION}.nwb",
+    )
     extra = {
-        "sessions": derived["sessions"].rename(index=lambda _: FIXTURE_SESSION)[["session_type", "specimen_id", "sex"]]
+        "sessions": derived["sessions"]
+        .rename(index=lambda _: FIXTURE_SESSION)[["session_type", "specimen_id", "sex"]]
         .assign(session_type="brain_observatory_1.1", genotype="wt/wt", age_in_days=90.0, has_nwb=True),
-        "probes": derived["probes"].assign(ecephys_session_id=FIXTURE_SESSION)[["ecephys_session_id", "name"]],
-        "channels": derived["channels"][["ecephys_probe_id", "local_index", "ecephys_structure_acronym"]]
-        .assign(ecephys_structure_id=500.0),
-        "units": derived["units"][["ecephys_channel_id", "firing_rate"]]
-        .assign(quality="good", amplitude_cutoff=0.01, presence_ratio=0.99, isi_violations=0.0),
+        "probes": derived["probes"].assign(ecephys_session_id=FIXTURE_SESSION)[
+            ["ecephys_session_id", "name"]
+        ],
+        "channels": derived["channels"][
+            ["ecephys_probe_id", "local_index", "ecephys_structure_acronym"]
+        ].assign(ecephys_structure_id=500.0),
+        "units": derived["units"][["ecephys_channel_id", "firing_rate"]].assign(
+            quality="good", amplitude_cutoff=0.01, presence_ratio=0.99, isi_violations=0.0
+        ),
     }
     for name, frame in extra.items():
         table = pd.read_csv(root / f"{name}.csv", index_col="id")
@@ -102,11 +110,19 @@ def s3_allen(allen_layout):
 
 def test_from_warehouse_reads_allens_public_s3_layout(s3_allen, allen_layout, tmp_path):
     manifest = tmp_path / "cache" / "manifest.json"
-    cache = EcephysProjectCache.from_warehouse(manifest=manifest, fetch_options={"endpoint_url": s3_allen.endpoint_url})
+    cache = EcephysProjectCache.from_warehouse(
+        manifest=manifest, fetch_options={"endpoint_url": s3_allen.endpoint_url}
+    )
     assert cache.source.location == ALLEN_S3_SOURCE and cache.fetch_options["s3_anon"] is True
     sessions = cache.get_session_table()
     assert sorted(sessions.index) == sorted([*SESSIONS, FIXTURE_SESSION])
-    assert {"unit_count", "probe_count", "channel_count", "ecephys_structure_acronyms", "full_genotype"} <= set(sessions)
+    assert {
+        "unit_count",
+        "probe_count",
+        "channel_count",
+        "ecephys_structure_acronyms",
+        "full_genotype",
+    } <= set(sessions)
     assert sessions.loc[FIXTURE_SESSION, "unit_count"] == 1
     assert (tmp_path / "cache" / "units.csv").exists() and not (tmp_path / "cache" / "project.json").exists()
 
@@ -127,8 +143,12 @@ def test_from_warehouse_reads_allens_public_s3_layout(s3_allen, allen_layout, tm
         assert csd.dims == ("virtual_channel_index", "time")
 
     metrics = cache.get_unit_analysis_metrics_by_session_type("brain_observatory_1.1")
-    assert metrics.index.name == "ecephys_unit_id" and {"g_osi_sg", "ecephys_session_id"} <= set(metrics.columns)
-    expected = pd.read_csv(allen_layout / "brain_observatory_1.1_analysis_metrics.csv", index_col="ecephys_unit_id")
+    assert metrics.index.name == "ecephys_unit_id" and {"g_osi_sg", "ecephys_session_id"} <= set(
+        metrics.columns
+    )
+    expected = pd.read_csv(
+        allen_layout / "brain_observatory_1.1_analysis_metrics.csv", index_col="ecephys_unit_id"
+    )
     assert set(metrics.index) == set(expected.index) & set(cache.get_units().index)
     per_session = cache.get_unit_analysis_metrics_for_session(103, annotate=False)
     assert set(per_session.index) <= set(expected.index) and len(per_session) > 0
@@ -140,25 +160,34 @@ def test_from_warehouse_reads_allens_public_s3_layout(s3_allen, allen_layout, tm
     scene = cache.get_natural_scene_template(2)
     from PIL import Image
 
-    np.testing.assert_array_equal(scene, np.asarray(Image.open(allen_layout / "natural_scene_templates/natural_scene_2.tiff")))
+    np.testing.assert_array_equal(
+        scene, np.asarray(Image.open(allen_layout / "natural_scene_templates/natural_scene_2.tiff"))
+    )
     movie = cache.get_natural_movie_template(3)
     np.testing.assert_array_equal(movie, np.load(allen_layout / "natural_movie_templates/natural_movie_3.h5"))
     stimuli = cache.get_natural_scene_stimulus_set(range(5))  # the layout has scenes 0-2
     assert stimuli["stimulus_id"].tolist() == ["natural_scene_0", "natural_scene_1", "natural_scene_2"]
-    assert stimuli.get_stimulus("natural_scene_1").read_bytes() == (
-        allen_layout / "natural_scene_templates/natural_scene_1.tiff").read_bytes()
+    assert (
+        stimuli.get_stimulus("natural_scene_1").read_bytes()
+        == (allen_layout / "natural_scene_templates/natural_scene_1.tiff").read_bytes()
+    )
 
 
 def test_from_warehouse_mirror_and_bad_arguments(s3_allen, tmp_path):
     cache = EcephysProjectCache.from_warehouse(
-        scheme="s3", host="allen-brain-observatory", manifest=tmp_path / "m.json",
-        fetch_options={"endpoint_url": s3_allen.endpoint_url}, timeout=30,
+        scheme="s3",
+        host="allen-brain-observatory",
+        manifest=tmp_path / "m.json",
+        fetch_options={"endpoint_url": s3_allen.endpoint_url},
+        timeout=30,
     )
     assert cache.fetch_options["timeout"] == 30.0
     assert len(cache.get_probes()) > 0
     with pytest.raises(ValidationError, match="cache=False"):
         EcephysProjectCache.from_warehouse(cache=False, manifest=tmp_path / "n.json")
-    cache2 = EcephysProjectCache.from_s3_cache(tmp_path / "vc", fetch_options={"endpoint_url": s3_allen.endpoint_url})
+    cache2 = EcephysProjectCache.from_s3_cache(
+        tmp_path / "vc", fetch_options={"endpoint_url": s3_allen.endpoint_url}
+    )
     assert cache2.manifest.path == tmp_path / "vc" / "ecephys_project_manifest.json"
 
 
@@ -188,7 +217,9 @@ def test_existing_allensdk_cache_folder_opens_and_reuses_files(allen_layout, tmp
         for path in allen_layout.rglob("*"):
             if path.is_file():
                 server.add(f"/vc/{path.relative_to(allen_layout).as_posix()}", path)
-        cache = EcephysProjectCache(server.url("/vc"), manifest=manifest, retry_wait=0)  # the normal constructor
+        cache = EcephysProjectCache(
+            server.url("/vc"), manifest=manifest, retry_wait=0
+        )  # the normal constructor
         assert len(cache.get_units()) == len(fixed.get_units())
         with cache.get_session_data(102) as session:
             assert len(session.units) > 0
@@ -207,8 +238,11 @@ def test_default_constructor_means_allens_release(tmp_path, monkeypatch):
 
 
 def _dandi_layout(fixtures_dir, root):
-    names = {"sub-anm369963": "sub-anm369963_ses-20170228.nwb", "sub-anm372793": "sub-anm372793_ses-20170508.nwb",
-             "sub-A8604": "A8604-211122.nwb"}
+    names = {
+        "sub-anm369963": "sub-anm369963_ses-20170228.nwb",
+        "sub-anm372793": "sub-anm372793_ses-20170508.nwb",
+        "sub-A8604": "A8604-211122.nwb",
+    }
     for subject, name in names.items():
         source = fixtures_dir / "nwb" / name
         if not source.exists():
@@ -236,10 +270,13 @@ def test_folder_of_nwb_files_is_a_project(fixtures_dir, tmp_path):
             channels = cache.get_channels()
             mine = channels[channels["ecephys_session_id"] == path.stem]
             # units without a peak channel (A8604) hang on one placeholder channel (nwb id -1)
-            assert sorted(mine.loc[mine["nwb_channel_id"] >= 0, "nwb_channel_id"]) == sorted(nwb.electrodes.id[:])
+            assert sorted(mine.loc[mine["nwb_channel_id"] >= 0, "nwb_channel_id"]) == sorted(
+                nwb.electrodes.id[:]
+            )
             assert row["channel_count"] == len(nwb.electrodes) + (mine["nwb_channel_id"] < 0).sum()
             assert row["specimen_id"] == (nwb.subject.subject_id if nwb.subject is not None else None) or (
-                nwb.subject is not None and not nwb.subject.subject_id)
+                nwb.subject is not None and not nwb.subject.subject_id
+            )
             units = cache.get_units(filter_by_validity=False)
             mine = units[units["ecephys_session_id"] == path.stem]
             assert sorted(mine["nwb_unit_id"]) == sorted(nwb.units.id[:])
@@ -276,8 +313,11 @@ def test_derived_tables_are_cached_and_refreshed_when_a_file_changes(fixtures_di
     units = third._derived.tables["units"]  # before any filter: 12 units in the new file
     assert third._derived.derived_files == 1
     tables = third._derived.tables
-    sessions_of_units = units["ecephys_channel_id"].map(tables["channels"]["ecephys_probe_id"]).map(
-        tables["probes"]["ecephys_session_id"])
+    sessions_of_units = (
+        units["ecephys_channel_id"]
+        .map(tables["channels"]["ecephys_probe_id"])
+        .map(tables["probes"]["ecephys_session_id"])
+    )
     assert (sessions_of_units == target.stem).sum() == 12
     # fixed mode reads the derived tables the cache kept
     fixed = EcephysProjectCache.fixed(manifest=manifest)
@@ -316,5 +356,86 @@ def test_dandiset_source(tmp_path, fixtures_dir, monkeypatch):
 
 def test_dandiset_download_with_the_dandi_client(tmp_path):
     pytest.importorskip("dandi", reason="the dandi client is not installed (optional: pip install dandi)")
-    pytest.skip("the DANDI archive is not reachable from the test machine; the listing and download "
-                "path is exercised only where it is")
+    pytest.skip(
+        "the DANDI archive is not reachable from the test machine; the listing and download "
+        "path is exercised only where it is"
+    )
+
+
+# AllenSDK's quick-start (ecephys_quickstart / ecephys_session notebooks and the seed's API), as
+# an AllenSDK user has it; only the import line differs when it runs on brainbridge.
+ALLENSDK_IMPORT = "from allensdk.brain_observatory.ecephys.ecephys_project_cache import EcephysProjectCache"
+BRAINBRIDGE_IMPORT = "from brainbridge.ecephys import EcephysProjectCache"
+ALLENSDK_EXAMPLE = f"""
+import os
+import numpy as np
+import pandas as pd
+{ALLENSDK_IMPORT}
+
+manifest_path = os.path.join(data_directory, "manifest.json")
+cache = EcephysProjectCache.from_warehouse(manifest=manifest_path)
+print(cache.get_all_session_types())
+sessions = cache.get_session_table()
+brain_observatory_type_sessions = sessions[sessions["session_type"] == "brain_observatory_1.1"]
+probes = cache.get_probes()
+channels = cache.get_channels()
+units = cache.get_units()
+print(f"Total number of units: {{len(units)}}")
+print(cache.get_structure_acronyms())
+units_strict = cache.get_units(amplitude_cutoff_maximum=0.05, presence_ratio_minimum=0.98)
+all_units = cache.get_units(amplitude_cutoff_maximum=np.inf, presence_ratio_minimum=-np.inf,
+                            isi_violations_maximum=np.inf)
+
+session_id = brain_observatory_type_sessions.index.values[0]
+session = cache.get_session_data(session_id)
+print(session.structurewise_unit_counts)
+print(session.num_units, session.session_type, session.structure_acronyms, session.stimulus_names)
+stimulus_epochs = session.get_stimulus_epochs()
+presentations = session.get_stimulus_table("static_gratings")
+params = session.get_stimulus_parameter_values()
+intervals = session.get_inter_presentation_intervals_for_stimulus("static_gratings")
+visp_units = session.units[session.units["ecephys_structure_acronym"] == "VISp"]
+
+time_step = 0.01
+time_bins = np.arange(-0.1, 0.5 + time_step, time_step)
+histograms = session.presentationwise_spike_counts(
+    stimulus_presentation_ids=presentations.index.values,
+    bin_edges=time_bins,
+    unit_ids=visp_units.index.values,
+)
+mean_histograms = histograms.mean(dim="stimulus_presentation_id")
+rates = mean_histograms / time_step
+spikes = session.presentationwise_spike_times(
+    stimulus_presentation_ids=presentations.index.values, unit_ids=visp_units.index.values)
+stats = session.conditionwise_spike_statistics(stimulus_presentation_ids=presentations.index.values)
+waveforms = session.mean_waveforms
+running_speed = session.running_speed
+pupil = session.get_pupil_data()
+gaze = session.get_screen_gaze_data()
+opto = session.optogenetic_stimulation_epochs
+probe_id = session.probes.index.values[0]
+lfp = session.get_lfp(probe_id)
+lfp_slice = lfp.sel(time=slice(1.5, 2.0))
+csd = session.get_current_source_density(probe_id)
+metrics = cache.get_unit_analysis_metrics_for_session(session_id)
+scene = cache.get_natural_scene_template(1)
+movie = cache.get_natural_movie_template(1)
+"""
+
+
+def test_allensdk_example_runs_with_only_the_import_changed(s3_allen, tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINBRIDGE_S3_ENDPOINT_URL", s3_allen.endpoint_url)  # moto plays AWS's S3
+    code = ALLENSDK_EXAMPLE.replace(ALLENSDK_IMPORT, BRAINBRIDGE_IMPORT)
+    changed = [(a, b) for a, b in zip(ALLENSDK_EXAMPLE.splitlines(), code.splitlines()) if a != b]
+    assert changed == [(ALLENSDK_IMPORT, BRAINBRIDGE_IMPORT)]
+    namespace = {"data_directory": str(tmp_path / "ecephys_cache")}
+    exec(compile(code, "allensdk_example", "exec"), namespace)
+    histograms, session = namespace["histograms"], namespace["session"]
+    assert histograms.dims == ("stimulus_presentation_id", "time_relative_to_stimulus_onset", "unit_id")
+    assert namespace["rates"].dims == ("time_relative_to_stimulus_onset", "unit_id")
+    assert namespace["rates"].sizes["time_relative_to_stimulus_onset"] == len(namespace["time_bins"]) - 1
+    assert len(namespace["all_units"]) > len(namespace["units"]) >= len(namespace["units_strict"])
+    assert namespace["lfp_slice"].sizes["time"] == 251  # 500 Hz, closed slice
+    assert namespace["running_speed"] is not None and namespace["pupil"] is not None
+    assert len(namespace["metrics"]) > 0 and namespace["scene"].ndim == 2 and namespace["movie"].ndim == 3
+    session.close()

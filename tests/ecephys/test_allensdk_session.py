@@ -103,7 +103,9 @@ def test_running_eye_gaze_opto_and_waveforms_match_pynwb(session, session_path):
         gaze = session.get_screen_gaze_data()
         assert gaze.shape[1] == 6 and not any(c.startswith("filtered") for c in gaze.columns)
         raw = nwb.processing["raw_gaze_mapping"]
-        np.testing.assert_array_equal(gaze["raw_screen_coordinates_x_cm"], raw["screen_coordinates"].data[:, 1])
+        np.testing.assert_array_equal(
+            gaze["raw_screen_coordinates_x_cm"], raw["screen_coordinates"].data[:, 1]
+        )
         np.testing.assert_array_equal(gaze.index, raw["eye_area"].timestamps[:])
         full = session.get_screen_gaze_data(include_filtered_data=True)
         assert full.shape[1] == 12 and full["filtered_pupil_area"].isna().any()
@@ -154,7 +156,9 @@ def test_lfp_is_lazy_sliceable_and_matches_pynwb(session, session_path, monkeypa
     assert not reads  # nothing read until values are asked for
     rows = (times >= 2.0) & (times <= 2.5)
     np.testing.assert_array_equal(window.values, full[rows][:, [1, 2, 3]])
-    assert len(reads) == 1 and reads[0][0] == slice(int(np.argmax(rows)), int(np.argmax(rows)) + int(rows.sum()), 1)
+    assert len(reads) == 1 and reads[0][0] == slice(
+        int(np.argmax(rows)), int(np.argmax(rows)) + int(rows.sum()), 1
+    )
 
     # invalid intervals tagged with the probe name read as NaN (closed), others untouched
     masked = session.get_lfp(1010).sel(time=slice(0.9, 1.3)).values
@@ -209,7 +213,9 @@ def test_lfp_in_the_session_file_itself(tmp_path):
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.ecephys import LFP, ElectricalSeries
 
-    nwb = NWBFile(session_description="s", identifier="x", session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    nwb = NWBFile(
+        session_description="s", identifier="x", session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc)
+    )
     device = nwb.create_device(name="probe")
     group = nwb.create_electrode_group(name="shank0", description="d", location="CA1", device=device)
     for _ in range(4):
@@ -219,8 +225,13 @@ def test_lfp_in_the_session_file_itself(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # pynwb: region linked before the file owns the table
         region = nwb.create_electrode_table_region([0, 1, 2, 3], "all")
-        module.add(LFP(electrical_series=ElectricalSeries(name="lfp", data=data, electrodes=region,
-                                                          starting_time=0.0, rate=100.0)))
+        module.add(
+            LFP(
+                electrical_series=ElectricalSeries(
+                    name="lfp", data=data, electrodes=region, starting_time=0.0, rate=100.0
+                )
+            )
+        )
         path = tmp_path / "sub-01_ses-01.nwb"
         with NWBHDF5IO(str(path), "w") as io:
             io.write(nwb)

@@ -60,12 +60,16 @@ def dandiset_folder(
     from brainbridge.fetch import fetch_file
 
     dandiset_id, version = parse_dandi_source(source)
-    base = Path(manifest).expanduser().absolute().parent if manifest is not None else config.home() / "ecephys"
+    base = (
+        Path(manifest).expanduser().absolute().parent if manifest is not None else config.home() / "ecephys"
+    )
     folder = base / "dandi" / dandiset_id
     offline = config.offline() if offline is None else offline
     if offline:
         if not folder.is_dir():
-            raise BrainbridgeError(f"dandiset {dandiset_id} is not cached in {folder} and this cache never fetches")
+            raise BrainbridgeError(
+                f"dandiset {dandiset_id} is not cached in {folder} and this cache never fetches"
+            )
         return folder
     try:
         from dandi.dandiapi import DandiAPIClient
@@ -85,8 +89,14 @@ def dandiset_folder(
             if target.exists() and target.stat().st_size == asset.size:
                 continue
             url = asset.get_content_url(follow_redirects=1, strip_query=True)
-            fetched = fetch_file("https", url, None, cache_dir=target.parent / ".incoming", progress=progress,
-                                 **(fetch_options or {}))
+            fetched = fetch_file(
+                "https",
+                url,
+                None,
+                cache_dir=target.parent / ".incoming",
+                progress=progress,
+                **(fetch_options or {}),
+            )
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(fetched, target)
     return folder

@@ -18,9 +18,10 @@ probes, channels and units tables, with AllenSDK's column names:
   labels (else it is kept as ``nwb_quality``, so the validity filter does not drop every unit).
 
 Ids are the files' own when they are unique across the project; otherwise each session's ids
-are offset (``nwb_probe_id``, ``nwb_channel_id``, ``nwb_unit_id`` keep the file's ids). Each file's tables are cached as JSON next to the
-cache manifest, keyed by the file's size and modification time: a second open reads only the
-cache, and a changed file is derived again.
+are offset (``nwb_probe_id``, ``nwb_channel_id``, ``nwb_unit_id`` keep the file's ids). Each
+file's tables are cached as JSON next to the cache manifest, keyed by the file's size and
+modification time, and the joined tables as Parquet keyed by all of them: a second open stats
+the files and reads the Parquet tables; a changed file is derived again (only it).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ __all__ = ["DERIVE_VERSION", "DerivedProject", "derive_project", "find_session_f
 #: bump when the derived columns change: older cached JSON is then derived again
 DERIVE_VERSION = 1
 TABLE_NAMES = ("sessions", "probes", "channels", "units")
+COMBINED = "combined.json"
 _SESSION_DIR = re.compile(r"session_(\d+)")
 
 
@@ -67,7 +69,10 @@ def is_nwb_folder(folder: str | os.PathLike) -> bool:
     folder = Path(folder)
     if not folder.is_dir():
         return False
-    if any((folder / f"sessions{s}").is_file() for s in (".csv", ".parquet")) or (folder / "project.json").is_file():
+    if (
+        any((folder / f"sessions{s}").is_file() for s in (".csv", ".parquet"))
+        or (folder / "project.json").is_file()
+    ):
         return False
     return next(iter(find_session_files(folder)), None) is not None
 
@@ -83,8 +88,10 @@ def _age_in_days(age: str | None) -> float:
     """ISO 8601 durations as subjects record them (``P90D``, ``P12W``, ``P1Y2M``); NaN otherwise."""
     if not age:
         return math.nan
-    match = re.fullmatch(r"P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?.*",
-                         str(age).strip())
+    match = re.fullmatch(
+        r"P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?.*",
+        str(age).strip(),
+    )
     if not match or not any(match.groups()):
         return math.nan
     years, months, weeks, days = (float(g) if g else 0.0 for g in match.groups())
@@ -116,7 +123,7 @@ def _file_tables(path: Path) -> dict[str, pd.DataFrame]:
     """One file's rows of the four tables, with the file's own (local) ids."""
     from brainbridge.ecephys.session import EcephysSession
 
-    with EcephysSession.from_nwb(path, probe_lfp_paths={}) as session:
+    with EcephysSession.from_nwb(path) as session:  # probe ids from LFP files next to it, if any
         nwb = session.nwbfile
         probes = session.probes.reset_index()
         channels = session.channels.reset_index()
@@ -136,22 +143,22 @@ def _file_tables(path: Path) -> dict[str, pd.DataFrame]:
             "session_description": nwb.session_description,
             "nwb_session_id": nwb.session_id,
             "has_nwb": True,
-            "has_lfp_data": bool(any(LFP_FILE.fullmatch(p.name) for p in path.parent.glob("probe_*_lfp.nwb"))),
+            "has_lfp_data": bool(
+                any(LFP_FILE.fullmatch(p.name) for p in path.parent.glob("probe_*_lfp.nwb"))
+            ),
         }
     sessions = pd.DataFrame([row])
-    named = _lfp_probe_ids(path.parent)
-    if named and set(probes["description"]) <= set(named):
-        # the file does not record probe ids, its LFP files do (AllenSDK's probe_<id>_lfp.nwb)
-        old_ids = probes["probe_id"].to_numpy()
-        probes["probe_id"] = probes["description"].map(named).to_numpy()
-        channels["probe_id"] = channels["probe_id"].map(dict(zip(old_ids, probes["probe_id"])))
     probes = probes.rename(columns={"probe_id": "nwb_probe_id", "description": "name"})
     channel_frame = pd.DataFrame({"nwb_channel_id": channels["channel_id"].to_numpy()})
-    channel_frame["nwb_channel_probe_id"] = channels["probe_id"].to_numpy() if "probe_id" in channels else np.nan
+    channel_frame["nwb_channel_probe_id"] = (
+        channels["probe_id"].to_numpy() if "probe_id" in channels else np.nan
+    )
     if "local_index" in channels:
         channel_frame["local_index"] = channels["local_index"].to_numpy()
     else:
-        channel_frame["local_index"] = channel_frame.groupby("nwb_channel_probe_id", dropna=False).cumcount().to_numpy()
+        channel_frame["local_index"] = (
+            channel_frame.groupby("nwb_channel_probe_id", dropna=False).cumcount().to_numpy()
+        )
     for target, sources in (
         ("probe_vertical_position", ("probe_vertical_position", "rel_y")),
         ("probe_horizontal_position", ("probe_horizontal_position", "rel_x")),
@@ -168,9 +175,13 @@ def _file_tables(path: Path) -> dict[str, pd.DataFrame]:
             ~acronyms.astype(str).isin(["", "none", "None", "unknown", "nan"]), None
         ).to_numpy()
     if "ecephys_structure_id" in channels:
-        channel_frame["ecephys_structure_id"] = pd.to_numeric(channels["ecephys_structure_id"], errors="coerce").to_numpy()
+        channel_frame["ecephys_structure_id"] = pd.to_numeric(
+            channels["ecephys_structure_id"], errors="coerce"
+        ).to_numpy()
     unit_frame = units.rename(columns={"unit_id": "nwb_unit_id"})
-    unit_frame = unit_frame.drop(columns=[c for c in unit_frame.columns if c in ("electrode_group",)], errors="ignore")
+    unit_frame = unit_frame.drop(
+        columns=[c for c in unit_frame.columns if c in ("electrode_group",)], errors="ignore"
+    )
     if "peak_channel_id" in unit_frame:
         unit_frame = unit_frame.rename(columns={"peak_channel_id": "nwb_peak_channel_id"})
     else:
@@ -185,25 +196,6 @@ def _file_tables(path: Path) -> dict[str, pd.DataFrame]:
     if "firing_rate" not in unit_frame and np.isfinite(span) and span > 0:
         unit_frame["firing_rate"] = unit_frame["spike_count"] / span
     return {"sessions": sessions, "probes": probes, "channels": channel_frame, "units": unit_frame}
-
-
-def _lfp_probe_ids(folder: Path) -> dict[str, int]:
-    """``{probe name: probe id}`` from the probe LFP files in ``folder`` (their electrode group)."""
-    import h5py
-
-    found: dict[str, int] = {}
-    for lfp in folder.glob("probe_*_lfp.nwb"):
-        probe = lfp.name[len("probe_"):-len("_lfp.nwb")]
-        if not probe.isdigit():
-            continue
-        try:
-            with h5py.File(lfp, "r") as f:
-                groups = [k for k in f.get("general/extracellular_ephys", {}) if k != "electrodes"]
-        except OSError:
-            continue
-        if len(groups) == 1:
-            found[groups[0]] = int(probe)
-    return found
 
 
 # ----------------------------------------------------------------------------------------------
@@ -226,8 +218,10 @@ def _plain(value: Any) -> Any:
 
 def _dump(tables: dict[str, pd.DataFrame]) -> dict:
     return {
-        name: {"columns": [str(c) for c in frame.columns],
-               "data": [[_plain(v) for v in frame[c].tolist()] for c in frame.columns]}
+        name: {
+            "columns": [str(c) for c in frame.columns],
+            "data": [[_plain(v) for v in frame[c].tolist()] for c in frame.columns],
+        }
         for name, frame in tables.items()
     }
 
@@ -268,7 +262,11 @@ def _cached_file_tables(path: Path, cache_dir: Path | None) -> tuple[dict[str, p
 
 def _global_ids(local_per_session: list[np.ndarray]) -> list[np.ndarray]:
     """The files' own ids when unique across sessions; else offset by session ordinal."""
-    joined = np.concatenate([np.asarray(ids, dtype=np.int64) for ids in local_per_session]) if local_per_session else []
+    joined = (
+        np.concatenate([np.asarray(ids, dtype=np.int64) for ids in local_per_session])
+        if local_per_session
+        else []
+    )
     if len(joined) == len(np.unique(joined)) and (len(joined) == 0 or joined.min() >= 0):
         return [np.asarray(ids, dtype=np.int64) for ids in local_per_session]
     biggest = int(np.abs(joined).max()) if len(joined) else 0
@@ -298,6 +296,10 @@ def derive_project(
     if not files:
         raise ProjectTableError(f"{root} holds no NWB files (*.nwb) and no project tables")
     cache = Path(cache_dir) if cache_dir is not None else None
+    fingerprints = [[str(path), *_fingerprint(path)] for path in files]
+    combined = _load_combined(cache, fingerprints)
+    if combined is not None:
+        return combined
     per_file: list[dict[str, pd.DataFrame]] = []
     derived = 0
     for path in _progress(files, total=len(files), enabled=progress, desc="deriving project tables"):
@@ -342,14 +344,47 @@ def derive_project(
                 placeholder_channel += 1
             while any(placeholder_probe in set(p) for p in probe_ids):
                 placeholder_probe += 1
-            probe = pd.concat([probe, pd.DataFrame([{"id": placeholder_probe, "ecephys_session_id": keys[i],
-                                                     "name": "unassigned", "nwb_probe_id": -1}])], ignore_index=True)
-            channel = pd.concat([channel, pd.DataFrame([{"id": placeholder_channel, "ecephys_probe_id": placeholder_probe,
-                                                         "local_index": -1, "nwb_channel_id": -1}])], ignore_index=True)
+            probe = pd.concat(
+                [
+                    probe,
+                    pd.DataFrame(
+                        [
+                            {
+                                "id": placeholder_probe,
+                                "ecephys_session_id": keys[i],
+                                "name": "unassigned",
+                                "nwb_probe_id": -1,
+                            }
+                        ]
+                    ),
+                ],
+                ignore_index=True,
+            )
+            channel = pd.concat(
+                [
+                    channel,
+                    pd.DataFrame(
+                        [
+                            {
+                                "id": placeholder_channel,
+                                "ecephys_probe_id": placeholder_probe,
+                                "local_index": -1,
+                                "nwb_channel_id": -1,
+                            }
+                        ]
+                    ),
+                ],
+                ignore_index=True,
+            )
             peak = peak.fillna(placeholder_channel)
         unit.insert(1, "ecephys_channel_id", peak.astype(np.int64).to_numpy())
-        acronyms = sorted({a for a in channel.get("ecephys_structure_acronym", pd.Series(dtype=object))
-                           if isinstance(a, str) and a})
+        acronyms = sorted(
+            {
+                a
+                for a in channel.get("ecephys_structure_acronym", pd.Series(dtype=object))
+                if isinstance(a, str) and a
+            }
+        )
         session["structure_acronyms"] = [str(acronyms)]
         sessions.append(session)
         probes.append(probe)
@@ -361,4 +396,38 @@ def derive_project(
         "channels": pd.concat(channels, ignore_index=True).set_index("id"),
         "units": pd.concat(units, ignore_index=True).set_index("id"),
     }
-    return DerivedProject(tables=tables, session_paths=dict(zip(keys, files)), derived_files=derived)
+    project = DerivedProject(tables=tables, session_paths=dict(zip(keys, files)), derived_files=derived)
+    _save_combined(cache, fingerprints, project)
+    return project
+
+
+def _load_combined(cache: Path | None, fingerprints: list) -> DerivedProject | None:
+    """The joined tables of the last derivation, when no file changed since (one read, no pandas work)."""
+    if cache is None or not (cache / COMBINED).is_file():
+        return None
+    try:
+        document = json.loads((cache / COMBINED).read_text())
+        if document.get("fingerprints") != fingerprints:
+            return None
+        tables = {name: pd.read_parquet(cache / f"{name}.parquet") for name in TABLE_NAMES}
+    except (OSError, ValueError, KeyError, TypeError, ImportError):
+        return None
+    paths = {key: Path(path) for key, path in document["session_paths"]}
+    return DerivedProject(tables=tables, session_paths=paths, derived_files=0)
+
+
+def _save_combined(cache: Path | None, fingerprints: list, project: DerivedProject) -> None:
+    if cache is None:
+        return
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        for name, frame in project.tables.items():
+            frame.to_parquet(cache / f"{name}.parquet")
+    except (ImportError, ValueError, TypeError, OSError):  # no pyarrow, or columns Parquet cannot hold
+        (cache / COMBINED).unlink(missing_ok=True)
+        return
+    document = {
+        "fingerprints": fingerprints,
+        "session_paths": [[key, str(path)] for key, path in project.session_paths.items()],
+    }
+    atomic_write_text(cache / COMBINED, json.dumps(document))

@@ -94,7 +94,9 @@ def read_running_speed(nwbfile, include_rotation: bool = False) -> pd.DataFrame 
     )
     if include_rotation:
         rotation = _interface(module, "running_wheel_rotation")
-        frame["net_rotation"] = np.asarray(rotation.data[:], dtype=np.float64) if rotation is not None else np.nan
+        frame["net_rotation"] = (
+            np.asarray(rotation.data[:], dtype=np.float64) if rotation is not None else np.nan
+        )
     return frame
 
 
@@ -154,8 +156,10 @@ def read_screen_gaze_data(nwbfile, include_filtered_data: bool = False) -> pd.Da
     data: dict[str, np.ndarray] = {}
     times = None
     for kind, module in modules.items():
-        parts = {name: _interface(module, name) for name in
-                 ("eye_area", "pupil_area", "screen_coordinates", "screen_coordinates_spherical")}
+        parts = {
+            name: _interface(module, name)
+            for name in ("eye_area", "pupil_area", "screen_coordinates", "screen_coordinates_spherical")
+        }
         if any(p is None for p in parts.values()):
             return None
         data[f"{kind}_eye_area"] = np.asarray(parts["eye_area"].data[:], dtype=np.float64)

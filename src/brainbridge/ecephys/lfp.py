@@ -26,7 +26,14 @@ from xarray.core import indexing
 from brainbridge.ecephys.errors import NWBFileError
 from brainbridge.ecephys.extras import timestamps_of
 
-__all__ = ["LazyHDF5Array", "find_lfp_series", "lazy_csd", "lazy_lfp"]
+__all__ = [
+    "LazyHDF5Array",
+    "find_lfp_series",
+    "lazy_csd",
+    "lazy_lfp",
+    "lfp_files",
+    "probe_ids_from_lfp_files",
+]
 
 
 class LazyHDF5Array(BackendArray):
@@ -54,6 +61,31 @@ class LazyHDF5Array(BackendArray):
             values = values.astype(self.dtype, copy=True)
             values[bad] = np.nan
         return values
+
+
+def lfp_files(folder: str | os.PathLike) -> dict:
+    """``{probe_id: path}`` of the ``probe_<id>_lfp.nwb`` files in ``folder`` (AllenSDK's layout)."""
+    found = {}
+    for candidate in sorted(Path(folder).glob("probe_*_lfp.nwb")):
+        probe = candidate.name[len("probe_") : -len("_lfp.nwb")]
+        found[int(probe) if probe.lstrip("-").isdigit() else probe] = candidate
+    return found
+
+
+def probe_ids_from_lfp_files(files: dict) -> dict[str, object]:
+    """``{probe name: probe id}``: each LFP file's single electrode group names its probe."""
+    import h5py
+
+    names = {}
+    for probe_id, path in files.items():
+        try:
+            with h5py.File(path, "r") as f:
+                groups = [k for k in f.get("general/extracellular_ephys", {}) if k != "electrodes"]
+        except OSError:
+            continue
+        if len(groups) == 1:
+            names[groups[0]] = probe_id
+    return names
 
 
 def _invalid_mask(times: np.ndarray, invalid, probe_name: str | None) -> np.ndarray | None:
@@ -99,7 +131,11 @@ def find_lfp_series(nwbfile, probe_id=None, probe_name: str | None = None):
         candidates = named or candidates
     if len(candidates) == 1:
         return candidates[0]
-    what = "no LFP series" if not candidates else f"{len(candidates)} LFP series ({[c.name for c in candidates]})"
+    what = (
+        "no LFP series"
+        if not candidates
+        else f"{len(candidates)} LFP series ({[c.name for c in candidates]})"
+    )
     raise NWBFileError(f"found {what} for probe {probe_id if probe_id is not None else probe_name}")
 
 
@@ -147,15 +183,23 @@ def lazy_csd(path: str | os.PathLike) -> tuple[object, xr.DataArray]:
     group = handle[key]
     data = group["time_series/data"]
     times = np.asarray(group["time_series/timestamps"][:], dtype=np.float64)
-    variable = xr.Variable(("time", "virtual_channel_index"), indexing.LazilyIndexedArray(LazyHDF5Array(data)))
+    variable = xr.Variable(
+        ("time", "virtual_channel_index"), indexing.LazilyIndexedArray(LazyHDF5Array(data))
+    )
     n = data.shape[1]
     csd = xr.DataArray(
         variable,
         coords={
             "time": times,
             "virtual_channel_index": np.arange(n),
-            "vertical_position": ("virtual_channel_index", np.asarray(group["virtual_electrode_y_positions"][:])),
-            "horizontal_position": ("virtual_channel_index", np.asarray(group["virtual_electrode_x_positions"][:])),
+            "vertical_position": (
+                "virtual_channel_index",
+                np.asarray(group["virtual_electrode_y_positions"][:]),
+            ),
+            "horizontal_position": (
+                "virtual_channel_index",
+                np.asarray(group["virtual_electrode_x_positions"][:]),
+            ),
         },
         name="CSD",
     )

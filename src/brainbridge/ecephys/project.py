@@ -878,6 +878,7 @@ class EcephysProjectCache:
         if local is not None:
             return EcephysSession.from_nwb(local, **kwargs)  # LFP files next to it are found there
         kwargs["probe_lfp_paths"] = self._probe_lfp_promises(session_id)
+        kwargs["probe_ids"] = self._probe_ids_by_name(session_id)
         target = self.manifest.get_path(self.SESSION_NWB_KEY, session_id, session_id)
         spec = None
         if self.source is not None and not self.offline:
@@ -908,6 +909,14 @@ class EcephysProjectCache:
             return {}
         mine = probes.index[(probes["ecephys_session_id"].astype(str) == str(session_id)).to_numpy()]
         return {probe_id: partial(self.get_file_path, self.PROBE_LFP_NWB_KEY, session_id, probe_id) for probe_id in mine}
+
+    def _probe_ids_by_name(self, session_id) -> dict:
+        """``{probe name: probe id}`` of the session, from the probes table (``name`` column)."""
+        probes = self._get_probes()
+        if not {"ecephys_session_id", "name"} <= set(probes.columns):
+            return {}
+        mine = probes[(probes["ecephys_session_id"].astype(str) == str(session_id)).to_numpy()]
+        return {str(name): probe_id for name, probe_id in zip(mine["name"], mine.index)}
 
     def get_file_path(self, key: str, *args) -> Path:
         """The local path of any file of the layout (``probe_lfp_nwb``, ``natural_scene``...),

@@ -34,7 +34,7 @@ from brainbridge.ecephys.extras import (
     read_screen_gaze_data,
     read_session_type,
 )
-from brainbridge.ecephys.lfp import find_lfp_series, lazy_csd, lazy_lfp
+from brainbridge.ecephys.lfp import find_lfp_series, lazy_csd, lazy_lfp, lfp_files, probe_ids_from_lfp_files
 from brainbridge.ecephys.nwb import open_nwb, read_spike_trains, read_table
 from brainbridge.errors import ValidationError
 
@@ -256,6 +256,9 @@ class EcephysSession:
     additional_unit_metrics
         A callable returning a table (index: unit id) joined to :attr:`units` (AllenSDK's
         analysis metrics).
+    probe_ids
+        ``{electrode group name: probe id}`` for files whose groups do not record their probe
+        id (the project passes its probes table's; :meth:`from_nwb` reads the LFP files').
     """
 
     def __init__(
@@ -273,9 +276,11 @@ class EcephysSession:
         probe_lfp_paths: dict[Any, Any] | None = None,
         session_type: str | None = None,
         additional_unit_metrics: Callable[[], pd.DataFrame] | None = None,
+        probe_ids: dict[str, Any] | None = None,
         **unit_filters: float | None,
     ):
         self.nwbfile = nwbfile
+        self._probe_ids = dict(probe_ids or {})
         self._probe_lfp_paths = dict(probe_lfp_paths or {})
         self._session_type = session_type
         self._additional_unit_metrics = additional_unit_metrics
@@ -304,11 +309,10 @@ class EcephysSession:
         """
         io, nwbfile = open_nwb(path)
         if "probe_lfp_paths" not in kwargs:
-            found = {}
-            for candidate in sorted(Path(path).parent.glob("probe_*_lfp.nwb")):
-                probe = candidate.name[len("probe_") : -len("_lfp.nwb")]
-                found[int(probe) if probe.lstrip("-").isdigit() else probe] = candidate
-            kwargs["probe_lfp_paths"] = found
+            kwargs["probe_lfp_paths"] = lfp_files(Path(path).parent)
+            if "probe_ids" not in kwargs and kwargs["probe_lfp_paths"]:
+                # files without probe ids (no AllenSDK extension): the LFP files' names carry them
+                kwargs["probe_ids"] = probe_ids_from_lfp_files(kwargs["probe_lfp_paths"])
         return cls(nwbfile, io=io, path=path, **kwargs)
 
     @classmethod
@@ -374,8 +378,9 @@ class EcephysSession:
         rows = []
         for position, (name, group) in enumerate(groups.items()):
             probe_id = getattr(group, "probe_id", None)
+            probe_id = int(probe_id) if probe_id is not None else self._probe_ids.get(name)
             row = {
-                "probe_id": int(probe_id) if probe_id is not None else position,
+                "probe_id": probe_id if probe_id is not None else position,
                 "description": name,
                 "location": group.location or "",
                 "device": group.device.name if group.device is not None else "",
