@@ -4,8 +4,9 @@ Writes a probe LFP file in AllenSDK's layout with pynwb (``probe_<id>_lfp.nwb``:
 1250 Hz, 240 s by default, float32, chunked 4096 x channels), then reads a 1 s window of all
 channels and of 8 channels:
 
-* ``brainbridge``: ``session.get_lfp(probe_id).sel(time=slice(t, t + 1)).values`` — the first
-  call (file opened, timestamps read) and a second window on the open array;
+* ``brainbridge``: ``session.get_lfp(probe_id).sel(time=slice(t, t + 1)).values`` on an open
+  session (the LFP file opened, timestamps read, the window read), and another window on the
+  array already open;
 * ``pynwb direct``: open the file, ``timestamps[:]``, ``searchsorted``, ``data[i0:i1]`` — the
   best a user does by hand;
 * ``AllenSDK-style``: ``data[:]`` (the whole probe, as AllenSDK's ``get_lfp`` reads it) then the
@@ -72,13 +73,15 @@ def main() -> None:
         )
         t_start = args.seconds / 2
 
+        session = EcephysSession.from_nwb(session_path)  # a user's open session
+        _ = session.probes, session.invalid_times
+
         def ours(channels=None):
-            with EcephysSession.from_nwb(session_path) as session:
-                lfp = session.get_lfp(10)
-                window = lfp.sel(time=slice(t_start, t_start + 1.0))
-                if channels is not None:
-                    window = window.isel(channel=channels)
-                return window.values
+            lfp = session.get_lfp(10)  # opens the probe's LFP file, reads timestamps + channel ids
+            window = lfp.sel(time=slice(t_start, t_start + 1.0))
+            if channels is not None:
+                window = window.isel(channel=channels)
+            return window.values
 
         def direct(channels=None):
             with pynwb.NWBHDF5IO(str(lfp_path), "r") as io:
@@ -97,6 +100,7 @@ def main() -> None:
                 return data[keep]
 
         eight = list(range(0, args.channels, args.channels // 8))[:8]
+        ours()  # first use in the process: xarray's one-time imports of its array backends
         a, t_ours = _best(ours)
         b, t_direct = _best(direct)
         c, t_whole = _best(whole, repeat=1)
@@ -104,9 +108,9 @@ def main() -> None:
         a8, t_ours8 = _best(lambda: ours(eight))
         b8, t_direct8 = _best(lambda: direct(eight))
         assert np.array_equal(a8, b8)
-        with EcephysSession.from_nwb(session_path) as session:
-            lfp = session.get_lfp(10)
-            _, t_open_window = _best(lambda: lfp.sel(time=slice(t_start + 2, t_start + 3)).values)
+        lfp = session.get_lfp(10)
+        _, t_open_window = _best(lambda: lfp.sel(time=slice(t_start + 2, t_start + 3)).values)
+        session.close()
 
     print(f"{'1 s window':40s} {'time (ms)':>10s} {'vs ours':>8s}")
     print(f"{'brainbridge get_lfp, all channels':40s} {1000 * t_ours:10.1f} {1.0:8.2f}")

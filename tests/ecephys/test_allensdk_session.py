@@ -240,3 +240,39 @@ def test_lfp_in_the_session_file_itself(tmp_path):
         assert isinstance(lfp, xr.DataArray) and lfp.shape == (100, 4)
         np.testing.assert_allclose(lfp["time"].values[:3], [0.0, 0.01, 0.02])
         np.testing.assert_array_equal(lfp.isel(time=slice(5, 7)).values, data[5:7])
+
+
+def test_amplitudes_stimulus_helpers_structures_and_subject(session, session_path):
+    io, nwb = _pynwb(session_path)
+    try:
+        amplitudes = session.spike_amplitudes
+        assert set(amplitudes) == set(session.units.index)
+        row = list(nwb.units.id[:]).index(session.units.index[2])
+        np.testing.assert_array_equal(amplitudes[session.units.index[2]], nwb.units["spike_amplitudes"][row])
+        assert all(len(amplitudes[u]) == len(session.spike_times[u]) for u in amplitudes)
+    finally:
+        io.close()
+    scenes = session.get_presentations_for_stimulus(["natural_scenes"])
+    assert set(scenes["stimulus_name"]) == {"natural_scenes"} and "orientation" not in scenes.columns
+    values = session.get_parameter_values_for_stimulus("static_gratings")
+    np.testing.assert_array_equal(values["orientation"], [0.0, 45.0, 90.0, 135.0])
+    assert "frame" not in values
+
+    channels = session.channels
+    probe = channels["probe_id"].iloc[0]
+    ids = channels.index[(channels["probe_id"] == probe).to_numpy()]
+    labels, intervals = session.channel_structure_intervals(ids)
+    ordered = channels.loc[ids].sort_values("probe_vertical_position")["ecephys_structure_acronym"].tolist()
+    assert intervals[0] == 0 and intervals[-1] == len(ids) and len(labels) == len(intervals) - 1
+    for k, label in enumerate(labels):
+        run = ordered[intervals[k] : intervals[k + 1]]
+        assert set(run) == {label}
+        if k:
+            assert ordered[intervals[k] - 1] != label
+    assert session.specimen_name is None and session.age_in_days is None
+
+
+def test_subject_fields_of_the_real_fixture(fixtures_dir):
+    with EcephysSession.from_nwb_path(fixtures_dir / "nwb" / "sub-anm369963_ses-20170228.nwb") as s:
+        assert s.specimen_name == "anm369963" and s.sex == s.nwbfile.subject.sex
+        assert s.spike_amplitudes == {}

@@ -485,6 +485,19 @@ class EcephysSession:
         """``{unit_id: spike_times}`` of the retained units (AllenSDK's mapping)."""
         return self.spike_trains.to_dict()
 
+    @cached_property
+    def spike_amplitudes(self) -> dict:
+        """``{unit_id: amplitudes}`` (one per spike) of the retained units; empty when the file
+        records none (AllenSDK's ``spike_amplitudes`` column)."""
+        units = self.nwbfile.units
+        if units is None or "spike_amplitudes" not in units.colnames:
+            return {}
+        amplitudes = SpikeTrains.from_ragged(
+            np.asarray(units.id.data[:]), units["spike_amplitudes"].target.data[:],
+            units["spike_amplitudes"].data[:], assume_sorted=True,
+        )
+        return amplitudes.select(self.units.index.to_numpy()).to_dict()
+
     # intervals --------------------------------------------------------------------------
 
     @cached_property
@@ -750,6 +763,63 @@ class EcephysSession:
                 array = np.concatenate([array.astype(object), [_NULL]])
             values[column] = array
         return values
+
+    def get_presentations_for_stimulus(self, stimulus_names: str | Sequence[str]) -> pd.DataFrame:
+        """Presentations of these stimuli, unused parameter columns dropped (AllenSDK's method)."""
+        return self.get_stimulus_table(stimulus_names, include_detailed_parameters=True)
+
+    def get_parameter_values_for_stimulus(self, stimulus_name: str, drop_nulls: bool = True) -> dict:
+        """:meth:`get_stimulus_parameter_values` over one stimulus's presentations."""
+        ids = self.get_presentations_for_stimulus([stimulus_name]).index.to_numpy()
+        return self.get_stimulus_parameter_values(ids, drop_nulls=drop_nulls)
+
+    def channel_structure_intervals(self, channel_ids) -> tuple[np.ndarray, np.ndarray]:
+        """Runs of one structure along a probe (AllenSDK's method).
+
+        The channels are ordered by ``probe_vertical_position`` (else id); returns the structure
+        acronym of each run and the run boundaries as positions in that order (``[0, ...,
+        n_channels]``, so run ``k`` is ``intervals[k]:intervals[k + 1]``).
+        """
+        table = self.channels.loc[np.asarray(channel_ids)]
+        if "probe_id" in table.columns and table["probe_id"].nunique() > 1:
+            warnings.warn("channel_structure_intervals: the channels span several probes", stacklevel=2)
+        order = "probe_vertical_position" if "probe_vertical_position" in table.columns else None
+        table = table.sort_values(order, kind="stable") if order else table.sort_index()
+        labels = table["ecephys_structure_acronym"].astype(object).where(
+            table["ecephys_structure_acronym"].notna(), None).to_numpy()
+        changes = [i for i in range(1, len(labels)) if labels[i] != labels[i - 1]]
+        intervals = np.array([0, *changes, len(labels)], dtype=np.int64)
+        return labels[intervals[:-1]] if len(labels) else labels, intervals
+
+    def _subject_field(self, *names):
+        subject = self.nwbfile.subject
+        for name in names:
+            value = getattr(subject, name, None) if subject is not None else None
+            if value not in (None, ""):
+                return value
+        return None
+
+    @property
+    def specimen_name(self):
+        """The subject id."""
+        return self._subject_field("subject_id")
+
+    @property
+    def age_in_days(self) -> float | None:
+        """The subject's age in days (from its ISO 8601 age, e.g. ``P90D``)."""
+        from brainbridge.ecephys.derive import _age_in_days
+
+        age = self._subject_field("age")
+        days = _age_in_days(age)
+        return None if math.isnan(days) else days
+
+    @property
+    def sex(self):
+        return self._subject_field("sex")
+
+    @property
+    def full_genotype(self):
+        return self._subject_field("genotype")
 
     @cached_property
     def inter_presentation_intervals(self) -> pd.DataFrame:

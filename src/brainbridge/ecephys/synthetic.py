@@ -189,6 +189,8 @@ def write_synthetic_session(
         ("peak_channel_id", "peak channel id"),
     ):
         nwb.add_unit_column(name=name, description=description)
+    if extras:
+        nwb.add_unit_column(name="spike_amplitudes", description="amplitude of each spike (V)", index=True)
     unit_rows = []
     per_unit = None if n_spikes is None else max(1, n_spikes // n_units)
     for u in range(n_units):
@@ -209,7 +211,7 @@ def write_synthetic_session(
             shape = np.sin(np.linspace(0, 2 * np.pi, 20)) * -(50.0 + u)
             rows = np.zeros((channels_per_probe, 20))
             rows[channel_ids.index(peak) - probe_index * channels_per_probe] = shape
-            waveform = {"waveform_mean": rows}
+            waveform = {"waveform_mean": rows, "spike_amplitudes": 1e-4 * (1.0 + 0.01 * np.arange(count))}
         nwb.add_unit(
             id=unit_id,
             spike_times=train,
