@@ -23,15 +23,12 @@ import pandas as pd
 
 from brainbridge.assemblies import NeuronRecordingAssembly
 from brainbridge.ecephys.counts import check_bin_edges
+from brainbridge.ecephys.lfp import LFP_FILE
 from brainbridge.ecephys.session import EcephysSession
 from brainbridge.errors import ValidationError
 from brainbridge.stimuli import StimulusSet
 
 __all__ = ["nwb_paths", "package_nwb", "package_session", "session_stimulus_set", "session_to_assembly"]
-
-
-#: AllenSDK's probe LFP file name, next to the session file
-LFP_FILE = re.compile(r"probe_[^/]+_lfp\.nwb")
 
 
 def nwb_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:

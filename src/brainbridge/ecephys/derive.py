@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from brainbridge.atomic import atomic_write_text
-from brainbridge.ecephys.convert import LFP_FILE
+from brainbridge.ecephys.extras import age_in_days as _age_in_days
+from brainbridge.ecephys.lfp import LFP_FILE
 
 __all__ = ["DERIVE_VERSION", "DerivedProject", "derive_project", "find_session_files", "is_nwb_folder"]
 
@@ -82,20 +83,6 @@ def _session_key(path: Path, root: Path) -> Any:
     if match:
         return int(match.group(1))
     return path.stem
-
-
-def _age_in_days(age: str | None) -> float:
-    """ISO 8601 durations as subjects record them (``P90D``, ``P12W``, ``P1Y2M``); NaN otherwise."""
-    if not age:
-        return math.nan
-    match = re.fullmatch(
-        r"P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?.*",
-        str(age).strip(),
-    )
-    if not match or not any(match.groups()):
-        return math.nan
-    years, months, weeks, days = (float(g) if g else 0.0 for g in match.groups())
-    return years * 365.0 + months * 30.0 + weeks * 7.0 + days
 
 
 def _spike_summary(nwbfile) -> tuple[np.ndarray, float]:

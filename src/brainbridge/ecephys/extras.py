@@ -19,6 +19,8 @@ AllenSDK's layout (Visual Coding - Neuropixels session files):
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,7 @@ import pandas as pd
 from brainbridge.ecephys.nwb import read_table
 
 __all__ = [
+    "age_in_days",
     "read_mean_waveforms",
     "read_optogenetic_stimulation",
     "read_pupil_data",
@@ -230,3 +233,17 @@ def read_session_type(nwbfile) -> str | None:
                 return str(value)
     notes = getattr(nwbfile, "stimulus_notes", None)
     return str(notes) if notes else None
+
+
+def age_in_days(age: str | None) -> float:
+    """ISO 8601 durations as subjects record them (``P90D``, ``P12W``, ``P1Y2M``); NaN otherwise."""
+    if not age:
+        return math.nan
+    match = re.fullmatch(
+        r"P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?.*",
+        str(age).strip(),
+    )
+    if not match or not any(match.groups()):
+        return math.nan
+    years, months, weeks, days = (float(g) if g else 0.0 for g in match.groups())
+    return years * 365.0 + months * 30.0 + weeks * 7.0 + days

@@ -16,6 +16,7 @@ channel, with timestamps and an electrodes region); the CSD in
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,11 @@ from xarray.core import indexing
 from brainbridge.ecephys.errors import NWBFileError
 from brainbridge.ecephys.extras import timestamps_of
 
+#: AllenSDK's probe LFP file name, next to the session file
+LFP_FILE = re.compile(r"probe_[^/]+_lfp\.nwb")
+
 __all__ = [
+    "LFP_FILE",
     "LazyHDF5Array",
     "find_lfp_series",
     "lazy_csd",

@@ -26,6 +26,7 @@ import xarray as xr
 from brainbridge.assemblies import NeuronRecordingAssembly
 from brainbridge.ecephys.counts import SpikeTrains, spike_counts, window_edges
 from brainbridge.ecephys.errors import NWBFileError, PresentationNotFoundError, UnitNotFoundError
+from brainbridge.ecephys.extras import age_in_days as _parse_age
 from brainbridge.ecephys.extras import (
     read_mean_waveforms,
     read_optogenetic_stimulation,
@@ -807,10 +808,7 @@ class EcephysSession:
     @property
     def age_in_days(self) -> float | None:
         """The subject's age in days (from its ISO 8601 age, e.g. ``P90D``)."""
-        from brainbridge.ecephys.derive import _age_in_days
-
-        age = self._subject_field("age")
-        days = _age_in_days(age)
+        days = _parse_age(self._subject_field("age"))
         return None if math.isnan(days) else days
 
     @property
