@@ -4,8 +4,9 @@ Layers, lowest first (an import may only go down, or stay inside its own part):
 
 0. core: the top-level modules and :mod:`brainbridge.fetch`;
 1. consumers: ``ecephys``, ``encoding``, ``data`` (each its own part: they never import each other);
-2. application: ``cli``, ``examples``, every consumer's command-line module (``*.cli``,
-   ``*_cli``) and the ``brainbridge`` package itself (its lazy table reaches the consumers).
+2. application: ``cli``, ``examples``, the peer-compatible facades ``ned`` and ``berg``
+   (``from brainbridge.ned import NED`` reaches :mod:`brainbridge.encoding`), every consumer's
+   command-line module (``*.cli``, ``*_cli``) and the ``brainbridge`` package itself (its lazy table reaches the consumers).
 
 The graph is read from the source by :mod:`tests.support.import_graph`: module-level and
 function-level imports, ``importlib.import_module("...")``, lazy ``__getattr__`` tables and
@@ -27,7 +28,7 @@ import brainbridge
 
 SRC = Path(brainbridge.__file__).resolve().parent
 CONSUMERS = ("ecephys", "encoding", "data")
-APPLICATION = ("cli", "examples")
+APPLICATION = ("cli", "examples", "ned", "berg")
 
 
 def layer_of(module: str) -> tuple[int, str]:

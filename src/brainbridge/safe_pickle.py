@@ -22,7 +22,7 @@ import numpy as np
 
 from brainbridge.errors import ValidationError
 
-__all__ = ["RestrictedUnpickler", "UnsafePickleError", "load_npy", "loads"]
+__all__ = ["RestrictedUnpickler", "UnsafePickleError", "allowed_globals", "load_npy", "loads"]
 
 
 class UnsafePickleError(ValidationError):
@@ -69,6 +69,11 @@ def _allowed() -> dict[tuple[str, str], Any]:
 
 
 _ALLOWED: dict[tuple[str, str], Any] | None = None
+
+
+def allowed_globals() -> dict[str, Any]:
+    """``{"module.name": object}`` for every allow-listed global (e.g. for ``torch.serialization.safe_globals``)."""
+    return {f"{module}.{name}": obj for (module, name), obj in _allowed().items()}
 
 
 class RestrictedUnpickler(pickle.Unpickler):

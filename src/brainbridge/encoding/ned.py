@@ -1,0 +1,343 @@
+"""NED-compatible access to a Neural Encoding Dataset folder (``from brainbridge.ned import NED``).
+
+Same method names, argument names, defaults, validation (``TypeError`` for a wrong type,
+``ValueError`` listing the valid values) and return types as NED's ``ned.ned.NED``
+(``shared/reference/encoding-models.md`` section 1), with three differences on purpose:
+
+- NED's pickled ``.npy`` metadata and parameter files are read with
+  :func:`brainbridge.safe_pickle.load_npy`, which cannot run code (NED calls
+  ``np.load(allow_pickle=True)``); fwRF checkpoints load with ``torch.load(weights_only=True)``.
+- ``encode`` rejects float and non-square images with a clear message (NED's dtype check lets
+  floats through).
+- Nothing is downloaded: the ViT-B/32 feature extractor NED builds from torchvision's
+  downloaded weights must be given (``feature_extractor=``), else a one-line error names the file.
+
+Errors are brainbridge errors that are also the built-in NED raises
+(:class:`NEDTypeError` is a ``TypeError``, :class:`~brainbridge.encoding.errors.InvalidParameterError`
+a ``ValueError``), so NED users' ``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brainbridge.encoding.errors import EncodingError, InvalidParameterError, StimulusError
+from brainbridge.safe_pickle import allowed_globals, load_npy
+
+__all__ = ["NED", "NEDTypeError", "MissingWeightsError", "check_ned_images", "linearising_predict"]
+
+MODALITIES = ["fmri", "eeg"]
+TRAIN_DATASETS = {"fmri": ["nsd"], "eeg": ["things_eeg_2"]}
+MODELS = {("fmri", "nsd"): ["fwrf"], ("eeg", "things_eeg_2"): ["vit_b_32"]}
+SUBJECTS = {("fmri", "nsd"): list(range(1, 9)), ("eeg", "things_eeg_2"): list(range(1, 11))}
+ROIS = {
+    "nsd": ["V1", "V2", "V3", "hV4", "EBA", "FBA-2", "OFA", "FFA-1", "FFA-2", "PPA", "RSC", "OPA", "OWFA",
+            "VWFA-1", "VWFA-2", "mfs-words", "early", "midventral", "midlateral", "midparietal", "parietal",
+            "lateral", "ventral"],
+}
+IMAGESETS = ["nsd", "imagenet_val", "things"]
+DEVICES = ["cpu", "cuda", "auto"]
+# NED's ViT recipe keeps the first 250 principal components
+VIT_PCS = 250
+VIT_WEIGHTS_HINT = (
+    "NED's vit_b_32 model needs torchvision's ViT-B/32 ImageNet weights file vit_b_32-d86f8d99.pth "
+    "(what torchvision.models.vit_b_32(weights='DEFAULT') downloads from "
+    "https://download.pytorch.org/models/vit_b_32-d86f8d99.pth); brainbridge never downloads it: pass "
+    "feature_extractor=<callable images -> (N, 460800) features> to get_encoding_model"
+)
+
+
+class NEDTypeError(EncodingError, TypeError):
+    """An argument of a NED call with the wrong type (NED raises ``TypeError``)."""
+
+
+class MissingWeightsError(EncodingError, FileNotFoundError):
+    """A feature extractor's weights file that is not on this machine (never downloaded)."""
+
+
+def _check_type(name: str, value: Any, kind: type) -> None:
+    # NED compares type() exactly; bool is not an int subject here either
+    if type(value) is not kind:
+        raise NEDTypeError(f"'{name}' must be of type {kind.__name__}!")
+
+
+def _check_value(name: str, value: Any, valid: list, prefix: str = "") -> None:
+    if value not in valid:
+        raise InvalidParameterError(f"{prefix}'{name}' value must be one of the following: {valid}!")
+
+
+def check_ned_images(images: Any) -> np.ndarray:
+    """Validate NED's image input: a uint8 numpy array ``(N, 3, H, W)`` with ``H == W``.
+
+    Unlike NED, float arrays are refused (NED's check lets them through and then rescales wrongly).
+    """
+    if not isinstance(images, np.ndarray):
+        raise NEDTypeError(
+            f"'images' must be a numpy array of dtype uint8, with values in the range 0/255! "
+            f"Got {type(images).__name__}"
+        )
+    if images.dtype != np.uint8:
+        raise StimulusError(
+            f"'images' must be of dtype uint8 with values in the range 0/255, got dtype {images.dtype} "
+            "(convert with np.clip(x, 0, 255).astype(np.uint8) if your floats are in 0..255)"
+        )
+    if images.ndim != 4:
+        raise StimulusError(
+            f"'images' must be a 4-D array of shape (Batch size x 3 RGB Channels x Width x Height)! "
+            f"Got shape {images.shape}"
+        )
+    if images.shape[1] != 3:
+        raise StimulusError(f"'images' must have 3 RGB channels! Got shape {images.shape}")
+    if images.shape[2] != images.shape[3]:
+        raise StimulusError(
+            f"'images' must be squared (i.e., equal width and height)! Got {images.shape[2]}x{images.shape[3]}"
+        )
+    if images.shape[0] == 0:
+        raise StimulusError("'images' holds no image (N = 0)")
+    return images
+
+
+def linearising_predict(features: np.ndarray, scaler: dict, pca: dict, regressions: list[dict],
+                        n_components: int | None) -> np.ndarray:
+    """Frozen features -> StandardScaler -> PCA -> one linear map per fit: ``(N, n_fits, n_outputs)``.
+
+    ``scaler``, ``pca`` and each of ``regressions`` are the attribute dicts NED saves
+    (``mean_``/``scale_``; ``mean_``/``components_``; ``coef_`` ``(outputs, pcs)``/``intercept_``).
+    """
+    x = np.asarray(features, dtype=np.float64)
+    scale = np.asarray(scaler["scale_"], dtype=np.float64)
+    x = (x - np.asarray(scaler["mean_"], dtype=np.float64)) / np.where(scale == 0, 1.0, scale)
+    components = np.asarray(pca["components_"], dtype=np.float64)
+    if n_components is not None:
+        components = components[:n_components]
+    x = (x - np.asarray(pca["mean_"], dtype=np.float64)) @ components.T
+    if pca.get("whiten"):
+        x /= np.sqrt(np.asarray(pca["explained_variance_"], dtype=np.float64)[: components.shape[0]])
+    x = x.astype(np.float32)  # NED casts the PCs to float32 before the regression
+    out = [x @ np.asarray(r["coef_"], dtype=np.float32).T + np.asarray(r["intercept_"], dtype=np.float32)
+           for r in regressions]
+    return np.stack(out, axis=1).astype(np.float32)
+
+
+def _subject_tag(subject: int) -> str:
+    return f"sub-{subject:02d}"
+
+
+class NED:
+    """A Neural Encoding Dataset folder, read with NED's calls.
+
+    Parameters
+    ----------
+    ned_dir
+        Path to the ``neural_encoding_dataset`` folder. Like NED, nothing is read until a call needs it.
+    """
+
+    def __init__(self, ned_dir: str | os.PathLike):
+        self.ned_dir = str(ned_dir)
+
+    # -- catalogue -----------------------------------------------------------------------------
+    def which_modalities(self) -> list[str]:
+        """``['fmri', 'eeg']``."""
+        return list(MODALITIES)
+
+    def which_train_datasets(self, modality: str) -> list[str]:
+        """The datasets the models of ``modality`` were trained on."""
+        self._modality(modality)
+        return list(TRAIN_DATASETS[modality])
+
+    def which_models(self, modality: str, train_dataset: str) -> list[str]:
+        """The model types trained on ``modality`` / ``train_dataset``."""
+        self._dataset(modality, train_dataset)
+        return list(MODELS[(modality, train_dataset)])
+
+    def which_subjects(self, modality: str, train_dataset: str) -> list[int]:
+        """The subjects with a model for ``modality`` / ``train_dataset``."""
+        self._dataset(modality, train_dataset)
+        return list(SUBJECTS[(modality, train_dataset)])
+
+    def which_rois(self, train_dataset: str) -> list[str]:
+        """The ROIs of an fMRI training dataset."""
+        _check_type("train_dataset", train_dataset, str)
+        _check_value("train_dataset", train_dataset, TRAIN_DATASETS["fmri"], "For 'fmri' modality ")
+        return list(ROIS[train_dataset])
+
+    # -- validation (NED's order and wording) ------------------------------------------------------
+    def _modality(self, modality: Any) -> None:
+        _check_type("modality", modality, str)
+        _check_value("modality", modality, MODALITIES)
+
+    def _dataset(self, modality: Any, train_dataset: Any) -> None:
+        self._modality(modality)
+        _check_type("train_dataset", train_dataset, str)
+        _check_value("train_dataset", train_dataset, TRAIN_DATASETS[modality], f"For '{modality}' modality ")
+
+    def _model_args(self, modality: Any, train_dataset: Any, model: Any, subject: Any, roi: Any) -> None:
+        self._dataset(modality, train_dataset)
+        _check_type("model", model, str)
+        _check_value("model", model, MODELS[(modality, train_dataset)])
+        _check_type("subject", subject, int)
+        _check_value("subject", subject, SUBJECTS[(modality, train_dataset)])
+        if modality == "fmri":
+            _check_type("roi", roi, str)
+            _check_value("roi", roi, ROIS[train_dataset])
+
+    @staticmethod
+    def _device(device: Any) -> str:
+        _check_type("device", device, str)
+        _check_value("device", device, DEVICES)
+        if device == "auto":
+            import torch
+
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return device
+
+    # -- paths -----------------------------------------------------------------------------------
+    def _model_dir(self, modality: str, train_dataset: str, model: str) -> Path:
+        return (Path(self.ned_dir) / "encoding_models" / f"modality-{modality}"
+                / f"train_dataset-{train_dataset}" / f"model-{model}")
+
+    @staticmethod
+    def _suffix(modality: str, subject: int, roi: str | None) -> str:
+        return _subject_tag(subject) + (f"_roi-{roi}" if modality == "fmri" else "")
+
+    @staticmethod
+    def _require(path: Path, what: str) -> Path:
+        if not path.is_file():
+            raise EncodingError(f"the NED folder has no {what}: {path} is missing")
+        return path
+
+    # -- metadata ----------------------------------------------------------------------------------
+    def get_metadata(self, modality: str, train_dataset: str, model: str, subject: int,
+                     roi: str | None = None) -> dict:
+        """The metadata dict of one encoding model (NED's ``metadata/metadata_sub-XX[_roi-R].npy``)."""
+        self._model_args(modality, train_dataset, model, subject, roi)
+        path = (self._model_dir(modality, train_dataset, model) / "metadata"
+                / f"metadata_{self._suffix(modality, subject, roi)}.npy")
+        return load_npy(self._require(path, "metadata file"))
+
+    # -- models --------------------------------------------------------------------------------
+    def get_encoding_model(self, modality: str, train_dataset: str, model: str, subject: int,
+                           roi: str | None = None, device: str = "auto", *,
+                           feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+        """Load one encoding model; returns a plain dict with ``'args'`` like NED.
+
+        Parameters
+        ----------
+        feature_extractor
+            (brainbridge only) for ``vit_b_32``: a callable mapping uint8 images ``(N, 3, H, W)`` to
+            NED's flattened ViT-B/32 block outputs ``(N, 460800)``. Needed because the weights cannot
+            be downloaded here; without it a :class:`MissingWeightsError` names the file.
+        """
+        self._model_args(modality, train_dataset, model, subject, roi)
+        device = self._device(device)
+        args = {"modality": modality, "train_dataset": train_dataset, "model": model, "subject": subject,
+                "roi": roi, "device": device}
+        if model == "vit_b_32":
+            return {"args": args, **self._load_vit(modality, train_dataset, subject, feature_extractor)}
+        return {"args": args, **self._load_fwrf(subject, roi)}
+
+    def _load_vit(self, modality: str, train_dataset: str, subject: int,
+                  feature_extractor: Callable | None) -> dict:
+        weights = self._model_dir(modality, train_dataset, "vit_b_32") / "encoding_models_weights"
+        scaler = load_npy(self._require(weights / "StandardScaler_param.npy", "StandardScaler parameters"))
+        pca = load_npy(self._require(weights / "pca_param.npy", "PCA parameters"))
+        reg = load_npy(self._require(weights / f"LinearRegression_param_{_subject_tag(subject)}.npy",
+                                     "regression parameters"))
+        reps = sorted(reg, key=lambda k: int(str(k).split("-")[-1]))
+        metadata = self.get_metadata(modality, train_dataset, "vit_b_32", subject)
+        if feature_extractor is None:
+            raise MissingWeightsError(VIT_WEIGHTS_HINT)
+        return {
+            "feature_extractor": feature_extractor,
+            "scaler": scaler,
+            "pca": pca,
+            "regression_weights": [reg[k] for k in reps],
+            "ch_names": list(metadata["eeg"]["ch_names"]),
+            "times": np.asarray(metadata["eeg"]["times"]),
+        }
+
+    def _load_fwrf(self, subject: int, roi: str) -> dict:
+        import torch
+
+        weights = self._model_dir("fmri", "nsd", "fwrf") / "encoding_models_weights"
+        names = ([f"weights_{_subject_tag(subject)}_roi-{roi}_split-{k}.pt" for k in (1, 2)]
+                 if roi in ("lateral", "ventral") else [f"weights_{_subject_tag(subject)}_roi-{roi}.pt"])
+        checkpoints = []
+        for name in names:
+            path = self._require(weights / name, "fwRF checkpoint")
+            # numpy arrays and scalars inside NED's checkpoints; nothing else may be built
+            with torch.serialization.safe_globals(_torch_numpy_globals()):
+                try:
+                    checkpoints.append(torch.load(path, map_location="cpu", weights_only=True))
+                except Exception as exc:  # UnpicklingError names the refused global
+                    raise EncodingError(f"refused to load fwRF checkpoint {path}: {exc}") from None
+        n_voxels = [len(c["best_params"]["fwrfs"][subject]["b"]) for c in checkpoints]
+        return {"checkpoints": checkpoints, "nnv": {subject: sum(n_voxels)}, "resize_px": 227}
+
+    # -- encoding ------------------------------------------------------------------------------
+    def encode(self, encoding_model: dict, images: np.ndarray, return_metadata: bool = True,
+               device: str = "auto"):
+        """In silico responses to ``images``: fMRI ``(N, voxels)``, EEG ``(N, reps, channels, time)``."""
+        if not isinstance(encoding_model, dict) or "args" not in encoding_model:
+            raise NEDTypeError("'encoding_model' must be the dict returned by get_encoding_model!")
+        images = check_ned_images(images)
+        _check_type("return_metadata", return_metadata, bool)
+        self._device(device)
+        a = encoding_model["args"]
+        if a["model"] == "vit_b_32":
+            features = np.asarray(encoding_model["feature_extractor"](images))
+            out = linearising_predict(features, encoding_model["scaler"], encoding_model["pca"],
+                                      encoding_model["regression_weights"], VIT_PCS)
+            out = out.reshape(len(images), len(out[0]), len(encoding_model["ch_names"]),
+                              len(encoding_model["times"]))
+        else:
+            raise EncodingError(
+                "the fwRF forward pass (St-Yves & Naselaris gnet8x encoder) is not ported to brainbridge yet; "
+                "its checkpoint loads (get_encoding_model) and its pre-generated responses load with "
+                "load_insilico_neural_responses"
+            )
+        if not return_metadata:
+            return out
+        return out, self.get_metadata(a["modality"], a["train_dataset"], a["model"], a["subject"], a["roi"])
+
+    # -- pre-generated responses -----------------------------------------------------------------
+    def load_insilico_neural_responses(self, modality: str, train_dataset: str, model: str, imageset: str,
+                                       subject: int, roi: str | None = None, return_metadata: bool = True):
+        """NED's pre-generated responses: an open, lazy ``h5py.Dataset`` (and the metadata dict)."""
+        import h5py
+
+        self._dataset(modality, train_dataset)
+        _check_type("model", model, str)
+        _check_value("model", model, MODELS[(modality, train_dataset)])
+        _check_type("imageset", imageset, str)
+        _check_value("imageset", imageset, IMAGESETS)
+        _check_type("subject", subject, int)
+        _check_value("subject", subject, SUBJECTS[(modality, train_dataset)])
+        if modality == "fmri":
+            _check_type("roi", roi, str)
+            _check_value("roi", roi, ROIS[train_dataset])
+        _check_type("return_metadata", return_metadata, bool)
+        folder = (Path(self.ned_dir) / "pregenerated_insilico_neural_responses" / f"modality-{modality}"
+                  / f"train_dataset-{train_dataset}" / f"model-{model}" / f"imageset-{imageset}")
+        suffix = self._suffix(modality, subject, roi)
+        path = self._require(folder / f"synthetic_neural_responses_{suffix}.h5", "pre-generated responses")
+        handle = h5py.File(path, "r")
+        if "synthetic_neural_responses" not in handle:
+            handle.close()
+            raise EncodingError(f"{path} has no 'synthetic_neural_responses' dataset")
+        responses = handle["synthetic_neural_responses"]
+        if not return_metadata:
+            return responses
+        meta = folder / f"synthetic_neural_responses_metadata_{suffix}.npy"
+        return responses, load_npy(self._require(meta, "pre-generated responses metadata"))
+
+
+def _torch_numpy_globals() -> list:
+    """``(object, "module.name")`` pairs of the numpy globals a checkpoint of arrays/scalars may name."""
+    return [(obj, name) for name, obj in allowed_globals().items()
+            if name.startswith(("numpy", "_codecs", "builtins.complex"))]
