@@ -250,3 +250,18 @@ def test_compare_with_truth_matches_on_ids_and_checks_coverage():
     missing = predicted(np.asarray([f"X{i}" for i in range(80)], dtype=object))
     with pytest.raises(AssemblyError, match="lacks 0 stimuli and 80 neuroids"):
         encoding_job.compare_with_truth(missing, truth)
+
+
+def test_summary_and_scores_report_the_same_reliability(job):
+    """Issue 11 item 3: summary.csv, encoding_scores.csv and score() give one number per region."""
+    from brainbridge.encoding.scoring import ceiling
+
+    context, _ = job
+    summary = pd.read_csv(context["summary_csv"]).set_index("region")["split_half_reliability"]
+    scores = pd.read_csv(context["encoding_scores_csv"])
+    for region in ("V1", "IT"):
+        from_scores = scores.loc[scores["region"] == region, "ceiling"].to_numpy()
+        assert np.all(from_scores == from_scores[0])  # every family of a region: the same ceiling
+        direct = float(ceiling(context["assembly"], "ridge_per_neuroid", region=region).values)
+        assert summary[region] == pytest.approx(direct, abs=1e-12)
+        assert from_scores[0] == pytest.approx(direct, abs=1e-12)

@@ -563,6 +563,7 @@ def cached_features(
     *,
     stimulus_sha1: str | None = None,
     root: Path | None = None,
+    batch_size: int | None = None,
     show_progress: bool | None = None,
 ) -> xr.DataArray:
     """The extractor's features of a stimulus set, extracted once and then read from disk.
@@ -602,7 +603,7 @@ def cached_features(
                 warnings.warn(
                     f"cached features {folder} are unreadable: {e}{where}; extracting again", stacklevel=2
                 )
-        features = extractor.extract(stimulus_set, layers=wanted, show_progress=show_progress)
+        features = extractor.extract(stimulus_set, layers=wanted, batch_size=batch_size, show_progress=show_progress)
         with atomic_dir(folder) as staging:
             np.savez(
                 staging / "features.npz",

@@ -91,7 +91,7 @@ BATCH_SIZE_ENV = "BRAINBRIDGE_EXAMPLE_BATCH_SIZE"
 DEFAULT_BATCH_SIZE = 16
 
 _SCORE_COLUMNS = ["family", "model_id", "region", "layer", "raw_r", "raw_r_sem", "ceiling", "ceiled_score",
-                  "time_s", "fit", "train_time_s", "fit_key"]
+                  "ceiled_score_error", "time_s", "fit", "train_time_s", "fit_key"]
 
 
 # --------------------------------------------------------------------------------------
@@ -173,7 +173,13 @@ def _features_provider(
             started = time.perf_counter()
             echo(f"  extracting {label} features ({', '.join(wanted)}) of {len(stimulus_set)} stimuli, "
                  f"batch size {batch_size}")
-            features = extractor.extract(stimulus_set, layers=wanted, batch_size=batch_size, show_progress=show_progress)
+            from brainbridge.encoding.cache import cached_features
+
+            features = cached_features(
+                extractor, stimulus_set, wanted, batch_size=batch_size, show_progress=show_progress
+            )
+            if features.attrs.get("features_cached"):
+                echo("  (read from the features cache: extracted once, by an earlier run)")
             layer_of = np.asarray(features["layer"].values).astype(str)
             for name in wanted:
                 extracted[name] = features.isel(neuroid=np.flatnonzero(layer_of == name))
@@ -287,6 +293,7 @@ def score_families(
                 "raw_r_sem": _number(summary.get("error")),
                 "ceiling": _number(summary.get("ceiling")),
                 "ceiled_score": _number(summary.get("ceiled_score")),
+                "ceiled_score_error": _number(summary.get("ceiled_error")),
                 "time_s": round(elapsed, 2),
                 "fit": "trained" if trained else "cached",
                 "train_time_s": _number(fit.info.get("train_time_s")),
@@ -540,28 +547,33 @@ def plot_neuroid_r_vs_ceiling(fits: Mapping[tuple[str, str], Any], path: str | o
     regions = list(dict.fromkeys(region for _, region in fits))
     families = list(dict.fromkeys(family for family, _ in fits))
     colours = _family_colours(families)
-    figure = _figure(4.6 * len(regions), 4.6)
+    figure = _figure(4.6 * len(regions), 5.4)
     axes = figure.subplots(1, len(regions), squeeze=False)[0]
-    grid = np.linspace(0, 1, 101)
     for ax, region in zip(axes, regions):
-        low = 0.0
+        low, c_low, c_high = 1.0, 1.0, 0.0
         for family in families:
             fit = fits.get((family, region))
             if fit is None:
                 continue
             r = np.asarray(fit.accuracy["r"], dtype=np.float64)
             c = np.asarray(fit.accuracy["ceiling"], dtype=np.float64)
-            ax.scatter(c, r, s=12, alpha=0.6, color=colours[family], label=FAMILIES.get(family, family))
+            ax.scatter(c, r, s=12, alpha=0.6, color=colours[family], label=f"{FAMILIES.get(family, family)}: one neuroid")
             ax.scatter(np.nanmedian(c), np.nanmedian(r), s=110, marker="D", color=colours[family], edgecolor="k",
-                       zorder=3)
+                       zorder=3, label=f"{FAMILIES.get(family, family)}: medians")
             low = min(low, float(np.nanmin(r)))
-        ax.plot(grid, np.sqrt(grid), color="k", lw=0.8, ls="--", label="r = sqrt(ceiling)")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(low - 0.02, 1)
+            c_low, c_high = min(c_low, float(np.nanmin(c))), max(c_high, float(np.nanmax(c)))
+        # the panel spans the data (the ceilings sit in a narrow band), with the bound across it
+        c_low, c_high = max(0.0, c_low - 0.05), min(1.0, c_high + 0.05)
+        grid = np.linspace(c_low, c_high, 101)
+        ax.plot(grid, np.sqrt(grid), color="k", lw=0.8, ls="--", label="r = sqrt(ceiling): a perfect model")
+        ax.set_xlim(c_low, c_high)
+        ax.set_ylim(max(-1.0, low - 0.05), min(1.0, float(np.sqrt(c_high)) + 0.05))
         ax.set_xlabel("ceiling per neuroid (split-half, Spearman-Brown)")
         ax.set_ylabel("r per neuroid (held out, mean over splits)")
         ax.set_title(region)
-        ax.legend(frameon=False, fontsize="small", loc="upper left")  # that corner is above r = sqrt(c)
+    handles, labels = axes[0].get_legend_handles_labels()
+    # one legend under the panels: inside them it would hide neuroids
+    figure.legend(handles, labels, loc="outside lower center", ncols=3, frameon=False, fontsize="small")
     figure.suptitle("Example benchmark: r per neuroid against its ceiling")
     return _save(figure, path)
 
@@ -582,18 +594,18 @@ def plot_family_scores(table: pd.DataFrame, path: str | os.PathLike) -> Path:
         rows = table[table["family"] == family].set_index("region").reindex(regions)
         positions = np.arange(len(regions)) + (i - (len(families) - 1) / 2) * width
         heights = rows["ceiled_score"].to_numpy(dtype=np.float64)
-        errors = 2 * rows["raw_r"].to_numpy(dtype=np.float64) * rows["raw_r_sem"].to_numpy(dtype=np.float64) / (
-            rows["ceiling"].to_numpy(dtype=np.float64))
+        errors = rows["ceiled_score_error"].to_numpy(dtype=np.float64)  # the raw sem propagated
         ax.bar(positions, np.nan_to_num(heights), width, yerr=np.nan_to_num(errors), capsize=3,
                color=colours[family], label=FAMILIES.get(family, family))
         for x, h, e, r in zip(positions, heights, np.nan_to_num(errors), rows["raw_r"].to_numpy(dtype=np.float64)):
             if np.isfinite(h):
                 ax.text(x, h + e + 0.015, f"r={r:.2f}", ha="center", va="bottom", fontsize=7)
-    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.axhline(1.0, color="k", lw=0.8, ls="--", label="at the ceiling")
     ax.set_xticks(np.arange(len(regions)), regions)
     ax.set_ylim(0, max(1.15, float(np.nanmax(table["ceiled_score"])) + 0.15) if len(table) else 1.15)
     ax.set_ylabel("ceiled score (r² / ceiling)")
-    ax.set_title("Feature families on the example benchmark\n(Brain-Score neural predictivity, ridge)")
+    ax.set_title("Feature families on the example benchmark (ridge per neuroid)\n"
+                 "error bars: SEM over splits, propagated to r²/ceiling", fontsize="medium")
     ax.legend(frameon=False, fontsize="small", ncols=max(1, len(families)), loc="upper center")
     return _save(figure, path)
 

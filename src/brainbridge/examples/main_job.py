@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from brainbridge import stats
 from brainbridge.errors import AssemblyError
 from brainbridge.examples import encoding_job
 from brainbridge.examples.build import ASSEMBLY_IDENTIFIER
@@ -29,6 +30,7 @@ __all__ = [
     "ENCODING_STEPS",
     "default_steps",
     "plot_responses",
+    "region_reliability",
     "region_summary",
     "run_main_job",
     "split_half_reliability",
@@ -42,21 +44,35 @@ Step = Callable[[dict, Echo], None]
 # --------------------------------------------------------------------------------------
 
 
+def _stimulus_codes(assembly: xr.DataArray, dim: str, by: str, repetition: str) -> tuple[np.ndarray, np.ndarray]:
+    if dim not in assembly.dims or by not in assembly.coords:
+        raise AssemblyError(f"split-half reliability needs a '{by}' coordinate on a '{dim}' dimension")
+    codes, _ = pd.factorize(np.asarray(assembly[by].values))
+    if repetition in assembly.coords:
+        reps = np.asarray(assembly[repetition].values)
+    else:
+        reps = stats.repetition_numbers(codes)
+    if len(np.unique(reps)) < 2:
+        raise AssemblyError("split-half reliability needs at least two repetitions per stimulus")
+    return codes, reps
+
+
 def split_half_reliability(
     assembly: xr.DataArray,
     *,
     n_splits: int = 10,
-    seed: int = 0,
+    seed: int = 1,
     dim: str = "presentation",
     by: str = "stimulus_id",
     repetition: str = "repetition",
 ) -> np.ndarray:
     """Split-half internal consistency of every neuroid, Spearman-Brown corrected.
 
-    For each of ``n_splits`` random splits of the repetitions into two halves, the responses
-    are averaged per stimulus within each half, correlated across stimuli (Pearson, per
-    neuroid) and corrected with ``2 r / (1 + r)``; the result is the mean over splits. It
-    estimates the reliability of the mean over all repetitions (the usual noise ceiling).
+    :func:`brainbridge.stats.split_half_reliability` (Brain-Score's ceiling procedure: the
+    same halvings of the repetitions, seed 1) per neuroid and time bin; each value is the
+    mean over the splits. It estimates the reliability of the mean over all repetitions.
+    The per-region number the summary prints is :func:`region_reliability`, which is the
+    encoding ceiling itself.
 
     Parameters
     ----------
@@ -64,7 +80,7 @@ def split_half_reliability(
         Trial-level responses with ``by`` (and ideally ``repetition``) along ``dim``. Other
         dimensions (``neuroid``, ``time_bin``) are kept.
     n_splits, seed
-        Number of random splits and the seed of their :func:`numpy.random.default_rng`.
+        Number of halvings and their seed (Brain-Score: 10 and 1).
     dim, by, repetition
         Names of the presentation dimension, the stimulus key and the repetition coordinate;
         without ``repetition``, the order of presentation within each stimulus is used.
@@ -80,54 +96,47 @@ def split_half_reliability(
     AssemblyError
         Missing coordinates, or fewer than two repetitions.
     """
-    if dim not in assembly.dims or by not in assembly.coords:
-        raise AssemblyError(f"split-half reliability needs a '{by}' coordinate on a '{dim}' dimension")
+    codes, reps = _stimulus_codes(assembly, dim, by, repetition)
     values = np.moveaxis(np.asarray(assembly.values, dtype=np.float64), assembly.get_axis_num(dim), 0)
     rest_shape = values.shape[1:]
-    values = values.reshape(len(values), -1)
-    codes, uniques = pd.factorize(np.asarray(assembly[by].values))
-    if repetition in assembly.coords:
-        reps = np.asarray(assembly[repetition].values)
-    else:
-        reps = pd.Series(codes).groupby(codes).cumcount().to_numpy()
-    rep_values = np.unique(reps)
-    if len(rep_values) < 2:
-        raise AssemblyError("split-half reliability needs at least two repetitions per stimulus")
-    rng = np.random.default_rng(seed)
-    corrected = np.empty((n_splits, values.shape[1]))
-    for k in range(n_splits):
-        half = rng.permutation(rep_values)[: len(rep_values) // 2]
-        in_half = np.isin(reps, half)
-        first = _group_means(values[in_half], codes[in_half], len(uniques))
-        second = _group_means(values[~in_half], codes[~in_half], len(uniques))
-        r = _columnwise_pearson(first, second)
-        corrected[k] = 2 * r / (1 + r)
-    return corrected.mean(axis=0).reshape(rest_shape)
+    result = stats.split_half_reliability(
+        values.reshape(len(values), -1), codes, reps, n_splits=n_splits, random_state=seed
+    )
+    return result.per_neuroid.reshape(rest_shape)
 
 
-def _group_means(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Mean of ``values`` rows per group code (NaN for a group without rows)."""
-    sums = np.zeros((n_groups, values.shape[1]))
-    np.add.at(sums, codes, values)
-    counts = np.bincount(codes, minlength=n_groups)[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return sums / counts
+def region_reliability(
+    assembly: xr.DataArray, *, n_splits: int = 10, seed: int = 1
+) -> dict[str, stats.SplitHalfReliability]:
+    """Per region, the split-half reliability exactly as the encoding ceiling computes it.
+
+    Time bins averaged (:func:`brainbridge.assemblies.average_time_bins`), then
+    :func:`brainbridge.stats.split_half_reliability` on the region's neuroids; ``.value`` is
+    the mean over splits of the median over neuroids, the number ``brainbridge score`` and
+    the fits report as the ceiling.
+    """
+    from brainbridge.assemblies import average_time_bins
+
+    if "region" not in assembly.coords:
+        raise AssemblyError("region reliability needs a 'region' coordinate on 'neuroid'")
+    flat = average_time_bins(assembly)
+    codes, reps = _stimulus_codes(flat, "presentation", "stimulus_id", "repetition")
+    values = np.asarray(flat.transpose("presentation", "neuroid").values, dtype=np.float64)
+    regions = np.asarray(flat["region"].values).astype(str)
+    return {
+        region: stats.split_half_reliability(
+            values[:, regions == region], codes, reps, n_splits=n_splits, random_state=seed
+        )
+        for region in pd.unique(regions)
+    }
 
 
-def _columnwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation of matching columns over the rows where both are finite."""
-    valid = np.isfinite(a) & np.isfinite(b)
-    n = valid.sum(axis=0)
-    a = np.where(valid, a, 0.0)
-    b = np.where(valid, b, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a_c = np.where(valid, a - a.sum(axis=0) / n, 0.0)
-        b_c = np.where(valid, b - b.sum(axis=0) / n, 0.0)
-        return (a_c * b_c).sum(axis=0) / np.sqrt((a_c**2).sum(axis=0) * (b_c**2).sum(axis=0))
-
-
-def region_summary(assembly: xr.DataArray, averaged: xr.DataArray, reliability: np.ndarray) -> pd.DataFrame:
-    """One row per region: neuroids, stimuli, repetitions, mean response, median reliability.
+def region_summary(
+    assembly: xr.DataArray,
+    averaged: xr.DataArray,
+    reliability: Mapping[str, stats.SplitHalfReliability | float] | None = None,
+) -> pd.DataFrame:
+    """One row per region: neuroids, stimuli, repetitions, mean response, reliability.
 
     Parameters
     ----------
@@ -136,18 +145,20 @@ def region_summary(assembly: xr.DataArray, averaged: xr.DataArray, reliability: 
     averaged
         The same averaged over repetitions.
     reliability
-        :func:`split_half_reliability` of ``assembly`` (shape of the non-presentation dims).
+        :func:`region_reliability` of ``assembly`` (computed here when ``None``). The
+        ``split_half_reliability`` column is its ``.value``: the same number as the ceiling
+        of every score of that region.
     """
+    reliability = region_reliability(assembly) if reliability is None else reliability
     regions = np.asarray(assembly["region"].values).astype(str)
     n_stimuli = averaged.sizes["presentation"]
     repetitions = assembly.sizes["presentation"] / max(n_stimuli, 1)
-    neuroid_axis = [d for d in assembly.dims if d != "presentation"].index("neuroid")
-    per_neuroid_rel = np.moveaxis(np.asarray(reliability), neuroid_axis, 0).reshape(len(regions), -1).mean(axis=1)
     mean_axis = tuple(d for d in averaged.dims if d != "neuroid")
     per_neuroid_mean = np.asarray(averaged.mean(dim=mean_axis).values)
     rows = []
     for region in pd.unique(regions):
         mask = regions == region
+        value = reliability[region]
         rows.append(
             {
                 "region": region,
@@ -155,7 +166,7 @@ def region_summary(assembly: xr.DataArray, averaged: xr.DataArray, reliability: 
                 "stimuli": int(n_stimuli),
                 "repetitions": float(repetitions),
                 "mean_response": float(np.nanmean(per_neuroid_mean[mask])),
-                "split_half_reliability": float(np.nanmedian(per_neuroid_rel[mask])),
+                "split_half_reliability": float(getattr(value, "value", value)),
             }
         )
     return pd.DataFrame(rows)
@@ -219,27 +230,36 @@ def plot_responses(
         mean = per_neuroid.mean(axis=1)
         sem = per_neuroid.std(axis=1, ddof=1) / np.sqrt(max(cols.sum(), 1)) if cols.sum() > 1 else 0 * mean
         positions = np.arange(len(category_order)) + (i - (len(region_order) - 1) / 2) * width
-        bars.bar(positions, mean, width, yerr=sem, capsize=3, label=f"{region} (n={int(cols.sum())})")
+        bars.bar(positions, mean, width, yerr=sem, capsize=3, label=f"{region} (n={int(cols.sum())} neuroids)")
     bars.set_xticks(np.arange(len(category_order)), category_order)
-    bars.set_ylabel("mean response (averaged over repetitions)")
+    units = averaged.attrs.get("units")
+    bars.set_ylabel("mean response, repetition average" + (f" ({units})" if units else ""))
     bars.set_title("a  Mean response per category")
-    bars.legend(frameon=False)
+    bars.set_ylim(0, bars.get_ylim()[1] * 1.3)  # room for the legend above the bars
+    bars.legend(frameon=False, title="bar: mean over neuroids\nerror bar: SEM over neuroids", title_fontsize="small")
 
     # (b) object tuning, z-scored per neuroid
     heat = figure.add_subplot(grid[0, 1])
     per_object = np.stack([data[objects == o].mean(axis=0) for o in object_order])  # object x neuroid
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (per_object - per_object.mean(axis=0)) / per_object.std(axis=0)
-    order = np.concatenate([np.flatnonzero(regions == r) for r in region_order])
+    # within each region, neuroids sorted by their preferred object (then by how strongly they
+    # prefer it), so that the tuning shows as a diagonal band instead of noise
+    preferred = np.nanargmax(np.nan_to_num(z, nan=-np.inf), axis=0)
+    strength = np.nanmax(np.nan_to_num(z, nan=-np.inf), axis=0)
+    order = np.concatenate([
+        np.flatnonzero(regions == r)[np.lexsort((-strength[regions == r], preferred[regions == r]))]
+        for r in region_order
+    ])
     image = heat.imshow(np.nan_to_num(z[:, order]).T, aspect="auto", cmap="RdBu_r", vmin=-3, vmax=3, interpolation="nearest")
     heat.set_xticks(np.arange(len(object_order)), object_order, rotation=70, ha="right", fontsize=7)
     bounds = np.cumsum([int((regions == r).sum()) for r in region_order])
     heat.set_yticks(bounds - np.diff(np.r_[0, bounds]) / 2, region_order)
     for b in bounds[:-1]:
         heat.axhline(b - 0.5, color="k", lw=0.8)
-    heat.set_ylabel("neuroids")
-    heat.set_title("b  Tuning: mean response per object_name (z-scored per neuroid)")
-    figure.colorbar(image, ax=heat, shrink=0.8, label="z")
+    heat.set_ylabel("neuroids (sorted by preferred object within region)")
+    heat.set_title("b  Tuning: mean response per object_name, z-scored per neuroid")
+    figure.colorbar(image, ax=heat, shrink=0.8, label="z (SD from the neuroid's mean over objects)")
 
     # (c) example stimuli
     if examples:
@@ -320,12 +340,13 @@ def step_average(context: dict, echo: Echo) -> None:
     averaged = average_repetitions(assembly)
     context["averaged"] = averaged
     context["reliability"] = split_half_reliability(assembly)
+    context["region_reliability"] = region_reliability(assembly)
     echo(f"averaged {assembly.sizes['presentation']} presentations over repetitions -> {averaged.sizes['presentation']} stimuli")
 
 
 def step_summary(context: dict, echo: Echo) -> None:
     """Print the per-region summary table and save it as ``summary.csv``."""
-    summary = region_summary(context["assembly"], context["averaged"], context["reliability"])
+    summary = region_summary(context["assembly"], context["averaged"], context.get("region_reliability"))
     context["summary"] = summary
     path = Path(context["out_dir"]) / "summary.csv"
     summary.to_csv(path, index=False)
