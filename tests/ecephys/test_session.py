@@ -6,6 +6,7 @@ import shutil
 from datetime import datetime, timezone
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -364,3 +365,30 @@ def test_presentationwise_spike_times_subsets(session):
     assert part["unit_id"].tolist() == expected["unit_id"].tolist()
     with pytest.raises(UnitNotFoundError):
         session.presentationwise_spike_times(unit_ids=[123])
+
+
+def test_raster_rows_are_sorted_by_condition_with_visible_marks(tmp_path, session):
+    """Issue 12 item 13: trials sorted by stimulus condition, a tick per spike, an uncut title."""
+    import matplotlib.pyplot as plt
+
+    from brainbridge.ecephys.plots import _trial_order, plot_unit
+
+    presentations = pd.DataFrame({"stimulus_name": ["b", "a", "b", "a"], "orientation": [0, 90, 0, 0]})
+    rank, starts, described = _trial_order(presentations, 4)
+    assert rank.tolist() == [2, 1, 3, 0] and starts.tolist() == [1, 2]  # a/0, a/90, b/0 b/0
+    assert described == "stimulus_name, orientation, then time"
+    assert _trial_order(presentations, 3)[2] == "time"  # onsets were dropped: time order
+    uid = session.units.index[0]
+    figure = plot_unit(session, uid, window=(-0.1, 0.3), bin_size=0.05)
+    try:
+        raster, psth = figure.axes
+        ticks = [c for c in raster.collections if c.get_segments()]
+        assert ticks and max(np.ptp(np.asarray(seg)[:, 1]) for seg in ticks[0].get_segments()) == pytest.approx(0.9)
+        assert "sorted by" in raster.get_title(loc="left") and "spikes/s" in psth.get_ylabel()
+        assert raster.get_legend() is not None and psth.get_legend() is not None
+        title = figure._suptitle
+        figure.canvas.draw()
+        box = title.get_window_extent()
+        assert box.x0 >= 0 and box.x1 <= figure.bbox.width  # the title fits the figure
+    finally:
+        plt.close(figure)

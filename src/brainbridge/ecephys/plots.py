@@ -31,6 +31,38 @@ def aligned_spike_times(train: np.ndarray, onsets: np.ndarray, window: tuple[flo
     return train[gather] - onsets[rows], rows
 
 
+#: presentation columns that describe the stimulus, in the order trials are sorted by
+_CONDITION_COLUMNS = ("stimulus_name", "stimulus_condition_id", "orientation", "spatial_frequency",
+                      "temporal_frequency", "phase", "contrast", "frame", "image")
+
+
+def _trial_order(presentations, n: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Raster row of every presentation: sorted by stimulus condition, then by time.
+
+    Returns ``(rank, group_starts, description)``; ``rank[i]`` is the row of presentation
+    ``i``. Without condition columns (or when some onsets were dropped) the order is by time.
+    """
+    keys = [c for c in _CONDITION_COLUMNS if c in presentations.columns] if len(presentations) == n else []
+    if "stimulus_condition_id" in keys:  # it identifies the condition: the parameters add nothing
+        keys = keys[: keys.index("stimulus_condition_id") + 1]
+    if not keys:
+        return np.arange(n), np.empty(0, dtype=int), "time"
+    import pandas as pd
+
+    frame = presentations[keys].reset_index(drop=True)
+    columns = []
+    for c in keys:  # numbers sort as numbers, anything else as text
+        numeric = pd.to_numeric(frame[c], errors="coerce")
+        columns.append(numeric.to_numpy(float) if numeric.notna().all() else frame[c].astype(str).to_numpy(str))
+    order = np.lexsort([np.arange(n), *columns[::-1]])  # the last key is the primary one
+    frame = frame.astype(str)
+    rank = np.empty(n, dtype=int)
+    rank[order] = np.arange(n)
+    groups = frame.iloc[order][keys].to_numpy()
+    starts = np.flatnonzero(np.r_[False, np.any(groups[1:] != groups[:-1], axis=1)])
+    return rank, starts, ", ".join(keys) + ", then time"
+
+
 def plot_unit(
     session,
     unit_id,
@@ -80,21 +112,33 @@ def plot_unit(
     onsets, align_name = session._alignment_times(presentations, align_to)
     onsets = onsets[np.isfinite(onsets)]
     times, rows = aligned_spike_times(train, onsets, window)
+    rank, bounds, sorted_by = _trial_order(presentations, onsets.size)
     edges = np.arange(window[0], window[1] + bin_size / 2, bin_size)
     counts, _ = np.histogram(times, bins=edges)
     rate = counts / (onsets.size * bin_size)
 
-    fig, (ax_raster, ax_psth) = plt.subplots(2, 1, sharex=True, figsize=(6, 5), height_ratios=(2, 1))
-    ax_raster.scatter(times, rows, s=2, marker="|", color="black")
+    fig, (ax_raster, ax_psth) = plt.subplots(
+        2, 1, sharex=True, figsize=(6.5, 6), height_ratios=(2, 1), layout="constrained"
+    )
+    # one tick per spike, a row tall: visible at any number of presentations
+    y = rank[rows]
+    ax_raster.vlines(times, y - 0.45, y + 0.45, color="black", linewidth=0.7)
+    if len(bounds) <= 40 and onsets.size >= 2 * (len(bounds) + 1):  # lines between conditions
+        for bound in bounds:
+            ax_raster.axhline(bound - 0.5, color="0.75", linewidth=0.5)
     ax_raster.set_ylabel("presentation")
+    ax_raster.set_title(f"rows sorted by {sorted_by}", fontsize="small", loc="left")
     ax_raster.set_ylim(-0.5, onsets.size - 0.5)
-    ax_raster.axvline(0.0, color="tab:red", linewidth=0.8)
-    ax_raster.set_title(f"unit {unit_id} - session {session.session_id} ({onsets.size} presentations)")
-    ax_psth.bar(edges[:-1], rate, width=bin_size, align="edge", color="tab:blue")
+    ax_raster.invert_yaxis()
+    ax_raster.axvline(0.0, color="tab:red", linewidth=0.8, label="alignment (t = 0)")
+    ax_raster.legend(loc="upper right", fontsize="small", frameon=True, framealpha=0.85)
+    fig.suptitle(f"unit {unit_id}, session {session.session_id}\n{onsets.size} presentations", fontsize="medium")
+    ax_psth.bar(edges[:-1], rate, width=bin_size, align="edge", color="tab:blue",
+                label=f"PSTH: mean over presentations, {bin_size * 1000:g} ms bins")
     ax_psth.axvline(0.0, color="tab:red", linewidth=0.8)
+    ax_psth.legend(loc="upper right", fontsize="small", frameon=False)
     ax_psth.set_xlabel(f"time from {align_name} (s)")
     ax_psth.set_ylabel("rate (spikes/s)")
-    fig.tight_layout()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=100)
