@@ -82,7 +82,9 @@ def _occurrence_order(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return order[by_rank], sorted_codes[by_rank], bounds
 
 
-def accumulate_in_order(sums: np.ndarray, counts: np.ndarray | None, rows: np.ndarray, codes: np.ndarray) -> None:
+def accumulate_in_order(
+    sums: np.ndarray, counts: np.ndarray | None, rows: np.ndarray, codes: np.ndarray
+) -> None:
     """Add the rows of a 2-D array into ``sums`` (and valid counts into ``counts``), in place.
 
     ``sums[g] += rows[i]`` for every row ``i`` of group ``codes[i]``, in index order, with the
@@ -148,7 +150,9 @@ def group_means(
     values = np.asarray(values)
     codes = np.asarray(codes, dtype=np.intp)
     if codes.ndim != 1 or values.shape[axis] != len(codes):
-        raise _invalid(f"need one group code per entry along axis {axis}: {len(codes)} codes for shape {values.shape}")
+        raise _invalid(
+            f"need one group code per entry along axis {axis}: {len(codes)} codes for shape {values.shape}"
+        )
     if n_groups is None:
         n_groups = int(codes.max()) + 1 if len(codes) else 0
     moved = np.moveaxis(values, axis, 0)
@@ -164,7 +168,9 @@ def group_means(
         accumulate_in_order(sums, counts, rows, codes)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / counts
-    return np.moveaxis(means.reshape((n_groups, *rest)).astype(result_dtype(values.dtype), copy=False), 0, axis)
+    return np.moveaxis(
+        means.reshape((n_groups, *rest)).astype(result_dtype(values.dtype), copy=False), 0, axis
+    )
 
 
 def mean_over_axis(values: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -298,7 +304,9 @@ def repetition_numbers(stimulus_codes: np.ndarray) -> np.ndarray:
     codes = np.asarray(stimulus_codes, dtype=np.intp)
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if len(codes) else np.empty(0, int)
+    starts = (
+        np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if len(codes) else np.empty(0, int)
+    )
     rank = np.arange(len(codes)) - np.repeat(starts, np.diff(np.r_[starts, len(codes)]))
     out = np.empty(len(codes), dtype=np.intp)
     out[order] = rank
@@ -322,7 +330,9 @@ def repetition_halves(
         raise _invalid(f"need at least 2 distinct repetitions to split in halves, got {len(unique)}")
     return [
         (unique[first], unique[second])
-        for first, second in shuffle_split(len(unique), n_splits=n_splits, train_size=0.5, random_state=random_state)
+        for first, second in shuffle_split(
+            len(unique), n_splits=n_splits, train_size=0.5, random_state=random_state
+        )
     ]
 
 
@@ -415,7 +425,9 @@ def split_half_reliability(
     data = np.asarray(data, dtype=np.float64)
     codes = np.asarray(stimulus_codes, dtype=np.intp)
     if data.ndim != 2 or len(data) != len(codes):
-        raise _invalid(f"need (presentations, neuroids) data with one stimulus code per row, got {data.shape}")
+        raise _invalid(
+            f"need (presentations, neuroids) data with one stimulus code per row, got {data.shape}"
+        )
     repetitions = repetition_numbers(codes) if repetitions is None else np.asarray(repetitions)
     n_stimuli = int(codes.max()) + 1 if len(codes) else 0
     halves = repetition_halves(repetitions, n_splits=n_splits, random_state=random_state)
@@ -428,9 +440,13 @@ def split_half_reliability(
         # missing data of a neuroid) is left out for every neuroid, as an inner join on stimuli
         shown = ~(np.isnan(mean1).all(axis=1) | np.isnan(mean2).all(axis=1))
         with np.errstate(invalid="ignore", divide="ignore"):
-            per_split[i] = spearman_brown(pearson_columns(mean1[shown], mean2[shown], nan_policy=nan_policy), n=2)
+            per_split[i] = spearman_brown(
+                pearson_columns(mean1[shown], mean2[shown], nan_policy=nan_policy), n=2
+            )
     n_dropped = (~np.isfinite(per_split)).sum(axis=1)
-    return SplitHalfReliability(per_split=per_split, halves=halves, n_dropped=n_dropped, nan_policy=nan_policy)
+    return SplitHalfReliability(
+        per_split=per_split, halves=halves, n_dropped=n_dropped, nan_policy=nan_policy
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -28,8 +28,14 @@ def test_stats_is_numpy_only():
 
 @pytest.mark.parametrize(
     "n, kwargs",
-    [(10, {"train_size": 0.5}), (7, {"train_size": 0.5}), (240, {"train_size": 0.9}), (240, {"test_size": 0.9}),
-     (33, {}), (50, {"train_size": 20, "test_size": 5})],
+    [
+        (10, {"train_size": 0.5}),
+        (7, {"train_size": 0.5}),
+        (240, {"train_size": 0.9}),
+        (240, {"test_size": 0.9}),
+        (33, {}),
+        (50, {"train_size": 20, "test_size": 5}),
+    ],
 )
 def test_shuffle_split_equals_sklearn(n, kwargs):
     ours = stats.shuffle_split(n, n_splits=10, random_state=1, **kwargs)
@@ -90,8 +96,12 @@ def _brainscore_ceiling(data, stimulus, repetition):
             mask = np.isin(repetition, part)
             halves.append(pd.DataFrame(data[mask]).groupby(stimulus[mask]).mean().sort_index())
         h1, h2 = halves[0].align(halves[1], join="inner", axis=0)
-        r = np.array([pearsonr(h1[c], h2[c])[0] if h1[c].notna().all() and h2[c].notna().all() else np.nan
-                      for c in h1.columns])
+        r = np.array(
+            [
+                pearsonr(h1[c], h2[c])[0] if h1[c].notna().all() and h2[c].notna().all() else np.nan
+                for c in h1.columns
+            ]
+        )
         medians.append(np.nanmedian(2 * r / (1 + r)))
     return np.mean(medians), np.std(medians) / np.sqrt(len(medians))
 

@@ -39,14 +39,23 @@ def _data(seed=0, n_stim=N_STIM, noise=1.5, regions=("V1",) * 4 + ("IT",) * 4):
     reps = np.repeat(np.arange(N_REPS), n_stim)
     values = signal[stim] + noise * rng.normal(size=(len(stim), n))
     target = NeuronRecordingAssembly(
-        values, dims=["presentation", "neuroid"],
-        coords={"stimulus_id": ("presentation", ids[stim]), "repetition": ("presentation", reps),
-                "object_name": ("presentation", np.array([f"o{i % 4}" for i in range(n_stim)])[stim]),
-                "neuroid_id": ("neuroid", [f"n{i}" for i in range(n)]), "region": ("neuroid", list(regions))},
+        values,
+        dims=["presentation", "neuroid"],
+        coords={
+            "stimulus_id": ("presentation", ids[stim]),
+            "repetition": ("presentation", reps),
+            "object_name": ("presentation", np.array([f"o{i % 4}" for i in range(n_stim)])[stim]),
+            "neuroid_id": ("neuroid", [f"n{i}" for i in range(n)]),
+            "region": ("neuroid", list(regions)),
+        },
     )
     model = ModelFeaturesAssembly(
-        features, dims=["presentation", "neuroid"],
-        coords={"stimulus_id": ("presentation", ids), "neuroid_id": ("neuroid", [f"f{i}" for i in range(N_FEAT)])},
+        features,
+        dims=["presentation", "neuroid"],
+        coords={
+            "stimulus_id": ("presentation", ids),
+            "neuroid_id": ("neuroid", [f"f{i}" for i in range(N_FEAT)]),
+        },
     )
     return model, target
 
@@ -78,8 +87,12 @@ def _reference_regression(model, target, estimator, neuroids):
 
 @pytest.mark.parametrize(
     "metric, estimator",
-    [("ridge", lambda: Ridge(alpha=1.0)), ("ridgecv", lambda: RidgeCV(alphas=ALPHA_LIST)),
-     ("linear", LinearRegression), ("linear_predictivity", LinearRegression)],
+    [
+        ("ridge", lambda: Ridge(alpha=1.0)),
+        ("ridgecv", lambda: RidgeCV(alphas=ALPHA_LIST)),
+        ("linear", LinearRegression),
+        ("linear_predictivity", LinearRegression),
+    ],
 )
 def test_regression_names_compute_brainscores_estimators(data, metric, estimator):
     model, target = data
@@ -115,10 +128,14 @@ def test_rdm_cv_and_cka_cv_score_the_test_part_of_test_size_09_splits(data):
     np.testing.assert_allclose(ours.raw.values, expected_rdm, atol=1e-12)
     assert ours.raw_error == pytest.approx(np.std(expected_rdm) / np.sqrt(10), abs=1e-12)
     expected_cka = [cka(X[test], mean.values[test]) for _, test in splits]
-    np.testing.assert_allclose(score(model, target, "cka_cv", region="IT", ceiling=False).raw.values, expected_cka)
+    np.testing.assert_allclose(
+        score(model, target, "cka_cv", region="IT", ceiling=False).raw.values, expected_cka
+    )
     # rdm: one comparison over every stimulus, no error
     whole = score(model, target, "rdm", region="IT", ceiling=False)
-    assert float(whole) == pytest.approx(_rdm_reference(X, mean.values), abs=1e-12) and whole.raw_error is None
+    assert (
+        float(whole) == pytest.approx(_rdm_reference(X, mean.values), abs=1e-12) and whole.raw_error is None
+    )
 
 
 def test_ceiling_drops_neuroids_with_missing_half_means_like_brainscore():
@@ -135,10 +152,16 @@ def test_ceiling_drops_neuroids_with_missing_half_means_like_brainscore():
     codes = pd.factorize(stim, sort=True)[0]
     medians = []
     for first, second in ShuffleSplit(n_splits=10, train_size=0.5, random_state=1).split(unique):
-        h = [pd.DataFrame(values[np.isin(reps, unique[p])]).groupby(codes[np.isin(reps, unique[p])]).mean()
-             for p in (first, second)]
-        r = np.array([pearsonr(h[0][c], h[1][c])[0] if h[0][c].notna().all() and h[1][c].notna().all() else np.nan
-                      for c in range(8)])
+        h = [
+            pd.DataFrame(values[np.isin(reps, unique[p])]).groupby(codes[np.isin(reps, unique[p])]).mean()
+            for p in (first, second)
+        ]
+        r = np.array(
+            [
+                pearsonr(h[0][c], h[1][c])[0] if h[0][c].notna().all() and h[1][c].notna().all() else np.nan
+                for c in range(8)
+            ]
+        )
         medians.append(np.nanmedian(2 * r / (1 + r)))
     assert float(ours) == pytest.approx(np.mean(medians), abs=1e-14)
     assert ours.attrs["n_neuroids_dropped"].max() == 1

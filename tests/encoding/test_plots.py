@@ -20,14 +20,23 @@ def scored():
     stim = np.tile(np.arange(n_stim), n_reps)
     ids = np.array([f"s{i:03d}" for i in range(n_stim)])
     target = NeuronRecordingAssembly(
-        signal[stim] + rng.normal(size=(len(stim), 6)), dims=["presentation", "neuroid"],
-        coords={"stimulus_id": ("presentation", ids[stim]), "repetition": ("presentation", np.repeat(np.arange(n_reps), n_stim)),
-                "neuroid_id": ("neuroid", [f"n{i}" for i in range(6)]), "region": ("neuroid", ["V1"] * 3 + ["IT"] * 3)},
+        signal[stim] + rng.normal(size=(len(stim), 6)),
+        dims=["presentation", "neuroid"],
+        coords={
+            "stimulus_id": ("presentation", ids[stim]),
+            "repetition": ("presentation", np.repeat(np.arange(n_reps), n_stim)),
+            "neuroid_id": ("neuroid", [f"n{i}" for i in range(6)]),
+            "region": ("neuroid", ["V1"] * 3 + ["IT"] * 3),
+        },
         attrs={"units": "spikes/s"},
     )
     model = ModelFeaturesAssembly(
-        features, dims=["presentation", "neuroid"],
-        coords={"stimulus_id": ("presentation", ids), "neuroid_id": ("neuroid", [f"f{i}" for i in range(12)])},
+        features,
+        dims=["presentation", "neuroid"],
+        coords={
+            "stimulus_id": ("presentation", ids),
+            "neuroid_id": ("neuroid", [f"f{i}" for i in range(12)]),
+        },
     )
     return score(model, target, "ridge_per_neuroid", n_splits=3, stratification_coord=None)
 

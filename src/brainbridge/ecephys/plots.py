@@ -53,7 +53,8 @@ def _trial_order(presentations, n: int) -> tuple[np.ndarray, np.ndarray, str]:
     columns = []
     for c in keys:  # numbers sort as numbers, anything else as text
         numeric = pd.to_numeric(frame[c], errors="coerce")
-        columns.append(numeric.to_numpy(float) if numeric.notna().all() else frame[c].astype(str).to_numpy(str))
+        text = frame[c].astype(str).to_numpy(str)
+        columns.append(numeric.to_numpy(float) if numeric.notna().all() else text)
     order = np.lexsort([np.arange(n), *columns[::-1]])  # the last key is the primary one
     frame = frame.astype(str)
     rank = np.empty(n, dtype=int)
@@ -132,7 +133,8 @@ def plot_unit(
     ax_raster.invert_yaxis()
     ax_raster.axvline(0.0, color="tab:red", linewidth=0.8, label="alignment (t = 0)")
     ax_raster.legend(loc="upper right", fontsize="small", frameon=True, framealpha=0.85)
-    fig.suptitle(f"unit {unit_id}, session {session.session_id}\n{onsets.size} presentations", fontsize="medium")
+    title = f"unit {unit_id}, session {session.session_id}\n{onsets.size} presentations"
+    fig.suptitle(title, fontsize="medium")
     ax_psth.bar(edges[:-1], rate, width=bin_size, align="edge", color="tab:blue",
                 label=f"PSTH: mean over presentations, {bin_size * 1000:g} ms bins")
     ax_psth.axvline(0.0, color="tab:red", linewidth=0.8)

@@ -44,7 +44,9 @@ Step = Callable[[dict, Echo], None]
 # --------------------------------------------------------------------------------------
 
 
-def _stimulus_codes(assembly: xr.DataArray, dim: str, by: str, repetition: str) -> tuple[np.ndarray, np.ndarray]:
+def _stimulus_codes(
+    assembly: xr.DataArray, dim: str, by: str, repetition: str
+) -> tuple[np.ndarray, np.ndarray]:
     if dim not in assembly.dims or by not in assembly.coords:
         raise AssemblyError(f"split-half reliability needs a '{by}' coordinate on a '{dim}' dimension")
     codes, _ = pd.factorize(np.asarray(assembly[by].values))
@@ -230,13 +232,16 @@ def plot_responses(
         mean = per_neuroid.mean(axis=1)
         sem = per_neuroid.std(axis=1, ddof=1) / np.sqrt(max(cols.sum(), 1)) if cols.sum() > 1 else 0 * mean
         positions = np.arange(len(category_order)) + (i - (len(region_order) - 1) / 2) * width
-        bars.bar(positions, mean, width, yerr=sem, capsize=3, label=f"{region} (n={int(cols.sum())} neuroids)")
+        label = f"{region} (n={int(cols.sum())} neuroids)"
+        bars.bar(positions, mean, width, yerr=sem, capsize=3, label=label)
     bars.set_xticks(np.arange(len(category_order)), category_order)
     units = averaged.attrs.get("units")
     bars.set_ylabel("mean response, repetition average" + (f" ({units})" if units else ""))
     bars.set_title("a  Mean response per category")
     bars.set_ylim(0, bars.get_ylim()[1] * 1.3)  # room for the legend above the bars
-    bars.legend(frameon=False, title="bar: mean over neuroids\nerror bar: SEM over neuroids", title_fontsize="small")
+    bars.legend(
+        frameon=False, title="bar: mean over neuroids\nerror bar: SEM over neuroids", title_fontsize="small"
+    )
 
     # (b) object tuning, z-scored per neuroid
     heat = figure.add_subplot(grid[0, 1])
