@@ -104,9 +104,45 @@ def gather_indexes(assembly: xr.DataArray) -> xr.DataArray:
     return _gather_indexes(assembly)
 
 
+def _check_coordinate_names(assembly: xr.DataArray) -> None:
+    """Refuse coordinate names that cannot all become index levels (a file's names are data).
+
+    Raises
+    ------
+    AssemblyError
+        A coordinate named after another dimension, or a dimension coordinate ``<dim>``
+        next to a coordinate ``<dim>_`` (BrainIO stores the former as the latter: one would
+        silently replace the other).
+    """
+    for dim in assembly.dims:
+        for name in coords_for_dim(assembly, dim):
+            if name != dim and name in assembly.dims:
+                raise AssemblyError(
+                    f"coordinate {name!r} along dimension {dim!r} has the name of another dimension; "
+                    "coordinate names must differ from the dimension names (rename it in the file)"
+                )
+        if dim in assembly.coords and f"{dim}_" in assembly.coords and not isinstance(
+            assembly.indexes.get(dim), pd.MultiIndex
+        ) and len(coords_for_dim(assembly, dim)) > 1:
+            raise AssemblyError(
+                f"coordinates {dim!r} and {dim + '_'!r} collide: the dimension coordinate {dim!r} is kept as "
+                f"{dim + '_'!r} when other coordinates share its dimension; rename one of them"
+            )
+
+
 def _gather_indexes(assembly: xr.DataArray, key: _KeyFactorization | None = None) -> xr.DataArray:
     """:func:`gather_indexes`, reusing ``key`` (the factorized ``stimulus_id`` along
     ``presentation``, already computed by the stimulus-set merge) when given."""
+    _check_coordinate_names(assembly)
+    try:
+        return _gather_indexes_checked(assembly, key)
+    except (ValueError, KeyError) as e:  # xarray's index errors: name the cause, no traceback
+        if isinstance(e, AssemblyError):
+            raise
+        raise AssemblyError(f"cannot index the assembly's coordinates {list(map(str, assembly.coords))}: {e}") from e
+
+
+def _gather_indexes_checked(assembly: xr.DataArray, key: _KeyFactorization | None = None) -> xr.DataArray:
     result = assembly
     for dim in assembly.dims:
         index = assembly.indexes.get(dim)

@@ -304,6 +304,7 @@ def write_zarr(
     zarr_format: int = 3,
     group: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    checksums: bool = True,
 ) -> str:
     """Write an assembly to a zarr store (v3 by default), in BrainIO's flat layout.
 
@@ -331,6 +332,12 @@ def write_zarr(
         Write into this group of the store.
     storage_options
         Passed to fsspec for URLs (credentials, endpoint).
+    checksums
+        Write every chunk (also those equal to the fill value) and record the SHA-256 of
+        every file of the store in ``brainbridge.checksums.json``
+        (:mod:`brainbridge.zarr_checksums`), so a missing chunk or a changed byte is an error
+        on read and in ``validate``. Costs one hashing pass after writing (see
+        ``benchmarks/assembly_io.py``); store objects (not a path or URL) get no checksums.
 
     Returns
     -------
@@ -375,6 +382,7 @@ def write_zarr(
                 consolidated=zarr_format == 2,
                 encoding=encoding,
                 storage_options=dict(storage_options) if storage_options else None,
+                write_empty_chunks=True,  # every chunk exists, so a missing one is an error, not fill
             )
     except FileExistsError as e:
         raise AssemblyError(f"zarr store {target} already exists (use mode='w' to replace it)") from e
@@ -382,6 +390,10 @@ def write_zarr(
         if "exist" in str(e).lower():
             raise AssemblyError(f"zarr store {target} already exists (use mode='w' to replace it)") from e
         raise AssemblyError(f"cannot write the assembly to zarr: {e}") from e
+    if isinstance(target, str) and checksums:
+        from brainbridge.zarr_checksums import write_checksums
+
+        write_checksums(target, group, storage_options)
     return target if isinstance(target, str) else str(target)
 
 

@@ -65,13 +65,30 @@ def open_assembly_array(
     """Open an assembly file as a plain, lazy :class:`xarray.DataArray` (no indexes built).
 
     Reads netCDF-4 (BrainIO's ``data`` variable, or the legacy
-    ``__xarray_dataarray_variable__``) with h5netcdf, and zarr stores.
+    ``__xarray_dataarray_variable__``) with h5netcdf, and zarr stores. A zarr store with
+    recorded checksums (:mod:`brainbridge.zarr_checksums`) is checked on open (no file
+    missing or added) and on every read (each file's SHA-256).
+
+    Raises
+    ------
+    ZarrIntegrityError
+        A zarr store whose files do not match its recorded checksums (also when values are
+        read later).
     """
     path = os.fspath(file_path)
     if is_zarr_store(path):
+        from brainbridge.zarr_checksums import ZarrIntegrityError, open_verified_store
+
         try:
             kwargs.setdefault("consolidated", _zarr_consolidated(path, kwargs.get("storage_options")))
-            ds = xr.open_zarr(path, group=group, chunks=chunks if chunks is not None else None, **kwargs)
+            # a store with recorded checksums is read through a store that checks every file
+            verified = open_verified_store(path, group, kwargs.get("storage_options"))
+            if verified is not None:
+                kwargs.pop("storage_options", None)
+            ds = xr.open_zarr(verified if verified is not None else path, group=group,
+                              chunks=chunks if chunks is not None else None, **kwargs)
+        except ZarrIntegrityError:
+            raise
         except Exception as e:  # zarr raises many types; report one
             raise AssemblyError(f"cannot open zarr assembly {path}: {e}") from e
         return _single_variable(ds, path)

@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from brainbridge.assemblies import DataAssembly, NeuronRecordingAssembly
+from brainbridge.cli import main
 from brainbridge.errors import AssemblyError
 from brainbridge.fetch import sha1_hash
 from brainbridge.packaging import DEFAULT_COMPRESSION_LEVEL, to_dataset, write_netcdf
@@ -359,3 +361,32 @@ def test_brainio_reads_our_files(tmp_path):
     assert result["sum"] == pytest.approx(float(assembly.values.sum()), rel=1e-6)
     assert result["extra"] == [4]
     assert result["levels"] == ["object_name", "repetition", "stimulus_id"]
+
+
+@pytest.mark.parametrize("extra,match", [
+    ({"presentation": ("presentation", [0, 1, 2, 3]), "presentation_": ("presentation", [10, 11, 12, 13])},
+     "collide"),
+    ({"neuroid": ("neuroid", [0, 1]), "neuroid_": ("neuroid", [5, 6])}, "collide"),
+    ({"neuroid": ("presentation", [0, 1, 2, 3])}, "name of another dimension"),
+    ({"presentation": ("neuroid", [0, 1])}, "name of another dimension"),
+])
+def test_colliding_coordinate_names_in_a_file_are_a_clear_error(tmp_path, extra, match):
+    """Issue 10 item 14: a netCDF file whose coordinate names collide raised xarray's ValueError
+    (or silently replaced one coordinate by another); now it is a one-line AssemblyError."""
+    import h5netcdf
+
+    path = tmp_path / "collide.nc"
+    coords = {"stimulus_id": ("presentation", ["a", "b", "c", "d"]), "neuroid_id": ("neuroid", ["n0", "n1"]),
+              "repetition": ("presentation", [0, 0, 0, 0]), **extra}
+    with h5netcdf.File(path, "w") as f:
+        f.dimensions = {"presentation": 4, "neuroid": 2}
+        f.create_variable("data", ("presentation", "neuroid"), "f4")[:] = np.arange(8).reshape(4, 2)
+        for name, (dim, values) in coords.items():
+            strings = isinstance(values[0], str)
+            variable = f.create_variable(name, (dim,), h5py.string_dtype() if strings else "i8")
+            variable[:] = np.array(values, dtype=object if strings else "i8")
+        f.variables["data"].attrs["coordinates"] = " ".join(n for n in coords if n not in f.dimensions)
+    with pytest.raises(AssemblyError, match=match):
+        NeuronRecordingAssembly.from_files(path)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code != 0 and match.split()[0] in result.output and "Traceback" not in result.output

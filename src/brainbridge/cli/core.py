@@ -349,20 +349,35 @@ def fetch(identifiers: tuple[str, ...], offline: bool | None, no_stimuli: bool, 
 def validate_assembly_file(path: Path) -> list[str]:
     """Check a netCDF/zarr assembly; return notes (warnings). Raises AssemblyError on problems.
 
-    Checks: the file opens and every value can be read (truncation shows here), each
+    Checks: a zarr store's files against the checksums recorded when it was written (every
+    chunk present, every byte unchanged), the file opens and every value can be read
+    (truncation shows here), each
     dimension has coordinates, ``presentation`` has ``stimulus_id``, ``neuroid`` has unique
     ``neuroid_id``, time bins have start < end, ``(stimulus_id, repetition)`` pairs are
     unique, and the dimensions fit an assembly class.
     """
-    from brainbridge.assemblies import open_assembly_array, walk_coords
+    from brainbridge.assemblies import gather_indexes, open_assembly_array, walk_coords
+    from brainbridge.readers import is_zarr_store
 
+    checked = None
+    if is_zarr_store(path):
+        from brainbridge.zarr_checksums import verify_zarr_checksums
+
+        checked = verify_zarr_checksums(str(path), full=True)  # every file hashed before anything is read
     array = open_assembly_array(path)
     problems, notes = [], []
+    if is_zarr_store(path):
+        notes.append(f"zarr checksums: {checked} files match" if checked is not None
+                     else "zarr store without recorded checksums (not written by brainbridge): integrity not checked")
     try:
         values = np.asarray(array.values)
     except Exception as e:  # a truncated HDF5 chunk raises from deep inside h5py
         raise AssemblyError(f"{path}: cannot read the data values: {e}") from e
     coords = {str(name): (dims, np.asarray(v)) for name, dims, v in walk_coords(array)}
+    try:
+        gather_indexes(array)  # what loading does: coordinate names that collide fail here
+    except AssemblyError as e:
+        problems.append(str(e))
     for dim in array.dims:
         if not any(dims == (dim,) for dims, _ in coords.values()):
             problems.append(f"dimension {dim!r} has no coordinate")
