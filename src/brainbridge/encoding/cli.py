@@ -273,9 +273,12 @@ def _save_plots(plot_path: Path, results: list, *, source: str, assembly: str) -
     import matplotlib.pyplot as plt
 
     from brainbridge.encoding.plots import plot_score
+    from brainbridge.paths import safe_component
 
     for region, result in results:
-        path = plot_path if len(results) == 1 else plot_path.with_name(f"{plot_path.stem}-{region}{plot_path.suffix}")
+        # region names come from the assembly: one plain file-name part each
+        path = plot_path if len(results) == 1 else plot_path.with_name(
+            f"{plot_path.stem}-{safe_component(region, 'region name')}{plot_path.suffix}")
         path.parent.mkdir(parents=True, exist_ok=True)
         title = f"{source} vs {Path(assembly).name}" + (f", {region}" if region else "")
         plt.close(plot_score(result, path, title=title))
