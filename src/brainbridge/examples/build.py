@@ -22,10 +22,12 @@ from PIL import Image
 from brainbridge import config
 from brainbridge.assemblies import NeuronRecordingAssembly
 from brainbridge.atomic import atomic_dir
+from brainbridge.errors import UnsafePathError
 from brainbridge.examples import images as _images
 from brainbridge.examples import model as _model
 from brainbridge.fetch import sha1_hash
 from brainbridge.gabor import GaborBank
+from brainbridge.paths import check_relative, path_within
 from brainbridge.stimuli import StimulusSet
 
 __all__ = [
@@ -174,11 +176,12 @@ def _complete(folder: Path) -> bool:
     if manifest.get("version") != EXAMPLES_VERSION:
         return False
     for name, entry in files.items():
-        path = folder / name
         try:
+            # a manifest naming a file outside the folder is not ours: rebuild
+            path = path_within(folder, check_relative(name, "example file"))
             if path.stat().st_size != entry["size"] or sha1_hash(path) != entry["sha1"]:
                 return False
-        except (OSError, KeyError, TypeError):
+        except (OSError, KeyError, TypeError, UnsafePathError):
             return False
     return True
 
