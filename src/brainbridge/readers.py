@@ -77,9 +77,9 @@ def open_assembly_array(
     """
     path = os.fspath(file_path)
     if is_zarr_store(path):
-        from brainbridge.zarr_checksums import ZarrIntegrityError, open_verified_store
-
         try:
+            from brainbridge.zarr_checksums import open_verified_store
+
             kwargs.setdefault("consolidated", _zarr_consolidated(path, kwargs.get("storage_options")))
             # a store with recorded checksums is read through a store that checks every file
             verified = open_verified_store(path, group, kwargs.get("storage_options"))
@@ -87,7 +87,7 @@ def open_assembly_array(
                 kwargs.pop("storage_options", None)
             ds = xr.open_zarr(verified if verified is not None else path, group=group,
                               chunks=chunks if chunks is not None else None, **kwargs)
-        except ZarrIntegrityError:
+        except AssemblyError:  # ZarrIntegrityError: the files do not match their checksums
             raise
         except Exception as e:  # zarr raises many types; report one
             raise AssemblyError(f"cannot open zarr assembly {path}: {e}") from e

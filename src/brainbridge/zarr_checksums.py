@@ -23,13 +23,14 @@ Stores without the manifest (written by other tools) are read as before.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import os
 from collections.abc import AsyncGenerator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from zarr.storage import WrapperStore
 
 from brainbridge.errors import AssemblyError
 
@@ -180,85 +181,79 @@ def verify_zarr_checksums(location: str, group: str | None = None,
     return len(recorded)
 
 
-@functools.cache
-def _verified_store_class():
-    from zarr.storage import WrapperStore
+class _VerifiedStore(WrapperStore):
+    """A read-only zarr store that checks every file it returns against the manifest."""
 
-    class _VerifiedStore(WrapperStore):
-        """A read-only zarr store that checks every file it returns against the manifest."""
+    def __init__(self, store, checksums: Mapping[str, str] | None = None, prefix: str = "",
+                 location: str = ""):
+        super().__init__(store)
+        self._checksums = dict(checksums or {})
+        self._prefix = prefix.strip("/")
+        self._location = location
 
-        def __init__(self, store, checksums: Mapping[str, str] | None = None, prefix: str = "",
-                     location: str = ""):
-            super().__init__(store)
-            self._checksums = dict(checksums or {})
-            self._prefix = prefix.strip("/")
-            self._location = location
+    def _with_store(self, store):
+        return type(self)(store, self._checksums, self._prefix, self._location)
 
-        def _with_store(self, store):
-            return type(self)(store, self._checksums, self._prefix, self._location)
+    def _relative(self, key: str) -> str | None:
+        if not self._prefix:
+            return key
+        if key.startswith(self._prefix + "/"):
+            return key[len(self._prefix) + 1:]
+        return None  # outside the checked group (parent metadata): not recorded
 
-        def _relative(self, key: str) -> str | None:
-            if not self._prefix:
-                return key
-            if key.startswith(self._prefix + "/"):
-                return key[len(self._prefix) + 1:]
-            return None  # outside the checked group (parent metadata): not recorded
-
-        def _verify(self, key: str, buffer):
-            relative = self._relative(key)
-            expected = self._checksums.get(relative) if relative is not None else None
-            if buffer is None:
-                if expected is not None:
-                    raise ZarrIntegrityError(
-                        f"zarr store {self._location}: {relative} is missing (it was written; reading it as the "
-                        "fill value would be wrong); fetch or write the store again"
-                    )
-                return None
-            if relative is None or _is_manifest(relative):
-                return buffer
-            if expected is None:
+    def _verify(self, key: str, buffer):
+        relative = self._relative(key)
+        expected = self._checksums.get(relative) if relative is not None else None
+        if buffer is None:
+            if expected is not None:
                 raise ZarrIntegrityError(
-                    f"zarr store {self._location}: {relative} was not there when the store was written"
+                    f"zarr store {self._location}: {relative} is missing (it was written; reading it as the "
+                    "fill value would be wrong); fetch or write the store again"
                 )
-            if _digest(buffer.to_bytes()) != expected:
-                raise ZarrIntegrityError(
-                    f"zarr store {self._location}: {relative} does not match the checksum recorded when it was "
-                    "written (changed or corrupt bytes)"
-                )
+            return None
+        if relative is None or _is_manifest(relative):
             return buffer
+        if expected is None:
+            raise ZarrIntegrityError(
+                f"zarr store {self._location}: {relative} was not there when the store was written"
+            )
+        if _digest(buffer.to_bytes()) != expected:
+            raise ZarrIntegrityError(
+                f"zarr store {self._location}: {relative} does not match the checksum recorded when it was "
+                "written (changed or corrupt bytes)"
+            )
+        return buffer
 
-        async def get(self, key, prototype, byte_range=None):
-            # hash off the event loop (hashlib releases the GIL): chunks are checked in parallel
-            buffer = await asyncio.to_thread(self._verify, key, await self._store.get(key, prototype, None))
-            if buffer is None or byte_range is None:
-                return buffer
-            # a part of a file: the whole file was checked, return the part asked for
-            from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
+    async def get(self, key, prototype, byte_range=None):
+        # hash off the event loop (hashlib releases the GIL): chunks are checked in parallel
+        buffer = await asyncio.to_thread(self._verify, key, await self._store.get(key, prototype, None))
+        if buffer is None or byte_range is None:
+            return buffer
+        # a part of a file: the whole file was checked, return the part asked for
+        from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
 
-            data = buffer.to_bytes()
-            if isinstance(byte_range, RangeByteRequest):
-                part = data[byte_range.start:byte_range.end]
-            elif isinstance(byte_range, OffsetByteRequest):
-                part = data[byte_range.offset:]
-            elif isinstance(byte_range, SuffixByteRequest):
-                part = data[-byte_range.suffix:]
-            else:  # pragma: no cover - a request type of a later zarr
-                raise ZarrIntegrityError(f"unsupported byte range {byte_range!r}")
-            return prototype.buffer.from_bytes(part)
+        data = buffer.to_bytes()
+        if isinstance(byte_range, RangeByteRequest):
+            part = data[byte_range.start:byte_range.end]
+        elif isinstance(byte_range, OffsetByteRequest):
+            part = data[byte_range.offset:]
+        elif isinstance(byte_range, SuffixByteRequest):
+            part = data[-byte_range.suffix:]
+        else:  # pragma: no cover - a request type of a later zarr
+            raise ZarrIntegrityError(f"unsupported byte range {byte_range!r}")
+        return prototype.buffer.from_bytes(part)
 
-        async def get_partial_values(self, prototype, key_ranges):
-            return list(await asyncio.gather(*(self.get(key, prototype, r) for key, r in key_ranges)))
+    async def get_partial_values(self, prototype, key_ranges):
+        return list(await asyncio.gather(*(self.get(key, prototype, r) for key, r in key_ranges)))
 
-        async def _get_many(self, requests) -> AsyncGenerator:
-            requests = list(requests)
-            buffers = await asyncio.gather(*(self.get(key, prototype, r) for key, prototype, r in requests))
-            for (key, _prototype, _range), buffer in zip(requests, buffers):
-                yield key, buffer
+    async def _get_many(self, requests) -> AsyncGenerator:
+        requests = list(requests)
+        buffers = await asyncio.gather(*(self.get(key, prototype, r) for key, prototype, r in requests))
+        for (key, _prototype, _range), buffer in zip(requests, buffers):
+            yield key, buffer
 
-        def __repr__(self) -> str:
-            return f"VerifiedStore({self._location!r})"
-
-    return _VerifiedStore
+    def __repr__(self) -> str:
+        return f"VerifiedStore({self._location!r})"
 
 
 def open_verified_store(location: str | os.PathLike, group: str | None = None,
@@ -285,4 +280,4 @@ def open_verified_store(location: str | os.PathLike, group: str | None = None,
         base = FsspecStore.from_url(text, storage_options=dict(storage_options or {}), read_only=True)
     else:
         base = LocalStore(text.removeprefix("file://"), read_only=True)
-    return _verified_store_class()(base, recorded, prefix=(group or ""), location=text)
+    return _VerifiedStore(base, recorded, prefix=(group or ""), location=text)

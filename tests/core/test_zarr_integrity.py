@@ -143,3 +143,19 @@ def test_remote_store_through_fsspec():
     with pytest.raises(ZarrIntegrityError, match="missing"):
         NeuronRecordingAssembly.from_files(url)
     fs.rm("/integrity", recursive=True)
+
+
+def test_the_verifying_store_travels_to_dask_workers(store):
+    """Distributed workers receive the store pickled: the checks must come along."""
+    import pickle
+
+    from brainbridge.zarr_checksums import open_verified_store
+
+    path, fmt = store
+    copy = pickle.loads(pickle.dumps(open_verified_store(str(path))))
+    assert copy._checksums == read_checksums(str(path))
+    _chunks(path, fmt)[0].unlink()
+    import xarray as xr
+
+    with pytest.raises(ZarrIntegrityError, match="missing"):
+        xr.open_zarr(copy, consolidated=fmt == 2)["data"].values  # noqa: B018
