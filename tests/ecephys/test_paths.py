@@ -84,3 +84,16 @@ def test_index_paths_stay_inside_the_project(tmp_path):
     assert remote.url("session_1/session_1.nwb") == "https://example.org/project/session_1/session_1.nwb"
     with pytest.raises(UnsafePathError):
         source.session_file("../../x")
+
+
+def test_ecephys_package_catalog_name_cannot_escape(session_path):
+    from click.testing import CliRunner
+
+    from brainbridge import config
+    from brainbridge.cli import main
+
+    folder = config.user_catalog_dirs()[0]
+    for name in ("../../x", "a/b", ".."):
+        result = CliRunner().invoke(main, ["ecephys", "package", str(session_path), "--catalog", name])
+        assert result.exit_code == 1 and "catalog name" in result.output and "Traceback" not in result.output
+    assert not folder.exists() or not any(folder.parent.parent.glob("*.csv"))
