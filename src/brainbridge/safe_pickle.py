@@ -59,8 +59,14 @@ def _allowed() -> dict[tuple[str, str], Any]:
         if name.endswith("DType"):
             table[("numpy.dtypes", name)] = getattr(np.dtypes, name)
     for module in ("builtins", "__builtin__"):
-        for name, obj in (("set", set), ("frozenset", frozenset), ("complex", complex),
-                          ("bytearray", bytearray), ("slice", slice), ("range", range)):
+        for name, obj in (
+            ("set", set),
+            ("frozenset", frozenset),
+            ("complex", complex),
+            ("bytearray", bytearray),
+            ("slice", slice),
+            ("range", range),
+        ):
             table[(module, name)] = obj
     table[("collections", "OrderedDict")] = collections.OrderedDict
     # protocol 2 pickles bytes as _codecs.encode(str, 'latin1'): a pure function
@@ -72,7 +78,7 @@ _ALLOWED: dict[tuple[str, str], Any] | None = None
 
 
 def allowed_globals() -> dict[str, Any]:
-    """``{"module.name": object}`` for every allow-listed global (e.g. for ``torch.serialization.safe_globals``)."""
+    """``{"module.name": object}`` for every allow-listed global (for ``torch.serialization.safe_globals``)."""
     return {f"{module}.{name}": obj for (module, name), obj in _allowed().items()}
 
 

@@ -57,8 +57,9 @@ def test_a_legit_ned_metadata_dict_with_nested_arrays_loads(tmp_path):
     loaded = load_npy(path)
     assert loaded.keys() == meta.keys()
     enc = loaded["encoding_models"]
-    np.testing.assert_array_equal(enc["correlation_single_repetitions"], meta["encoding_models"][
-        "correlation_single_repetitions"])
+    np.testing.assert_array_equal(
+        enc["correlation_single_repetitions"], meta["encoding_models"]["correlation_single_repetitions"]
+    )
     assert enc["correlation_single_repetitions"].dtype == np.float64
     assert loaded["eeg"]["times"].dtype == np.float32
     assert enc["train_img_num"] == 16540 and isinstance(enc["train_img_num"], np.int64)

@@ -43,23 +43,50 @@ def ned_dir(tmp_path_factory):
     eeg = root / "encoding_models/modality-eeg/train_dataset-things_eeg_2/model-vit_b_32"
     (eeg / "encoding_models_weights").mkdir(parents=True)
     (eeg / "metadata").mkdir()
-    np.save(eeg / "encoding_models_weights/StandardScaler_param.npy",
-            _attrs(scaler, ["scale_", "mean_", "var_", "n_features_in_", "n_samples_seen_"]))
-    np.save(eeg / "encoding_models_weights/pca_param.npy",
-            _attrs(pca, ["components_", "explained_variance_", "explained_variance_ratio_", "singular_values_",
-                         "mean_", "n_components_", "n_samples_", "noise_variance_", "n_features_in_"]))
-    np.save(eeg / "encoding_models_weights/LinearRegression_param_sub-01.npy",
-            {f"rep-{r + 1}": _attrs(reg, ["coef_", "intercept_", "n_features_in_"]) for r, reg in enumerate(regs)})
-    eeg_meta = {"eeg": {"ch_names": CH, "times": T},
-                "encoding_models": {"correlation_single_repetitions": np.zeros((REPS, len(CH), T.size))}}
+    np.save(
+        eeg / "encoding_models_weights/StandardScaler_param.npy",
+        _attrs(scaler, ["scale_", "mean_", "var_", "n_features_in_", "n_samples_seen_"]),
+    )
+    np.save(
+        eeg / "encoding_models_weights/pca_param.npy",
+        _attrs(
+            pca,
+            [
+                "components_",
+                "explained_variance_",
+                "explained_variance_ratio_",
+                "singular_values_",
+                "mean_",
+                "n_components_",
+                "n_samples_",
+                "noise_variance_",
+                "n_features_in_",
+            ],
+        ),
+    )
+    np.save(
+        eeg / "encoding_models_weights/LinearRegression_param_sub-01.npy",
+        {
+            f"rep-{r + 1}": _attrs(reg, ["coef_", "intercept_", "n_features_in_"])
+            for r, reg in enumerate(regs)
+        },
+    )
+    eeg_meta = {
+        "eeg": {"ch_names": CH, "times": T},
+        "encoding_models": {"correlation_single_repetitions": np.zeros((REPS, len(CH), T.size))},
+    }
     np.save(eeg / "metadata/metadata_sub-01.npy", eeg_meta)
     # --- fMRI fwrf: a checkpoint with numpy inside (stim_mean), as NED's are
     fw = root / "encoding_models/modality-fmri/train_dataset-nsd/model-fwrf"
     (fw / "encoding_models_weights").mkdir(parents=True)
     (fw / "metadata").mkdir()
-    torch.save({"stim_mean": np.full((3, 227, 227), 0.5, dtype=np.float32),
-                "best_params": {"enc": {"w": torch.ones(2)}, "fwrfs": {1: {"b": torch.zeros(5)}}}},
-               fw / "encoding_models_weights/weights_sub-01_roi-V1.pt")
+    torch.save(
+        {
+            "stim_mean": np.full((3, 227, 227), 0.5, dtype=np.float32),
+            "best_params": {"enc": {"w": torch.ones(2)}, "fwrfs": {1: {"b": torch.zeros(5)}}},
+        },
+        fw / "encoding_models_weights/weights_sub-01_roi-V1.pt",
+    )
     fmri_meta = {"fmri": {"ncsnr": np.linspace(0.1, 1, 5)}, "encoding_models": {"r2": np.ones(5)}}
     np.save(fw / "metadata/metadata_sub-01_roi-V1.npy", fmri_meta)
     # --- pre-generated responses
@@ -90,7 +117,9 @@ def test_validation_raises_ned_types_and_lists_valid_values(ned_dir):
     with pytest.raises(TypeError, match="'modality' must be of type str!") as info:
         ned.which_train_datasets(1)
     assert isinstance(info.value, NEDTypeError) and isinstance(info.value, BrainbridgeError)
-    with pytest.raises(ValueError, match=r"'modality' value must be one of the following: \['fmri', 'eeg'\]!"):
+    with pytest.raises(
+        ValueError, match=r"'modality' value must be one of the following: \['fmri', 'eeg'\]!"
+    ):
         ned.which_models("meg", "nsd")
     with pytest.raises(ValueError, match=r"For 'eeg' modality 'train_dataset' .*\['things_eeg_2'\]"):
         ned.which_subjects("eeg", "nsd")
@@ -124,8 +153,15 @@ def test_get_metadata_reads_ned_pickled_dicts(ned_dir):
 def test_eeg_encode_matches_sklearn_and_has_ned_shape(ned_dir):
     root, (scaler, pca, regs) = ned_dir
     ned = NED(root)
-    model = ned.get_encoding_model(modality="eeg", train_dataset="things_eeg_2", model="vit_b_32", subject=1,
-                                   roi=None, device="cpu", feature_extractor=fake_features)
+    model = ned.get_encoding_model(
+        modality="eeg",
+        train_dataset="things_eeg_2",
+        model="vit_b_32",
+        subject=1,
+        roi=None,
+        device="cpu",
+        feature_extractor=fake_features,
+    )
     assert model["args"]["subject"] == 1 and model["ch_names"] == CH
     images = rng.integers(0, 256, size=(5, 3, 64, 64), dtype=np.uint8)
     out, meta = ned.encode(model, images, return_metadata=True, device="auto")
@@ -196,13 +232,21 @@ def test_malicious_ned_files_are_refused_without_running(ned_dir, tmp_path):
 
 def test_load_insilico_neural_responses_is_lazy_h5py(ned_dir):
     ned = NED(ned_dir[0])
-    fmri, meta = ned.load_insilico_neural_responses(modality="fmri", train_dataset="nsd", model="fwrf",
-                                                    imageset="things", subject=1, roi="V1",
-                                                    return_metadata=True)
+    fmri, meta = ned.load_insilico_neural_responses(
+        modality="fmri",
+        train_dataset="nsd",
+        model="fwrf",
+        imageset="things",
+        subject=1,
+        roi="V1",
+        return_metadata=True,
+    )
     assert isinstance(fmri, h5py.Dataset) and fmri.shape == (7, 5) and fmri.dtype == np.float32
     np.testing.assert_array_equal(fmri[2], np.arange(10, 15, dtype=np.float32))
     assert meta == {"imageset": "imageset-things", "n": 7}
-    eeg = ned.load_insilico_neural_responses("eeg", "things_eeg_2", "vit_b_32", "nsd", 1, return_metadata=False)
+    eeg = ned.load_insilico_neural_responses(
+        "eeg", "things_eeg_2", "vit_b_32", "nsd", 1, return_metadata=False
+    )
     assert isinstance(eeg, h5py.Dataset) and eeg.shape == (7, REPS, len(CH), T.size)
     with pytest.raises(BrainbridgeError, match="missing"):
         ned.load_insilico_neural_responses("eeg", "things_eeg_2", "vit_b_32", "things", 1)

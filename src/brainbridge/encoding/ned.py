@@ -36,9 +36,31 @@ TRAIN_DATASETS = {"fmri": ["nsd"], "eeg": ["things_eeg_2"]}
 MODELS = {("fmri", "nsd"): ["fwrf"], ("eeg", "things_eeg_2"): ["vit_b_32"]}
 SUBJECTS = {("fmri", "nsd"): list(range(1, 9)), ("eeg", "things_eeg_2"): list(range(1, 11))}
 ROIS = {
-    "nsd": ["V1", "V2", "V3", "hV4", "EBA", "FBA-2", "OFA", "FFA-1", "FFA-2", "PPA", "RSC", "OPA", "OWFA",
-            "VWFA-1", "VWFA-2", "mfs-words", "early", "midventral", "midlateral", "midparietal", "parietal",
-            "lateral", "ventral"],
+    "nsd": [
+        "V1",
+        "V2",
+        "V3",
+        "hV4",
+        "EBA",
+        "FBA-2",
+        "OFA",
+        "FFA-1",
+        "FFA-2",
+        "PPA",
+        "RSC",
+        "OPA",
+        "OWFA",
+        "VWFA-1",
+        "VWFA-2",
+        "mfs-words",
+        "early",
+        "midventral",
+        "midlateral",
+        "midparietal",
+        "parietal",
+        "lateral",
+        "ventral",
+    ],
 }
 IMAGESETS = ["nsd", "imagenet_val", "things"]
 DEVICES = ["cpu", "cuda", "auto"]
@@ -95,15 +117,17 @@ def check_ned_images(images: Any) -> np.ndarray:
         raise StimulusError(f"'images' must have 3 RGB channels! Got shape {images.shape}")
     if images.shape[2] != images.shape[3]:
         raise StimulusError(
-            f"'images' must be squared (i.e., equal width and height)! Got {images.shape[2]}x{images.shape[3]}"
+            "'images' must be squared (i.e., equal width and height)! "
+            f"Got {images.shape[2]}x{images.shape[3]}"
         )
     if images.shape[0] == 0:
         raise StimulusError("'images' holds no image (N = 0)")
     return images
 
 
-def linearising_predict(features: np.ndarray, scaler: dict, pca: dict, regressions: list[dict],
-                        n_components: int | None) -> np.ndarray:
+def linearising_predict(
+    features: np.ndarray, scaler: dict, pca: dict, regressions: list[dict], n_components: int | None
+) -> np.ndarray:
     """Frozen features -> StandardScaler -> PCA -> one linear map per fit: ``(N, n_fits, n_outputs)``.
 
     ``scaler``, ``pca`` and each of ``regressions`` are the attribute dicts NED saves
@@ -119,8 +143,10 @@ def linearising_predict(features: np.ndarray, scaler: dict, pca: dict, regressio
     if pca.get("whiten"):
         x /= np.sqrt(np.asarray(pca["explained_variance_"], dtype=np.float64)[: components.shape[0]])
     x = x.astype(np.float32)  # NED casts the PCs to float32 before the regression
-    out = [x @ np.asarray(r["coef_"], dtype=np.float32).T + np.asarray(r["intercept_"], dtype=np.float32)
-           for r in regressions]
+    out = [
+        x @ np.asarray(r["coef_"], dtype=np.float32).T + np.asarray(r["intercept_"], dtype=np.float32)
+        for r in regressions
+    ]
     return np.stack(out, axis=1).astype(np.float32)
 
 
@@ -198,8 +224,13 @@ class NED:
 
     # -- paths -----------------------------------------------------------------------------------
     def _model_dir(self, modality: str, train_dataset: str, model: str) -> Path:
-        return (Path(self.ned_dir) / "encoding_models" / f"modality-{modality}"
-                / f"train_dataset-{train_dataset}" / f"model-{model}")
+        return (
+            Path(self.ned_dir)
+            / "encoding_models"
+            / f"modality-{modality}"
+            / f"train_dataset-{train_dataset}"
+            / f"model-{model}"
+        )
 
     @staticmethod
     def _suffix(modality: str, subject: int, roi: str | None) -> str:
@@ -212,18 +243,30 @@ class NED:
         return path
 
     # -- metadata ----------------------------------------------------------------------------------
-    def get_metadata(self, modality: str, train_dataset: str, model: str, subject: int,
-                     roi: str | None = None) -> dict:
+    def get_metadata(
+        self, modality: str, train_dataset: str, model: str, subject: int, roi: str | None = None
+    ) -> dict:
         """The metadata dict of one encoding model (NED's ``metadata/metadata_sub-XX[_roi-R].npy``)."""
         self._model_args(modality, train_dataset, model, subject, roi)
-        path = (self._model_dir(modality, train_dataset, model) / "metadata"
-                / f"metadata_{self._suffix(modality, subject, roi)}.npy")
+        path = (
+            self._model_dir(modality, train_dataset, model)
+            / "metadata"
+            / f"metadata_{self._suffix(modality, subject, roi)}.npy"
+        )
         return load_npy(self._require(path, "metadata file"))
 
     # -- models --------------------------------------------------------------------------------
-    def get_encoding_model(self, modality: str, train_dataset: str, model: str, subject: int,
-                           roi: str | None = None, device: str = "auto", *,
-                           feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+    def get_encoding_model(
+        self,
+        modality: str,
+        train_dataset: str,
+        model: str,
+        subject: int,
+        roi: str | None = None,
+        device: str = "auto",
+        *,
+        feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> dict:
         """Load one encoding model; returns a plain dict with ``'args'`` like NED.
 
         Parameters
@@ -235,19 +278,29 @@ class NED:
         """
         self._model_args(modality, train_dataset, model, subject, roi)
         device = self._device(device)
-        args = {"modality": modality, "train_dataset": train_dataset, "model": model, "subject": subject,
-                "roi": roi, "device": device}
+        args = {
+            "modality": modality,
+            "train_dataset": train_dataset,
+            "model": model,
+            "subject": subject,
+            "roi": roi,
+            "device": device,
+        }
         if model == "vit_b_32":
             return {"args": args, **self._load_vit(modality, train_dataset, subject, feature_extractor)}
         return {"args": args, **self._load_fwrf(subject, roi)}
 
-    def _load_vit(self, modality: str, train_dataset: str, subject: int,
-                  feature_extractor: Callable | None) -> dict:
+    def _load_vit(
+        self, modality: str, train_dataset: str, subject: int, feature_extractor: Callable | None
+    ) -> dict:
         weights = self._model_dir(modality, train_dataset, "vit_b_32") / "encoding_models_weights"
         scaler = load_npy(self._require(weights / "StandardScaler_param.npy", "StandardScaler parameters"))
         pca = load_npy(self._require(weights / "pca_param.npy", "PCA parameters"))
-        reg = load_npy(self._require(weights / f"LinearRegression_param_{_subject_tag(subject)}.npy",
-                                     "regression parameters"))
+        reg = load_npy(
+            self._require(
+                weights / f"LinearRegression_param_{_subject_tag(subject)}.npy", "regression parameters"
+            )
+        )
         reps = sorted(reg, key=lambda k: int(str(k).split("-")[-1]))
         metadata = self.get_metadata(modality, train_dataset, "vit_b_32", subject)
         if feature_extractor is None:
@@ -265,8 +318,11 @@ class NED:
         import torch
 
         weights = self._model_dir("fmri", "nsd", "fwrf") / "encoding_models_weights"
-        names = ([f"weights_{_subject_tag(subject)}_roi-{roi}_split-{k}.pt" for k in (1, 2)]
-                 if roi in ("lateral", "ventral") else [f"weights_{_subject_tag(subject)}_roi-{roi}.pt"])
+        names = (
+            [f"weights_{_subject_tag(subject)}_roi-{roi}_split-{k}.pt" for k in (1, 2)]
+            if roi in ("lateral", "ventral")
+            else [f"weights_{_subject_tag(subject)}_roi-{roi}.pt"]
+        )
         checkpoints = []
         for name in names:
             path = self._require(weights / name, "fwRF checkpoint")
@@ -280,8 +336,9 @@ class NED:
         return {"checkpoints": checkpoints, "nnv": {subject: sum(n_voxels)}, "resize_px": 227}
 
     # -- encoding ------------------------------------------------------------------------------
-    def encode(self, encoding_model: dict, images: np.ndarray, return_metadata: bool = True,
-               device: str = "auto"):
+    def encode(
+        self, encoding_model: dict, images: np.ndarray, return_metadata: bool = True, device: str = "auto"
+    ):
         """In silico responses to ``images``: fMRI ``(N, voxels)``, EEG ``(N, reps, channels, time)``."""
         if not isinstance(encoding_model, dict) or "args" not in encoding_model:
             raise NEDTypeError("'encoding_model' must be the dict returned by get_encoding_model!")
@@ -291,13 +348,19 @@ class NED:
         a = encoding_model["args"]
         if a["model"] == "vit_b_32":
             features = np.asarray(encoding_model["feature_extractor"](images))
-            out = linearising_predict(features, encoding_model["scaler"], encoding_model["pca"],
-                                      encoding_model["regression_weights"], VIT_PCS)
-            out = out.reshape(len(images), len(out[0]), len(encoding_model["ch_names"]),
-                              len(encoding_model["times"]))
+            out = linearising_predict(
+                features,
+                encoding_model["scaler"],
+                encoding_model["pca"],
+                encoding_model["regression_weights"],
+                VIT_PCS,
+            )
+            out = out.reshape(
+                len(images), len(out[0]), len(encoding_model["ch_names"]), len(encoding_model["times"])
+            )
         else:
             raise EncodingError(
-                "the fwRF forward pass (St-Yves & Naselaris gnet8x encoder) is not ported to brainbridge yet; "
+                "the fwRF forward pass (St-Yves & Naselaris gnet8x encoder) is not ported yet; "
                 "its checkpoint loads (get_encoding_model) and its pre-generated responses load with "
                 "load_insilico_neural_responses"
             )
@@ -306,8 +369,16 @@ class NED:
         return out, self.get_metadata(a["modality"], a["train_dataset"], a["model"], a["subject"], a["roi"])
 
     # -- pre-generated responses -----------------------------------------------------------------
-    def load_insilico_neural_responses(self, modality: str, train_dataset: str, model: str, imageset: str,
-                                       subject: int, roi: str | None = None, return_metadata: bool = True):
+    def load_insilico_neural_responses(
+        self,
+        modality: str,
+        train_dataset: str,
+        model: str,
+        imageset: str,
+        subject: int,
+        roi: str | None = None,
+        return_metadata: bool = True,
+    ):
         """NED's pre-generated responses: an open, lazy ``h5py.Dataset`` (and the metadata dict)."""
         import h5py
 
@@ -322,8 +393,14 @@ class NED:
             _check_type("roi", roi, str)
             _check_value("roi", roi, ROIS[train_dataset])
         _check_type("return_metadata", return_metadata, bool)
-        folder = (Path(self.ned_dir) / "pregenerated_insilico_neural_responses" / f"modality-{modality}"
-                  / f"train_dataset-{train_dataset}" / f"model-{model}" / f"imageset-{imageset}")
+        folder = (
+            Path(self.ned_dir)
+            / "pregenerated_insilico_neural_responses"
+            / f"modality-{modality}"
+            / f"train_dataset-{train_dataset}"
+            / f"model-{model}"
+            / f"imageset-{imageset}"
+        )
         suffix = self._suffix(modality, subject, roi)
         path = self._require(folder / f"synthetic_neural_responses_{suffix}.h5", "pre-generated responses")
         handle = h5py.File(path, "r")
@@ -339,5 +416,8 @@ class NED:
 
 def _torch_numpy_globals() -> list:
     """``(object, "module.name")`` pairs of the numpy globals a checkpoint of arrays/scalars may name."""
-    return [(obj, name) for name, obj in allowed_globals().items()
-            if name.startswith(("numpy", "_codecs", "builtins.complex"))]
+    return [
+        (obj, name)
+        for name, obj in allowed_globals().items()
+        if name.startswith(("numpy", "_codecs", "builtins.complex"))
+    ]

@@ -1,0 +1,279 @@
+"""BERG-compatible access (``from brainbridge.berg import BERG``): BERG's calls and id scheme.
+
+``BERG(berg_dir)`` lists brainbridge's own models (Gabor, random CNN, EfficientNet-lite0 on the
+bundled example) together with the linearising models found in a BERG folder
+(``encoding_models/modality-M/train_dataset-D/model-X/encoding_models_weights/weights_subject-XX.npy``
+and ``metadata/metadata_subject-XX.npy``), all under BERG's ids ``{modality}-{train_dataset}-{model}``.
+
+Differences from BERG, on purpose (``shared/reference/encoding-models.md`` sections 2 and 7):
+
+- BERG's pickled ``.npy`` files are read with :func:`brainbridge.safe_pickle.load_npy` (no code runs);
+- every error, including bad ROI/channels/masks and a missing ``subject``, is a
+  :class:`~brainbridge.encoding.errors.EncodingError` (one base) whose message lists valid values;
+- ``encode(..., return_metadata=True)`` always returns ``(responses, metadata)``, never silently drops it;
+- the ViT-B/32 features need a ``feature_extractor=`` callable (weights are never downloaded).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brainbridge.encoding import models as bb_models
+from brainbridge.encoding.errors import (
+    EncodingError,
+    InvalidParameterError,
+    InvalidSelectionError,
+    InvalidSubjectError,
+    ModelNotFoundError,
+)
+from brainbridge.encoding.images import image_source
+from brainbridge.encoding.ned import (
+    VIT_WEIGHTS_HINT,
+    MissingWeightsError,
+    check_ned_images,
+    linearising_predict,
+)
+from brainbridge.paths import safe_component
+from brainbridge.safe_pickle import load_npy
+
+__all__ = ["BERG", "BERGLinearModel"]
+
+DEVICES = ["cpu", "cuda", "auto"]
+IMAGE_SIZE = 224
+
+
+class BERGLinearModel:
+    """A BERG linearising model (features -> scaler -> PCA -> linear map per repetition), selected."""
+
+    def __init__(
+        self,
+        model_id: str,
+        folder: Path,
+        subject: int,
+        selection: Mapping[str, Any] | None,
+        feature_extractor: Callable[[np.ndarray], np.ndarray] | None,
+        device: str,
+    ):
+        self.model_id, self.folder, self.subject, self.device = model_id, folder, subject, device
+        self.modality = model_id.split("-")[0]
+        self.metadata_ = load_npy(folder / "metadata" / f"metadata_subject-{subject:02d}.npy")
+        weights = load_npy(folder / "encoding_models_weights" / f"weights_subject-{subject:02d}.npy")
+        self.scaler, self.pca = weights["scaler_param"], weights["pca_param"]
+        reg = weights["reg_param"]
+        fits = (
+            [reg[k] for k in sorted(reg, key=lambda k: int(str(k).split("-")[-1]))]
+            if "coef_" not in reg
+            else [reg]
+        )
+        if self.modality == "eeg":
+            self.ch_names = [str(c) for c in self.metadata_["eeg"]["ch_names"]]
+            self.times = np.asarray(self.metadata_["eeg"]["times"])
+            self.channel_indices, self.timepoints = self._eeg_selection(selection)
+            fits = [self._select_eeg(f) for f in fits]
+        elif selection:
+            raise InvalidSelectionError(
+                f"Invalid selection key: {next(iter(selection))!r}. Valid keys are: []"
+            )
+        self.regressions = fits
+        if feature_extractor is None:
+            raise MissingWeightsError(VIT_WEIGHTS_HINT.replace("NED's vit_b_32", f"BERG's {model_id}"))
+        self.feature_extractor = feature_extractor
+
+    def _eeg_selection(self, selection: Mapping[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
+        selection = dict(selection or {})
+        valid = ["channels", "timepoints"]
+        for key in selection:
+            if key not in valid:
+                raise InvalidSelectionError(f"Invalid selection key: {key!r}. Valid keys are: {valid}")
+        channels = selection.get("channels", self.ch_names)
+        if isinstance(channels, str) or not all(isinstance(c, str) for c in channels) or not channels:
+            raise InvalidSelectionError(
+                f"'channels' must be a non-empty list of channel names from {self.ch_names}"
+            )
+        unknown = [c for c in channels if c not in self.ch_names]
+        if unknown:
+            raise InvalidSelectionError(f"Invalid channels: {unknown}. Valid values are: {self.ch_names}")
+        mask = np.asarray(selection.get("timepoints", np.ones(len(self.times), dtype=bool)))
+        if mask.shape != (len(self.times),) or not np.isin(mask, (0, 1)).all() or not mask.any():
+            raise InvalidSelectionError(
+                f"'timepoints' must be a binary mask of {len(self.times)} values (one per time point) "
+                f"with at least one selected, got shape {mask.shape}"
+            )
+        return np.array([self.ch_names.index(c) for c in channels]), np.flatnonzero(mask.astype(bool))
+
+    def _select_eeg(self, fit: Mapping[str, Any]) -> dict:
+        # applied to the weights: unselected outputs are never computed
+        n_ch, n_t = len(self.ch_names), len(self.times)
+        coef = np.asarray(fit["coef_"]).reshape(n_ch, n_t, -1)[self.channel_indices][:, self.timepoints]
+        intercept = np.asarray(fit["intercept_"]).reshape(n_ch, n_t)[self.channel_indices][:, self.timepoints]
+        return {"coef_": coef.reshape(-1, coef.shape[-1]), "intercept_": intercept.reshape(-1)}
+
+    def generate_response(self, stimulus: Any, show_progress: bool = True) -> np.ndarray:
+        """Responses: EEG ``(N, reps, channels, time)`` (selected), else ``(N, outputs)``."""
+        if isinstance(stimulus, np.ndarray):
+            batches = [check_ned_images(stimulus)]
+        else:
+            batches = [b for _, b in image_source(stimulus).batches(100, IMAGE_SIZE)]
+        out = []
+        for images in batches:
+            pred = linearising_predict(
+                np.asarray(self.feature_extractor(images)), self.scaler, self.pca, self.regressions, None
+            )
+            if self.modality == "eeg":
+                pred = pred.reshape(
+                    len(images), len(self.regressions), len(self.channel_indices), len(self.timepoints)
+                )
+            elif pred.shape[1] == 1:
+                pred = pred[:, 0]
+            out.append(pred)
+        return np.concatenate(out, axis=0)
+
+    def get_metadata(self) -> dict:
+        return self.metadata_
+
+
+class BERG:
+    """BERG's entry point over brainbridge's models and a BERG folder.
+
+    Parameters
+    ----------
+    berg_dir
+        Path to the ``brain-encoding-response-generator`` folder (like BERG, no I/O here).
+    """
+
+    def __init__(self, berg_dir: str | os.PathLike):
+        self.berg_dir = str(berg_dir)
+
+    # -- catalogue ---------------------------------------------------------------------------------
+    def _disk_models(self) -> dict[str, Path]:
+        root = Path(self.berg_dir) / "encoding_models"
+        found: dict[str, Path] = {}
+        if not root.is_dir():
+            return found
+        for folder in sorted(root.glob("modality-*/train_dataset-*/model-*")):
+            if any((folder / "encoding_models_weights").glob("weights_subject-*.npy")):
+                parts = [p.split("-", 1)[1] for p in folder.relative_to(root).parts]
+                found["-".join(parts)] = folder
+        return found
+
+    def list_models(self) -> list[str]:
+        """Sorted ids: brainbridge's registered models and the BERG folder's linearising models."""
+        return sorted(set(bb_models.list_models()) | set(self._disk_models()))
+
+    def get_model_catalog(self, print_format: bool = False) -> dict[str, list[str]]:
+        """``{modality: sorted training datasets}`` (printed as a tree with ``print_format=True``)."""
+        catalog: dict[str, set[str]] = {}
+        for model_id in self.list_models():
+            modality, dataset = model_id.split("-")[:2]
+            catalog.setdefault(modality, set()).add(dataset)
+        result = {m: sorted(d) for m, d in sorted(catalog.items())}
+        if print_format:
+            for modality, datasets in result.items():
+                print(modality)
+                for d in datasets:
+                    print(f"  └── {d}")
+        return result
+
+    def _check_id(self, model_id: Any) -> None:
+        if not isinstance(model_id, str) or model_id not in self.list_models():
+            raise ModelNotFoundError(f"Model {model_id!r} not found. Available models: {self.list_models()}")
+
+    def _subjects(self, folder: Path) -> list[int]:
+        names = (folder / "encoding_models_weights").glob("weights_subject-*.npy")
+        return sorted(int(p.stem.split("-")[-1]) for p in names if p.stem.split("-")[-1].isdigit())
+
+    def describe(self, model_id: str) -> dict[str, Any]:
+        """The model card as a dict (also printed, like BERG)."""
+        self._check_id(model_id)
+        disk = self._disk_models()
+        if model_id not in disk:
+            card = bb_models.describe(model_id)
+        else:
+            modality, dataset, model = model_id.split("-")
+            card = {
+                "model_id": model_id,
+                "modality": modality,
+                "training_dataset": dataset,
+                "model_type": model,
+                "description": "linearising model: frozen features -> StandardScaler -> PCA -> linear map "
+                "(one per training repetition for EEG)",
+                "parameters": {
+                    "subject": {
+                        "type": "int",
+                        "required": True,
+                        "valid_values": self._subjects(disk[model_id]),
+                    },
+                    "selection": {"properties": ["channels", "timepoints"] if modality == "eeg" else []},
+                    "feature_extractor": {"required": True, "description": VIT_WEIGHTS_HINT},
+                },
+                "usage": f"model = berg.get_encoding_model({model_id!r}, subject=1, feature_extractor=f)\n"
+                "responses = berg.encode(model, images)",
+            }
+        for key, value in card.items():
+            print(f"{key}: {value}")
+        return card
+
+    # -- models ----------------------------------------------------------------------------------
+    def get_encoding_model(
+        self, model_id: str, device: str = "auto", selection: Mapping[str, Any] | None = None, **kwargs: Any
+    ):
+        """Load a model; ``subject`` (and, for linearising models, ``feature_extractor``) travel in kwargs."""
+        self._check_id(model_id)
+        if device not in DEVICES:
+            raise InvalidParameterError(f"Invalid device: {device!r}. Valid values are: {DEVICES}")
+        if selection is not None and not isinstance(selection, Mapping):
+            raise InvalidSelectionError(f"selection must be a dict, got {type(selection).__name__}")
+        disk = self._disk_models()
+        if model_id not in disk:
+            return bb_models.get_encoding_model(
+                model_id, selection=selection, subject=kwargs.pop("subject", None), device=device, **kwargs
+            )
+        subjects = self._subjects(disk[model_id])
+        subject = kwargs.pop("subject", None)
+        if subject is None:
+            raise InvalidParameterError(f"Required parameters missing: subject (one of {subjects})")
+        if type(subject) is not int or subject not in subjects:
+            raise InvalidSubjectError(f"Subject must be one of {subjects}, got {subject!r}")
+        feature_extractor = kwargs.pop("feature_extractor", None)
+        if kwargs:
+            raise InvalidParameterError(
+                f"Unknown parameters {sorted(kwargs)}. Valid: ['subject', 'feature_extractor']"
+            )
+        safe_component(model_id, "model id")
+        return BERGLinearModel(model_id, disk[model_id], subject, selection, feature_extractor, device)
+
+    def encode(self, model: Any, stimulus: Any, return_metadata: bool = False, **kwargs: Any):
+        """Responses as numpy (and the metadata dict with ``return_metadata=True``)."""
+        if isinstance(model, BERGLinearModel):
+            responses = model.generate_response(stimulus, **kwargs)
+            return (responses, model.get_metadata()) if return_metadata else responses
+        if isinstance(model, bb_models.EncodingModel):
+            result = bb_models.encode(model, stimulus, return_metadata=return_metadata, **kwargs)
+            if return_metadata:
+                return np.asarray(result[0].values), result[1]
+            return np.asarray(result.values)
+        raise InvalidParameterError(
+            f"model must come from BERG.get_encoding_model(...), got {type(model).__name__}"
+        )
+
+    def get_model_metadata(self, model_id: str, **kwargs: Any) -> dict:
+        """Metadata without loading weights (linearising models read ``metadata_subject-XX.npy``)."""
+        self._check_id(model_id)
+        disk = self._disk_models()
+        if model_id not in disk:
+            return bb_models.get_metadata(
+                model_id, selection=kwargs.get("selection"), subject=kwargs.get("subject")
+            )
+        subjects = self._subjects(disk[model_id])
+        subject = kwargs.get("subject")
+        if type(subject) is not int or subject not in subjects:
+            raise InvalidSubjectError(f"Subject must be one of {subjects}, got {subject!r}")
+        path = disk[model_id] / "metadata" / f"metadata_subject-{subject:02d}.npy"
+        if not path.is_file():
+            raise EncodingError(f"the BERG folder has no metadata file: {path} is missing")
+        return load_npy(path)

@@ -1,0 +1,196 @@
+"""``brainbridge.berg.BERG`` on a small BERG folder in BERG's layout, and on brainbridge's own models."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LinearRegression
+from sklearn.preprocessing import StandardScaler
+
+from brainbridge.berg import BERG
+from brainbridge.encoding.errors import EncodingError
+from brainbridge.errors import BrainbridgeError
+
+EEG_ID = "eeg-things_eeg_2-vit_b_32"
+GABOR = "ephys-brainbridge_example-gabor_v1"
+CH = ["Fp1", "Fz", "Cz", "Oz"]
+T = np.linspace(-0.1, 0.6, 5)
+REPS = 3
+rng = np.random.default_rng(1)
+W = rng.normal(size=(3 * 8 * 8, 10))
+
+
+def features(images: np.ndarray) -> np.ndarray:
+    """Stand-in for ViT-B/32 features: block means of the image (any square size), projected."""
+    n, c, h, _ = images.shape
+    small = images.astype(np.float64).reshape(n, c, 8, h // 8, 8, h // 8).mean((3, 5)) / 255.0
+    return small.reshape(n, -1) @ W
+
+
+def _attrs(obj, names):
+    return {n: getattr(obj, n) for n in names}
+
+
+@pytest.fixture(scope="module")
+def berg_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("brain-encoding-response-generator")
+    train = rng.integers(0, 256, size=(30, 3, 64, 64), dtype=np.uint8)
+    feats = features(train)
+    scaler = StandardScaler().fit(feats)
+    pca = PCA(n_components=6).fit(scaler.transform(feats))
+    pcs = pca.transform(scaler.transform(feats)).astype(np.float32)
+    regs = [LinearRegression().fit(pcs, rng.normal(size=(30, len(CH) * T.size))) for _ in range(REPS)]
+    folder = root / "encoding_models/modality-eeg/train_dataset-things_eeg_2/model-vit_b_32"
+    (folder / "encoding_models_weights").mkdir(parents=True)
+    (folder / "metadata").mkdir()
+    np.save(
+        folder / "encoding_models_weights/weights_subject-01.npy",
+        {
+            "scaler_param": _attrs(scaler, ["scale_", "mean_", "var_", "n_features_in_", "n_samples_seen_"]),
+            "pca_param": _attrs(pca, ["components_", "explained_variance_", "mean_", "n_components_"]),
+            "reg_param": {
+                f"rep-{r + 1}": _attrs(g, ["coef_", "intercept_", "n_features_in_"])
+                for r, g in enumerate(regs)
+            },
+        },
+    )
+    np.save(folder / "metadata/metadata_subject-01.npy", {"eeg": {"ch_names": CH, "times": T}})
+    return root, (scaler, pca, regs)
+
+
+def _expected(images, sk):
+    scaler, pca, regs = sk
+    pcs = pca.transform(scaler.transform(features(images))).astype(np.float32)
+    return np.stack([g.predict(pcs).reshape(len(images), len(CH), T.size) for g in regs], axis=1)
+
+
+def test_catalogue_lists_berg_folder_and_brainbridge_models(berg_dir):
+    berg = BERG(berg_dir=berg_dir[0])
+    ids = berg.list_models()
+    assert EEG_ID in ids and GABOR in ids and ids == sorted(ids)
+    assert any("random_cnn" in i for i in ids) and any("efficientnet_lite0" in i for i in ids)
+    catalog = berg.get_model_catalog(print_format=False)
+    assert catalog["eeg"] == ["things_eeg_2"] and "brainbridge_example" in catalog["ephys"]
+    card = berg.describe(EEG_ID)
+    assert card["parameters"]["subject"]["valid_values"] == [1]
+    assert berg.get_model_metadata(EEG_ID, subject=1)["eeg"]["ch_names"] == CH
+
+
+def test_eeg_encode_shape_and_values_match_sklearn(berg_dir):
+    root, sk = berg_dir
+    berg = BERG(root)
+    model = berg.get_encoding_model(EEG_ID, device="cpu", subject=1, feature_extractor=features)
+    images = rng.integers(0, 256, size=(4, 3, 64, 64), dtype=np.uint8)
+    out = berg.encode(model, images)
+    assert isinstance(out, np.ndarray) and out.shape == (4, REPS, len(CH), T.size) and out.dtype == np.float32
+    np.testing.assert_allclose(out, _expected(images, sk), rtol=1e-4, atol=1e-4)
+    out2, meta = berg.encode(model, images, return_metadata=True)
+    np.testing.assert_array_equal(out, out2)
+    assert meta["eeg"]["ch_names"] == CH
+
+
+def test_selection_by_channels_and_time_mask_is_applied_to_the_weights(berg_dir):
+    root, sk = berg_dir
+    berg = BERG(root)
+    mask = np.array([0, 1, 1, 0, 1])
+    model = berg.get_encoding_model(
+        EEG_ID,
+        selection={"channels": ["Oz", "Fz"], "timepoints": mask},
+        subject=1,
+        feature_extractor=features,
+    )
+    assert model.regressions[0]["coef_"].shape[0] == 2 * 3  # only the selected outputs are kept
+    images = rng.integers(0, 256, size=(3, 3, 64, 64), dtype=np.uint8)
+    out = berg.encode(model, images)
+    full = _expected(images, sk)
+    np.testing.assert_allclose(out, full[:, :, [3, 1]][:, :, :, [1, 2, 4]], rtol=1e-4, atol=1e-4)
+
+
+def test_folders_and_path_lists_are_accepted(berg_dir, tmp_path):
+    root, sk = berg_dir
+    berg = BERG(root)
+    model = berg.get_encoding_model(EEG_ID, subject=1, feature_extractor=features)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, size=(224, 224, 3), dtype=np.uint8)).save(
+            tmp_path / f"im{i}.png"
+        )
+    from_folder = berg.encode(model, str(tmp_path))
+    from_list = berg.encode(model, [str(tmp_path / "im0.png"), str(tmp_path / "im1.png")])
+    arr = np.stack([np.asarray(Image.open(tmp_path / f"im{i}.png")).transpose(2, 0, 1) for i in range(2)])
+    np.testing.assert_allclose(from_folder, _expected(arr, sk), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(from_folder, from_list)
+
+
+def test_berg_validation_errors_share_one_base_and_list_valid_values(berg_dir):
+    berg = BERG(berg_dir[0])
+    cases = [
+        (lambda: berg.get_encoding_model("fmri-nsd-nothing"), "Available models"),
+        (lambda: berg.get_encoding_model(EEG_ID, feature_extractor=features), "subject"),
+        (
+            lambda: berg.get_encoding_model(EEG_ID, subject=9, feature_extractor=features),
+            r"one of \[1\], got 9",
+        ),
+        (
+            lambda: berg.get_encoding_model(
+                EEG_ID, subject=1, selection={"region": "V1"}, feature_extractor=features
+            ),
+            r"Invalid selection key: 'region'. Valid keys are: \['channels', 'timepoints'\]",
+        ),
+        (
+            lambda: berg.get_encoding_model(
+                EEG_ID, subject=1, selection={"channels": ["Pz"]}, feature_extractor=features
+            ),
+            "Invalid channels: \\['Pz'\\]",
+        ),
+        (
+            lambda: berg.get_encoding_model(
+                EEG_ID, subject=1, selection={"timepoints": [1, 0]}, feature_extractor=features
+            ),
+            "binary mask of 5",
+        ),
+        (lambda: berg.get_encoding_model(EEG_ID, device="tpu", subject=1), "Valid values are"),
+        (lambda: berg.get_encoding_model(EEG_ID, subject=1), "vit_b_32-d86f8d99.pth"),
+    ]
+    for call, pattern in cases:
+        with pytest.raises(EncodingError, match=pattern):
+            call()
+    model = berg.get_encoding_model(EEG_ID, subject=1, feature_extractor=features)
+    with pytest.raises(BrainbridgeError, match="uint8"):
+        berg.encode(model, np.zeros((1, 3, 64, 64), dtype=np.float64))
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_malicious_weights_file_is_refused(tmp_path):
+    folder = tmp_path / "encoding_models/modality-eeg/train_dataset-things_eeg_2/model-vit_b_32"
+    (folder / "encoding_models_weights").mkdir(parents=True)
+    (folder / "metadata").mkdir()
+    marker = tmp_path / "marker"
+    np.save(folder / "metadata/metadata_subject-01.npy", {"eeg": {"ch_names": CH, "times": T}})
+    np.save(folder / "encoding_models_weights/weights_subject-01.npy", {"reg_param": _Payload(marker)})
+    with pytest.raises(BrainbridgeError, match="refused"):
+        BERG(tmp_path).get_encoding_model(EEG_ID, subject=1, feature_extractor=features)
+    assert not marker.exists()
+
+
+def test_brainbridge_models_work_through_berg(tmp_path_factory, monkeypatch):
+    from brainbridge.examples import new_images_dir
+
+    monkeypatch.setenv("BRAINBRIDGE_HOME", str(tmp_path_factory.mktemp("berg-home")))
+    berg = BERG(tmp_path_factory.mktemp("empty"))
+    model = berg.get_encoding_model(
+        GABOR, selection={"region": "V1"}, subject="monkey_a", show_progress=False
+    )
+    out, meta = berg.encode(model, new_images_dir(), return_metadata=True, show_progress=False)
+    assert isinstance(out, np.ndarray) and out.ndim == 2 and out.dtype == np.float32
+    assert out.shape[1] == meta["rois"]["V1"]["n_neuroids"] > 0
