@@ -13,7 +13,9 @@ thing always gets the same number:
   (same indices for the same seed), without needing scikit-learn;
 * :func:`split_half_reliability`: Brain-Score's internal-consistency ceiling
   (``metrics/internal_consistency``) and its per-neuroid values;
-* :func:`sem` and :func:`ceiled_error`: standard errors of scores and of ceiled scores.
+* :func:`sem` and :func:`ceiled_error`: standard errors of scores and of ceiled scores;
+* :func:`ncsnr_noise_ceiling` / :func:`noise_normalised_explained_variance`: NSD's fMRI noise
+  ceiling from ``ncsnr`` and NED's per-voxel explained variance.
 
 Array conventions: rows are presentations (samples), columns are neuroids (targets).
 """
@@ -32,6 +34,8 @@ __all__ = [
     "ceiled_value",
     "group_means",
     "mean_over_axis",
+    "ncsnr_noise_ceiling",
+    "noise_normalised_explained_variance",
     "pearson_columns",
     "repetition_halves",
     "repetition_numbers",
@@ -484,3 +488,27 @@ def ceiled_error(raw: float, raw_error: float, ceiling: float, formula: str = "r
     else:
         raise _invalid(f"Invalid ceiling formula: {formula!r}. Valid values are: {list(CEILING_FORMULAS)}")
     return float(slope * raw_error)
+
+
+def ncsnr_noise_ceiling(ncsnr: np.ndarray | float, n: float) -> np.ndarray | float:
+    """NSD's noise ceiling from the noise-ceiling SNR: ``ncsnr**2 / (ncsnr**2 + 1 / n)``.
+
+    ``n`` is the number of repetitions averaged in the target (3 for NSD's shared test images,
+    30 for TVSD). Returned as a fraction in [0, 1] (NSD reports it times 100).
+    """
+    if not n > 0:
+        raise _invalid(f"n (repetitions averaged) must be positive, got {n!r}")
+    snr2 = np.square(np.asarray(ncsnr, dtype=np.float64))
+    out = snr2 / (snr2 + 1.0 / n)
+    return float(out) if out.ndim == 0 else out
+
+
+def noise_normalised_explained_variance(r: np.ndarray, noise_ceiling: np.ndarray) -> np.ndarray:
+    """NED/NSD's per-voxel explained variance in percent: ``100 * r**2 / NC``, clipped at 100.
+
+    As NED's fwRF test script: negative ``r`` counts as 0 and a zero ceiling as ``1e-14``.
+    """
+    r = np.clip(np.asarray(r, dtype=np.float64), 0.0, None)
+    nc = np.asarray(noise_ceiling, dtype=np.float64)
+    nc = np.where(nc == 0, 1e-14, nc)
+    return np.minimum(100.0 * r**2 / nc, 100.0)
