@@ -18,6 +18,7 @@ Lookups (:func:`get_assembly`, :func:`get_stimulus_set`) fetch the files through
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import logging
 import os
@@ -42,16 +43,18 @@ from brainbridge.errors import (
 )
 from brainbridge.fetch import fetch_file, load_verified
 from brainbridge.paths import path_within, safe_component
-from brainbridge.stimuli import StimulusSet, extract_zip
+from brainbridge.stimuli import StimulusSet, extract_zip, wide_encoding
 
 __all__ = [
     "ENTRY_POINT_GROUPS",
     "LOOKUP_COLUMNS",
     "Catalog",
+    "catalog_origin",
     "combined_catalog",
     "get_assembly",
     "get_catalog",
     "get_stimulus_set",
+    "is_lookup_table",
     "list_assemblies",
     "list_catalogs",
     "list_stimulus_sets",
@@ -59,6 +62,7 @@ __all__ = [
     "lookup_stimulus_set",
     "register",
     "reload_catalogs",
+    "remove_catalog",
     "unregister",
 ]
 
@@ -110,10 +114,14 @@ class Catalog(pd.DataFrame):
         path = Path(csv_path)
         if not path.exists():
             raise CatalogError(f"catalog {identifier!r}: lookup file not found: {path}")
+        _check_utf8(path, identifier)
         try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first column's name
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
             raise CatalogError(f"catalog {identifier!r}: cannot parse {path}: {e}") from e
+        except OSError as e:
+            raise CatalogError(f"catalog {identifier!r}: cannot read {path}: {e.strerror or e}") from e
         missing = [c for c in LOOKUP_COLUMNS if c not in frame.columns]
         if missing:
             raise CatalogError(f"catalog {identifier!r} ({path}) lacks columns {missing}")
@@ -220,9 +228,76 @@ class Catalog(pd.DataFrame):
         _loaded.pop(self.identifier, None)
         return self
 
+    def remove_rows(self, identifiers: Iterable[str], *, lookup_type: str | None = None) -> Catalog:
+        """Remove every row of ``identifiers`` and rewrite the CSV atomically (under the append lock).
+
+        Parameters
+        ----------
+        identifiers
+            The identifiers to remove (a stimulus set's CSV and ZIP rows go together).
+        lookup_type
+            Only rows of this type (``assembly`` or ``stimulus_set``); default both.
+
+        Raises
+        ------
+        LookupFailedError
+            An identifier the catalog does not list.
+        CatalogError
+            A catalog without a CSV, or removing a stimulus set that one of its assemblies
+            still uses (and that no other catalog defines).
+        """
+        if self.source_path is None:
+            raise CatalogError(f"catalog {self.identifier!r} has no lookup file to remove rows from")
+        wanted = list(dict.fromkeys(identifiers))
+        with FileLock(str(self.source_path) + ".lock"):
+            current = Catalog.from_files(self.identifier, self.source_path)
+            mask = current["identifier"].isin(wanted)
+            if lookup_type is not None:
+                mask &= current["lookup_type"] == lookup_type
+            absent = [i for i in wanted if i not in set(current.loc[mask, "identifier"])]
+            if absent:
+                kind = f" {lookup_type}" if lookup_type else ""
+                raise LookupFailedError(
+                    f"catalog {self.identifier!r} ({self.source_path}) lists no{kind} {', '.join(map(repr, absent))}"
+                    f"{_suggest(absent[0], current['identifier'].unique())}"
+                )
+            kept = current[~mask]
+            removed_sets = set(current.loc[mask & (current["lookup_type"] == "stimulus_set"), "identifier"])
+            still_used = kept.loc[
+                (kept["lookup_type"] == "assembly") & kept["stimulus_set_identifier"].isin(removed_sets),
+                ["identifier", "stimulus_set_identifier"],
+            ]
+            if len(still_used):
+                elsewhere = _all_stimulus_set_ids(exclude=self.identifier)
+                still_used = still_used[~still_used["stimulus_set_identifier"].isin(elsewhere)]
+            if len(still_used):
+                pairs = ", ".join(f"{a!r} uses {s!r}" for a, s in still_used.itertuples(index=False))
+                raise CatalogError(
+                    f"cannot remove from catalog {self.identifier!r}: assembly {pairs}; remove the assembly too"
+                )
+            updated = Catalog(kept.reset_index(drop=True), identifier=self.identifier, source_path=self.source_path)
+            updated._write()
+        self._update_inplace(updated)
+        _loaded.pop(self.identifier, None)
+        return self
+
     def _write(self) -> None:
         with atomic_path(self.source_path) as tmp:
             pd.DataFrame(self)[LOOKUP_COLUMNS].to_csv(tmp, index=False)
+
+
+def _check_utf8(path: Path, identifier: str) -> None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError as e:
+        raise CatalogError(f"catalog {identifier!r}: cannot read {path}: {e.strerror or e}") from e
+    wide = wide_encoding(head)
+    if wide:
+        raise CatalogError(
+            f"catalog {identifier!r}: {path} is encoded as {wide}; catalogs must be UTF-8 CSV files "
+            "(re-save it as 'CSV UTF-8')"
+        )
 
 
 def _text(value) -> str:
@@ -270,34 +345,70 @@ def reload_catalogs() -> None:
     _loaded.clear()
 
 
-def _sources() -> dict[str, Callable[[], Catalog]]:
+class _Source:
+    """How to load one catalog, and where it comes from (for messages and removal)."""
+
+    def __init__(self, load: Callable[[], Catalog], origin: str, kind: str, path: Path | None = None):
+        self.load = load
+        self.origin = origin
+        self.kind = kind  # "registered", "entry point" or "file"
+        self.path = path
+
+    def __call__(self) -> Catalog:
+        return self.load()
+
+
+def _sources() -> dict[str, _Source]:
     """Catalog name -> loader, in precedence order (first wins)."""
-    sources: dict[str, Callable[[], Catalog]] = {}
+    sources: dict[str, _Source] = {}
     for name, catalog in _registered.items():
-        sources[name] = lambda c=catalog: c
+        sources[name] = _Source(lambda c=catalog: c, "registered at run time", "registered", catalog.source_path)
     for group in ENTRY_POINT_GROUPS:
         for ep in entry_points(group=group):
-            sources.setdefault(ep.name, lambda ep=ep: _load_entry_point(ep))
+            origin = f"entry point {ep.name} = {ep.value} ({group})"
+            sources.setdefault(ep.name, _Source(lambda ep=ep: _load_entry_point(ep), origin, "entry point"))
     for folder in config.user_catalog_dirs():
         if folder.is_dir():
             for csv in sorted(folder.glob("*.csv")):
-                if _is_lookup_table(csv):
-                    sources.setdefault(csv.stem, lambda csv=csv: Catalog.from_files(csv.stem, csv))
+                if is_lookup_table(csv):
+                    load = lambda csv=csv: Catalog.from_files(csv.stem, csv)  # noqa: E731
+                    sources.setdefault(csv.stem, _Source(load, str(csv), "file", csv))
     return sources
 
 
-def _is_lookup_table(path: Path) -> bool:
-    """Whether a CSV's header has the catalog columns (packaged stimulus CSVs may sit beside it)."""
+def catalog_origin(identifier: str) -> str | None:
+    """Where the catalog ``identifier`` comes from: an entry point, a file, or run-time registration."""
+    source = _sources().get(identifier)
+    return source.origin if source is not None else None
+
+
+def is_lookup_table(path: Path) -> bool:
+    """Whether a CSV's header has the catalog columns (packaged stimulus CSVs may sit beside it).
+
+    A UTF-16 or UTF-32 file whose header has them counts too, so that loading it refuses it
+    with a message instead of skipping it silently.
+    """
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            header = {c.strip().strip('"') for c in f.readline().split(",")}
+        with open(path, "rb") as f:
+            head = f.read(4096)
     except OSError:
         return False
+    wide = wide_encoding(head)
+    codec = {"UTF-16": "utf-16", "UTF-32": "utf-32"}.get(wide or "", "utf-8-sig")
+    if wide == "UTF-16" and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        codec = "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
+    first = head.decode(codec, errors="replace").splitlines()[:1]
+    header = {c.strip().strip('"').lstrip("\ufeff") for c in (first[0] if first else "").split(",")}
     return set(LOOKUP_COLUMNS) <= header
 
 
 def _load_entry_point(ep) -> Catalog:
-    catalog = ep.load()()
+    try:
+        catalog = ep.load()()
+    except Exception as e:  # third-party code: any failure becomes one clear error naming the entry point
+        raise CatalogError(
+            f"catalog entry point {ep.name!r} ({ep.value}, group {ep.group}) failed: {type(e).__name__}: {e}"
+        ) from e
     if not isinstance(catalog, pd.DataFrame):
         raise CatalogError(f"entry point {ep.name!r} ({ep.value}) returned {type(catalog).__name__}, not a Catalog")
     if not isinstance(catalog, Catalog):  # a brainio.catalogs.Catalog, say
@@ -306,6 +417,41 @@ def _load_entry_point(ep) -> Catalog:
     if catalog.identifier != ep.name:
         raise CatalogError(f"entry point {ep.name!r} returned a catalog named {catalog.identifier!r}")
     return catalog
+
+
+def remove_catalog(identifier: str) -> Path | None:
+    """Remove a user catalog: delete its lookup CSV (atomically, under its append lock).
+
+    The data files it lists are left in place. A catalog registered at run time is only
+    unregistered (its file is not deleted); one from an installed package cannot be removed.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The deleted lookup file.
+
+    Raises
+    ------
+    LookupFailedError
+        No such catalog.
+    CatalogError
+        A catalog from a Python package's entry point.
+    """
+    sources = _sources()
+    source = sources.get(identifier)
+    if source is None:
+        raise LookupFailedError(f"no catalog named {identifier!r}{_suggest(identifier, sources)}")
+    if source.kind == "entry point":
+        raise CatalogError(
+            f"catalog {identifier!r} comes from an installed package ({source.origin}); uninstall the package instead"
+        )
+    if source.kind == "registered":
+        unregister(identifier)
+        return None
+    with FileLock(str(source.path) + ".lock"):
+        source.path.unlink(missing_ok=True)
+    _loaded.pop(identifier, None)
+    return source.path
 
 
 def list_catalogs() -> list[str]:
@@ -387,13 +533,39 @@ def _lookup(identifier: str, lookup_type: str) -> pd.DataFrame:
         error = AssemblyLookupError if lookup_type == "assembly" else StimulusSetLookupError
         kind = "assembly" if lookup_type == "assembly" else "stimulus set"
         raise error(f"no catalog lists a {kind} {identifier!r}{_suggest(identifier, of_type['identifier'].unique())}")
-    content = rows[LOOKUP_COLUMNS].drop_duplicates()
-    if len(content) != len(content.apply(_row_key, axis=1).unique()):
-        raise LookupFailedError(
-            f"{lookup_type} {identifier!r} is defined differently in catalogs "
-            f"{sorted(rows['source_catalog'].unique())}; remove or rename one"
-        )
-    return rows.drop_duplicates(subset=LOOKUP_COLUMNS)
+    chosen: dict[tuple[str, str], pd.Series] = {}
+    for _, row in rows.iterrows():
+        key = _row_key(row)
+        first = chosen.setdefault(key, row)
+        if first is not row and not _same_definition(first, row):
+            raise LookupFailedError(_conflict_message(lookup_type, identifier, first, row))
+    return pd.DataFrame(list(chosen.values()))
+
+
+def _same_definition(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two rows define the same thing: byte-identical, or the same checksummed bytes elsewhere."""
+    if all(a[c] == b[c] for c in LOOKUP_COLUMNS):
+        return True
+    same_bytes = bool(a["sha1"]) and a["sha1"].strip().lower() == b["sha1"].strip().lower()
+    return same_bytes and all(a[c] == b[c] for c in ("lookup_type", "class", "stimulus_set_identifier"))
+
+
+def _catalog_file(name: str) -> str:
+    source = _sources().get(name)
+    if source is None:
+        return "?"
+    return str(source.path) if source.path is not None else source.origin
+
+
+def _conflict_message(lookup_type: str, identifier: str, a: pd.Series, b: pd.Series) -> str:
+    kind = "stimulus set" if lookup_type == "stimulus_set" else lookup_type
+    fields = "; ".join(f"{c} {a[c]!r} vs {b[c]!r}" for c in LOOKUP_COLUMNS if a[c] != b[c])
+    return (
+        f"{kind} {identifier!r} is defined differently in catalog {a['source_catalog']!r} "
+        f"({_catalog_file(a['source_catalog'])}) and catalog {b['source_catalog']!r} "
+        f"({_catalog_file(b['source_catalog'])}): {fields}; remove one (brainbridge catalogs remove "
+        f"{b['source_catalog']} {identifier}) or rename it"
+    )
 
 
 def lookup_assembly(identifier: str) -> pd.Series:

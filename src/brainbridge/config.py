@@ -10,7 +10,12 @@ Environment variables
     ``1``/``true``/``yes`` forbids any network access: only cached files are used.
 ``BRAINBRIDGE_CATALOGS``
     Extra folders (``os.pathsep``-separated) whose ``*.csv`` files are loaded as catalogs,
-    in addition to ``<user config dir>/catalogs``.
+    in addition to ``$BRAINBRIDGE_HOME/catalogs`` when ``BRAINBRIDGE_HOME`` is set, else
+    ``<user config dir>/catalogs``. New catalogs are created in the first of these folders.
+``BRAINBRIDGE_MAX_EXTRACT_BYTES``, ``BRAINBRIDGE_MAX_EXTRACT_RATIO``, ``BRAINBRIDGE_MAX_EXTRACT_FILES``
+    Limits on extracting one stimulus archive (zip bombs): total uncompressed size (bytes, or
+    with a ``K``/``M``/``G``/``T`` suffix; default 64G), compression ratio (default 100) and
+    number of entries (default 1000000). See :func:`extract_limits`.
 """
 
 from __future__ import annotations
@@ -42,8 +47,71 @@ def offline() -> bool:
     return os.environ.get("BRAINBRIDGE_OFFLINE", "").strip().lower() in _TRUE
 
 
+def default_catalog_dir() -> Path:
+    """The folder of the user's own catalogs when ``BRAINBRIDGE_CATALOGS`` names none.
+
+    ``$BRAINBRIDGE_HOME/catalogs`` when ``BRAINBRIDGE_HOME`` is set (an environment keeps its
+    catalogs to itself: one made for a test or a project never shows up in another), else
+    ``<user config dir>/catalogs``.
+    """
+    value = os.environ.get("BRAINBRIDGE_HOME")
+    if value:
+        return Path(value).expanduser() / "catalogs"
+    return Path(platformdirs.user_config_dir("brainbridge")) / "catalogs"
+
+
 def user_catalog_dirs() -> list[Path]:
-    """Folders searched for user catalogs (``*.csv`` lookup tables)."""
+    """Folders searched for user catalogs (``*.csv`` lookup tables), in precedence order.
+
+    The ``BRAINBRIDGE_CATALOGS`` folders, then :func:`default_catalog_dir`. The first one is
+    where new catalogs are created (``package --create``).
+    """
     dirs = [Path(p).expanduser() for p in os.environ.get("BRAINBRIDGE_CATALOGS", "").split(os.pathsep) if p]
-    dirs.append(Path(platformdirs.user_config_dir("brainbridge")) / "catalogs")
+    default = default_catalog_dir()
+    if default not in dirs:
+        dirs.append(default)
     return dirs
+
+
+#: defaults of :func:`extract_limits`
+EXTRACT_DEFAULTS = {"max_bytes": 64 << 30, "max_ratio": 100.0, "max_files": 1_000_000}
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _parse_size(text: str) -> int:
+    value = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = value[-1:] if value[-1:] in _UNITS and value[-1:] else ""
+    number = float(value[: len(value) - len(unit)])
+    if number < 0:
+        raise ValueError(text)
+    return int(number * _UNITS[unit])
+
+
+def extract_limits() -> dict[str, float]:
+    """Limits on extracting one archive: ``max_bytes``, ``max_ratio``, ``max_files``.
+
+    Read from ``BRAINBRIDGE_MAX_EXTRACT_BYTES`` (``2G``, ``500M`` or bytes),
+    ``BRAINBRIDGE_MAX_EXTRACT_RATIO`` and ``BRAINBRIDGE_MAX_EXTRACT_FILES``, else
+    :data:`EXTRACT_DEFAULTS`.
+
+    Raises
+    ------
+    brainbridge.errors.ValidationError
+        A value that is not a non-negative number.
+    """
+    from brainbridge.errors import ValidationError
+
+    limits = dict(EXTRACT_DEFAULTS)
+    for key, parse in (("max_bytes", _parse_size), ("max_ratio", float), ("max_files", int)):
+        var = "BRAINBRIDGE_" + key.upper().replace("MAX_", "MAX_EXTRACT_")
+        text = os.environ.get(var, "").strip()
+        if not text:
+            continue
+        try:
+            value = parse(text)
+        except (ValueError, IndexError):
+            value = -1
+        if value < 0 or value != value:
+            raise ValidationError(f"{var}={text!r} is not a valid limit (a non-negative number, e.g. 10G for bytes)")
+        limits[key] = value
+    return limits

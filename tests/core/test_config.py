@@ -43,10 +43,12 @@ def test_offline_flag(monkeypatch, value, expected):
     assert config.offline() is expected
 
 
-def test_user_catalog_dirs_from_the_environment_then_the_config_folder(tmp_path, monkeypatch):
+def test_user_catalog_dirs_from_the_environment_then_the_home_or_config_folder(tmp_path, monkeypatch):
     import os
 
     monkeypatch.setenv("BRAINBRIDGE_CATALOGS", os.pathsep.join([str(tmp_path / "a"), "", str(tmp_path / "b")]))
+    monkeypatch.setenv("BRAINBRIDGE_HOME", str(tmp_path / "home"))
     dirs = config.user_catalog_dirs()
-    assert dirs[:2] == [tmp_path / "a", tmp_path / "b"]
-    assert dirs[2] == Path(platformdirs.user_config_dir("brainbridge")) / "catalogs"
+    assert dirs == [tmp_path / "a", tmp_path / "b", tmp_path / "home" / "catalogs"]
+    monkeypatch.delenv("BRAINBRIDGE_HOME")
+    assert config.user_catalog_dirs()[2] == Path(platformdirs.user_config_dir("brainbridge")) / "catalogs"

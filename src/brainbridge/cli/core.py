@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -59,17 +58,25 @@ def _preview(values: np.ndarray, n: int = 3) -> str:
 # --------------------------------------------------------------------------------------
 
 
-@click.command("catalogs", context_settings=_CONTEXT)
-def catalogs() -> None:
-    """List the installed catalogs, with how many assemblies and stimulus sets each lists."""
-    from brainbridge.catalogs import get_catalog, list_catalogs
+@click.group("catalogs", context_settings=_CONTEXT, invoke_without_command=True)
+@click.pass_context
+def catalogs(ctx: click.Context) -> None:
+    """List the installed catalogs, with how many assemblies and stimulus sets each lists.
+
+    A catalog that fails to load (a third-party package's entry point that raises, a damaged
+    file) is skipped with a warning naming it.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from brainbridge.catalogs import catalog_origin, get_catalog, list_catalogs
 
     rows = []
     for name in list_catalogs():
         try:
             catalog = get_catalog(name)
         except BrainbridgeError as e:
-            rows.append({"catalog": name, "assemblies": "", "stimulus_sets": "", "lookup": f"error: {e}"})
+            # a broken catalog (a third party's entry point, a damaged file) must not hide the others
+            click.echo(f"warning: skipping catalog {name!r} ({catalog_origin(name)}): {e}", err=True)
             continue
         kinds = catalog["lookup_type"] if len(catalog) else pd.Series(dtype=str)
         rows.append(
@@ -81,6 +88,31 @@ def catalogs() -> None:
             }
         )
     click.echo(format_table(rows, ["catalog", "assemblies", "stimulus_sets", "lookup"]))
+
+
+@catalogs.command("remove", context_settings=_CONTEXT)
+@click.argument("catalog_name")
+@click.argument("identifiers", nargs=-1)
+@click.option("--kind", type=click.Choice(["assembly", "stimulus_set"]), default=None,
+              help="Only rows of this kind (default: every row of each identifier).")
+@click.option("--all", "whole", is_flag=True, help="Remove the whole catalog (its lookup CSV; data files stay).")
+def catalogs_remove(catalog_name: str, identifiers: tuple[str, ...], kind: str | None, whole: bool) -> None:
+    """Remove rows (IDENTIFIERS) from a user catalog, or the whole catalog with --all.
+
+    The lookup CSV is rewritten atomically under the same lock as packaging's appends. The
+    data files are left where they are.
+    """
+    from brainbridge.catalogs import get_catalog, remove_catalog
+
+    if whole == bool(identifiers):
+        raise click.UsageError("give the identifiers to remove, or --all to remove the whole catalog (not both)")
+    if whole:
+        path = remove_catalog(catalog_name)
+        click.echo(f"removed catalog {catalog_name}" + (f" ({path})" if path else " (unregistered)"))
+        return
+    catalog = get_catalog(catalog_name)
+    catalog.remove_rows(identifiers, lookup_type=kind)
+    click.echo(f"removed {', '.join(identifiers)} from catalog {catalog_name} ({catalog.source_path})")
 
 
 @click.command("list", context_settings=_CONTEXT)
@@ -182,13 +214,9 @@ def _describe_stimulus_set(frame: pd.DataFrame, *, title: str, files: Iterable[t
 
 
 def _is_catalog_csv(path: Path) -> bool:
-    from brainbridge.catalogs import LOOKUP_COLUMNS
+    from brainbridge.catalogs import is_lookup_table
 
-    try:
-        header = pd.read_csv(path, nrows=0).columns
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError):
-        return False
-    return all(c in header for c in LOOKUP_COLUMNS)
+    return is_lookup_table(path)
 
 
 def _show_path(path: Path) -> str:
@@ -206,8 +234,9 @@ def _show_path(path: Path) -> str:
         frame = read_stimulus_csv(path)
         return _describe_stimulus_set(frame, title=f"stimulus set {path.name}", files=[("csv", path, sha1_hash(path))])
     if path.suffix.lower() == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            names = [i.filename for i in archive.infolist() if not i.is_dir()]
+        from brainbridge.stimuli import archive_members
+
+        names = archive_members(path)
         return f"stimulus archive {path}: {len(names)} files, e.g. {', '.join(names[:5])}\nsha1: {sha1_hash(path)}"
     raise click.ClickException(
         f"cannot show {path}: expected a netCDF ({', '.join(_ASSEMBLY_SUFFIXES)}) or zarr assembly, a CSV or a ZIP"
@@ -428,7 +457,13 @@ def validate_stimulus_set_files(csv_path: Path, stimuli: Path | None) -> list[st
 
     Without ``stimuli``, a ZIP or a folder next to the CSV with the same stem is used.
     """
-    from brainbridge.stimuli import StimulusSet, read_stimulus_csv, safe_members
+    from brainbridge.stimuli import (
+        StimulusSet,
+        archive_members,
+        check_filename,
+        contained_path,
+        read_stimulus_csv,
+    )
 
     frame = read_stimulus_csv(csv_path)
     stimulus_set = StimulusSet(frame)
@@ -440,15 +475,14 @@ def validate_stimulus_set_files(csv_path: Path, stimuli: Path | None) -> list[st
     if location is None:
         notes.append("no stimulus files checked (pass --stimuli DIR_OR_ZIP)")
         return notes
-    names = frame["filename"].astype(str).tolist()
+    names = [check_filename(n, sid, csv_path) for sid, n in zip(frame["stimulus_id"], frame["filename"])]
     if location.suffix.lower() == ".zip":
-        with zipfile.ZipFile(location) as archive:
-            members = {info.filename.replace("\\", "/") for info in safe_members(archive, location.parent / "_check")}
+        members = set(archive_members(location, verify=True))
         # BrainIO's flat ZIPs and ZIPs with one folder inside are both fine
         prefixes = {""} | {m.split("/", 1)[0] + "/" for m in members if "/" in m}
         missing = [n for n in names if not any(p + n in members for p in prefixes)]
     else:
-        missing = [n for n in names if not (location / n).is_file()]
+        missing = [n for n in names if not contained_path(location, n).is_file()]
     if missing:
         raise StimulusSetError(f"{len(missing)} stimulus files listed in {csv_path.name} are not in {location}, e.g. {missing[:3]}")
     notes.append(f"all {len(names)} files present in {location}")
@@ -498,7 +532,7 @@ def validate(path: Path, stimuli: Path | None, verify: bool) -> None:
     with BrainIO's seven lookup columns is a catalog, any other CSV a stimulus set.
     """
     from brainbridge.readers import is_zarr_store
-    from brainbridge.stimuli import safe_members
+    from brainbridge.stimuli import archive_members
 
     suffix = path.suffix.lower()
     if suffix in _ASSEMBLY_SUFFIXES or is_zarr_store(path):
@@ -506,15 +540,8 @@ def validate(path: Path, stimuli: Path | None, verify: bool) -> None:
     elif suffix == ".csv":
         notes = validate_catalog_file(path, verify=verify) if _is_catalog_csv(path) else validate_stimulus_set_files(path, stimuli)
     elif suffix == ".zip":
-        try:
-            with zipfile.ZipFile(path) as archive:
-                members = safe_members(archive, path.parent / "_check")
-                bad = archive.testzip()
-        except zipfile.BadZipFile as e:
-            raise StimulusSetError(f"{path} is not a readable ZIP: {e}") from e
-        if bad is not None:
-            raise StimulusSetError(f"{path}: entry {bad!r} is corrupt")
-        notes = [f"stimulus archive: {len(members)} entries, all safe and intact"]
+        members = archive_members(path, verify=True)
+        notes = [f"stimulus archive: {len(members)} entries, all safe, unique and intact, within the extraction limits"]
     else:
         raise click.ClickException(
             f"cannot tell what {path} is: expected .nc/.h5 or a zarr store (assembly), .csv (stimulus set or catalog) or .zip"
@@ -550,7 +577,8 @@ def _catalog_for_packaging(name: str, create: bool, store: str | None) -> tuple[
 
 _catalog_option = click.option("--catalog", "catalog_name", required=True, help="The catalog to add to.")
 _create_option = click.option(
-    "--create", is_flag=True, help="Create the catalog (in the first user catalog folder) if it does not exist."
+    "--create", is_flag=True, help="Create the catalog if it does not exist (in the first BRAINBRIDGE_CATALOGS folder, "
+    "else $BRAINBRIDGE_HOME/catalogs, else the user config folder).",
 )
 _store_option = click.option(
     "--store", default=None, help="Folder or URL (s3://bucket/prefix) for the files (default: the catalog's folder; "
