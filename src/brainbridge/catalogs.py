@@ -41,9 +41,9 @@ from brainbridge.errors import (
     LookupFailedError,
     StimulusSetLookupError,
 )
-from brainbridge.fetch import fetch_file, load_verified
-from brainbridge.paths import path_within, safe_component
-from brainbridge.stimuli import StimulusSet, extract_zip, wide_encoding
+from brainbridge.fetch import fetch_file, load_verified, sha1_hash
+from brainbridge.fetch.cache import normalize_sha1
+from brainbridge.stimuli import StimulusSet, extract_stimuli, wide_encoding
 
 __all__ = [
     "ENTRY_POINT_GROUPS",
@@ -593,7 +593,9 @@ def _fetch_row(row: pd.Series, **fetch_options) -> Path:
 def get_stimulus_set(identifier: str, **fetch_options) -> StimulusSet:
     """Look up, fetch (verified) and load a stimulus set.
 
-    The ZIP is extracted once, safely, into a folder named after its checksum.
+    The ZIP is extracted once, safely and within the extraction limits, into a cache folder
+    named after its checksum; that folder is a cache entry, checked on each load and
+    extracted again when damaged (see :func:`brainbridge.stimuli.extract_stimuli`).
 
     Raises
     ------
@@ -603,13 +605,8 @@ def get_stimulus_set(identifier: str, **fetch_options) -> StimulusSet:
     csv_row, zip_row = lookup_stimulus_set(identifier)
     csv_path = _fetch_row(csv_row, **fetch_options)
     zip_path = _fetch_row(zip_row, **fetch_options)
-    key = zip_row["sha1"] or zip_path.parent.name
-    # the key comes from the catalog row: one plain folder name inside the stimuli cache
-    target = path_within(config.cache_dir() / "stimuli", safe_component(key, "stimulus archive sha1"))
-    if not target.is_dir():
-        with FileLock(str(target) + ".lock"):
-            if not target.is_dir():
-                extract_zip(zip_path, target)
+    key = normalize_sha1(zip_row["sha1"]) or sha1_hash(zip_path)
+    target = extract_stimuli(zip_path, key)
     return StimulusSet.from_files(csv_path, target, identifier=identifier)
 
 

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import codecs
 import errno
+import hashlib
+import logging
 import lzma
 import os
+import re
 import shutil
 import stat
 import struct
@@ -39,11 +42,14 @@ __all__ = [
     "check_extract_limits",
     "check_filename",
     "contained_path",
+    "extract_stimuli",
     "extract_zip",
     "read_stimulus_csv",
     "safe_members",
     "wide_encoding",
 ]
+
+_logger = logging.getLogger(__name__)
 
 #: columns read as strings whatever they look like (no number or missing-value inference)
 ID_COLUMNS = ("stimulus_id", "image_id", "filename", "stimulus_path_within_store")
@@ -459,6 +465,7 @@ def extract_zip(
     max_bytes: int | None = None,
     max_ratio: float | None = None,
     max_files: int | None = None,
+    listing: dict[str, tuple[int, str]] | None = None,
 ) -> Path:
     """Extract a stimulus ZIP safely into ``target`` (created), atomically per archive.
 
@@ -478,6 +485,9 @@ def extract_zip(
         The folder to create (replaced whole if it exists).
     max_bytes, max_ratio, max_files
         Override the configured limits.
+    listing
+        A dict to fill with ``{relative POSIX path: (size, sha1)}`` of every extracted file,
+        hashed while writing (what :func:`brainbridge.fetch.register_tree` records).
 
     Returns
     -------
@@ -510,7 +520,9 @@ def extract_zip(
         try:
             with atomic_dir(target) as staging:
                 for info in members:
-                    _extract_member(archive, info, staging)
+                    entry = _extract_member(archive, info, staging)
+                    if entry is not None and listing is not None:
+                        listing[entry[0]] = entry[1:]
         except OSError as e:
             if e.errno in _NO_SPACE:
                 raise StimulusSetError(
@@ -565,13 +577,18 @@ def archive_members(
     return [_member_path(i.filename).as_posix() for i in members if not i.is_dir()]
 
 
-def _extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, staging: Path) -> None:
-    destination = staging / _member_path(info.filename)
+def _extract_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, staging: Path
+) -> tuple[str, int, str] | None:
+    """Copy one entry out; return ``(name, size, sha1)`` for a file, ``None`` for a folder."""
+    name = _member_path(info.filename)
+    destination = staging / name
     if info.is_dir():
         destination.mkdir(parents=True, exist_ok=True)
-        return
+        return None
     destination.parent.mkdir(parents=True, exist_ok=True)
     left = info.file_size
+    digest = hashlib.sha1()
     with archive.open(info) as source, open(destination, "xb") as sink:
         while True:
             block = source.read(min(_BLOCK, left + 1))
@@ -580,7 +597,116 @@ def _extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, staging: Pa
             if len(block) > left:  # more bytes than declared: never write past the declared size
                 raise zipfile.BadZipFile(f"entry {info.filename!r} holds more data than its declared size")
             sink.write(block)
+            digest.update(block)
             left -= len(block)
+    os.utime(destination, ns=(EXTRACTED_MTIME_NS, EXTRACTED_MTIME_NS))
+    return name.as_posix(), info.file_size - left, digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# extracted archives as cache entries
+# --------------------------------------------------------------------------------------
+
+#: every extracted file's modification time (2000-01-01 UTC): a file written after extraction
+#: no longer has it, so a changed stimulus is noticed by a ``stat`` on each load
+EXTRACTED_MTIME_NS = 946_684_800 * 1_000_000_000
+_KEY = re.compile(r"^[0-9a-z][0-9a-z-]{0,79}$")
+
+
+def extract_stimuli(zip_path: str | os.PathLike, key: str, *, cache_dir: str | os.PathLike | None = None) -> Path:
+    """The folder of a stimulus archive extracted into the cache, as a managed cache entry.
+
+    The folder (``<cache>/stimuli/<key>``) is extracted once (:func:`extract_zip`) and
+    registered with :func:`brainbridge.fetch.register_tree` (every file's size and SHA-1,
+    hashed while writing), so ``brainbridge cache verify`` checks it, ``cache clean``
+    removes it and ``cache list`` shows it. Each later call checks, under the entry's lock,
+    that exactly the recorded files are there with their sizes and extraction time stamp
+    (a ``stat`` per file, no reading); when one differs the files are hashed, and a damaged
+    folder (a deleted, added, overwritten or truncated file) is moved aside into the cache's
+    quarantine and extracted again.
+
+    Parameters
+    ----------
+    zip_path
+        The (verified) archive.
+    key
+        Names the folder: the archive's SHA-1 (or the cache key of its download).
+    cache_dir
+        Cache root (default: the configured one).
+
+    Raises
+    ------
+    UnsafeArchiveError, StimulusSetError
+        As :func:`extract_zip`; ``key`` not a cache key.
+    """
+    from brainbridge.fetch.cache import DownloadCache
+
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise StimulusSetError(f"{key!r} is not a cache key (lower-case letters, digits and '-')")
+    cache = DownloadCache(cache_dir)
+    target = cache.root / "stimuli" / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink():
+        target.unlink()  # a link planted in the cache is never followed (and the lock's path must stay inside)
+    with cache.tree_lock(target):
+        if target.is_symlink() or (target.exists() and not target.is_dir()):
+            target.unlink()
+        elif target.is_dir():
+            entry = cache.tree(target)
+            if entry is not None:
+                problems, unsafe = _quick_problems(target, entry.files)
+                if not problems:
+                    cache._safe(cache.manifest.touch_tree, entry.relpath)
+                    return target
+                if not unsafe:  # hash only regular files: a link could lead anywhere (/dev/zero...)
+                    problems = cache.verify_tree(target)
+                    if not problems:  # same bytes, new time stamps (copied back, touched): fine
+                        _stamp(target)
+                        return target
+                aside = cache.quarantine(target)
+                _logger.warning(
+                    "extracted stimuli %s were damaged (%s); moved aside to %s and extracting %s again",
+                    target, "; ".join(problems[:3]), aside, zip_path,
+                )
+        listing: dict[str, tuple[int, str]] = {}
+        extract_zip(zip_path, target, listing=listing)
+        cache.register_tree(target, kind="stimuli", source=f"zip {Path(zip_path).name} (key {key})", files=listing)
+    return target
+
+
+def _quick_problems(folder: Path, files: Mapping[str, tuple[int, str]]) -> tuple[list[str], bool]:
+    """Differences visible without reading (missing, extra or linked files, sizes, time stamps),
+    and whether any entry is a link or not a regular file (unsafe to read)."""
+    problems = []
+    seen = set()
+    unsafe = False
+    for dirpath, dirs, names in os.walk(folder):
+        base = Path(dirpath)
+        for d in dirs:
+            if (base / d).is_symlink():
+                problems.append(f"linked folder {d}")
+                unsafe = True
+        for name in names:
+            path = base / name
+            relative = path.relative_to(folder).as_posix()
+            seen.add(relative)
+            recorded = files.get(relative)
+            info = path.lstat()
+            if not stat.S_ISREG(info.st_mode):
+                problems.append(f"{relative} is not a regular file")
+                unsafe = True
+            elif recorded is None:
+                problems.append(f"unexpected file {relative}")
+            elif info.st_size != recorded[0] or info.st_mtime_ns != EXTRACTED_MTIME_NS:
+                problems.append(f"changed file {relative}")
+    problems.extend(f"missing file {name}" for name in files if name not in seen)
+    return problems, unsafe
+
+
+def _stamp(folder: Path) -> None:
+    for dirpath, _dirs, names in os.walk(folder):
+        for name in names:
+            os.utime(Path(dirpath) / name, ns=(EXTRACTED_MTIME_NS, EXTRACTED_MTIME_NS), follow_symlinks=False)
 
 
 _BLOCK = 1 << 20
