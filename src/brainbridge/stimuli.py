@@ -34,6 +34,7 @@ import pandas as pd
 from brainbridge import config
 from brainbridge.atomic import atomic_dir
 from brainbridge.errors import StimulusSetError, UnsafeArchiveError
+from brainbridge.formatting import format_bytes
 
 __all__ = [
     "ExtractLimits",
@@ -426,30 +427,24 @@ def check_extract_limits(members: list[zipfile.ZipInfo], limits: ExtractLimits, 
     packed = sum(info.compress_size for info in members)
     if total > limits.max_bytes:
         raise UnsafeArchiveError(
-            f"{name} would extract to {_size(total)}, more than the limit of {_size(limits.max_bytes)}; "
+            f"{name} would extract to {format_bytes(total)}, more than the limit of "
+            f"{format_bytes(limits.max_bytes)}; "
             + _OPTIONS.format("BYTES", "max_bytes")
         )
     for info in members:
         if info.file_size > RATIO_FLOOR and info.file_size > limits.max_ratio * max(info.compress_size, 1):
             raise UnsafeArchiveError(
-                f"{name}: entry {info.filename!r} inflates {_size(info.compress_size)} to {_size(info.file_size)} "
+                f"{name}: entry {info.filename!r} inflates {format_bytes(info.compress_size)} to "
+                f"{format_bytes(info.file_size)} "
                 f"(ratio {info.file_size / max(info.compress_size, 1):.0f}, limit {limits.max_ratio:g}); "
                 f"refused as a likely zip bomb; " + _OPTIONS.format("RATIO", "max_ratio")
             )
     if total > RATIO_FLOOR and total > limits.max_ratio * max(packed, 1):
         raise UnsafeArchiveError(
-            f"{name} inflates {_size(packed)} to {_size(total)} (ratio {total / max(packed, 1):.0f}, limit "
+            f"{name} inflates {format_bytes(packed)} to {format_bytes(total)} (ratio {total / max(packed, 1):.0f}, limit "
             f"{limits.max_ratio:g}); refused as a likely zip bomb; " + _OPTIONS.format("RATIO", "max_ratio")
         )
     return total
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
 
 
 #: errors of the zip module and its decompressors on damaged or unsupported archives
@@ -514,8 +509,8 @@ def extract_zip(
         free = shutil.disk_usage(target.parent).free
         if total > free:
             raise StimulusSetError(
-                f"not enough disk space to extract {zip_path}: it needs {_size(total)}, {target.parent} has "
-                f"{_size(free)} free"
+                f"not enough disk space to extract {zip_path}: it needs {format_bytes(total)}, {target.parent} has "
+                f"{format_bytes(free)} free"
             )
         try:
             with atomic_dir(target) as staging:
@@ -526,7 +521,7 @@ def extract_zip(
         except OSError as e:
             if e.errno in _NO_SPACE:
                 raise StimulusSetError(
-                    f"no space left while extracting {zip_path} into {target} (it needs {_size(total)}); "
+                    f"no space left while extracting {zip_path} into {target} (it needs {format_bytes(total)}); "
                     "the partial copy was removed"
                 ) from e
             raise StimulusSetError(f"cannot extract {zip_path} into {target}: {_reason(e)}") from e
