@@ -258,7 +258,8 @@ class Catalog(pd.DataFrame):
             if absent:
                 kind = f" {lookup_type}" if lookup_type else ""
                 raise LookupFailedError(
-                    f"catalog {self.identifier!r} ({self.source_path}) lists no{kind} {', '.join(map(repr, absent))}"
+                    f"catalog {self.identifier!r} ({self.source_path}) lists no{kind} "
+                    f"{', '.join(map(repr, absent))}"
                     f"{_suggest(absent[0], current['identifier'].unique())}"
                 )
             kept = current[~mask]
@@ -273,9 +274,12 @@ class Catalog(pd.DataFrame):
             if len(still_used):
                 pairs = ", ".join(f"{a!r} uses {s!r}" for a, s in still_used.itertuples(index=False))
                 raise CatalogError(
-                    f"cannot remove from catalog {self.identifier!r}: assembly {pairs}; remove the assembly too"
+                    f"cannot remove from catalog {self.identifier!r}: assembly {pairs}; "
+                    "remove the assembly too"
                 )
-            updated = Catalog(kept.reset_index(drop=True), identifier=self.identifier, source_path=self.source_path)
+            updated = Catalog(
+                kept.reset_index(drop=True), identifier=self.identifier, source_path=self.source_path
+            )
             updated._write()
         self._update_inplace(updated)
         _loaded.pop(self.identifier, None)
@@ -362,7 +366,8 @@ def _sources() -> dict[str, _Source]:
     """Catalog name -> loader, in precedence order (first wins)."""
     sources: dict[str, _Source] = {}
     for name, catalog in _registered.items():
-        sources[name] = _Source(lambda c=catalog: c, "registered at run time", "registered", catalog.source_path)
+        origin = "registered at run time"
+        sources[name] = _Source(lambda c=catalog: c, origin, "registered", catalog.source_path)
     for group in ENTRY_POINT_GROUPS:
         for ep in entry_points(group=group):
             origin = f"entry point {ep.name} = {ep.value} ({group})"
@@ -443,7 +448,8 @@ def remove_catalog(identifier: str) -> Path | None:
         raise LookupFailedError(f"no catalog named {identifier!r}{_suggest(identifier, sources)}")
     if source.kind == "entry point":
         raise CatalogError(
-            f"catalog {identifier!r} comes from an installed package ({source.origin}); uninstall the package instead"
+            f"catalog {identifier!r} comes from an installed package ({source.origin}); "
+            "uninstall the package instead"
         )
     if source.kind == "registered":
         unregister(identifier)

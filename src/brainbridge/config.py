@@ -112,6 +112,8 @@ def extract_limits() -> dict[str, float]:
         except (ValueError, IndexError):
             value = -1
         if value < 0 or value != value:
-            raise ValidationError(f"{var}={text!r} is not a valid limit (a non-negative number, e.g. 10G for bytes)")
+            raise ValidationError(
+                f"{var}={text!r} is not a valid limit (a non-negative number, e.g. 10G for bytes)"
+            )
         limits[key] = value
     return limits

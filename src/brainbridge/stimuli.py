@@ -282,7 +282,9 @@ def read_stimulus_csv(csv_path: str | os.PathLike) -> pd.DataFrame:
         with open(path, "rb") as f:
             wide = wide_encoding(f.read(4096))
         if wide:
-            raise StimulusSetError(f"{path} is encoded as {wide}; stimulus set CSVs must be UTF-8 (re-save it as UTF-8)")
+            raise StimulusSetError(
+                f"{path} is encoded as {wide}; stimulus set CSVs must be UTF-8 (re-save it as UTF-8)"
+            )
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
         raise StimulusSetError(f"cannot parse stimulus set CSV {path}: {e}") from e
@@ -361,8 +363,8 @@ def safe_members(archive: zipfile.ZipFile, target: str | os.PathLike) -> list[zi
             folders.add(key)
         elif key in files:
             raise UnsafeArchiveError(
-                f"the archive holds two entries named {key!r} ({files[key]!r} and {name!r}); which one is meant "
-                "is ambiguous, so the archive is refused"
+                f"the archive holds two entries named {key!r} ({files[key]!r} and {name!r}); "
+                "which one is meant is ambiguous, so the archive is refused"
             )
         else:
             files[key] = name
@@ -441,8 +443,9 @@ def check_extract_limits(members: list[zipfile.ZipInfo], limits: ExtractLimits, 
             )
     if total > RATIO_FLOOR and total > limits.max_ratio * max(packed, 1):
         raise UnsafeArchiveError(
-            f"{name} inflates {format_bytes(packed)} to {format_bytes(total)} (ratio {total / max(packed, 1):.0f}, limit "
-            f"{limits.max_ratio:g}); refused as a likely zip bomb; " + _OPTIONS.format("RATIO", "max_ratio")
+            f"{name} inflates {format_bytes(packed)} to {format_bytes(total)} "
+            f"(ratio {total / max(packed, 1):.0f}, limit {limits.max_ratio:g}); refused as a likely zip bomb; "
+            + _OPTIONS.format("RATIO", "max_ratio")
         )
     return total
 
@@ -509,8 +512,8 @@ def extract_zip(
         free = shutil.disk_usage(target.parent).free
         if total > free:
             raise StimulusSetError(
-                f"not enough disk space to extract {zip_path}: it needs {format_bytes(total)}, {target.parent} has "
-                f"{format_bytes(free)} free"
+                f"not enough disk space to extract {zip_path}: it needs {format_bytes(total)}, "
+                f"{target.parent} has {format_bytes(free)} free"
             )
         try:
             with atomic_dir(target) as staging:
@@ -521,8 +524,8 @@ def extract_zip(
         except OSError as e:
             if e.errno in _NO_SPACE:
                 raise StimulusSetError(
-                    f"no space left while extracting {zip_path} into {target} (it needs {format_bytes(total)}); "
-                    "the partial copy was removed"
+                    f"no space left while extracting {zip_path} into {target} "
+                    f"(it needs {format_bytes(total)}); the partial copy was removed"
                 ) from e
             raise StimulusSetError(f"cannot extract {zip_path} into {target}: {_reason(e)}") from e
         except _ARCHIVE_ERRORS as e:
@@ -608,7 +611,9 @@ EXTRACTED_MTIME_NS = 946_684_800 * 1_000_000_000
 _KEY = re.compile(r"^[0-9a-z][0-9a-z-]{0,79}$")
 
 
-def extract_stimuli(zip_path: str | os.PathLike, key: str, *, cache_dir: str | os.PathLike | None = None) -> Path:
+def extract_stimuli(
+    zip_path: str | os.PathLike, key: str, *, cache_dir: str | os.PathLike | None = None
+) -> Path:
     """The folder of a stimulus archive extracted into the cache, as a managed cache entry.
 
     The folder (``<cache>/stimuli/<key>``) is extracted once (:func:`extract_zip`) and
@@ -642,7 +647,7 @@ def extract_stimuli(zip_path: str | os.PathLike, key: str, *, cache_dir: str | o
     target = cache.root / "stimuli" / key
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_symlink():
-        target.unlink()  # a link planted in the cache is never followed (and the lock's path must stay inside)
+        target.unlink()  # a link planted in the cache is never followed; the lock's path must stay inside
     with cache.tree_lock(target):
         if target.is_symlink() or (target.exists() and not target.is_dir()):
             target.unlink()
@@ -665,7 +670,8 @@ def extract_stimuli(zip_path: str | os.PathLike, key: str, *, cache_dir: str | o
                 )
         listing: dict[str, tuple[int, str]] = {}
         extract_zip(zip_path, target, listing=listing)
-        cache.register_tree(target, kind="stimuli", source=f"zip {Path(zip_path).name} (key {key})", files=listing)
+        source = f"zip {Path(zip_path).name} (key {key})"
+        cache.register_tree(target, kind="stimuli", source=source, files=listing)
     return target
 
 

@@ -95,7 +95,8 @@ def catalogs(ctx: click.Context) -> None:
 @click.argument("identifiers", nargs=-1)
 @click.option("--kind", type=click.Choice(["assembly", "stimulus_set"]), default=None,
               help="Only rows of this kind (default: every row of each identifier).")
-@click.option("--all", "whole", is_flag=True, help="Remove the whole catalog (its lookup CSV; data files stay).")
+@click.option("--all", "whole", is_flag=True,
+              help="Remove the whole catalog (its lookup CSV; data files stay).")
 def catalogs_remove(catalog_name: str, identifiers: tuple[str, ...], kind: str | None, whole: bool) -> None:
     """Remove rows (IDENTIFIERS) from a user catalog, or the whole catalog with --all.
 
@@ -105,7 +106,9 @@ def catalogs_remove(catalog_name: str, identifiers: tuple[str, ...], kind: str |
     from brainbridge.catalogs import get_catalog, remove_catalog
 
     if whole == bool(identifiers):
-        raise click.UsageError("give the identifiers to remove, or --all to remove the whole catalog (not both)")
+        raise click.UsageError(
+            "give the identifiers to remove, or --all to remove the whole catalog (not both)"
+        )
     if whole:
         path = remove_catalog(catalog_name)
         click.echo(f"removed catalog {catalog_name}" + (f" ({path})" if path else " (unregistered)"))
@@ -541,7 +544,10 @@ def validate(path: Path, stimuli: Path | None, verify: bool) -> None:
         notes = validate_catalog_file(path, verify=verify) if _is_catalog_csv(path) else validate_stimulus_set_files(path, stimuli)
     elif suffix == ".zip":
         members = archive_members(path, verify=True)
-        notes = [f"stimulus archive: {len(members)} entries, all safe, unique and intact, within the extraction limits"]
+        notes = [
+            f"stimulus archive: {len(members)} entries, all safe, unique and intact, "
+            "within the extraction limits"
+        ]
     else:
         raise click.ClickException(
             f"cannot tell what {path} is: expected .nc/.h5 or a zarr store (assembly), .csv (stimulus set or catalog) or .zip"
@@ -577,7 +583,8 @@ def _catalog_for_packaging(name: str, create: bool, store: str | None) -> tuple[
 
 _catalog_option = click.option("--catalog", "catalog_name", required=True, help="The catalog to add to.")
 _create_option = click.option(
-    "--create", is_flag=True, help="Create the catalog if it does not exist (in the first BRAINBRIDGE_CATALOGS folder, "
+    "--create", is_flag=True,
+    help="Create the catalog if it does not exist (in the first BRAINBRIDGE_CATALOGS folder, "
     "else $BRAINBRIDGE_HOME/catalogs, else the user config folder).",
 )
 _store_option = click.option(
