@@ -158,3 +158,15 @@ def test_extract_stimuli_refuses_keys_that_are_not_cache_keys(tmp_path):
     for key in ("../../x", "A" * 40, "", "a/b"):
         with pytest.raises(StimulusSetError, match="cache key"):
             extract_stimuli(tmp_path / "none.zip", key)
+
+
+def test_a_cache_root_reached_through_a_link_works(stimulus_set, tmp_path, monkeypatch):
+    real = tmp_path / "real-home"
+    real.mkdir()
+    os.symlink(real, tmp_path / "home-link")
+    monkeypatch.setenv("BRAINBRIDGE_HOME", str(tmp_path / "home-link"))
+    s = brainbridge.get_stimulus_set(stimulus_set)
+    assert s.get_stimulus("a").read_bytes() == original("a")
+    assert (real / "cache" / "stimuli").is_dir()
+    s.get_stimulus("a").unlink()
+    assert brainbridge.get_stimulus_set(stimulus_set).get_stimulus("a").read_bytes() == original("a")

@@ -360,7 +360,7 @@ class DownloadCache:
         resolved = candidate.resolve()
         if resolved == root or root not in resolved.parents:
             raise ValidationError(f"{path} is not inside the cache folder {self.root}")
-        return root / resolved.relative_to(root)
+        return self.root / resolved.relative_to(root)  # spelled under the root as given (it may be a link)
 
     # -- quarantine ------------------------------------------------------------------------
 
