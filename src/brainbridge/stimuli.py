@@ -181,7 +181,8 @@ class StimulusSet(pd.DataFrame):
         ids = list(stimulus_set["stimulus_id"])
         names = [check_filename(name, sid, csv_path) for sid, name in zip(ids, stimulus_set["filename"])]
         root = _stimulus_root(Path(dir_path), names)
-        stimulus_set.stimulus_paths = {sid: contained_path(root, name) for sid, name in zip(ids, names)}
+        inside = _Containment(root)
+        stimulus_set.stimulus_paths = {sid: inside.path(name) for sid, name in zip(ids, names)}
         return stimulus_set.validate()
 
     @classmethod
@@ -224,17 +225,45 @@ def contained_path(root: str | os.PathLike, name: str) -> Path:
     UnsafeArchiveError
         ``name`` is absolute, climbs out with ``..``, or leads outside through a symbolic link.
     """
-    root = Path(root)
-    text = str(name).replace("\\", "/")
-    posix = PurePosixPath(text)
-    if posix.is_absolute() or (len(text) > 1 and text[1] == ":") or ".." in posix.parts:
-        raise UnsafeArchiveError(f"stimulus path {name!r} is not a relative path inside {root}")
-    path = root / posix
-    resolved_root = root.resolve()
-    resolved = path.resolve()
-    if resolved != resolved_root and resolved_root not in resolved.parents:
-        raise UnsafeArchiveError(f"stimulus path {name!r} leads outside {root} (to {resolved}); refused")
-    return path
+    return _Containment(root).path(name)
+
+
+class _Containment:
+    """Checks that relative names stay inside one folder, resolving each parent folder once.
+
+    A name's own last component is resolved only when it is a link, so checking thousands of
+    stimuli costs one ``lstat`` each (plus one ``realpath`` per distinct subfolder).
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.real_root = os.path.realpath(self.root)
+        self.real_parents: dict[str, str] = {}
+
+    def _inside(self, real: str) -> bool:
+        return real == self.real_root or real.startswith(self.real_root.rstrip(os.sep) + os.sep)
+
+    def path(self, name: str) -> Path:
+        text = str(name).replace("\\", "/")
+        posix = PurePosixPath(text)
+        if posix.is_absolute() or (len(text) > 1 and text[1] == ":") or ".." in posix.parts:
+            raise UnsafeArchiveError(f"stimulus path {name!r} is not a relative path inside {self.root}")
+        path = self.root / posix
+        parent = os.path.dirname(path)
+        real_parent = self.real_parents.get(parent)
+        if real_parent is None:
+            real_parent = self.real_parents[parent] = os.path.realpath(parent)
+        real = real_parent
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                real = os.path.realpath(path)
+        except OSError:
+            pass  # a missing file is reported by validate(), not here
+        if not self._inside(real):
+            raise UnsafeArchiveError(
+                f"stimulus path {name!r} leads outside {self.root} (to {os.path.realpath(path)}); refused"
+            )
+        return path
 
 
 def _stimulus_root(root: Path, filenames: Iterable) -> Path:
