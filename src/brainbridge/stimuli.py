@@ -473,8 +473,8 @@ def check_extract_limits(members: list[zipfile.ZipInfo], limits: ExtractLimits, 
     if total > RATIO_FLOOR and total > limits.max_ratio * max(packed, 1):
         raise UnsafeArchiveError(
             f"{name} inflates {format_bytes(packed)} to {format_bytes(total)} "
-            f"(ratio {total / max(packed, 1):.0f}, limit {limits.max_ratio:g}); refused as a likely zip bomb; "
-            + _OPTIONS.format("RATIO", "max_ratio")
+            f"(ratio {total / max(packed, 1):.0f}, limit {limits.max_ratio:g}); "
+            "refused as a likely zip bomb; " + _OPTIONS.format("RATIO", "max_ratio")
         )
     return total
 
