@@ -101,12 +101,6 @@ BRAINIO: dict[str, Expected] = {
     ),
     "tests/test_transform.py::TestIndexEfficient::test": Expected(*_SUBSET),
     # fixed on another branch of issue 18; remove these two when it lands
-    "tests/test_stimuli.py::TestPreservation::test_subselection": Expected(
-        "pending", "StimulusSet.get_stimulus with the caller's integer ids: fixed on branch sec-stimuli (issue 18)"
-    ),
-    "tests/test_stimuli.py::TestPreservation::test_pd_concat": Expected(
-        "pending", "StimulusSet.get_stimulus with the caller's integer ids: fixed on branch sec-stimuli (issue 18)"
-    ),
 }
 #: they read BrainIO's S3 buckets (dicarlo.*, tolias.* assemblies and stimulus sets) or upload to
 #: them; on BrainIO 1.1.0 itself these are the 31 tests that fail without the network
