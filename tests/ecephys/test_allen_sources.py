@@ -354,14 +354,6 @@ def test_dandiset_source(tmp_path, fixtures_dir, monkeypatch):
         EcephysProjectCache.from_source("dandi:000022", manifest=manifest, offline=True)
 
 
-def test_dandiset_download_with_the_dandi_client(tmp_path):
-    pytest.importorskip("dandi", reason="the dandi client is not installed (optional: pip install dandi)")
-    pytest.skip(
-        "the DANDI archive is not reachable from the test machine; the listing and download "
-        "path is exercised only where it is"
-    )
-
-
 # AllenSDK's quick-start (ecephys_quickstart / ecephys_session notebooks and the seed's API), as
 # an AllenSDK user has it; only the import line differs when it runs on brainbridge.
 ALLENSDK_IMPORT = "from allensdk.brain_observatory.ecephys.ecephys_project_cache import EcephysProjectCache"
