@@ -14,7 +14,17 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["assembly_io", "zarr_integrity", "fetch", "ecephys", "loaders", "features", "encoding", "scale"]
+BENCHMARKS = [
+    "assembly_io",
+    "zarr_integrity",
+    "fetch",
+    "ecephys",
+    "loaders",
+    "load_data",
+    "features",
+    "encoding",
+    "scale",
+]
 
 
 def main(names: list[str]) -> int:
