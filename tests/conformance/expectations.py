@@ -12,6 +12,9 @@ Kinds:
     the test fails on the peer itself too (measured with BrainIO 1.1.0 and this conftest).
 ``pending``
     fixed on another branch of the same issue; the entry goes when that branch lands.
+``stochastic``
+    the test checks a sampled statistic against a tolerance and fails on some draws (seen once in
+    a full run, passing alone); kept listed until its draw is made reproducible.
 ``network``
     the test needs the peer's own servers (S3 buckets, data host); it is deselected.
 """
@@ -145,6 +148,12 @@ _PICKLE = Expected(
 )
 
 CEBRA: dict[str, Expected] = {
+    "tests/test_distributions.py::test_new_delta_normal_with_multidimensional_index[0.01-True]": Expected(
+        "stochastic",
+        "asserts that the std of a few hundred sampled offsets is within 10 % of 0.01; one CI-like full run "
+        "drew 0.0110 and failed, the same test passed alone (brainbridge draws from its own generator, so "
+        "the peer suite's global seed does not pin the draw)",
+    ),
     **{
         f"tests/test_load.py::test_load[<lambda>-{suffix}-{dtype}_{i}]": _PICKLE
         for suffix in ("jl", "pkl", "p")
