@@ -269,19 +269,29 @@ class Manifest:
                 values,
             )
 
-    def touch(self, relpath: str) -> None:
+    # one implementation of the row operations both tables share (table names are constants here)
+    def _touch_row(self, table: str, relpath: str) -> None:
         with self._connect() as conn:
-            conn.execute("UPDATE entries SET last_used = ? WHERE relpath = ?", (_now(), relpath))
+            conn.execute(f"UPDATE {table} SET last_used = ? WHERE relpath = ?", (_now(), relpath))
 
-    def remove(self, relpath: str) -> None:
+    def _remove_row(self, table: str, relpath: str) -> None:
         with self._connect() as conn:
-            conn.execute("DELETE FROM entries WHERE relpath = ?", (relpath,))
+            conn.execute(f"DELETE FROM {table} WHERE relpath = ?", (relpath,))
 
-    def all(self) -> list[CacheEntry]:
+    def _all_rows(self, table: str) -> list[tuple]:
         if not self.path.exists():
             return []
         with self._connect() as conn:
-            return [CacheEntry(*row) for row in conn.execute("SELECT * FROM entries ORDER BY relpath")]
+            return list(conn.execute(f"SELECT * FROM {table} ORDER BY relpath"))
+
+    def touch(self, relpath: str) -> None:
+        self._touch_row("entries", relpath)
+
+    def remove(self, relpath: str) -> None:
+        self._remove_row("entries", relpath)
+
+    def all(self) -> list[CacheEntry]:
+        return [CacheEntry(*row) for row in self._all_rows("entries")]
 
     # tree entries (folders made from cached files) ---------------------------------------
 
@@ -297,18 +307,13 @@ class Manifest:
             conn.execute("INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?, ?, ?)", entry.to_row())
 
     def touch_tree(self, relpath: str) -> None:
-        with self._connect() as conn:
-            conn.execute("UPDATE trees SET last_used = ? WHERE relpath = ?", (_now(), relpath))
+        self._touch_row("trees", relpath)
 
     def remove_tree(self, relpath: str) -> None:
-        with self._connect() as conn:
-            conn.execute("DELETE FROM trees WHERE relpath = ?", (relpath,))
+        self._remove_row("trees", relpath)
 
     def all_trees(self) -> list[TreeEntry]:
-        if not self.path.exists():
-            return []
-        with self._connect() as conn:
-            return [TreeEntry.from_row(row) for row in conn.execute("SELECT * FROM trees ORDER BY relpath")]
+        return [TreeEntry.from_row(row) for row in self._all_rows("trees")]
 
 
 class DownloadCache:
