@@ -4,7 +4,8 @@ Everything brainbridge writes for others to read (assemblies, stimulus archives,
 cached fits, extracted stimuli, manifests) is first written under a hidden temporary name in
 the destination's own folder (same file system, so the final rename is atomic) and renamed
 into place only when complete. On any error the temporary copy is removed and the
-destination is left as it was.
+destination is left as it was. This module is the one owner of that procedure: nothing else in
+brainbridge renames a temporary file into place.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_dir", "atomic_path", "atomic_write_text"]
+__all__ = ["atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_text", "fsync_dir"]
 
 
 def _umask() -> int:
@@ -25,8 +26,29 @@ def _umask() -> int:
     return mask
 
 
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Persist a rename in folder ``path`` (best effort; not every file system allows it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
 @contextmanager
-def atomic_path(target: str | os.PathLike, *, copy_existing: bool = False) -> Iterator[Path]:
+def atomic_path(
+    target: str | os.PathLike, *, copy_existing: bool = False, durable: bool = False, mode: int | None = None
+) -> Iterator[Path]:
     """A temporary path beside ``target`` that replaces ``target`` when the block succeeds.
 
     Parameters
@@ -36,6 +58,11 @@ def atomic_path(target: str | os.PathLike, *, copy_existing: bool = False) -> It
     copy_existing
         Start the temporary file as a copy of ``target`` (to append to it). Otherwise the
         temporary path does not exist yet: the writer creates it.
+    durable
+        Flush the file to disk before the rename and the folder after it, so the new
+        content survives a power cut (slower; for files that are the only copy).
+    mode
+        The finished file's permissions (default: ``0o666`` less the umask, as ``open`` gives).
 
     Yields
     ------
@@ -53,17 +80,31 @@ def atomic_path(target: str | os.PathLike, *, copy_existing: bool = False) -> It
         else:
             tmp.unlink()  # writers create the file themselves
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; finished files get the usual mode
+        # mkstemp creates 0600; finished files get the usual mode unless asked otherwise
+        os.chmod(tmp, (0o666 & ~_umask()) if mode is None else mode)
+        if durable:
+            _fsync_file(tmp)
         os.replace(tmp, target)
+        if durable:
+            fsync_dir(target.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def atomic_write_text(target: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to ``target`` atomically and return the path."""
-    with atomic_path(target) as tmp:
+def atomic_write_text(
+    target: str | os.PathLike, text: str, encoding: str = "utf-8", *, durable: bool = False, mode: int | None = None
+) -> Path:
+    """Write ``text`` to ``target`` atomically and return the path (see :func:`atomic_path`)."""
+    with atomic_path(target, durable=durable, mode=mode) as tmp:
         tmp.write_text(text, encoding=encoding)
+    return Path(target)
+
+
+def atomic_write_bytes(target: str | os.PathLike, data: bytes, *, durable: bool = False) -> Path:
+    """Write ``data`` to ``target`` atomically and return the path (see :func:`atomic_path`)."""
+    with atomic_path(target, durable=durable) as tmp:
+        tmp.write_bytes(data)
     return Path(target)
 
 

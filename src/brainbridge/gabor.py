@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from brainbridge.errors import InvalidParameterError, valid_values_message
+
 __all__ = ["GaborBank", "to_grayscale"]
 
 
@@ -34,7 +36,7 @@ def to_grayscale(images: np.ndarray) -> np.ndarray:
     if arr.ndim == 3:
         return arr
     if arr.ndim != 4:
-        raise ValueError(f"expected images of shape (N, H, W) or (N, 3, H, W), got {arr.shape}")
+        raise InvalidParameterError(f"expected images of shape (N, H, W) or (N, 3, H, W), got {arr.shape}")
     weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
     if arr.shape[1] == 3:
         return np.tensordot(weights, arr, axes=([0], [1]))
@@ -42,7 +44,7 @@ def to_grayscale(images: np.ndarray) -> np.ndarray:
         return arr @ weights
     if arr.shape[1] == 1:
         return arr[:, 0]
-    raise ValueError(f"cannot find the colour axis of images with shape {arr.shape}")
+    raise InvalidParameterError(f"cannot find the colour axis of images with shape {arr.shape}")
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,11 @@ class GaborBank:
 
     def __post_init__(self):
         if self.output not in ("energy", "linear", "both"):
-            raise ValueError(f"output must be 'energy', 'linear' or 'both', got {self.output!r}")
+            raise InvalidParameterError(valid_values_message("output", self.output, ["energy", "linear", "both"]))
         if self.image_size % self.grid:
-            raise ValueError(f"image_size {self.image_size} is not a multiple of grid {self.grid}")
+            raise InvalidParameterError(f"image_size {self.image_size} is not a multiple of grid {self.grid}")
         if any(not 0 < f < 0.5 for f in self.spatial_frequencies):
-            raise ValueError("spatial frequencies must lie in (0, 0.5) cycles/pixel")
+            raise InvalidParameterError("spatial frequencies must lie in (0, 0.5) cycles/pixel")
         object.__setattr__(self, "_filters", self._build_filters())
 
     # ----------------------------------------------------------------------------------
@@ -131,7 +133,7 @@ class GaborBank:
         """Complex filter outputs ``(N, n_channels, H, W)`` for grayscale ``(N, H, W)`` images."""
         gray = to_grayscale(images)
         if gray.shape[1:] != (self.image_size, self.image_size):
-            raise ValueError(
+            raise InvalidParameterError(
                 f"images are {gray.shape[1]}x{gray.shape[2]}, the bank expects {self.image_size}x{self.image_size}"
             )
         gray = gray - gray.mean(axis=(1, 2), keepdims=True)  # the DC term carries no orientation

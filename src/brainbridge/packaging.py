@@ -28,7 +28,6 @@ Differences from BrainIO, all deliberate:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -56,6 +55,7 @@ from brainbridge.errors import (
     ValidationError,
 )
 from brainbridge.fetch import sha1_hash
+from brainbridge.hashing import text_digest
 from brainbridge.paths import path_within, safe_component
 from brainbridge.stimuli import read_stimulus_csv
 
@@ -453,11 +453,10 @@ def _stimulus_table(stimulus_set: pd.DataFrame) -> tuple[pd.DataFrame, list[tupl
 
 
 def _write_zip(members: list[tuple[str, Path]], path: Path, progress: bool | None) -> None:
-    from tqdm.auto import tqdm
+    from brainbridge.progress import progress_bar
 
-    show = progress if progress is not None else False
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
-        for arcname, source in tqdm(members, desc="zip stimuli", unit="file", disable=not show):
+        for arcname, source in progress_bar(members, desc="zip stimuli", unit="file", progress=progress):
             info = zipfile.ZipInfo(arcname, date_time=ZIP_DATE_TIME)
             info.external_attr = (0o100644 & 0xFFFF) << 16  # a regular file, rw-r--r--
             info.create_system = 3  # Unix, whatever the platform, for identical bytes
@@ -491,7 +490,7 @@ def write_stimulus_set(
     csv_path, zip_path
         Where to write.
     progress
-        Show a progress bar while zipping.
+        A progress bar while zipping (``None``: on a terminal, see :mod:`brainbridge.progress`).
 
     Raises
     ------
@@ -602,7 +601,7 @@ class _Store:
         else:
             from brainbridge import config
 
-            folder = config.home() / "locks" / "package" / hashlib.sha256(self.remote.encode()).hexdigest()[:32]
+            folder = config.home() / "locks" / "package" / text_digest(self.remote, length=32)
         folder.mkdir(parents=True, exist_ok=True)
         return FileLock(str(folder / f"{name}.lock"))
 
@@ -1025,7 +1024,7 @@ def package_stimulus_set(
         path; or a URL (``s3://bucket/prefix``, ``https://...``) uploaded with
         :func:`brainbridge.fetch.upload_file`.
     progress
-        Show a progress bar while zipping.
+        A progress bar while zipping (``None``: on a terminal, see :mod:`brainbridge.progress`).
 
     Returns
     -------

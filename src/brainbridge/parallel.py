@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from brainbridge.errors import BrainbridgeError, ValidationError
+from brainbridge.errors import ParallelError, TaskFailedError, ValidationError
+from brainbridge.threads import BLAS_ENV_VARS, blas_thread_env, limit_blas_threads
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -51,30 +52,8 @@ __all__ = [
     "write_zarr_regions",
 ]
 
-#: environment variables read by the BLAS/OpenMP libraries when a process starts
-BLAS_ENV_VARS = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
-
 _PLUGIN_NAME = "brainbridge-blas-threads"
 _MARKER_DIR = "_brainbridge_regions"
-
-
-class ParallelError(BrainbridgeError, RuntimeError):
-    """Distributed work could not be set up (no dask, an unreachable scheduler, a bad store)."""
-
-
-class TaskFailedError(ParallelError):
-    """A task still failed after Dask's retries; ``item`` is the input it failed on."""
-
-    def __init__(self, message: str, item: Any = None):
-        super().__init__(message)
-        self.item = item
 
 
 def _require_distributed():
@@ -90,44 +69,6 @@ def _require_distributed():
 # --------------------------------------------------------------------------------------
 # threads
 # --------------------------------------------------------------------------------------
-
-
-def blas_thread_env(n_threads: int = 1) -> dict[str, str]:
-    """Environment variables that cap BLAS/OpenMP threads of a process started with them."""
-    if int(n_threads) < 1:
-        raise ValidationError(f"BLAS threads must be >= 1, got {n_threads}")
-    return dict.fromkeys(BLAS_ENV_VARS, str(int(n_threads)))
-
-
-def limit_blas_threads(n_threads: int = 1) -> dict[str, int]:
-    """Cap the BLAS/OpenMP thread pools of *this* process (numpy, scipy, scikit-learn, torch).
-
-    Sets the environment variables for libraries loaded later, limits the pools already
-    loaded with :mod:`threadpoolctl` (process-wide, not a context), and
-    ``torch.set_num_threads`` when torch is imported.
-
-    Returns
-    -------
-    dict
-        ``{library: threads}`` after the change, for the pools threadpoolctl found.
-    """
-    env = blas_thread_env(n_threads)
-    os.environ.update(env)
-    n = int(n_threads)
-    try:
-        from threadpoolctl import threadpool_info, threadpool_limits
-
-        threadpool_limits(limits=n)
-        info = {pool.get("internal_api", "?"): int(pool.get("num_threads", n)) for pool in threadpool_info()}
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        info = {}
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(n)
-        info["torch"] = n
-    return info
 
 
 def _blas_plugin(n_threads: int):
@@ -237,12 +178,9 @@ def get_client(
 
 
 def _progress(total: int, show: bool | None, desc: str):
-    import sys
+    from brainbridge.progress import progress_bar
 
-    from tqdm.auto import tqdm
-
-    disable = (not sys.stderr.isatty()) if show is None else not show
-    return tqdm(total=total, desc=desc, unit="task", disable=disable)
+    return progress_bar(total=total, desc=desc, unit="task", progress=show)
 
 
 def map_tasks(

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from brainbridge.errors import valid_values_message
+
 __all__ = [
     "NAN_POLICIES",
     "SplitHalfReliability",
@@ -213,7 +215,7 @@ def pearson_columns(a: np.ndarray, b: np.ndarray, *, nan_policy: str = "pairwise
         NaN for a column with zero variance or fewer than two valid rows.
     """
     if nan_policy not in NAN_POLICIES:
-        raise _invalid(f"Invalid nan_policy: {nan_policy!r}. Valid values are: {list(NAN_POLICIES)}")
+        raise _invalid(valid_values_message("nan_policy", nan_policy, list(NAN_POLICIES)))
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
@@ -425,7 +427,7 @@ def split_half_reliability(
         See :data:`NAN_POLICIES` (Brain-Score: ``'propagate'``).
     """
     if nan_policy not in NAN_POLICIES:
-        raise _invalid(f"Invalid nan_policy: {nan_policy!r}. Valid values are: {list(NAN_POLICIES)}")
+        raise _invalid(valid_values_message("nan_policy", nan_policy, list(NAN_POLICIES)))
     data = np.asarray(data, dtype=np.float64)
     codes = np.asarray(stimulus_codes, dtype=np.intp)
     if data.ndim != 2 or len(data) != len(codes):
@@ -469,7 +471,7 @@ def ceiled_value(raw: float, ceiling: float, formula: str = "r2") -> float:
         return (raw / ceiling) ** 2
     if formula == "ratio":
         return raw / ceiling
-    raise _invalid(f"Invalid ceiling formula: {formula!r}. Valid values are: {list(CEILING_FORMULAS)}")
+    raise _invalid(valid_values_message("ceiling formula", formula, list(CEILING_FORMULAS)))
 
 
 def ceiled_error(raw: float, raw_error: float, ceiling: float, formula: str = "r2") -> float:
@@ -486,7 +488,7 @@ def ceiled_error(raw: float, raw_error: float, ceiling: float, formula: str = "r
     elif formula == "ratio":
         slope = 1 / ceiling
     else:
-        raise _invalid(f"Invalid ceiling formula: {formula!r}. Valid values are: {list(CEILING_FORMULAS)}")
+        raise _invalid(valid_values_message("ceiling formula", formula, list(CEILING_FORMULAS)))
     return float(slope * raw_error)
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 from brainbridge import config
 from brainbridge.atomic import atomic_dir
-from brainbridge.errors import StimulusSetError, UnsafeArchiveError
+from brainbridge.errors import StimulusNotFoundError, StimulusSetError, UnsafeArchiveError
 from brainbridge.formatting import format_bytes
 
 __all__ = [
@@ -104,8 +104,8 @@ class StimulusSet(pd.DataFrame):
 
         Raises
         ------
-        KeyError
-            The id is not in the set (or has no file).
+        brainbridge.errors.StimulusNotFoundError
+            The id is not in the set (or has no file); a ``KeyError``.
         """
         paths = self.stimulus_paths
         try:
@@ -118,7 +118,7 @@ class StimulusSet(pd.DataFrame):
         for candidate, path in paths.items():
             if str(candidate) == key:
                 return Path(path)
-        raise KeyError(f"no file for stimulus_id {key!r} in stimulus set {self.identifier!r}")
+        raise StimulusNotFoundError(f"no file for stimulus_id {key!r} in stimulus set {self.identifier!r}")
 
     def validate(self, *, check_files: bool = True) -> StimulusSet:
         """Check the rules of the format and return ``self``.

@@ -204,7 +204,7 @@ def test_session_level_unit_filters(session_path):
         assert len(s.spike_trains) == len(u)
     with EcephysSession.from_nwb(session_path, isi_violations_maximum=0) as s:
         assert len(s.units) == 0  # 0 is a real threshold (AllenSDK's session level ignores it)
-    with pytest.raises(ValidationError, match="unknown unit filter"):
+    with pytest.raises(ValidationError, match=r"Invalid unit filter\(s\): \[.*\]\. Valid values are"):
         EcephysSession.from_nwb(session_path, snr_minimum=1)
 
 

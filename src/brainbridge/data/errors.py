@@ -7,7 +7,7 @@ AttributeError`` code written for CEBRA keeps working.
 
 from __future__ import annotations
 
-from brainbridge.errors import BrainbridgeError, ValidationError
+from brainbridge.errors import BrainbridgeError, BrainbridgeKeyError, ValidationError
 
 
 class DatasetError(ValidationError):
@@ -47,14 +47,11 @@ class EmptyFileError(DataFileError, AttributeError):
     """A file that holds no data at all (an empty CSV or workbook); an ``AttributeError`` as in CEBRA."""
 
 
-class DataKeyError(BrainbridgeError, KeyError, AttributeError):
+class DataKeyError(BrainbridgeKeyError, AttributeError):
     """A key, sheet or column that is not in the file, or that does not hold an array.
 
     Also an :class:`AttributeError`, the exception CEBRA's ``load_data`` raises here.
     """
-
-    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0]) if self.args else ""
 
 
 class TorchMissingError(BrainbridgeError, ModuleNotFoundError):

@@ -30,6 +30,7 @@ from brainbridge.data.distributions import (
     delta_normal_alias,
 )
 from brainbridge.data.errors import SamplingError
+from brainbridge.errors import valid_values_message
 
 __all__ = [
     "ContinuousDataLoader",
@@ -201,7 +202,7 @@ class ContinuousDataLoader(Loader):
         super().__post_init__()
         self.conditional = delta_normal_alias(self.conditional)
         if self.conditional not in _CONTINUOUS:
-            raise SamplingError(f"unknown conditional {self.conditional!r}; valid: {list(_CONTINUOUS)}")
+            raise SamplingError(valid_values_message("conditional", self.conditional, _CONTINUOUS))
         if self.conditional != "time" and not _has_label(self.dataset, "continuous_index"):
             raise SamplingError(f"Dataset {self.dataset} does not provide a continuous index.")
         self._continuous = None if self.conditional == "time" else as_numpy(self.dataset.continuous_index)

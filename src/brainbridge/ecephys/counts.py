@@ -11,30 +11,18 @@ memory, beyond the output, is bounded by a fixed chunk budget.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from brainbridge.ecephys.errors import UnitNotFoundError
 from brainbridge.errors import ValidationError
+from brainbridge.progress import progress_bar
 
 __all__ = ["SpikeTrains", "check_bin_edges", "spike_counts", "window_edges"]
 
 #: working memory (bytes) of one chunk of units, beyond the output array
 CHUNK_BYTES = 48 * 1024 * 1024
-
-
-def _progress(iterable: Iterable, *, total: int, enabled: bool | None, desc: str) -> Iterator:
-    """Wrap ``iterable`` in a tqdm bar when enabled (default: only when stderr is a terminal)."""
-    if enabled is None:
-        enabled = sys.stderr.isatty() and total > 1
-    if not enabled:
-        return iter(iterable)
-    from tqdm.auto import tqdm
-
-    return iter(tqdm(iterable, total=total, desc=desc, leave=False))
 
 
 @dataclass(frozen=True)
@@ -209,7 +197,7 @@ def spike_counts(
         Output dtype (default ``uint16`` as AllenSDK, ``uint8`` when binarizing). A count that
         does not fit raises instead of wrapping around.
     progress
-        Show a progress bar over unit chunks (default: when stderr is a terminal).
+        A progress bar over unit chunks (``None``: on a terminal, see :mod:`brainbridge.progress`).
     chunk_bytes
         Working-memory budget of one chunk of units.
 
@@ -241,7 +229,7 @@ def spike_counts(
     chunk = int(max(1, min(n_units, chunk_bytes // max(per_unit, 1))))
     limit = None if binarize or dtype.kind not in "ui" else np.iinfo(dtype).max
     starts = range(0, n_units, chunk)
-    for u0 in _progress(starts, total=len(starts), enabled=progress, desc="spike counts"):
+    for u0 in progress_bar(starts, total=len(starts), progress=progress, desc="spike counts", unit="chunk", leave=False):
         u1 = min(n_units, u0 + chunk)
         n = u1 - u0
         spikes = trains.times[trains.offsets[u0] : trains.offsets[u1]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from brainbridge.errors import BrainbridgeError, FetchError, ValidationError
+from brainbridge.errors import BrainbridgeError, BrainbridgeKeyError, FetchError, ValidationError
 
 __all__ = [
     "EcephysError",
@@ -46,18 +46,13 @@ class ProjectFetchError(FetchError, EcephysError):
     """A project file that could not be fetched after all tries."""
 
 
-class _QuietKeyError(EcephysError, KeyError):
-    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0]) if self.args else ""
-
-
-class SessionNotFoundError(_QuietKeyError):
+class SessionNotFoundError(EcephysError, BrainbridgeKeyError):
     """A session id that the project does not list."""
 
 
-class UnitNotFoundError(_QuietKeyError):
+class UnitNotFoundError(EcephysError, BrainbridgeKeyError):
     """A unit id that the session does not have (or that its unit filters removed)."""
 
 
-class PresentationNotFoundError(_QuietKeyError):
+class PresentationNotFoundError(EcephysError, BrainbridgeKeyError):
     """A stimulus presentation id that the session does not have."""

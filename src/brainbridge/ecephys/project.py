@@ -18,7 +18,6 @@ never fetches. Tables, joins, counts and unit filters follow AllenSDK.
 from __future__ import annotations
 
 import ast
-import hashlib
 import inspect
 import json
 import os
@@ -46,6 +45,7 @@ from brainbridge.ecephys.manifest import MANIFEST_VERSION, Manifest
 from brainbridge.ecephys.session import EcephysSession, filter_units
 from brainbridge.errors import FetchError, OfflineError, ValidationError
 from brainbridge.fetch import AccessDeniedError, RemoteNotFoundError, fetch_file, redact_url, sha1_hash
+from brainbridge.hashing import text_digest
 from brainbridge.paths import check_relative, path_within, safe_component
 from brainbridge.stimuli import StimulusSet
 
@@ -218,8 +218,7 @@ def write_project_index(folder: str | os.PathLike) -> Path:
             files[relative] = {"path": relative, "sha1": sha1_hash(path), "size": path.stat().st_size}
     index = {"format": INDEX_FORMAT, "version": 1, "tables": tables, "sessions": sessions, "files": files}
     target = folder / INDEX_NAME
-    target.write_text(json.dumps(index, indent=2, sort_keys=True))
-    return target
+    return atomic_write_text(target, json.dumps(index, indent=2, sort_keys=True))
 
 
 def _place(cached: Path, target: Path) -> None:
@@ -432,7 +431,7 @@ class EcephysProjectCache:
         self.retry_wait = float(retry_wait)
         location = self.source.location if self.source is not None else None
         if manifest is None:
-            slug = hashlib.sha256((location or "default").encode()).hexdigest()[:16]
+            slug = text_digest(location or "default", length=16)
             manifest = config.home() / "ecephys" / slug / "ecephys_project_manifest.json"
         self.manifest = Manifest.load_or_create(manifest, version=version, source=location)
         if location is not None and self.manifest.source not in (None, location):

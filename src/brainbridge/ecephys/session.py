@@ -37,7 +37,7 @@ from brainbridge.ecephys.extras import (
 )
 from brainbridge.ecephys.lfp import find_lfp_series, lazy_csd, lazy_lfp, lfp_files, probe_ids_from_lfp_files
 from brainbridge.ecephys.nwb import open_nwb, read_spike_trains, read_table
-from brainbridge.errors import ValidationError
+from brainbridge.errors import ValidationError, valid_values_message
 
 __all__ = [
     "NON_STIMULUS_PARAMETERS",
@@ -134,7 +134,7 @@ def filter_units(
     """
     unknown = set(thresholds) - set(_FILTER_TESTS)
     if unknown:
-        raise ValidationError(f"unknown unit filter(s) {sorted(unknown)}; valid: {sorted(_FILTER_TESTS)}")
+        raise ValidationError(valid_values_message("unit filter(s)", sorted(unknown), sorted(_FILTER_TESTS)))
     keep = np.ones(len(units), dtype=bool)
     for name, (column, kind) in _FILTER_TESTS.items():
         explicit = name in thresholds
@@ -297,7 +297,7 @@ class EcephysSession:
         self._external_channel_columns = external_channel_columns
         unknown = set(unit_filters) - set(_FILTER_TESTS)
         if unknown:
-            raise ValidationError(f"unknown unit filter(s) {sorted(unknown)}; valid: {sorted(_FILTER_TESTS)}")
+            raise ValidationError(valid_values_message("unit filter(s)", sorted(unknown), sorted(_FILTER_TESTS)))
 
     @classmethod
     def from_nwb(cls, path: str | os.PathLike, **kwargs) -> EcephysSession:

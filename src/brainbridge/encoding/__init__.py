@@ -24,7 +24,7 @@ _LAZY: dict[str, str] = {
     "score_many": "scoring",
     "ceiling": "scoring",
     "Score": "scoring",
-    "ScoringError": "scoring",
+    "ScoringError": "errors",
     "neural_predictivity": "scoring",
     "internal_consistency": "scoring",
     "similarity": "scoring",

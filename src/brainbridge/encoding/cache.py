@@ -56,6 +56,7 @@ from brainbridge.assemblies import align, average_repetitions, average_time_bins
 from brainbridge.atomic import atomic_dir
 from brainbridge.encoding.errors import EncodingError, FitCacheError
 from brainbridge.encoding.registry import Accuracy
+from brainbridge.hashing import arrays_digest, file_digest, json_digest
 from brainbridge.paths import safe_component
 
 __all__ = [
@@ -98,29 +99,14 @@ def _version() -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _update_with_array(digest, name: str, values: Any) -> None:
-    arr = np.asarray(values)
-    if arr.dtype.kind in "OUS":
-        arr = np.asarray(arr.astype(str), dtype="U")
-        digest.update(f"{name}|U|{arr.shape}|".encode())
-        digest.update("\x1f".join(arr.ravel().tolist()).encode())
-    else:
-        arr = np.ascontiguousarray(arr)
-        digest.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
-        digest.update(arr.tobytes())
-
-
 def assembly_checksum(assembly: xr.DataArray) -> str:
     """sha1 of an assembly's content: dims, values and every 1-D coordinate (name + values).
 
     Used when an assembly is not a catalogued file (whose catalog sha1 is used instead).
     """
-    digest = hashlib.sha1()
-    digest.update(repr(tuple(assembly.dims)).encode())
-    _update_with_array(digest, "values", np.asarray(assembly.values))
-    for name, dims, values in sorted(walk_coords(assembly), key=lambda item: str(item[0])):
-        _update_with_array(digest, f"{name}{dims}", values)
-    return digest.hexdigest()
+    coords = sorted(walk_coords(assembly), key=lambda item: str(item[0]))
+    arrays = [("values", np.asarray(assembly.values))] + [(f"{name}{dims}", values) for name, dims, values in coords]
+    return arrays_digest(arrays, algorithm="sha1", prefix=repr(tuple(assembly.dims)))
 
 
 def stimulus_checksum(stimulus_set: pd.DataFrame) -> str:
@@ -137,9 +123,7 @@ def stimulus_checksum(stimulus_set: pd.DataFrame) -> str:
 
 def fit_key(**inputs: Any) -> str:
     """sha256 hex of the JSON of ``inputs`` (sorted keys) plus the library and format version."""
-    payload = {**inputs, "brainbridge_version": _version(), "cache_format": _FORMAT}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return json_digest({**inputs, "brainbridge_version": _version(), "cache_format": _FORMAT})
 
 
 # --------------------------------------------------------------------------------------
@@ -204,11 +188,7 @@ def _storable(values: Any) -> np.ndarray:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def _write_checksums(staging: Path, files: tuple[str, ...]) -> None:

@@ -24,6 +24,9 @@ from typing import Any
 import click
 import numpy as np
 
+from brainbridge.atomic import atomic_write_text
+from brainbridge.errors import valid_values_message
+
 __all__ = ["add_encoding_command", "encoding", "resolve_extractor", "score"]
 
 _BUILTIN_EXTRACTORS = ("gabor-v1", "efficientnet-lite0", "random-cnn", "random-cnn-seed<N>")
@@ -67,7 +70,7 @@ def resolve_extractor(name: str) -> Any:
         getter = getattr(importlib.import_module("brainbridge.encoding.registry"), "get_extractor", None)
         if getter is not None:
             return getter(name)
-    raise InvalidParameterError(f"Invalid model: {name!r}. Valid values are: {list(_BUILTIN_EXTRACTORS)}")
+    raise InvalidParameterError(valid_values_message("model", name, list(_BUILTIN_EXTRACTORS)))
 
 
 def _load_assembly(spec: str, *, need_stimuli: bool):
@@ -263,7 +266,7 @@ def score(
     else:
         click.echo(_format_table(rows))
         if json_path is not None:
-            json_path.write_text(json.dumps(rows, indent=2))
+            atomic_write_text(json_path, json.dumps(rows, indent=2))
     if plot_path is not None:
         source_name = model_name or Path(features_path).name
         _save_plots(plot_path, results, source=source_name, assembly=str(assembly_spec))

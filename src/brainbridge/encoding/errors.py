@@ -15,12 +15,17 @@ unlike the three unrelated families of the reference tool (see
     │   └── UnknownLayerError                 a layer the extractor does not have
     ├── StimulusError (ValueError)            stimuli that cannot be read or have the wrong shape
     ├── ModelCardError (ValueError)           a model card that does not satisfy the schema
-    └── FitCacheError (OSError)               a cached fit that is unreadable or inconsistent
+    ├── ScoringError (ValueError)             assemblies that cannot be scored
+    ├── FitCacheError (OSError)               a cached fit that is unreadable or inconsistent
+    └── InsilicoIncompleteError (OSError)     an in silico response file not finished yet
+
+Messages about a rejected value use :func:`brainbridge.errors.valid_values_message`.
 """
 
 from __future__ import annotations
 
-from brainbridge.errors import BrainbridgeError
+from brainbridge import errors as _core
+from brainbridge.errors import BrainbridgeError, BrainbridgeKeyError, valid_values_message
 
 __all__ = [
     "EncodingError",
@@ -29,9 +34,12 @@ __all__ = [
     "InvalidSelectionError",
     "InvalidSubjectError",
     "ModelCardError",
+    "InsilicoIncompleteError",
     "ModelNotFoundError",
+    "ScoringError",
     "StimulusError",
     "UnknownLayerError",
+    "valid_values_message",
 ]
 
 
@@ -39,14 +47,11 @@ class EncodingError(BrainbridgeError):
     """Base class of the errors raised by :mod:`brainbridge.encoding`."""
 
 
-class ModelNotFoundError(EncodingError, KeyError):
+class ModelNotFoundError(EncodingError, BrainbridgeKeyError):
     """No encoding model is registered under this id."""
 
-    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0]) if self.args else ""
 
-
-class InvalidParameterError(EncodingError, ValueError):
+class InvalidParameterError(EncodingError, _core.InvalidParameterError):
     """An argument of an encoding-model call has a value that is not allowed."""
 
 
@@ -70,10 +75,13 @@ class ModelCardError(EncodingError, ValueError):
     """A model card that does not satisfy the schema."""
 
 
+class ScoringError(EncodingError, ValueError):
+    """Assemblies that cannot be scored: missing coordinates, no shared stimuli, bad splits."""
+
+
 class FitCacheError(EncodingError, OSError):
     """A cached fit that cannot be read or does not match its key."""
 
 
-def valid_values_message(what: str, value, valid) -> str:
-    """``Invalid roi: 'V7'. Valid values are: ['IT', 'V1']`` (the shared wording)."""
-    return f"Invalid {what}: {value!r}. Valid values are: {list(valid)}"
+class InsilicoIncompleteError(EncodingError, OSError):
+    """An in silico response file whose generation has not finished (resume it)."""

@@ -33,7 +33,6 @@ average-pooled to at most ``g x g`` positions (adaptive pooling), bounding the s
 
 from __future__ import annotations
 
-import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -41,12 +40,14 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from brainbridge.assemblies import ModelFeaturesAssembly
 from brainbridge.encoding.errors import InvalidParameterError, UnknownLayerError
 from brainbridge.encoding.images import RESIZE_POLICIES, ImageSource, image_source
+from brainbridge.errors import valid_values_message
 from brainbridge.gabor import GaborBank
+from brainbridge.hashing import arrays_digest, json_digest
+from brainbridge.progress import progress_bar
 
 if TYPE_CHECKING:
     import torch
@@ -77,18 +78,7 @@ def _version() -> str:
 
 def array_checksum(arrays: Sequence[tuple[str, np.ndarray]]) -> str:
     """sha256 hex over named arrays: each name, dtype, shape and C-order bytes, in the given order."""
-    digest = hashlib.sha256()
-    for name, array in arrays:
-        arr = np.ascontiguousarray(array)
-        digest.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
-        digest.update(arr.tobytes())
-    return digest.hexdigest()
-
-
-def _progress(show_progress: bool | None, total: int, desc: str):
-    # None: tqdm decides (quiet when stderr is not a terminal)
-    disable = None if show_progress is None else not show_progress
-    return tqdm(total=total, desc=desc, unit="img", disable=disable, leave=False)
+    return arrays_digest(arrays)
 
 
 @dataclass(frozen=True)
@@ -121,7 +111,7 @@ class Preprocessing:
         if int(self.size) < 1:
             raise InvalidParameterError(f"preprocessing size must be a positive integer, got {self.size}")
         if self.resize not in RESIZE_POLICIES:
-            raise InvalidParameterError(f"Invalid resize policy: {self.resize!r}. Valid values are: {list(RESIZE_POLICIES)}")
+            raise InvalidParameterError(valid_values_message("resize policy", self.resize, list(RESIZE_POLICIES)))
         if len(self.mean) != 3 or len(self.std) != 3 or any(s <= 0 for s in self.std):
             raise InvalidParameterError("mean and std need three values each, std > 0")
         object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
@@ -183,7 +173,7 @@ class FeatureExtractor(ABC):
         for layer in wanted:
             if layer not in self.layers:
                 raise UnknownLayerError(
-                    f"Invalid layer: {layer!r} for {self.identifier}. Valid values are: {self.layers}"
+                    valid_values_message("layer", layer, self.layers, note=f" (feature extractor {self.identifier})")
                 )
         if len(set(wanted)) != len(wanted):
             raise UnknownLayerError(f"layers are repeated: {wanted}")
@@ -203,8 +193,7 @@ class FeatureExtractor(ABC):
 
     def fingerprint(self, layers: str | Sequence[str] | None = None) -> str:
         """sha256 hex over weights checksum + preprocessing + layers + pooling + library version."""
-        text = json.dumps(self.describe(layers), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return json_digest(self.describe(layers))
 
     def iter_features(
         self,
@@ -223,7 +212,8 @@ class FeatureExtractor(ABC):
         source: ImageSource = image_source(stimuli)
         batch_size = int(batch_size or self.default_batch_size)
         p = self.preprocessing
-        with _progress(show_progress, len(source), f"features {self.identifier}") as bar:
+        with progress_bar(total=len(source), desc=f"features {self.identifier}", unit="img", progress=show_progress,
+                          leave=False) as bar:
             for ids, batch in source.batches(batch_size, p.size, p.resize, p.interpolation):
                 outputs = self._batch_features(batch, wanted)
                 shapes = [(layer, tuple(outputs[layer].shape[1:])) for layer in wanted]
@@ -401,7 +391,7 @@ def resolve_device(device: str = "auto") -> str:
 
     valid = ("auto", "cpu", "cuda")
     if device not in valid and not str(device).startswith("cuda:"):
-        raise InvalidParameterError(f"Invalid device: {device!r}. Valid values are: {list(valid)}")
+        raise InvalidParameterError(valid_values_message("device", device, list(valid)))
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if str(device).startswith("cuda") and not torch.cuda.is_available():

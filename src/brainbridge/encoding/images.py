@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from brainbridge.encoding.errors import StimulusError
+from brainbridge.errors import valid_values_message
 from brainbridge.stimuli import StimulusSet
 
 __all__ = [
@@ -72,9 +73,9 @@ def resize_image(image: Image.Image, size: int, policy: str = "stretch", interpo
         antialias when shrinking).
     """
     if policy not in RESIZE_POLICIES:
-        raise StimulusError(f"Invalid resize policy: {policy!r}. Valid values are: {list(RESIZE_POLICIES)}")
+        raise StimulusError(valid_values_message("resize policy", policy, list(RESIZE_POLICIES)))
     if interpolation not in _INTERPOLATION:
-        raise StimulusError(f"Invalid interpolation: {interpolation!r}. Valid values are: {list(_INTERPOLATION)}")
+        raise StimulusError(valid_values_message("interpolation", interpolation, list(_INTERPOLATION)))
     resample = _INTERPOLATION[interpolation]
     image = image.convert("RGB")
     width, height = image.size

@@ -16,7 +16,6 @@ generates, then caches) the file under ``<BRAINBRIDGE_HOME>/insilico/``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -27,8 +26,10 @@ import numpy as np
 
 from brainbridge import config
 from brainbridge.assemblies import NeuronRecordingAssembly
-from brainbridge.encoding.errors import EncodingError, InvalidParameterError
+from brainbridge.atomic import atomic_path
+from brainbridge.encoding.errors import EncodingError, InsilicoIncompleteError, InvalidParameterError
 from brainbridge.encoding.images import image_source
+from brainbridge.hashing import json_digest, text_digest
 from brainbridge.paths import path_within, safe_component
 from brainbridge.stimuli import StimulusSet
 
@@ -43,20 +44,15 @@ __all__ = [
 _METADATA_ATTR = "brainbridge_insilico_metadata"
 
 
-class InsilicoIncompleteError(EncodingError, OSError):
-    """An in silico response file whose generation has not finished (resume it)."""
-
-
 def _signature(model, stimulus_ids: list[str]) -> str:
-    digest = hashlib.sha256()
-    digest.update(json.dumps({
+    described = json.dumps({
         "model_id": model.model_id,
         "rois": model.rois,
         "subject": model.subject,
         "fits": {roi: model.fits[roi].key for roi in model.rois},
-    }, sort_keys=True).encode())
-    digest.update("\x1f".join(stimulus_ids).encode())
-    return digest.hexdigest()
+    }, sort_keys=True)
+    # the same bytes as before the hashing helpers existed: files written then still resume
+    return text_digest(described + "\x1f".join(stimulus_ids))
 
 
 def _string_or_numeric(values: np.ndarray) -> tuple[Any, np.ndarray]:
@@ -71,8 +67,7 @@ def _create(path: Path, model, source, signature: str, stimulus_set_identifier: 
 
     coords = model.neuroid_coords()
     n, m = len(source), model.n_neuroids
-    tmp = path.with_name(f".{path.name}.creating-{os.getpid()}")
-    with h5netcdf.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5netcdf.File(tmp, "w") as f:
         f.dimensions = {"presentation": n, "neuroid": m}
         data = f.create_variable(
             "data", ("presentation", "neuroid"), np.float32,
@@ -94,7 +89,6 @@ def _create(path: Path, model, source, signature: str, stimulus_set_identifier: 
         if stimulus_set_identifier:
             f.attrs["stimulus_set_identifier"] = stimulus_set_identifier
         f.attrs[_METADATA_ATTR] = json.dumps(model.metadata())
-    os.replace(tmp, path)
 
 
 def generate_insilico_responses(
@@ -269,8 +263,7 @@ def _generate_zarr(
 
 def insilico_path(model_id: str, imageset: str, selection: dict | None = None, subject: Any = None) -> Path:
     """Where :func:`load_insilico_neural_responses` keeps the file for these arguments."""
-    tag = hashlib.sha256(json.dumps({"selection": selection, "subject": subject}, sort_keys=True,
-                                    default=str).encode()).hexdigest()[:16]
+    tag = json_digest({"selection": selection, "subject": subject}, length=16)
     # model ids and image set names come from cards and catalogs: each stays one folder name
     return path_within(
         config.home() / "insilico", safe_component(model_id, "model id"), safe_component(imageset, "image set"),

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from brainbridge.atomic import atomic_path
 from brainbridge.encoding.errors import FitCacheError
 
 __all__ = ["FITTED_ARRAYS", "from_arrays", "read_arrays", "to_arrays", "write_arrays"]
@@ -73,8 +75,15 @@ def from_arrays(cls: type, arrays: Mapping[str, np.ndarray]) -> Any:
 
 
 def write_arrays(arrays: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
-    """Write :func:`to_arrays` output to an ``.npz`` file."""
-    np.savez(path, **arrays)
+    """Write :func:`to_arrays` output to an ``.npz`` file, atomically (:mod:`brainbridge.atomic`).
+
+    As :func:`numpy.savez`, ``.npz`` is appended to a path without it.
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def read_arrays(path: str | os.PathLike, known: Mapping[str, type]) -> tuple[type, dict[str, np.ndarray]]:

@@ -32,6 +32,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from brainbridge.encoding import mapping_storage, ridge_solvers
 from brainbridge.encoding.errors import InvalidParameterError
+from brainbridge.errors import valid_values_message
+from brainbridge.threads import blas_thread_limit
 
 __all__ = [
     "BRAINSCORE_ALPHAS",
@@ -72,21 +74,14 @@ _DTYPES = ("float32", "float64")
 _SMALL_PROBLEM = 1024
 
 
-_CONTROLLER: list = []
-
-
 def _single_blas_thread():
-    """A context limiting BLAS/LAPACK to one thread.
+    """A context limiting BLAS/LAPACK to one thread (:func:`brainbridge.threads.blas_thread_limit`).
 
     Used around every eigendecomposition: OpenBLAS's threaded tridiagonal reduction is slower
     than the single-threaded one at every size we use, and up to 6x slower on a busy machine
     (measured: ``eigh`` of a 2304 x 2304 float32 matrix, 3.2 s on one thread, 19 s on two).
     """
-    if not _CONTROLLER:
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+    return blas_thread_limit(1)
 
 
 def _blas_threads(size: int):
@@ -193,17 +188,17 @@ class RidgeCVPerTarget(RegressorMixin, BaseEstimator):
         if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
             raise InvalidParameterError(f"alphas must be a non-empty list of positive numbers, got {self.alphas!r}")
         if self.solver not in _SOLVERS:
-            raise InvalidParameterError(f"Invalid solver: {self.solver!r}. Valid values are: {list(_SOLVERS)}")
+            raise InvalidParameterError(valid_values_message("solver", self.solver, list(_SOLVERS)))
         if self.scoring not in ridge_solvers.SCORINGS:
             raise InvalidParameterError(
-                f"Invalid scoring: {self.scoring!r}. Valid values are: {list(ridge_solvers.SCORINGS)}"
+                valid_values_message("scoring", self.scoring, list(ridge_solvers.SCORINGS))
             )
         try:
             dtype = np.dtype(self.dtype)
         except TypeError:
             dtype = None
         if dtype is None or dtype.name not in _DTYPES:
-            raise InvalidParameterError(f"Invalid dtype: {self.dtype!r}. Valid values are: {list(_DTYPES)}")
+            raise InvalidParameterError(valid_values_message("dtype", self.dtype, list(_DTYPES)))
         return alphas, dtype
 
     def fit(self, X: Any, y: Any) -> RidgeCVPerTarget:
@@ -227,7 +222,7 @@ class RidgeCVPerTarget(RegressorMixin, BaseEstimator):
             if isinstance(self.cv, str):
                 if self.cv != "loo":
                     raise InvalidParameterError(
-                        f"Invalid cv: {self.cv!r}. Valid values are: an int, a splitter, splits, 'loo'"
+                        valid_values_message("cv", self.cv, "an int, a splitter, splits, 'loo'")
                     )
                 decomposition = ridge_solvers.Decomposition(X, self.fit_intercept, self.solver)
                 scores = ridge_solvers.loo_scores(decomposition, Y, alphas, self.scoring, self.target_chunk_size)
@@ -428,7 +423,7 @@ def make_mapping(mapping: str | BaseEstimator = "pls", **params: Any) -> BaseEst
     name = str(mapping)
     factory = _FACTORIES.get(name, _FACTORIES.get(name.lower()))
     if factory is None:
-        raise InvalidParameterError(f"Invalid mapping: {mapping!r}. Valid values are: {list(MAPPING_NAMES)}")
+        raise InvalidParameterError(valid_values_message("mapping", mapping, list(MAPPING_NAMES)))
     return factory().set_params(**params) if params else factory()
 
 

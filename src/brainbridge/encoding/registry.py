@@ -28,11 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from brainbridge import config
+from brainbridge.atomic import atomic_write_text
 from brainbridge.encoding.errors import (
     InvalidParameterError,
     ModelCardError,
     ModelNotFoundError,
 )
+from brainbridge.errors import valid_values_message
 from brainbridge.paths import path_within, safe_component
 
 __all__ = [
@@ -139,7 +141,7 @@ class ModelCard:
                     f"card field {name!r} must be lowercase letters, digits, '_' or '.', got {value!r}"
                 )
         if self.modality not in MODALITIES:
-            raise ModelCardError(f"Invalid modality: {self.modality!r}. Valid values are: {list(MODALITIES)}")
+            raise ModelCardError(valid_values_message("modality", self.modality, list(MODALITIES)))
         if self.mapping == "ridge":
             # cards written before 0.2 said "ridge" for the per-neuroid ridge, which is now its own
             # name ("ridge" is Brain-Score's Ridge(alpha=1))
@@ -151,7 +153,7 @@ class ModelCard:
             )
             object.__setattr__(self, "mapping", "ridge_per_neuroid")
         if self.mapping not in MAPPINGS:
-            raise ModelCardError(f"Invalid mapping: {self.mapping!r}. Valid values are: {list(MAPPINGS)}")
+            raise ModelCardError(valid_values_message("mapping", self.mapping, list(MAPPINGS)))
         if not isinstance(self.roi_key, SelectionKey):
             raise ModelCardError("card field 'roi_key' must be a SelectionKey")
         layers = dict(self.layers)
@@ -260,12 +262,12 @@ class ModelCard:
         values = [value] if isinstance(value, str) else list(value)
         if not values:
             raise InvalidSelectionError(
-                f"empty {self.roi_key.name} selection. Valid values are: {list(self.roi_key.valid_values)}"
+                valid_values_message(f"{self.roi_key.name} selection", values, self.roi_key.valid_values)
             )
         for v in values:
             if str(v) not in self.roi_key.valid_values:
                 raise InvalidSelectionError(
-                    f"Invalid {self.roi_key.name}: {v!r}. Valid values are: {list(self.roi_key.valid_values)}"
+                    valid_values_message(self.roi_key.name, v, self.roi_key.valid_values)
                 )
         return list(dict.fromkeys(str(v) for v in values))
 
@@ -318,7 +320,7 @@ def get_extractor(name: str, device: str = "auto"):
         name = _all_cards()[name].extractor
     match = re.fullmatch(r"random-cnn(?:-seed(\d+))?", name)
     if name not in ("gabor-v1", "efficientnet-lite0") and not match:
-        raise ModelNotFoundError(f"Invalid feature extractor: {name!r}. Valid values are: {extractor_names()}")
+        raise ModelNotFoundError(valid_values_message("feature extractor", name, extractor_names()))
     resolved = features.resolve_device(device) if name != "gabor-v1" else "cpu"
     key = (name, resolved)
     with _EXTRACTOR_LOCK:
@@ -424,7 +426,7 @@ def get_card(model_id: str) -> ModelCard:
     if not isinstance(model_id, str):
         raise InvalidParameterError(f"model_id must be a string, got {type(model_id).__name__}")
     if model_id not in cards:
-        raise ModelNotFoundError(f"Unknown model id: {model_id!r}. Valid values are: {sorted(cards)}")
+        raise ModelNotFoundError(valid_values_message("model id", model_id, sorted(cards), problem="Unknown"))
     return cards[model_id]
 
 
@@ -454,8 +456,5 @@ def save_user_card(card: ModelCard, *, overwrite: bool = False) -> Path:
     path = path_within(folder, safe_component(card.model_id, "model id") + ".json", what="model card file")
     if path.exists() and not overwrite:
         raise ModelCardError(f"a user model card {card.model_id!r} exists at {path} (pass overwrite=True)")
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(card.to_dict(), indent=2, sort_keys=True))
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, json.dumps(card.to_dict(), indent=2, sort_keys=True))
 

@@ -53,13 +53,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, StratifiedShuffleSplit
-from tqdm.auto import tqdm
 
 from brainbridge import stats
 from brainbridge.assemblies import align, average_repetitions, average_time_bins, select
-from brainbridge.encoding.errors import EncodingError, InvalidParameterError
+from brainbridge.encoding.errors import InvalidParameterError, ScoringError
 from brainbridge.encoding.mappings import _blas_threads, make_mapping
 from brainbridge.encoding.metrics import cka, rdm_similarity
+from brainbridge.errors import valid_values_message
+from brainbridge.progress import progress_bar
 from brainbridge.stats import pearson_columns, spearman_brown
 
 __all__ = [
@@ -118,7 +119,7 @@ def resolve_metric(metric: str) -> str:
     name = METRIC_ALIASES.get(str(metric), str(metric))
     if name not in METRICS:
         raise InvalidParameterError(
-            f"Invalid metric: {metric!r}. Valid values are: {sorted(METRICS) + sorted(METRIC_ALIASES)}"
+            valid_values_message("metric", metric, sorted(METRICS) + sorted(METRIC_ALIASES))
         )
     if name == "ridge":
         warnings.warn(
@@ -128,10 +129,6 @@ def resolve_metric(metric: str) -> str:
             stacklevel=3,
         )
     return name
-
-
-class ScoringError(EncodingError, ValueError):
-    """Assemblies that cannot be scored: missing coordinates, no shared stimuli, bad splits."""
 
 
 # --------------------------------------------------------------------------------------
@@ -395,8 +392,7 @@ def _run_splits(
 ) -> list:
     if map_fn is not None:
         return list(map_fn(function, *zip(*argument_lists)))
-    disable = None if show_progress is None else not show_progress
-    return [function(*args) for args in tqdm(argument_lists, desc=desc, disable=disable, leave=False)]
+    return [function(*args) for args in progress_bar(argument_lists, desc=desc, progress=show_progress, leave=False)]
 
 
 def neural_predictivity(
@@ -527,7 +523,7 @@ def similarity(
     """
     if metric not in ("rdm", "cka", "rdm_cv", "cka_cv"):
         raise InvalidParameterError(
-            f"Invalid similarity metric: {metric!r}. Valid values are: ['cka', 'cka_cv', 'rdm', 'rdm_cv']"
+            valid_values_message("similarity metric", metric, ['cka', 'cka_cv', 'rdm', 'rdm_cv'])
         )
     _check_pair(source, "source")
     _check_pair(target, "target")
@@ -628,7 +624,7 @@ def internal_consistency(
     """
     _check_pair(assembly, "assembly")
     if metric not in ("pearson", "rdm", "cka"):
-        raise InvalidParameterError(f"Invalid consistency metric: {metric!r}. Valid values are: ['cka', 'pearson', 'rdm']")
+        raise InvalidParameterError(valid_values_message("consistency metric", metric, ['cka', 'pearson', 'rdm']))
     if train_size != 0.5:
         raise InvalidParameterError(f"the split-half ceiling splits the repetitions in halves (train_size=0.5), got {train_size}")
     started = time.perf_counter()
@@ -655,9 +651,8 @@ def internal_consistency(
         else:
             halves = stats.repetition_halves(repetitions, n_splits=n_splits, random_state=random_state)
             compare = _similarity_function(metric, unbiased)
-            disable = None if show_progress is None else not show_progress
             per_split = []
-            for first, second in tqdm(halves, desc="ceiling", disable=disable, leave=False):
+            for first, second in progress_bar(halves, desc="ceiling", progress=show_progress, leave=False):
                 in1, in2 = np.isin(repetitions, first), np.isin(repetitions, second)
                 half1 = stats.group_means(data[in1], codes[in1], len(stimulus_ids))
                 half2 = stats.group_means(data[in2], codes[in2], len(stimulus_ids))
@@ -752,7 +747,7 @@ def _features(source: Any, target: xr.DataArray, layer: str | Sequence[str] | No
             wanted = [layer] if isinstance(layer, str) else list(layer)
             unknown = [name for name in wanted if name not in layers_present]
             if unknown:
-                raise ScoringError(f"Invalid layer: {unknown}. Valid values are: {layers_present}")
+                raise ScoringError(valid_values_message("layer", unknown, layers_present))
             source = source.isel(neuroid=np.flatnonzero(np.isin(np.asarray(source["layer"].values), wanted)))
     if "time_bin" in source.dims:
         source = average_time_bins(source)
@@ -914,12 +909,12 @@ def score(
     metric = resolve_metric(metric)
     if ceiling_formula not in CEILING_FORMULAS:
         raise InvalidParameterError(
-            f"Invalid ceiling_formula: {ceiling_formula!r}. Valid values are: {list(CEILING_FORMULAS)}"
+            valid_values_message("ceiling_formula", ceiling_formula, list(CEILING_FORMULAS))
         )
     unknown = set(split_options) - {"train_size", "test_size", "random_state", "kfold"}
     if unknown:
         raise InvalidParameterError(
-            f"Invalid split options: {sorted(unknown)}. Valid values are: ['kfold', 'random_state', 'test_size', 'train_size']"
+            valid_values_message("split options", sorted(unknown), ["kfold", "random_state", "test_size", "train_size"])
         )
     options = dict(
         layer=layer, stratification_coord=stratification_coord, n_splits=n_splits, ceiling_formula=ceiling_formula,
@@ -1107,10 +1102,9 @@ def score_many(
     ]
     n_splits = int(score_options.get("n_splits", 10))
     per_job = n_splits if METRICS[metric] == "regression" else 1
-    disable = None if show_progress is None else not show_progress
     distributed = client is not None or scheduler is not None or workers is not None
     results: dict[tuple[str, ...], Score] = {}
-    with tqdm(total=len(jobs) * per_job, desc="scores", unit="task", disable=disable) as bar:
+    with progress_bar(total=len(jobs) * per_job, desc="scores", unit="task", progress=show_progress) as bar:
         if not distributed:
             for key, source, layer, target_name in jobs:
                 results[key] = score(

@@ -232,10 +232,10 @@ def _build(folder: Path, progress: bool | None = None) -> None:
 
     ``progress``: show a progress bar (default: only on a terminal).
     """
-    from tqdm.auto import tqdm
+    from brainbridge.progress import progress_bar
 
-    bar = tqdm(total=4, desc="building the example catalog (first use)", unit="step",
-               disable=None if progress is None else not progress, leave=False)
+    bar = progress_bar(total=4, desc="building the example catalog (first use)", unit="step",
+                       progress=progress, leave=False)
     with bar:
         _write_files(folder, bar)
 

@@ -53,6 +53,7 @@ import pandas as pd
 import xarray as xr
 
 from brainbridge.assemblies import NeuronRecordingAssembly
+from brainbridge.errors import valid_values_message
 from brainbridge.examples.build import ASSEMBLY_IDENTIFIER
 from brainbridge.formatting import format_table
 
@@ -124,7 +125,7 @@ def resolve_families(value: str | Sequence[str] | None = None) -> list[str]:
     unknown = [name for name in names if name not in FAMILIES]
     if unknown or not names:
         raise InvalidParameterError(
-            f"Invalid feature families: {unknown or names}. Valid values are: {list(FAMILIES)} (or 'all')"
+            valid_values_message("feature families", unknown or names, FAMILIES, note=" (or 'all')")
         )
     return list(dict.fromkeys(names))
 

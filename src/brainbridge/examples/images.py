@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from brainbridge.errors import InvalidParameterError, valid_values_message
+
 __all__ = [
     "IMAGE_SIZE",
     "METADATA_COLUMNS",
@@ -144,7 +146,7 @@ def _texture_filter(family: str, size: int = IMAGE_SIZE) -> np.ndarray:
         radial = np.exp(-((radius - 0.1) ** 2) / (2 * 0.04**2))
         # von Mises on the axis (period π): energy concentrated around the wave-vector angle θ
         return radial * np.exp(4.0 * (np.cos(2 * (angle - theta)) - 1))
-    raise ValueError(f"unknown texture family {family!r}; valid: {list(TEXTURE_FAMILIES)}")
+    raise InvalidParameterError(valid_values_message("texture family", family, TEXTURE_FAMILIES))
 
 
 def render_texture(family: str, noise: np.ndarray, contrast: float, tint: tuple[float, float, float]) -> np.ndarray:
@@ -211,7 +213,7 @@ def render_shape(
         points = _OUTLINES[shape] @ rot.T * r + np.array([cx, cy])
         draw.polygon([(float(px), float(py)) for px, py in points], fill=color)
     else:
-        raise ValueError(f"unknown shape {shape!r}; valid: {list(SHAPES)}")
+        raise InvalidParameterError(valid_values_message("shape", shape, SHAPES))
     small = canvas.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BOX)
     return np.asarray(small, dtype=np.uint8).copy()
 

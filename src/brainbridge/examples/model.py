@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from brainbridge.errors import InvalidParameterError, valid_values_message
 from brainbridge.examples.images import SHAPES, StimulusBatch
 from brainbridge.gabor import GaborBank
 
@@ -103,7 +104,7 @@ class NeuralModel:
         columns = pd.Index(IDENTITIES).get_indexer(identities(metadata))
         if (columns < 0).any():
             unknown = sorted(set(identities(metadata)[columns < 0]))
-            raise ValueError(f"stimuli of unknown identity {unknown}; known: {list(IDENTITIES)}")
+            raise InvalidParameterError(valid_values_message("stimulus identities", unknown, IDENTITIES))
         it = self.it_tuning[:, columns].T ** 2
         return np.concatenate([v1, it], axis=1)
 

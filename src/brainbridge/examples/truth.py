@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from brainbridge.assemblies import NeuronRecordingAssembly
+from brainbridge.errors import InvalidParameterError, valid_values_message
 from brainbridge.examples.build import (
     NEW_IMAGES_CSV,
     NEW_IMAGES_FOLDER,
@@ -86,7 +87,7 @@ def ground_truth(which: str = "stimulus_set") -> GroundTruth:
     (400, 40)
     """
     if which not in ("stimulus_set", "new_images"):
-        raise ValueError(f"which must be 'stimulus_set' or 'new_images', got {which!r}")
+        raise InvalidParameterError(valid_values_message("which", which, ["stimulus_set", "new_images"]))
     batch = stimulus_batch() if which == "stimulus_set" else new_image_batch()
     population = neural_model()
     features = stimulus_features(which)

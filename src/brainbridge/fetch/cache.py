@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import logging
 import os
@@ -40,6 +39,7 @@ from filelock import FileLock, Timeout
 
 from brainbridge import config
 from brainbridge.errors import ChecksumMismatchError
+from brainbridge.hashing import sha1_hash, text_digest
 
 __all__ = [
     "CacheEntry",
@@ -63,21 +63,11 @@ __all__ = [
 
 logger = logging.getLogger("brainbridge.fetch")
 
-_BLOCK = 1 << 20
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 _MANIFEST = "manifest.sqlite3"
 _LOCKS = ".locks"
 _QUARANTINE = ".quarantine"
 _PART = ".part"
-
-
-def sha1_hash(path: str | os.PathLike, buffer_size: int = _BLOCK) -> str:
-    """SHA-1 hex digest of a file, read in blocks."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(buffer_size), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_sha1(path: str | os.PathLike, sha1: str) -> None:
@@ -122,20 +112,6 @@ def _now() -> str:
 def _safe_name(name: str) -> str:
     name = re.sub(r"[^A-Za-z0-9._+=@,-]", "_", name).lstrip(".") or "file"
     return name[-200:]
-
-
-def fsync_dir(path: Path) -> None:
-    """Persist a rename in ``path`` (best effort; not every file system allows it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -334,7 +310,7 @@ class DownloadCache:
     @staticmethod
     def key_for(sha1: str | None, identity: str) -> str:
         """The entry key: the SHA-1, else ``url-`` + a hash of the location's identity."""
-        return sha1 if sha1 else "url-" + hashlib.sha256(identity.encode()).hexdigest()[:40]
+        return sha1 if sha1 else "url-" + text_digest(identity, length=40)
 
     def entry_path(self, key: str, name: str) -> Path:
         """Final path of a file in the cache."""
@@ -388,7 +364,7 @@ class DownloadCache:
     def tree_lock(self, folder: str | os.PathLike) -> FileLock:
         """The inter-process lock of a tree entry (hold it while making, checking or removing it)."""
         relpath = self.relpath(self.inside(folder))
-        return self.lock("tree-" + hashlib.sha256(relpath.encode()).hexdigest()[:40])
+        return self.lock("tree-" + text_digest(relpath, length=40))
 
     def register_tree(
         self,
@@ -714,7 +690,7 @@ def verify_cache(
         ``<root>/.quarantine`` (for inspection; ``cache clean`` removes them). Either way the
         next fetch downloads (or the next load re-extracts) a good copy.
     progress
-        Show a progress bar (default: when stderr is a terminal).
+        A progress bar (``None``: on a terminal; otherwise INFO log lines, see :mod:`brainbridge.progress`).
 
     Returns
     -------
@@ -723,16 +699,13 @@ def verify_cache(
         are hashed and recorded (not a problem); manifest rows without a file are dropped.
         Registered folders (:func:`register_tree`) are checked file by file.
     """
-    import sys
-
-    from tqdm.auto import tqdm
+    from brainbridge.progress import progress_bar
 
     cache = DownloadCache(cache_dir)
     recorded = {e.relpath: e for e in _all_entries(cache)}
     problems: list[CacheProblem] = []
     files = list(cache.files())
-    show = progress if progress is not None else sys.stderr.isatty()
-    for path in tqdm(files, desc="verifying cache", unit="file", disable=not show):
+    for path in progress_bar(files, desc="verifying cache", unit="file", progress=progress):
         relpath = cache.relpath(path)
         key = path.parent.name
         entry = recorded.pop(relpath, None)

@@ -26,8 +26,6 @@ import os
 import random
 import shutil
 import socket
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,8 +36,9 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from brainbridge import config
+from brainbridge.atomic import atomic_path, atomic_write_text, fsync_dir
 from brainbridge.errors import ChecksumMismatchError, FetchError, OfflineError
-from brainbridge.fetch.cache import DownloadCache, fsync_dir, normalize_sha1, sha1_hash
+from brainbridge.fetch.cache import DownloadCache, normalize_sha1, sha1_hash
 from brainbridge.fetch.errors import (
     DiskFullError,
     FetchFilesError,
@@ -49,6 +48,7 @@ from brainbridge.fetch.errors import (
 )
 from brainbridge.fetch.locations import Location, _kind, parse_location, redact_text
 from brainbridge.fetch.stores import Store, Timeouts, open_store, s3_filesystem
+from brainbridge.progress import progress_bar
 
 __all__ = ["fetch_file", "fetch_files", "get_local_data_path", "load_verified", "upload_file"]
 
@@ -66,15 +66,6 @@ DEFAULT_LOCK_TIMEOUT = 3600.0
 def get_local_data_path() -> Path:
     """The cache folder (BrainIO's name for it)."""
     return config.cache_dir()
-
-
-def _show_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return bool(progress)
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def fetch_file(
@@ -117,7 +108,7 @@ def fetch_file(
         :class:`~brainbridge.errors.OfflineError` naming it (default ``BRAINBRIDGE_OFFLINE``).
         Local paths are still copied.
     progress
-        Show a tqdm progress bar (default: when stderr is a terminal).
+        A progress bar (``None``: on a terminal; otherwise INFO log lines, see :mod:`brainbridge.progress`).
     endpoint_url
         S3-compatible endpoint for AWS-style S3 locations (default ``AWS_ENDPOINT_URL``...).
     s3_anon
@@ -256,7 +247,7 @@ def _fetch(
                 store, loc, target, sha1,
                 timeouts=Timeouts(connect=connect_timeout, read=read_timeout), deadline=deadline,
                 retries=retries, backoff=backoff, checksum_retries=checksum_retries,
-                progress=_show_progress(progress), on_bytes=on_bytes, on_total=on_total,
+                progress=progress, on_bytes=on_bytes, on_total=on_total,
             )
         cache.record(target, actual, loc.display(), loc.kind)
         return target
@@ -311,13 +302,11 @@ def _reuse_sibling(target: Path, sha1: str) -> str | None:
             continue
         if sha1_hash(sibling) != sha1:
             continue
-        tmp = target.with_name(f".{target.name}.link.part")
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(sibling, tmp)
-        except OSError:
-            shutil.copyfile(sibling, tmp)
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            try:
+                os.link(sibling, tmp)
+            except OSError:
+                shutil.copyfile(sibling, tmp)
         return sha1
     return None
 
@@ -421,12 +410,7 @@ def _read_meta(path: Path) -> dict:
 def _write_meta(path: Path, data: dict) -> None:
     """Resume metadata, owner-only (it holds nothing secret, but a source's hash and ETag are
     nobody else's business either)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(data))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data), mode=0o600)
 
 
 def _source_id(loc: Location) -> str:
@@ -493,7 +477,7 @@ def _download(
     retries: int,
     backoff: float,
     checksum_retries: int,
-    progress: bool,
+    progress: bool | None,
     on_bytes: Callable[[int], None] | None,
     on_total: Callable[[int], None] | None = None,
 ) -> str:
@@ -574,13 +558,11 @@ def _transfer(
     sha1: str | None,
     timeouts: Timeouts,
     deadline: float | None,
-    progress: bool,
+    progress: bool | None,
     on_bytes: Callable[[int], None] | None,
     on_total: Callable[[int], None] | None = None,
 ) -> str:
     """One attempt: continue or start ``part``; return the SHA-1 of the complete part file."""
-    from tqdm.auto import tqdm
-
     offset, validator = 0, None
     if part.exists():
         saved = _read_meta(meta)
@@ -609,9 +591,9 @@ def _transfer(
         _write_meta(meta, {"source": _source_id(loc), "validator": body.validator, "total": body.total})
         with (
             open(part, "r+b" if start > 0 else "wb", buffering=0) as out,
-            tqdm(
+            progress_bar(
                 total=body.total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=loc.name or "download", disable=not progress, leave=False,
+                desc=loc.name or "download", progress=progress, leave=False,
             ) as bar,
         ):
             if start > 0:
@@ -825,8 +807,6 @@ def fetch_files(
         Some files failed (``.failures`` and ``.results`` tell which); a single request
         re-raises its own error.
     """
-    from tqdm.auto import tqdm
-
     items = [_as_request(item) for item in requests]
     if not items:
         return []
@@ -836,8 +816,8 @@ def fetch_files(
     results: list[Path | None] = [None] * len(items)
     failures: dict[int, BaseException] = {}
     totals_lock = threading.Lock()
-    with tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1024, desc=f"fetching {len(items)} files",
-              disable=not _show_progress(progress)) as bar:
+    with progress_bar(total=None, unit="B", unit_scale=True, unit_divisor=1024, desc=f"fetching {len(items)} files",
+                      progress=progress) as bar:
         def add_total(n: int) -> None:
             # the bar's total grows as each download learns its size, so it shows a total and an ETA
             with totals_lock:
@@ -951,21 +931,12 @@ def _upload_local(source: Path, dest: Path, overwrite: bool) -> None:
             return
         if not overwrite:
             raise FetchError(f"{dest} exists with different content (pass overwrite=True to replace it)")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+    with atomic_path(dest, durable=True) as tmp:
+        with open(tmp, "wb") as out, open(source, "rb") as src:
             shutil.copyfileobj(src, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
         written = sha1_hash(tmp)
         if written != source_sha1:
             raise ChecksumMismatchError(dest, source_sha1, written)
-        os.replace(tmp, dest)
-        fsync_dir(dest.parent)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _same_remote(fs, path: str, source: Path) -> bool:
