@@ -108,7 +108,7 @@ def ours_ridge(source, target, cv) -> tuple[float, float, object]:
     from brainbridge.encoding import neural_predictivity
 
     start = time.perf_counter()
-    result = neural_predictivity(source, target, mapping="ridge", mapping_params={"cv": cv}, show_progress=False)
+    result = neural_predictivity(source, target, mapping="ridge", mapping_params={"cv": cv}, progress=False)
     return time.perf_counter() - start, float(result), result
 
 
@@ -158,9 +158,9 @@ def encode_throughput(n_images: int, batch_size: int = 64) -> tuple[float, int]:
 
     model = get_encoding_model("ephys-brainbridge_example-efficientnet_lite0", selection={"region": "IT"})
     images = np.random.default_rng(0).integers(0, 256, size=(n_images, 3, 224, 224), dtype=np.uint8)
-    encode(model, images[:batch_size], show_progress=False, batch_size=batch_size)  # warm-up: threads, caches
+    encode(model, images[:batch_size], progress=False, batch_size=batch_size)  # warm-up: threads, caches
     start = time.perf_counter()
-    encode(model, images, show_progress=False, batch_size=batch_size)
+    encode(model, images, progress=False, batch_size=batch_size)
     return time.perf_counter() - start, n_images
 
 

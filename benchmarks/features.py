@@ -75,21 +75,21 @@ def main() -> None:
         make_images(folder, args.images)
 
         gabor = GaborV1()
-        gabor.extract(folder, show_progress=False)  # warm the file cache
+        gabor.extract(folder, progress=False)  # warm the file cache
         start = time.perf_counter()
-        features = gabor.extract(folder, show_progress=False)
+        features = gabor.extract(folder, progress=False)
         gabor_rate = args.images / (time.perf_counter() - start)
         print(f"GaborV1 (energy, {features.sizes['neuroid']} features):            {gabor_rate:8.1f} images/s")
 
         extractor = efficientnet_lite0(device="cpu")
-        extractor.extract(folder, layers=args.layer, batch_size=64, show_progress=False)  # warm-up
+        extractor.extract(folder, layers=args.layer, batch_size=64, progress=False)  # warm-up
         start = time.perf_counter()
-        ours = extractor.extract(folder, layers=args.layer, batch_size=64, show_progress=False)
+        ours = extractor.extract(folder, layers=args.layer, batch_size=64, progress=False)
         ours_rate = args.images / (time.perf_counter() - start)
         print(f"EfficientNet-lite0 {args.layer}, batch 64, ours ({ours.sizes['neuroid']} feats): {ours_rate:8.1f} images/s")
 
         start = time.perf_counter()
-        full = extractor.extract(folder, layers="_blocks.15", batch_size=64, show_progress=False)
+        full = extractor.extract(folder, layers="_blocks.15", batch_size=64, progress=False)
         full_rate = args.images / (time.perf_counter() - start)
         print(f"EfficientNet-lite0 _blocks.15 (whole net), ours ({full.sizes['neuroid']} feats): {full_rate:8.1f} images/s")
 

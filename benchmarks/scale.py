@@ -143,7 +143,7 @@ def _feature_sets(n_sets: int, stimulus_set) -> dict:
     from brainbridge.assemblies import ModelFeaturesAssembly
     from brainbridge.encoding import GaborV1
 
-    base = GaborV1().extract(stimulus_set, show_progress=False)
+    base = GaborV1().extract(stimulus_set, progress=False)
     values = np.asarray(base.values, dtype=np.float64)
     stacked = np.concatenate([values, values**2], axis=1)
     stacked = (stacked - stacked.mean(0)) / (stacked.std(0) + 1e-9)
@@ -181,7 +181,7 @@ def bench_scoring(n_sets: int, n_splits: int) -> dict:
 
     runs = {}
     started = time.perf_counter()
-    reference = score_many(sources, targets, "pls", n_splits=n_splits, show_progress=False)
+    reference = score_many(sources, targets, "pls", n_splits=n_splits, progress=False)
     runs["local"] = {"seconds": time.perf_counter() - started, "startup": 0.0}
     for label, workers, blas in (("1 worker", 1, 1), ("2 workers", 2, 1), ("2 workers, 2 BLAS threads", 2, 2)):
         started = time.perf_counter()
@@ -191,7 +191,7 @@ def bench_scoring(n_sets: int, n_splits: int) -> dict:
             client.run(lambda: __import__("sklearn.cross_decomposition"))
             startup = time.perf_counter() - started
             started = time.perf_counter()
-            result = score_many(sources, targets, "pls", n_splits=n_splits, client=client, show_progress=False)
+            result = score_many(sources, targets, "pls", n_splits=n_splits, client=client, progress=False)
             elapsed = time.perf_counter() - started
         same = all(float(result[k]) == float(reference[k]) for k in reference)
         runs[label] = {"seconds": elapsed, "startup": startup, "identical": same}

@@ -1,10 +1,11 @@
 """brainbridge: the data side of comparing brains with brain-inspired models.
 
-The core (imported here) is the BrainIO-compatible data model: stimulus sets, assemblies,
-catalogs, packaging and fetching. The consuming jobs live in subpackages and are imported
-only when used: :mod:`brainbridge.ecephys` (NWB electrophysiology projects),
-:mod:`brainbridge.encoding` (feature extractors, mappings, scores, encoding models) and
-:mod:`brainbridge.data` (CEBRA-compatible training data).
+The core is the BrainIO-compatible data model: stimulus sets, assemblies, catalogs, packaging
+and fetching; its public names are imported on first use, so ``import brainbridge`` is cheap.
+The consuming jobs live in subpackages and are imported only when used:
+:mod:`brainbridge.ecephys` (NWB electrophysiology projects), :mod:`brainbridge.encoding`
+(feature extractors, mappings, scores, encoding models) and :mod:`brainbridge.data`
+(CEBRA-compatible training data).
 
 Examples
 --------
@@ -17,34 +18,34 @@ Examples
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 from brainbridge._version import __version__ as __version__
-from brainbridge.assemblies import (
-    BehavioralAssembly,
-    DataAssembly,
-    MetadataAssembly,
-    NeuroidAssembly,
-    NeuronRecordingAssembly,
-    PropertyAssembly,
-    SpikeTimesAssembly,
-    align,
-    average_repetitions,
-    select,
-)
-from brainbridge.catalogs import (
-    Catalog,
-    get_assembly,
-    get_catalog,
-    get_stimulus_set,
-    list_assemblies,
-    list_catalogs,
-    list_stimulus_sets,
-    register,
-)
-from brainbridge.stimuli import StimulusSet
 
-# consumer functions, imported on first access so `import brainbridge` stays light
+# every public name is imported on first access (PEP 562), so `import brainbridge` (and the
+# `brainbridge` command, whose --help needs none of them) loads neither xarray nor pandas
 _LAZY = {
+    # the core data model
+    "BehavioralAssembly": "brainbridge.assemblies",
+    "DataAssembly": "brainbridge.assemblies",
+    "MetadataAssembly": "brainbridge.assemblies",
+    "NeuroidAssembly": "brainbridge.assemblies",
+    "NeuronRecordingAssembly": "brainbridge.assemblies",
+    "PropertyAssembly": "brainbridge.assemblies",
+    "SpikeTimesAssembly": "brainbridge.assemblies",
+    "align": "brainbridge.assemblies",
+    "average_repetitions": "brainbridge.assemblies",
+    "select": "brainbridge.assemblies",
+    "Catalog": "brainbridge.catalogs",
+    "get_assembly": "brainbridge.catalogs",
+    "get_catalog": "brainbridge.catalogs",
+    "get_stimulus_set": "brainbridge.catalogs",
+    "list_assemblies": "brainbridge.catalogs",
+    "list_catalogs": "brainbridge.catalogs",
+    "list_stimulus_sets": "brainbridge.catalogs",
+    "register": "brainbridge.catalogs",
+    "StimulusSet": "brainbridge.stimuli",
+    # consumer functions
     "score": "brainbridge.encoding",
     "ceiling": "brainbridge.encoding",
     "encode": "brainbridge.encoding",
@@ -59,7 +60,12 @@ _LAZY = {
 
 def __getattr__(name: str):
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
+    # `import brainbridge; brainbridge.config...`: a submodule not imported yet
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'brainbridge' has no attribute {name!r}")
 
 
@@ -67,25 +73,4 @@ def __dir__():
     return sorted(list(globals()) + list(_LAZY))
 
 
-__all__ = [
-    "BehavioralAssembly",
-    "Catalog",
-    "DataAssembly",
-    "MetadataAssembly",
-    "NeuroidAssembly",
-    "NeuronRecordingAssembly",
-    "PropertyAssembly",
-    "SpikeTimesAssembly",
-    "StimulusSet",
-    "align",
-    "average_repetitions",
-    "get_assembly",
-    "get_catalog",
-    "get_stimulus_set",
-    "list_assemblies",
-    "list_catalogs",
-    "list_stimulus_sets",
-    "register",
-    "select",
-    *_LAZY,
-]
+__all__ = sorted(_LAZY)

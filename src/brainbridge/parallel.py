@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from brainbridge.deprecation import renamed_parameters
 from brainbridge.errors import ParallelError, TaskFailedError, ValidationError
 from brainbridge.threads import BLAS_ENV_VARS, blas_thread_env, limit_blas_threads
 
@@ -183,6 +184,7 @@ def _progress(total: int, show: bool | None, desc: str):
     return progress_bar(total=total, desc=desc, unit="task", progress=show)
 
 
+@renamed_parameters(show_progress="progress")
 def map_tasks(
     fn: Callable[..., Any],
     items: Iterable[Any],
@@ -190,7 +192,7 @@ def map_tasks(
     *,
     broadcast: Mapping[str, Any] | None = None,
     retries: int = 2,
-    show_progress: bool | None = True,
+    progress: bool | None = None,
     desc: str = "tasks",
     key_prefix: str | None = None,
     progress_bar: Any = None,
@@ -217,7 +219,7 @@ def map_tasks(
         ``{keyword: value}`` shared by every task.
     retries
         Extra attempts Dask makes for a task that raised.
-    show_progress
+    progress
         ``True``/``False``, or ``None`` for "when stderr is a terminal".
     desc
         Label of the progress bar.
@@ -265,7 +267,7 @@ def map_tasks(
     ]
     position = {future.key: i for i, future in enumerate(futures)}
     try:
-        with _progress(len(futures), show_progress if progress_bar is None else False, desc) as own_bar:
+        with _progress(len(futures), progress if progress_bar is None else False, desc) as own_bar:
             bar = own_bar if progress_bar is None else progress_bar
             for future in distributed.as_completed(futures, loop=client.loop, raise_errors=False):
                 if future.status == "error":
@@ -312,11 +314,12 @@ class _Positional:
         return self.function(*args)
 
 
+@renamed_parameters(show_progress="progress")
 def dask_map(
     client: Client,
     *,
     retries: int = 2,
-    show_progress: bool | None = True,
+    progress: bool | None = None,
     progress_bar: Any = None,
     desc: str = "tasks",
 ) -> Callable[..., list[Any]]:
@@ -348,20 +351,21 @@ def dask_map(
         items = [tuple(columns[p][i] for p in varying) for i in range(n)]
         task = _Positional(function, len(columns), varying, constants)
         return map_tasks(
-            task, items, client, broadcast=shared, retries=retries, show_progress=show_progress,
+            task, items, client, broadcast=shared, retries=retries, progress=progress,
             desc=desc, key_prefix=getattr(function, "__name__", "task"), progress_bar=progress_bar,
         )
 
     return map_fn
 
 
+@renamed_parameters(show_progress="progress")
 @contextlib.contextmanager
 def distributed_map(
     client: Client | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
     *,
-    show_progress: bool | None = True,
+    progress: bool | None = None,
     **kwargs: Any,
 ):
     """Context manager yielding a :func:`dask_map` on a client from :func:`get_client`.
@@ -372,7 +376,7 @@ def distributed_map(
     own = client is None
     active = get_client(client=client, scheduler=scheduler, workers=workers)
     try:
-        yield dask_map(active, show_progress=show_progress, **kwargs)
+        yield dask_map(active, progress=progress, **kwargs)
     finally:
         if own:
             active.close()
@@ -525,6 +529,7 @@ def _write_region(
     return region
 
 
+@renamed_parameters(show_progress="progress")
 def write_zarr_regions(
     store: str | os.PathLike,
     compute: Callable[..., Mapping[str, np.ndarray]],
@@ -540,7 +545,7 @@ def write_zarr_regions(
     coords: Mapping[str, tuple[str, Any]] | None = None,
     storage_options: Mapping[str, Any] | None = None,
     retries: int = 2,
-    show_progress: bool | None = True,
+    progress: bool | None = None,
 ) -> list[tuple[int, int]]:
     """Fill a zarr store region by region, each region written by the task that computed it.
 
@@ -578,7 +583,7 @@ def write_zarr_regions(
         fsspec options for a URL store (credentials, ``endpoint_url``...).
     retries
         Dask retries per region.
-    show_progress
+    progress
         Show a progress bar of regions done (``None``: when stderr is a terminal).
 
     Returns
@@ -610,7 +615,7 @@ def write_zarr_regions(
     }
     if client is None and scheduler is None and workers is None:
         extra = dict(broadcast or {})
-        with _progress(len(todo), show_progress, "regions") as bar:
+        with _progress(len(todo), progress, "regions") as bar:
             for region in todo:
                 _write_region(region, extra=extra, **kwargs)
                 bar.update(1)
@@ -624,7 +629,7 @@ def write_zarr_regions(
             active,
             broadcast=broadcast,
             retries=retries,
-            show_progress=show_progress,
+            progress=progress,
             desc="regions",
             key_prefix="write-region",
         )

@@ -65,7 +65,7 @@ def _stimulus_folder(tmp_path: Path, n: int = 4) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize(
     "args",
-    [(), ("catalogs",), ("list",), ("show",), ("fetch",), ("validate",), ("package",),
+    [(), ("catalogs",), ("list",), ("describe",), ("fetch",), ("validate",), ("package",),
      ("package", "stimulus-set"), ("package", "assembly"), ("example",), ("example", "run"), ("example", "build")],
 )
 def test_help_everywhere(runner, args):
@@ -87,24 +87,24 @@ def test_catalogs_and_list(runner, examples):
 
 
 def test_show_identifiers_and_paths(runner, examples):
-    out = invoke(runner, "show", ASSEMBLY_IDENTIFIER).output
+    out = invoke(runner, "describe", ASSEMBLY_IDENTIFIER).output
     assert "presentation 4000 x neuroid 80 x time_bin 1" in out
     assert "stimulus set: brainbridge.example.stimuli" in out
     lookup = pd.read_csv(examples / "lookup.csv", dtype=str)
     assert lookup.loc[lookup["lookup_type"] == "assembly", "sha1"].item() in out
     assert "neuroid_id" in out and "repetition" in out
-    out = invoke(runner, "show", STIMULUS_IDENTIFIER).output
+    out = invoke(runner, "describe", STIMULUS_IDENTIFIER).output
     assert "400 stimuli" in out and "object_name" in out
-    out = invoke(runner, "show", examples / "assy_brainbridge_example_neural.nc").output
+    out = invoke(runner, "describe", examples / "assy_brainbridge_example_neural.nc").output
     assert "presentation 4000" in out
-    out = invoke(runner, "show", examples / "lookup.csv").output
+    out = invoke(runner, "describe", examples / "lookup.csv").output
     assert "3 rows" in out
-    out = invoke(runner, "show", examples / "stimulus_brainbridge_example_stimuli.csv").output
+    out = invoke(runner, "describe", examples / "stimulus_brainbridge_example_stimuli.csv").output
     assert "400 stimuli" in out
 
 
 def test_show_unknown_identifier_suggests(runner, examples):
-    result = invoke(runner, "show", "brainbridge.example.nueral", ok=False)
+    result = invoke(runner, "describe", "brainbridge.example.nueral", ok=False)
     assert result.exit_code == 1
     assert "did you mean 'brainbridge.example.neural'" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
@@ -227,7 +227,7 @@ def test_package_stimulus_set_and_assembly_into_a_new_catalog(runner, tmp_path):
         assert (catalog.source_path.parent / "mylab" / "assy_test_recording.nc").is_file()
         listed = invoke(runner, "list", "--catalog", "mylab").output
         assert "test.recording" in listed and "test.stimuli" in listed
-        out = invoke(runner, "show", "test.recording").output
+        out = invoke(runner, "describe", "test.recording").output
         assert "presentation 8 x neuroid 3 x time_bin 1" in out and "test.stimuli" in out
         # same identifier, other content: refused, one line
         write_netcdf(_assembly(4, 3), tmp_path / "rec2.nc")
@@ -279,7 +279,7 @@ def test_show_and_validate_a_zarr_store(runner, tmp_path):
     from brainbridge.packaging import write_zarr
 
     store = write_zarr(_assembly(), tmp_path / "rec.zarr")
-    out = invoke(runner, "show", store).output
+    out = invoke(runner, "describe", store).output
     assert "presentation 8 x neuroid 3 x time_bin 1" in out and "test.stimuli" in out
     out = invoke(runner, "validate", store).output
     assert out.startswith("OK") and "3 coordinates" not in out

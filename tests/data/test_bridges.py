@@ -139,15 +139,15 @@ def test_iterable_dataset_workers_split_steps_and_differ():
 def test_cli_inspect(tmp_path):
     np.savez(tmp_path / "d.npz", neural=np.arange(12.0).reshape(4, 3), trial=np.arange(4))
     runner = CliRunner()
-    out = runner.invoke(main, ["data", "inspect", str(tmp_path / "d.npz"), "--key", "trial"])
+    out = runner.invoke(main, ["data", "describe", str(tmp_path / "d.npz"), "--key", "trial"])
     assert out.exit_code == 0, out.output
     assert "shape: [4]" in out.output and "max: 3.0" in out.output
-    out = runner.invoke(main, ["data", "inspect", str(tmp_path / "d.npz"), "--json"])
+    out = runner.invoke(main, ["data", "describe", str(tmp_path / "d.npz"), "--json"])
     assert '"shape": [4, 3]' in out.output
-    out = runner.invoke(main, ["data", "inspect", str(tmp_path / "d.npz"), "--key", "nope"])
+    out = runner.invoke(main, ["data", "describe", str(tmp_path / "d.npz"), "--key", "nope"])
     assert out.exit_code != 0 and "not found" in out.output
     (tmp_path / "x.pkl").write_bytes(b"\x80\x04N.")
-    out = runner.invoke(main, ["data", "inspect", str(tmp_path / "x.pkl")])
+    out = runner.invoke(main, ["data", "describe", str(tmp_path / "x.pkl")])
     assert out.exit_code != 0 and "--allow-pickle" in out.output
 
 

@@ -100,9 +100,9 @@ def test_load_deeplabcut_and_cli_inspect_refuse_the_attack(tmp_path):
         bd.load_deeplabcut(path)
     with pytest.raises(bd.UnsafeFormatError, match="df_with_missing"):
         bd.load_data(path)
-    listing = CliRunner().invoke(main, ["data", "inspect", str(path)])  # h5py only: lists, runs nothing
+    listing = CliRunner().invoke(main, ["data", "describe", str(path)])  # h5py only: lists, runs nothing
     assert listing.exit_code == 0 and "df_with_missing" in listing.output
-    out = CliRunner().invoke(main, ["data", "inspect", str(path), "--key", "df_with_missing"])
+    out = CliRunner().invoke(main, ["data", "describe", str(path), "--key", "df_with_missing"])
     assert out.exit_code != 0 and "df_with_missing" in out.output and "--allow-pickle" in out.output
     assert "Traceback" not in out.output
     assert not marker.exists()
@@ -113,9 +113,9 @@ def test_load_deeplabcut_and_cli_inspect_refuse_the_attack(tmp_path):
 def test_cli_allow_pickle_opts_in(tmp_path):
     path, marker = tmp_path / "attack.h5", tmp_path / "PWNED"
     _fixed_frame_with_object_column(path, marker)
-    out = CliRunner().invoke(main, ["data", "inspect", str(path), "--key", "frame"])
+    out = CliRunner().invoke(main, ["data", "describe", str(path), "--key", "frame"])
     assert out.exit_code != 0 and "/frame/block1_values" in out.output and not marker.exists()
-    out = CliRunner().invoke(main, ["data", "inspect", str(path), "--key", "frame", "--allow-pickle"])
+    out = CliRunner().invoke(main, ["data", "describe", str(path), "--key", "frame", "--allow-pickle"])
     assert out.exit_code == 0, out.output
     assert marker.exists()
 
@@ -205,7 +205,7 @@ def test_random_bytes_pt_is_unreadable_not_python_objects(tmp_path):
     (tmp_path / "notorch.pt").write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip archive
     with pytest.raises(bd.UnreadableFileError, match="PyTorch"):
         bd.load_data(tmp_path / "notorch.pt")
-    out = CliRunner().invoke(main, ["data", "inspect", str(tmp_path / "random.pt")])
+    out = CliRunner().invoke(main, ["data", "describe", str(tmp_path / "random.pt")])
     assert out.exit_code != 0 and "PyTorch file" in out.output and "Traceback" not in out.output
 
 

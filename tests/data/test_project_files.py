@@ -128,7 +128,7 @@ def test_nwb_units_spike_times_trials_without_loading_its_namespaces(tmp_path):
     entries = {e.name: e for e in list_entries(path)}
     assert path.read_bytes() == before
     assert entries["units/spike_times"].shape == (4,) and entries["trials"].shape == (2, 3)
-    out = CliRunner().invoke(main, ["data", "inspect", str(path), "--json"])
+    out = CliRunner().invoke(main, ["data", "describe", str(path), "--json"])
     assert out.exit_code == 0, out.output
     listed = {e["name"]: e for e in json.loads(out.output)["entries"]}
     assert listed["units"]["shape"] == [2, 1] and not any(e["default"] for e in listed.values())
@@ -154,11 +154,11 @@ def test_inspect_lists_every_entry_of_npz_mat_h5(tmp_path):
         },
     }
     for name, want in expected.items():
-        out = CliRunner().invoke(main, ["data", "inspect", str(tmp_path / name), "--json"])
+        out = CliRunner().invoke(main, ["data", "describe", str(tmp_path / name), "--json"])
         assert out.exit_code == 0, out.output
         got = {e["name"]: (e["shape"], e["default"]) for e in json.loads(out.output)["entries"]}
         assert got == want, name
-        text = CliRunner().invoke(main, ["data", "inspect", str(tmp_path / name)]).output
+        text = CliRunner().invoke(main, ["data", "describe", str(tmp_path / name)]).output
         assert all(key in text for key in want)
     # each listed default is what load_data loads without a key
     np.testing.assert_array_equal(bd.load_data(tmp_path / "d.npz"), np.ones((4, 3)))

@@ -42,7 +42,7 @@ for what, call in [("dataset", lambda: bd.TensorDataset), ("pt", lambda: bd.load
         call()
     except bd.TorchMissingError as e:
         out[what] = [str(e), isinstance(e, ModuleNotFoundError)]
-result = CliRunner().invoke(main, ["data", "inspect", folder + "/a.npy", "--json"])
+result = CliRunner().invoke(main, ["data", "describe", folder + "/a.npy", "--json"])
 out["cli"] = [result.exit_code, result.output]
 out["torch_imported"] = any(m == "torch" or m.startswith("torch.") for m in sys.modules)
 print(json.dumps(out))

@@ -17,15 +17,15 @@ def _run(*args):
 
 def test_sessions_units_and_session_commands(project_dir, tmp_path):
     manifest = tmp_path / "m.json"
-    result = _run("ecephys", "sessions", "--source", project_dir, "--manifest", manifest, "--format", "json")
+    result = _run("ecephys", "sessions", "--source", project_dir, "--manifest", manifest, "--json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert [r["id"] for r in rows] == [101, 102, 103] and all("unit_count" in r for r in rows)
-    result = _run("ecephys", "units", "--source", project_dir, "--manifest", manifest, "--format", "csv", "--session-id", "102")
+    result = _run("ecephys", "units", "--source", project_dir, "--manifest", manifest, "--csv", "--session-id", "102")
     assert result.exit_code == 0 and result.output.startswith("id,")
     assert {line.split(",")[0][:3] for line in result.output.splitlines()[1:]} == {"102"}
     plot = tmp_path / "raster.png"
-    result = _run("ecephys", "session", "101", "--source", project_dir, "--manifest", manifest, "--plot", plot)
+    result = _run("ecephys", "describe", "101", "--source", project_dir, "--manifest", manifest, "--plot", plot)
     assert result.exit_code == 0, result.output
     assert "static_gratings: 12 presentations, 4 conditions" in result.output
     assert plot.read_bytes()[:4] == b"\x89PNG"
@@ -34,11 +34,11 @@ def test_sessions_units_and_session_commands(project_dir, tmp_path):
 
 
 def test_cli_errors_are_one_line(project_dir, tmp_path):
-    result = _run("ecephys", "session", "999", "--source", project_dir, "--manifest", tmp_path / "m.json")
+    result = _run("ecephys", "describe", "999", "--source", project_dir, "--manifest", tmp_path / "m.json")
     assert result.exit_code != 0 and "no session" in result.output and "Traceback" not in result.output
     bad = tmp_path / "bad.nwb"
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
-    result = _run("ecephys", "session", bad)
+    result = _run("ecephys", "describe", bad)
     assert result.exit_code != 0 and "cannot read" in result.output
 
 
@@ -79,3 +79,17 @@ def test_nwb_paths_expand_folders_and_reject_missing(project_dir, tmp_path):
         nwb_paths(tmp_path / "empty")
     result = _run("ecephys", "package", tmp_path / "empty", "--catalog", "lab-ecephys-empty")
     assert result.exit_code != 0 and "no .nwb files" in result.output and "Traceback" not in result.output
+
+
+def test_deprecated_format_option_and_session_command_still_work(project_dir, tmp_path):
+    import pytest
+
+    manifest = tmp_path / "m.json"
+    new = _run("ecephys", "sessions", "--source", project_dir, "--manifest", manifest, "--json")
+    with pytest.warns(DeprecationWarning, match="--format is deprecated"):
+        old = _run("ecephys", "sessions", "--source", project_dir, "--manifest", manifest, "--format", "json")
+    assert "note: --format is deprecated; use --json or --csv" in old.output
+    assert json.loads(old.output.splitlines()[-1]) == json.loads(new.output)
+    with pytest.warns(DeprecationWarning, match="brainbridge ecephys session is deprecated"):
+        old = _run("ecephys", "session", "101", "--source", project_dir, "--manifest", manifest)
+    assert old.exit_code == 0 and "static_gratings: 12 presentations" in old.output

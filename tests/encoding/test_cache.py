@@ -30,7 +30,7 @@ def benchmark(tmp_path):
         Image.fromarray(image).save(paths[f"s{i:02d}"])
         images.append(image.transpose(2, 0, 1))
     stimulus_set = StimulusSet.from_paths(paths, object_name=[f"o{i % 4}" for i in range(N_STIMULI)])
-    features = GaborV1(image_size=32).extract(np.stack(images), show_progress=False).values
+    features = GaborV1(image_size=32).extract(np.stack(images), progress=False).values
     weights = rng.standard_normal((features.shape[1], N_NEUROIDS)) * (rng.random((features.shape[1], 1)) < 0.05)
     mean = features @ weights
     values = np.repeat(mean, N_REPS, axis=0) + rng.standard_normal((N_STIMULI * N_REPS, N_NEUROIDS)) * 0.1 * mean.std()
@@ -51,7 +51,7 @@ def benchmark(tmp_path):
 
 def _train(extractor, layer, assembly, **kwargs):
     return get_or_train(extractor, layer, assembly, roi_coord="region", roi="V1",
-                        mapping_params={"alphas": [1e-2, 1e0, 1e2, 1e4]}, show_progress=False, **kwargs)
+                        mapping_params={"alphas": [1e-2, 1e0, 1e2, 1e4]}, progress=False, **kwargs)
 
 
 def _forbid_training(monkeypatch):
@@ -114,7 +114,7 @@ def test_changed_inputs_force_a_refit(benchmark, change, monkeypatch):
     real = cache.train_fit
     monkeypatch.setattr(cache, "train_fit", lambda *a, **k: trained.append(1) or real(*a, **k))
     if extra:
-        second = get_or_train(extractor, layer, assembly, roi_coord="region", roi="V1", show_progress=False, **extra)
+        second = get_or_train(extractor, layer, assembly, roi_coord="region", roi="V1", progress=False, **extra)
     else:
         second = _train(extractor, layer, assembly)
     assert second.key != first.key
@@ -233,7 +233,7 @@ def test_features_are_extracted_once_then_read_from_the_cache(benchmark, monkeyp
 
     extractor = GaborV1(image_size=32)
     stimulus_set = benchmark.attrs["stimulus_set"]
-    first = cached_features(extractor, stimulus_set, "energy", show_progress=False)
+    first = cached_features(extractor, stimulus_set, "energy", progress=False)
     assert first.attrs["features_cached"] is False
     folders = [p for p in features_root().iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert len(folders) == 1 and {p.name for p in folders[0].iterdir()} == {
@@ -243,7 +243,7 @@ def test_features_are_extracted_once_then_read_from_the_cache(benchmark, monkeyp
         raise AssertionError("cached features should have been read, not extracted")
 
     monkeypatch.setattr(GaborV1, "extract", fail)
-    again = cached_features(GaborV1(image_size=32), stimulus_set, ["energy"], show_progress=False)
+    again = cached_features(GaborV1(image_size=32), stimulus_set, ["energy"], progress=False)
     assert again.attrs["features_cached"] is True
     np.testing.assert_array_equal(again.values, first.values)
     for name in ("stimulus_id", "neuroid_id", "layer", "neuroid_num"):
@@ -251,7 +251,7 @@ def test_features_are_extracted_once_then_read_from_the_cache(benchmark, monkeyp
     assert again.attrs["fingerprint"] == first.attrs["fingerprint"]
     # another preprocessing (image size) is another key: extracted, not reused
     with pytest.raises(AssertionError, match="not extracted"):
-        cached_features(GaborV1(image_size=24), stimulus_set, "energy", show_progress=False)
+        cached_features(GaborV1(image_size=24), stimulus_set, "energy", progress=False)
 
 
 def test_changed_image_bytes_give_new_features_and_damage_is_a_logged_miss(benchmark, tmp_path):
@@ -260,18 +260,18 @@ def test_changed_image_bytes_give_new_features_and_damage_is_a_logged_miss(bench
     extractor = GaborV1(image_size=32)
     stimulus_set = benchmark.attrs["stimulus_set"]
     key = features_key(extractor, stimulus_set, ["energy"])
-    cached_features(extractor, stimulus_set, "energy", show_progress=False)
+    cached_features(extractor, stimulus_set, "energy", progress=False)
     path = stimulus_set.stimulus_paths["s00"]
     Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(path)
     assert features_key(extractor, stimulus_set, ["energy"]) != key
     # a flipped byte in a stored entry: moved aside, extracted again, same numbers
-    fresh = cached_features(extractor, stimulus_set, "energy", show_progress=False)
+    fresh = cached_features(extractor, stimulus_set, "energy", progress=False)
     stored = features_root() / features_key(extractor, stimulus_set, ["energy"]) / "features.npz"
     data = bytearray(stored.read_bytes())
     data[len(data) // 2] ^= 0xFF
     stored.write_bytes(bytes(data))
     with pytest.warns(UserWarning, match="extracting again"):
-        healed = cached_features(extractor, stimulus_set, "energy", show_progress=False)
+        healed = cached_features(extractor, stimulus_set, "energy", progress=False)
     assert healed.attrs["features_cached"] is False
     np.testing.assert_array_equal(healed.values, fresh.values)
     assert any((features_root() / ".damaged").iterdir())

@@ -73,7 +73,7 @@ def test_score_json_stdout_options_and_aliases(tmp_path):
     result = runner.invoke(
         main,
         ["score", *base, "--region", "IT", "--layer", "conv1", "--no-ceiling", "--n-splits", "3",
-         "--stratification-coord", "none", "--metric", "ridge_per_neuroid", "--json", "-"],
+         "--stratification-coord", "none", "--metric", "ridge_per_neuroid", "--json"],
     )
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.output)
@@ -82,11 +82,11 @@ def test_score_json_stdout_options_and_aliases(tmp_path):
     pls = runner.invoke(main, ["score", *base, "--layer", "conv1"])
     assert pls.exit_code == 1 and "n_components <= 10" in pls.output
     legacy = runner.invoke(main, ["encoding", "score", *base, "--region", "V1", "--ceiling-formula", "legacy",
-                                  "--metric", "ridge_per_neuroid", "--json", "-"])
+                                  "--metric", "ridge_per_neuroid", "--json"])
     assert legacy.exit_code == 0, legacy.output
     (row,) = json.loads(legacy.output)
     assert row["ceiled"] == pytest.approx((row["raw"] / row["ceiling"]) ** 2)
-    cka = runner.invoke(main, ["score", *base, "--metric", "cka", "--region", "V1", "--json", "-"])
+    cka = runner.invoke(main, ["score", *base, "--metric", "cka", "--region", "V1", "--json"])
     assert cka.exit_code == 0, cka.output
     assert json.loads(cka.output)[0]["metric"] == "cka"
     assert "score" in runner.invoke(main, ["encoding", "--help"]).output
@@ -98,7 +98,7 @@ def test_score_errors(tmp_path):
     neither = runner.invoke(main, ["score", "--assembly", str(neural)])
     assert neither.exit_code == 2 and "exactly one of --features" in neither.output
     unknown = runner.invoke(main, ["score", "--model", "alexnet", "--assembly", str(neural)])
-    assert unknown.exit_code == 1 and "Valid values" in unknown.output and "gabor-v1" in unknown.output
+    assert unknown.exit_code == 1 and "Valid values" in unknown.output and "gabor_v1" in unknown.output
     bad_bin = runner.invoke(main, ["score", "--features", str(features), "--assembly", str(neural), "--time-bin", "x"])
     assert bad_bin.exit_code == 2 and "--time-bin" in bad_bin.output
     plot_rdm = runner.invoke(main, ["score", "--features", str(features), "--assembly", str(neural), "--metric", "rdm",
@@ -111,7 +111,7 @@ def test_example_benchmark_right_family_near_one_wrong_family_lower():
     """The bundled example: V1 comes from Gabor energy features, IT from shape identity."""
     result = CliRunner().invoke(
         main,
-        ["score", "--model", "gabor-v1", "--assembly", "brainbridge.example.neural", "--metric", "ridge_per_neuroid",
+        ["score", "--model", "gabor_v1", "--assembly", "brainbridge.example.neural", "--metric", "ridge_per_neuroid",
          "--json", "-", "--no-progress"],
     )
     assert result.exit_code == 0, result.output
@@ -120,7 +120,7 @@ def test_example_benchmark_right_family_near_one_wrong_family_lower():
     assert 0.8 < rows["V1"]["ceiling"] < 0.92  # the generative model's reliability is U(0.80, 0.90)
     assert rows["IT"]["ceiled"] < 0.5
     # a name that is neither a file nor a catalogued assembly: one line, exit 1
-    no_such = CliRunner().invoke(main, ["score", "--model", "gabor-v1", "--assembly", "no.such.assembly"])
+    no_such = CliRunner().invoke(main, ["score", "--model", "gabor_v1", "--assembly", "no.such.assembly"])
     assert no_such.exit_code == 1 and "no.such.assembly" in no_such.output
 
 

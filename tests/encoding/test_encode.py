@@ -37,8 +37,8 @@ def home(shared_home, monkeypatch):
 @pytest.fixture
 def v1_model(home):
     # both ROIs trained in one go on first use (one feature extraction), then read from the cache
-    get_encoding_model(GABOR, show_progress=False)
-    return get_encoding_model(GABOR, selection={"region": "V1"}, subject="monkey_a", show_progress=False)
+    get_encoding_model(GABOR, progress=False)
+    return get_encoding_model(GABOR, selection={"region": "V1"}, subject="monkey_a", progress=False)
 
 
 def _pearson_columns(a, b):
@@ -48,7 +48,7 @@ def _pearson_columns(a, b):
 
 
 def test_encode_a_folder_of_new_images(v1_model):
-    responses = encode(v1_model, new_images_dir(), show_progress=False)
+    responses = encode(v1_model, new_images_dir(), progress=False)
     assert type(responses) is NeuronRecordingAssembly
     assert responses.dims == ("presentation", "neuroid")
     assert list(responses["stimulus_id"].values) == [f"new_{i:02d}" for i in range(1, 25)]
@@ -62,15 +62,15 @@ def test_encode_a_folder_of_new_images(v1_model):
 
 
 def test_array_and_files_give_the_same_responses(v1_model):
-    from_files = encode(v1_model, new_images_dir(), show_progress=False)
+    from_files = encode(v1_model, new_images_dir(), progress=False)
     images = np.ascontiguousarray(ground_truth("new_images").images.transpose(0, 3, 1, 2))
-    from_array = encode(v1_model, images, show_progress=False, batch_size=7)
+    from_array = encode(v1_model, images, progress=False, batch_size=7)
     assert from_array["stimulus_id"].values[0] == "img_00000"
     np.testing.assert_allclose(from_array.values, from_files.values, rtol=1e-5, atol=1e-4)
 
 
 def test_metadata_right_family_near_ceiling_wrong_region_far_below(v1_model):
-    responses, metadata = encode(v1_model, new_images_dir(), return_metadata=True, show_progress=False)
+    responses, metadata = encode(v1_model, new_images_dir(), return_metadata=True, progress=False)
     assert isinstance(responses, NeuronRecordingAssembly)
     v1 = metadata["rois"]["V1"]
     assert v1["layer"] == "energy" and v1["n_neuroids"] == 20
@@ -113,22 +113,22 @@ def test_cli_list_describe_encode(home, v1_model, tmp_path):
     assert listed.exit_code == 0, listed.output
     assert GABOR in listed.output and RANDOM in listed.output
     described = runner.invoke(main, ["encoding", "describe", GABOR])
-    assert described.exit_code == 0 and '"extractor": "gabor-v1"' in described.output
+    assert described.exit_code == 0 and '"extractor": "gabor_v1"' in described.output
     missing = runner.invoke(main, ["encoding", "describe", "nope"])
     assert missing.exit_code != 0 and "Unknown model id" in missing.output
     out = tmp_path / "responses.nc"
     result = runner.invoke(main, ["encoding", "encode", GABOR, str(new_images_dir()), "--out", str(out),
-                                  "--roi", "V1", "--subject", "monkey_a", "--no-progress"])
+                                  "--region", "V1", "--subject", "monkey_a", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "20 neuroids" in result.output
     written = NeuronRecordingAssembly.from_files(out)
-    np.testing.assert_allclose(written.values, encode(v1_model, new_images_dir(), show_progress=False).values)
+    np.testing.assert_allclose(written.values, encode(v1_model, new_images_dir(), progress=False).values)
 
 
 def test_cli_train_on_a_catalogued_assembly(home, v1_model):
     runner = CliRunner()
     result = runner.invoke(main, ["encoding", "train", "--assembly", "brainbridge.example.neural",
-                                  "--extractor", "gabor-v1", "--layer", "energy", "--subject-coord", "animal",
+                                  "--extractor", "gabor_v1", "--layer", "energy", "--subject-coord", "animal",
                                   "--model", "gabor_energy", "--overwrite"])
     assert result.exit_code == 0, result.output
     model_id = "ephys-brainbridge.example.neural-gabor_energy"

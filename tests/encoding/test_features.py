@@ -36,8 +36,8 @@ def images():
 def test_gabor_defaults_are_the_example_data_bank(images):
     extractor = GaborV1()
     assert extractor.default_layers == ["energy"]
-    assert extractor.identifier == "gabor-v1"
-    features = extractor.extract(images, show_progress=False)
+    assert extractor.identifier == "gabor_v1"
+    features = extractor.extract(images, progress=False)
     expected = GaborBank().transform(images)  # the bank the example V1 neuroids come from
     np.testing.assert_array_equal(features.values, expected)
     assert features.sizes == {"presentation": 6, "neuroid": GaborBank().n_features}
@@ -48,7 +48,7 @@ def test_gabor_assembly_contract_and_layers(tmp_path, images):
     for i, image in enumerate(images):
         Image.fromarray(image.transpose(1, 2, 0)).save(tmp_path / f"s{i}.png")
     extractor = GaborV1()
-    both = extractor.extract(tmp_path, layers=["energy", "linear"], show_progress=False)
+    both = extractor.extract(tmp_path, layers=["energy", "linear"], progress=False)
     assert isinstance(both, ModelFeaturesAssembly)
     assert both.dims == ("presentation", "neuroid")
     assert both.dtype == np.float32
@@ -96,13 +96,13 @@ def test_torch_hooks_on_dotted_paths_stop_early_and_run_in_eval(images):
     extractor = TorchFeatureExtractor(
         _small_module(), ["0.1", "2.0"], preprocessing=Preprocessing(size=16), device="cpu"
     )
-    features = extractor.extract(images, layers=["0.1", "2.0"], batch_size=4, show_progress=False)
+    features = extractor.extract(images, layers=["0.1", "2.0"], batch_size=4, progress=False)
     assert features.sel(layer="0.1").sizes["neuroid"] == 4 * 16 * 16
     assert features.sel(layer="2.0").sizes["neuroid"] == 2 * 8 * 8
     assert features["neuroid_id"].values[0] == "0.1.c0.y0.x0"
     assert (features.sel(layer="0.1").values >= 0).all()  # the ReLU's output, not the conv's
     # eval mode: dropout is off, so a second run gives identical values, whatever the batching
-    again = extractor.extract(images, layers=["0.1", "2.0"], batch_size=6, show_progress=False)
+    again = extractor.extract(images, layers=["0.1", "2.0"], batch_size=6, progress=False)
     np.testing.assert_allclose(again.values, features.values, rtol=1e-6, atol=1e-6)
     # the same numbers as calling the module by hand on the same preprocessing
     x = torch.from_numpy(Preprocessing(size=16).normalize(np.stack([np.asarray(
@@ -147,9 +147,9 @@ def test_random_cnn_weights_are_reproducible(images):
     extractor = random_cnn(0, device="cpu")
     assert extractor.weights_checksum() == RANDOM_CNN_SEED0_SHA256
     assert random_cnn(1, device="cpu").weights_checksum() != RANDOM_CNN_SEED0_SHA256
-    assert extractor.identifier == "random-cnn-seed0"
+    assert extractor.identifier == "random_cnn_seed0"
     assert extractor.layers == ["relu1", "relu2", "relu3", "relu4"]
-    features = extractor.extract(images, show_progress=False)
+    features = extractor.extract(images, progress=False)
     assert features.sizes["neuroid"] == 128 * 4 * 4  # relu3 pooled to 4 x 4
     np.testing.assert_allclose(features.values, random_cnn(0, device="cpu").extract(images).values, rtol=1e-6)
 
@@ -163,7 +163,7 @@ def test_efficientnet_lite0_loads_offline_weights(images):
     assert sum(v.numel() for k, v in state.items() if not k.endswith("num_batches_tracked")) > 4_500_000
     # pretrained: the stem's batch-norm statistics are not the untrained defaults
     assert not torch.allclose(extractor.module._bn0.running_var, torch.ones_like(extractor.module._bn0.running_var))
-    features = extractor.extract(images[:2], layers=["_blocks.0", "_blocks.15"], show_progress=False)
+    features = extractor.extract(images[:2], layers=["_blocks.0", "_blocks.15"], progress=False)
     assert features.sel(layer="_blocks.0").sizes["neuroid"] == 16 * 4 * 4
     assert features.sel(layer="_blocks.15").sizes["neuroid"] == 320 * 4 * 4
     full = efficientnet_lite0(spatial_pool=None, device="cpu").extract(images[:1], layers="_blocks.15")

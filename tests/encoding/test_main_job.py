@@ -56,7 +56,7 @@ def job(home, tmp_path_factory, _runs):
     if "job" not in _runs:
         out = tmp_path_factory.mktemp("main-job-out")
         lines: list[str] = []
-        steps = [*CORE_STEPS, _options(encoding_families=CHEAP, encoding_show_progress=False), *ENCODING_STEPS]
+        steps = [*CORE_STEPS, _options(encoding_families=CHEAP, encoding_progress=False), *ENCODING_STEPS]
         context = run_main_job(out, echo=lines.append, steps=steps)
         _runs["job"] = (context, lines)
     return _runs["job"]
@@ -147,7 +147,7 @@ def test_plots_are_saved(job):
 def test_a_second_run_reads_every_fit_from_the_cache(job):
     context, _ = job
     again = {k: context[k] for k in ("out_dir", "assembly_identifier", "assembly")}
-    again.update(encoding_families=CHEAP, encoding_show_progress=False)
+    again.update(encoding_families=CHEAP, encoding_progress=False)
     lines: list[str] = []
     encoding_job.step_score_families(again, lines.append)
     table = again["encoding_scores"]
@@ -155,7 +155,7 @@ def test_a_second_run_reads_every_fit_from_the_cache(job):
     # the same fits get_encoding_model uses: one cache, one key per (model, region)
     from brainbridge.encoding.models import get_encoding_model
 
-    model = get_encoding_model("ephys-brainbridge_example-random_cnn", selection={"region": "IT"}, show_progress=False)
+    model = get_encoding_model("ephys-brainbridge_example-random_cnn", selection={"region": "IT"}, progress=False)
     assert model.fits["IT"].key == table.set_index(["family", "region"]).loc[("random_cnn", "IT"), "fit_key"]
     pd.testing.assert_frame_equal(
         table.drop(columns=["time_s", "fit"]), context["encoding_scores"].drop(columns=["time_s", "fit"])

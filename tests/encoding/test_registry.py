@@ -38,7 +38,7 @@ BUILTIN = {
 def _card(**changes) -> ModelCard:
     data = dict(
         modality="ephys", train_dataset="toy", model="gabor_small", species="macaque", stimuli="images",
-        description="test card", extractor="gabor-v1", layers={"V1": "energy", "V4": "linear"},
+        description="test card", extractor="gabor_v1", layers={"V1": "energy", "V4": "linear"},
         assembly="toy.assembly",
         roi_key=SelectionKey("region", "region", ("V1", "V4")),
         subjects=("m1", "m2"), subject_coord="animal",
@@ -51,7 +51,7 @@ def test_builtin_cards_one_per_feature_family():
     assert BUILTIN <= set(list_models())
     assert list_models() == sorted(list_models())
     extractors = {get_card(model_id).extractor for model_id in BUILTIN}
-    assert extractors == {"gabor-v1", "random-cnn-seed0", "efficientnet-lite0"}
+    assert extractors == {"gabor_v1", "random_cnn_seed0", "efficientnet_lite0"}
     for card in list_cards():
         assert card.model_id == f"{card.modality}-{card.train_dataset}-{card.model}"
         assert set(card.layers) == set(card.roi_key.valid_values)
@@ -147,8 +147,8 @@ def test_describe_and_extractors_by_name():
     assert info["layers"] == {"V1": "energy", "IT": "energy"}
     assert info["roi_key"]["valid_values"] == ("V1", "IT")
     assert "get_encoding_model('ephys-brainbridge_example-gabor_v1'" in info["usage"]
-    gabor = get_extractor("gabor-v1")
+    gabor = get_extractor("gabor_v1")
     assert gabor is get_extractor("ephys-brainbridge_example-gabor_v1")  # built once, by card too
-    assert get_extractor("random-cnn-seed3", device="cpu").identifier == "random-cnn-seed3"
-    with pytest.raises(ModelNotFoundError, match=r"Valid values are: \['gabor-v1'"):
+    assert get_extractor("random_cnn_seed3", device="cpu").identifier == "random_cnn_seed3"
+    with pytest.raises(ModelNotFoundError, match=r"Valid values are: \['gabor_v1'"):
         get_extractor("alexnet")

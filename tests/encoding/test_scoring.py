@@ -229,7 +229,7 @@ class _FakeExtractor:
         self.features = features
         self.calls = []
 
-    def extract(self, stimuli, *, layers=None, batch_size=None, show_progress=None):
+    def extract(self, stimuli, *, layers=None, batch_size=None, progress=None):
         self.calls.append((stimuli, layers))
         ids = list(stimuli["stimulus_id"])
         return self.features.sel(presentation=self.features["stimulus_id"].isin(ids))

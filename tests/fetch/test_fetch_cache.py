@@ -118,11 +118,11 @@ def test_offline_fetch_files_lists_every_missing_file(http_server):
 def test_fetch_files_in_parallel_keeps_order_and_reports_failures(http_server):
     blobs = {f"/f{i}.bin": bytes([i]) * (100_000 + i) for i in range(6)}
     requests = [{"location_type": "http", "location": http_server.add(p, d), "sha1": sha1(d)} for p, d in blobs.items()]
-    paths = fetch_files(requests, max_workers=3, **FAST)
+    paths = fetch_files(requests, workers=3, **FAST)
     assert [p.read_bytes() for p in paths] == list(blobs.values())
     bad = [*requests[:2], ("http", http_server.url("/gone.bin"))]
     with pytest.raises(FetchFilesError) as info:
-        fetch_files(bad, max_workers=2, **FAST)
+        fetch_files(bad, workers=2, **FAST)
     assert list(info.value.failures) == [2]
     assert isinstance(info.value.failures[2], RemoteNotFoundError)
     assert info.value.results[:2] == paths[:2]
@@ -205,10 +205,10 @@ def test_cli_cache_commands(http_server):
     result = runner.invoke(main, ["cache", "path", sha1(data)])
     assert result.exit_code == 0 and result.output.strip() == str(path)
     assert runner.invoke(main, ["cache", "path", sha1(b"x")]).exit_code == 1
-    result = runner.invoke(main, ["cache", "info", "--json"])
+    result = runner.invoke(main, ["cache", "describe", "--json"])
     info = json.loads(result.output)
     assert info["files"] == 1 and info["bytes"] == len(data)
-    assert "files:    1" in runner.invoke(main, ["cache", "info"]).output
+    assert "files:    1" in runner.invoke(main, ["cache", "describe"]).output
     result = runner.invoke(main, ["cache", "verify", "-q"])
     assert result.exit_code == 0 and "intact" in result.output
     path.write_bytes(b"x")

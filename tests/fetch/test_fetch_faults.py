@@ -318,7 +318,7 @@ def test_unresolvable_and_refusing_hosts_fail_at_once(caplog):
 def test_progress_bar_of_many_files_has_a_total(http_server, capsys):
     a, b = payload(300_000, seed=9), payload(200_000, seed=10)
     requests = [("http", http_server.add("/a.bin", a), sha1(a)), ("http", http_server.add("/b.bin", b), sha1(b))]
-    fetch_files(requests, progress=True, max_workers=1, **FAST)
+    fetch_files(requests, progress=True, workers=1, **FAST)
     err = capsys.readouterr().err
     assert "488k/488k" in err.replace(" ", "").lower() or "488k/488kb" in err.replace(" ", "").lower(), err[-500:]
 

@@ -30,7 +30,7 @@ def test_fetch_files_downloads_concurrently(http_server):
     blobs = {f"/p{i}.bin": bytes([i + 1]) * 50_000 for i in range(3)}
     requests = [("http", http_server.add(path, data), sha1(data)) for path, data in blobs.items()]
     http_server.add_fault("/p0.bin", stall=1.0, stall_after=1000)
-    paths = fetch_files(requests, max_workers=3, **FAST)
+    paths = fetch_files(requests, workers=3, **FAST)
     assert [p.read_bytes() for p in paths] == list(blobs.values())
     order = [(r.path, r.range) for r in http_server.records()]
     resumed = order.index(("/p0.bin", "bytes=1000-"))

@@ -26,7 +26,7 @@ def v1_model(tmp_path_factory):
     previous = os.environ.get("BRAINBRIDGE_HOME")
     os.environ["BRAINBRIDGE_HOME"] = str(home)
     try:
-        yield get_encoding_model(GABOR, selection={"region": "V1"}, subject="monkey_a", show_progress=False)
+        yield get_encoding_model(GABOR, selection={"region": "V1"}, subject="monkey_a", progress=False)
     finally:
         if previous is not None:
             os.environ["BRAINBRIDGE_HOME"] = previous
@@ -39,10 +39,10 @@ def _files(root: Path) -> dict[str, bytes]:
 def test_distributed_generation_resumes_to_the_same_store(dask_client, v1_model, tmp_path):
     images = new_images_dir()
     whole = generate_insilico_responses(
-        v1_model, images, tmp_path / "whole.zarr", client=dask_client, chunk_size=5, show_progress=False
+        v1_model, images, tmp_path / "whole.zarr", client=dask_client, chunk_size=5, progress=False
     )
     responses = NeuronRecordingAssembly.from_files(whole, chunks={})
-    expected = encode(v1_model, images, show_progress=False)
+    expected = encode(v1_model, images, progress=False)
     assert list(responses["stimulus_id"].values) == list(expected["stimulus_id"].values)
     assert list(responses["neuroid_id"].values) == list(expected["neuroid_id"].values)
     assert set(responses["region"].values) == {"V1"}
@@ -50,14 +50,14 @@ def test_distributed_generation_resumes_to_the_same_store(dask_client, v1_model,
 
     # an interrupted run: only the first two regions (and their markers) made it to disk
     resumed = tmp_path / "resumed.zarr"
-    generate_insilico_responses(v1_model, images, resumed, client=dask_client, chunk_size=5, show_progress=False)
+    generate_insilico_responses(v1_model, images, resumed, client=dask_client, chunk_size=5, progress=False)
     for region in sorted(completed_regions(resumed))[2:]:
         start, stop = region
         (resumed / "_brainbridge_regions" / f"{start:012d}-{stop:012d}.json").unlink()
         (resumed / "data" / "c" / str(start // 5) / "0").unlink()
     assert len(completed_regions(resumed)) == 2
-    generate_insilico_responses(v1_model, images, resumed, client=dask_client, chunk_size=5, show_progress=False)
+    generate_insilico_responses(v1_model, images, resumed, client=dask_client, chunk_size=5, progress=False)
     assert _files(resumed) == _files(whole)
     # the same store without Dask, in this process
-    local = generate_insilico_responses(v1_model, images, tmp_path / "local.zarr", chunk_size=5, show_progress=False)
+    local = generate_insilico_responses(v1_model, images, tmp_path / "local.zarr", chunk_size=5, progress=False)
     assert _files(local) == _files(whole)

@@ -57,7 +57,7 @@ def _square_plus_sum(item, big):
 
 def test_map_tasks_keeps_order_and_scatters_once(dask_client):
     big = np.arange(200_000, dtype=np.float64)
-    results = map_tasks(_square_plus_sum, range(20), dask_client, broadcast={"big": big}, show_progress=False)
+    results = map_tasks(_square_plus_sum, range(20), dask_client, broadcast={"big": big}, progress=False)
     assert [r[0] for r in results] == [i * i + float(big.sum()) for i in range(20)]
     # every task on a worker saw the same object: the array was sent once, not per task
     per_process = {}
@@ -88,11 +88,11 @@ def _always_fails(item):
 
 
 def test_failed_tasks_are_retried_and_final_failures_reported(dask_client, tmp_path):
-    results = map_tasks(_flaky, range(7), dask_client, broadcast={"marker_dir": str(tmp_path)}, show_progress=False)
+    results = map_tasks(_flaky, range(7), dask_client, broadcast={"marker_dir": str(tmp_path)}, progress=False)
     assert results == [i + 100 for i in range(7)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.failed", "3.failed", "6.failed"]
     with pytest.raises(TaskFailedError, match="bad item") as info:
-        map_tasks(_always_fails, range(4), dask_client, retries=1, show_progress=False)
+        map_tasks(_always_fails, range(4), dask_client, retries=1, progress=False)
     assert info.value.item == 2
     assert isinstance(info.value.__cause__, ValueError)
 
@@ -111,7 +111,7 @@ def test_a_worker_killed_mid_run_does_not_change_the_result(dask_client, tmp_pat
     marker = tmp_path / "killed"
     big = np.ones(50_000)
     results = map_tasks(
-        _dies_once, range(12), dask_client, broadcast={"marker": str(marker), "big_unused": big}, show_progress=False
+        _dies_once, range(12), dask_client, broadcast={"marker": str(marker), "big_unused": big}, progress=False
     )
     assert marker.exists()  # the kill happened
     assert results == [i * 2 for i in range(12)]
@@ -128,7 +128,7 @@ def test_dask_map_matches_builtin_map(dask_client):
     splits = [(np.arange(i, 100, 3), np.arange(0, i + 1)) for i in range(5)]
     columns = ([X] * 5, [Y] * 5, [s[0] for s in splits], [s[1] for s in splits], ["pls"] * 5)
     expected = list(map(_split_function, *columns))
-    assert dask_map(dask_client, show_progress=False)(_split_function, *columns) == expected
+    assert dask_map(dask_client, progress=False)(_split_function, *columns) == expected
 
 
 def _responses(start, stop, weights, fail_at=None):
@@ -150,7 +150,7 @@ def test_resumed_generation_writes_the_same_store(dask_client, tmp_path):
     whole = tmp_path / "whole.zarr"
     done = write_zarr_regions(
         whole, _responses, 23, ARRAYS, chunk_size=5, client=dask_client,
-        broadcast={"weights": weights}, attrs={"model": "toy"}, show_progress=False,
+        broadcast={"weights": weights}, attrs={"model": "toy"}, progress=False,
     )
     assert sorted(done) == region_bounds(23, 5)
 
@@ -159,13 +159,13 @@ def test_resumed_generation_writes_the_same_store(dask_client, tmp_path):
         write_zarr_regions(
             resumed, _responses, 23, ARRAYS, chunk_size=5, client=dask_client,
             broadcast={"weights": weights, "fail_at": 10}, attrs={"model": "toy"}, retries=0,
-            show_progress=False,
+            progress=False,
         )
     partial = completed_regions(resumed)
     assert (10, 15) not in partial
     second = write_zarr_regions(
         resumed, _responses, 23, ARRAYS, chunk_size=5, client=dask_client,
-        broadcast={"weights": weights}, attrs={"model": "toy"}, show_progress=False,
+        broadcast={"weights": weights}, attrs={"model": "toy"}, progress=False,
     )
     assert (10, 15) in second and not set(second) & partial  # completed regions were skipped
     assert _store_files(resumed) == _store_files(whole)
@@ -183,10 +183,10 @@ def test_in_process_regions_equal_distributed_ones(dask_client, tmp_path):
     weights = np.arange(1, 7, dtype=np.float32)
     local = tmp_path / "local.zarr"
     remote = tmp_path / "remote.zarr"
-    write_zarr_regions(local, _responses, 12, ARRAYS, chunk_size=4, broadcast={"weights": weights}, show_progress=False)
+    write_zarr_regions(local, _responses, 12, ARRAYS, chunk_size=4, broadcast={"weights": weights}, progress=False)
     write_zarr_regions(
         remote, _responses, 12, ARRAYS, chunk_size=4, client=dask_client, broadcast={"weights": weights},
-        show_progress=False,
+        progress=False,
     )
     assert _store_files(local) == _store_files(remote)
 
@@ -194,7 +194,7 @@ def test_in_process_regions_equal_distributed_ones(dask_client, tmp_path):
 def test_a_store_with_another_layout_is_refused(tmp_path):
     weights = np.ones(6, dtype=np.float32)
     store = tmp_path / "out.zarr"
-    write_zarr_regions(store, _responses, 8, ARRAYS, chunk_size=4, broadcast={"weights": weights}, show_progress=False)
+    write_zarr_regions(store, _responses, 8, ARRAYS, chunk_size=4, broadcast={"weights": weights}, progress=False)
     with pytest.raises(ParallelError, match="chunks"):
         write_zarr_regions(store, _responses, 8, ARRAYS, chunk_size=2, broadcast={"weights": weights})
     with pytest.raises(BrainbridgeError, match="invalid array name"):
@@ -203,15 +203,15 @@ def test_a_store_with_another_layout_is_refused(tmp_path):
 
 def test_fewer_tasks_than_workers_still_get_their_data(dask_client):
     big = np.arange(100_000, dtype=np.float64)
-    assert map_tasks(_square_plus_sum, [3], dask_client, broadcast={"big": big}, show_progress=False)[0][0] == (
+    assert map_tasks(_square_plus_sum, [3], dask_client, broadcast={"big": big}, progress=False)[0][0] == (
         9 + float(big.sum())
     )
 
 
 def test_progress_bar_counts_tasks_done(dask_client, capsys):
-    map_tasks(_square_plus_sum, range(5), dask_client, broadcast={"big": np.ones(3)}, show_progress=True,
+    map_tasks(_square_plus_sum, range(5), dask_client, broadcast={"big": np.ones(3)}, progress=True,
               desc="squares")
     err = capsys.readouterr().err
     assert "squares" in err and "5/5" in err and "100%" in err
-    map_tasks(_square_plus_sum, range(3), dask_client, broadcast={"big": np.ones(3)}, show_progress=None)
+    map_tasks(_square_plus_sum, range(3), dask_client, broadcast={"big": np.ones(3)}, progress=None)
     assert capsys.readouterr().err == ""  # not a terminal: quiet by default

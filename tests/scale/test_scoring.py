@@ -63,8 +63,8 @@ def _same_score(a, b) -> None:
 @pytest.mark.parametrize("metric", ["pls", "ridge_per_neuroid"])
 def test_distributed_score_equals_local_score_exactly(dask_client, benchmark_data, metric):
     target, features = benchmark_data
-    local = score(features, target, metric, n_splits=4, show_progress=False)
-    remote = score(features, target, metric, n_splits=4, client=dask_client, show_progress=False)
+    local = score(features, target, metric, n_splits=4, progress=False)
+    remote = score(features, target, metric, n_splits=4, client=dask_client, progress=False)
     assert type(remote) is type(local)
     _same_score(remote, local)
 
@@ -74,20 +74,20 @@ def test_score_many_equals_pairwise_scores(dask_client, benchmark_data):
     targets = {"V4": target.isel(neuroid=slice(0, 5)), "IT": target.isel(neuroid=slice(5, 10))}
     sources = {f"model{i}": _features(target, 30, seed=10 + i, noise=0.5 + i) for i in range(3)}
     remote = score_many(sources, targets, "ridge_per_neuroid", layers=["early", "late"], n_splits=3, client=dask_client,
-                        show_progress=False)
+                        progress=False)
     assert set(remote) == {(s, layer, t) for s in sources for layer in ("early", "late") for t in targets}
     for (source_name, layer, target_name), result in remote.items():
         expected = score(sources[source_name], targets[target_name], "ridge_per_neuroid", layer=layer, n_splits=3,
-                         show_progress=False)
+                         progress=False)
         _same_score(result, expected)
-    local = score_many(sources, targets, "ridge_per_neuroid", layers=["early", "late"], n_splits=3, show_progress=False)
+    local = score_many(sources, targets, "ridge_per_neuroid", layers=["early", "late"], n_splits=3, progress=False)
     assert {k: v.values.tolist() for k, v in local.items()} == {k: v.values.tolist() for k, v in remote.items()}
 
 
 def test_a_worker_killed_while_scoring_does_not_change_the_scores(dask_client, benchmark_data):
     target, _ = benchmark_data
     sources = {f"model{i}": _features(target, 200, seed=20 + i) for i in range(4)}
-    expected = score_many(sources, {"all": target}, "pls", n_splits=5, show_progress=False)
+    expected = score_many(sources, {"all": target}, "pls", n_splits=5, progress=False)
     killed: list[str] = []
 
     async def exit_worker():  # Client.run(wait=False) takes only coroutine functions
@@ -104,7 +104,7 @@ def test_a_worker_killed_while_scoring_does_not_change_the_scores(dask_client, b
 
     killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
     killer.start()
-    remote = score_many(sources, {"all": target}, "pls", n_splits=5, client=dask_client, show_progress=False)
+    remote = score_many(sources, {"all": target}, "pls", n_splits=5, client=dask_client, progress=False)
     killer.join(timeout=70)
     assert killed, "no worker was killed while tasks ran"
     for key in expected:
@@ -133,9 +133,9 @@ def test_cli_score_on_a_scheduler_matches_a_local_run(dask_client, benchmark_dat
 
 def test_score_on_a_scheduler_address_equals_local_score(dask_client, benchmark_data):
     target, features = benchmark_data
-    local = score(features, target, "ridge_per_neuroid", n_splits=3, show_progress=False)
+    local = score(features, target, "ridge_per_neuroid", n_splits=3, progress=False)
     remote = score(features, target, "ridge_per_neuroid", n_splits=3, scheduler=dask_client.scheduler.address,
-                   show_progress=False)
+                   progress=False)
     _same_score(remote, local)
     assert dask_client.status == "running"  # the caller's cluster is left alone
 

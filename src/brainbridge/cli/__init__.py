@@ -19,7 +19,7 @@ from brainbridge.errors import BrainbridgeError
 COMMANDS: dict[str, tuple[str, str, str, str | None]] = {
     "catalogs": ("brainbridge.cli.core", "catalogs", "List the installed catalogs.", None),
     "list": ("brainbridge.cli.core", "list_command", "List catalogued assemblies and stimulus sets.", None),
-    "show": ("brainbridge.cli.core", "show", "Describe an assembly or stimulus set.", None),
+    "describe": ("brainbridge.cli.core", "describe", "Describe an assembly, stimulus set or catalog.", None),
     "fetch": ("brainbridge.cli.core", "fetch", "Fetch catalogued files into the cache.", None),
     "validate": ("brainbridge.cli.core", "validate", "Validate a netCDF/zarr assembly, stimulus set or catalog.", None),
     "package": ("brainbridge.cli.core", "package", "Package stimulus sets and assemblies into a catalog.", None),
@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str, str, str | None]] = {
     "encoding": ("brainbridge.encoding.cli", "encoding", "Encoding models: list, train, encode.", "encoding"),
     "data": ("brainbridge.data.cli", "data", "Training data for machine learning.", "ml"),
 }
+
+
+#: deprecated command name -> the command's name now (kept for one release, hidden from --help)
+ALIASES: dict[str, str] = {"show": "describe"}
 
 
 def _available(module: str) -> bool:
@@ -53,6 +57,13 @@ class LazyGroup(click.Group):
         return sorted(name for name, (module, *_rest) in COMMANDS.items() if _available(module))
 
     def get_command(self, ctx, name):
+        if name in ALIASES:
+            from brainbridge.deprecation import deprecated_alias_command
+
+            command = self.get_command(ctx, ALIASES[name])
+            return None if command is None else deprecated_alias_command(
+                command, f"brainbridge {name}", f"brainbridge {ALIASES[name]}"
+            )
         if name not in COMMANDS:
             return None
         module, attribute, _help, extra = COMMANDS[name]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from brainbridge.deprecation import cli_deprecated, deprecated_alias_command
 from brainbridge.fetch import cache_info, cached_path, clean_cache, tree_entries, verify_cache
 from brainbridge.fetch.cache import DownloadCache
 from brainbridge.formatting import format_bytes
@@ -40,7 +41,7 @@ def path_command(ctx: click.Context, sha1: str | None) -> None:
     click.echo(str(found))
 
 
-@cache.command("info")
+@cache.command("describe")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def info_command(ctx: click.Context, as_json: bool) -> None:
@@ -83,15 +84,19 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 @click.option("--delete", is_flag=True,
               help="Delete corrupt entries (default: move them aside); either way they are fetched again when needed.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option("--quiet", "-q", is_flag=True, hidden=True, help="Deprecated: use --no-progress.")
 @click.pass_context
-def verify_command(ctx: click.Context, delete: bool, as_json: bool, quiet: bool) -> None:
+def verify_command(ctx: click.Context, delete: bool, as_json: bool, progress: bool | None, quiet: bool) -> None:
     """Re-hash every cache entry; exit 1 if any is corrupt or missing.
 
     A corrupt file or folder is taken out of service: moved into the cache's .quarantine
     folder (or deleted with --delete), so the next use fetches or extracts a good copy.
     """
-    problems = verify_cache(ctx.obj["cache_dir"], delete=delete, progress=False if quiet else None)
+    if quiet:
+        cli_deprecated("brainbridge cache verify --quiet", "--no-progress")
+        progress = False
+    problems = verify_cache(ctx.obj["cache_dir"], delete=delete, progress=progress)
     bad = [p for p in problems if p.kind in ("corrupt", "missing")]
     if as_json:
         click.echo(json.dumps([vars(p) for p in problems], indent=2))
@@ -122,3 +127,6 @@ def clean_command(ctx: click.Context, everything: bool, older_than: float | None
     for path in report.busy:
         click.echo(f"busy (skipped) {path}")
     click.echo(f"{verb} {len(report.removed)} files, {format_bytes(report.freed_bytes)}")
+
+
+cache.add_command(deprecated_alias_command(info_command, "brainbridge cache info", "brainbridge cache describe"))

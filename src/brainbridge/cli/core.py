@@ -1,4 +1,4 @@
-"""The core subcommands: catalogs, list, show, fetch, validate, package and example.
+"""The core subcommands: catalogs, list, describe, fetch, validate, package and example.
 
 Each command prints a plain-text table (or one line per result) and exits non-zero with a
 one-line reason on error: :class:`brainbridge.errors.BrainbridgeError` is converted by the
@@ -17,6 +17,7 @@ import click
 import numpy as np
 import pandas as pd
 
+from brainbridge.deprecation import cli_deprecated
 from brainbridge.errors import (
     AssemblyError,
     BrainbridgeError,
@@ -34,7 +35,7 @@ __all__ = [
     "format_table",
     "list_command",
     "package",
-    "show",
+    "describe",
     "validate",
 ]
 
@@ -246,10 +247,10 @@ def _show_path(path: Path) -> str:
     )
 
 
-@click.command("show", context_settings=_CONTEXT)
+@click.command("describe", context_settings=_CONTEXT)
 @click.argument("identifier")
 @click.option("--offline", is_flag=True, default=None, help="Use only cached files (no network).")
-def show(identifier: str, offline: bool | None) -> None:
+def describe(identifier: str, offline: bool | None) -> None:
     """Describe an assembly or stimulus set: dims, coordinates, sizes, checksum, stimulus set.
 
     IDENTIFIER is a catalogued identifier (e.g. brainbridge.example.neural) or the path of a
@@ -312,10 +313,15 @@ def _suggest(identifier: str, choices: Iterable[str]) -> str:
 @click.argument("identifiers", nargs=-1, required=True)
 @click.option("--offline", is_flag=True, default=None, help="Use only cached files; fail if one is missing.")
 @click.option("--no-stimuli", is_flag=True, help="For assemblies, do not fetch their stimulus set.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=4, show_default=True, help="Parallel downloads.")
+@click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True, help="Parallel downloads.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, hidden=True, help="Deprecated: use --workers.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option("--timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True, metavar="SECONDS",
               help="Time allowed for each file, retries and waiting for other processes included (0: no limit).")
-def fetch(identifiers: tuple[str, ...], offline: bool | None, no_stimuli: bool, jobs: int, timeout: float) -> None:
+def fetch(
+    identifiers: tuple[str, ...], offline: bool | None, no_stimuli: bool, workers: int, jobs: int | None,
+    progress: bool | None, timeout: float,
+) -> None:
     """Fetch catalogued assemblies and stimulus sets into the cache (checksums verified).
 
     An assembly's stimulus set is fetched with it unless --no-stimuli is given. Files are
@@ -362,8 +368,11 @@ def fetch(identifiers: tuple[str, ...], offline: bool | None, no_stimuli: bool, 
          "base_dir": get_catalog(row["source_catalog"]).base_dir}
         for row in rows
     ]
+    if jobs is not None:
+        cli_deprecated("brainbridge fetch --jobs", "--workers")
+        workers = jobs
     limit = timeout or None
-    paths = fetch_files(requests, max_workers=jobs, timeout=limit, lock_timeout=limit, **options)
+    paths = fetch_files(requests, workers=workers, progress=progress, timeout=limit, lock_timeout=limit, **options)
     table = []
     for row, path in zip(rows, paths):
         table.append(

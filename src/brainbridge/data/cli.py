@@ -1,4 +1,4 @@
-"""``brainbridge data``: inspect training-data files through ``load_data``."""
+"""``brainbridge data``: describe training-data files read through ``load_data``."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ import click
 import numpy as np
 import pandas as pd
 
+from brainbridge.deprecation import deprecated_alias_command
+
 
 @click.group()
 def data():
     """Training data for machine learning (CEBRA-compatible)."""
 
 
-@data.command()
+@data.command("describe")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--key", default=None, help="Entry to load (npz name, HDF5 path, sheet, MAT variable, dict key)."
@@ -24,7 +26,7 @@ def data():
 @click.option("--columns", default=None, help="Comma-separated columns (tables) or keypoints (DeepLabCut).")
 @click.option("--allow-pickle", is_flag=True, help="Allow formats that unpickle (only for trusted files).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")
-def inspect(file, key, columns, allow_pickle, as_json):
+def describe(file, key, columns, allow_pickle, as_json):
     """Show the shape, dtype and value range of the array FILE holds.
 
     For files holding several entries (.npz, .mat, .h5, .nwb, .nc) without --key, list every
@@ -80,3 +82,6 @@ def _print_entries(file, entries, as_json: bool) -> None:
         click.echo("* loaded without --key")
     else:
         click.echo("pass --key to load one")
+
+
+data.add_command(deprecated_alias_command(describe, "brainbridge data inspect", "brainbridge data describe"))

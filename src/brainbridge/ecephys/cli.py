@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
 import click
 import numpy as np
 import pandas as pd
+
+from brainbridge.deprecation import cli_deprecated, deprecated_alias_command
 
 __all__ = ["ecephys"]
 
@@ -18,9 +21,24 @@ _SOURCE = click.option(
 )
 _MANIFEST = click.option("--manifest", type=click.Path(dir_okay=False), help="Cache manifest file.")
 _OFFLINE = click.option("--offline", is_flag=True, help="Use only cached files (never fetch).")
-_FORMAT = click.option(
-    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
-)
+
+
+def _FORMAT(function):
+    """``--json`` / ``--csv`` (default: a table), and the deprecated ``--format``."""
+
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of a table.")
+    @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+    @click.option("--format", "old_format", type=click.Choice(["table", "csv", "json"]), default=None, hidden=True,
+                  help="Deprecated: use --json or --csv.")
+    @functools.wraps(function)
+    def wrapper(*args, as_json: bool, as_csv: bool, old_format: str | None, **kwargs):
+        fmt = "json" if as_json else "csv" if as_csv else "table"
+        if old_format is not None:
+            cli_deprecated("--format", "--json or --csv")
+            fmt = old_format
+        return function(*args, fmt=fmt, **kwargs)
+
+    return wrapper
 
 
 def _cache(source: str | None, manifest: str | None, offline: bool):
@@ -117,7 +135,7 @@ def units(source, manifest, offline, fmt, session_ids, all_units, **thresholds):
     _emit(table, fmt)
 
 
-@ecephys.command()
+@ecephys.command("describe")
 @click.argument("session")
 @_SOURCE
 @_MANIFEST
@@ -130,7 +148,7 @@ def units(source, manifest, offline, fmt, session_ids, all_units, **thresholds):
 @click.option("--stimulus-name", default=None, help="Align only to presentations of this stimulus.")
 @click.option("--align-to", default="start_time", show_default=True,
               help="Presentation column to align to (any event time column, e.g. stop_time).")
-def session(session, source, manifest, offline, presentations, plot_path, unit_id, window, bin_size, stimulus_name,
+def describe(session, source, manifest, offline, presentations, plot_path, unit_id, window, bin_size, stimulus_name,
             align_to):
     """Describe a session (a project session id, or the path of an NWB file)."""
     from brainbridge.ecephys.session import EcephysSession
@@ -213,3 +231,8 @@ def package(paths, catalog_name, identifier, bin_edges, presentations, half_open
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(ecephys())
+
+
+ecephys.add_command(
+    deprecated_alias_command(describe, "brainbridge ecephys session", "brainbridge ecephys describe")
+)

@@ -54,6 +54,7 @@ from filelock import FileLock
 from brainbridge import config
 from brainbridge.assemblies import align, average_repetitions, average_time_bins, select, walk_coords
 from brainbridge.atomic import atomic_dir
+from brainbridge.deprecation import renamed_parameters
 from brainbridge.encoding.errors import EncodingError, FitCacheError
 from brainbridge.encoding.registry import Accuracy
 from brainbridge.hashing import arrays_digest, file_digest, json_digest
@@ -304,6 +305,7 @@ def _neuroid_table(target: xr.DataArray) -> dict[str, np.ndarray]:
     return table
 
 
+@renamed_parameters(show_progress="progress")
 def train_fit(
     extractor: Any,
     layer: str,
@@ -315,7 +317,7 @@ def train_fit(
     accuracy: Accuracy | None = None,
     key_inputs: Mapping[str, Any] | None = None,
     features: Any = None,
-    show_progress: bool | None = None,
+    progress: bool | None = None,
 ) -> Fit:
     """Fit ``layer`` features onto ``target`` and measure cross-validated accuracy.
 
@@ -358,7 +360,7 @@ def train_fit(
     if callable(features):
         features = features()
     if features is None:
-        features = cached_features(extractor, stimulus_set, [layer], show_progress=show_progress)
+        features = cached_features(extractor, stimulus_set, [layer], progress=progress)
     X, Y = align(features, averaged)
     model = make_mapping(mapping, **dict(mapping_params or {}))
     model.fit(np.asarray(X.values, dtype=np.float32), np.asarray(Y.transpose("presentation", "neuroid").values))
@@ -372,7 +374,7 @@ def train_fit(
         raw = score(
             features, target, mapping, stratification_coord=stratify, n_splits=accuracy.n_splits,
             train_size=accuracy.train_size, random_state=accuracy.random_state,
-            mapping_params=params or None, show_progress=show_progress, region=None, ceiling=False,
+            mapping_params=params or None, progress=progress, region=None, ceiling=False,
         )
     if not np.isfinite(float(raw)):
         raise EncodingError(
@@ -381,7 +383,7 @@ def train_fit(
         )
     ceiling_note = None
     try:
-        ceiling_score = ceiling_function(target, mapping, region=None, show_progress=False)
+        ceiling_score = ceiling_function(target, mapping, region=None, progress=False)
         if not float(ceiling_score) > 0:
             ceiling_note = f"ceiling {float(ceiling_score):.4g} is not positive: no ceiled score"
     except ScoringError as e:  # e.g. a target without repetitions: unceiled, said in info
@@ -428,6 +430,7 @@ def train_fit(
     )
 
 
+@renamed_parameters(show_progress="progress")
 def get_or_train(
     extractor: Any,
     layer: str,
@@ -443,7 +446,7 @@ def get_or_train(
     stimulus_sha1: str | None = None,
     root: Path | None = None,
     features: Any = None,
-    show_progress: bool | None = None,
+    progress: bool | None = None,
 ) -> Fit:
     """The cached fit for these inputs, training (and caching) it on first use.
 
@@ -506,7 +509,7 @@ def get_or_train(
         target = prepare_target(assembly, roi_coord=roi_coord, roi=roi, time_bin=time_bin)
         fit = train_fit(
             extractor, layer, target, key=key, mapping=mapping, mapping_params=mapping_params,
-            accuracy=accuracy, key_inputs=inputs, features=features, show_progress=show_progress,
+            accuracy=accuracy, key_inputs=inputs, features=features, progress=progress,
         )
         fit.save(root)
         return fit
@@ -536,6 +539,7 @@ def features_key(
     )
 
 
+@renamed_parameters(show_progress="progress")
 def cached_features(
     extractor: Any,
     stimulus_set: pd.DataFrame,
@@ -544,7 +548,7 @@ def cached_features(
     stimulus_sha1: str | None = None,
     root: Path | None = None,
     batch_size: int | None = None,
-    show_progress: bool | None = None,
+    progress: bool | None = None,
 ) -> xr.DataArray:
     """The extractor's features of a stimulus set, extracted once and then read from disk.
 
@@ -583,7 +587,7 @@ def cached_features(
                 warnings.warn(
                     f"cached features {folder} are unreadable: {e}{where}; extracting again", stacklevel=2
                 )
-        features = extractor.extract(stimulus_set, layers=wanted, batch_size=batch_size, show_progress=show_progress)
+        features = extractor.extract(stimulus_set, layers=wanted, batch_size=batch_size, progress=progress)
         with atomic_dir(folder) as staging:
             np.savez(
                 staging / "features.npz",

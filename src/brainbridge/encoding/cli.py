@@ -12,8 +12,6 @@ the same command as ``brainbridge score``.
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import json
 import re
 import time
@@ -25,11 +23,10 @@ import click
 import numpy as np
 
 from brainbridge.atomic import atomic_write_text
-from brainbridge.errors import valid_values_message
+from brainbridge.deprecation import cli_deprecated
 
 __all__ = ["add_encoding_command", "encoding", "resolve_extractor", "score"]
 
-_BUILTIN_EXTRACTORS = ("gabor-v1", "efficientnet-lite0", "random-cnn", "random-cnn-seed<N>")
 #: ``--metric`` values: :data:`brainbridge.encoding.scoring.METRICS` and its aliases (kept here so
 #: ``--help`` needs no scientific imports; a test checks they agree)
 METRIC_CHOICES = (
@@ -51,26 +48,10 @@ def add_encoding_command(command: click.Command) -> click.Command:
 
 
 def resolve_extractor(name: str) -> Any:
-    """A feature extractor by name: a built-in family, or one the model registry knows.
+    """A feature extractor by name: :func:`brainbridge.encoding.registry.get_extractor` (the one factory)."""
+    from brainbridge.encoding.registry import get_extractor
 
-    Built-ins: ``gabor-v1``, ``efficientnet-lite0``, ``random-cnn`` / ``random-cnn-seed<N>``.
-    """
-    from brainbridge.encoding.errors import InvalidParameterError
-
-    seed = re.fullmatch(r"random-cnn(?:-seed(\d+))?", name)
-    if name in ("gabor-v1", "efficientnet-lite0") or seed:
-        from brainbridge.encoding import features
-
-        if name == "gabor-v1":
-            return features.GaborV1()
-        if name == "efficientnet-lite0":
-            return features.efficientnet_lite0()
-        return features.random_cnn(seed=int(seed.group(1) or 0))
-    if importlib.util.find_spec("brainbridge.encoding.registry") is not None:
-        getter = getattr(importlib.import_module("brainbridge.encoding.registry"), "get_extractor", None)
-        if getter is not None:
-            return getter(name)
-    raise InvalidParameterError(valid_values_message("model", name, list(_BUILTIN_EXTRACTORS)))
+    return get_extractor(name)
 
 
 def _load_assembly(spec: str, *, need_stimuli: bool):
@@ -166,7 +147,7 @@ def _format_table(rows: list[dict[str, Any]]) -> str:
 @click.option("--features", "features_path", type=click.Path(exists=True, path_type=Path),
               help="A features assembly (netCDF or zarr; presentation x neuroid with stimulus_id).")
 @click.option("--model", "model_name", help="A feature extractor applied to the assembly's stimulus set "
-              f"({', '.join(_BUILTIN_EXTRACTORS)}, or a registry name).")
+              "(gabor_v1, efficientnet_lite0, random_cnn_seed<N>, or a registered model id).")
 @click.option("--layer", "layers", multiple=True, help="Layer(s) of the model or features (repeatable).")
 @click.option("--assembly", "assembly_spec", required=True, help="A catalog identifier or a .nc/.zarr file.")
 @click.option("--metric", type=click.Choice(METRIC_CHOICES), default="pls", show_default=True,
@@ -184,8 +165,8 @@ def _format_table(rows: list[dict[str, Any]]) -> str:
               help="r2: r**2/ceiling (Brain-Score since 2026); legacy: (r/ceiling)**2.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Save predicted-vs-measured and r-vs-ceiling plots here (one file per region).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the rows as JSON ('-' for standard output instead of the table).")
+@click.option("--json", "json_path", is_flag=False, flag_value="-", default=None, metavar="",
+              help="Print the rows as JSON instead of the table (--json PATH, writing a file, is deprecated).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Run the cross-validation splits on this Dask scheduler.")
@@ -204,7 +185,7 @@ def score(
     with_ceiling: bool,
     ceiling_formula: str,
     plot_path: Path | None,
-    json_path: Path | None,
+    json_path: str | None,
     progress: bool | None,
     scheduler: str | None = None,
     workers: int | None = None,
@@ -213,7 +194,7 @@ def score(
 
     \b
     Examples:
-      brainbridge score --model gabor-v1 --assembly brainbridge.example.neural --metric ridge_per_neuroid
+      brainbridge score --model gabor_v1 --assembly brainbridge.example.neural --metric ridge_per_neuroid
       brainbridge score --features feats.nc --assembly data.nc --metric pls --plot score.png
     """
     from brainbridge.assemblies import ModelFeaturesAssembly
@@ -230,7 +211,7 @@ def score(
         from brainbridge.encoding.cache import cached_features
 
         # once for every region, and once for every run: features are cached under a content hash
-        source = cached_features(source, target.attrs["stimulus_set"], list(layers) or None, show_progress=progress)
+        source = cached_features(source, target.attrs["stimulus_set"], list(layers) or None, progress=progress)
     features_time = time.perf_counter() - started
     if not regions and "region" in target.coords and target["region"].dims == ("neuroid",):
         regions = tuple(dict.fromkeys(np.asarray(target["region"].values).astype(str)))
@@ -253,7 +234,7 @@ def score(
                 result = score_function(
                     source, target, metric, layer=layer_arg, stratification_coord=strat, n_splits=n_splits,
                     ceiling=with_ceiling, ceiling_formula=ceiling_formula, time_bin=_parse_time_bin(time_bin),
-                    region=region, show_progress=progress, client=client,
+                    region=region, progress=progress, client=client,
                 )
                 rows.append(_row(region or "all", metric, result, time.perf_counter() - started, features_time))
                 results.append((region, result))
@@ -261,12 +242,13 @@ def score(
         if client is not None:  # also on errors: a --workers cluster must not outlive the command
             client.close()
 
-    if json_path is not None and str(json_path) == "-":
+    if json_path == "-":
         click.echo(json.dumps(rows, indent=2))
     else:
         click.echo(_format_table(rows))
         if json_path is not None:
-            atomic_write_text(json_path, json.dumps(rows, indent=2))
+            cli_deprecated("brainbridge score --json PATH", "--json (JSON on standard output) > PATH")
+            atomic_write_text(Path(json_path), json.dumps(rows, indent=2))
     if plot_path is not None:
         source_name = model_name or Path(features_path).name
         _save_plots(plot_path, results, source=source_name, assembly=str(assembly_spec))

@@ -2,12 +2,12 @@
 
 Every extractor follows one contract (shared with the scoring and registry code):
 
-``extractor.extract(stimuli, *, layers=None, batch_size=None, show_progress=None)``
+``extractor.extract(stimuli, *, layers=None, batch_size=None, progress=None)``
     Features ``presentation x neuroid``: ``stimulus_id`` on ``presentation``; ``neuroid_id``,
     ``layer`` and ``neuroid_num`` on ``neuroid``. Several layers are concatenated along
     ``neuroid``. ``stimuli`` is anything :func:`brainbridge.encoding.images.image_source` takes.
 ``extractor.identifier``
-    A readable name (``gabor-v1``, ``efficientnet-lite0``, ``random-cnn-seed0``...).
+    A readable name (``gabor_v1``, ``efficientnet_lite0``, ``random_cnn_seed0``...).
 ``extractor.fingerprint(layers=None)``
     sha256 hex of everything that determines the features: the weights' checksum, the
     preprocessing, the layers (and spatial pooling) and the brainbridge version. Two extractors
@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from brainbridge.assemblies import ModelFeaturesAssembly
+from brainbridge.deprecation import renamed_parameters
 from brainbridge.encoding.errors import InvalidParameterError, UnknownLayerError
 from brainbridge.encoding.images import RESIZE_POLICIES, ImageSource, image_source
 from brainbridge.errors import valid_values_message
@@ -195,13 +196,14 @@ class FeatureExtractor(ABC):
         """sha256 hex over weights checksum + preprocessing + layers + pooling + library version."""
         return json_digest(self.describe(layers))
 
+    @renamed_parameters(show_progress="progress")
     def iter_features(
         self,
         stimuli: Any,
         *,
         layers: str | Sequence[str] | None = None,
         batch_size: int | None = None,
-        show_progress: bool | None = None,
+        progress: bool | None = None,
     ) -> Iterator[tuple[list[str], np.ndarray, list[tuple[str, tuple[int, ...]]]]]:
         """Stream features batch by batch: ``(stimulus_ids, float32 (B, F), [(layer, shape)...])``.
 
@@ -212,7 +214,7 @@ class FeatureExtractor(ABC):
         source: ImageSource = image_source(stimuli)
         batch_size = int(batch_size or self.default_batch_size)
         p = self.preprocessing
-        with progress_bar(total=len(source), desc=f"features {self.identifier}", unit="img", progress=show_progress,
+        with progress_bar(total=len(source), desc=f"features {self.identifier}", unit="img", progress=progress,
                           leave=False) as bar:
             for ids, batch in source.batches(batch_size, p.size, p.resize, p.interpolation):
                 outputs = self._batch_features(batch, wanted)
@@ -236,13 +238,14 @@ class FeatureExtractor(ABC):
             "neuroid_num": ("neuroid", np.arange(len(ids))),
         }
 
+    @renamed_parameters(show_progress="progress")
     def extract(
         self,
         stimuli: Any,
         *,
         layers: str | Sequence[str] | None = None,
         batch_size: int | None = None,
-        show_progress: bool | None = None,
+        progress: bool | None = None,
     ) -> ModelFeaturesAssembly:
         """Features of ``stimuli`` as a ``presentation x neuroid`` assembly.
 
@@ -256,7 +259,7 @@ class FeatureExtractor(ABC):
             :attr:`default_layers`.
         batch_size
             Images per forward pass (default :attr:`default_batch_size`).
-        show_progress
+        progress
             ``True``/``False`` forces the progress bar on/off; ``None`` shows it on a terminal.
 
         Returns
@@ -272,7 +275,7 @@ class FeatureExtractor(ABC):
         shapes: list[tuple[str, tuple[int, ...]]] = []
         position = 0
         for ids, features, batch_shapes in self.iter_features(
-            source, layers=wanted, batch_size=batch_size, show_progress=show_progress
+            source, layers=wanted, batch_size=batch_size, progress=progress
         ):
             if values is None:
                 values = np.empty((len(source), features.shape[1]), dtype=np.float32)
@@ -354,7 +357,7 @@ class GaborV1(FeatureExtractor):
         )
         self.layers = ["energy", "linear"]
         self.default_layers = ["energy"]
-        self.identifier = "gabor-v1" if params == _GABOR_DEFAULTS else f"gabor-v1-{self.weights_checksum()[:8]}"
+        self.identifier = "gabor_v1" if params == _GABOR_DEFAULTS else f"gabor_v1_{self.weights_checksum()[:8]}"
 
     def weights_checksum(self) -> str:
         bank = self.banks["energy"]
@@ -569,7 +572,7 @@ def efficientnet_lite0(
         model,
         layers,
         preprocessing=preprocessing or Preprocessing(size=224),
-        identifier="efficientnet-lite0",
+        identifier="efficientnet_lite0",
         default_layers=["_blocks.10"],
         spatial_pool=spatial_pool,
         device=device,
@@ -619,7 +622,7 @@ def random_cnn(
     Parameters
     ----------
     seed
-        The weights' seed; the identifier is ``random-cnn-seed<seed>``.
+        The weights' seed; the identifier is ``random_cnn_seed<seed>``.
     spatial_pool, preprocessing, device, batch_size
         See :func:`efficientnet_lite0` (default input: stretch to 128, ImageNet mean/std).
     """
@@ -641,7 +644,7 @@ def random_cnn(
         module,
         [f"relu{i}" for i in range(1, len(_RANDOM_CNN_SPEC) + 1)],
         preprocessing=preprocessing or Preprocessing(size=128),
-        identifier=f"random-cnn-seed{int(seed)}",
+        identifier=f"random_cnn_seed{int(seed)}",
         default_layers=["relu3"],
         spatial_pool=spatial_pool,
         device=device,

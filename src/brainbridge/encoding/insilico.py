@@ -27,6 +27,7 @@ import numpy as np
 from brainbridge import config
 from brainbridge.assemblies import NeuronRecordingAssembly
 from brainbridge.atomic import atomic_path
+from brainbridge.deprecation import renamed_parameters
 from brainbridge.encoding.errors import EncodingError, InsilicoIncompleteError, InvalidParameterError
 from brainbridge.encoding.images import image_source
 from brainbridge.hashing import json_digest, text_digest
@@ -91,13 +92,14 @@ def _create(path: Path, model, source, signature: str, stimulus_set_identifier: 
         f.attrs[_METADATA_ATTR] = json.dumps(model.metadata())
 
 
+@renamed_parameters(show_progress="progress")
 def generate_insilico_responses(
     model: Any,
     stimuli: Any,
     path: str | os.PathLike,
     *,
     batch_size: int | None = None,
-    show_progress: bool | None = True,
+    progress: bool | None = None,
     overwrite: bool = False,
     client: Any = None,
     scheduler: str | None = None,
@@ -120,7 +122,7 @@ def generate_insilico_responses(
     batch_size
         Images per batch (default: the extractor's); each batch is written and recorded
         before the next is computed.
-    show_progress
+    progress
         Progress bar (``None``: on a terminal).
     overwrite
         Replace a file made for another model or other stimuli (otherwise an error).
@@ -146,7 +148,7 @@ def generate_insilico_responses(
 
     if client is not None or scheduler is not None or workers is not None or str(path).rstrip("/").endswith(".zarr"):
         return _generate_zarr(
-            model, stimuli, path, batch_size=batch_size, show_progress=show_progress, overwrite=overwrite,
+            model, stimuli, path, batch_size=batch_size, progress=progress, overwrite=overwrite,
             client=client, scheduler=scheduler, workers=workers, chunk_size=chunk_size,
             storage_options=storage_options,
         )
@@ -180,7 +182,7 @@ def generate_insilico_responses(
         data = f.variables["data"]
         position = done
         for ids, predicted in iter_encode(
-            model, source.subset(done), batch_size=batch_size, show_progress=show_progress
+            model, source.subset(done), batch_size=batch_size, progress=progress
         ):
             data[position : position + len(ids)] = predicted
             position += len(ids)
@@ -205,14 +207,14 @@ def _insilico_region(start: int, stop: int, *, model, source, batch_size) -> dic
     out = np.empty((stop - start, model.n_neuroids), dtype=np.float32)
     position = 0
     for ids, predicted in iter_encode(model, _region_source(source, start, stop), batch_size=batch_size,
-                                      show_progress=False):
+                                      progress=False):
         out[position : position + len(ids)] = predicted
         position += len(ids)
     return {"data": out}
 
 
 def _generate_zarr(
-    model, stimuli, path, *, batch_size, show_progress, overwrite, client, scheduler, workers, chunk_size,
+    model, stimuli, path, *, batch_size, progress, overwrite, client, scheduler, workers, chunk_size,
     storage_options,
 ) -> Path:
     """:func:`generate_insilico_responses` into a zarr store, region by region, resumable."""
@@ -256,7 +258,7 @@ def _generate_zarr(
         text, _insilico_region, len(source), {"data": spec}, chunk_size=int(chunk_size or 256),
         client=client, scheduler=scheduler, workers=workers,
         broadcast={"model": model, "source": source, "batch_size": batch_size},
-        attrs=attrs, coords=coords, storage_options=storage_options, show_progress=show_progress,
+        attrs=attrs, coords=coords, storage_options=storage_options, progress=progress,
     )
     return Path(text) if "://" not in text else text
 
@@ -299,6 +301,7 @@ def open_insilico_responses(
     return (assembly, metadata) if return_metadata else assembly
 
 
+@renamed_parameters(show_progress="progress")
 def load_insilico_neural_responses(
     model: str | os.PathLike | Any,
     imageset: str | None = None,
@@ -308,7 +311,7 @@ def load_insilico_neural_responses(
     return_metadata: bool = True,
     generate: bool = True,
     batch_size: int | None = None,
-    show_progress: bool | None = True,
+    progress: bool | None = None,
 ) -> NeuronRecordingAssembly | tuple[NeuronRecordingAssembly, dict[str, Any]]:
     """In silico responses of a model to a catalogued stimulus set, opened lazily (NED's call).
 
@@ -327,7 +330,7 @@ def load_insilico_neural_responses(
     generate
         Generate (or finish) the file under ``<BRAINBRIDGE_HOME>/insilico/`` when needed;
         ``False`` raises instead.
-    batch_size, show_progress
+    batch_size, progress
         For the generation.
 
     Returns
@@ -350,7 +353,7 @@ def load_insilico_neural_responses(
     from brainbridge.catalogs import get_stimulus_set
 
     if loaded is None:
-        loaded = get_encoding_model(model_id, selection=selection, subject=subject, show_progress=show_progress)
+        loaded = get_encoding_model(model_id, selection=selection, subject=subject, progress=progress)
     stimulus_set = get_stimulus_set(imageset)
     path = insilico_path(model_id, imageset, selection, subject)
     if not generate:
@@ -360,7 +363,7 @@ def load_insilico_neural_responses(
     else:
         # the managed file is ours: a stale one (other fits) is replaced, a partial one resumed
         generate_insilico_responses(
-            loaded, stimulus_set, path, batch_size=batch_size, show_progress=show_progress, overwrite=True
+            loaded, stimulus_set, path, batch_size=batch_size, progress=progress, overwrite=True
         )
     return open_insilico_responses(path, return_metadata=return_metadata)
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from brainbridge.assemblies import NeuronRecordingAssembly
+from brainbridge.deprecation import renamed_parameters
 from brainbridge.encoding.cache import Fit, cached_features, get_or_train
 from brainbridge.encoding.errors import InvalidParameterError
 from brainbridge.encoding.images import image_source
@@ -181,13 +182,14 @@ class EncodingModel:
         )
 
 
+@renamed_parameters(show_progress="progress")
 def get_encoding_model(
     model_id: str,
     selection: Mapping[str, Any] | None = None,
     subject: Any = None,
     device: str = "auto",
     *,
-    show_progress: bool | None = None,
+    progress: bool | None = None,
 ) -> EncodingModel:
     """Load an encoding model, training its fits on the card's benchmark on first use.
 
@@ -201,7 +203,7 @@ def get_encoding_model(
         One of the card's subjects (``None``: all subjects' neuroids).
     device
         ``"cpu"``, ``"cuda"`` or ``"auto"`` for torch extractors.
-    show_progress
+    progress
         Progress bars while training (``None``: on a terminal).
 
     Raises
@@ -228,7 +230,7 @@ def get_encoding_model(
             if layer not in extracted:
                 extracted[layer] = cached_features(
                     extractor, assembly.attrs["stimulus_set"], [layer], stimulus_sha1=stimulus_sha1,
-                    show_progress=show_progress,
+                    progress=progress,
                 )
             return extracted[layer]
 
@@ -246,7 +248,7 @@ def get_encoding_model(
             extractor, layer, assembly, roi_coord=card.roi_key.coord, roi=roi, time_bin=card.time_bin,
             mapping=card.mapping, mapping_params=card.mapping_params, accuracy=card.accuracy,
             assembly_sha1=assembly_sha1, stimulus_sha1=stimulus_sha1, features=features_of(layer),
-            show_progress=show_progress,
+            progress=progress,
         )
         mask = np.ones(fit.n_neuroids, dtype=bool)
         if subject_name is not None:
@@ -264,8 +266,9 @@ def _check_model(model: Any) -> EncodingModel:
     return model
 
 
+@renamed_parameters(show_progress="progress")
 def iter_encode(
-    model: EncodingModel, stimulus: Any, *, batch_size: int | None = None, show_progress: bool | None = True
+    model: EncodingModel, stimulus: Any, *, batch_size: int | None = None, progress: bool | None = None
 ) -> Iterator[tuple[list[str], np.ndarray]]:
     """Stream predictions: ``(stimulus_ids, float32 (B, n_neuroids))`` batch by batch."""
     model = _check_model(model)
@@ -273,7 +276,7 @@ def iter_encode(
     layers = model.layers
     offsets: dict[str, slice] | None = None
     for ids, features, shapes in model.extractor.iter_features(
-        source, layers=layers, batch_size=batch_size, show_progress=show_progress
+        source, layers=layers, batch_size=batch_size, progress=progress
     ):
         if offsets is None:
             offsets, start = {}, 0
@@ -292,11 +295,12 @@ def iter_encode(
         yield ids, out
 
 
+@renamed_parameters(show_progress="progress")
 def encode(
     model: EncodingModel,
     stimulus: Any,
     return_metadata: bool = False,
-    show_progress: bool | None = True,
+    progress: bool | None = None,
     batch_size: int | None = None,
 ) -> NeuronRecordingAssembly | tuple[NeuronRecordingAssembly, dict[str, Any]]:
     """In silico responses of ``model`` to ``stimulus``.
@@ -310,7 +314,7 @@ def encode(
         ``(N, 3, H, W)`` (any size: the extractor's preprocessing resizes it).
     return_metadata
         Also return :func:`get_metadata`'s dict.
-    show_progress
+    progress
         Progress bar (``None``: on a terminal).
     batch_size
         Images per forward pass (default: the extractor's).
@@ -326,7 +330,7 @@ def encode(
     source = image_source(stimulus)
     values = np.empty((len(source), model.n_neuroids), dtype=np.float32)
     position = 0
-    for ids, predicted in iter_encode(model, source, batch_size=batch_size, show_progress=show_progress):
+    for ids, predicted in iter_encode(model, source, batch_size=batch_size, progress=progress):
         values[position : position + len(ids)] = predicted
         position += len(ids)
     coords = {"stimulus_id": ("presentation", np.asarray(source.stimulus_ids, dtype=object))}
@@ -344,12 +348,13 @@ def encode(
     return assembly
 
 
+@renamed_parameters(show_progress="progress")
 def get_metadata(
     model: EncodingModel | str,
     selection: Mapping[str, Any] | None = None,
     subject: Any = None,
     *,
-    show_progress: bool | None = None,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """Metadata of a model: card, selection, extractor identity and accuracy per ROI.
 
@@ -359,4 +364,4 @@ def get_metadata(
     if isinstance(model, EncodingModel):
         return model.metadata()
     return get_encoding_model(model, selection=selection, subject=subject, device="cpu",
-                              show_progress=show_progress).metadata()
+                              progress=progress).metadata()

@@ -19,22 +19,23 @@ from pathlib import Path
 
 import click
 
+from brainbridge.deprecation import cli_deprecated
+from brainbridge.formatting import format_table
+
 __all__ = ["COMMANDS", "describe_command", "encode_command", "list_command", "train_command"]
 
 
 def _accuracy_table(model) -> str:
-    rows = [f"{'roi':<8} {'layer':<14} {'neuroids':>8} {'median r':>9} {'ceiling':>8} {'ceiled':>7}"]
-    for roi, info in model.metadata()["rois"].items():
-        acc = info["accuracy"]
+    def fmt(value):
+        return "-" if value is None else f"{value:.3f}"
 
-        def fmt(value):
-            return "-" if value is None else f"{value:.3f}"
-
-        rows.append(
-            f"{roi:<8} {info['layer']:<14} {info['n_neuroids']:>8} {fmt(acc['median_r']):>9} "
-            f"{fmt(acc['ceiling']):>8} {fmt(acc['ceiled_score']):>7}"
-        )
-    return "\n".join(rows)
+    rows = [
+        {"region": roi, "layer": info["layer"], "neuroids": info["n_neuroids"],
+         "median r": fmt(info["accuracy"]["median_r"]), "ceiling": fmt(info["accuracy"]["ceiling"]),
+         "ceiled": fmt(info["accuracy"]["ceiled_score"])}
+        for roi, info in model.metadata()["rois"].items()
+    ]
+    return format_table(rows)
 
 
 def _selection(card, values: tuple[str, ...]) -> dict | None:
@@ -51,9 +52,11 @@ def list_command(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([card.to_dict() for card in cards], indent=2, default=str))
         return
-    for card in cards:
-        rois = ", ".join(card.roi_key.valid_values)
-        click.echo(f"{card.model_id:<48} {card.extractor:<20} {card.roi_key.name}: {rois}")
+    click.echo(format_table([
+        {"model": card.model_id, "extractor": card.extractor,
+         "regions": f"{card.roi_key.name}: {', '.join(card.roi_key.valid_values)}"}
+        for card in cards
+    ]))
 
 
 @click.command("describe")
@@ -74,18 +77,25 @@ def _slug(text: str) -> str:
 
 @click.command("train")
 @click.option("--assembly", "assembly_id", required=True, help="Catalog identifier of the benchmark assembly.")
-@click.option("--extractor", default="gabor-v1", show_default=True,
-              help="Feature extractor: gabor-v1, efficientnet-lite0, random-cnn-seed<N>.")
-@click.option("--layer", required=True, help="The extractor's layer (used for every ROI).")
-@click.option("--roi-coord", default="region", show_default=True, help="Neuroid coordinate holding the ROI.")
+@click.option("--extractor", default="gabor_v1", show_default=True,
+              help="Feature extractor: gabor_v1, efficientnet_lite0, random_cnn_seed<N>.")
+@click.option("--layer", required=True, help="The extractor's layer (used for every region).")
+@click.option("--region-coord", default="region", show_default=True, help="Neuroid coordinate holding the region.")
+@click.option("--roi-coord", default=None, hidden=True, help="Deprecated: use --region-coord.")
 @click.option("--subject-coord", default=None, help="Neuroid coordinate holding the subject (e.g. animal).")
 @click.option("--mapping", type=click.Choice(["ridge_per_neuroid", "pls"]), default="ridge_per_neuroid",
               show_default=True, help="ridge_per_neuroid: one leave-one-out ridge penalty per neuroid.")
 @click.option("--model", "model_name", default=None, help="Model name in the id (default: from the extractor).")
 @click.option("--modality", default="ephys", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace a user card with the same id.")
-def train_command(assembly_id, extractor, layer, roi_coord, subject_coord, mapping, model_name, modality, overwrite):
+def train_command(
+    assembly_id, extractor, layer, region_coord, roi_coord, subject_coord, mapping, model_name, modality, overwrite
+):
     """Train (and cache) an encoding model on a catalogued assembly; save it as a user model."""
+    if roi_coord is not None:
+        cli_deprecated("brainbridge encoding train --roi-coord", "--region-coord")
+        region_coord = roi_coord
+    roi_coord = region_coord
     import numpy as np
     import pandas as pd
 
@@ -118,7 +128,7 @@ def train_command(assembly_id, extractor, layer, roi_coord, subject_coord, mappi
         mapping=mapping,
     )
     path = save_user_card(card, overwrite=overwrite)
-    model = get_encoding_model(card.model_id, show_progress=None)
+    model = get_encoding_model(card.model_id, progress=None)
     click.echo(f"model {card.model_id} (card: {path})")
     click.echo(_accuracy_table(model))
 
@@ -127,14 +137,18 @@ def train_command(assembly_id, extractor, layer, roi_coord, subject_coord, mappi
 @click.argument("model_id")
 @click.argument("stimuli")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), required=True, help="Output .nc file.")
-@click.option("--roi", "rois", multiple=True, help="ROI(s) to predict (default: all); repeatable.")
+@click.option("--region", "rois", multiple=True, help="Region(s) to predict (default: all); repeatable.")
+@click.option("--roi", "old_rois", multiple=True, hidden=True, help="Deprecated: use --region.")
 @click.option("--subject", default=None, help="Subject (default: all).")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--overwrite", is_flag=True, help="Replace an output made for another model or other stimuli.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
-def encode_command(model_id, stimuli, out_path, rois, subject, batch_size, device, overwrite, progress):
+def encode_command(model_id, stimuli, out_path, rois, old_rois, subject, batch_size, device, overwrite, progress):
     """In silico responses of MODEL_ID to STIMULI (a folder, an image, or a stimulus set id)."""
+    if old_rois:
+        cli_deprecated("brainbridge encoding encode --roi", "--region")
+        rois = (*rois, *old_rois)
     from brainbridge.encoding.insilico import generate_insilico_responses
     from brainbridge.encoding.models import get_encoding_model
     from brainbridge.encoding.registry import get_card
@@ -146,8 +160,8 @@ def encode_command(model_id, stimuli, out_path, rois, subject, batch_size, devic
 
         source = get_stimulus_set(stimuli)
     model = get_encoding_model(model_id, selection=_selection(card, rois), subject=subject, device=device,
-                               show_progress=progress)
-    generate_insilico_responses(model, source, out_path, batch_size=batch_size, show_progress=progress,
+                               progress=progress)
+    generate_insilico_responses(model, source, out_path, batch_size=batch_size, progress=progress,
                                 overwrite=overwrite)
     click.echo(f"{out_path}: {model.n_neuroids} neuroids ({', '.join(model.rois)}) from {model_id}")
     click.echo(_accuracy_table(model))

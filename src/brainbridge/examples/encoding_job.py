@@ -35,7 +35,7 @@ for the command line, from the environment:
     ``BRAINBRIDGE_EXAMPLE_BATCH_SIZE``).
 ``encoding_device``
     ``"auto"`` (default), ``"cpu"`` or ``"cuda"``.
-``encoding_show_progress``
+``encoding_progress``
     Progress bars (default: on a terminal).
 """
 
@@ -53,6 +53,7 @@ import pandas as pd
 import xarray as xr
 
 from brainbridge.assemblies import NeuronRecordingAssembly
+from brainbridge.deprecation import renamed_parameters
 from brainbridge.errors import valid_values_message
 from brainbridge.examples.build import ASSEMBLY_IDENTIFIER
 from brainbridge.formatting import format_table
@@ -161,7 +162,7 @@ def _regions(assembly: xr.DataArray) -> list[str]:
 
 
 def _features_provider(
-    extractor: Any, stimulus_set: Any, layers: list[str], batch_size: int, show_progress: bool | None,
+    extractor: Any, stimulus_set: Any, layers: list[str], batch_size: int, progress: bool | None,
     echo: Echo, label: str,
 ) -> Callable[[str], Any]:
     """``provide(layer)``: the layer's features of the stimulus set, all ``layers`` extracted
@@ -177,7 +178,7 @@ def _features_provider(
             from brainbridge.encoding.cache import cached_features
 
             features = cached_features(
-                extractor, stimulus_set, wanted, batch_size=batch_size, show_progress=show_progress
+                extractor, stimulus_set, wanted, batch_size=batch_size, progress=progress
             )
             if features.attrs.get("features_cached"):
                 echo("  (read from the features cache: extracted once, by an earlier run)")
@@ -190,6 +191,7 @@ def _features_provider(
     return provide
 
 
+@renamed_parameters(show_progress="progress")
 def score_families(
     assembly: xr.DataArray,
     families: Sequence[str] | None = None,
@@ -197,7 +199,7 @@ def score_families(
     regions: Sequence[str] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     device: str = "auto",
-    show_progress: bool | None = None,
+    progress: bool | None = None,
     echo: Echo | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], Any], dict[str, Any]]:
     """Score each feature family on the example benchmark, per region, through the fit cache.
@@ -216,7 +218,7 @@ def score_families(
         See :func:`resolve_families` (default: all).
     regions
         Regions to score (default: every region of the assembly, in order).
-    batch_size, device, show_progress
+    batch_size, device, progress
         Feature extraction settings (only used when a fit has to be trained).
     echo
         Progress lines.
@@ -266,7 +268,7 @@ def score_families(
         assembly_sha1, stimulus_sha1 = _catalog_checksums(card)
         provide = _features_provider(
             extractor, stimulus_set, list(dict.fromkeys(card.layers[r] for r in family_regions)),
-            batch_size, show_progress, say, FAMILIES[family],
+            batch_size, progress, say, FAMILIES[family],
         )
         for region in family_regions:
             layer = card.layers[region]
@@ -281,7 +283,7 @@ def score_families(
                 extractor, layer, assembly, roi_coord=card.roi_key.coord, roi=region, time_bin=card.time_bin,
                 mapping=card.mapping, mapping_params=card.mapping_params, accuracy=card.accuracy,
                 assembly_sha1=assembly_sha1, stimulus_sha1=stimulus_sha1, features=features,
-                show_progress=show_progress,
+                progress=progress,
             )
             elapsed = time.perf_counter() - started
             summary = fit.info.get("summary", {})
@@ -329,6 +331,7 @@ def best_per_region(table: pd.DataFrame) -> dict[str, str]:
 # --------------------------------------------------------------------------------------
 
 
+@renamed_parameters(show_progress="progress")
 def encode_with_best(
     stimuli: Any,
     best: Mapping[str, str],
@@ -337,7 +340,7 @@ def encode_with_best(
     *,
     region_order: Sequence[str] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    show_progress: bool | None = None,
+    progress: bool | None = None,
 ) -> NeuronRecordingAssembly:
     """In silico responses of each region's best model, in one assembly.
 
@@ -354,7 +357,7 @@ def encode_with_best(
         From :func:`score_families`.
     region_order
         Order of the regions along ``neuroid`` (default: ``best``'s order).
-    batch_size, show_progress
+    batch_size, progress
         Passed to :func:`~brainbridge.encoding.models.encode`.
 
     Returns
@@ -382,7 +385,7 @@ def encode_with_best(
             card=card, rois=regions, subject=None, extractor=extractors[family], fits=region_fits,
             masks={region: np.ones(fit.n_neuroids, dtype=bool) for region, fit in region_fits.items()},
         )
-        responses = encode(model, stimuli, show_progress=show_progress, batch_size=batch_size)
+        responses = encode(model, stimuli, progress=progress, batch_size=batch_size)
         ids = np.asarray(responses["stimulus_id"].values).astype(str)
         if stimulus_ids is None:
             stimulus_ids = ids
@@ -654,7 +657,7 @@ def step_score_families(context: dict, echo: Echo) -> None:
     table, fits, extractors = score_families(
         context["assembly"], families, batch_size=_batch_size(context),
         device=str(_option(context, "encoding_device", default="auto")),
-        show_progress=context.get("encoding_show_progress"), echo=echo,
+        progress=context.get("encoding_progress"), echo=echo,
     )
     context["encoding_scores"] = table
     context["encoding_fits"] = fits
@@ -701,7 +704,7 @@ def step_encode_new_images(context: dict, echo: Echo) -> None:
     predicted = encode_with_best(
         folder, best, context["encoding_fits"], context["encoding_extractors"],
         region_order=_regions(context["assembly"]), batch_size=_batch_size(context),
-        show_progress=context.get("encoding_show_progress"),
+        progress=context.get("encoding_progress"),
     )
     path = Path(context["out_dir"]) / "insilico_new_images.nc"
     sha1 = write_netcdf(predicted, path)

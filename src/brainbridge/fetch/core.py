@@ -37,6 +37,7 @@ from filelock import FileLock, Timeout
 
 from brainbridge import config
 from brainbridge.atomic import atomic_path, atomic_write_text, fsync_dir
+from brainbridge.deprecation import renamed_parameters
 from brainbridge.errors import ChecksumMismatchError, FetchError, OfflineError
 from brainbridge.fetch.cache import DownloadCache, normalize_sha1, sha1_hash
 from brainbridge.fetch.errors import (
@@ -771,10 +772,11 @@ def _as_request(item: Any) -> dict[str, Any]:
     raise FetchError(f"a fetch request is (location_type, location[, sha1]) or a mapping; got {item!r}")
 
 
+@renamed_parameters(max_workers="workers")
 def fetch_files(
     requests: Iterable[Any],
     *,
-    max_workers: int = 4,
+    workers: int = 4,
     progress: bool | None = None,
     offline: bool | None = None,
     **options: Any,
@@ -786,8 +788,8 @@ def fetch_files(
     requests
         Items ``(location_type, location, sha1)`` / ``(location_type, location)`` or mappings
         with those keys (plus an optional ``base_dir``), e.g. catalog rows as dicts.
-    max_workers
-        Parallel downloads.
+    workers
+        Parallel downloads (``max_workers`` is the deprecated name).
     progress
         One byte-counting progress bar for all files (default: when stderr is a terminal).
     offline
@@ -829,7 +831,7 @@ def fetch_files(
             request = {k: v for k, v in request.items() if k != "base_dir"}
             return _fetch(**request, **merged, offline=offline, progress=False, on_bytes=bar.update, on_total=add_total)
 
-        with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="brainbridge-fetch") as pool:
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="brainbridge-fetch") as pool:
             futures = {pool.submit(one, item): i for i, item in enumerate(items)}
             for future in as_completed(futures):
                 index = futures[future]
