@@ -59,13 +59,15 @@ class _LoggedProgress(tqdm):
         total = self.total
         if total:
             tenth = min(10, int(10 * self.n / total))
-            if tenth > self._logged_tenth:
+            if not hasattr(self, "start_t"):  # tqdm draws ``initial`` while it starts: not news
+                self._logged_tenth = tenth
+            elif tenth > self._logged_tenth:
                 self._logged_tenth = tenth
                 self._log(f"{100 * self.n / total:.0f}% ({self._amounts(self.n, total)})")
         return True
 
     def close(self) -> None:
-        if not self.disable and getattr(self, "_logged_tenth", 10) < 10:
+        if not self.disable and hasattr(self, "start_t") and self._logged_tenth < 10:
             self._logged_tenth = 10
             self._log(f"done ({self._amounts(self.n, self.total)})")
         super().close()

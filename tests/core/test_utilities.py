@@ -263,3 +263,11 @@ def test_format_bytes_and_table():
     table = format_table([{"name": "a", "n": 1, "x": 0.5}, {"name": "bcd", "n": 10, "x": float("nan")}])
     assert table.splitlines() == ["name   n    x", "----  --  ---", "a      1  0.5", "bcd   10"]
     assert format_table([]) == "(none)"
+
+
+def test_a_resumed_bar_logs_from_where_it_starts(monkeypatch, caplog):
+    monkeypatch.setattr(sys, "stderr", _FakeStderr(tty=False))
+    with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
+        with progress_bar(desc="resume", total=100, initial=45, unit="B") as bar:
+            bar.update(55)
+    assert [r.getMessage().split(" in ")[0] for r in caplog.records] == ["resume: 100% (100/100 B)"]

@@ -209,10 +209,10 @@ def test_cli_cache_commands(http_server):
     info = json.loads(result.output)
     assert info["files"] == 1 and info["bytes"] == len(data)
     assert "files:    1" in runner.invoke(main, ["cache", "describe"]).output
-    result = runner.invoke(main, ["cache", "verify", "-q"])
+    result = runner.invoke(main, ["cache", "verify", "--no-progress"])
     assert result.exit_code == 0 and "intact" in result.output
     path.write_bytes(b"x")
-    result = runner.invoke(main, ["cache", "verify", "-q", "--delete"])
+    result = runner.invoke(main, ["cache", "verify", "--no-progress", "--delete"])
     assert result.exit_code == 1 and "corrupt" in result.output and "deleted" in result.output
     fetch_file("http", http_server.url("/cli.nc"), sha1(data))
     result = runner.invoke(main, ["cache", "clean", "--all", "--dry-run"])
