@@ -97,6 +97,12 @@ SPIKE_COUNT_DIMS = ("stimulus_presentation_id", "time_relative_to_stimulus_onset
 # --------------------------------------------------------------------------------------
 
 
+def _check_unit_filter_names(names) -> None:
+    unknown = set(names) - set(_FILTER_TESTS)
+    if unknown:
+        raise ValidationError(valid_values_message("unit filter(s)", sorted(unknown), sorted(_FILTER_TESTS)))
+
+
 def filter_units(
     units: pd.DataFrame,
     *,
@@ -132,9 +138,7 @@ def filter_units(
     ValidationError
         An unknown threshold name.
     """
-    unknown = set(thresholds) - set(_FILTER_TESTS)
-    if unknown:
-        raise ValidationError(valid_values_message("unit filter(s)", sorted(unknown), sorted(_FILTER_TESTS)))
+    _check_unit_filter_names(thresholds)
     keep = np.ones(len(units), dtype=bool)
     for name, (column, kind) in _FILTER_TESTS.items():
         explicit = name in thresholds
@@ -295,9 +299,7 @@ class EcephysSession:
         self._unit_filter_defaults = unit_filter_defaults
         self._unit_filters = unit_filters
         self._external_channel_columns = external_channel_columns
-        unknown = set(unit_filters) - set(_FILTER_TESTS)
-        if unknown:
-            raise ValidationError(valid_values_message("unit filter(s)", sorted(unknown), sorted(_FILTER_TESTS)))
+        _check_unit_filter_names(unit_filters)
 
     @classmethod
     def from_nwb(cls, path: str | os.PathLike, **kwargs) -> EcephysSession:
