@@ -95,7 +95,9 @@ def test_the_graph_reads_every_form_of_import(tmp_path):
     edges = {m: {(e.target, e.how) for e in es} for m, es in graph.items()}
     assert edges["pkg"] == {("pkg.sub.lazy", "string"), ("pkg.tables", "lazy-table")}
     assert edges["pkg.top"] == {
-        ("pkg.sub.plain", "from-import"), ("pkg.sub.dynamic", "string"), ("pkg.sub.spec", "string")
+        ("pkg.sub.plain", "from-import"),
+        ("pkg.sub.dynamic", "string"),
+        ("pkg.sub.spec", "string"),
     }
     assert edges["pkg.sub.relative"] == {("pkg.sub.plain", "from-import"), ("pkg.tables", "from-import")}
 
@@ -125,26 +127,38 @@ def test_a_violation_planted_in_a_copy_of_the_package_fails_the_checks(tmp_path)
 
     # the core reaching the application layer lazily, through a string, inside a function
     with (copy / "assemblies.py").open("a") as f:
-        f.write("\n\ndef _planted():\n    import importlib\n\n    return importlib.import_module('brainbridge.cli.core')\n")
+        f.write(
+            "\n\ndef _planted():\n    import importlib\n\n"
+            "    return importlib.import_module('brainbridge.cli.core')\n"
+        )
     # and a cycle between two consumer modules, one side written as a function-level import
     with (copy / "encoding" / "metrics.py").open("a") as f:
-        f.write("\n\ndef _planted():\n    from brainbridge.encoding.scoring import score\n\n    return score\n")
+        f.write(
+            "\n\ndef _planted():\n    from brainbridge.encoding.scoring import score\n\n    return score\n"
+        )
     scoring = (copy / "encoding" / "scoring.py").read_text()
     assert "brainbridge.encoding.metrics" in scoring  # scoring already imports metrics
 
     problems = architecture_problems(copy)
     assert any(
-        p.startswith("brainbridge.assemblies (layer 0 core) imports brainbridge.cli.core (layer 2 application)")
+        p.startswith(
+            "brainbridge.assemblies (layer 0 core) imports brainbridge.cli.core (layer 2 application)"
+        )
         for p in problems
     ), problems
     cycle = [p for p in problems if p.startswith("import cycle")]
-    assert len(cycle) == 1 and "brainbridge.encoding.metrics" in cycle[0] and "brainbridge.encoding.scoring" in cycle[0]
+    assert (
+        len(cycle) == 1
+        and "brainbridge.encoding.metrics" in cycle[0]
+        and "brainbridge.encoding.scoring" in cycle[0]
+    )
 
 
 def test_import_brainbridge_stays_light():
     code = (
         "import sys, json, brainbridge; "
-        "print(json.dumps(sorted(m for m in ('torch', 'sklearn', 'pynwb', 'dask', 'scipy', 's3fs', 'matplotlib') "
+        "print(json.dumps(sorted(m for m in "
+        "('torch', 'sklearn', 'pynwb', 'dask', 'scipy', 's3fs', 'matplotlib') "
         "if m in sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

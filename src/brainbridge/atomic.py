@@ -93,7 +93,12 @@ def atomic_path(
 
 
 def atomic_write_text(
-    target: str | os.PathLike, text: str, encoding: str = "utf-8", *, durable: bool = False, mode: int | None = None
+    target: str | os.PathLike,
+    text: str,
+    encoding: str = "utf-8",
+    *,
+    durable: bool = False,
+    mode: int | None = None,
 ) -> Path:
     """Write ``text`` to ``target`` atomically and return the path (see :func:`atomic_path`)."""
     with atomic_path(target, durable=durable, mode=mode) as tmp:

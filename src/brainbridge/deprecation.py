@@ -19,8 +19,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:
     """Warn that ``old`` is deprecated in favour of ``new`` (removed in the next release)."""
-    warnings.warn(f"{old} is deprecated; use {new} (the old name goes in the next release)",
-                  DeprecationWarning, stacklevel=stacklevel)
+    warnings.warn(
+        f"{old} is deprecated; use {new} (the old name goes in the next release)",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def renamed_parameters(**renames: str) -> Callable[[F], F]:
@@ -39,7 +42,9 @@ def renamed_parameters(**renames: str) -> Callable[[F], F]:
             for old, new in renames.items():
                 if old in kwargs:
                     if new in kwargs:
-                        raise TypeError(f"{function.__qualname__}() got both {old!r} and its new name {new!r}")
+                        raise TypeError(
+                            f"{function.__qualname__}() got both {old!r} and its new name {new!r}"
+                        )
                     deprecated(f"{function.__qualname__}({old}=...)", f"{new}=...")
                     kwargs[new] = kwargs.pop(old)
             return function(*args, **kwargs)
@@ -66,7 +71,11 @@ def deprecated_alias_command(command: Any, old: str, new: str) -> Any:
         return click.get_current_context().invoke(command.callback, *args, **kwargs)
 
     alias = click.Command(
-        old.split()[-1], callback=callback, params=command.params, help=f"Deprecated: use {new}.",
-        hidden=True, context_settings=command.context_settings,
+        old.split()[-1],
+        callback=callback,
+        params=command.params,
+        help=f"Deprecated: use {new}.",
+        hidden=True,
+        context_settings=command.context_settings,
     )
     return alias

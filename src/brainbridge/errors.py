@@ -184,7 +184,8 @@ class FetchFilesError(FetchError):
         self.failures = failures
         self.results = results
         lines = [f"  [{i}] {type(e).__name__}: {e}" for i, e in sorted(failures.items())]
-        super().__init__(f"{len(failures)} of {len(results)} files could not be fetched:\n" + "\n".join(lines))
+        message = f"{len(failures)} of {len(results)} files could not be fetched:\n" + "\n".join(lines)
+        super().__init__(message)
 
 
 # --------------------------------------------------------------------------------------

@@ -50,9 +50,13 @@ def format_table(rows: Any, headers: Sequence[str] | None = None) -> str:
     numeric = [all(_is_number(row[i]) for row in body) for i in range(len(headers))]
 
     def line(values):
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)
+        ).rstrip()
 
-    return "\n".join([line(list(map(str, headers))), line(["-" * w for w in widths]), *(line(row) for row in cells)])
+    return "\n".join(
+        [line(list(map(str, headers))), line(["-" * w for w in widths]), *(line(row) for row in cells)]
+    )
 
 
 def _is_number(value: Any) -> bool:

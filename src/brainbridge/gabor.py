@@ -81,7 +81,9 @@ class GaborBank:
 
     def __post_init__(self):
         if self.output not in ("energy", "linear", "both"):
-            raise InvalidParameterError(valid_values_message("output", self.output, ["energy", "linear", "both"]))
+            raise InvalidParameterError(
+                valid_values_message("output", self.output, ["energy", "linear", "both"])
+            )
         if self.image_size % self.grid:
             raise InvalidParameterError(f"image_size {self.image_size} is not a multiple of grid {self.grid}")
         if any(not 0 < f < 0.5 for f in self.spatial_frequencies):

@@ -70,7 +70,9 @@ def limit_blas_threads(n_threads: int = 1) -> dict[str, int]:
     return info
 
 
-def blas_thread_limit(n_threads: int = 1, *, user_api: str | None = "blas") -> contextlib.AbstractContextManager:
+def blas_thread_limit(
+    n_threads: int = 1, *, user_api: str | None = "blas"
+) -> contextlib.AbstractContextManager:
     """A context that caps the BLAS (or, with ``user_api=None``, every) thread pool of this process.
 
     The limit is lifted when the block ends; without threadpoolctl it does nothing.

@@ -1,4 +1,5 @@
-"""Errors: one module per layer, one readable KeyError, one valid-values wording, no bare builtins in the core."""
+"""Errors: one module per layer, one readable KeyError, one valid-values wording, no bare builtins
+in the core."""
 
 from __future__ import annotations
 
@@ -93,7 +94,9 @@ def test_every_key_error_is_one_readable_key_error():
 
 
 def test_the_valid_values_wording_is_written_once():
-    assert valid_values_message("roi", "V7", ("V1", "IT")) == "Invalid roi: 'V7'. Valid values are: ['V1', 'IT']"
+    assert (
+        valid_values_message("roi", "V7", ("V1", "IT")) == "Invalid roi: 'V7'. Valid values are: ['V1', 'IT']"
+    )
     assert valid_values_message("cv", 0, "an int >= 2") == "Invalid cv: 0. Valid values are: an int >= 2"
     assert valid_values_message("family", ["x"], ["a"], note=" (or 'all')").endswith("['a'] (or 'all')")
     inline = []
@@ -101,13 +104,18 @@ def test_the_valid_values_wording_is_written_once():
         if path == SRC / "errors.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and "Valid values are" in node.value:
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and "Valid values are" in node.value
+            ):
                 inline.append(f"{_module_name(path)}:{node.lineno}")
     assert inline == []
 
 
 CORE_FILES = [
-    p for p in SRC.rglob("*.py")
+    p
+    for p in SRC.rglob("*.py")
     if p.relative_to(SRC).parts[0] not in ("ecephys", "encoding", "data", "cli", "examples", "__init__.py")
 ]
 
@@ -124,7 +132,9 @@ def test_the_core_raises_no_bare_value_or_key_errors(path):
 
 
 def test_gabor_rejects_bad_parameters_with_brainbridge_errors_that_are_still_value_errors():
-    with pytest.raises(InvalidParameterError, match=r"Invalid output: 'phase'\. Valid values are: \['energy'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"Invalid output: 'phase'\. Valid values are: \['energy'"
+    ):
         GaborBank(output="phase")
     with pytest.raises(ValueError, match="not a multiple of grid"):
         GaborBank(image_size=65, grid=4)

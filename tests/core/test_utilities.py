@@ -70,7 +70,9 @@ def test_only_the_atomic_module_renames_files_into_place():
         # the fit cache moves a damaged entry aside (a rename of an existing folder, not a write)
         "encoding/cache.py": "damaged entry aside",
     }
-    sites = _sites(lambda n: n in ("os.replace", "os.rename", "shutil.move") or n.endswith("tmp.replace"), allowed)
+    sites = _sites(
+        lambda n: n in ("os.replace", "os.rename", "shutil.move") or n.endswith("tmp.replace"), allowed
+    )
     assert sites == []
 
 
@@ -88,9 +90,7 @@ def test_only_the_hashing_module_builds_digests():
 
 def test_only_the_threads_module_uses_threadpoolctl():
     users = [
-        path.relative_to(SRC).as_posix()
-        for path in SRC.rglob("*.py")
-        if "threadpoolctl" in path.read_text()
+        path.relative_to(SRC).as_posix() for path in SRC.rglob("*.py") if "threadpoolctl" in path.read_text()
     ]
     assert users == ["threads.py"] or sorted(users) == ["parallel.py", "threads.py"]
     # parallel.py may only mention it in prose
@@ -114,7 +114,11 @@ class _FakeStderr(io.StringIO):
 
 def test_progress_rule_bar_on_a_terminal_log_lines_elsewhere(monkeypatch, caplog):
     monkeypatch.setattr(sys, "stderr", _FakeStderr(tty=True))
-    assert resolve_progress(None) == "bar" and resolve_progress(False) == "off" and resolve_progress(True) == "bar"
+    assert (
+        resolve_progress(None) == "bar"
+        and resolve_progress(False) == "off"
+        and resolve_progress(True) == "bar"
+    )
 
     fake = _FakeStderr(tty=False)
     monkeypatch.setattr(sys, "stderr", fake)
@@ -213,7 +217,9 @@ def test_hashes_match_independent_hashlib_computations(tmp_path):
     manual.update(x.tobytes())
     assert arrays_digest([("w", x)]) == manual.hexdigest()
     # equal text hashes the same whatever the string dtype
-    assert arrays_digest([("s", np.array(["a", "bc"], dtype=object))]) == arrays_digest([("s", np.array(["a", "bc"]))])
+    assert arrays_digest([("s", np.array(["a", "bc"], dtype=object))]) == arrays_digest(
+        [("s", np.array(["a", "bc"]))]
+    )
     assert arrays_digest([("s", np.array(["a", "bc"]))]) != arrays_digest([("s", np.array(["ab", "c"]))])
 
 
@@ -258,7 +264,12 @@ def test_blas_thread_limit_holds_inside_the_block_only():
 
 def test_format_bytes_and_table():
     assert [format_bytes(n) for n in (0, 1023, 1024, 1536, 5 * 1024**3, 3 * 1024**5)] == [
-        "0 B", "1023 B", "1.0 KiB", "1.5 KiB", "5.0 GiB", "3072.0 TiB"
+        "0 B",
+        "1023 B",
+        "1.0 KiB",
+        "1.5 KiB",
+        "5.0 GiB",
+        "3072.0 TiB",
     ]
     table = format_table([{"name": "a", "n": 1, "x": 0.5}, {"name": "bcd", "n": 10, "x": float("nan")}])
     assert table.splitlines() == ["name   n    x", "----  --  ---", "a      1  0.5", "bcd   10"]

@@ -33,7 +33,8 @@ def _run(*args, ok=True):
 
 _LOADED = (
     "import sys, json; {setup}; "
-    "print(json.dumps(sorted(m for m in ('xarray', 'pandas', 'numpy', 'scipy', 'torch') if m in sys.modules)))"
+    "print(json.dumps(sorted(m for m in ('xarray', 'pandas', 'numpy', 'scipy', 'torch') "
+    "if m in sys.modules)))"
 )
 
 
@@ -42,7 +43,8 @@ _LOADED = (
     [
         "import brainbridge.cli",
         "import brainbridge",
-        "from brainbridge.cli import main\ntry:\n    main(['--help'], standalone_mode=False)\nexcept SystemExit: pass",
+        "from brainbridge.cli import main\n"
+        "try:\n    main(['--help'], standalone_mode=False)\nexcept SystemExit: pass",
     ],
     ids=["import brainbridge.cli", "import brainbridge", "brainbridge --help"],
 )
@@ -108,7 +110,9 @@ def test_hyphenated_extractor_names_still_resolve():
         old = get_extractor("gabor-v1")
     assert old is get_extractor("gabor_v1") and old.identifier == "gabor_v1"
     with pytest.warns(DeprecationWarning):
-        assert get_extractor("random-cnn-seed3", device="cpu") is get_extractor("random_cnn_seed3", device="cpu")
+        assert get_extractor("random-cnn-seed3", device="cpu") is get_extractor(
+            "random_cnn_seed3", device="cpu"
+        )
 
 
 # --------------------------------------------------------------------------------------

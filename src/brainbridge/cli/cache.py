@@ -87,7 +87,9 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option("--quiet", "-q", is_flag=True, hidden=True, help="Deprecated: use --no-progress.")
 @click.pass_context
-def verify_command(ctx: click.Context, delete: bool, as_json: bool, progress: bool | None, quiet: bool) -> None:
+def verify_command(
+    ctx: click.Context, delete: bool, as_json: bool, progress: bool | None, quiet: bool
+) -> None:
     """Re-hash every cache entry; exit 1 if any is corrupt or missing.
 
     A corrupt file or folder is taken out of service: moved into the cache's .quarantine
@@ -129,4 +131,6 @@ def clean_command(ctx: click.Context, everything: bool, older_than: float | None
     click.echo(f"{verb} {len(report.removed)} files, {format_bytes(report.freed_bytes)}")
 
 
-cache.add_command(deprecated_alias_command(info_command, "brainbridge cache info", "brainbridge cache describe"))
+cache.add_command(
+    deprecated_alias_command(info_command, "brainbridge cache info", "brainbridge cache describe")
+)

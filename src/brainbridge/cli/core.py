@@ -313,8 +313,10 @@ def _suggest(identifier: str, choices: Iterable[str]) -> str:
 @click.argument("identifiers", nargs=-1, required=True)
 @click.option("--offline", is_flag=True, default=None, help="Use only cached files; fail if one is missing.")
 @click.option("--no-stimuli", is_flag=True, help="For assemblies, do not fetch their stimulus set.")
-@click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True, help="Parallel downloads.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, hidden=True, help="Deprecated: use --workers.")
+@click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Parallel downloads.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, hidden=True,
+              help="Deprecated: use --workers.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option("--timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True, metavar="SECONDS",
               help="Time allowed for each file, retries and waiting for other processes included (0: no limit).")
@@ -372,7 +374,9 @@ def fetch(
         cli_deprecated("brainbridge fetch --jobs", "--workers")
         workers = jobs
     limit = timeout or None
-    paths = fetch_files(requests, workers=workers, progress=progress, timeout=limit, lock_timeout=limit, **options)
+    paths = fetch_files(
+        requests, workers=workers, progress=progress, timeout=limit, lock_timeout=limit, **options
+    )
     table = []
     for row, path in zip(rows, paths):
         table.append(

@@ -32,7 +32,8 @@ def _sample_dims(assembly: xr.DataArray, neuroid_dim: str, sample_dims: Sequence
     unknown = [d for d in dims if d not in assembly.dims or d == neuroid_dim]
     if unknown or not dims or set(dims) | {neuroid_dim} != set(assembly.dims):
         raise DatasetError(
-            f"sample_dims must list every dimension except {neuroid_dim!r}; got {dims}, dims are {list(assembly.dims)}"
+            f"sample_dims must list every dimension except {neuroid_dim!r}; "
+            f"got {dims}, dims are {list(assembly.dims)}"
         )
     return dims
 
@@ -41,7 +42,9 @@ def _coord_on_samples(assembly: xr.DataArray, name: str, dims: list[str]) -> np.
     """A coordinate's values broadcast to the flattened sample grid (``dims`` order)."""
     coords = {n: (cdims, values) for n, cdims, values in walk_coords(assembly)}
     if name not in coords:
-        raise DatasetError(f"the assembly has no coordinate {name!r}; coordinates: {sorted(map(str, coords))}")
+        raise DatasetError(
+            f"the assembly has no coordinate {name!r}; coordinates: {sorted(map(str, coords))}"
+        )
     cdims, values = coords[name]
     if not set(cdims) <= set(dims):
         raise DatasetError(f"coordinate {name!r} lies on {cdims}, not on the sample dimensions {dims}")
@@ -91,7 +94,9 @@ def arrays_from_assembly(assembly, continuous, discrete, neuroid_dim, sample_dim
 def encode_labels(columns_per_session: list[list[np.ndarray]]) -> tuple[list[np.ndarray], list[Any]]:
     """Joint integer codes of discrete label columns, one code book over all sessions."""
     lengths = [len(cols[0]) for cols in columns_per_session]
-    joined = [np.concatenate([cols[j] for cols in columns_per_session]) for j in range(len(columns_per_session[0]))]
+    joined = [
+        np.concatenate([cols[j] for cols in columns_per_session]) for j in range(len(columns_per_session[0]))
+    ]
     if len(joined) == 1:
         categories, codes = np.unique(joined[0], return_inverse=True)
         categories = list(categories)

@@ -28,8 +28,8 @@ def _FORMAT(function):
 
     @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of a table.")
     @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
-    @click.option("--format", "old_format", type=click.Choice(["table", "csv", "json"]), default=None, hidden=True,
-                  help="Deprecated: use --json or --csv.")
+    @click.option("--format", "old_format", type=click.Choice(["table", "csv", "json"]), default=None,
+                  hidden=True, help="Deprecated: use --json or --csv.")
     @functools.wraps(function)
     def wrapper(*args, as_json: bool, as_csv: bool, old_format: str | None, **kwargs):
         fmt = "json" if as_json else "csv" if as_csv else "table"

@@ -229,7 +229,10 @@ def spike_counts(
     chunk = int(max(1, min(n_units, chunk_bytes // max(per_unit, 1))))
     limit = None if binarize or dtype.kind not in "ui" else np.iinfo(dtype).max
     starts = range(0, n_units, chunk)
-    for u0 in progress_bar(starts, total=len(starts), progress=progress, desc="spike counts", unit="chunk", leave=False):
+    chunks = progress_bar(
+        starts, total=len(starts), progress=progress, desc="spike counts", unit="chunk", leave=False
+    )
+    for u0 in chunks:
         u1 = min(n_units, u0 + chunk)
         n = u1 - u0
         spikes = trains.times[trains.offsets[u0] : trains.offsets[u1]]

@@ -106,7 +106,8 @@ def assembly_checksum(assembly: xr.DataArray) -> str:
     Used when an assembly is not a catalogued file (whose catalog sha1 is used instead).
     """
     coords = sorted(walk_coords(assembly), key=lambda item: str(item[0]))
-    arrays = [("values", np.asarray(assembly.values))] + [(f"{name}{dims}", values) for name, dims, values in coords]
+    arrays = [("values", np.asarray(assembly.values))]
+    arrays += [(f"{name}{dims}", values) for name, dims, values in coords]
     return arrays_digest(arrays, algorithm="sha1", prefix=repr(tuple(assembly.dims)))
 
 

@@ -166,7 +166,8 @@ def _format_table(rows: list[dict[str, Any]]) -> str:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Save predicted-vs-measured and r-vs-ceiling plots here (one file per region).")
 @click.option("--json", "json_path", is_flag=False, flag_value="-", default=None, metavar="",
-              help="Print the rows as JSON instead of the table (--json PATH, writing a file, is deprecated).")
+              help="Print the rows as JSON instead of the table (--json PATH, writing a file, "
+                   "is deprecated).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Run the cross-validation splits on this Dask scheduler.")

@@ -112,7 +112,9 @@ class Preprocessing:
         if int(self.size) < 1:
             raise InvalidParameterError(f"preprocessing size must be a positive integer, got {self.size}")
         if self.resize not in RESIZE_POLICIES:
-            raise InvalidParameterError(valid_values_message("resize policy", self.resize, list(RESIZE_POLICIES)))
+            raise InvalidParameterError(
+                valid_values_message("resize policy", self.resize, list(RESIZE_POLICIES))
+            )
         if len(self.mean) != 3 or len(self.std) != 3 or any(s <= 0 for s in self.std):
             raise InvalidParameterError("mean and std need three values each, std > 0")
         object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
@@ -174,7 +176,9 @@ class FeatureExtractor(ABC):
         for layer in wanted:
             if layer not in self.layers:
                 raise UnknownLayerError(
-                    valid_values_message("layer", layer, self.layers, note=f" (feature extractor {self.identifier})")
+                    valid_values_message(
+                        "layer", layer, self.layers, note=f" (feature extractor {self.identifier})"
+                    )
                 )
         if len(set(wanted)) != len(wanted):
             raise UnknownLayerError(f"layers are repeated: {wanted}")
@@ -214,7 +218,8 @@ class FeatureExtractor(ABC):
         source: ImageSource = image_source(stimuli)
         batch_size = int(batch_size or self.default_batch_size)
         p = self.preprocessing
-        with progress_bar(total=len(source), desc=f"features {self.identifier}", unit="img", progress=progress,
+        with progress_bar(total=len(source), desc=f"features {self.identifier}", unit="img",
+                          progress=progress,
                           leave=False) as bar:
             for ids, batch in source.batches(batch_size, p.size, p.resize, p.interpolation):
                 outputs = self._batch_features(batch, wanted)
@@ -357,7 +362,8 @@ class GaborV1(FeatureExtractor):
         )
         self.layers = ["energy", "linear"]
         self.default_layers = ["energy"]
-        self.identifier = "gabor_v1" if params == _GABOR_DEFAULTS else f"gabor_v1_{self.weights_checksum()[:8]}"
+        default = params == _GABOR_DEFAULTS
+        self.identifier = "gabor_v1" if default else f"gabor_v1_{self.weights_checksum()[:8]}"
 
     def weights_checksum(self) -> str:
         bank = self.banks["energy"]

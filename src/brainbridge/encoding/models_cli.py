@@ -80,7 +80,8 @@ def _slug(text: str) -> str:
 @click.option("--extractor", default="gabor_v1", show_default=True,
               help="Feature extractor: gabor_v1, efficientnet_lite0, random_cnn_seed<N>.")
 @click.option("--layer", required=True, help="The extractor's layer (used for every region).")
-@click.option("--region-coord", default="region", show_default=True, help="Neuroid coordinate holding the region.")
+@click.option("--region-coord", default="region", show_default=True,
+              help="Neuroid coordinate holding the region.")
 @click.option("--roi-coord", default=None, hidden=True, help="Deprecated: use --region-coord.")
 @click.option("--subject-coord", default=None, help="Neuroid coordinate holding the subject (e.g. animal).")
 @click.option("--mapping", type=click.Choice(["ridge_per_neuroid", "pls"]), default="ridge_per_neuroid",
@@ -89,7 +90,8 @@ def _slug(text: str) -> str:
 @click.option("--modality", default="ephys", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace a user card with the same id.")
 def train_command(
-    assembly_id, extractor, layer, region_coord, roi_coord, subject_coord, mapping, model_name, modality, overwrite
+    assembly_id, extractor, layer, region_coord, roi_coord, subject_coord, mapping, model_name, modality,
+    overwrite,
 ):
     """Train (and cache) an encoding model on a catalogued assembly; save it as a user model."""
     if roi_coord is not None:
@@ -144,7 +146,9 @@ def train_command(
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--overwrite", is_flag=True, help="Replace an output made for another model or other stimuli.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
-def encode_command(model_id, stimuli, out_path, rois, old_rois, subject, batch_size, device, overwrite, progress):
+def encode_command(
+    model_id, stimuli, out_path, rois, old_rois, subject, batch_size, device, overwrite, progress
+):
     """In silico responses of MODEL_ID to STIMULI (a folder, an image, or a stimulus set id)."""
     if old_rois:
         cli_deprecated("brainbridge encoding encode --roi", "--region")

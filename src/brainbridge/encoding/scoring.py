@@ -393,7 +393,8 @@ def _run_splits(
 ) -> list:
     if map_fn is not None:
         return list(map_fn(function, *zip(*argument_lists)))
-    return [function(*args) for args in progress_bar(argument_lists, desc=desc, progress=progress, leave=False)]
+    bar = progress_bar(argument_lists, desc=desc, progress=progress, leave=False)
+    return [function(*args) for args in bar]
 
 
 @renamed_parameters(show_progress="progress")
@@ -627,7 +628,9 @@ def internal_consistency(
     """
     _check_pair(assembly, "assembly")
     if metric not in ("pearson", "rdm", "cka"):
-        raise InvalidParameterError(valid_values_message("consistency metric", metric, ['cka', 'pearson', 'rdm']))
+        raise InvalidParameterError(
+            valid_values_message("consistency metric", metric, ['cka', 'pearson', 'rdm'])
+        )
     if train_size != 0.5:
         raise InvalidParameterError(f"the split-half ceiling splits the repetitions in halves (train_size=0.5), got {train_size}")
     started = time.perf_counter()
@@ -919,7 +922,9 @@ def score(
     unknown = set(split_options) - {"train_size", "test_size", "random_state", "kfold"}
     if unknown:
         raise InvalidParameterError(
-            valid_values_message("split options", sorted(unknown), ["kfold", "random_state", "test_size", "train_size"])
+            valid_values_message(
+                "split options", sorted(unknown), ["kfold", "random_state", "test_size", "train_size"]
+            )
         )
     options = dict(
         layer=layer, stratification_coord=stratification_coord, n_splits=n_splits, ceiling_formula=ceiling_formula,
@@ -1000,7 +1005,9 @@ def score(
     )
 
 
-def _resolve_ceiling(ceiling_option, prepared: xr.DataArray, metric: str, progress, nan_policy) -> Score | None:
+def _resolve_ceiling(
+    ceiling_option, prepared: xr.DataArray, metric: str, progress, nan_policy
+) -> Score | None:
     if ceiling_option is None or ceiling_option is False:
         return None
     if isinstance(ceiling_option, Score):

@@ -93,9 +93,7 @@ def ground_truth(which: str = "stimulus_set") -> GroundTruth:
     features = stimulus_features(which)
     mu = population.noiseless(batch.images, batch.metadata, features)
     metadata = batch.metadata.copy()
-    coords = {
-        str(column): ("presentation", _column_values(metadata[column])) for column in metadata.columns
-    }
+    coords = {str(column): ("presentation", _column_values(metadata[column])) for column in metadata.columns}
     neuroids = population.neuroids
     coords.update(
         {
@@ -107,9 +105,14 @@ def ground_truth(which: str = "stimulus_set") -> GroundTruth:
         }
     )
     responses = NeuronRecordingAssembly(
-        mu, dims=["presentation", "neuroid"], coords=coords, attrs={"description": f"noiseless ground truth ({which})"}
+        mu,
+        dims=["presentation", "neuroid"],
+        coords=coords,
+        attrs={"description": f"noiseless ground truth ({which})"},
     )
-    return GroundTruth(responses=responses, features=features, images=batch.images, metadata=metadata, model=population)
+    return GroundTruth(
+        responses=responses, features=features, images=batch.images, metadata=metadata, model=population
+    )
 
 
 def _column_values(column: pd.Series) -> np.ndarray:

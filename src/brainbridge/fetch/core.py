@@ -818,8 +818,10 @@ def fetch_files(
     results: list[Path | None] = [None] * len(items)
     failures: dict[int, BaseException] = {}
     totals_lock = threading.Lock()
-    with progress_bar(total=None, unit="B", unit_scale=True, unit_divisor=1024, desc=f"fetching {len(items)} files",
-                      progress=progress) as bar:
+    with progress_bar(
+        total=None, unit="B", unit_scale=True, unit_divisor=1024, desc=f"fetching {len(items)} files",
+        progress=progress,
+    ) as bar:
         def add_total(n: int) -> None:
             # the bar's total grows as each download learns its size, so it shows a total and an ETA
             with totals_lock:
