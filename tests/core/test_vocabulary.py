@@ -153,10 +153,9 @@ def test_cache_info_is_describe_and_quiet_is_no_progress(deprecations):
 
 
 def test_data_inspect_is_describe(tmp_path, deprecations):
-    pytest.importorskip("torch")
     np.savez(tmp_path / "d.npz", x=np.arange(6.0).reshape(2, 3))
-    new = _run("data", "describe", tmp_path / "d.npz", "--json").output
-    old = _run("data", "describe", tmp_path / "d.npz", "--json").output
+    new = _run("data", "describe", tmp_path / "d.npz", "--key", "x", "--json").output
+    old = _run("data", "inspect", tmp_path / "d.npz", "--key", "x", "--json").output
     assert "brainbridge data inspect is deprecated" in old
     assert json.loads(new) == json.loads(old.splitlines()[-1])
     assert json.loads(new)["shape"] == [2, 3]
