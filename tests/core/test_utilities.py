@@ -65,8 +65,6 @@ def test_only_the_atomic_module_renames_files_into_place():
         "fetch/core.py": "download loop",
         # the cache moves a corrupt manifest aside (a rename of an existing file, not a write)
         "fetch/cache.py": "manifest aside",
-        # the project cache's own download loop; goes when fetch owns every download (issue 11 item 2)
-        "ecephys/project.py": "project downloads",
         # the fit cache moves a damaged entry aside (a rename of an existing folder, not a write)
         "encoding/cache.py": "damaged entry aside",
     }

@@ -49,6 +49,7 @@ from brainbridge.fetch.errors import (
 )
 from brainbridge.fetch.locations import Location, _kind, parse_location, redact_text
 from brainbridge.fetch.stores import Store, Timeouts, open_store, s3_filesystem
+from brainbridge.hashing import text_digest
 from brainbridge.progress import progress_bar
 
 __all__ = ["fetch_file", "fetch_files", "get_local_data_path", "load_verified", "upload_file"]
@@ -416,7 +417,7 @@ def _write_meta(path: Path, data: dict) -> None:
 
 def _source_id(loc: Location) -> str:
     """What a partial file remembers of its source: a hash, never the URL (it may be signed)."""
-    return hashlib.sha256(loc.identity.encode()).hexdigest()
+    return text_digest(loc.identity)
 
 
 def _discard(*paths: Path) -> None:
