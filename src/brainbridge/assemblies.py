@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from brainbridge.errors import AssemblyError
+from brainbridge.errors import AssemblyError, GroupbyError
 from brainbridge.readers import netcdf_groups, open_assembly_array
 from brainbridge.stats import (
     accumulate_in_order,
@@ -558,10 +558,6 @@ class DataAssembly(xr.DataArray):
 
 #: the temporary coordinate that holds the group code of :meth:`DataAssembly.multi_groupby`
 _MULTI_GROUP = "multi_group"
-
-
-class GroupbyError(AssemblyError):
-    """Coordinates to group by do not lie along one single dimension."""
 
 
 def _dim_of_coords(assembly: xr.DataArray, names: list[Hashable]) -> Hashable:

@@ -69,6 +69,11 @@ class AssemblyError(ValidationError):
     """An assembly that is malformed or a file that is not a readable assembly."""
 
 
+class GroupbyError(AssemblyError):
+    """Coordinates to group by do not lie along one single dimension (BrainIO's name; importable
+    from :mod:`brainbridge.assemblies` too)."""
+
+
 class CatalogError(ValidationError):
     """A catalog lookup table that is malformed or inconsistent."""
 
@@ -217,6 +222,7 @@ __all__ = [
     "FetchError",
     "FetchFilesError",
     "FetchTimeoutError",
+    "GroupbyError",
     "HostUnreachableError",
     "InvalidParameterError",
     "LookupFailedError",
