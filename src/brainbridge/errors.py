@@ -82,6 +82,10 @@ class PackagingConflictError(CatalogError):
     """Another process, or another catalog, packaged this identifier with other content."""
 
 
+class UnsafePickleError(ValidationError):
+    """A pickle that names a global outside the allow-list (it is refused, never executed)."""
+
+
 class UnsafeArchiveError(ValidationError):
     """An archive entry that would be written outside its target folder."""
 
@@ -236,6 +240,7 @@ __all__ = [
     "TaskFailedError",
     "TransientFetchError",
     "UnsafeArchiveError",
+    "UnsafePickleError",
     "UnsafePathError",
     "ValidationError",
     "valid_values_message",

@@ -20,13 +20,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from brainbridge.errors import ValidationError
+from brainbridge.errors import UnsafePickleError, ValidationError
 
 __all__ = ["RestrictedUnpickler", "UnsafePickleError", "allowed_globals", "load_npy", "loads"]
-
-
-class UnsafePickleError(ValidationError):
-    """A pickle that names a global outside the allow-list (it is refused, never executed)."""
 
 
 def _numpy_attr(*names: str) -> Any:

@@ -67,6 +67,9 @@ def test_only_the_atomic_module_renames_files_into_place():
         "fetch/cache.py": "manifest aside",
         # the fit cache moves a damaged entry aside (a rename of an existing folder, not a write)
         "encoding/cache.py": "damaged entry aside",
+        # moves a complete, verified download from its staging cache into the project folder
+        # (a rename of a finished file; new in bb25402, to move under fetch with issue 11 item 2)
+        "ecephys/dandi.py": "fetched file into place",
     }
     sites = _sites(
         lambda n: n in ("os.replace", "os.rename", "shutil.move") or n.endswith("tmp.replace"), allowed

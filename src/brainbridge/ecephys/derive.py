@@ -26,7 +26,6 @@ the files and reads the Parquet tables; a changed file is derived again (only it
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -41,6 +40,7 @@ import pandas as pd
 from brainbridge.atomic import atomic_write_text
 from brainbridge.ecephys.extras import age_in_days as _age_in_days
 from brainbridge.ecephys.lfp import LFP_FILE
+from brainbridge.hashing import text_digest
 
 __all__ = ["DERIVE_VERSION", "DerivedProject", "derive_project", "find_session_files", "is_nwb_folder"]
 
@@ -225,7 +225,7 @@ def _cached_file_tables(path: Path, cache_dir: Path | None) -> tuple[dict[str, p
     fingerprint = _fingerprint(path)
     target = None
     if cache_dir is not None:
-        key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
+        key = text_digest(str(path.resolve()), algorithm="sha1", length=20)
         target = cache_dir / f"{key}.json"
         if target.is_file():
             try:

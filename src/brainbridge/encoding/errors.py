@@ -33,6 +33,8 @@ __all__ = [
     "InvalidParameterError",
     "InvalidSelectionError",
     "InvalidSubjectError",
+    "MissingWeightsError",
+    "NEDTypeError",
     "ModelCardError",
     "InsilicoIncompleteError",
     "ModelNotFoundError",
@@ -81,6 +83,14 @@ class ScoringError(EncodingError, ValueError):
 
 class FitCacheError(EncodingError, OSError):
     """A cached fit that cannot be read or does not match its key."""
+
+
+class NEDTypeError(EncodingError, TypeError):
+    """An argument of a NED call with the wrong type (NED raises ``TypeError``)."""
+
+
+class MissingWeightsError(EncodingError, FileNotFoundError):
+    """A feature extractor's weights file that is not on this machine (never downloaded)."""
 
 
 class InsilicoIncompleteError(EncodingError, OSError):

@@ -26,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from brainbridge.encoding.errors import EncodingError, InvalidParameterError, StimulusError
+from brainbridge.encoding.errors import (
+    EncodingError,
+    InvalidParameterError,
+    MissingWeightsError,
+    NEDTypeError,
+    StimulusError,
+)
 from brainbridge.safe_pickle import allowed_globals, load_npy
 
 __all__ = ["NED", "NEDTypeError", "MissingWeightsError", "check_ned_images", "linearising_predict"]
@@ -72,14 +78,6 @@ VIT_WEIGHTS_HINT = (
     "https://download.pytorch.org/models/vit_b_32-d86f8d99.pth); brainbridge never downloads it: pass "
     "feature_extractor=<callable images -> (N, 460800) features> to get_encoding_model"
 )
-
-
-class NEDTypeError(EncodingError, TypeError):
-    """An argument of a NED call with the wrong type (NED raises ``TypeError``)."""
-
-
-class MissingWeightsError(EncodingError, FileNotFoundError):
-    """A feature extractor's weights file that is not on this machine (never downloaded)."""
 
 
 def _check_type(name: str, value: Any, kind: type) -> None:
