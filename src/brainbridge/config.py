@@ -83,7 +83,9 @@ def _parse_size(text: str) -> int:
     unit = value[-1:] if value[-1:] in _UNITS and value[-1:] else ""
     number = float(value[: len(value) - len(unit)])
     if number < 0:
-        raise ValueError(text)
+        from brainbridge.errors import InvalidParameterError
+
+        raise InvalidParameterError(f"a size cannot be negative: {text!r}")
     return int(number * _UNITS[unit])
 
 

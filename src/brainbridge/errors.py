@@ -86,6 +86,10 @@ class UnsafePickleError(ValidationError):
     """A pickle that names a global outside the allow-list (it is refused, never executed)."""
 
 
+class ZarrIntegrityError(AssemblyError):
+    """A zarr store whose files do not match the checksums recorded when it was written."""
+
+
 class UnsafeArchiveError(ValidationError):
     """An archive entry that would be written outside its target folder."""
 

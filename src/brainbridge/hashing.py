@@ -15,7 +15,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["arrays_digest", "file_digest", "json_digest", "sha1_hash", "text_digest", "update_with_array"]
+__all__ = [
+    "arrays_digest",
+    "bytes_digest",
+    "file_digest",
+    "json_digest",
+    "new_hasher",
+    "sha1_hash",
+    "text_digest",
+    "update_with_array",
+]
 
 _BLOCK = 1 << 20
 
@@ -27,6 +36,16 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha1", buffer_size: i
         for block in iter(lambda: f.read(buffer_size), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def new_hasher(algorithm: str = "sha1") -> Any:
+    """A fresh hashlib object, for bytes hashed as they stream past (one read, one hash)."""
+    return hashlib.new(algorithm)
+
+
+def bytes_digest(data: bytes, algorithm: str = "sha256") -> str:
+    """Hex digest of ``data`` (one zarr chunk, one message)."""
+    return hashlib.new(algorithm, data).hexdigest()
 
 
 def sha1_hash(path: str | os.PathLike, buffer_size: int = _BLOCK) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import codecs
 import errno
-import hashlib
 import logging
 import lzma
 import os
@@ -35,6 +34,7 @@ from brainbridge import config
 from brainbridge.atomic import atomic_dir
 from brainbridge.errors import StimulusNotFoundError, StimulusSetError, UnsafeArchiveError
 from brainbridge.formatting import format_bytes
+from brainbridge.hashing import new_hasher
 
 __all__ = [
     "ExtractLimits",
@@ -615,7 +615,7 @@ def _extract_member(
         return None
     destination.parent.mkdir(parents=True, exist_ok=True)
     left = info.file_size
-    digest = hashlib.sha1()
+    digest = new_hasher("sha1")
     with archive.open(info) as source, open(destination, "xb") as sink:
         while True:
             block = source.read(min(_BLOCK, left + 1))

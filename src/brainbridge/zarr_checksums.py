@@ -23,7 +23,6 @@ Stores without the manifest (written by other tools) are read as before.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 from collections.abc import AsyncGenerator, Iterable, Mapping
@@ -32,7 +31,8 @@ from typing import Any
 
 from zarr.storage import WrapperStore
 
-from brainbridge.errors import AssemblyError
+from brainbridge.errors import ZarrIntegrityError
+from brainbridge.hashing import bytes_digest
 
 __all__ = [
     "CHECKSUMS_GROUP",
@@ -53,12 +53,8 @@ def _is_manifest(key: str) -> bool:
     return key == CHECKSUMS_GROUP or key.startswith(CHECKSUMS_GROUP + "/")
 
 
-class ZarrIntegrityError(AssemblyError):
-    """A zarr store whose files do not match the checksums recorded when it was written."""
-
-
 def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return bytes_digest(data, "sha256")
 
 
 def _filesystem(location: str, storage_options: Mapping[str, Any] | None):

@@ -38,6 +38,7 @@ from brainbridge.encoding.ned import (
     check_ned_images,
     linearising_predict,
 )
+from brainbridge.errors import valid_values_message
 from brainbridge.paths import safe_component
 from brainbridge.safe_pickle import load_npy
 
@@ -97,7 +98,7 @@ class BERGLinearModel:
             )
         unknown = [c for c in channels if c not in self.ch_names]
         if unknown:
-            raise InvalidSelectionError(f"Invalid channels: {unknown}. Valid values are: {self.ch_names}")
+            raise InvalidSelectionError(valid_values_message("channels", unknown, self.ch_names))
         mask = np.asarray(selection.get("timepoints", np.ones(len(self.times), dtype=bool)))
         if mask.shape != (len(self.times),) or not np.isin(mask, (0, 1)).all() or not mask.any():
             raise InvalidSelectionError(
@@ -225,7 +226,7 @@ class BERG:
         """Load a model; ``subject`` (and, for linearising models, ``feature_extractor``) travel in kwargs."""
         self._check_id(model_id)
         if device not in DEVICES:
-            raise InvalidParameterError(f"Invalid device: {device!r}. Valid values are: {DEVICES}")
+            raise InvalidParameterError(valid_values_message("device", device, DEVICES))
         if selection is not None and not isinstance(selection, Mapping):
             raise InvalidSelectionError(f"selection must be a dict, got {type(selection).__name__}")
         disk = self._disk_models()
