@@ -49,7 +49,7 @@ def _csv(path: Path, ids, names) -> Path:
 def test_show_and_validate_a_file_that_is_not_a_zip(tmp_path):
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"PK\x03\x04 this is not really an archive")
-    assert "is not a readable ZIP archive" in error_line(run_cli("show", bad))
+    assert "is not a readable ZIP archive" in error_line(run_cli("describe", bad))
     csv = _csv(tmp_path / "x.csv", ["a"], ["a.png"])
     assert "is not a readable ZIP archive" in error_line(run_cli("validate", csv, "--stimuli", bad))
     assert "is not a readable ZIP archive" in error_line(run_cli("validate", bad))
@@ -61,7 +61,7 @@ def test_a_truncated_zip_is_reported(tmp_path):
         z.writestr("a.png", os.urandom(50_000))
     data = good.read_bytes()
     (tmp_path / "cut.zip").write_bytes(data[: len(data) // 2])
-    assert "ZIP" in error_line(run_cli("show", tmp_path / "cut.zip"))
+    assert "ZIP" in error_line(run_cli("describe", tmp_path / "cut.zip"))
     flipped = bytearray(data)
     flipped[100] ^= 0xFF  # inside the compressed data: the archive opens, the CRC fails
     (tmp_path / "flip.zip").write_bytes(bytes(flipped))
@@ -98,7 +98,7 @@ def test_a_stimulus_file_named_NA_validates(tmp_path):
     csv = _csv(tmp_path / "s.csv", ["NA", "007"], ["NA", "null"])
     done = run_cli("validate", csv, "--stimuli", archive)
     assert done.returncode == 0 and "all 2 files present" in done.stdout, done.stderr
-    shown = run_cli("show", csv)
+    shown = run_cli("describe", csv)
     assert shown.returncode == 0 and "NA, 007" in shown.stdout, shown.stderr
     escaping = _csv(tmp_path / "e.csv", ["a"], ["../s.zip"])
     assert "not a relative path" in error_line(run_cli("validate", escaping, "--stimuli", tmp_path))
