@@ -171,3 +171,30 @@ def test_lazy_public_names_resolve():
     assert set(brainbridge._LAZY) <= set(dir(brainbridge))
     with pytest.raises(AttributeError):
         brainbridge.no_such_function  # noqa: B018
+
+
+def _imported_names() -> list[tuple[str, int, str, str]]:
+    """Every ``from brainbridge.x import name`` in the package, wherever it sits in a module."""
+    import ast
+
+    found = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("brainbridge"):
+                found += [(str(path.relative_to(SRC)), node.lineno, node.module, a.name) for a in node.names]
+    return found
+
+
+def test_every_imported_name_exists():
+    # a function-level import of a name that was renamed away only fails when that function runs
+    import importlib
+
+    missing = []
+    for where, line, module, name in _imported_names():
+        imported = importlib.import_module(module)
+        if name != "*" and not hasattr(imported, name):
+            try:
+                importlib.import_module(f"{module}.{name}")
+            except ImportError:
+                missing.append(f"{where}:{line} from {module} import {name}")
+    assert missing == []

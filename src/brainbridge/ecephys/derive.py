@@ -41,6 +41,7 @@ from brainbridge.atomic import atomic_write_text
 from brainbridge.ecephys.extras import age_in_days as _age_in_days
 from brainbridge.ecephys.lfp import LFP_FILE
 from brainbridge.hashing import text_digest
+from brainbridge.progress import progress_bar
 
 __all__ = ["DERIVE_VERSION", "DerivedProject", "derive_project", "find_session_files", "is_nwb_folder"]
 
@@ -275,7 +276,6 @@ def derive_project(
     progress
         A progress bar over the files (default: when stderr is a terminal).
     """
-    from brainbridge.ecephys.counts import _progress
     from brainbridge.ecephys.errors import ProjectTableError
 
     root = Path(folder).absolute()
@@ -289,7 +289,7 @@ def derive_project(
         return combined
     per_file: list[dict[str, pd.DataFrame]] = []
     derived = 0
-    for path in _progress(files, total=len(files), enabled=progress, desc="deriving project tables"):
+    for path in progress_bar(files, progress=progress, total=len(files), desc="deriving project tables"):
         tables, fresh = _cached_file_tables(path, cache)
         per_file.append(tables)
         derived += int(fresh)
