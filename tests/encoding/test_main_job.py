@@ -92,6 +92,28 @@ def test_score_table_has_a_row_per_family_and_region(job):
     assert "best for V1: Gabor V1 (energy)" in "\n".join(lines)
 
 
+def test_the_job_records_its_scores_in_the_scores_store(job):
+    from brainbridge.catalogs import lookup_assembly
+    from brainbridge.encoding.scores_store import ScoresStore
+
+    context, _lines = job
+    table = context["encoding_scores"]
+    stored = ScoresStore().table(latest=False)
+    mine = stored[stored["id"].isin(context["encoding_scores_recorded"])].set_index(["model", "region"])
+    assert len(mine) == len(table) == 4
+    sha1 = str(lookup_assembly("brainbridge.example.neural")["sha1"]).lower()
+    assert set(mine["assembly"]) == {"brainbridge.example.neural"} and set(mine["assembly_checksum"]) == {f"sha1:{sha1}"}
+    assert set(mine["source"]) == {"example job"} and set(mine["metric"]) == {"ridge_per_neuroid"}
+    for row in table.itertuples():
+        recorded = mine.loc[(row.model_id, row.region)]
+        assert recorded["ceiled"] == pytest.approx(row.ceiled_score) and recorded["layer"] == row.layer
+        assert recorded["ceiling"] == pytest.approx(row.ceiling) and recorded["n_splits"] == 10
+        neuroids = ScoresStore().get(int(recorded["id"]))["neuroids"]
+        assert len(neuroids) == 40 and neuroids["neuroid_id"].str.startswith(row.region).all()
+        fit = context["encoding_fits"][(row.family, row.region)]
+        np.testing.assert_allclose(neuroids["r"], fit.accuracy["r"])
+
+
 def test_gabor_wins_v1_near_ceiling_and_scores_far_lower_in_it(job):
     context, _ = job
     table = context["encoding_scores"].set_index(["family", "region"])

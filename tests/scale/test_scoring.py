@@ -75,13 +75,20 @@ def test_score_many_equals_pairwise_scores(dask_client, benchmark_data):
     sources = {f"model{i}": _features(target, 30, seed=10 + i, noise=0.5 + i) for i in range(3)}
     remote = score_many(sources, targets, "ridge_per_neuroid", layers=["early", "late"], n_splits=3, client=dask_client,
                         progress=False)
-    assert set(remote) == {(s, layer, t) for s in sources for layer in ("early", "late") for t in targets}
-    for (source_name, layer, target_name), result in remote.items():
-        expected = score(sources[source_name], targets[target_name], "ridge_per_neuroid", layer=layer, n_splits=3,
+    # one row per model x layer x benchmark, a benchmark being a target's region
+    regions = {name: list(dict.fromkeys(t["region"].values.tolist())) for name, t in targets.items()}
+    assert list(zip(remote["model"], remote["layer"], remote["benchmark"], remote["region"])) == [
+        (s, layer, t, r) for s in sources for layer in ("early", "late") for t in targets for r in regions[t]
+    ]
+    for row in remote.itertuples():
+        expected = score(sources[row.model], targets[row.benchmark], "ridge_per_neuroid", layer=row.layer, n_splits=3,
                          progress=False)
-        _same_score(result, expected)
+        expected = expected.regions[row.region] if expected.ndim else expected
+        _same_score(row.result, expected)
+        assert row.score == float(expected) and row.ceiling == float(expected.ceiling)
     local = score_many(sources, targets, "ridge_per_neuroid", layers=["early", "late"], n_splits=3, progress=False)
-    assert {k: v.values.tolist() for k, v in local.items()} == {k: v.values.tolist() for k, v in remote.items()}
+    columns = ["model", "layer", "benchmark", "score", "raw", "ceiling"]
+    assert local[columns].equals(remote[columns])
 
 
 def test_a_worker_killed_while_scoring_does_not_change_the_scores(dask_client, benchmark_data):
@@ -107,8 +114,9 @@ def test_a_worker_killed_while_scoring_does_not_change_the_scores(dask_client, b
     remote = score_many(sources, {"all": target}, "pls", n_splits=5, client=dask_client, progress=False)
     killer.join(timeout=70)
     assert killed, "no worker was killed while tasks ran"
-    for key in expected:
-        _same_score(remote[key], expected[key])
+    assert list(remote["model"]) == list(expected["model"])
+    for got, want in zip(remote["result"], expected["result"]):
+        _same_score(got, want)
     dask_client.wait_for_workers(2, timeout=240)  # a restarted worker is slow on a loaded 2-core machine
     # the nanny restarted the killed worker under a new address: the kill really happened
     assert killed[0] not in dask_client.scheduler_info()["workers"]

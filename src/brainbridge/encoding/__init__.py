@@ -31,6 +31,9 @@ _LAZY: dict[str, str] = {
     "brainscore_splits": "scoring",
     "split_predictivity": "scoring",
     "METRICS": "scoring",
+    # the scores store (SQLite under BRAINBRIDGE_HOME; read by `brainbridge serve`)
+    "ScoresStore": "scores_store",
+    "record_score": "scores_store",
     # metrics on arrays
     "pearson_columns": "metrics",
     "spearman_brown": "metrics",

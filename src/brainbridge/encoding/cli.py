@@ -173,6 +173,9 @@ def _format_table(rows: list[dict[str, Any]]) -> str:
               help="Run the cross-validation splits on this Dask scheduler.")
 @click.option("--workers", type=click.IntRange(1), default=None,
               help="Run the splits on a local Dask cluster with this many worker processes.")
+@click.option("--record/--no-record", default=True, show_default=True,
+              help="Record the scores in the scores store under BRAINBRIDGE_HOME (the leaderboard of "
+                   "`brainbridge serve`).")
 def score(
     features_path: Path | None,
     model_name: str | None,
@@ -190,6 +193,7 @@ def score(
     progress: bool | None,
     scheduler: str | None = None,
     workers: int | None = None,
+    record: bool = True,
 ) -> None:
     """Score features or a model against neural data (Brain-Score's procedure).
 
@@ -242,17 +246,47 @@ def score(
     finally:
         if client is not None:  # also on errors: a --workers cluster must not outlive the command
             client.close()
+    store_path = None
+    if record:
+        store_path = _record(results, target, assembly_spec, metric, source=model_name or Path(features_path).name,
+                             layer=",".join(layers) or None)
 
     if json_path == "-":
         click.echo(json.dumps(rows, indent=2))
     else:
         click.echo(_format_table(rows))
+        if store_path is not None:
+            click.echo(f"recorded in the scores store {store_path} (see them with: brainbridge serve)")
         if json_path is not None:
             cli_deprecated("brainbridge score --json PATH", "--json (JSON on standard output) > PATH")
             atomic_write_text(Path(json_path), json.dumps(rows, indent=2))
     if plot_path is not None:
         source_name = model_name or Path(features_path).name
         _save_plots(plot_path, results, source=source_name, assembly=str(assembly_spec))
+
+
+def _record(results: list, target, assembly_spec: str, metric: str, *, source: str, layer: str | None) -> Path:
+    """Write the scores to the scores store, all regions in one transaction."""
+    from brainbridge.encoding.scores_store import assembly_checksum, open_store, score_rows
+    from brainbridge.encoding.scoring import resolve_metric
+
+    identifier = str(target.attrs.get("identifier") or Path(assembly_spec).name)
+    if Path(assembly_spec).is_file():  # a netCDF file: its SHA-1, as a catalog would list it
+        from brainbridge.hashing import sha1_hash
+
+        checksum = f"sha1:{sha1_hash(assembly_spec)}"
+    else:
+        checksum = assembly_checksum(target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # 'ridge' already warned when scoring
+        metric = resolve_metric(metric)
+    rows = []
+    for region, result in results:
+        rows += score_rows(result, model=source, assembly=identifier, metric=metric, region=region, layer=layer,
+                           checksum=checksum, source="brainbridge score")
+    store = open_store()
+    store.record(rows)
+    return store.path
 
 
 def _save_plots(plot_path: Path, results: list, *, source: str, assembly: str) -> None:

@@ -17,6 +17,7 @@ unlike the three unrelated families of the reference tool (see
     ├── ModelCardError (ValueError)           a model card that does not satisfy the schema
     ├── ScoringError (ValueError)             assemblies that cannot be scored
     ├── FitCacheError (OSError)               a cached fit that is unreadable or inconsistent
+    ├── ScoresStoreError (OSError)            a scores store that cannot be written or read
     └── InsilicoIncompleteError (OSError)     an in silico response file not finished yet
 
 Messages about a rejected value use :func:`brainbridge.errors.valid_values_message`.
@@ -38,6 +39,7 @@ __all__ = [
     "ModelCardError",
     "InsilicoIncompleteError",
     "ModelNotFoundError",
+    "ScoresStoreError",
     "ScoringError",
     "StimulusError",
     "UnknownLayerError",
@@ -83,6 +85,10 @@ class ScoringError(EncodingError, ValueError):
 
 class FitCacheError(EncodingError, OSError):
     """A cached fit that cannot be read or does not match its key."""
+
+
+class ScoresStoreError(EncodingError, OSError):
+    """A scores store that cannot be written (read-only) or read (a newer schema)."""
 
 
 class NEDTypeError(EncodingError, TypeError):

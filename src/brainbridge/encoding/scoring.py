@@ -75,6 +75,7 @@ __all__ = [
     "internal_consistency",
     "neural_predictivity",
     "resolve_metric",
+    "SCORE_TABLE_COLUMNS",
     "score",
     "score_many",
     "similarity",
@@ -1053,8 +1054,10 @@ def score_many(
     workers: int | None = None,
     max_concurrent: int = 8,
     progress: bool | None = None,
+    record: Any = True,
+    as_dict: bool = False,
     **score_options: Any,
-) -> dict[tuple[str, ...], Score]:
+) -> pd.DataFrame:
     """Score many feature sets against many benchmarks; on Dask when asked.
 
     Every (source x layer x target) pair is scored with :func:`score`; with a Dask client,
@@ -1079,14 +1082,26 @@ def score_many(
         Pairs in flight at once on the cluster.
     progress
         One progress bar over the split tasks (``None``: on a terminal).
+    record
+        Record every score in the scores store (:mod:`brainbridge.encoding.scores_store`;
+        ``True``: the one under ``BRAINBRIDGE_HOME``, or a :class:`ScoresStore` or a path;
+        ``False``: do not record). Sources are recorded under their name, targets under their
+        ``identifier`` attribute (their name when they have none) with their checksum.
+    as_dict
+        Deprecated: return the dict of brainbridge < 0.3 (``{(source, target): Score}``,
+        ``{(source, layer, target): Score}`` with ``layers``) instead of the table.
     **score_options
         Passed to :func:`score` (``region``, ``time_bin``, ``n_splits``, ``ceiling``...).
 
     Returns
     -------
-    dict
-        ``{(source, target): Score}``, or ``{(source, layer, target): Score}`` with ``layers``;
-        the same numbers as scoring each pair with :func:`score`.
+    pandas.DataFrame
+        One row per model x benchmark (source x layer x target x region): ``model``,
+        ``layer``, ``benchmark`` (the target's name), ``assembly``, ``region``, ``metric``,
+        ``score`` (ceiled, else raw), ``error`` (its error), ``raw``, ``raw_error``,
+        ``ceiling``, ``ceiled``, ``ceiled_error`` and ``result`` (the :class:`Score`, for
+        per-split and per-neuroid values); the same numbers as scoring each pair with
+        :func:`score`. A per-region score gives one row per region.
     """
     metric = resolve_metric(metric)
     if "map_fn" in score_options:
@@ -1125,7 +1140,7 @@ def score_many(
                     progress=False, **score_options,
                 )
                 bar.update(per_job)
-            return results
+            return _score_many_result(results, targets, metric, layers, record, as_dict, score_options.get("region"))
         from concurrent.futures import ThreadPoolExecutor
 
         from brainbridge.parallel import dask_map, get_client
@@ -1150,4 +1165,58 @@ def score_many(
         finally:
             if client is None:
                 active.close()
-    return results
+    return _score_many_result(results, targets, metric, layers, record, as_dict, score_options.get("region"))
+
+
+#: the columns of :func:`score_many`'s table
+SCORE_TABLE_COLUMNS = [
+    "model", "layer", "benchmark", "assembly", "region", "metric", "score", "error", "raw", "raw_error",
+    "ceiling", "ceiled", "ceiled_error", "result",
+]
+
+
+def _score_many_result(
+    results: dict[tuple[str, ...], Score], targets: Mapping[str, xr.DataArray], metric: str,
+    layers: Sequence[str] | None, record: Any, as_dict: bool, region_option: Any = None,
+) -> pd.DataFrame | dict[tuple[str, ...], Score]:
+    """The table of :func:`score_many` (and its rows recorded in the scores store)."""
+    from brainbridge.encoding import scores_store
+
+    identifiers = {name: str(target.attrs.get("identifier") or name) for name, target in targets.items()}
+    checksums = {name: scores_store.assembly_checksum(target) for name, target in targets.items()} if record else {}
+    rows, store_rows = [], []
+    for key, result in results.items():
+        source_name, layer, target_name = key if layers else (key[0], None, key[1])
+        pieces = list(result.regions.items()) if result.ndim else [(None, result)]
+        for region, one in pieces:
+            if region is None:
+                region = region_option if isinstance(region_option, str) else _single_region(targets[target_name])
+            ceiled = one.ceiling is not None
+            rows.append({
+                "model": source_name, "layer": layer, "benchmark": target_name, "assembly": identifiers[target_name],
+                "region": region, "metric": metric, "score": float(one.values), "error": one.value_error,
+                "raw": float(one.unceiled.values), "raw_error": one.raw_error,
+                "ceiling": float(one.ceiling.values) if ceiled else np.nan,
+                "ceiled": float(one.values) if ceiled else np.nan,
+                "ceiled_error": one.ceiled_error if ceiled else np.nan, "result": one,
+            })
+            if record:
+                store_rows += scores_store.score_rows(
+                    one, model=source_name, assembly=identifiers[target_name], metric=metric, region=region,
+                    layer=layer, checksum=checksums[target_name], source="score_many",
+                )
+    if store_rows:
+        scores_store.open_store(None if record is True else record).record(store_rows)
+    if as_dict:
+        warnings.warn(
+            "score_many(as_dict=True) is deprecated: score_many returns a table (one row per model x benchmark, "
+            "the Score objects in its 'result' column)", DeprecationWarning, stacklevel=3,
+        )
+        return results
+    return pd.DataFrame(rows, columns=SCORE_TABLE_COLUMNS)
+
+
+def _single_region(target: xr.DataArray) -> str:
+    """The target's one region (``'all'`` when it has several or none)."""
+    regions = _regions(target)
+    return regions[0] if len(regions) == 1 else "all"

@@ -70,6 +70,7 @@ __all__ = [
     "plot_family_scores",
     "plot_insilico_vs_truth",
     "plot_neuroid_r_vs_ceiling",
+    "record_family_scores",
     "resolve_families",
     "score_families",
     "step_encode_new_images",
@@ -307,6 +308,39 @@ def score_families(
             say(f"  {region}: raw r {row['raw_r']:.3f}, ceiled {row['ceiled_score']:.3f} "
                 f"({row['fit']}, {elapsed:.1f} s)")
     return pd.DataFrame(rows, columns=_SCORE_COLUMNS), fits, extractors
+
+
+def record_family_scores(table: pd.DataFrame, fits: Mapping[tuple[str, str], Any], assembly: xr.DataArray,
+                         store: Any = None) -> list[int]:
+    """Record the rows of :func:`score_families` (with each fit's per-neuroid r and ceiling) in the scores store.
+
+    Returns the new rows' ids (one transaction: all rows or none).
+    """
+    from brainbridge.encoding.scores_store import assembly_checksum, open_store
+
+    identifier = str(assembly.attrs.get("identifier") or ASSEMBLY_IDENTIFIER)
+    checksum = assembly_checksum(assembly)
+    rows = []
+    for row in table.to_dict("records"):
+        fit = fits.get((row["family"], row["region"]))
+        neuroids: dict[str, list] = {}
+        n_splits, metric = None, "ridge_per_neuroid"
+        if fit is not None:
+            metric = str(fit.info.get("inputs", {}).get("mapping") or metric)
+            neuroids = {
+                "neuroid_id": np.asarray(fit.neuroids["neuroid_id"]).astype(str).tolist(),
+                "r": np.asarray(fit.accuracy["r"], dtype=float).tolist(),
+                "ceiling": np.asarray(fit.accuracy["ceiling"], dtype=float).tolist(),
+            }
+            n_splits = int(np.shape(fit.accuracy["r_split"])[0])
+        rows.append({
+            "model": row["model_id"], "layer": row["layer"], "assembly": identifier, "assembly_checksum": checksum,
+            "metric": metric, "region": row["region"], "raw": row["raw_r"],
+            "raw_error": row["raw_r_sem"], "ceiling": row["ceiling"], "ceiled": row["ceiled_score"],
+            "ceiled_error": row["ceiled_score_error"], "n_splits": n_splits, "source": "example job",
+            "neuroids": neuroids,
+        })
+    return open_store(store).record(rows) if rows else []
 
 
 def _number(value: Any) -> float:
@@ -665,6 +699,7 @@ def step_score_families(context: dict, echo: Echo) -> None:
     path = Path(context["out_dir"]) / "encoding_scores.csv"
     table.to_csv(path, index=False)
     context["encoding_scores_csv"] = path
+    context["encoding_scores_recorded"] = record_family_scores(table, fits, context["assembly"])
     best = best_per_region(table)
     context["encoding_best"] = best
     shown = table[["family", "region", "layer", "raw_r", "raw_r_sem", "ceiling", "ceiled_score", "time_s", "fit"]].copy()
