@@ -35,6 +35,60 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     return home
 
 
+def _module_state() -> list[tuple[object, str]]:
+    """The module-level registries and once-flags a test can change: ``(module, attribute)``.
+
+    Pure caches of deterministic work (built extractors, the example data's ground truth) are
+    left alone: they hold the same values whatever a test does.
+    """
+    import importlib
+
+    state = [
+        ("brainbridge.catalogs", "_registered"),
+        ("brainbridge.catalogs", "_loaded"),
+        ("brainbridge.encoding.registry", "_REGISTRY"),
+        ("brainbridge.data.datasets", "_warned_pinning"),
+    ]
+    found = []
+    for module_name, attribute in state:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:  # an extra that is not installed: nothing of it to reset
+            continue
+        found.append((module, attribute))
+    return found
+
+
+_PRISTINE: list[tuple[object, str, object]] = []
+
+
+def _restore_pristine() -> None:
+    if not _PRISTINE:  # first use: the state as the package defines it, before any test ran
+        import copy
+
+        _PRISTINE.extend((m, a, copy.copy(getattr(m, a))) for m, a in _module_state())
+    for module, attribute, value in _PRISTINE:
+        current = getattr(module, attribute)
+        if isinstance(current, dict):
+            current.clear()  # the same object: modules that imported it keep seeing the live one
+            current.update(value)  # type: ignore[arg-type]
+        else:
+            setattr(module, attribute, value)
+
+
+@pytest.fixture(autouse=True)
+def _reset_module_state():
+    """Every test starts with the registries as the package defines them, and leaves no trace.
+
+    Registered catalogs and models, loaded catalogs (each test has its own home) and warn-once
+    flags are reset before and after each test, so tests never unregister by hand and a failing
+    test cannot leak into the next.
+    """
+    _restore_pristine()
+    yield
+    _restore_pristine()
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
     """``../shared/fixtures`` (tests that need it skip with a reason when it is absent)."""

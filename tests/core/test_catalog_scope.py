@@ -20,15 +20,6 @@ from brainbridge.errors import CatalogError, LookupFailedError
 from brainbridge.fetch import sha1_hash
 
 
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    catalogs._registered.clear()
-    catalogs.reload_catalogs()
-    yield
-    catalogs._registered.clear()
-    catalogs.reload_catalogs()
-
-
 def invoke(*args, ok: bool = True):
     result = CliRunner().invoke(main, list(map(str, args)))
     if ok:

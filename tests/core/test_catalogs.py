@@ -27,15 +27,6 @@ from brainbridge.errors import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    catalogs._registered.clear()
-    catalogs.reload_catalogs()
-    yield
-    catalogs._registered.clear()
-    catalogs.reload_catalogs()
-
-
 def sha1(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from brainbridge.assemblies import NeuronRecordingAssembly
-from brainbridge.catalogs import Catalog, get_catalog, register, unregister
+from brainbridge.catalogs import Catalog, get_catalog, register
 from brainbridge.cli import main
 from brainbridge.examples import ASSEMBLY_IDENTIFIER, STIMULUS_IDENTIFIER
 from brainbridge.fetch import sha1_hash
@@ -127,11 +127,8 @@ def test_fetch_detects_a_corrupted_source(runner, tmp_path):
                    "location_type": "local", "location": "rec.nc", "sha1": "0" * 40, "stimulus_set_identifier": ""}]
                  ).to_csv(csv, index=False)
     register(Catalog.from_files("corrupt", csv))
-    try:
-        result = invoke(runner, "fetch", "test.corrupt", ok=False)
-        assert result.exit_code == 1 and "checksum mismatch" in result.output
-    finally:
-        unregister("corrupt")
+    result = invoke(runner, "fetch", "test.corrupt", ok=False)
+    assert result.exit_code == 1 and "checksum mismatch" in result.output
 
 
 def test_corrupted_example_file_is_rebuilt_before_fetch(runner, examples):
@@ -212,36 +209,33 @@ def test_validate_rejects_zip_slip(runner, tmp_path):
 
 def test_package_stimulus_set_and_assembly_into_a_new_catalog(runner, tmp_path):
     csv, folder = _stimulus_folder(tmp_path)
-    try:
-        out = invoke(runner, "package", "stimulus-set", "--catalog", "mylab", "--create", "--identifier",
-                     "test.stimuli", "--csv", csv, "--dir", folder).output
-        assert "created catalog mylab" in out and "packaged stimulus set test.stimuli (4 stimuli)" in out
-        write_netcdf(_assembly(), tmp_path / "rec.nc")
-        out = invoke(runner, "package", "assembly", "--catalog", "mylab", "--identifier", "test.recording",
-                     "--file", tmp_path / "rec.nc", "--stimulus-set", "test.stimuli").output
-        assert "packaged NeuronRecordingAssembly test.recording" in out
-        catalog = get_catalog("mylab")
-        assert set(catalog["identifier"]) == {"test.stimuli", "test.recording"}
-        # the files live in a subfolder, so the user catalog folder holds catalogs only
-        assert sorted(p.name for p in catalog.source_path.parent.glob("*.csv")) == ["mylab.csv"]
-        assert (catalog.source_path.parent / "mylab" / "assy_test_recording.nc").is_file()
-        listed = invoke(runner, "list", "--catalog", "mylab").output
-        assert "test.recording" in listed and "test.stimuli" in listed
-        out = invoke(runner, "describe", "test.recording").output
-        assert "presentation 8 x neuroid 3 x time_bin 1" in out and "test.stimuli" in out
-        # same identifier, other content: refused, one line
-        write_netcdf(_assembly(4, 3), tmp_path / "rec2.nc")
-        result = invoke(runner, "package", "assembly", "--catalog", "mylab", "--identifier", "test.recording",
-                        "--file", tmp_path / "rec2.nc", "--stimulus-set", "test.stimuli", ok=False)
-        assert result.exit_code == 1 and "already" in result.output
-        # stimulus ids the stimulus set lacks: refused
-        bad = _assembly(6, 1)
-        write_netcdf(bad, tmp_path / "rec3.nc")
-        result = invoke(runner, "package", "assembly", "--catalog", "mylab", "--identifier", "test.other",
-                        "--file", tmp_path / "rec3.nc", "--stimulus-set", "test.stimuli", ok=False)
-        assert result.exit_code == 1 and "not in stimulus set" in result.output
-    finally:
-        unregister("mylab")
+    out = invoke(runner, "package", "stimulus-set", "--catalog", "mylab", "--create", "--identifier",
+                 "test.stimuli", "--csv", csv, "--dir", folder).output
+    assert "created catalog mylab" in out and "packaged stimulus set test.stimuli (4 stimuli)" in out
+    write_netcdf(_assembly(), tmp_path / "rec.nc")
+    out = invoke(runner, "package", "assembly", "--catalog", "mylab", "--identifier", "test.recording",
+                 "--file", tmp_path / "rec.nc", "--stimulus-set", "test.stimuli").output
+    assert "packaged NeuronRecordingAssembly test.recording" in out
+    catalog = get_catalog("mylab")
+    assert set(catalog["identifier"]) == {"test.stimuli", "test.recording"}
+    # the files live in a subfolder, so the user catalog folder holds catalogs only
+    assert sorted(p.name for p in catalog.source_path.parent.glob("*.csv")) == ["mylab.csv"]
+    assert (catalog.source_path.parent / "mylab" / "assy_test_recording.nc").is_file()
+    listed = invoke(runner, "list", "--catalog", "mylab").output
+    assert "test.recording" in listed and "test.stimuli" in listed
+    out = invoke(runner, "describe", "test.recording").output
+    assert "presentation 8 x neuroid 3 x time_bin 1" in out and "test.stimuli" in out
+    # same identifier, other content: refused, one line
+    write_netcdf(_assembly(4, 3), tmp_path / "rec2.nc")
+    result = invoke(runner, "package", "assembly", "--catalog", "mylab", "--identifier", "test.recording",
+                    "--file", tmp_path / "rec2.nc", "--stimulus-set", "test.stimuli", ok=False)
+    assert result.exit_code == 1 and "already" in result.output
+    # stimulus ids the stimulus set lacks: refused
+    bad = _assembly(6, 1)
+    write_netcdf(bad, tmp_path / "rec3.nc")
+    result = invoke(runner, "package", "assembly", "--catalog", "mylab", "--identifier", "test.other",
+                    "--file", tmp_path / "rec3.nc", "--stimulus-set", "test.stimuli", ok=False)
+    assert result.exit_code == 1 and "not in stimulus set" in result.output
 
 
 def test_package_into_unknown_catalog_fails(runner, tmp_path):

@@ -24,9 +24,7 @@ from brainbridge.stimuli import StimulusSet
 @pytest.fixture
 def catalog(tmp_path):
     name = f"test-catalog-{tmp_path.name}"
-    created = catalogs.register(Catalog.create(name, tmp_path / "catalog" / "lookup.csv"))
-    yield created
-    catalogs.unregister(name)
+    return catalogs.register(Catalog.create(name, tmp_path / "catalog" / "lookup.csv"))
 
 
 def proto_stimuli(tmp_path, ids=("001", "002", "003")) -> StimulusSet:

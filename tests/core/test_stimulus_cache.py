@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 import brainbridge
-from brainbridge import catalogs, config
+from brainbridge import config
 from brainbridge.catalogs import Catalog
 from brainbridge.cli import main
 from brainbridge.fetch import sha1_hash, tree_entries
@@ -29,8 +29,6 @@ IDS = ["a", "b", "c"]
 
 @pytest.fixture
 def stimulus_set(tmp_path) -> str:
-    catalogs._registered.clear()
-    catalogs.reload_catalogs()
     catalog = brainbridge.register(Catalog.create("cached", tmp_path / "catalog" / "lookup.csv"))
     folder = tmp_path / "raw"
     folder.mkdir()
@@ -40,9 +38,7 @@ def stimulus_set(tmp_path) -> str:
         (folder / f"{sid}.png").write_bytes(f"image {sid} ".encode() * 100)
         proto.stimulus_paths[sid] = folder / f"{sid}.png"
     package_stimulus_set(catalog.identifier, proto, "test.cached")
-    yield "test.cached"
-    catalogs._registered.clear()
-    catalogs.reload_catalogs()
+    return "test.cached"
 
 
 def original(sid: str) -> bytes:

@@ -24,15 +24,6 @@ from brainbridge.packaging import package_data_assembly, package_stimulus_set
 from brainbridge.stimuli import StimulusSet, extract_zip, read_stimulus_csv
 
 
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    catalogs._registered.clear()
-    catalogs.reload_catalogs()
-    yield
-    catalogs._registered.clear()
-    catalogs.reload_catalogs()
-
-
 def _sha1(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 

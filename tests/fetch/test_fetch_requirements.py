@@ -67,9 +67,7 @@ def s3_catalog(tmp_path, s3_env, monkeypatch):
     for name, value in s3_env.credentials().items():  # uploads need credentials
         monkeypatch.setenv(name, value)
     name = f"s3-catalog-{tmp_path.name}"
-    created = catalogs.register(Catalog.create(name, tmp_path / "catalog" / "lookup.csv"))
-    yield created
-    catalogs.unregister(name)
+    return catalogs.register(Catalog.create(name, tmp_path / "catalog" / "lookup.csv"))
 
 
 def test_package_into_an_s3_store_records_checksums_and_fetches_back(s3_catalog, bucket, s3_env, tmp_path):
@@ -156,6 +154,4 @@ def catalog_dir_factory(tmp_path):
         made.append(catalogs.register(Catalog.create(name, tmp_path / f"catalog{len(made)}" / "lookup.csv")))
         return made[-1]
 
-    yield make
-    for catalog in made:
-        catalogs.unregister(catalog.identifier)
+    return make
