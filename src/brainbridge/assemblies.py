@@ -205,7 +205,7 @@ def _set_multiindex(
     multiindex = pd.MultiIndex(levels=levels, codes=codes, names=names, verify_integrity=False)
     index = PandasMultiIndex(multiindex, dim, level_coords_dtype=dtypes)
     index_variables = index.create_variables(variables)
-    coords = xr.Coordinates(index_variables, indexes={name: index for name in index_variables})
+    coords = xr.Coordinates(index_variables, indexes=dict.fromkeys(index_variables, index))
     return array.drop_vars(names).assign_coords(coords)
 
 

@@ -82,7 +82,7 @@ def _blas_plugin(n_threads: int):
         def __init__(self, n: int):
             self.n = n
 
-        def setup(self, worker):
+        def setup(self, worker):  # noqa: ARG002 - a signature shared by its interface
             limit_blas_threads(self.n)
 
     return BlasThreads(n_threads)

@@ -55,7 +55,7 @@ class _LoggedProgress(tqdm):
         kwargs["miniters"] = 1
         super().__init__(*args, **kwargs)
 
-    def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+    def display(self, msg: str | None = None, pos: int | None = None) -> bool:  # noqa: ARG002 - a signature shared by its interface
         total = self.total
         if total:
             tenth = min(10, int(10 * self.n / total))

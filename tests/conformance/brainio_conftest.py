@@ -148,13 +148,13 @@ def restore_catalog(restore_this_file):
     def backup(identifier):
         restore_this_file(catalogs.get_catalog(identifier).source_path)
 
-    yield backup
+    return backup
 
 
 @pytest.fixture
 def brainio_home(tmp_path, monkeypatch):
     monkeypatch.setenv("BRAINBRIDGE_HOME", str(tmp_path))
-    yield tmp_path
+    return tmp_path
 
 
 @pytest.fixture(scope="session")
@@ -165,4 +165,4 @@ def _session_home(tmp_path_factory):
 @pytest.fixture
 def brainio_home_session(_session_home, monkeypatch):
     monkeypatch.setenv("BRAINBRIDGE_HOME", str(_session_home))
-    yield _session_home
+    return _session_home

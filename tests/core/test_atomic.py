@@ -13,7 +13,7 @@ def test_atomic_path_replaces_on_success_and_keeps_old_on_failure(tmp_path):
     target = tmp_path / "sub" / "file.txt"
     atomic_write_text(target, "one")
     assert target.read_text() == "one"
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:  # noqa: PT012 - the crash is the body
         tmp.write_text("half")
         raise RuntimeError("crash while writing")
     assert target.read_text() == "one"
@@ -41,7 +41,7 @@ def test_atomic_dir_replaces_whole_folder_or_nothing(tmp_path):
     with atomic_dir(target) as staging:
         (staging / "b").write_text("2")
     assert sorted(p.name for p in target.iterdir()) == ["b"]  # replaced, not merged
-    with pytest.raises(ValueError), atomic_dir(target) as staging:
+    with pytest.raises(ValueError), atomic_dir(target) as staging:  # noqa: PT012 - the crash is the body
         (staging / "c").write_text("3")
         raise ValueError("crash")
     assert sorted(p.name for p in target.iterdir()) == ["b"]

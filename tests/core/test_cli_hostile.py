@@ -71,7 +71,7 @@ def test_a_truncated_zip_is_reported(tmp_path):
 
 def test_duplicate_names_in_a_zip_are_refused_by_validate_and_on_load(tmp_path):
     dup = tmp_path / "dup.zip"
-    with zipfile.ZipFile(dup, "w") as z, pytest.warns(UserWarning, match="Duplicate name"):
+    with zipfile.ZipFile(dup, "w") as z, pytest.warns(UserWarning, match="Duplicate name"):  # noqa: PT031
         z.writestr("a.png", b"first")
         z.writestr("a.png", b"second")
     assert "two entries named 'a.png'" in error_line(run_cli("validate", dup))

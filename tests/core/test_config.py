@@ -36,7 +36,7 @@ def test_fetch_lands_in_the_brainio_home_cache(tmp_path, monkeypatch):
     assert path.parent.name == sha1 and path.read_bytes() == b"some bytes"
 
 
-@pytest.mark.parametrize("value, expected", [("1", True), ("TRUE", True), (" yes ", True), ("on", True),
+@pytest.mark.parametrize(("value", "expected"), [("1", True), ("TRUE", True), (" yes ", True), ("on", True),
                                              ("0", False), ("", False), ("no", False)])
 def test_offline_flag(monkeypatch, value, expected):
     monkeypatch.setenv("BRAINBRIDGE_OFFLINE", value)

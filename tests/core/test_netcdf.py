@@ -363,7 +363,7 @@ def test_brainio_reads_our_files(tmp_path):
     assert result["levels"] == ["object_name", "repetition", "stimulus_id"]
 
 
-@pytest.mark.parametrize("extra,match", [
+@pytest.mark.parametrize(("extra", "match"), [
     ({"presentation": ("presentation", [0, 1, 2, 3]), "presentation_": ("presentation", [10, 11, 12, 13])},
      "collide"),
     ({"neuroid": ("neuroid", [0, 1]), "neuroid_": ("neuroid", [5, 6])}, "collide"),

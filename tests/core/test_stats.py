@@ -27,7 +27,7 @@ def test_stats_is_numpy_only():
 
 
 @pytest.mark.parametrize(
-    "n, kwargs",
+    ("n", "kwargs"),
     [
         (10, {"train_size": 0.5}),
         (7, {"train_size": 0.5}),

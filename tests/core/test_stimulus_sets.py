@@ -217,7 +217,7 @@ def _zip_with(path: Path, name: str, *, symlink: bool = False) -> Path:
 
 
 @pytest.mark.parametrize(
-    "name, symlink",
+    ("name", "symlink"),
     [("/etc/evil.png", False), ("../evil.png", False), ("a/../../evil.png", False), ("C:/evil.png", False), ("link.png", True)],
 )
 def test_unsafe_archives_are_rejected(tmp_path, name, symlink):

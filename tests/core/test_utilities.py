@@ -279,7 +279,9 @@ def test_format_bytes_and_table():
 
 def test_a_resumed_bar_logs_from_where_it_starts(monkeypatch, caplog):
     monkeypatch.setattr(sys, "stderr", _FakeStderr(tty=False))
-    with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
-        with progress_bar(desc="resume", total=100, initial=45, unit="B") as bar:
-            bar.update(55)
+    with (
+        caplog.at_level(logging.INFO, logger=LOGGER_NAME),
+        progress_bar(desc="resume", total=100, initial=45, unit="B") as bar,
+    ):
+        bar.update(55)
     assert [r.getMessage().split(" in ")[0] for r in caplog.records] == ["resume: 100% (100/100 B)"]

@@ -109,7 +109,7 @@ def test_hyphenated_extractor_names_still_resolve():
     with pytest.warns(DeprecationWarning, match="'gabor-v1' is deprecated; use 'gabor_v1'"):
         old = get_extractor("gabor-v1")
     assert old is get_extractor("gabor_v1") and old.identifier == "gabor_v1"
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match="'random-cnn-seed3' is deprecated"):
         assert get_extractor("random-cnn-seed3", device="cpu") is get_extractor(
             "random_cnn_seed3", device="cpu"
         )
@@ -123,7 +123,7 @@ def test_hyphenated_extractor_names_still_resolve():
 @pytest.fixture
 def deprecations():
     """DeprecationWarnings raised while a CLI command runs."""
-    with pytest.warns(DeprecationWarning) as records:
+    with pytest.warns(DeprecationWarning, match="deprecated") as records:
         yield records
 
 

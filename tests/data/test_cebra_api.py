@@ -154,7 +154,7 @@ def test_unified_sampler_sample_all_sessions_maps_references_to_nearest_samples(
 
 
 @pytest.mark.parametrize(
-    "array, check_dtype",
+    ("array", "check_dtype"),
     [(np.linspace(0, 1, 15).reshape(5, 3), "float"), (np.arange(6).reshape(3, 2), "int"), (torch.randn(4, 2), "float"),
      (torch.arange(4), "int"), (None, None), (np.arange(3.0), None)],
 )

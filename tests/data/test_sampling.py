@@ -246,8 +246,8 @@ def test_loader_validation_errors():
         )
     with pytest.raises(ValueError, match="conditional"):
         bd.ContinuousDataLoader(ds, num_steps=1, batch_size=4, conditional="nope")
+    short = bd.TensorDataset(torch.randn(5, 3), continuous=_walk(5), offset=bd.Offset(2, 2))
     with pytest.raises(ValueError, match="too few"):
-        short = bd.TensorDataset(torch.randn(5, 3), continuous=_walk(5), offset=bd.Offset(2, 2))
         bd.ContinuousDataLoader(short, num_steps=1, batch_size=2, conditional="time", time_offset=3)
     nan = _walk(50)
     nan[7] = np.nan

@@ -57,7 +57,7 @@ def test_a_session_id_cannot_write_outside_the_cache(project_dir, tmp_path):
         assert str(session.session_id) == "102"
 
 
-@pytest.mark.parametrize("key,args", [("session_nwb", ("../x", "../x")), ("probe_lfp_nwb", (101, "../../x")),
+@pytest.mark.parametrize(("key", "args"), [("session_nwb", ("../x", "../x")), ("probe_lfp_nwb", (101, "../../x")),
                                       ("probe_lfp_nwb", (101, "a/b")), ("typewise_analysis_metrics", ("/etc/x",))])
 def test_manifest_paths_refuse_unsafe_ids(tmp_path, key, args):
     manifest = Manifest.load_or_create(tmp_path / "m" / "manifest.json")

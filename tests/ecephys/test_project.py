@@ -184,7 +184,7 @@ def test_fetch_tries_retry_then_fail(project_copy, tmp_path, caplog):
     # fetch's one retry loop did the tries (no loop of ecephys's own)
     assert len([r for r in caplog.records if "downloading again" in r.getMessage()]) == 2
     assert not cache.session_nwb_path(103).exists()
-    assert not [p for p in cache.session_nwb_path(103).parent.glob(".*")]  # no partial file left
+    assert not list(cache.session_nwb_path(103).parent.glob(".*"))  # no partial file left
     assert not list(DownloadCache().root.rglob("*.part"))
 
 

@@ -304,9 +304,11 @@ def test_units_without_spike_times_and_no_units(tmp_path):
         assert len(s.units) == 1
         with pytest.raises(MissingSpikeTimesError, match="spike_times"):
             _ = s.spike_trains
-    with EcephysSession.from_nwb(_mock_file(tmp_path / "nounits.nwb", with_units=False)) as s:
-        with pytest.raises(BrainbridgeError, match="no units table"):
-            s.presentationwise_spike_counts([0.0, 0.1])
+    with (
+        EcephysSession.from_nwb(_mock_file(tmp_path / "nounits.nwb", with_units=False)) as s,
+        pytest.raises(BrainbridgeError, match="no units table"),
+    ):
+        s.presentationwise_spike_counts([0.0, 0.1])
 
 
 def test_plot_unit_writes_png(tmp_path, session):

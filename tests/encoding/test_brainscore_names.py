@@ -86,7 +86,7 @@ def _reference_regression(model, target, estimator, neuroids):
 
 
 @pytest.mark.parametrize(
-    "metric, estimator",
+    ("metric", "estimator"),
     [
         ("ridge", lambda: Ridge(alpha=1.0)),
         ("ridgecv", lambda: RidgeCV(alphas=ALPHA_LIST)),
@@ -211,11 +211,13 @@ def test_a_ceiling_that_is_not_positive_fails_loudly():
     rng = np.random.default_rng(5)
     model, target = _data(seed=5)
     noise = target.copy(data=rng.normal(size=target.shape))  # repetitions that do not agree at all
-    with pytest.raises(ScoringError, match=r"ceiling is -?[0-9.]+ \(not positive.*ceiling=False"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for seed in range(20):  # find noise whose ceiling comes out <= 0 (about half do)
-                noise = target.copy(data=np.random.default_rng(seed).normal(size=target.shape))
-                score(model, noise, "ridge_per_neuroid", region=None)
+    with (  # noqa: PT012 - the loop searches for a failing draw
+        pytest.raises(ScoringError, match=r"ceiling is -?[0-9.]+ \(not positive.*ceiling=False"),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        for seed in range(20):  # find noise whose ceiling comes out <= 0 (about half do)
+            noise = target.copy(data=np.random.default_rng(seed).normal(size=target.shape))
+            score(model, noise, "ridge_per_neuroid", region=None)
     raw = score(model, noise, "ridge_per_neuroid", region=None, ceiling=False)
     assert isinstance(raw, Score) and np.isfinite(float(raw))

@@ -165,9 +165,11 @@ def test_a_damaged_entry_is_a_logged_miss_moved_aside(benchmark, damage, caplog)
         np.savez(folder / "accuracy.npz", **arrays)
     else:
         (folder / "checksums.json").unlink()
-    with caplog.at_level("WARNING", logger="brainbridge.encoding.cache"):
-        with pytest.warns(UserWarning, match="training it again"):
-            again = _train(GaborV1(image_size=32), "energy", benchmark)
+    with (
+        caplog.at_level("WARNING", logger="brainbridge.encoding.cache"),
+        pytest.warns(UserWarning, match="training it again"),
+    ):
+        again = _train(GaborV1(image_size=32), "energy", benchmark)
     assert any("training it again" in r.getMessage() for r in caplog.records)
     assert again.key == fit.key
     np.testing.assert_allclose(again.accuracy["r"], fit.accuracy["r"])

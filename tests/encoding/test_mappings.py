@@ -38,7 +38,7 @@ def _sklearn_per_target(X, Y, folds, alphas):
     return best, predictions
 
 
-@pytest.mark.parametrize("n,p", [(120, 30), (60, 200)], ids=["primal", "dual"])
+@pytest.mark.parametrize(("n", "p"), [(120, 30), (60, 200)], ids=["primal", "dual"])
 def test_ridge_equals_sklearn_per_target_loop(n, p):
     X, Y = _problem(n, p)
     folds = list(KFold(5).split(X))
@@ -177,7 +177,7 @@ def test_make_mapping():
         make_mapping("lasso")
 
 
-@pytest.mark.parametrize("n,p", [(120, 30), (60, 200)], ids=["primal", "dual"])
+@pytest.mark.parametrize(("n", "p"), [(120, 30), (60, 200)], ids=["primal", "dual"])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_ridge_loo_equals_sklearn_ridgecv_alpha_per_target(n, p, fit_intercept):
     """cv='loo': exact leave-one-out from one decomposition = sklearn's RidgeCV(alpha_per_target=True)."""

@@ -6,6 +6,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -168,7 +169,7 @@ def test_verify_and_clean(http_server, tmp_path):
     assert problems[0].expected == sha1(bad) and problems[0].actual == sha1(b"BAD!" * 100)
     # without --delete the bad copy is moved out of service, never left in place
     assert not pb.exists() and problems[0].moved_to
-    assert open(problems[0].moved_to, "rb").read() == b"BAD!" * 100
+    assert Path(problems[0].moved_to).read_bytes() == b"BAD!" * 100
     assert cache_info().quarantined == 1 and verify_cache() == []
     assert fetch_file("http", http_server.url("/bad.nc"), sha1(bad)).read_bytes() == bad  # fetched again
     pb.write_bytes(b"BAD!" * 100)

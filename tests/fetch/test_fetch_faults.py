@@ -417,4 +417,4 @@ def test_cli_fetch_on_a_full_disk_prints_one_line(http_server, tiny_disk, monkey
     assert result.exit_code != 0
     assert "no space left" in result.output and "while fetching" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
-    assert not [p for p in mount.rglob("*.part*")]
+    assert not list(mount.rglob("*.part*"))

@@ -37,7 +37,7 @@ def test_workers_run_one_blas_thread(dask_client):
     for omp, openblas, pools in info.values():
         assert omp == openblas == "1"
         assert pools and set(pools) == {1}
-    assert len({address for address in info}) == 2
+    assert len(set(info)) == 2
 
 
 def test_get_client_needs_exactly_one_source(dask_client):

@@ -223,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault is not None and fault.stall is not None:
             cut = fault.stall_after
         sent = 0
-        source = open(entry.content, "rb") if isinstance(entry.content, Path) else None
+        source = open(entry.content, "rb") if isinstance(entry.content, Path) else None  # noqa: SIM115 - closed below
         view = memoryview(entry.content) if source is None else None
         try:
             if source is not None:
@@ -239,9 +239,8 @@ class _Handler(BaseHTTPRequestHandler):
                     data = bytes(255 - b for b in bytes(data[: 64 * 1024])) + bytes(data[64 * 1024 :])
                 self.wfile.write(data)
                 sent += size
-                if owner.throttle:
-                    if owner._stopping.wait(owner.throttle):
-                        break
+                if owner.throttle and owner._stopping.wait(owner.throttle):
+                    break
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
             return

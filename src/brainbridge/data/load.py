@@ -268,9 +268,8 @@ def _list_h5(path: Path, matlab: bool = False) -> list[Entry]:
                 isinstance(obj, h5py.Dataset)
                 and name not in arrays
                 and not any(name.startswith(p + "/") for p in frames)
-            ):
-                if not (name.startswith("#refs#") or name.startswith("#subsystem#")):
-                    entries.append(Entry(name, tuple(obj.shape), str(obj.dtype), loadable=False))
+            ) and not (name.startswith("#refs#") or name.startswith("#subsystem#")):
+                entries.append(Entry(name, tuple(obj.shape), str(obj.dtype), loadable=False))
 
         f.visititems(visit)
         for name, (shape, matlab_class) in arrays.items():
@@ -333,7 +332,7 @@ def _list_nc(path: Path) -> list[Entry]:
 
 _LISTERS = {
     ".npz": _list_npz,
-    **{s: _list_h5 for s in _H5},
+    **dict.fromkeys(_H5, _list_h5),
     ".mat": _list_mat,
     ".nwb": _list_nwb,
     ".nc": _list_nc,
@@ -412,7 +411,7 @@ def _frame_with_header(frame: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 
 
-def _read_npy(path, key, columns, allow_pickle):
+def _read_npy(path, key, columns, allow_pickle):  # noqa: ARG001 - a signature shared by its interface
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic != b"\x93NUMPY" and not allow_pickle:
@@ -632,7 +631,7 @@ def _is_numeric_or_tensor(value) -> bool:
     return _is_tensor(value) or _is_numeric_array(value)
 
 
-def _read_csv(path, key, columns, allow_pickle):
+def _read_csv(path, key, columns, allow_pickle):  # noqa: ARG001 - a signature shared by its interface
     if key is not None:
         raise DataKeyError(f"a CSV file holds one table; it has no key {key!r}")
     try:
@@ -643,7 +642,7 @@ def _read_csv(path, key, columns, allow_pickle):
     return _to_array(frame, columns, str(path))
 
 
-def _read_excel(path, key, columns, allow_pickle):
+def _read_excel(path, key, columns, allow_pickle):  # noqa: ARG001 - a signature shared by its interface
     sheets = pd.read_excel(path, header=None, sheet_name=None)
     if all(frame.empty for frame in sheets.values()):
         raise EmptyFileError(f"{path} is empty: none of its sheets {list(sheets)} holds a value")
@@ -698,7 +697,7 @@ def _read_mat(path, key, columns, allow_pickle):
     return _to_array(value, columns, f"{path}[{name!r}]")
 
 
-def _read_nc(path, key, columns, allow_pickle):
+def _read_nc(path, key, columns, allow_pickle):  # noqa: ARG001 - a signature shared by its interface
     from brainbridge.readers import open_assembly_array
 
     array = open_assembly_array(path)
@@ -775,7 +774,7 @@ def _nwb_entries(builder) -> dict[str, Any]:
     return entries
 
 
-def _read_nwb(path, key, columns, allow_pickle):
+def _read_nwb(path, key, columns, allow_pickle):  # noqa: ARG001 - a signature shared by its interface
     io, builder = _nwb_builders(path)
     try:
         entries = _nwb_entries(builder)
@@ -793,11 +792,11 @@ _READERS = {
     ".nwb": _read_nwb,
     ".npy": _read_npy,
     ".npz": _read_npz,
-    **{s: _read_h5 for s in _H5},
+    **dict.fromkeys(_H5, _read_h5),
     ".pt": _read_torch,
     ".pth": _read_torch,
     ".csv": _read_csv,
-    **{s: _read_excel for s in _EXCEL},
+    **dict.fromkeys(_EXCEL, _read_excel),
     ".jl": _read_joblib,
     ".pkl": _read_pickle,
     ".p": _read_pickle,
@@ -813,7 +812,7 @@ _READERS = {
 def _read_dlc_frame(path: Path, allow_pickle: bool) -> pd.DataFrame:
     _refuse_pickles(path, allow_pickle)
     with pd.HDFStore(path, mode="r") as store:
-        keys = [k.strip("/") for k in store.keys()]
+        keys = [k.strip("/") for k in store]
         if not keys:
             raise UnreadableFileError(f"{path} holds no DataFrame")
         key = "df_with_missing" if "df_with_missing" in keys else keys[0]

@@ -103,7 +103,7 @@ class Loader(abc.ABC):
             self._distributions = {offset: dist}
         return dist
 
-    def _make_distribution(self, offset: Offset):  # pragma: no cover - overridden where used
+    def _make_distribution(self, offset: Offset):  # pragma: no cover - overridden where used  # noqa: ARG002
         raise SamplingError(f"{type(self).__name__} does not sample from a distribution")
 
     def _offset_key(self):

@@ -58,7 +58,7 @@ class MultiSessionLoader(Loader):
     def _offset_key(self):
         return tuple(s.offset for s in self.dataset.iter_sessions())
 
-    def _make_distribution(self, key):
+    def _make_distribution(self, key):  # noqa: ARG002 - a signature shared by its interface
         return MultisessionSampler(self.dataset, self.time_offset, seed=self.rng)
 
     @property
@@ -106,7 +106,7 @@ class ContinuousMultiSessionDataLoader(MultiSessionLoader):
 class DiscreteMultiSessionDataLoader(MultiSessionLoader):
     """Multi-session contrastive learning with discrete labels."""
 
-    def _make_distribution(self, key):
+    def _make_distribution(self, key):  # noqa: ARG002 - a signature shared by its interface
         return DiscreteMultisessionSampler(self.dataset, seed=self.rng)
 
     @property
@@ -136,7 +136,7 @@ class UnifiedLoader(MultiSessionLoader):
             raise SamplingError("UnifiedLoader needs a UnifiedDataset")
         super().__post_init__()
 
-    def _make_distribution(self, key):
+    def _make_distribution(self, key):  # noqa: ARG002 - a signature shared by its interface
         return UnifiedSampler(self.dataset, self.time_offset, seed=self.rng)
 
     def get_indices(self, num_samples: int | None = None) -> BatchIndex:

@@ -79,7 +79,7 @@ def is_nwb_folder(folder: str | os.PathLike) -> bool:
     return next(iter(find_session_files(folder)), None) is not None
 
 
-def _session_key(path: Path, root: Path) -> Any:
+def _session_key(path: Path) -> Any:
     match = _SESSION_DIR.fullmatch(path.stem)
     if match:
         return int(match.group(1))
@@ -297,7 +297,7 @@ def derive_project(
     # session ids: AllenSDK's session_<id> as integers, else the file name; unique
     keys: list[Any] = []
     for path in files:
-        key = _session_key(path, root)
+        key = _session_key(path)
         if key in keys:
             key = path.relative_to(root).with_suffix("").as_posix().replace("/", "_")
         keys.append(key)

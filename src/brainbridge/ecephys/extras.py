@@ -48,7 +48,7 @@ def _interface(module, name: str):
     if module is None:
         return None
     interfaces = module.data_interfaces
-    return interfaces[name] if name in interfaces else None
+    return interfaces.get(name, None)
 
 
 def timestamps_of(series) -> np.ndarray:

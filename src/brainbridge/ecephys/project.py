@@ -245,10 +245,7 @@ def read_table_file(path: str | os.PathLike, index_col: str = "id") -> pd.DataFr
     """
     path = Path(path)
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path)
+        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
     except Exception as e:
         raise ProjectTableError(f"cannot read the table {path}: {e}") from e
     if frame.index.name == index_col:
@@ -470,7 +467,7 @@ class EcephysProjectCache:
         cls,
         scheme: str | None = None,
         host: str | None = None,
-        asynchronous: bool = False,
+        asynchronous: bool = False,  # noqa: ARG003 - AllenSDK's signature; reads are synchronous
         manifest: str | os.PathLike | None = None,
         version: str | None = None,
         cache: bool = True,
@@ -508,10 +505,7 @@ class EcephysProjectCache:
         """
         if not cache:
             raise ValidationError("cache=False is not supported: the cache is where files are read from")
-        if scheme and host:
-            location = f"{scheme}://{host.rstrip('/')}/{ALLEN_S3_PREFIX}"
-        else:
-            location = ALLEN_S3_SOURCE
+        location = f"{scheme}://{host.rstrip('/')}/{ALLEN_S3_PREFIX}" if scheme and host else ALLEN_S3_SOURCE
         options = dict(kwargs.pop("fetch_options", None) or {})
         if timeout is not None:
             options.setdefault("timeout", float(timeout))

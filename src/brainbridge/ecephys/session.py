@@ -630,7 +630,7 @@ class EcephysSession:
     def stimulus_conditions(self) -> pd.DataFrame:
         """One row per stimulus condition (index ``stimulus_condition_id``) with its parameters."""
         table = self.stimulus_presentations
-        params = [p for p in self.stimulus_parameters(table)]
+        params = list(self.stimulus_parameters(table))
         conditions = table.drop_duplicates("stimulus_condition_id")[["stimulus_condition_id", *params, "stimulus_id"]]
         return conditions.set_index("stimulus_condition_id").sort_index()
 

@@ -236,14 +236,14 @@ def write_synthetic_session(
             }
         )
     if extras:
-        _add_extras(nwb, rng, total_time, channels_per_probe, n_samples=20)
+        _add_extras(nwb, rng, total_time)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     return {"probes": pd.DataFrame(probe_rows), "channels": pd.DataFrame(channel_rows), "units": pd.DataFrame(unit_rows)}
 
 
-def _add_extras(nwb, rng, total_time: float, channels_per_probe: int, n_samples: int) -> None:
+def _add_extras(nwb, rng, total_time: float) -> None:
     """AllenSDK's running, eye-tracking, gaze-mapping and optotagging layout, small and deterministic."""
     from hdmf.common import DynamicTable, VectorData
     from pynwb import TimeSeries

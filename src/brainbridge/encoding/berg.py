@@ -114,7 +114,7 @@ class BERGLinearModel:
         intercept = np.asarray(fit["intercept_"]).reshape(n_ch, n_t)[self.channel_indices][:, self.timepoints]
         return {"coef_": coef.reshape(-1, coef.shape[-1]), "intercept_": intercept.reshape(-1)}
 
-    def generate_response(self, stimulus: Any, show_progress: bool = True) -> np.ndarray:
+    def generate_response(self, stimulus: Any, show_progress: bool = True) -> np.ndarray:  # noqa: ARG002 - a signature shared by its interface
         """Responses: EEG ``(N, reps, channels, time)`` (selected), else ``(N, outputs)``."""
         if isinstance(stimulus, np.ndarray):
             batches = [check_ned_images(stimulus)]

@@ -89,7 +89,7 @@ def _one_line_warnings():
     """Show warnings as ``warning: <message>`` lines on stderr, not with internal file names."""
     original = warnings.showwarning
 
-    def show(message, category, filename, lineno, file=None, line=None):
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001 - a signature shared by its interface
         click.echo(f"warning: {message}", err=True)
 
     warnings.showwarning = show

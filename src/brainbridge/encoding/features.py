@@ -340,14 +340,14 @@ class GaborV1(FeatureExtractor):
         resize: str = "stretch",
         interpolation: str = "bilinear",
     ):
-        params = dict(
-            orientations=int(orientations),
-            spatial_frequencies=tuple(float(f) for f in spatial_frequencies),
-            phases=tuple(float(p) for p in phases),
-            grid=int(grid),
-            bandwidth=float(bandwidth),
-            image_size=int(image_size),
-        )
+        params = {
+            "orientations": int(orientations),
+            "spatial_frequencies": tuple(float(f) for f in spatial_frequencies),
+            "phases": tuple(float(p) for p in phases),
+            "grid": int(grid),
+            "bandwidth": float(bandwidth),
+            "image_size": int(image_size),
+        }
         try:
             self.banks = {
                 "energy": GaborBank(**params, output="energy"),
@@ -375,18 +375,18 @@ class GaborV1(FeatureExtractor):
         # GaborBank.transform converts uint8 RGB to luminance in [0, 1] itself
         return {layer: self.banks[layer].transform(batch, batch_size=len(batch)) for layer in layers}
 
-    def _neuroid_ids(self, layer: str, shape: tuple[int, ...]) -> list[str]:
+    def _neuroid_ids(self, layer: str, shape: tuple[int, ...]) -> list[str]:  # noqa: ARG002 - a signature shared by its interface
         return list(self.banks[layer].feature_names())
 
 
-_GABOR_DEFAULTS = dict(
-    orientations=8,
-    spatial_frequencies=(0.04, 0.08, 0.16, 0.32),
-    phases=(0.0, float(np.pi / 2), float(np.pi), float(3 * np.pi / 2)),
-    grid=4,
-    bandwidth=0.5,
-    image_size=64,
-)
+_GABOR_DEFAULTS = {
+    "orientations": 8,
+    "spatial_frequencies": (0.04, 0.08, 0.16, 0.32),
+    "phases": (0.0, float(np.pi / 2), float(np.pi), float(3 * np.pi / 2)),
+    "grid": 4,
+    "bandwidth": 0.5,
+    "image_size": 64,
+}
 
 
 # --------------------------------------------------------------------------------------

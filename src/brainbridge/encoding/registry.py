@@ -360,18 +360,18 @@ _EXAMPLE_ROI = SelectionKey(
     description="Recorded area: V1 (Gabor-energy neuroids) or IT (shape-selective neuroids).",
 )
 
-_EXAMPLE_COMMON = dict(
-    modality="ephys",
-    train_dataset="brainbridge_example",
-    species="macaque (simulated)",
-    stimuli="images",
-    assembly="brainbridge.example.neural",
-    roi_key=_EXAMPLE_ROI,
-    subjects=("monkey_a", "monkey_b"),
-    subject_coord="animal",
-    mapping="ridge_per_neuroid",
-    references=("Kay et al. 2008, Nature 452:352", "Schrimpf et al. 2018, bioRxiv 407007"),
-)
+_EXAMPLE_COMMON = {
+    "modality": "ephys",
+    "train_dataset": "brainbridge_example",
+    "species": "macaque (simulated)",
+    "stimuli": "images",
+    "assembly": "brainbridge.example.neural",
+    "roi_key": _EXAMPLE_ROI,
+    "subjects": ("monkey_a", "monkey_b"),
+    "subject_coord": "animal",
+    "mapping": "ridge_per_neuroid",
+    "references": ("Kay et al. 2008, Nature 452:352", "Schrimpf et al. 2018, bioRxiv 407007"),
+}
 
 _BUILTIN = [
     ModelCard(
