@@ -83,8 +83,8 @@ def main() -> None:
             trains = session.spike_trains
             table = session.stimulus_presentations
             print(
-                f"read {int(trains.n_spikes.sum()):,} spikes of {len(trains)} units and {len(table)} presentations "
-                f"in {time.perf_counter() - t0:.2f} s"
+                f"read {int(trains.n_spikes.sum()):,} spikes of {len(trains)} units "
+                f"and {len(table)} presentations in {time.perf_counter() - t0:.2f} s"
             )
             edges = window_edges(table["start_time"].to_numpy(float), bin_edges)
             output_bytes = len(table) * args.bins * len(trains) * 2
@@ -135,19 +135,35 @@ def main() -> None:
 
     mb = 1e6
     print()
-    print(f"{len(trains)} units x {len(table)} presentations x {args.bins} bins; output {output_bytes / mb:.0f} MB (uint16)")
+    print(
+        f"{len(trains)} units x {len(table)} presentations x {args.bins} bins; "
+        f"output {output_bytes / mb:.0f} MB (uint16)"
+    )
     print(f"{'method':44s} {'time (s)':>10s} {'peak (MB)':>10s} {'vs ours':>9s}")
     print(f"{'brainbridge spike_counts (closed bins)':44s} {t_kernel:10.2f} {peak_kernel / mb:10.0f} {1:9.1f}")
     print(f"{'brainbridge spike_counts (half-open bins)':44s} {t_half:10.2f} {'':>10s} {t_half / t_kernel:9.1f}")
-    print(f"{'brainbridge presentationwise_spike_counts':44s} {t_full:10.2f} {peak_full / mb:10.0f} {t_full / t_kernel:9.1f}")
-    print(f"{'  + session.to_assembly (all coordinates)':44s} {t_assembly:10.2f} {'':>10s} {t_assembly / t_kernel:9.1f}")
     print(
-        f"{'np.histogram loop per unit x presentation*':44s} {t_loop:10.1f} {'':>10s} {t_loop / t_kernel:9.1f}"
+        f"{'brainbridge presentationwise_spike_counts':44s} {t_full:10.2f} {peak_full / mb:10.0f} "
+        f"{t_full / t_kernel:9.1f}"
     )
-    print(f"{'np.histogram once per unit (no overlap only)':44s} {t_per_unit:10.2f} {peak_per_unit / mb:10.0f} {t_per_unit / t_kernel:9.1f}")
+    print(
+        f"{'  + session.to_assembly (all coordinates)':44s} {t_assembly:10.2f} {'':>10s} "
+        f"{t_assembly / t_kernel:9.1f}"
+    )
+    print(
+        f"{'np.histogram loop per unit x presentation*':44s} {t_loop:10.1f} {'':>10s} "
+        f"{t_loop / t_kernel:9.1f}"
+    )
+    print(
+        f"{'np.histogram once per unit (no overlap only)':44s} {t_per_unit:10.2f} "
+        f"{peak_per_unit / mb:10.0f} {t_per_unit / t_kernel:9.1f}"
+    )
     print(f"* timed on {len(unit_ids)} units ({t_loop_subset:.1f} s) and scaled to {len(trains)}")
     print(f"speed-up vs the nested loop: {t_loop / t_full:.0f}x (full call), {t_loop / t_kernel:.0f}x (kernel)")
-    print(f"peak memory / output size: kernel {peak_kernel / output_bytes:.2f}, full call {peak_full / output_bytes:.2f}")
+    print(
+        f"peak memory / output size: kernel {peak_kernel / output_bytes:.2f}, "
+        f"full call {peak_full / output_bytes:.2f}"
+    )
     print(f"counts equal to the loops' (half-open inner bins): nested {inner_ok}, per-unit {per_unit_ok}")
 
 

@@ -142,8 +142,8 @@ def main() -> None:
     print(f"peer  sklearn PLSRegression(25), Brain-Score loop,       10 splits: {scaled:8.1f} s   "
           f"median r {pls_r:.4f}{note}")
     for label, (ridge_time, ridge_r) in ours.items():
-        print(f"ratio ({label}): ridge is {scaled / ridge_time:.1f}x faster; median r {ridge_r - pls_r:+.4f} vs PLS "
-              f"({'>=' if ridge_r >= pls_r else '<'} PLS)")
+        print(f"ratio ({label}): ridge is {scaled / ridge_time:.1f}x faster; "
+              f"median r {ridge_r - pls_r:+.4f} vs PLS ({'>=' if ridge_r >= pls_r else '<'} PLS)")
 
 
     if not args.no_encode:

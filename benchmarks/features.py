@@ -86,15 +86,24 @@ def main() -> None:
         start = time.perf_counter()
         ours = extractor.extract(folder, layers=args.layer, batch_size=64, progress=False)
         ours_rate = args.images / (time.perf_counter() - start)
-        print(f"EfficientNet-lite0 {args.layer}, batch 64, ours ({ours.sizes['neuroid']} feats): {ours_rate:8.1f} images/s")
+        print(
+            f"EfficientNet-lite0 {args.layer}, batch 64, ours ({ours.sizes['neuroid']} feats): "
+            f"{ours_rate:8.1f} images/s"
+        )
 
         start = time.perf_counter()
         full = extractor.extract(folder, layers="_blocks.15", batch_size=64, progress=False)
         full_rate = args.images / (time.perf_counter() - start)
-        print(f"EfficientNet-lite0 _blocks.15 (whole net), ours ({full.sizes['neuroid']} feats): {full_rate:8.1f} images/s")
+        print(
+            f"EfficientNet-lite0 _blocks.15 (whole net), ours ({full.sizes['neuroid']} feats): "
+            f"{full_rate:8.1f} images/s"
+        )
 
         peer_rate, peer_features = peer_efficientnet(folder, args.layer)
-        print(f"EfficientNet-lite0 {args.layer}, batch 64, peer ({peer_features.shape[1]} feats): {peer_rate:8.1f} images/s")
+        print(
+            f"EfficientNet-lite0 {args.layer}, batch 64, peer ({peer_features.shape[1]} feats): "
+            f"{peer_rate:8.1f} images/s"
+        )
         print(f"ratio ours/peer at {args.layer}: {ours_rate / peer_rate:.2f}x; "
               f"whole net ours/peer: {full_rate / peer_rate:.2f}x")
 

@@ -122,7 +122,10 @@ def report(name: str, size: int, ours_s: float, peers: dict[str, float]) -> None
     print(f"\n{name}: {mb:.0f} MB")
     print(f"  brainbridge fetch_file     {ours_s:7.3f} s  {mb / ours_s:8.1f} MB/s")
     for peer, seconds in peers.items():
-        print(f"  {peer:<26} {seconds:7.3f} s  {mb / seconds:8.1f} MB/s   ours/peer throughput = {seconds / ours_s:5.2f}")
+        print(
+            f"  {peer:<26} {seconds:7.3f} s  {mb / seconds:8.1f} MB/s   "
+            f"ours/peer throughput = {seconds / ours_s:5.2f}"
+        )
 
 
 def main() -> None:
@@ -160,8 +163,8 @@ def main() -> None:
         ours_s = peers.pop("ours")
         report("HTTP", size, ours_s, peers)
         floor = sha1_floor(data)
-        print(f"  (SHA-1 of the {args.size_mb} MB already in memory alone takes {floor:.3f} s: a verified fetch "
-              f"cannot beat {size / 1e6 / floor:.0f} MB/s here, "
+        print(f"  (SHA-1 of the {args.size_mb} MB already in memory alone takes {floor:.3f} s: "
+              f"a verified fetch cannot beat {size / 1e6 / floor:.0f} MB/s here, "
               f"{floor and peers['requests+copyfileobj'] / floor:.2f} of the unverified copy)")
 
         # -- resume at 50% ---------------------------------------------------------------------

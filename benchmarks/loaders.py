@@ -123,7 +123,10 @@ def main():
     peer = None
     if not args.no_peer:
         if not args.peer_python.exists():
-            print(f"(cebra not found at {args.peer_python}; see the module docstring; measuring brainbridge only)")
+            print(
+                f"(cebra not found at {args.peer_python}; see the module docstring; "
+                "measuring brainbridge only)"
+            )
         else:
             peer = run_peer(args.peer_python, args.reps_fast, args.reps_slow)
     header = f"{'loader':26s} {'get_indices ms':>15s} {'batches/s':>10s} {'build s':>8s}"
@@ -136,7 +139,8 @@ def main():
             p = peer[name]
             line += (
                 f" | {p['get_indices_ms']:16.3f} {p['batches_per_s']:10.2f} | "
-                f"{p['get_indices_ms'] / r['get_indices_ms']:9.0f} {r['batches_per_s'] / p['batches_per_s']:9.1f}"
+                f"{p['get_indices_ms'] / r['get_indices_ms']:9.0f} "
+                f"{r['batches_per_s'] / p['batches_per_s']:9.1f}"
             )
         print(line)
 

@@ -49,7 +49,8 @@ _CHILD = textwrap.dedent(
                       coords={"stimulus_id": ("presentation", np.array(["a", "a", "b", "b"]))})
     warm.to_zarr(out + ".warm", mode="w")
     with dask.config.set({"scheduler": "threads", "num_workers": 2}):
-        average_repetitions(NeuronRecordingAssembly.from_files(out + ".warm", chunks={"presentation": 2})).values
+        tiny = NeuronRecordingAssembly.from_files(out + ".warm", chunks={"presentation": 2})
+        average_repetitions(tiny).values
         xr.open_zarr(out + ".warm")["data"].load().groupby("stimulus_id").mean("presentation")
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
@@ -212,7 +213,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.limit_mib, args.sets, args.splits = 16, 2, 3
-    print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; "
+          f"python {sys.version.split()[0]}")
     numbers: dict = {}
     if args.part in (None, 1):
         numbers["average"] = _report_average(args.limit_mib)
@@ -234,7 +236,8 @@ def _report_average(limit_mib: int) -> dict:
           f"({'within' if lazy['delta_mib'] <= avg['limit_mib'] else 'OVER'} the limit)")
     print(f"  eager (load+groupby): {eager['seconds']:6.2f} s, peak RSS +{eager['delta_mib']:6.0f} MiB")
     print(f"  ratio eager/lazy: time {eager['seconds'] / lazy['seconds']:.2f}x, "
-          f"peak memory {eager['delta_mib'] / max(lazy['delta_mib'], 1):.2f}x; max |diff| {avg['max_abs_diff']:.2e}")
+          f"peak memory {eager['delta_mib'] / max(lazy['delta_mib'], 1):.2f}x; "
+          f"max |diff| {avg['max_abs_diff']:.2e}")
     return avg
 
 
@@ -247,12 +250,14 @@ def _report_scoring(n_sets: int, n_splits: int) -> dict:
         run = runs[label]
         line = f"  {label:27s}: {run['seconds']:6.2f} s"
         if label != "local":
-            line += (f" (cluster start {run['startup']:.1f} s), speed-up vs 1 worker {base / run['seconds']:.2f}x, "
+            line += (f" (cluster start {run['startup']:.1f} s), "
+                     f"speed-up vs 1 worker {base / run['seconds']:.2f}x, "
                      f"identical scores: {run['identical']}")
         print(line)
     efficiency = base / (2 * runs["2 workers"]["seconds"])
     per_task = base / runs["n_tasks"]
-    print(f"  parallel efficiency on 2 workers: {efficiency:.0%}; {per_task * 1000:.0f} ms per split task (1 worker)")
+    print(f"  parallel efficiency on 2 workers: {efficiency:.0%}; "
+          f"{per_task * 1000:.0f} ms per split task (1 worker)")
     print(f"  oversubscription (2 BLAS threads per worker) slowdown: "
           f"{runs['2 workers, 2 BLAS threads']['seconds'] / runs['2 workers']['seconds']:.2f}x")
     runs["efficiency"] = efficiency

@@ -93,7 +93,10 @@ def main(argv: list[str] | None = None) -> None:
         n_files = sum(1 for p in paths["on"].rglob("*") if p.is_file())
         print(f"zarr v3 assembly {assembly.shape} float32, {assembly.nbytes / 1e6:.0f} MB, {n_files} files "
               f"(best of {args.repeat})")
-        print(f"{'step':10s} {'xarray s':>9s} {'bb off s':>9s} {'bb on s':>9s} {'on/xarray':>10s} {'on/off':>8s}")
+        print(
+            f"{'step':10s} {'xarray s':>9s} {'bb off s':>9s} {'bb on s':>9s} "
+            f"{'on/xarray':>10s} {'on/off':>8s}"
+        )
         for step in ("write", "load"):
             x, off, on = (results[(n, step)] for n in ("xarray", "off", "on"))
             print(f"{step:10s} {x:9.3f} {off:9.3f} {on:9.3f} {on / x:9.2f}x {on / off:7.2f}x")
