@@ -636,7 +636,8 @@ class NeuroidAssembly(DataAssembly):
         dims = set(self.dims)
         if dims not in ({"presentation", "neuroid"}, {"presentation", "neuroid", "time_bin"}):
             raise AssemblyError(
-                f"{type(self).__name__} needs dims presentation x neuroid [x time_bin], got {tuple(self.dims)}"
+                f"{type(self).__name__} needs dims presentation x neuroid [x time_bin], "
+                f"got {tuple(self.dims)}"
             )
 
 

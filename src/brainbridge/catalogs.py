@@ -215,7 +215,8 @@ class Catalog(pd.DataFrame):
                     if all(existing[key][c] == row[c] for c in LOOKUP_COLUMNS):
                         continue
                     raise CatalogError(
-                        f"catalog {self.identifier!r} already has {key[1]} {key[0]!r} with different content; "
+                        f"catalog {self.identifier!r} already has {key[1]} {key[0]!r} "
+                        "with different content; "
                         "choose a new identifier (a version suffix) instead of overwriting"
                     )
                 keep.append(row)

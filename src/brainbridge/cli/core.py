@@ -169,7 +169,10 @@ def describe_assembly(array, *, path: str | os.PathLike | None = None, kind: str
 
     lines = []
     sizes = " x ".join(f"{d} {n}" for d, n in array.sizes.items())
-    lines.append(f"{kind or type(array).__name__}: {sizes} ({array.dtype}, {format_bytes(array.size * array.dtype.itemsize)})")
+    lines.append(
+        f"{kind or type(array).__name__}: {sizes} "
+        f"({array.dtype}, {format_bytes(array.size * array.dtype.itemsize)})"
+    )
     if path is not None:
         lines.append(f"file: {path}")
         file = Path(path)
@@ -241,9 +244,13 @@ def _show_path(path: Path) -> str:
         from brainbridge.stimuli import archive_members
 
         names = archive_members(path)
-        return f"stimulus archive {path}: {len(names)} files, e.g. {', '.join(names[:5])}\nsha1: {sha1_hash(path)}"
+        return (
+            f"stimulus archive {path}: {len(names)} files, e.g. {', '.join(names[:5])}\n"
+            f"sha1: {sha1_hash(path)}"
+        )
     raise click.ClickException(
-        f"cannot show {path}: expected a netCDF ({', '.join(_ASSEMBLY_SUFFIXES)}) or zarr assembly, a CSV or a ZIP"
+        f"cannot show {path}: expected a netCDF ({', '.join(_ASSEMBLY_SUFFIXES)}) or zarr assembly, "
+        "a CSV or a ZIP"
     )
 
 
@@ -455,7 +462,11 @@ def validate_assembly_file(path: Path) -> list[str]:
     if problems:
         raise AssemblyError(f"{path} is not a valid assembly: " + "; ".join(problems))
     sizes = " x ".join(f"{d} {n}" for d, n in array.sizes.items())
-    notes.insert(0, f"assembly {sizes}, {len(coords)} coordinates, stimulus set {array.attrs.get('stimulus_set_identifier', '(none)')}")
+    notes.insert(
+        0,
+        f"assembly {sizes}, {len(coords)} coordinates, "
+        f"stimulus set {array.attrs.get('stimulus_set_identifier', '(none)')}",
+    )
     return notes
 
 
@@ -500,7 +511,10 @@ def validate_stimulus_set_files(csv_path: Path, stimuli: Path | None) -> list[st
     else:
         missing = [n for n in names if not contained_path(location, n).is_file()]
     if missing:
-        raise StimulusSetError(f"{len(missing)} stimulus files listed in {csv_path.name} are not in {location}, e.g. {missing[:3]}")
+        raise StimulusSetError(
+            f"{len(missing)} stimulus files listed in {csv_path.name} are not in {location}, "
+            f"e.g. {missing[:3]}"
+        )
     notes.append(f"all {len(names)} files present in {location}")
     return notes
 
@@ -563,7 +577,8 @@ def validate(path: Path, stimuli: Path | None, verify: bool) -> None:
         ]
     else:
         raise click.ClickException(
-            f"cannot tell what {path} is: expected .nc/.h5 or a zarr store (assembly), .csv (stimulus set or catalog) or .zip"
+            f"cannot tell what {path} is: expected .nc/.h5 or a zarr store (assembly), "
+            ".csv (stimulus set or catalog) or .zip"
         )
     click.echo(f"OK {path}")
     for note in notes:
