@@ -387,7 +387,10 @@ class TensorDataset(SingleSessionDataset):
         offset=None,
         device: str = "cpu",
     ) -> TensorDataset:
-        """A dataset from a brainbridge assembly (see :func:`brainbridge.data.bridges.dataset_from_assembly`)."""
+        """A dataset from a brainbridge assembly.
+
+        See :func:`brainbridge.data.bridges.dataset_from_assembly`.
+        """
         from brainbridge.data.assembly_arrays import arrays_from_assembly, encode_labels, label_names
 
         cont_names, disc_names = label_names(continuous), label_names(discrete)

@@ -100,7 +100,8 @@ class Offset:
             left, right = offset
         else:
             raise ValueError(
-                f"Invalid number of elements to bound the Offset, expected 1 or 2 elements, got {len(offset)}."
+                "Invalid number of elements to bound the Offset, expected 1 or 2 elements, "
+                f"got {len(offset)}."
             )
         for value in (left, right):
             if int(value) != value:

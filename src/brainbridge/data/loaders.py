@@ -309,7 +309,8 @@ class HybridDataLoader(Loader):
         self.conditional = delta_normal_alias(self.conditional)
         if self.conditional not in ("time_delta", "delta_normal"):
             raise SamplingError(
-                f"HybridDataLoader's behaviour conditional must be 'time_delta' or 'delta_normal', got {self.conditional!r}"
+                "HybridDataLoader's behaviour conditional must be 'time_delta' or 'delta_normal', "
+                f"got {self.conditional!r}"
             )
         if self.time_distribution != "time":
             raise SamplingError(f"time_distribution must be 'time', got {self.time_distribution!r}")

@@ -171,7 +171,8 @@ def describe(session, source, manifest, offline, presentations, plot_path, unit_
         if len(pres):
             counts = pres["stimulus_name"].value_counts(sort=False)
             for name, n in counts.items():
-                click.echo(f"    {name}: {n} presentations, {pres.loc[pres['stimulus_name'] == name, 'stimulus_condition_id'].nunique()} conditions")
+                conditions = pres.loc[pres["stimulus_name"] == name, "stimulus_condition_id"].nunique()
+                click.echo(f"    {name}: {n} presentations, {conditions} conditions")
         intervals = ", ".join(sorted(sess.nwbfile.intervals)) or "-"
         click.echo(f"  interval tables: {intervals}")
         if plot_path:

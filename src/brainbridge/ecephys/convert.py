@@ -1,9 +1,10 @@
 """NWB sessions into the exchange format: an assembly, a stimulus set and catalog rows.
 
 A session's spike counts (:meth:`EcephysSession.presentationwise_spike_counts`, turned into an
-assembly by :meth:`EcephysSession.to_assembly`) become a ``NeuronRecordingAssembly`` netCDF file; its stimuli (one per distinct ``stimulus_id``) become
-a stimulus set whose files are small JSON descriptions of each stimulus's parameters (NWB
-files rarely carry the images themselves). Both are packaged with
+assembly by :meth:`EcephysSession.to_assembly`) become a ``NeuronRecordingAssembly`` netCDF
+file; its stimuli (one per distinct ``stimulus_id``) become a stimulus set whose files are
+small JSON descriptions of each stimulus's parameters (NWB files rarely carry the images
+themselves). Both are packaged with
 :mod:`brainbridge.packaging` into a catalog, so the session is shareable and loads with
 ``brainbridge.get_assembly``.
 """
@@ -105,7 +106,8 @@ def session_to_assembly(
     table = session.stimulus_presentations
     if not len(table):
         raise ValidationError(
-            f"session {session.session_id} has no stimulus presentations; choose an interval table with presentations="
+            f"session {session.session_id} has no stimulus presentations; "
+            "choose an interval table with presentations="
         )
     if stimulus_presentation_ids is None:
         times, _ = session._alignment_times(table, align_to)

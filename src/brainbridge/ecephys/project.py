@@ -537,7 +537,10 @@ class EcephysProjectCache:
         return cls(ProjectSource(source) if source is not None else None, manifest=manifest, version=version, offline=True)
 
     def __repr__(self) -> str:
-        return f"EcephysProjectCache(source={self.manifest.source!r}, manifest={str(self.manifest.path)!r}, offline={self.offline})"
+        return (
+            f"EcephysProjectCache(source={self.manifest.source!r}, "
+            f"manifest={str(self.manifest.path)!r}, offline={self.offline})"
+        )
 
     # fetching ---------------------------------------------------------------------------
 
@@ -821,7 +824,8 @@ class EcephysProjectCache:
                 return candidate
         shown = sessions.index[:20].tolist()
         raise SessionNotFoundError(
-            f"the project has no session {session_id!r}; sessions: {shown}{' ...' if len(sessions) > 20 else ''}"
+            f"the project has no session {session_id!r}; "
+            f"sessions: {shown}{' ...' if len(sessions) > 20 else ''}"
         )
 
     def _substitute_channel_columns(self, session_id) -> pd.DataFrame:

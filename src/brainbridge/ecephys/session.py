@@ -1023,11 +1023,13 @@ class EcephysSession:
             edges = np.asarray(time_domain_callback(edges), dtype=np.float64)
             if edges.shape != (len(presentations), bin_edges.size):
                 raise ValidationError(
-                    f"time_domain_callback must keep the shape {(len(presentations), bin_edges.size)}, got {edges.shape}"
+                    "time_domain_callback must keep the shape "
+                    f"{(len(presentations), bin_edges.size)}, got {edges.shape}"
                 )
         if binarize and np.any(np.diff(bin_edges) > large_bin_size_threshold):
             warnings.warn(
-                f"binarizing bins wider than {large_bin_size_threshold} s: several spikes may fall in one bin",
+                f"binarizing bins wider than {large_bin_size_threshold} s: "
+                "several spikes may fall in one bin",
                 stacklevel=2,
             )
         trains = self.spike_trains.select(units.index.to_numpy())
@@ -1058,7 +1060,8 @@ class EcephysSession:
         times = np.asarray(align_to, dtype=np.float64).reshape(-1)
         if times.size != len(presentations):
             raise ValidationError(
-                f"align_to has {times.size} times for {len(presentations)} selected presentations; give one each"
+                f"align_to has {times.size} times for {len(presentations)} selected presentations; "
+                "give one each"
             )
         return times, "times"
 
