@@ -17,7 +17,7 @@ Each fit is a folder ``<BRAINBRIDGE_HOME>/encoding-models/<key>/`` written atomi
 in a temporary sibling, then renamed) under a file lock, holding only arrays and JSON —
 never pickles:
 
-``mapping.npz``   the mapping's parameters and fitted arrays (:func:`~brainbridge.encoding.mappings.save_mapping`)
+``mapping.npz``   the mapping's parameters and fitted arrays (:func:`.mappings.save_mapping`)
 ``neuroids.npz``  the neuroid coordinates of the targets (``neuroid_id``, ``region``, ``animal``...)
 ``accuracy.npz``  per-neuroid cross-validated r (``r``, and ``r_split``: split x neuroid), ceiling
 ``fit.json``      the key's inputs, summary accuracy, the splits and timing

@@ -137,8 +137,9 @@ def _format_table(rows: list[dict[str, Any]]) -> str:
         features_time = rows[0]["features_time_s"]
         total = features_time + sum(r["time_s"] for r in rows)
         table += (
-            f"\ntime: {total:.1f} s in all ({features_time:.1f} s loading the data and features, shared by every row; "
-            "each row's time is its scoring). ± ceiled: the raw sem propagated to the ceiled score."
+            f"\ntime: {total:.1f} s in all ({features_time:.1f} s loading the data and features, "
+            "shared by every row; each row's time is its scoring). "
+            "± ceiled: the raw sem propagated to the ceiled score."
         )
     return table
 

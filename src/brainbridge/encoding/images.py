@@ -233,7 +233,8 @@ def image_source(stimuli: Any) -> ImageSource:
         missing = [s for s in ids if s not in stimuli.stimulus_paths]
         if missing:
             raise StimulusError(
-                f"stimulus set {stimuli.identifier!r} has no file for {len(missing)} stimulus ids, e.g. {missing[:5]}"
+                f"stimulus set {stimuli.identifier!r} has no file for {len(missing)} stimulus ids, "
+                f"e.g. {missing[:5]}"
             )
         paths = [Path(stimuli.stimulus_paths[s]) for s in ids]
         absent = [str(p) for p in paths if not p.exists()]

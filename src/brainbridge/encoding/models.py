@@ -68,7 +68,8 @@ def describe(model_id: str) -> dict[str, Any]:
     subject = f", subject={card.subjects[0]!r}" if card.subjects else ""
     data["usage"] = (
         "from brainbridge.encoding import get_encoding_model, encode\n"
-        f"model = get_encoding_model({card.model_id!r}, selection={{{roi.name!r}: {roi.valid_values[0]!r}}}{subject})\n"
+        f"model = get_encoding_model({card.model_id!r}, "
+        f"selection={{{roi.name!r}: {roi.valid_values[0]!r}}}{subject})\n"
         "responses = encode(model, 'path/to/images')  # NeuronRecordingAssembly (presentation x neuroid)"
     )
     return data
@@ -177,8 +178,8 @@ class EncodingModel:
 
     def __repr__(self) -> str:
         return (
-            f"EncodingModel({self.model_id!r}, {self.card.roi_key.name}={self.rois}, subject={self.subject!r}, "
-            f"{self.n_neuroids} neuroids)"
+            f"EncodingModel({self.model_id!r}, {self.card.roi_key.name}={self.rois}, "
+            f"subject={self.subject!r}, {self.n_neuroids} neuroids)"
         )
 
 
@@ -240,7 +241,8 @@ def get_encoding_model(
         layer = card.layers[roi]
         if layer not in extractor.layers:
             raise InvalidParameterError(
-                f"card {card.model_id} asks layer {layer!r} of {extractor.identifier}; valid layers: {extractor.layers}"
+                f"card {card.model_id} asks layer {layer!r} of {extractor.identifier}; "
+                f"valid layers: {extractor.layers}"
             )
         if assembly is None:
             assembly = get_assembly(card.assembly)

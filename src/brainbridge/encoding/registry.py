@@ -147,8 +147,8 @@ class ModelCard:
             # cards written before 0.2 said "ridge" for the per-neuroid ridge, which is now its own
             # name ("ridge" is Brain-Score's Ridge(alpha=1))
             warnings.warn(
-                f"card {self.model!r}: mapping 'ridge' is read as 'ridge_per_neuroid' (the per-neuroid ridge); "
-                "write 'ridge_per_neuroid' in the card",
+                f"card {self.model!r}: mapping 'ridge' is read as 'ridge_per_neuroid' "
+                "(the per-neuroid ridge); write 'ridge_per_neuroid' in the card",
                 DeprecationWarning,
                 stacklevel=3,
             )
@@ -178,7 +178,8 @@ class ModelCard:
             object.__setattr__(self, "time_bin", tuple(self.time_bin))
         if self.output_dims != ("presentation", "neuroid"):
             raise ModelCardError(
-                f"card {self.model_id}: output_dims must be ('presentation', 'neuroid'), got {self.output_dims}"
+                f"card {self.model_id}: output_dims must be ('presentation', 'neuroid'), "
+                f"got {self.output_dims}"
             )
         if not isinstance(self.accuracy, Accuracy):
             raise ModelCardError(f"card {self.model_id}: 'accuracy' must be an Accuracy")
@@ -230,7 +231,8 @@ class ModelCard:
             raise ModelCardError(f"malformed model card: {e}") from e
         if declared_id is not None and declared_id != card.model_id:
             raise ModelCardError(
-                f"model card id {declared_id!r} does not match its fields ({card.model_id!r} = modality-train_dataset-model)"
+                f"model card id {declared_id!r} does not match its fields "
+                f"({card.model_id!r} = modality-train_dataset-model)"
             )
         return card
 

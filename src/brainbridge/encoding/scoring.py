@@ -348,9 +348,9 @@ def _check_split_sizes(splits: list, n: int, what: str, use: str = "test") -> No
     smallest = min(sizes) if sizes else 0
     if smallest < MIN_TEST_STIMULI:
         raise ScoringError(
-            f"{what} needs at least {MIN_TEST_STIMULI} {'held-out' if use == 'test' else 'scored'} stimuli per "
-            f"split, but the splits of these {n} stimuli hold {smallest}: use more stimuli (with the default "
-            f"train_size=0.9, at least {10 * MIN_TEST_STIMULI}) or a smaller train_size"
+            f"{what} needs at least {MIN_TEST_STIMULI} {'held-out' if use == 'test' else 'scored'} "
+            f"stimuli per split, but the splits of these {n} stimuli hold {smallest}: use more stimuli "
+            f"(with the default train_size=0.9, at least {10 * MIN_TEST_STIMULI}) or a smaller train_size"
         )
 
 
@@ -640,7 +640,8 @@ def internal_consistency(
     unique = np.unique(repetitions)
     if len(unique) < 2:
         raise ScoringError(
-            f"the ceiling needs at least 2 distinct {split_coord!r} values to split in halves, got {len(unique)}"
+            f"the ceiling needs at least 2 distinct {split_coord!r} values to split in halves, "
+            f"got {len(unique)}"
         )
     if len(stimulus_ids) < MIN_TEST_STIMULI:
         raise ScoringError(f"the ceiling needs at least {MIN_TEST_STIMULI} stimuli, got {len(stimulus_ids)}")
