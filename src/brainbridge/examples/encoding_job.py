@@ -685,7 +685,8 @@ def step_score_families(context: dict, echo: Echo) -> None:
     families = resolve_families(_option(context, "encoding_families", FAMILIES_ENV))
     context["encoding_families"] = families
     echo("")
-    echo(f"encoding: scoring {', '.join(FAMILIES[f] for f in families)} on {context.get('assembly_identifier')} "
+    echo(f"encoding: scoring {', '.join(FAMILIES[f] for f in families)} "
+         f"on {context.get('assembly_identifier')} "
          "(Brain-Score: 10 stratified splits, ridge per neuroid, split-half ceiling)")
     started = time.perf_counter()
     table, fits, extractors = score_families(
@@ -746,7 +747,8 @@ def step_encode_new_images(context: dict, echo: Echo) -> None:
     context["insilico"] = predicted
     context["insilico_path"] = path
     sizes = " x ".join(f"{d} {n}" for d, n in predicted.sizes.items())
-    echo(f"in silico responses ({sizes}) in {time.perf_counter() - started:.1f} s -> {path} (sha1 {sha1[:12]}…)")
+    echo(f"in silico responses ({sizes}) in {time.perf_counter() - started:.1f} s -> {path} "
+         f"(sha1 {sha1[:12]}…)")
 
     truth = ground_truth("new_images").responses
     per_neuroid, per_region = compare_with_truth(predicted, truth)

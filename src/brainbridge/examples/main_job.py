@@ -334,7 +334,8 @@ def step_load(context: dict, echo: Echo) -> None:
     context["assembly"] = assembly
     context["stimulus_set"] = assembly.attrs.get("stimulus_set")
     sizes = " x ".join(f"{d} {n}" for d, n in assembly.sizes.items())
-    echo(f"loaded {type(assembly).__name__} {identifier}: {sizes}; stimulus set {assembly.attrs.get('stimulus_set_identifier')}")
+    echo(f"loaded {type(assembly).__name__} {identifier}: {sizes}; "
+         f"stimulus set {assembly.attrs.get('stimulus_set_identifier')}")
 
 
 def step_average(context: dict, echo: Echo) -> None:
@@ -346,7 +347,8 @@ def step_average(context: dict, echo: Echo) -> None:
     context["averaged"] = averaged
     context["reliability"] = split_half_reliability(assembly)
     context["region_reliability"] = region_reliability(assembly)
-    echo(f"averaged {assembly.sizes['presentation']} presentations over repetitions -> {averaged.sizes['presentation']} stimuli")
+    echo(f"averaged {assembly.sizes['presentation']} presentations over repetitions "
+         f"-> {averaged.sizes['presentation']} stimuli")
 
 
 def step_summary(context: dict, echo: Echo) -> None:
