@@ -217,14 +217,15 @@ class Manifest:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         try:
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS entries (relpath TEXT PRIMARY KEY, sha1 TEXT NOT NULL, size INTEGER NOT NULL,"
-                " mtime_ns INTEGER NOT NULL, source TEXT NOT NULL, location_type TEXT NOT NULL,"
-                " fetched_at TEXT NOT NULL, last_used TEXT NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS entries (relpath TEXT PRIMARY KEY, sha1 TEXT NOT NULL,"
+                " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, source TEXT NOT NULL,"
+                " location_type TEXT NOT NULL, fetched_at TEXT NOT NULL, last_used TEXT NOT NULL)"
             )
             conn.execute("CREATE INDEX IF NOT EXISTS entries_sha1 ON entries (sha1)")
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS trees (relpath TEXT PRIMARY KEY, kind TEXT NOT NULL, source TEXT NOT NULL,"
-                " files TEXT NOT NULL, created_at TEXT NOT NULL, last_used TEXT NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS trees (relpath TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+                " source TEXT NOT NULL, files TEXT NOT NULL, created_at TEXT NOT NULL,"
+                " last_used TEXT NOT NULL)"
             )
         except BaseException:
             conn.close()
@@ -240,8 +241,8 @@ class Manifest:
         values = asdict(entry)
         with self._connect() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO entries VALUES (:relpath, :sha1, :size, :mtime_ns, :source, :location_type,"
-                " :fetched_at, :last_used)",
+                "INSERT OR REPLACE INTO entries VALUES (:relpath, :sha1, :size, :mtime_ns, :source,"
+                " :location_type, :fetched_at, :last_used)",
                 values,
             )
 
@@ -668,7 +669,10 @@ class CacheProblem:
     def __str__(self) -> str:
         done = " (deleted)" if self.fixed else (f" (moved aside to {self.moved_to})" if self.moved_to else "")
         if self.kind == "corrupt" and self.details:
-            return f"corrupt: {self.path}: {'; '.join(self.details[:5])}{' ...' if len(self.details) > 5 else ''}{done}"
+            return (
+                f"corrupt: {self.path}: {'; '.join(self.details[:5])}"
+                f"{' ...' if len(self.details) > 5 else ''}{done}"
+            )
         if self.kind == "corrupt":
             return f"corrupt: {self.path}: expected sha1 {self.expected}, got {self.actual}{done}"
         if self.kind == "missing":

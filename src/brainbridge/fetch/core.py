@@ -389,8 +389,8 @@ def _refetch_after_damage(location_type, location, sha1, reader, path: Path, che
             aside = cache.quarantine(path)
             DownloadCache._safe(cache.manifest.remove, cache.relpath(path))
             logger.warning(
-                "cached %s changed since it was verified (sha1 %s, expected %s); moved aside to %s and fetching it"
-                " again", path, check.actual, sha1, aside,
+                "cached %s changed since it was verified (sha1 %s, expected %s);"
+                " moved aside to %s and fetching it again", path, check.actual, sha1, aside,
             )
     finally:
         lock.release()
@@ -519,7 +519,8 @@ def _download(
             if _disk_full(e):
                 _discard(part, meta)
                 raise DiskFullError(
-                    f"no space left on the device of the cache ({target.parent}) while fetching {loc.display()}:"
+                    f"no space left on the device of the cache ({target.parent})"
+                    f" while fetching {loc.display()}:"
                     " the partial file was removed; free some space or point BRAINBRIDGE_HOME elsewhere"
                 ) from None
             if isinstance(e, FetchError):
@@ -617,7 +618,8 @@ def _transfer(
                     on_bytes(len(chunk))
                 if deadline is not None and time.monotonic() > deadline:
                     raise FetchTimeoutError(
-                        f"timed out fetching {loc.display()} after {size} bytes (the partial file is kept for resuming)"
+                        f"timed out fetching {loc.display()} after {size} bytes"
+                        " (the partial file is kept for resuming)"
                     )
             writeback.finish()
             os.fsync(out.fileno())

@@ -308,7 +308,8 @@ def _short(e: BaseException) -> str:
 
 _UNREACHABLE_TEXT = re.compile(
     r"name or service not known|nodename nor servname|failed to resolve|name resolution|getaddrinfo failed"
-    r"|no address associated|network is unreachable|no route to host|connection refused|could not connect to the endpoint",
+    r"|no address associated|network is unreachable|no route to host|connection refused"
+    r"|could not connect to the endpoint",
     re.IGNORECASE,
 )
 
