@@ -136,7 +136,8 @@ class GaborBank:
         gray = to_grayscale(images)
         if gray.shape[1:] != (self.image_size, self.image_size):
             raise InvalidParameterError(
-                f"images are {gray.shape[1]}x{gray.shape[2]}, the bank expects {self.image_size}x{self.image_size}"
+                f"images are {gray.shape[1]}x{gray.shape[2]}, "
+                f"the bank expects {self.image_size}x{self.image_size}"
             )
         gray = gray - gray.mean(axis=(1, 2), keepdims=True)  # the DC term carries no orientation
         spectrum = np.fft.fft2(gray)[:, None]

@@ -429,7 +429,8 @@ def _stimulus_table(stimulus_set: pd.DataFrame) -> tuple[pd.DataFrame, list[tupl
     missing = [sid for sid in ids if sid not in paths]
     if missing:
         raise StimulusSetError(
-            f"no file for stimulus ids {missing[:5]} ({len(missing)} in all): set .stimulus_paths = {{id: path}}"
+            f"no file for stimulus ids {missing[:5]} ({len(missing)} in all): "
+            "set .stimulus_paths = {id: path}"
         )
     absent = [str(paths[sid]) for sid in ids if not paths[sid].is_file()]
     if absent:
@@ -653,8 +654,8 @@ def _check_not_catalogued(catalog, identifier: str, lookup_type: str, sha1s: dic
     if _listed_sha1s(rows) == sha1s:
         return True
     raise PackagingConflictError(
-        f"catalog {catalog.identifier!r} already lists {lookup_type.replace('_', ' ')} {identifier!r} with other "
-        "content; choose a new identifier (e.g. a version suffix) instead of overwriting"
+        f"catalog {catalog.identifier!r} already lists {lookup_type.replace('_', ' ')} {identifier!r} "
+        "with other content; choose a new identifier (e.g. a version suffix) instead of overwriting"
     )
 
 
@@ -679,8 +680,9 @@ def _catalogued_elsewhere(catalog_identifier: str, identifier: str, lookup_type:
     for other, group in rows.groupby("source_catalog", sort=True):
         if _listed_sha1s(group) != sha1s:
             raise PackagingConflictError(
-                f"catalog {other!r} already lists {lookup_type.replace('_', ' ')} {identifier!r} with other content; "
-                f"packaging it into {catalog_identifier!r} too would make it ambiguous: choose a new identifier"
+                f"catalog {other!r} already lists {lookup_type.replace('_', ' ')} {identifier!r} "
+                f"with other content; packaging it into {catalog_identifier!r} too would make it ambiguous: "
+                "choose a new identifier"
             )
         return str(other), group
     return None

@@ -202,9 +202,9 @@ def map_tasks(
     The ``broadcast`` values (big arrays, assemblies) are scattered once
     (``client.scatter(..., broadcast=True)`` when there are at least as many tasks as
     workers; otherwise to two workers, from where Dask copies them once to each worker that
-    runs a task) and passed to each task by reference, never re-sent with each task. Each task is submitted with Dask's ``retries``; a worker that dies
-    mid-task has its task rescheduled by Dask on another worker. A tqdm bar counts tasks done
-    (``distributed.as_completed``).
+    runs a task) and passed to each task by reference, never re-sent with each task. Each task
+    is submitted with Dask's ``retries``; a worker that dies mid-task has its task rescheduled
+    by Dask on another worker. A tqdm bar counts tasks done (``distributed.as_completed``).
 
     Parameters
     ----------
@@ -274,7 +274,8 @@ def map_tasks(
                     i = position[future.key]
                     error = future.exception()
                     raise TaskFailedError(
-                        f"task {i} ({items[i]!r}) failed after {retries} retries: {type(error).__name__}: {error}",
+                        f"task {i} ({items[i]!r}) failed after {retries} retries: "
+                        f"{type(error).__name__}: {error}",
                         item=items[i],
                     ) from error
                 bar.update(1)

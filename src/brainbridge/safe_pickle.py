@@ -74,7 +74,10 @@ _ALLOWED: dict[tuple[str, str], Any] | None = None
 
 
 def allowed_globals() -> dict[str, Any]:
-    """``{"module.name": object}`` for every allow-listed global (for ``torch.serialization.safe_globals``)."""
+    """``{"module.name": object}`` for every allow-listed global.
+
+    For ``torch.serialization.safe_globals``.
+    """
     return {f"{module}.{name}": obj for (module, name), obj in _allowed().items()}
 
 

@@ -131,7 +131,8 @@ class StimulusSet(pd.DataFrame):
         """
         if "stimulus_id" not in self.columns:
             raise StimulusSetError(
-                f"stimulus set {self.identifier!r} has no 'stimulus_id' column (columns: {list(self.columns)})"
+                f"stimulus set {self.identifier!r} has no 'stimulus_id' column "
+                f"(columns: {list(self.columns)})"
             )
         ids = self["stimulus_id"]
         empty = ids.isna() | (ids.astype(object) == "")

@@ -134,7 +134,8 @@ def _check_listing(location: str, recorded: Mapping[str, str], present: Iterable
     if missing:
         raise ZarrIntegrityError(
             f"zarr store {location} is incomplete: {len(missing)} file(s) recorded when it was written are "
-            f"missing, e.g. {missing[:3]} (a missing chunk would read as the fill value); fetch or write it again"
+            f"missing, e.g. {missing[:3]} (a missing chunk would read as the fill value); "
+            "fetch or write it again"
         )
     if extra:
         raise ZarrIntegrityError(
