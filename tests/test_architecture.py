@@ -6,7 +6,8 @@ Layers, lowest first (an import may only go down, or stay inside its own part):
 1. consumers: ``ecephys``, ``encoding``, ``data`` (each its own part: they never import each other);
 2. application: ``cli``, ``examples``, the peer-compatible facades ``ned`` and ``berg``
    (``from brainbridge.ned import NED`` reaches :mod:`brainbridge.encoding`), every consumer's
-   command-line module (``*.cli``, ``*_cli``) and the ``brainbridge`` package itself (its lazy table reaches the consumers).
+   command-line module (``*.cli``, ``*_cli``) and the ``brainbridge`` package itself (its lazy
+   table reaches the consumers).
 
 The graph is read from the source by :mod:`tests.support.import_graph`: module-level and
 function-level imports, ``importlib.import_module("...")``, lazy ``__getattr__`` tables and

@@ -51,8 +51,8 @@ BRAINIO: dict[str, Expected] = {
     # deliberate differences
     "tests/test_lookup.py::test_catalogs": Expected(
         "deliberate",
-        "brainbridge lists its bundled example catalog (entry point brainbridge-examples) next to BrainIO's two "
-        "test catalogs, so list_catalogs() has 3 entries where the test counts exactly 2",
+        "brainbridge lists its bundled example catalog (entry point brainbridge-examples) "
+        "next to BrainIO's two test catalogs, so list_catalogs() has 3 entries where the test counts exactly 2",
         "tests/core/test_brainio_api.py::test_bundled_example_catalog_is_listed_beside_installed_ones",
     ),
     # fails on BrainIO 1.1.0 itself
@@ -189,13 +189,25 @@ CEBRA_NETWORK: set[str] = {
 CEBRA_PEER_ONLY: dict[str, str] = {
     "tests/test_data_helper.py": "cebra.data.helper (embedding alignment and ensembling of trained models)",
     "tests/test_data_masking.py": "cebra.data.masking (CEBRA's mask mixin, tested on its own)",
-    "tests/test_datasets.py::test_poisson_reference_implementation": "cebra.datasets.poisson (simulated spikes)",
+    "tests/test_datasets.py::test_poisson_reference_implementation": (
+        "cebra.datasets.poisson (simulated spikes)"
+    ),
     "tests/test_datasets.py::test_homogeneous_poisson_sampling": "cebra.datasets.poisson (simulated spikes)",
     "tests/test_datasets.py::test_poisson_sampling": "cebra.datasets.poisson (simulated spikes)",
-    "tests/test_datasets.py::test_download_file_successful_download": "cebra.data.assets (downloader, mocked)",
+    "tests/test_datasets.py::test_download_file_successful_download": (
+        "cebra.data.assets (downloader, mocked)"
+    ),
     "tests/test_datasets.py::test_download_file_wrong_checksum": "cebra.data.assets (downloader, mocked)",
-    "tests/test_datasets.py::test_download_file_wrong_content_disposition": "cebra.data.assets (downloader, mocked)",
-    "tests/test_datasets.py::test_download_and_extract_gzipped_file": "cebra.data.assets (downloader, mocked)",
-    "tests/test_datasets.py::test_download_and_extract_gzipped_file_wrong_gzipped_checksum": "cebra.data.assets",
-    "tests/test_datasets.py::test_download_and_extract_gzipped_file_wrong_unzipped_checksum": "cebra.data.assets",
+    "tests/test_datasets.py::test_download_file_wrong_content_disposition": (
+        "cebra.data.assets (downloader, mocked)"
+    ),
+    "tests/test_datasets.py::test_download_and_extract_gzipped_file": (
+        "cebra.data.assets (downloader, mocked)"
+    ),
+    "tests/test_datasets.py::test_download_and_extract_gzipped_file_wrong_gzipped_checksum": (
+        "cebra.data.assets"
+    ),
+    "tests/test_datasets.py::test_download_and_extract_gzipped_file_wrong_unzipped_checksum": (
+        "cebra.data.assets"
+    ),
 }

@@ -139,7 +139,8 @@ def test_cebra_0_6_1_data_layer_tests_pass_on_brainbridge(tmp_path, conformance_
     (work / "pytest.ini").write_text(
         "[pytest]\nmarkers =\n    slow\n    requires_dataset\n    cpu\n    cuda\n    benchmark\n"
         "filterwarnings =\n"
-        "    error:The given NumPy array is not writable.*PyTorch does not support non-writable tensors:UserWarning\n"
+        "    error:The given NumPy array is not writable."
+        "*PyTorch does not support non-writable tensors:UserWarning\n"
     )
     files = [f"tests/{name}" for name in CEBRA_FILES]
     not_run = expectations.CEBRA_NETWORK | set(expectations.CEBRA_PEER_ONLY)

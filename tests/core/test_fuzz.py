@@ -61,7 +61,10 @@ nasty_text = st.one_of(st.sampled_from(NASTY), st.text(max_size=12))
 
 
 def snapshot(root: Path, cache: Path) -> dict[str, tuple[int, int]]:
-    """Every path under ``root`` but outside ``cache``, with size and modification time (links not followed)."""
+    """Every path under ``root`` but outside ``cache``, with size and modification time.
+
+    Links are not followed.
+    """
     seen = {}
     for dirpath, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if Path(dirpath) / d != cache]

@@ -321,7 +321,8 @@ _BRAINIO_READER = textwrap.dedent(
     a = NeuronRecordingAssembly.from_files(sys.argv[1])
     extra = DataAssembly.from_files(sys.argv[1], group="events")
     it = a.sel(region="IT")
-    print(json.dumps({"shape": list(a.shape), "it": list(it.shape), "ids": [str(v) for v in a["stimulus_id"].values],
+    print(json.dumps({"shape": list(a.shape), "it": list(it.shape),
+                      "ids": [str(v) for v in a["stimulus_id"].values],
                       "sum": float(a.values.sum()), "extra": list(extra.shape),
                       "levels": sorted(a.indexes["presentation"].names)}))
     """

@@ -26,7 +26,8 @@ is_fastpath = missing(
 )
 get_metadata = missing(
     "brainio.assemblies.get_metadata",
-    "BrainIO's index-introspection helper; brainbridge keeps metadata as coordinates (walk_coords, coords_for_dim)",
+    "BrainIO's index-introspection helper; brainbridge keeps metadata as coordinates "
+    "(walk_coords, coords_for_dim)",
 )
 get_levels = missing(
     "brainio.assemblies.get_levels",
