@@ -52,7 +52,8 @@ BRAINIO: dict[str, Expected] = {
     "tests/test_lookup.py::test_catalogs": Expected(
         "deliberate",
         "brainbridge lists its bundled example catalog (entry point brainbridge-examples) "
-        "next to BrainIO's two test catalogs, so list_catalogs() has 3 entries where the test counts exactly 2",
+        "next to BrainIO's two test catalogs, so list_catalogs() has 3 entries "
+        "where the test counts exactly 2",
         "tests/core/test_brainio_api.py::test_bundled_example_catalog_is_listed_beside_installed_ones",
     ),
     # fails on BrainIO 1.1.0 itself
