@@ -89,7 +89,7 @@ class Store:
 
     location: Location
 
-    def open(self, offset: int, validator: str | None, timeouts: Timeouts) -> Body:  # pragma: no cover - abstract  # noqa: ARG002
+    def open(self, offset: int, validator: str | None, timeouts: Timeouts) -> Body:  # noqa: ARG002  # pragma: no cover - abstract
         """Open the file from ``offset`` (``validator``: what the partial file was read from)."""
         raise FetchError(f"{type(self).__name__} cannot read files")
 
