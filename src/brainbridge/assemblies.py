@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Hashable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -125,8 +125,8 @@ def _check_coordinate_names(assembly: xr.DataArray) -> None:
             assembly.indexes.get(dim), pd.MultiIndex
         ) and len(coords_for_dim(assembly, dim)) > 1:
             raise AssemblyError(
-                f"coordinates {dim!r} and {dim + '_'!r} collide: the dimension coordinate {dim!r} is kept as "
-                f"{dim + '_'!r} when other coordinates share its dimension; rename one of them"
+                f"coordinates {dim!r} and {f'{dim}_'!r} collide: the dimension coordinate {dim!r} is kept as "
+                f"{f'{dim}_'!r} when other coordinates share its dimension; rename one of them"
             )
 
 
@@ -161,13 +161,13 @@ def _gather_indexes_checked(assembly: xr.DataArray, key: _KeyFactorization | Non
                 continue
             # (DataArray.rename would rename the dimension too)
             own = result[dim].variable
-            result = result.drop_vars(dim).assign_coords({f"{dim}_": xr.Variable((dim,), own.values, own.attrs)})
+            result = result.drop_vars([dim]).assign_coords({f"{dim}_": xr.Variable((dim,), own.values, own.attrs)})
             names = [f"{dim}_" if n == dim else n for n in names]
         if not names:
             continue
         if len(names) == 1:
             if names[0] not in result.xindexes:
-                result = result.set_xindex(names[0])
+                result = result.set_xindex([names[0]])
         else:
             indexed = [n for n in names if n in result.xindexes]
             if indexed:
@@ -194,7 +194,9 @@ def _set_multiindex(
         key = None
     elif key is None or len(key.codes) != array.sizes[dim]:
         key = _KeyFactorization.of(variables[_KEY_LEVEL].values)
-    codes, levels, dtypes = [], [], {}
+    codes: list[np.ndarray] = []
+    levels: list[pd.Index] = []
+    dtypes: dict[Hashable, np.dtype] = {}
     for name in names:
         variable = variables[name]
         found = key.factorize(name == _KEY_LEVEL, variable.values) if key is not None else None
@@ -202,7 +204,8 @@ def _set_multiindex(
         codes.append(level_codes)
         levels.append(pd.Index(uniques, dtype=object) if uniques.dtype == object else pd.Index(uniques))
         dtypes[name] = variable.dtype
-    multiindex = pd.MultiIndex(levels=levels, codes=codes, names=names, verify_integrity=False)
+    # pandas takes Index levels and array codes; pandas-stubs asks for plain sequences
+    multiindex = pd.MultiIndex(levels=levels, codes=codes, names=names, verify_integrity=False)  # type: ignore[arg-type]
     index = PandasMultiIndex(multiindex, dim, level_coords_dtype=dtypes)
     index_variables = index.create_variables(variables)
     coords = xr.Coordinates(index_variables, indexes=dict.fromkeys(index_variables, index))
@@ -463,13 +466,17 @@ class DataAssembly(xr.DataArray):
         if not names:
             raise GroupbyError("multi_groupby needs at least one coordinate name")
         if len(names) == 1:
-            return self.groupby(names[0], *args, **kwargs)
+            # xarray groups by any hashable name; its annotation lists str only
+            return self.groupby(names[0], *args, **kwargs)  # type: ignore[arg-type]
         dim = _dim_of_coords(self, names)
         # one integer code per value tuple, in sorted tuple order (BrainIO sorts its tuples)
         keys = pd.MultiIndex.from_arrays([np.asarray(self[name].values) for name in names], names=names)
         codes, uniques = pd.factorize(keys, sort=True)
         grouping = self.assign_coords({_MULTI_GROUP: (dim, codes)})
-        return GroupbyBridge(grouping.groupby(_MULTI_GROUP, *args, **kwargs), self, dim, names, uniques)
+        # the uniques of a MultiIndex are a MultiIndex
+        return GroupbyBridge(
+            grouping.groupby(_MULTI_GROUP, *args, **kwargs), self, dim, names, cast(pd.MultiIndex, uniques)
+        )
 
     def multi_dim_apply(self, groups: Iterable[Hashable], apply) -> DataAssembly:
         """Apply ``apply`` to each block of cells that share one value of every group coordinate.
@@ -762,7 +769,7 @@ def _merge_stimulus_set_meta(
     unique_positions = keys.get_indexer(pd.Index(np.asarray(uniques).astype(str).astype(object), dtype=object))
     positions = np.where(codes < 0, -1, unique_positions[np.maximum(codes, 0)]) if len(uniques) else np.full(len(codes), -1)
     missing = positions < 0
-    new_coords = {}
+    new_coords: dict[str, Any] = {}
     for column in columns:
         series = stimulus_set[column]
         values = series.to_numpy()
@@ -892,7 +899,7 @@ def _group_coords(
         if variable.dims != (dim,):
             continue  # multi-dimensional coordinate spanning dim: not representable per group
         i = level_number.get(name)
-        if i is not None and multiindex.levels[i].is_unique:
+        if i is not None and multiindex is not None and taken is not None and multiindex.levels[i].is_unique:
             level_codes = multiindex.codes[i]
             if name != by and not np.array_equal(level_codes, level_codes[first][codes]):
                 continue

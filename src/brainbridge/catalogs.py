@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import functools
 import logging
 import os
 import re
@@ -27,6 +28,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 from filelock import FileLock
@@ -94,6 +96,9 @@ class Catalog(pd.DataFrame):
     """
 
     _metadata = ["identifier", "source_path"]
+    # declared for the type checker (set per instance in __init__; pandas carries them along)
+    identifier: str
+    source_path: Path | None
 
     def __init__(self, *args, identifier: str | None = None, source_path=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -179,7 +184,8 @@ class Catalog(pd.DataFrame):
         keys = self.apply(_row_key, axis=1) if len(self) else pd.Series(dtype=object)
         for key, count in keys.value_counts().items():
             if count > 1:
-                problems.append(f"identifier {key[0]!r} ({key[1]}) appears {count} times")
+                key_identifier, key_kind = cast(tuple[str, str], key)  # what _row_key returns
+                problems.append(f"identifier {key_identifier!r} ({key_kind}) appears {count} times")
         stimulus_sets = set(self.loc[self["lookup_type"] == "stimulus_set", "identifier"])
         stimulus_sets |= set(known_stimulus_sets or ())
         assemblies = self[self["lookup_type"] == "assembly"]
@@ -225,7 +231,8 @@ class Catalog(pd.DataFrame):
             updated.validate(known_stimulus_sets=_all_stimulus_set_ids(exclude=self.identifier))
             updated._write()
         # keep this object in step with the file
-        self._update_inplace(updated)
+        # pandas' own in-place replacement (private: pandas-stubs leaves it out)
+        self._update_inplace(updated)  # type: ignore[operator]
         _loaded.pop(self.identifier, None)
         return self
 
@@ -282,11 +289,13 @@ class Catalog(pd.DataFrame):
                 kept.reset_index(drop=True), identifier=self.identifier, source_path=self.source_path
             )
             updated._write()
-        self._update_inplace(updated)
+        # pandas' own in-place replacement (private: pandas-stubs leaves it out)
+        self._update_inplace(updated)  # type: ignore[operator]
         _loaded.pop(self.identifier, None)
         return self
 
     def _write(self) -> None:
+        assert self.source_path is not None  # every caller checks that the catalog has a file
         with atomic_path(self.source_path) as tmp:
             pd.DataFrame(self)[LOOKUP_COLUMNS].to_csv(tmp, index=False)
 
@@ -363,16 +372,20 @@ class _Source:
         return self.load()
 
 
+def _same(catalog: Catalog) -> Catalog:
+    return catalog
+
+
 def _sources() -> dict[str, _Source]:
     """Catalog name -> loader, in precedence order (first wins)."""
     sources: dict[str, _Source] = {}
     for name, catalog in _registered.items():
         origin = "registered at run time"
-        sources[name] = _Source(lambda c=catalog: c, origin, "registered", catalog.source_path)
+        sources[name] = _Source(functools.partial(_same, catalog), origin, "registered", catalog.source_path)
     for group in ENTRY_POINT_GROUPS:
         for ep in entry_points(group=group):
             origin = f"entry point {ep.name} = {ep.value} ({group})"
-            sources.setdefault(ep.name, _Source(lambda ep=ep: _load_entry_point(ep), origin, "entry point"))
+            sources.setdefault(ep.name, _Source(functools.partial(_load_entry_point, ep), origin, "entry point"))
     for folder in config.user_catalog_dirs():
         if folder.is_dir():
             for csv in sorted(folder.glob("*.csv")):
@@ -455,6 +468,7 @@ def remove_catalog(identifier: str) -> Path | None:
     if source.kind == "registered":
         unregister(identifier)
         return None
+    assert source.path is not None  # a user catalog: a file
     with FileLock(str(source.path) + ".lock"):
         source.path.unlink(missing_ok=True)
     _loaded.pop(identifier, None)

@@ -106,7 +106,7 @@ class GaborBank:
     def feature_names(self) -> list[str]:
         """One name per output column, e.g. ``energy_o0.785_f0.08_r1_c2``."""
         names = []
-        kinds = []
+        kinds: list[tuple[str, float | None]] = []
         if self.output in ("energy", "both"):
             kinds.append(("energy", None))
         if self.output in ("linear", "both"):

@@ -38,7 +38,7 @@ from collections.abc import Callable, Hashable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlparse
 
 import numpy as np
@@ -86,6 +86,7 @@ DEFAULT_CHUNK_BYTES = 4 << 20
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 #: columns BrainIO's packager drops from the stimulus CSV
 _DROPPED_STIMULUS_COLUMNS = ("stimulus_current_local_file_path", "stimulus_path_within_store")
+_ArrayT = TypeVar("_ArrayT", bound=xr.DataArray)
 _STORE_SCHEMES = ("s3", "gs", "gcs", "http", "https", "az", "abfs", "memory")
 
 
@@ -182,7 +183,7 @@ def _default_chunks(shape: tuple[int, ...], itemsize: int, target_bytes: int = D
 
 
 def _netcdf_encoding(dataset: xr.Dataset, compress: bool, compression_level: int) -> dict[str, dict]:
-    encoding: dict[str, dict] = {name: {} for name in dataset.variables}
+    encoding: dict[str, dict] = {str(name): {} for name in dataset.variables}
     data = dataset["data"]
     if compress and data.ndim:
         encoding["data"] = {
@@ -205,7 +206,7 @@ def _to_netcdf(
     assembly: xr.DataArray,
     path: Path,
     *,
-    mode: str,
+    mode: Literal["w", "a"],
     group: str | None,
     compress: bool,
     compression_level: int,
@@ -214,7 +215,9 @@ def _to_netcdf(
     dataset = to_dataset(assembly)
     encoding = _netcdf_encoding(dataset, compress, compression_level)
     try:
-        dataset.to_netcdf(path, mode=mode, group=group, format="NETCDF4", engine=engine.lower(), encoding=encoding)
+        # another engine name fails inside xarray (a ValueError, reported below)
+        netcdf_engine = cast(Literal["netcdf4", "scipy", "h5netcdf"], engine.lower())
+        dataset.to_netcdf(path, mode=mode, group=group, format="NETCDF4", engine=netcdf_engine, encoding=encoding)
     except (TypeError, ValueError) as e:
         raise AssemblyError(f"cannot write the assembly as netCDF-4: {e}") from e
 
@@ -299,7 +302,7 @@ def write_zarr(
     assembly: xr.DataArray,
     store: str | os.PathLike | Any,
     *,
-    chunks: Mapping[str, int] | tuple[int, ...] | None = None,
+    chunks: Mapping[Hashable, int] | tuple[int, ...] | None = None,
     mode: str = "w-",
     zarr_format: int = 3,
     group: str | None = None,
@@ -376,7 +379,7 @@ def write_zarr(
             warnings.simplefilter("ignore", category=FutureWarning)
             dataset.to_zarr(
                 target,
-                mode=mode,
+                mode=cast(Literal["w", "w-", "a", "a-", "r+", "r"], mode),  # another mode fails inside xarray
                 group=group,
                 zarr_format=zarr_format,
                 consolidated=zarr_format == 2,
@@ -584,6 +587,7 @@ class _Store:
         if self.remote is not None:
             scheme = urlparse(self.remote).scheme.lower()
             return ("S3" if scheme == "s3" else scheme), f"{self.remote}/{name}"
+        assert self.folder is not None  # a store is a folder or a remote
         path = self.folder / name
         if self.catalog_dir is not None:
             try:
@@ -602,6 +606,7 @@ class _Store:
         else:
             from brainbridge import config
 
+            assert self.remote is not None  # a store is a folder or a remote
             folder = config.home() / "locks" / "package" / text_digest(self.remote, length=32)
         folder.mkdir(parents=True, exist_ok=True)
         return FileLock(str(folder / f"{name}.lock"))
@@ -621,6 +626,7 @@ class _Store:
                 raise CatalogError(f"uploading to {self.remote} needs brainbridge.fetch.upload_file: {e}") from e
             returned = upload_file(local, location_type, location, overwrite=False)
             return location_type, (returned if isinstance(returned, str) and returned else location), None
+        assert self.folder is not None  # a store is a folder or a remote
         destination = self.folder / name
         if destination.exists():
             return location_type, location, None  # same content, checked under the lock by the caller
@@ -692,6 +698,7 @@ def _check_store_free(store: _Store, names_sha1: dict[str, str]) -> None:
     for name, sha1 in names_sha1.items():
         existing = store.existing_sha1(name)
         if existing is not None and existing != sha1:
+            assert store.folder is not None  # only a folder store has existing files
             raise PackagingConflictError(
                 f"{store.folder / name} already exists with other content (sha1 {existing}); "
                 "choose a new identifier instead of overwriting"
@@ -926,7 +933,7 @@ class PackagingTransaction:
                 todo.append(item)
             created: list[Path] = []
             try:
-                all_rows = []
+                all_rows: list[dict] = []
                 for item in todo:
                     placed = []
                     for local, name, _sha1 in item.files:
@@ -934,9 +941,9 @@ class PackagingTransaction:
                         if new is not None:
                             created.append(new)
                         placed.append((location_type, location))
-                    rows = item.rows_for(placed)
-                    all_rows.extend(rows)
-                    results[self._items.index(item)] = item.result_for(rows, catalog.identifier)
+                    placed_rows = item.rows_for(placed)
+                    all_rows.extend(placed_rows)
+                    results[self._items.index(item)] = item.result_for(placed_rows, catalog.identifier)
                 if all_rows:
                     # the caller's object (a registered catalog stays in step); it re-reads the file
                     self.catalog.append_rows(all_rows)
@@ -1095,7 +1102,7 @@ def _prepare_assembly(
     return _with_attrs(assembly, attrs)
 
 
-def _with_attrs(assembly: xr.DataArray, attrs: dict) -> xr.DataArray:
+def _with_attrs(assembly: _ArrayT, attrs: dict) -> _ArrayT:
     shallow = assembly.copy(deep=False)
     shallow.attrs = attrs
     return shallow

@@ -26,7 +26,7 @@ import os
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -74,7 +74,7 @@ def _require_distributed():
 
 def _blas_plugin(n_threads: int):
     """A worker plugin that limits the BLAS pools of every worker, including later ones."""
-    distributed = _require_distributed()
+    distributed: Any = _require_distributed()  # a module imported at run time
 
     class BlasThreads(distributed.WorkerPlugin):
         name = _PLUGIN_NAME
@@ -154,6 +154,7 @@ def get_client(
         except (OSError, TimeoutError) as e:
             raise ParallelError(f"cannot connect to the Dask scheduler at {scheduler}: {e}") from e
     else:
+        assert workers is not None  # the only source left (checked above)
         if int(workers) < 1 or int(threads_per_worker) < 1:
             raise ParallelError(f"workers and threads_per_worker must be >= 1, got {workers}, {threads_per_worker}")
         cluster_kwargs.setdefault("dashboard_address", None)
@@ -292,7 +293,7 @@ _BROADCAST_BYTES = 64 * 1024
 
 def _is_big(value: Any) -> bool:
     nbytes = getattr(value, "nbytes", None)
-    return isinstance(nbytes, (int, np.integer)) and nbytes >= _BROADCAST_BYTES
+    return isinstance(nbytes, (int, np.integer)) and bool(nbytes >= _BROADCAST_BYTES)
 
 
 class _Positional:
@@ -429,11 +430,11 @@ def _fs_and_root(store: str | os.PathLike, storage_options: Mapping[str, Any] | 
     return fs, root.rstrip("/")
 
 
-def _open_group(store: str | os.PathLike, storage_options, mode: str):
+def _open_group(store: str | os.PathLike, storage_options, mode: Literal["r", "r+", "a", "w", "w-"]):
     import zarr
 
     path = os.fspath(store)
-    kwargs = {"storage_options": dict(storage_options)} if storage_options and "://" in path else {}
+    kwargs: dict[str, Any] = {"storage_options": dict(storage_options)} if storage_options and "://" in path else {}
     return zarr.open_group(path, mode=mode, **kwargs)
 
 
@@ -608,7 +609,7 @@ def write_zarr_regions(
     todo = [r for r in region_bounds(n_items, chunk_size) if r not in done]
     if not todo:
         return []
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "compute": compute,
         "store": store,
         "storage_options": dict(storage_options) if storage_options else None,
@@ -646,4 +647,5 @@ class _RegionTask:
         self.kwargs = kwargs
 
     def __call__(self, region: tuple[int, int], **extra: Any) -> tuple[int, int]:
-        return _write_region(tuple(region), extra=extra, **self.kwargs)
+        start, stop = region  # a list after a round trip through some serializers
+        return _write_region((start, stop), extra=extra, **self.kwargs)

@@ -55,7 +55,8 @@ class _LoggedProgress(tqdm):
         kwargs["miniters"] = 1
         super().__init__(*args, **kwargs)
 
-    def display(self, msg: str | None = None, pos: int | None = None) -> bool:  # noqa: ARG002 - a signature shared by its interface
+    # tqdm's display() returns True (its refresh ignores it); types-tqdm declares None
+    def display(self, msg: str | None = None, pos: int | None = None) -> bool:  # type: ignore[override]  # noqa: ARG002 - a signature shared by its interface
         total = self.total
         if total:
             tenth = min(10, int(10 * self.n / total))
@@ -80,7 +81,8 @@ class _LoggedProgress(tqdm):
         return f"{n:g}/{total:g} {self.unit}" if total else f"{n:g} {self.unit}"
 
     def _log(self, text: str) -> None:
-        elapsed = self.format_interval(self._time() - self.start_t)
+        # tqdm's own clock (a class attribute that types-tqdm leaves out)
+        elapsed = self.format_interval(self._time() - self.start_t)  # type: ignore[attr-defined]
         logger.info("%s: %s in %s", self.desc or "progress", text, elapsed)
 
 

@@ -210,8 +210,9 @@ def _open_netcdf(path: str, group: str | None) -> xr.Dataset:
     if not strings:
         return ds
     # the variables in file order, as xarray lists them (the order of the index levels)
-    variables = {**ds.variables, **strings}
-    ordered = {name: variables[name] for name in order if name in variables}
+    variables: dict[Hashable, xr.Variable] = {**ds.variables}
+    variables.update(strings)
+    ordered: dict[Hashable, xr.Variable] = {name: variables[name] for name in order if name in variables}
     ordered.update({name: v for name, v in variables.items() if name not in ordered})
     result = xr.Dataset(ordered, attrs=ds.attrs).set_coords([n for n in ordered if n in ds.coords or n in strings])
     result.set_close(ds.close)
@@ -348,7 +349,8 @@ class _ParallelBackendArray(BackendArray):
         return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._getitem)
 
     def _getitem(self, key: tuple) -> np.ndarray:
-        region, post = [], []
+        region: list[slice] = []
+        post: list[slice | int] = []
         for k, n in zip(key, self.shape):
             if isinstance(k, slice):
                 start, stop, step = k.indices(n)
@@ -364,7 +366,7 @@ class _ParallelBackendArray(BackendArray):
         return values[tuple(post)]
 
 
-def _with_parallel_reads(dataset: xr.Dataset, path: str, group: str | None, name: str) -> xr.Dataset:
+def _with_parallel_reads(dataset: xr.Dataset, path: str, group: str | None, name: Hashable) -> xr.Dataset:
     """``dataset`` with variable ``name`` read by :class:`_DeflateChunkReader` when safe.
 
     Safe means: decoding leaves the values as stored (no scale/offset, time units, unsigned
@@ -381,13 +383,15 @@ def _with_parallel_reads(dataset: xr.Dataset, path: str, group: str | None, name
     fill = encoding.get("_FillValue", variable.attrs.get("_FillValue"))
     if fill is not None and not (variable.dtype.kind == "f" and np.isnan(fill)):
         return dataset
-    inner = "/".join(p for p in ((group or "").strip("/"), name) if p)
+    inner = "/".join(p for p in ((group or "").strip("/"), str(name)) if p)
     try:
         reader = _DeflateChunkReader.for_dataset(path, inner)
     except Exception:  # not readable by h5py directly: keep xarray's reads
         return dataset
     if reader is None or reader.dtype != variable.dtype or reader.shape != variable.shape:
         return dataset
-    data = indexing.MemoryCachedArray(indexing.CopyOnWriteArray(indexing.LazilyIndexedArray(_ParallelBackendArray(reader))))
+    # xarray's own wrapping of a backend array (its annotations do not list its lazy arrays)
+    lazy = indexing.LazilyIndexedArray(_ParallelBackendArray(reader))
+    data = indexing.MemoryCachedArray(indexing.CopyOnWriteArray(lazy))  # type: ignore[arg-type]
     fast = xr.Variable(variable.dims, data, variable.attrs, encoding, fastpath=True)
     return dataset.assign({name: fast})

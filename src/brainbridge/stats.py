@@ -289,8 +289,9 @@ def shuffle_split(
     n_test = count(test_size, math.ceil)
     n_train = count(train_size, math.floor)
     if n_train is None:
+        assert n_test is not None  # test_size defaults to 10 % when both sizes are None
         n_train = n - n_test
-    if n_test is None:
+    elif n_test is None:
         n_test = n - n_train
     if n_train < 1 or n_test < 1 or n_train + n_test > n:
         raise _invalid(

@@ -80,6 +80,9 @@ class StimulusSet(pd.DataFrame):
     """
 
     _metadata = ["identifier", "stimulus_paths"]
+    # declared for the type checker (set per instance in __init__; pandas carries them along)
+    identifier: str | None
+    stimulus_paths: dict
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

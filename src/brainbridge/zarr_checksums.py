@@ -120,7 +120,9 @@ def read_checksums(location: str, group: str | None = None,
         manifest = document.get(_ATTRIBUTE) if isinstance(document, dict) else None
     except (OSError, ValueError, AttributeError) as e:
         raise ZarrIntegrityError(f"cannot read the checksums of zarr store {location}: {e}") from e
-    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(manifest, dict):
+        manifest = {}
+    files = manifest.get("files")
     if (not isinstance(files, dict) or manifest.get("format") != _FORMAT
             or manifest.get("algorithm") != "sha256"):
         raise ZarrIntegrityError(f"{location}: {CHECKSUMS_GROUP} does not hold a brainbridge checksum manifest")
@@ -273,6 +275,7 @@ def open_verified_store(location: str | os.PathLike, group: str | None = None,
     _check_listing(text, recorded, _list_files(fs, root))
     from zarr.storage import FsspecStore, LocalStore
 
+    base: FsspecStore | LocalStore
     if "://" in text and not text.startswith("file://"):
         base = FsspecStore.from_url(text, storage_options=dict(storage_options or {}), read_only=True)
     else:

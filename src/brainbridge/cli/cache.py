@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -65,7 +66,7 @@ def info_command(ctx: click.Context, as_json: bool) -> None:
 def list_command(ctx: click.Context, as_json: bool) -> None:
     """List every cache entry: downloaded files and registered folders (e.g. extracted stimuli)."""
     cache_obj = DownloadCache(ctx.obj["cache_dir"])
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in cache_obj.manifest.all() if cache_obj.manifest.path.exists() else []:
         rows.append({"kind": "file", "path": entry.relpath, "bytes": entry.size, "source": entry.source,
                      "last_used": entry.last_used})

@@ -183,9 +183,10 @@ def describe_assembly(array, *, path: str | os.PathLike | None = None, kind: str
     attrs = {k: v for k, v in array.attrs.items() if isinstance(v, (str, int, float, np.number))}
     lines.append(f"identifier: {attrs.get('identifier', '')}")
     lines.append(f"stimulus set: {attrs.get('stimulus_set_identifier', '') or '(none)'}")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, dims, values in walk_coords(array):
         values = np.asarray(values)
+        unique: int | str
         try:
             unique = len(pd.unique(values.ravel()))
         except TypeError:
@@ -278,7 +279,7 @@ def describe(identifier: str, offline: bool | None) -> None:
     if path.exists():
         click.echo(_show_path(path))
         return
-    options = {"offline": offline} if offline else {}
+    options: dict[str, Any] = {"offline": offline} if offline else {}
     if identifier in list_assemblies():
         row = lookup_assembly(identifier)
         file = fetch_file(

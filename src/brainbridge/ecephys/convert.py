@@ -120,7 +120,7 @@ def session_to_assembly(
     return session.to_assembly(counts)
 
 
-def _identifier(text: str) -> str:
+def _identifier(text: str | int) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9._+-]+", "-", str(text)).strip("-._+")
     return cleaned or "session"
 

@@ -249,6 +249,7 @@ def spike_counts(
         else:
             counts = below[:, right_pos] - below[:, left_pos]
         del below
+        block: np.ndarray
         if binarize:
             block = counts > 0
         else:

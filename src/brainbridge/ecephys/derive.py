@@ -253,7 +253,7 @@ def _global_ids(local_per_session: list[np.ndarray]) -> list[np.ndarray]:
     joined = (
         np.concatenate([np.asarray(ids, dtype=np.int64) for ids in local_per_session])
         if local_per_session
-        else []
+        else np.empty(0, dtype=np.int64)
     )
     if len(joined) == len(np.unique(joined)) and (len(joined) == 0 or joined.min() >= 0):
         return [np.asarray(ids, dtype=np.int64) for ids in local_per_session]

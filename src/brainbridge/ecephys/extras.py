@@ -176,6 +176,7 @@ def read_screen_gaze_data(nwbfile, include_filtered_data: bool = False) -> pd.Da
         data[f"{kind}_screen_coordinates_spherical_y_deg"] = spherical[:, 0]
         if times is None:
             times = timestamps_of(parts["eye_area"])
+    assert times is not None  # set by the first (raw) kind
     return pd.DataFrame(data, index=pd.Index(times, name="Time (s)"))
 
 

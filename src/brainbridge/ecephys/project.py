@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -48,6 +48,9 @@ from brainbridge.fetch import AccessDeniedError, RemoteNotFoundError, fetch_file
 from brainbridge.hashing import text_digest
 from brainbridge.paths import check_relative, path_within, safe_component
 from brainbridge.stimuli import StimulusSet
+
+if TYPE_CHECKING:
+    from brainbridge.ecephys.derive import DerivedProject
 
 __all__ = [
     "ALLEN_S3_SOURCE",
@@ -262,7 +265,8 @@ def count_owned(this: pd.DataFrame, other: pd.DataFrame, foreign_key: str, count
     """Add ``count_key``: how many rows of ``other`` point at each row of ``this`` (0 if none)."""
     counts = other[foreign_key].value_counts() if foreign_key in other.columns else pd.Series(dtype=int)
     this = this.copy()
-    this[count_key] = this.index.map(counts).fillna(0).astype(np.int64).to_numpy()
+    # pandas maps an Index through a Series; pandas-stubs lists only mappings and callables
+    this[count_key] = this.index.map(counts).fillna(0).astype(np.int64).to_numpy()  # type: ignore[arg-type]
     return this
 
 
@@ -438,7 +442,7 @@ class EcephysProjectCache:
             )
         self._tables: dict[str, pd.DataFrame] = {}
         self._index_loaded = False
-        self._derived = None
+        self._derived: DerivedProject | None = None
 
     # constructors -----------------------------------------------------------------------
 

@@ -209,9 +209,9 @@ def write_synthetic_session(
             # channels x samples of the unit's probe, a trough on the peak channel
             probe_index = channel_ids.index(peak) // channels_per_probe
             shape = np.sin(np.linspace(0, 2 * np.pi, 20)) * -(50.0 + u)
-            rows = np.zeros((channels_per_probe, 20))
-            rows[channel_ids.index(peak) - probe_index * channels_per_probe] = shape
-            waveform = {"waveform_mean": rows, "spike_amplitudes": 1e-4 * (1.0 + 0.01 * np.arange(count))}
+            mean = np.zeros((channels_per_probe, 20))
+            mean[channel_ids.index(peak) - probe_index * channels_per_probe] = shape
+            waveform = {"waveform_mean": mean, "spike_amplitudes": 1e-4 * (1.0 + 0.01 * np.arange(count))}
         nwb.add_unit(
             id=unit_id,
             spike_times=train,

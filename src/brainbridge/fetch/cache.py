@@ -95,7 +95,7 @@ def normalize_sha1(sha1: str | None) -> str | None:
 
 def _walk_files(folder: Path) -> list[Path]:
     """Every file under ``folder`` (symlinks count as files: they are never followed)."""
-    found = []
+    found: list[Path] = []
     for dirpath, _dirs, names in os.walk(folder):
         found.extend(Path(dirpath) / name for name in names)
     return sorted(found)

@@ -202,7 +202,7 @@ def _fetch(
     checksum_retries=1,
     verify=True,
     lock_timeout=DEFAULT_LOCK_TIMEOUT,
-    on_bytes: Callable[[int], None] | None = None,
+    on_bytes: Callable[[int], object] | None = None,
     on_total: Callable[[int], None] | None = None,
     deferred: list | None = None,
 ) -> Path:
@@ -480,7 +480,7 @@ def _download(
     backoff: float,
     checksum_retries: int,
     progress: bool | None,
-    on_bytes: Callable[[int], None] | None,
+    on_bytes: Callable[[int], object] | None,
     on_total: Callable[[int], None] | None = None,
 ) -> str:
     """Download into the cache (the entry lock is held); return the verified SHA-1.
@@ -562,7 +562,7 @@ def _transfer(
     timeouts: Timeouts,
     deadline: float | None,
     progress: bool | None,
-    on_bytes: Callable[[int], None] | None,
+    on_bytes: Callable[[int], object] | None,
     on_total: Callable[[int], None] | None = None,
 ) -> str:
     """One attempt: continue or start ``part``; return the SHA-1 of the complete part file."""

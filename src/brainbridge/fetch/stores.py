@@ -207,7 +207,7 @@ class HTTPStore(Store):
             headers["Range"] = f"bytes={offset}-"
             if validator:
                 headers["If-Range"] = validator
-        failure: FetchError | None = None
+        failure: BaseException | None = None
         try:
             response = _http_session().get(
                 self.url, headers=headers, stream=True, timeout=(timeouts.connect, timeouts.read), allow_redirects=True
