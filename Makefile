@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: setup peers demo test lint wheel-check bench clean lock
+.PHONY: setup peers demo test lint typecheck wheel-check bench clean lock
 
 setup: $(VENV)/.installed
 
@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: setup  ## run the main job on the bundled example data
 	$(BIN)/brainbridge example run --out example-output
 
-test: setup peers lint  ## lint, then the whole test suite (what CI runs)
+test: setup peers lint typecheck  ## lint, type check, then the whole test suite (what CI runs)
 	$(BIN)/python -m pytest -q
 
 # BrainIO 1.1 in its own venv (it needs numpy<2, pandas<3): the interoperability tests run our
@@ -35,6 +35,10 @@ $(PEER_BRAINIO)/.installed:
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
+
+# mypy over src/ with the settings of [tool.mypy] in pyproject.toml (stubs from the dev extra)
+typecheck: setup
+	$(BIN)/python -m mypy
 
 # The wheel and sdist build, and the wheel installs with the core dependencies alone and runs.
 WHEEL_VENV := build/wheel-check-venv

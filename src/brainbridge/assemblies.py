@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Hashable, Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -277,6 +277,9 @@ def _equal_to_group_first(values: np.ndarray, group_first: np.ndarray, codes: np
 # --------------------------------------------------------------------------------------
 
 
+_AssemblyT = TypeVar("_AssemblyT", bound="DataAssembly")
+
+
 class DataAssembly(xr.DataArray):
     """A labelled array whose dimensions are indexed by all of their metadata coordinates.
 
@@ -331,7 +334,7 @@ class DataAssembly(xr.DataArray):
 
     @classmethod
     def from_files(
-        cls,
+        cls: type[_AssemblyT],
         file_path: str | os.PathLike,
         stimulus_set_identifier: str | None = None,
         stimulus_set: StimulusSet | pd.DataFrame | None = None,
@@ -341,7 +344,7 @@ class DataAssembly(xr.DataArray):
         merge_stimulus_set: bool = True,
         attach_groups: bool = True,
         **kwargs,
-    ) -> DataAssembly:
+    ) -> _AssemblyT:
         """Open an assembly file (netCDF-4 or zarr) lazily and merge its stimulus set.
 
         Parameters
@@ -402,13 +405,13 @@ class DataAssembly(xr.DataArray):
 
     @classmethod
     def _from_raw(
-        cls,
+        cls: type[_AssemblyT],
         array: xr.DataArray,
         *,
         stimulus_set_identifier: str | None = None,
         stimulus_set: pd.DataFrame | None = None,
         merge_stimulus_set: bool = True,
-    ) -> DataAssembly:
+    ) -> _AssemblyT:
         """Wrap a plain, un-indexed DataArray: legacy fixes, stimulus merge, one index build."""
         if "presentation" in array.dims and "image_id" in array.coords and "stimulus_id" not in array.coords:
             array = array.assign_coords(stimulus_id=array["image_id"])

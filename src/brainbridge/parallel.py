@@ -24,7 +24,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -543,7 +543,7 @@ def write_zarr_regions(
     scheduler: str | None = None,
     workers: int | None = None,
     broadcast: Mapping[str, Any] | None = None,
-    attrs: Mapping[Hashable, Any] | None = None,
+    attrs: Mapping[str, Any] | None = None,
     coords: Mapping[str, tuple[str, Any]] | None = None,
     storage_options: Mapping[str, Any] | None = None,
     retries: int = 2,

@@ -9,7 +9,7 @@ CEBRA's discrete draws bit for bit).
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import numpy as np
 
@@ -31,6 +31,8 @@ class Random:
     """
 
     __slots__ = ("generator", "legacy")
+    generator: np.random.Generator | None  # None exactly in the legacy (global RNG) mode
+    legacy: bool
 
     def __init__(self, seed: SeedLike = None):
         if isinstance(seed, Random):
@@ -46,7 +48,7 @@ class Random:
         elif type(seed).__name__ == "Generator" and type(seed).__module__.startswith("torch"):
             import torch
 
-            value = int(torch.randint(0, 2**62, (1,), generator=seed).item())
+            value = int(torch.randint(0, 2**62, (1,), generator=cast("torch.Generator", seed)).item())
             self.generator = np.random.default_rng(value)
         else:
             self.generator = np.random.default_rng(seed)
@@ -55,31 +57,31 @@ class Random:
         """Uniform integers in ``[low, high)`` (int64)."""
         if high <= low:
             raise ValueError(f"empty sampling range [{low}, {high})")
-        if self.legacy:
+        if self.generator is None:  # legacy mode
             return np.random.randint(low, high, size).astype(np.int64, copy=False)  # noqa: NPY002 (legacy mode)
         return self.generator.integers(low, high, size, dtype=np.int64)
 
     def uniform(self, low: float, high: float, size) -> np.ndarray:
         """Uniform floats in ``[low, high)``."""
-        if self.legacy:
+        if self.generator is None:  # legacy mode
             return np.random.uniform(low, high, size)  # noqa: NPY002
         return self.generator.uniform(low, high, size)
 
     def normal(self, loc, scale, size=None) -> np.ndarray:
         """Normal draws with mean ``loc`` and standard deviation ``scale``."""
-        if self.legacy:
+        if self.generator is None:  # legacy mode
             return np.random.normal(loc, scale, size)  # noqa: NPY002
         return self.generator.normal(loc, scale, size)
 
     def permutation(self, n: int) -> np.ndarray:
         """A random permutation of ``range(n)`` (int64)."""
-        if self.legacy:
+        if self.generator is None:  # legacy mode
             return np.random.permutation(n).astype(np.int64, copy=False)  # noqa: NPY002
         return self.generator.permutation(n).astype(np.int64, copy=False)
 
     def spawn(self) -> Random:
         """An independent child source (the global RNG spawns itself)."""
-        if self.legacy:
+        if self.generator is None:  # legacy mode
             return self
         child = Random.__new__(Random)
         child.legacy = False

@@ -6,7 +6,7 @@ Used by :class:`~brainbridge.data.datasets.TensorDataset.from_assembly` and by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,10 +25,10 @@ def label_names(value: str | Sequence[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _sample_dims(assembly: xr.DataArray, neuroid_dim: str, sample_dims: Sequence[str] | None) -> list[str]:
+def _sample_dims(assembly: xr.DataArray, neuroid_dim: str, sample_dims: Sequence[str] | None) -> list[Hashable]:
     if neuroid_dim not in assembly.dims:
         raise DatasetError(f"the assembly has no {neuroid_dim!r} dimension (dims: {list(assembly.dims)})")
-    dims = [d for d in assembly.dims if d != neuroid_dim] if sample_dims is None else list(sample_dims)
+    dims: list[Hashable] = [d for d in assembly.dims if d != neuroid_dim] if sample_dims is None else list(sample_dims)
     unknown = [d for d in dims if d not in assembly.dims or d == neuroid_dim]
     if unknown or not dims or set(dims) | {neuroid_dim} != set(assembly.dims):
         raise DatasetError(
@@ -38,7 +38,7 @@ def _sample_dims(assembly: xr.DataArray, neuroid_dim: str, sample_dims: Sequence
     return dims
 
 
-def _coord_on_samples(assembly: xr.DataArray, name: str, dims: list[str]) -> np.ndarray:
+def _coord_on_samples(assembly: xr.DataArray, name: str, dims: list[Hashable]) -> np.ndarray:
     """A coordinate's values broadcast to the flattened sample grid (``dims`` order)."""
     coords = {n: (cdims, values) for n, cdims, values in walk_coords(assembly)}
     if name not in coords:
@@ -98,8 +98,8 @@ def encode_labels(columns_per_session: list[list[np.ndarray]]) -> tuple[list[np.
         np.concatenate([cols[j] for cols in columns_per_session]) for j in range(len(columns_per_session[0]))
     ]
     if len(joined) == 1:
-        categories, codes = np.unique(joined[0], return_inverse=True)
-        categories = list(categories)
+        uniques, codes = np.unique(joined[0], return_inverse=True)
+        categories: list[Any] = list(uniques)
     else:
         per_column = [np.unique(col, return_inverse=True) for col in joined]
         stacked = np.stack([inv for _, inv in per_column], axis=1)

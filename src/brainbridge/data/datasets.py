@@ -15,8 +15,8 @@ from __future__ import annotations
 import abc
 import types
 import warnings
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Hashable, Iterator, Sequence
+from typing import Any, TypeVar, overload
 
 import numpy as np
 import torch
@@ -86,6 +86,9 @@ def _gather_rows(data: torch.Tensor, rows: torch.Tensor, pin_memory: bool = Fals
     # mode="clip" lets numpy write straight into ``out`` ("raise" buffers); rows are in range
     np.take(data.numpy(), rows.numpy(), axis=0, out=out.numpy(), mode="clip")
     return out
+
+
+_DatasetT = TypeVar("_DatasetT", bound="Dataset")
 
 
 class Dataset(abc.ABC):
@@ -178,7 +181,7 @@ class Dataset(abc.ABC):
         """Set :attr:`offset` from a model's ``get_offset()``."""
         self.offset = model.get_offset()
 
-    def to(self, device: str | torch.device) -> Dataset:
+    def to(self: _DatasetT, device: str | torch.device) -> _DatasetT:
         """Move every tensor attribute (and nested dataset or module) to ``device``, in place; return self.
 
         As CEBRA's ``HasDevice.to``: subclasses that keep their data in tensor attributes need
@@ -240,6 +243,12 @@ class TensorDataset(SingleSessionDataset):
     torch.Size([2, 30, 1])
     """
 
+    # assembly metadata, set by from_assembly and the bridges (declared for the type checker)
+    sample_dims: list[Hashable]
+    discrete_categories: list[Any] | None
+    trial_ids: np.ndarray | None
+    trial_borders: np.ndarray | None
+
     def __init__(
         self,
         neural,
@@ -271,8 +280,16 @@ class TensorDataset(SingleSessionDataset):
         self.pin_memory = False
         self.to(device)
 
+    @overload
     @staticmethod
-    def _to_tensor(array, check_dtype: str | None = None, name: str = "array") -> torch.Tensor | None:
+    def _to_tensor(array: None, check_dtype: str | None = None, name: str = "array") -> None: ...
+
+    @overload
+    @staticmethod
+    def _to_tensor(array: Any, check_dtype: str | None = None, name: str = "array") -> torch.Tensor: ...
+
+    @staticmethod
+    def _to_tensor(array: Any, check_dtype: str | None = None, name: str = "array") -> torch.Tensor | None:
         """``array`` as a tensor (numpy shares memory), its dtype checked (CEBRA's signature).
 
         ``check_dtype``: ``None`` (no check), ``"float"`` or ``"int"`` (integer or bool). Floats
@@ -517,7 +534,9 @@ class DatasetCollection(MultiSessionDataset):
         type shared by every session, or continuous indexes of different dimensions.
     """
 
-    def __init__(self, *datasets: SingleSessionDataset):
+    discrete_categories: list[Any] | None  # set by the bridges from assemblies
+
+    def __init__(self, *datasets: SingleSessionDataset | Iterator[SingleSessionDataset]):
         sessions = self._unpack(datasets)
         devices = {str(d.device) for d in sessions}
         if len(devices) != 1:
@@ -533,14 +552,19 @@ class DatasetCollection(MultiSessionDataset):
                 "The provided datasets need to define either continuous or discrete indices, or both "
                 f"(continuous: {continuous}; discrete: {discrete}); every dataset must define the one used."
             )
+        self._cindex: torch.Tensor | None = None
+        self._dindex: torch.Tensor | None = None
         if continuous:
-            dims = {tuple(s.continuous_index.shape[1:]) for s in self._datasets}
+            # every session has one (checked above)
+            cindexes = [index for s in self._datasets if (index := s.continuous_index) is not None]
+            dims = {tuple(index.shape[1:]) for index in cindexes}
             if len(dims) != 1:
                 raise DatasetError(f"the sessions' continuous indexes differ in shape: {sorted(dims)}")
-            self._cindex = torch.cat([s.continuous_index for s in self._datasets], dim=0)
-        else:
-            self._cindex = None
-        self._dindex = torch.cat([s.discrete_index for s in self._datasets], dim=0) if discrete else None
+            self._cindex = torch.cat(cindexes, dim=0)
+        if discrete:
+            self._dindex = torch.cat(
+                [index for s in self._datasets if (index := s.discrete_index) is not None], dim=0
+            )
 
     @staticmethod
     def _unpack(datasets: Sequence[Any]) -> list[SingleSessionDataset]:
@@ -595,7 +619,8 @@ class UnifiedDataset(DatasetCollection):
         """Sum of the sessions' input dimensions."""
         return int(sum(self.get_input_dimension(i) for i in range(self.num_sessions)))
 
-    def load_batch(self, index: BatchIndex) -> Batch:
+    # as CEBRA's UnifiedDataset: one batch of every session's windows, not one per session
+    def load_batch(self, index: BatchIndex) -> Batch:  # type: ignore[override]
         """One batch whose samples concatenate the sessions' windows along the neuron axis."""
         batches = super().load_batch(index)
         return Batch(

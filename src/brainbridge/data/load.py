@@ -30,7 +30,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -525,7 +525,8 @@ def _refuse_pickles(path: Path, allow_pickle: bool) -> None:
 def _read_frame(path: Path, name: str, allow_pickle: bool) -> pd.DataFrame:
     """A pandas DataFrame from an HDF5 file, after checking that PyTables will unpickle no code."""
     _refuse_pickles(path, allow_pickle)
-    return pd.read_hdf(path, key=name)
+    # the formats read here store DataFrames (a stored Series comes back as it is)
+    return cast(pd.DataFrame, pd.read_hdf(path, key=name))
 
 
 def _is_dlc(frame: pd.DataFrame) -> bool:
@@ -646,7 +647,7 @@ def _read_excel(path, key, columns, allow_pickle):  # noqa: ARG001 - a signature
     sheets = pd.read_excel(path, header=None, sheet_name=None)
     if all(frame.empty for frame in sheets.values()):
         raise EmptyFileError(f"{path} is empty: none of its sheets {list(sheets)} holds a value")
-    if isinstance(key, int) and key not in sheets:
+    if isinstance(key, int):  # sheet names are strings: an int is a sheet's position
         names = list(sheets)
         if not 0 <= key < len(names):
             raise DataKeyError(f"sheet {key} not found in {path}; it has {len(names)} sheets: {names}")
@@ -816,7 +817,7 @@ def _read_dlc_frame(path: Path, allow_pickle: bool) -> pd.DataFrame:
         if not keys:
             raise UnreadableFileError(f"{path} holds no DataFrame")
         key = "df_with_missing" if "df_with_missing" in keys else keys[0]
-        return store[key]
+        return cast(pd.DataFrame, store[key])  # DeepLabCut stores DataFrames
 
 
 def _interpolate_nans(values: np.ndarray) -> np.ndarray:

@@ -63,9 +63,10 @@ class Loader(abc.ABC):
         ``num_steps`` missing or <= 0, ``batch_size`` <= 0.
     """
 
-    dataset: Dataset = None
-    num_steps: int = None
-    batch_size: int = None
+    # required (refused in __post_init__ when missing); None only as the positional default
+    dataset: Dataset | None = None
+    num_steps: int | None = None
+    batch_size: int | None = None
     seed: Any = dataclasses.field(default=None, kw_only=True, repr=False)
 
     def __post_init__(self):
@@ -79,6 +80,12 @@ class Loader(abc.ABC):
         self._distributions: dict[Any, Any] = {}
 
     @property
+    def _data(self) -> Dataset:
+        """The dataset (always set after construction)."""
+        assert self.dataset is not None  # refused in __post_init__
+        return self.dataset
+
+    @property
     def device(self) -> str:
         """The dataset's device."""
         return getattr(self.dataset, "device", "cpu")
@@ -88,13 +95,13 @@ class Loader(abc.ABC):
 
         Indices are sampled on the CPU; batches are gathered where the dataset lives.
         """
-        self.dataset.to(device)
+        self._data.to(device)
         return self
 
     @property
     def offset(self) -> Offset:
         """The dataset's current offset."""
-        return self.dataset.offset
+        return self._data.offset
 
     def _distribution_for(self, offset):
         dist = self._distributions.get(offset)
@@ -107,7 +114,7 @@ class Loader(abc.ABC):
         raise SamplingError(f"{type(self).__name__} does not sample from a distribution")
 
     def _offset_key(self):
-        return self.dataset.offset
+        return self._data.offset
 
     @property
     def distribution(self):
@@ -115,6 +122,7 @@ class Loader(abc.ABC):
         return self._distribution_for(self._offset_key())
 
     def __len__(self) -> int:
+        assert self.num_steps is not None  # refused in __post_init__
         return self.num_steps
 
     def _require_batch_size(self, num_samples: int | None) -> int:
@@ -123,12 +131,12 @@ class Loader(abc.ABC):
             raise SamplingError(f"{type(self).__name__} needs a positive batch_size, got {n}")
         return int(n)
 
-    def __iter__(self) -> Iterator[Batch]:
+    def __iter__(self) -> Iterator[Batch | list[Batch]]:
         for _ in range(len(self)):
-            yield self.dataset.load_batch(self.get_indices(self.batch_size))
+            yield self._data.load_batch(self.get_indices(self.batch_size))
 
     @abc.abstractmethod
-    def get_indices(self, num_samples: int) -> BatchIndex:
+    def get_indices(self, num_samples: int | None) -> BatchIndex:
         """Indices of one batch of ``num_samples`` references, positives and negatives."""
 
 
@@ -146,9 +154,9 @@ class DiscreteDataLoader(Loader):
     prior: str = "empirical"
 
     @property
-    def index(self) -> torch.Tensor:
+    def index(self) -> torch.Tensor | None:
         """The dataset's discrete index."""
-        return self.dataset.discrete_index
+        return self._data.discrete_index
 
     def __post_init__(self):
         super().__post_init__()
@@ -160,7 +168,7 @@ class DiscreteDataLoader(Loader):
                 "or 'empirical' as potential values."
             )
         self._labels = as_numpy(self.index)
-        self._distribution_for(self.dataset.offset)
+        self._distribution_for(self._data.offset)
 
     def _make_distribution(self, offset: Offset):
         cls = DiscreteUniform if self.prior == "uniform" else DiscreteEmpirical
@@ -205,13 +213,13 @@ class ContinuousDataLoader(Loader):
             raise SamplingError(valid_values_message("conditional", self.conditional, _CONTINUOUS))
         if self.conditional != "time" and not _has_label(self.dataset, "continuous_index"):
             raise SamplingError(f"Dataset {self.dataset} does not provide a continuous index.")
-        self._continuous = None if self.conditional == "time" else as_numpy(self.dataset.continuous_index)
-        self._distribution_for(self.dataset.offset)
+        self._continuous = None if self.conditional == "time" else as_numpy(self._data.continuous_index)
+        self._distribution_for(self._data.offset)
 
     def _make_distribution(self, offset: Offset):
         if self.conditional == "time":
             return TimeContrastive(
-                time_offset=self.time_offset, num_samples=len(self.dataset), offset=offset, seed=self.rng
+                time_offset=self.time_offset, num_samples=len(self._data), offset=offset, seed=self.rng
             )
         if self.conditional == "time_delta":
             return TimedeltaDistribution(self._continuous, self.time_offset, offset=offset, seed=self.rng)
@@ -241,14 +249,14 @@ class MixedDataLoader(Loader):
     time_offset: int = 10
 
     @property
-    def dindex(self) -> torch.Tensor:
+    def dindex(self) -> torch.Tensor | None:
         """The dataset's discrete index."""
-        return self.dataset.discrete_index
+        return self._data.discrete_index
 
     @property
-    def cindex(self) -> torch.Tensor:
+    def cindex(self) -> torch.Tensor | None:
         """The dataset's continuous index."""
-        return self.dataset.continuous_index
+        return self._data.continuous_index
 
     def __post_init__(self):
         super().__post_init__()
@@ -259,7 +267,7 @@ class MixedDataLoader(Loader):
                 raise SamplingError(f"MixedDataLoader needs a dataset with a {label.replace('_', ' ')}")
         self._discrete = as_numpy(self.dindex)
         self._continuous = as_numpy(self.cindex)
-        self._distribution_for(self.dataset.offset)
+        self._distribution_for(self._data.offset)
 
     def _make_distribution(self, offset: Offset):
         return MixedTimeDeltaDistribution(
@@ -298,11 +306,11 @@ class HybridDataLoader(Loader):
     delta: float = 0.1
 
     @property
-    def index(self) -> torch.Tensor:
+    def index(self) -> torch.Tensor | None:
         """The dataset's continuous index."""
         if not _has_label(self.dataset, "continuous_index"):
             raise SamplingError("No continuous variable exist")
-        return self.dataset.continuous_index
+        return self._data.continuous_index
 
     def __post_init__(self):
         super().__post_init__()
@@ -315,12 +323,13 @@ class HybridDataLoader(Loader):
         if self.time_distribution != "time":
             raise SamplingError(f"time_distribution must be 'time', got {self.time_distribution!r}")
         self._continuous = as_numpy(self.index)
-        self._distribution_for(self.dataset.offset)
+        self._distribution_for(self._data.offset)
 
     def _make_distribution(self, offset: Offset):
         time = TimeContrastive(
-            time_offset=self.time_offset, num_samples=len(self.dataset), offset=offset, seed=self.rng
+            time_offset=self.time_offset, num_samples=len(self._data), offset=offset, seed=self.rng
         )
+        behavior: TimedeltaDistribution | DeltaNormalDistribution
         if self.conditional == "time_delta":
             behavior = TimedeltaDistribution(self._continuous, self.time_offset, offset=offset, seed=self.rng)
         else:
@@ -371,7 +380,8 @@ class FullDataLoader(ContinuousDataLoader):
         positive = dist.sample_conditional(reference)
         return BatchIndex(reference=reference, positive=positive, negative=negative)
 
-    def __iter__(self) -> Iterator[BatchIndex]:
+    # CEBRA's FullDataLoader yields the indices, not batches
+    def __iter__(self) -> Iterator[BatchIndex]:  # type: ignore[override]
         for _ in range(len(self)):
             yield self.get_indices(num_samples=None)
 

@@ -55,11 +55,18 @@ class MultiSessionLoader(Loader):
             raise SamplingError(f"{type(self).__name__} needs a MultiSessionDataset (e.g. DatasetCollection)")
         self._distribution_for(self._offset_key())
 
+    @property
+    def _sessions(self) -> MultiSessionDataset:
+        """The dataset, a multi-session one (checked in __post_init__)."""
+        data = self._data
+        assert isinstance(data, MultiSessionDataset)
+        return data
+
     def _offset_key(self):
-        return tuple(s.offset for s in self.dataset.iter_sessions())
+        return tuple(s.offset for s in self._sessions.iter_sessions())
 
     def _make_distribution(self, key):  # noqa: ARG002 - a signature shared by its interface
-        return MultisessionSampler(self.dataset, self.time_offset, seed=self.rng)
+        return MultisessionSampler(self._sessions, self.time_offset, seed=self.rng)
 
     @property
     def sampler(self):
@@ -97,9 +104,9 @@ class ContinuousMultiSessionDataLoader(MultiSessionLoader):
         super().__post_init__()
 
     @property
-    def index(self) -> torch.Tensor:
+    def index(self) -> torch.Tensor | None:
         """The concatenated continuous index."""
-        return self.dataset.continuous_index
+        return self._data.continuous_index
 
 
 @dataclasses.dataclass
@@ -107,12 +114,12 @@ class DiscreteMultiSessionDataLoader(MultiSessionLoader):
     """Multi-session contrastive learning with discrete labels."""
 
     def _make_distribution(self, key):  # noqa: ARG002 - a signature shared by its interface
-        return DiscreteMultisessionSampler(self.dataset, seed=self.rng)
+        return DiscreteMultisessionSampler(self._sessions, seed=self.rng)
 
     @property
-    def index(self) -> torch.Tensor:
+    def index(self) -> torch.Tensor | None:
         """The concatenated discrete index."""
-        return self.dataset.discrete_index
+        return self._data.discrete_index
 
 
 @dataclasses.dataclass
@@ -137,7 +144,7 @@ class UnifiedLoader(MultiSessionLoader):
         super().__post_init__()
 
     def _make_distribution(self, key):  # noqa: ARG002 - a signature shared by its interface
-        return UnifiedSampler(self.dataset, self.time_offset, seed=self.rng)
+        return UnifiedSampler(self._sessions, self.time_offset, seed=self.rng)
 
     def get_indices(self, num_samples: int | None = None) -> BatchIndex:
         """Aligned ``(S, B)`` references, negatives and positives."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import pickletools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -115,9 +116,9 @@ def pickle_calls(data: bytes) -> tuple[str, ...]:
             if name in _STRING_OPCODES:
                 pushed.append(arg.decode("latin-1") if isinstance(arg, bytes) else str(arg))
             elif name in ("GET", "BINGET", "LONG_BINGET"):
-                pushed.append(memo.get(int(arg)))
+                pushed.append(memo.get(int(cast(int, arg))))  # these opcodes carry an int
             elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                memo[int(arg)] = pushed[-1] if pushed else None
+                memo[int(cast(int, arg))] = pushed[-1] if pushed else None
             elif name == "MEMOIZE":
                 memo[len(memo)] = pushed[-1] if pushed else None
             elif name in ("PROTO", "FRAME"):

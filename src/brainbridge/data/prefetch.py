@@ -87,7 +87,7 @@ class PrefetchLoader:
         stop = threading.Event()
         dataset = getattr(self.loader, "dataset", None)
         previous_pin = getattr(dataset, "pin_memory", None)
-        if self.pin_memory and previous_pin is not None:
+        if self.pin_memory and dataset is not None and previous_pin is not None:
             dataset.pin_memory = True
 
         def put(item) -> bool:
@@ -121,7 +121,7 @@ class PrefetchLoader:
         finally:
             stop.set()
             worker.join(timeout=5)
-            if self.pin_memory and previous_pin is not None:
+            if self.pin_memory and dataset is not None and previous_pin is not None:
                 dataset.pin_memory = previous_pin
 
 

@@ -52,6 +52,7 @@ _LAZY: dict[str, str] = {
     "plot_neuroid_ceiling": "plots",
     "plot_score": "plots",
     # feature extractors and stimulus input
+    "Extractor": "features",
     "FeatureExtractor": "features",
     "GaborV1": "features",
     "TorchFeatureExtractor": "features",

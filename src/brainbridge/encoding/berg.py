@@ -254,10 +254,10 @@ class BERG:
             responses = model.generate_response(stimulus, **kwargs)
             return (responses, model.get_metadata()) if return_metadata else responses
         if isinstance(model, bb_models.EncodingModel):
-            result = bb_models.encode(model, stimulus, return_metadata=return_metadata, **kwargs)
             if return_metadata:
-                return np.asarray(result[0].values), result[1]
-            return np.asarray(result.values)
+                assembly, metadata = bb_models.encode(model, stimulus, return_metadata=True, **kwargs)
+                return np.asarray(assembly.values), metadata
+            return np.asarray(bb_models.encode(model, stimulus, return_metadata=False, **kwargs).values)
         raise InvalidParameterError(
             f"model must come from BERG.get_encoding_model(...), got {type(model).__name__}"
         )

@@ -44,7 +44,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,10 @@ from brainbridge.encoding.errors import EncodingError, FitCacheError
 from brainbridge.encoding.registry import Accuracy
 from brainbridge.hashing import arrays_digest, file_digest, json_digest
 from brainbridge.paths import safe_component
+
+if TYPE_CHECKING:
+    from brainbridge.encoding.features import Extractor, FeatureExtractor
+    from brainbridge.encoding.mappings import MappingEstimator
 
 __all__ = [
     "Fit",
@@ -157,7 +161,7 @@ class Fit:
     """
 
     key: str
-    mapping: Any
+    mapping: MappingEstimator
     neuroids: dict[str, np.ndarray]
     accuracy: dict[str, np.ndarray]
     info: dict[str, Any]
@@ -176,8 +180,9 @@ class Fit:
         target = root / self.key
         with atomic_dir(target) as staging:
             save_mapping(self.mapping, staging / "mapping.npz")
-            np.savez(staging / "neuroids.npz", **{k: _storable(v) for k, v in self.neuroids.items()})
-            np.savez(staging / "accuracy.npz", **{k: np.asarray(v) for k, v in self.accuracy.items()})
+            # keyword names are array names; numpy's stubs fear one could be ``allow_pickle``
+            np.savez(staging / "neuroids.npz", **{k: _storable(v) for k, v in self.neuroids.items()})  # type: ignore[arg-type]
+            np.savez(staging / "accuracy.npz", **{k: np.asarray(v) for k, v in self.accuracy.items()})  # type: ignore[arg-type]
             (staging / "fit.json").write_text(json.dumps({"key": self.key, **self.info}, indent=2, default=str))
             _write_checksums(staging, _FILES)
         self.path = target
@@ -285,14 +290,16 @@ def prepare_target(
     """
     target = assembly
     if roi_coord is not None and roi is not None:
-        target = select(target, **{roi_coord: roi})
+        selection: dict[str, Any] = {roi_coord: roi}
+        target = select(target, **selection)
     if "time_bin" in target.dims:
         if time_bin is not None:
-            target = select(target, time_bin=tuple(time_bin))
+            # a (start, end) pair, maybe a list read from JSON
+            target = select(target, time_bin=cast("tuple[float, float]", tuple(time_bin)))
         target = average_time_bins(target)  # the same float64 average as scoring's
     extra = set(target.dims) - {"presentation", "neuroid"}
     if extra:
-        raise EncodingError(f"cannot train on an assembly with extra dims {sorted(extra)}")
+        raise EncodingError(f"cannot train on an assembly with extra dims {sorted(map(str, extra))}")
     return target
 
 
@@ -308,7 +315,7 @@ def _neuroid_table(target: xr.DataArray) -> dict[str, np.ndarray]:
 
 @renamed_parameters(show_progress="progress")
 def train_fit(
-    extractor: Any,
+    extractor: FeatureExtractor,
     layer: str,
     target: xr.DataArray,
     *,
@@ -392,6 +399,7 @@ def train_fit(
     neuroids = _neuroid_table(Y)
     order = pd.Index(neuroids["neuroid_id"])
     per_split = raw.per_split()
+    assert per_split is not None  # a regression score keeps its per-split values
     split_ids = np.asarray(per_split["neuroid_id"].values).astype(str)
     r_split = np.asarray(per_split.values, dtype=np.float64)[:, pd.Index(split_ids).get_indexer(order)]
     if ceiling_score is not None:
@@ -401,15 +409,18 @@ def train_fit(
         ceiling = per_neuroid[pd.Index(c_ids).get_indexer(order)]
     else:
         ceiling = np.full(len(order), np.nan)
-    ceiled = None
+    ceiled: float | None = None
+    ceiled_err: float | None = None
     if ceiling_score is not None and ceiling_note is None:
         ceiled = ceiled_value(float(raw), float(ceiling_score), "r2")
+        assert raw.raw_error is not None  # a regression score has its error across splits
+        ceiled_err = ceiled_error(float(raw), raw.raw_error, float(ceiling_score))
     summary = {
         "median_r": float(raw),
         "error": None if raw.raw_error is None else float(raw.raw_error),
         "ceiling": None if ceiling_score is None else float(ceiling_score),
         "ceiled_score": ceiled,
-        "ceiled_error": None if ceiled is None else ceiled_error(float(raw), raw.raw_error, float(ceiling_score)),
+        "ceiled_error": ceiled_err,
         "ceiling_note": ceiling_note,
         "n_neuroids": len(order),
         "n_stimuli": int(X.sizes["presentation"]),
@@ -433,7 +444,7 @@ def train_fit(
 
 @renamed_parameters(show_progress="progress")
 def get_or_train(
-    extractor: Any,
+    extractor: FeatureExtractor,
     layer: str,
     assembly: xr.DataArray,
     *,
@@ -527,7 +538,7 @@ def features_root() -> Path:
 
 
 def features_key(
-    extractor: Any, stimulus_set: pd.DataFrame, layers: list[str], stimulus_sha1: str | None = None
+    extractor: Extractor, stimulus_set: pd.DataFrame, layers: list[str], stimulus_sha1: str | None = None
 ) -> str:
     """The cache key of a features assembly: sha256 over the extractor's fingerprint (weights,
     preprocessing, layers, pooling, library version), the layers and the stimuli's content."""
@@ -542,7 +553,7 @@ def features_key(
 
 @renamed_parameters(show_progress="progress")
 def cached_features(
-    extractor: Any,
+    extractor: FeatureExtractor,
     stimulus_set: pd.DataFrame,
     layers: str | list[str] | None = None,
     *,

@@ -17,13 +17,18 @@ import re
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
 
 from brainbridge.atomic import atomic_write_text
 from brainbridge.deprecation import cli_deprecated
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from brainbridge.encoding.features import FeatureExtractor
 
 __all__ = ["add_encoding_command", "encoding", "resolve_extractor", "score"]
 
@@ -47,7 +52,7 @@ def add_encoding_command(command: click.Command) -> click.Command:
     return command
 
 
-def resolve_extractor(name: str) -> Any:
+def resolve_extractor(name: str) -> FeatureExtractor:
     """A feature extractor by name: :func:`brainbridge.encoding.registry.get_extractor` (the one factory)."""
     from brainbridge.encoding.registry import get_extractor
 
@@ -211,13 +216,19 @@ def score(
     if plot_path is not None and metric not in _REGRESSION_CHOICES:
         raise click.UsageError(f"--plot needs a regression metric ({', '.join(_REGRESSION_CHOICES[:5])})")
     started = time.perf_counter()
-    source = resolve_extractor(model_name) if model_name else ModelFeaturesAssembly.from_files(features_path)
+    source: FeatureExtractor | xr.DataArray
+    extractor = resolve_extractor(model_name) if model_name else None
+    if extractor is not None:
+        source = extractor
+    else:
+        assert features_path is not None  # exactly one of the two (checked above)
+        source = ModelFeaturesAssembly.from_files(features_path)
     target = _load_assembly(assembly_spec, need_stimuli=model_name is not None)
-    if model_name and target.attrs.get("stimulus_set") is not None:
+    if extractor is not None and target.attrs.get("stimulus_set") is not None:
         from brainbridge.encoding.cache import cached_features
 
         # once for every region, and once for every run: features are cached under a content hash
-        source = cached_features(source, target.attrs["stimulus_set"], list(layers) or None, progress=progress)
+        source = cached_features(extractor, target.attrs["stimulus_set"], list(layers) or None, progress=progress)
     features_time = time.perf_counter() - started
     if not regions and "region" in target.coords and target["region"].dims == ("neuroid",):
         regions = tuple(dict.fromkeys(np.asarray(target["region"].values).astype(str)))
@@ -262,7 +273,7 @@ def score(
             cli_deprecated("brainbridge score --json PATH", "--json (JSON on standard output) > PATH")
             atomic_write_text(Path(json_path), json.dumps(rows, indent=2))
     if plot_path is not None:
-        source_name = model_name or Path(features_path).name
+        source_name = model_name or Path(str(features_path)).name  # one of the two is given
         _save_plots(plot_path, results, source=source_name, assembly=str(assembly_spec))
 
 

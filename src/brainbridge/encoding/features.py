@@ -37,7 +37,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "Extractor",
     "FeatureExtractor",
     "GaborV1",
     "Preprocessing",
@@ -130,6 +131,47 @@ class Preprocessing:
         mean = np.asarray(self.mean, dtype=np.float32)[None, :, None, None]
         std = np.asarray(self.std, dtype=np.float32)[None, :, None, None]
         return (x - mean) / std
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    """The feature extractor contract of the module docstring, as a type.
+
+    What scoring, the fit cache and the registry ask of an extractor. :class:`FeatureExtractor`
+    implements it (and more: batching, :meth:`~FeatureExtractor.iter_features`); any other
+    object with these members is accepted too (``isinstance(obj, Extractor)`` checks that they
+    exist, not their signatures).
+    """
+
+    @property
+    def identifier(self) -> str:
+        """A readable name (``gabor_v1``, ``efficientnet_lite0``...)."""
+        ...
+
+    @property
+    def layers(self) -> Sequence[str]:
+        """The layer names available."""
+        ...
+
+    @property
+    def default_layers(self) -> Sequence[str]:
+        """The layers used when ``layers`` is ``None``."""
+        ...
+
+    def fingerprint(self, layers: str | Sequence[str] | None = None) -> str:
+        """sha256 hex of everything that determines the features of ``layers``."""
+        ...
+
+    def extract(
+        self,
+        stimuli: Any,
+        *,
+        layers: str | Sequence[str] | None = None,
+        batch_size: int | None = None,
+        progress: bool | None = None,
+    ) -> ModelFeaturesAssembly:
+        """Features ``presentation x neuroid`` of ``stimuli`` (several layers concatenated)."""
+        ...
 
 
 class FeatureExtractor(ABC):
@@ -340,7 +382,7 @@ class GaborV1(FeatureExtractor):
         resize: str = "stretch",
         interpolation: str = "bilinear",
     ):
-        params = {
+        params: dict[str, Any] = {
             "orientations": int(orientations),
             "spatial_frequencies": tuple(float(f) for f in spatial_frequencies),
             "phases": tuple(float(p) for p in phases),
@@ -640,6 +682,7 @@ def random_cnn(
     parts: OrderedDict[str, torch.nn.Module] = OrderedDict()
     for i, (name, cin, cout, k, stride) in enumerate(_RANDOM_CNN_SPEC, start=1):
         conv = torch.nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
+        assert conv.bias is not None  # Conv2d(bias=True), the default
         with torch.no_grad():
             conv.weight.copy_(torch.from_numpy(weights[f"{name}.weight"]))
             conv.bias.copy_(torch.from_numpy(weights[f"{name}.bias"]))

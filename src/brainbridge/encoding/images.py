@@ -184,7 +184,12 @@ class _Offset:
 
 def _check_unique(ids: Sequence[str], what: str) -> None:
     seen: set[str] = set()
-    duplicates = sorted({i for i in ids if i in seen or seen.add(i)})
+    repeated: set[str] = set()
+    for i in ids:
+        if i in seen:
+            repeated.add(i)
+        seen.add(i)
+    duplicates = sorted(repeated)
     if duplicates:
         raise StimulusError(
             f"{what} give duplicate stimulus ids {duplicates[:5]} (ids are file stems; rename the files "

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from brainbridge.atomic import atomic_path
 from brainbridge.encoding.errors import FitCacheError
+
+_C = TypeVar("_C", bound=type)
 
 __all__ = ["FITTED_ARRAYS", "from_arrays", "read_arrays", "to_arrays", "write_arrays"]
 
@@ -64,12 +66,13 @@ def from_arrays(cls: type, arrays: Mapping[str, np.ndarray]) -> Any:
     if "coef_" in arrays:
         one_d = bool(arrays["predict_1d_"])
         for key in FITTED_ARRAYS[cls.__name__]:
-            value = np.asarray(arrays[key])
+            array = np.asarray(arrays[key])
+            fitted: Any = array
             if key == "n_features_in_":
-                value = int(value)
-            elif one_d and key in _SCALAR_AFTER_1D and value.ndim <= 1 and value.size == 1:
-                value = float(value.reshape(-1)[0])
-            setattr(model, key, value)
+                fitted = int(array)
+            elif one_d and key in _SCALAR_AFTER_1D and array.ndim <= 1 and array.size == 1:
+                fitted = float(array.reshape(-1)[0])
+            setattr(model, key, fitted)
         model._predict_1d = one_d
     return model
 
@@ -83,10 +86,11 @@ def write_arrays(arrays: Mapping[str, np.ndarray], path: str | os.PathLike) -> N
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+        # keyword names are array names; numpy's stubs fear one could be ``allow_pickle``
+        np.savez(f, **arrays)  # type: ignore[arg-type]
 
 
-def read_arrays(path: str | os.PathLike, known: Mapping[str, type]) -> tuple[type, dict[str, np.ndarray]]:
+def read_arrays(path: str | os.PathLike, known: Mapping[str, _C]) -> tuple[_C, dict[str, np.ndarray]]:
     """The class (from ``known``, by the stored name) and arrays of a file of :func:`write_arrays`.
 
     Never unpickles.

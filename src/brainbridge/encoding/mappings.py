@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_ALPHAS",
     "MAPPING_NAMES",
     "PLS",
+    "MappingEstimator",
     "RidgeCVPerTarget",
     "load_mapping",
     "make_mapping",
@@ -64,6 +65,28 @@ BRAINSCORE_ALPHAS: tuple[float, ...] = tuple(
         ]
     )
 )
+
+
+
+@runtime_checkable
+class MappingEstimator(Protocol):
+    """The mapping contract: a scikit-learn regressor from features to responses.
+
+    ``fit(X, y)`` with ``X`` of shape ``(n_samples, n_features)`` and ``y`` of shape
+    ``(n_samples, n_targets)`` (or 1-D) returns the fitted estimator; ``predict(X)`` returns
+    ``(n_samples, n_targets)`` (1-D after a 1-D ``y``). ``get_params``/``set_params`` let
+    :func:`make_mapping` clone and configure it. :class:`RidgeCVPerTarget`, :class:`PLS` and
+    scikit-learn's regressors follow it.
+    """
+
+    def fit(self, X: Any, y: Any) -> MappingEstimator: ...
+
+    def predict(self, X: Any) -> np.ndarray: ...
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
+
+    def set_params(self, **params: Any) -> MappingEstimator: ...
+
 
 _SOLVERS = ("auto", "primal", "dual")
 _DTYPES = ("float32", "float64")
@@ -159,6 +182,12 @@ class RidgeCVPerTarget(RegressorMixin, BaseEstimator):
     >>> model.alpha_.shape, model.predict(X).shape
     ((4,), (200, 4))
     """
+
+    # the fitted state (set by fit; declared here for the type checker only)
+    coef_: np.ndarray
+    intercept_: np.ndarray | float
+    alpha_: np.ndarray | float
+    cv_scores_: np.ndarray
 
     def __init__(
         self,
@@ -369,7 +398,7 @@ class PLS(RegressorMixin, BaseEstimator):
 # the factory, and storage re-exported
 # --------------------------------------------------------------------------------------
 
-_MAPPINGS: dict[str, type] = {"RidgeCVPerTarget": RidgeCVPerTarget, "PLS": PLS}
+_MAPPINGS: dict[str, type[RidgeCVPerTarget] | type[PLS]] = {"RidgeCVPerTarget": RidgeCVPerTarget, "PLS": PLS}
 
 
 def _brainscore_ridge() -> BaseEstimator:
@@ -406,7 +435,7 @@ _FACTORIES: dict[str, Any] = {
 MAPPING_NAMES = ("pls", "ridge", "ridgecv", "linear", "ridge_per_neuroid")
 
 
-def make_mapping(mapping: str | BaseEstimator = "pls", **params: Any) -> BaseEstimator:
+def make_mapping(mapping: str | MappingEstimator = "pls", **params: Any) -> MappingEstimator:
     """A fresh mapping estimator by name, with ``params`` set on it.
 
     ``'pls'`` (Brain-Score: ``PLSRegression(25, scale=False)``, as :class:`PLS`), ``'ridge'``
@@ -427,9 +456,15 @@ def make_mapping(mapping: str | BaseEstimator = "pls", **params: Any) -> BaseEst
     return factory().set_params(**params) if params else factory()
 
 
-def save_mapping(mapping: RidgeCVPerTarget | PLS, path: str | os.PathLike) -> None:
-    """Store a mapping (parameters + fitted arrays) in an ``.npz`` file, without pickles."""
-    mapping_storage.write_arrays(mapping.to_arrays(), path)
+def save_mapping(mapping: MappingEstimator, path: str | os.PathLike) -> None:
+    """Store a mapping (parameters + fitted arrays) in an ``.npz`` file, without pickles.
+
+    Raises
+    ------
+    FitCacheError
+        A mapping other than :class:`RidgeCVPerTarget` and :class:`PLS` (not storable).
+    """
+    mapping_storage.write_arrays(mapping_storage.to_arrays(mapping), path)
 
 
 def load_mapping(path: str | os.PathLike) -> RidgeCVPerTarget | PLS:

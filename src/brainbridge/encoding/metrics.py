@@ -45,7 +45,8 @@ def rdm_similarity(a: np.ndarray, b: np.ndarray) -> float:
         raise InvalidParameterError("an RDM comparison needs at least 3 presentations")
     upper = np.triu_indices(a.shape[0], k=1)
     first, second = rdm(a)[upper], rdm(b)[upper]
-    return pearson_columns(rankdata(first, nan_policy="omit"), rankdata(second, nan_policy="omit"))
+    # 1-D columns: one correlation
+    return float(pearson_columns(rankdata(first, nan_policy="omit"), rankdata(second, nan_policy="omit")))
 
 
 def _centred_gram(X: np.ndarray, unbiased: bool) -> np.ndarray:

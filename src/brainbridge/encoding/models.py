@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from brainbridge.encoding.cache import Fit, cached_features, get_or_train
 from brainbridge.encoding.errors import InvalidParameterError
 from brainbridge.encoding.images import image_source
 from brainbridge.encoding.registry import ModelCard, get_card, get_extractor, list_cards
+
+if TYPE_CHECKING:
+    from brainbridge.encoding.features import FeatureExtractor
 
 __all__ = [
     "EncodingModel",
@@ -112,7 +115,7 @@ class EncodingModel:
     card: ModelCard
     rois: list[str]
     subject: str | None
-    extractor: Any
+    extractor: FeatureExtractor
     fits: dict[str, Fit]
     masks: dict[str, np.ndarray]
 
@@ -228,6 +231,7 @@ def get_encoding_model(
     def features_of(layer: str):
         # one extraction per layer, shared by the ROIs that read it; only when a fit is trained
         def provide():
+            assert assembly is not None  # loaded before the first fit is trained
             if layer not in extracted:
                 extracted[layer] = cached_features(
                     extractor, assembly.attrs["stimulus_set"], [layer], stimulus_sha1=stimulus_sha1,
@@ -254,6 +258,7 @@ def get_encoding_model(
         )
         mask = np.ones(fit.n_neuroids, dtype=bool)
         if subject_name is not None:
+            assert card.subject_coord is not None  # a card with subjects names their coordinate
             mask = np.asarray(fit.neuroids[card.subject_coord]).astype(str) == subject_name
         fits[roi] = fit
         masks[roi] = mask
@@ -295,6 +300,36 @@ def iter_encode(
             out[:, column : column + predicted.shape[1]] = predicted
             column += predicted.shape[1]
         yield ids, out
+
+
+@overload
+def encode(
+    model: EncodingModel,
+    stimulus: Any,
+    return_metadata: Literal[False] = False,
+    progress: bool | None = None,
+    batch_size: int | None = None,
+) -> NeuronRecordingAssembly: ...
+
+
+@overload
+def encode(
+    model: EncodingModel,
+    stimulus: Any,
+    return_metadata: Literal[True],
+    progress: bool | None = None,
+    batch_size: int | None = None,
+) -> tuple[NeuronRecordingAssembly, dict[str, Any]]: ...
+
+
+@overload
+def encode(
+    model: EncodingModel,
+    stimulus: Any,
+    return_metadata: bool = False,
+    progress: bool | None = None,
+    batch_size: int | None = None,
+) -> NeuronRecordingAssembly | tuple[NeuronRecordingAssembly, dict[str, Any]]: ...
 
 
 @renamed_parameters(show_progress="progress")

@@ -312,7 +312,7 @@ class NED:
             "times": np.asarray(metadata["eeg"]["times"]),
         }
 
-    def _load_fwrf(self, subject: int, roi: str) -> dict:
+    def _load_fwrf(self, subject: int, roi: str | None) -> dict:
         import torch
 
         weights = self._model_dir("fmri", "nsd", "fwrf") / "encoding_models_weights"

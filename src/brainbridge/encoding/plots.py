@@ -118,10 +118,10 @@ def plot_neuroid_ceiling(score: Score, ax: Axes | None = None) -> Axes:
     plt = _pyplot()
     raw = _regression_attrs(score)
     ceiling = score.ceiling
-    if ceiling is None or ceiling.per_neuroid() is None:
+    c = ceiling.per_neuroid() if ceiling is not None else None
+    if c is None:
         raise InvalidParameterError("this plot needs a score with a per-neuroid ceiling (score(..., ceiling=True))")
     r = raw.per_neuroid()
-    c = ceiling.per_neuroid()
     if r.sizes["neuroid"] != c.sizes["neuroid"]:
         raise InvalidParameterError("the score and its ceiling cover different neuroids")
     if ax is None:

@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from brainbridge import config
 from brainbridge.atomic import atomic_write_text
@@ -37,6 +37,9 @@ from brainbridge.encoding.errors import (
 )
 from brainbridge.errors import valid_values_message
 from brainbridge.paths import path_within, safe_component
+
+if TYPE_CHECKING:
+    from brainbridge.encoding.features import FeatureExtractor
 
 __all__ = [
     "MODALITIES",
@@ -315,7 +318,7 @@ def canonical_extractor_name(name: str) -> str:
     return name
 
 
-def get_extractor(name: str, device: str = "auto"):
+def get_extractor(name: str, device: str = "auto") -> FeatureExtractor:
     """A feature extractor by name (built once per name and device, then reused).
 
     The one factory of feature extractors by name (the command line uses it too). ``name`` is
@@ -347,6 +350,7 @@ def get_extractor(name: str, device: str = "auto"):
             elif name == "efficientnet_lite0":
                 _EXTRACTORS[key] = features.efficientnet_lite0(device=resolved)
             else:
+                assert match is not None  # the names left are random_cnn[_seed<N>]
                 _EXTRACTORS[key] = features.random_cnn(int(match.group(1) or 0), device=resolved)
         return _EXTRACTORS[key]
 
@@ -362,7 +366,7 @@ _EXAMPLE_ROI = SelectionKey(
     description="Recorded area: V1 (Gabor-energy neuroids) or IT (shape-selective neuroids).",
 )
 
-_EXAMPLE_COMMON = {
+_EXAMPLE_COMMON: dict[str, Any] = {
     "modality": "ephys",
     "train_dataset": "brainbridge_example",
     "species": "macaque (simulated)",

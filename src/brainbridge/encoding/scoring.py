@@ -47,7 +47,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 import numpy as np
 import pandas as pd
@@ -58,11 +58,14 @@ from brainbridge import stats
 from brainbridge.assemblies import align, average_repetitions, average_time_bins, select
 from brainbridge.deprecation import renamed_parameters
 from brainbridge.encoding.errors import InvalidParameterError, ScoringError
-from brainbridge.encoding.mappings import _blas_threads, make_mapping
+from brainbridge.encoding.mappings import MappingEstimator, _blas_threads, make_mapping
 from brainbridge.encoding.metrics import cka, rdm_similarity
 from brainbridge.errors import valid_values_message
 from brainbridge.progress import progress_bar
 from brainbridge.stats import pearson_columns, spearman_brown
+
+if TYPE_CHECKING:
+    from brainbridge.encoding.features import Extractor
 
 __all__ = [
     "METRICS",
@@ -321,7 +324,7 @@ def split_predictivity(
     Y: np.ndarray,
     train: np.ndarray,
     test: np.ndarray,
-    mapping: str | Any = "pls",
+    mapping: str | MappingEstimator = "pls",
     mapping_params: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One cross-validation split: fit on ``train``, predict ``test``, Pearson r per neuroid.
@@ -339,7 +342,7 @@ def split_predictivity(
         model.fit(X[train], Y[train])
         prediction = np.asarray(model.predict(X[test]), dtype=np.float64).reshape(len(test), -1)
     # a constant prediction has no correlation: NaN, left out of the median like Brain-Score
-    return pearson_columns(prediction, Y[test], nan_policy="propagate"), prediction
+    return np.asarray(pearson_columns(prediction, Y[test], nan_policy="propagate")), prediction
 
 
 def _check_split_sizes(splits: list, n: int, what: str, use: str = "test") -> None:
@@ -403,7 +406,7 @@ def neural_predictivity(
     source: xr.DataArray,
     target: xr.DataArray,
     *,
-    mapping: str | Any = "pls",
+    mapping: str | MappingEstimator = "pls",
     mapping_params: dict[str, Any] | None = None,
     stratification_coord: str | None = "object_name",
     n_splits: int = 10,
@@ -483,7 +486,7 @@ def neural_predictivity(
     presentation_coords = {"stimulus_id": ("presentation", np.asarray(target["stimulus_id"].values))}
     if stratify is not None:
         presentation_coords[str(stratification_coord)] = ("presentation", stratify)
-    frame = {"dims": ["presentation", "neuroid"], "coords": {**presentation_coords, **neuroid_coords}}
+    frame: dict[str, Any] = {"dims": ["presentation", "neuroid"], "coords": {**presentation_coords, **neuroid_coords}}
     error = stats.sem(per_split)
     return _make_score(
         float(np.nanmean(per_split)),
@@ -659,15 +662,15 @@ def internal_consistency(
         else:
             halves = stats.repetition_halves(repetitions, n_splits=n_splits, random_state=random_state)
             compare = _similarity_function(metric, unbiased)
-            per_split = []
+            split_values: list[np.ndarray | float] = []
             for first, second in progress_bar(halves, desc="ceiling", progress=progress, leave=False):
                 in1, in2 = np.isin(repetitions, first), np.isin(repetitions, second)
                 half1 = stats.group_means(data[in1], codes[in1], len(stimulus_ids))
                 half2 = stats.group_means(data[in2], codes[in2], len(stimulus_ids))
                 shown = np.all(np.isfinite(half1), axis=1) & np.all(np.isfinite(half2), axis=1)
                 with np.errstate(all="ignore"):
-                    per_split.append(spearman_brown(compare(half1[shown], half2[shown]), n=2))
-            per_split = np.asarray(per_split, dtype=np.float64)
+                    split_values.append(spearman_brown(compare(half1[shown], half2[shown]), n=2))
+            per_split = np.asarray(split_values, dtype=np.float64)
             dropped = np.zeros(len(per_split), dtype=int)
             raw = xr.DataArray(per_split, dims=["split"], coords={"split": np.arange(len(per_split))}, name="ceiling")
     if dropped.any():
@@ -706,11 +709,14 @@ def _prepare_target(
         target = select(target, region=region)
     if "time_bin" in target.dims:
         if time_bin not in (None, "average", "mean"):
-            target = select(target, time_bin=time_bin)  # one bin left; the mean below drops the dim
+            # one bin left (the mean below drops the dim); select reports another string
+            target = select(target, time_bin=cast("tuple[float, float] | int", time_bin))
         target = average_time_bins(target)
     extra = set(target.dims) - {"presentation", "neuroid"}
     if extra:
-        raise ScoringError(f"cannot score an assembly with extra dims {sorted(extra)}; select or average them first")
+        raise ScoringError(
+            f"cannot score an assembly with extra dims {sorted(map(str, extra))}; select or average them first"
+        )
     return target
 
 
@@ -731,11 +737,11 @@ def _per_region_score(results: dict[str, Score], metric: str) -> Score:
     )
 
 
-def _is_extractor(source: Any) -> bool:
+def _is_extractor(source: Any) -> TypeGuard[Extractor]:
     return hasattr(source, "extract") and callable(source.extract) and not isinstance(source, xr.DataArray)
 
 
-def _features(source: Any, target: xr.DataArray, layer: str | Sequence[str] | None, progress) -> xr.DataArray:
+def _features(source: Extractor | xr.DataArray, target: xr.DataArray, layer: str | Sequence[str] | None, progress) -> xr.DataArray:
     if _is_extractor(source):
         stimulus_set = target.attrs.get("stimulus_set")
         if stimulus_set is None:
@@ -823,7 +829,7 @@ def ceiling(
 
 @renamed_parameters(show_progress="progress")
 def score(
-    source: Any,
+    source: Extractor | xr.DataArray,
     target: xr.DataArray,
     metric: str = "pls",
     *,

@@ -356,7 +356,8 @@ def best_per_region(table: pd.DataFrame) -> dict[str, str]:
     for region, rows in table.groupby("region", sort=False):
         key = rows["ceiled_score"].where(rows["ceiled_score"].notna(), rows["raw_r"])
         if key.notna().any():
-            best[str(region)] = str(rows.loc[key.idxmax(), "family"])
+            # a row label; pandas-stubs types idxmax as any hashable, which .loc refuses
+            best[str(region)] = str(rows.loc[key.idxmax(), "family"])  # type: ignore[index]
     return best
 
 

@@ -259,7 +259,8 @@ def _textures(rng: np.random.Generator, count_per_family: int) -> list[tuple[dic
         for _ in range(count_per_family):
             noise = rng.standard_normal((IMAGE_SIZE, IMAGE_SIZE))
             contrast = round(float(rng.uniform(0.12, 0.2)), 4)
-            tint = tuple(round(float(t), 3) for t in rng.uniform(0.85, 1.15, size=3))
+            red, green, blue = (round(float(t), 3) for t in rng.uniform(0.85, 1.15, size=3))
+            tint = (red, green, blue)
             row = {
                 "category_name": "texture",
                 "object_name": f"texture_{family}",

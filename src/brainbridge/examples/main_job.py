@@ -168,7 +168,7 @@ def region_summary(
                 "stimuli": int(n_stimuli),
                 "repetitions": float(repetitions),
                 "mean_response": float(np.nanmean(per_neuroid_mean[mask])),
-                "split_half_reliability": float(getattr(value, "value", value)),
+                "split_half_reliability": float(value.value if isinstance(value, stats.SplitHalfReliability) else value),
             }
         )
     return pd.DataFrame(rows)

@@ -101,7 +101,7 @@ class NeuralModel:
         """Unscaled drive ``(N, n_neuroids)``: V1 ``features @ w``; IT ``tuning[identity] ** 2``."""
         feats = self.features(images) if features is None else features
         v1 = feats.astype(np.float64) @ self.v1_weights.T
-        columns = pd.Index(IDENTITIES).get_indexer(identities(metadata))
+        columns = pd.Index(IDENTITIES).get_indexer(pd.Index(identities(metadata)))
         if (columns < 0).any():
             unknown = sorted(set(identities(metadata)[columns < 0]))
             raise InvalidParameterError(valid_values_message("stimulus identities", unknown, IDENTITIES))

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from brainbridge.errors import FetchError
 from brainbridge.fetch.errors import (
@@ -28,7 +28,7 @@ from brainbridge.fetch.errors import (
 )
 from brainbridge.fetch.locations import Location, redact_text, redact_url
 
-__all__ = ["Body", "HTTPStore", "LocalStore", "S3Store", "Timeouts", "open_store", "s3_filesystem"]
+__all__ = ["Body", "HTTPStore", "LocalStore", "S3Store", "Store", "Timeouts", "open_store", "s3_filesystem"]
 
 logger = logging.getLogger("brainbridge.fetch")
 
@@ -84,8 +84,17 @@ class Body:
             self._close()
 
 
-class Store:
-    """Base class: a place that files are read from."""
+@runtime_checkable
+class Store(Protocol):
+    """The store contract: a place that one file is read from, resumably.
+
+    ``open(offset, validator, timeouts)`` returns a :class:`Body` whose chunks start at
+    ``body.start`` (``offset``, or ``0`` when the store cannot resume or the file changed since
+    ``validator`` was read) and raises :class:`~brainbridge.fetch.errors.TransientFetchError`
+    for what is worth retrying and a final :class:`~brainbridge.errors.FetchError` for the rest.
+    :class:`LocalStore`, :class:`HTTPStore` and :class:`S3Store` implement it (and inherit
+    from it); any object with ``location`` and ``open`` is accepted by the download loop.
+    """
 
     location: Location
 

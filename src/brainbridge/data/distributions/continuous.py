@@ -28,7 +28,7 @@ class Prior(Distribution):
     """
 
     def __init__(self, continuous, device="cpu", *, offset: Offset | None = None, seed: SeedLike = None):
-        n = continuous if isinstance(continuous, int | np.integer) else len(continuous)
+        n = int(continuous) if isinstance(continuous, int | np.integer) else len(continuous)
         super().__init__(n, offset, seed, device)
 
     def sample_prior(self, num_samples: int) -> torch.Tensor:

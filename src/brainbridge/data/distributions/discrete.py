@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
 
@@ -39,7 +41,7 @@ class Discrete(Distribution):
         self.labels, codes = np.unique(valid, return_inverse=True)
         self.codes = codes.astype(np.int64, copy=False)
         # the legacy mode keeps CEBRA's argsort so that indices (not only labels) match
-        kind = None if self.rng.legacy else "stable"
+        kind: Literal["stable"] | None = None if self.rng.legacy else "stable"
         self.sorted_idx = np.argsort(self.codes, kind=kind).astype(np.int64) + self.lo
         self.counts = np.bincount(self.codes, minlength=len(self.labels))
         self.cdf = np.zeros(len(self.counts) + 1)

@@ -107,7 +107,7 @@ class ContinuousIndex:
         if q.ndim == 1:
             q = q[:, None] if self.index.shape[1] == 1 else q[None, :]
         _, nearest = self.tree.query(q, k=1)
-        return nearest.astype(np.int64, copy=False) + self.lo
+        return np.asarray(nearest).astype(np.int64, copy=False) + self.lo
 
 
 class ConditionalIndex:
@@ -141,7 +141,7 @@ class ConditionalIndex:
         #: global row indices of the candidates of each label, in label order
         self.members = [order[a:b] + self.lo for a, b in zip(bounds[:-1], bounds[1:])]
         self.trees = [cKDTree(self.index[m]) for m in self.members]
-        self._all = None  # a tree over every candidate, built on the first label-free search
+        self._all: cKDTree | None = None  # a tree over every candidate, built on the first label-free search
 
     def search(self, query, discrete=None) -> torch.Tensor:
         """Nearest candidate to each query row among the samples that share its label.
@@ -160,7 +160,7 @@ class ConditionalIndex:
             if self._all is None:
                 self._all = cKDTree(self.index[self.lo : self.hi])
             _, nearest = self._all.query(q, k=1)
-            return nearest.astype(np.int64, copy=False) + self.lo
+            return np.asarray(nearest).astype(np.int64, copy=False) + self.lo
         wanted = _discrete_vector(discrete, "query labels")
         code = np.searchsorted(self.labels, wanted)
         code_ok = code < len(self.labels)
