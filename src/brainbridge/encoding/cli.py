@@ -260,7 +260,7 @@ def score(
             client.close()
     store_path = None
     if record:
-        store_path = _record(results, target, assembly_spec, metric, source=model_name or Path(features_path).name,
+        store_path = _record(results, target, assembly_spec, metric, source=model_name or Path(str(features_path)).name,
                              layer=",".join(layers) or None)
 
     if json_path == "-":
@@ -283,6 +283,7 @@ def _record(results: list, target, assembly_spec: str, metric: str, *, source: s
     from brainbridge.encoding.scoring import resolve_metric
 
     identifier = str(target.attrs.get("identifier") or Path(assembly_spec).name)
+    checksum: str | None
     if Path(assembly_spec).is_file():  # a netCDF file: its SHA-1, as a catalog would list it
         from brainbridge.hashing import sha1_hash
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -183,7 +183,7 @@ class ScoresStore:
 
     # -- writing ----------------------------------------------------------------------
 
-    def record(self, rows: list[Mapping[str, Any]]) -> list[int]:
+    def record(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
         """Write score rows (see :func:`score_rows`) in one transaction; return their ids.
 
         Each row needs ``model``, ``assembly``, ``metric`` and ``region``; the numbers may be
@@ -213,6 +213,7 @@ class ScoresStore:
                         str(row.get("created") or created), __version__,
                     ),
                 )
+                assert cursor.lastrowid is not None  # set by the INSERT
                 score_id = int(cursor.lastrowid)
                 if ids_column:
                     r = list(neuroids.get("r", [None] * len(ids_column)))
@@ -246,7 +247,7 @@ class ScoresStore:
         frame = self._read("SELECT * FROM scores WHERE id = ?", (int(score_id),))
         if frame.empty:
             return None
-        row = frame.iloc[0][SCORE_COLUMNS].to_dict()
+        row = {str(k): v for k, v in frame.iloc[0][SCORE_COLUMNS].to_dict().items()}
         row["neuroids"] = self._read(
             "SELECT neuroid_id, r, ceiling FROM neuroid_values WHERE score_id = ? ORDER BY position",
             (int(score_id),),

@@ -1064,7 +1064,7 @@ def score_many(
     record: Any = True,
     as_dict: bool = False,
     **score_options: Any,
-) -> pd.DataFrame:
+) -> pd.DataFrame | dict[tuple[str, ...], Score]:
     """Score many feature sets against many benchmarks; on Dask when asked.
 
     Every (source x layer x target) pair is scored with :func:`score`; with a Dask client,
@@ -1198,12 +1198,13 @@ def _score_many_result(
         for region, one in pieces:
             if region is None:
                 region = region_option if isinstance(region_option, str) else _single_region(targets[target_name])
-            ceiled = one.ceiling is not None
+            one_ceiling = one.ceiling
+            ceiled = one_ceiling is not None
             rows.append({
                 "model": source_name, "layer": layer, "benchmark": target_name, "assembly": identifiers[target_name],
                 "region": region, "metric": metric, "score": float(one.values), "error": one.value_error,
                 "raw": float(one.unceiled.values), "raw_error": one.raw_error,
-                "ceiling": float(one.ceiling.values) if ceiled else np.nan,
+                "ceiling": float(one_ceiling.values) if one_ceiling is not None else np.nan,
                 "ceiled": float(one.values) if ceiled else np.nan,
                 "ceiled_error": one.ceiled_error if ceiled else np.nan, "result": one,
             })
