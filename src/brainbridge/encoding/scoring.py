@@ -486,7 +486,10 @@ def neural_predictivity(
     presentation_coords = {"stimulus_id": ("presentation", np.asarray(target["stimulus_id"].values))}
     if stratify is not None:
         presentation_coords[str(stratification_coord)] = ("presentation", stratify)
-    frame: dict[str, Any] = {"dims": ["presentation", "neuroid"], "coords": {**presentation_coords, **neuroid_coords}}
+    frame: dict[str, Any] = {
+        "dims": ["presentation", "neuroid"],
+        "coords": {**presentation_coords, **neuroid_coords},
+    }
     error = stats.sem(per_split)
     return _make_score(
         float(np.nanmean(per_split)),
