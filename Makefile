@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: setup peers demo test lint typecheck wheel-check bench clean lock
+.PHONY: setup peers browser serve demo test lint typecheck wheel-check bench clean lock
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,18 @@ demo: setup  ## run the main job on the bundled example data
 
 test: setup peers lint typecheck  ## lint, type check, then the whole test suite (what CI runs)
 	$(BIN)/python -m pytest -q
+
+# Debian's chromium and chromium-driver for the browser tests of `brainbridge serve`
+# (tests/web/test_browser.py); installed with apt (as root) only when missing
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+		echo "chromium and chromedriver are installed"; \
+	else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+serve: setup  ## the read-only web app on the bundled example (http://127.0.0.1:8765/)
+	$(BIN)/brainbridge serve
 
 # BrainIO 1.1 in its own venv (it needs numpy<2, pandas<3): the interoperability tests run our
 # files through it. An install failure stops `make test` with pip's error (no silent skip).
@@ -50,6 +62,8 @@ wheel-check: setup
 	cd build && wheel-check-venv/bin/brainbridge --help > /dev/null
 	cd build && wheel-check-venv/bin/python -c "import brainbridge, importlib.metadata as m; \
 		assert m.version('brainbridge') == brainbridge.__version__; print('wheel ok', brainbridge.__version__)"
+	cd build && wheel-check-venv/bin/python -c "import importlib.resources as r; web = r.files('brainbridge') / 'web'; \
+		assert (web / 'templates' / 'base.html').is_file() and (web / 'static' / 'style.css').is_file(), 'web assets'"
 
 bench: setup  ## benchmarks against peer tools (slow; not part of the tests)
 	$(BIN)/python benchmarks/run_all.py $(BENCH)

@@ -4,7 +4,7 @@ Layers, lowest first (an import may only go down, or stay inside its own part):
 
 0. core: the top-level modules and :mod:`brainbridge.fetch`;
 1. consumers: ``ecephys``, ``encoding``, ``data`` (each its own part: they never import each other);
-2. application: ``cli``, ``examples``, the peer-compatible facades ``ned`` and ``berg``
+2. application: ``cli``, ``examples``, ``web`` (``brainbridge serve``), the peer-compatible facades ``ned`` and ``berg``
    (``from brainbridge.ned import NED`` reaches :mod:`brainbridge.encoding`), every consumer's
    command-line module (``*.cli``, ``*_cli``) and the ``brainbridge`` package itself (its lazy
    table reaches the consumers).
@@ -29,7 +29,7 @@ import brainbridge
 
 SRC = Path(brainbridge.__file__).resolve().parent
 CONSUMERS = ("ecephys", "encoding", "data")
-APPLICATION = ("cli", "examples", "ned", "berg")
+APPLICATION = ("cli", "examples", "ned", "berg", "web")
 
 
 def layer_of(module: str) -> tuple[int, str]:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str, str | None]] = {
     "score": ("brainbridge.encoding.cli", "score", "Score features or a model against neural data.", "encoding"),
     "encoding": ("brainbridge.encoding.cli", "encoding", "Encoding models: list, train, encode.", "encoding"),
     "data": ("brainbridge.data.cli", "data", "Training data for machine learning.", "ml"),
+    "serve": ("brainbridge.web.cli", "serve", "Serve a read-only web app of the catalogs, scores and models.", "web"),
 }
 
 

@@ -105,7 +105,8 @@ class ScoresStore:
     Parameters
     ----------
     path
-        The database file; created (with its folder) on the first write.
+        The database file; created (with its folder) on the first write. Default:
+        :func:`store_path`, looked up at each use (so it follows ``BRAINBRIDGE_HOME``).
     timeout
         Seconds a writer waits for another writer's transaction to finish.
     read_only
@@ -114,9 +115,14 @@ class ScoresStore:
     """
 
     def __init__(self, path: str | Path | None = None, *, timeout: float = 60.0, read_only: bool = False):
-        self.path = Path(path) if path is not None else store_path()
+        self._path = Path(path) if path is not None else None
         self.timeout = float(timeout)
         self.read_only = bool(read_only)
+
+    @property
+    def path(self) -> Path:
+        """The database file (the default one follows ``BRAINBRIDGE_HOME`` at each use)."""
+        return self._path if self._path is not None else store_path()
 
     def __repr__(self) -> str:
         return f"ScoresStore({str(self.path)!r}{', read_only=True' if self.read_only else ''})"

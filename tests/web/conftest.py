@@ -1,0 +1,102 @@
+"""A site for the web app's tests: the example catalog, a hostile user catalog, a scores store
+and the NWB fixtures as an ecephys project, built once per module in one home."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainbridge.catalogs import reload_catalogs
+from brainbridge.hashing import sha1_hash
+
+HOSTILE = '<script>alert("pwned")</script>'
+EXAMPLE_MODELS = ["ephys-brainbridge_example-gabor_v1", "ephys-brainbridge_example-random_cnn"]
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+
+
+def _store_rows() -> list[dict]:
+    rng = np.random.default_rng(0)
+    rows = []
+    for model, level in zip(EXAMPLE_MODELS, (0.9, 0.4)):
+        for region in ("V1", "IT"):
+            ceiling = 0.85
+            r = np.clip(rng.normal(level if region == "V1" else level / 2, 0.05, 40), -1, 1)
+            raw = float(np.median(r))
+            rows.append({
+                "model": model, "layer": "energy" if "gabor" in model else "relu2",
+                "assembly": "brainbridge.example.neural", "assembly_checksum": "sha1:" + "ab" * 20,
+                "metric": "ridge_per_neuroid", "region": region, "raw": raw, "raw_error": 0.01,
+                "ceiling": ceiling, "ceiled": raw ** 2 / ceiling, "ceiled_error": 0.02, "n_splits": 10,
+                "source": "test",
+                "neuroids": {"neuroid_id": [f"{region}_{i:02d}" for i in range(40)], "r": r.tolist(),
+                             "ceiling": np.full(40, ceiling).tolist()},
+            })
+    rows.append({"model": HOSTILE, "assembly": "brainbridge.example.neural", "metric": "pls", "region": "IT",
+                 "raw": 0.1, "source": "test"})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """``{home, catalogs, store, ecephys}``: the files every web test reads."""
+    from brainbridge.encoding.scores_store import ScoresStore
+    from brainbridge.examples import ensure_examples
+
+    home = tmp_path_factory.mktemp("web-home")
+    catalogs = home / "user-catalogs"
+    catalogs.mkdir()
+    # a user catalog with a hostile identifier (a real, small assembly) and a row whose file lies
+    # outside the catalog's folder
+    source = FIXTURES / "brainio" / "assy_test_TestMe.nc"
+    if not source.is_file():
+        pytest.skip(f"shared fixtures not found at {FIXTURES}")
+    shutil.copy(source, catalogs / "hostile.nc")
+    outside = home / "outside"
+    outside.mkdir()
+    shutil.copy(source, outside / "secret.nc")
+    lookup = pd.DataFrame([
+        {"identifier": HOSTILE, "lookup_type": "assembly", "class": "NeuronRecordingAssembly",
+         "location_type": "local", "location": "hostile.nc", "sha1": sha1_hash(catalogs / "hostile.nc"),
+         "stimulus_set_identifier": ""},
+        {"identifier": "outside.assembly", "lookup_type": "assembly", "class": "NeuronRecordingAssembly",
+         "location_type": "local", "location": "../outside/secret.nc", "sha1": sha1_hash(outside / "secret.nc"),
+         "stimulus_set_identifier": ""},
+    ])
+    lookup.to_csv(catalogs / "hostile.csv", index=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BRAINBRIDGE_HOME", str(home))
+        patch.setenv("BRAINBRIDGE_CATALOGS", str(catalogs))
+        ensure_examples()
+        store = ScoresStore()
+        store.record(_store_rows())
+    return {"home": home, "catalogs": catalogs, "store": store.path, "ecephys": FIXTURES / "nwb"}
+
+
+@pytest.fixture
+def home(site, _isolated_home, monkeypatch):
+    """This test reads the module's site (after conftest's per-test home)."""
+    monkeypatch.setenv("BRAINBRIDGE_HOME", str(site["home"]))
+    monkeypatch.setenv("BRAINBRIDGE_CATALOGS", str(site["catalogs"]))
+    reload_catalogs()
+    yield site["home"]
+    reload_catalogs()
+
+
+@pytest.fixture(scope="module")
+def app(site):
+    pytest.importorskip("starlette")
+    from brainbridge.web import create_app
+
+    return create_app(ecephys={"nwb": str(site["ecephys"])})
+
+
+@pytest.fixture
+def client(app, home):
+    from starlette.testclient import TestClient
+
+    with TestClient(app) as test_client:
+        yield test_client
