@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import click
 
+# the web extra, imported here so that a missing one is reported as "install brainbridge[web]"
+# by the command line (brainbridge.cli.LazyGroup), not as a traceback
+import jinja2  # noqa: F401
+import starlette  # noqa: F401
+import uvicorn  # noqa: F401
+
 from brainbridge.web import DEFAULT_HOST, DEFAULT_PORT
 
 
