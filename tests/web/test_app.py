@@ -152,6 +152,8 @@ def test_scores_leaderboard_sorts_and_links_to_per_neuroid_plots(client):
     assert ceiled == sorted(ceiled, reverse=True) and len(ceiled) == 4
     assert rows[0][0] == EXAMPLE_MODELS[0] and rows[0][3] == "V1"
     assert rows[-1][5] == "–"  # the unceiled score comes last
+    # registered models link to their card; others (a features file, a hostile name) do not
+    assert page.text.count('href="/models/ephys-') == page.text.count('href="/models/') == 4
     ascending = [float(r[5]) for r in _cells(client.get("/scores?sort=ceiled&order=asc").text, "scores")[1:]
                  if r[5] != "–"]
     assert ascending == sorted(ceiled)

@@ -265,7 +265,10 @@ def create_app(
             flip = "asc" if (sort == column and order == "desc") else "desc"
             return "?" + urlencode({"sort": column, "order": flip})
 
-        return page(request, "scores.html", rows=_records(table), sort=sort, order=order, link=link,
+        from brainbridge.encoding.registry import list_cards
+
+        card_ids = {card.model_id for card in list_cards()}
+        return page(request, "scores.html", rows=_records(table), card_ids=card_ids, sort=sort, order=order, link=link,
                     benchmarks=benchmarks, matrix=matrix, store=store)
 
     async def score_detail(request: Request):
@@ -286,7 +289,7 @@ def create_app(
 
     async def score_plot(request: Request):
         row = _score_row(request)
-        title = f"{row['model']} on {row['assembly']} {row['region']} ({row['metric']})"
+        title = f"{row['model']}\non {row['assembly']}, {row['region']} ({row['metric']})"
         with plot_lock:
             content = plots.neuroid_plot(row["neuroids"], title)
         return svg(content)
