@@ -21,6 +21,7 @@ import math
 import mimetypes
 import threading
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -108,7 +109,7 @@ def create_app(
     stimulus_sets = data.StimulusSets()
     projects = data.EcephysProjects(ecephys)
     store = ScoresStore(scores_store, read_only=True)
-    summaries: dict[tuple, data.AssemblySummary] = {}
+    summaries: OrderedDict[tuple, data.AssemblySummary] = OrderedDict()  # the last few (<= 16 MB of values each)
     plot_cache: dict[tuple, bytes] = {}
     plot_lock = threading.Lock()  # matplotlib's font cache and ecephys plots are not thread safe
 
@@ -124,6 +125,8 @@ def create_app(
         stat_key = (identifier, str(entry.path), entry.size, entry.sha1)
         if stat_key not in summaries:
             summaries[stat_key] = data.summarize_assembly(entry)
+            while len(summaries) > 8:
+                summaries.popitem(last=False)
         return summaries[stat_key]
 
     # -- pages --------------------------------------------------------------------------
