@@ -98,5 +98,5 @@ def app(site):
 def client(app, home):
     from starlette.testclient import TestClient
 
-    with TestClient(app) as test_client:
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:
         yield test_client

@@ -173,7 +173,7 @@ def test_an_empty_store_says_how_to_fill_it(home, tmp_path):
 
     from brainbridge.web import create_app
 
-    with TestClient(create_app(scores_store=tmp_path / "empty.sqlite")) as fresh:
+    with TestClient(create_app(scores_store=tmp_path / "empty.sqlite"), base_url="http://localhost") as fresh:
         page = fresh.get("/scores")
     assert page.status_code == 200 and "No scores yet" in page.text
     assert not (tmp_path / "empty.sqlite").exists()  # read-only: nothing created
@@ -255,3 +255,10 @@ def test_serve_command_binds_localhost_by_default_and_checks_projects():
     assert bad.exit_code != 0 and "NAME=FOLDER" in bad.output
     hostile = CliRunner().invoke(main, ["serve", "--ecephys", "../x=/tmp"])
     assert hostile.exit_code != 0 and "project name" in hostile.output and "Traceback" not in hostile.output
+
+
+def test_requests_naming_another_host_are_refused(client):
+    # DNS rebinding: a page on evil.example resolves its name to 127.0.0.1 and reads the app
+    refused = client.get("/scores", headers={"Host": "evil.example"})
+    assert refused.status_code == 400 and "ephys-brainbridge" not in refused.text
+    assert client.get("/scores", headers={"Host": "localhost:8765"}).status_code == 200

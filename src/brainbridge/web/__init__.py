@@ -43,7 +43,12 @@ def serve(
     import matplotlib
     import uvicorn
 
+    from brainbridge.web.app import LOOPBACK_HOSTS
+
     matplotlib.use("Agg")  # plots are rendered to SVG on request threads, never to a window
+    if "allowed_hosts" not in options:
+        # the loopback names, and the address it was asked to bind (a LAN address, 0.0.0.0: any name)
+        options["allowed_hosts"] = ["*"] if host in ("0.0.0.0", "::") else sorted({*LOOPBACK_HOSTS, host})
     app = create_app(**options)
     if open_browser:
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"

@@ -38,6 +38,8 @@ HERE = Path(__file__).resolve().parent
 #: the leaderboard's sortable columns
 SCORE_SORT_COLUMNS = ("model", "layer", "assembly", "region", "metric", "ceiled", "ceiled_error", "raw", "raw_error",
                       "ceiling", "created")
+#: the host names a request may name by default (the app binds 127.0.0.1)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 #: stimuli per page of a stimulus set's grid
 GRID_PAGE = 120
 
@@ -75,6 +77,7 @@ def create_app(
     *,
     ecephys: dict[str, str] | None = None,
     scores_store: str | Path | None = None,
+    allowed_hosts: list[str] | None = None,
     debug: bool = False,
 ):
     """The web app (a Starlette application; run it with uvicorn, or :func:`brainbridge.web.serve`).
@@ -86,6 +89,9 @@ def create_app(
         project store; see :meth:`brainbridge.ecephys.EcephysProjectCache.from_source`).
     scores_store
         The scores store to read (default: the one under ``BRAINBRIDGE_HOME``).
+    allowed_hosts
+        Host names the app answers (default: this machine's loopback names). Requests naming
+        another host get a 400: a web page elsewhere cannot read the app through DNS rebinding.
     """
     import jinja2
     from starlette.applications import Starlette
@@ -411,9 +417,14 @@ def create_app(
         Route("/ecephys/{project}/sessions/{session_id}/units/{unit_id}/plot.svg", unit_plot),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    hosts = list(allowed_hosts) if allowed_hosts is not None else list(LOOPBACK_HOSTS)
     app = Starlette(
         debug=debug,
         routes=routes,
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
         exception_handlers={
             404: not_found,
             HTTPException: not_found,
