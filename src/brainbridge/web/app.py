@@ -66,7 +66,7 @@ def _lifespan(projects: data.EcephysProjects):
     import contextlib
 
     @contextlib.asynccontextmanager
-    async def lifespan(app):
+    async def lifespan(app):  # noqa: ARG001 - Starlette's lifespan signature
         yield
         projects.close()  # the NWB files opened for the ecephys pages
 
@@ -315,7 +315,7 @@ def create_app(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 units = cache.get_units(**filters)
-        session_rows = [{"id": str(i), **{k: v for k, v in row.items()}} for i, row in sessions.iterrows()]
+        session_rows = [{"id": str(i), **dict(row.items())} for i, row in sessions.iterrows()]
         session_columns = [c for c in ("session_type", "specimen_id", "species", "sex", "age_in_days", "unit_count",
                                        "channel_count", "probe_count", "ecephys_structure_acronyms")
                            if c in sessions.columns]
@@ -326,7 +326,7 @@ def create_app(
         for unit_id, row in units.iterrows():
             unit_rows.append({"id": str(unit_id), "session": str(row.get("ecephys_session_id", "")),
                               "local": str(row.get("nwb_unit_id", unit_id)), **{c: row[c] for c in unit_columns}})
-        query = urlencode({k: v for k, v in form.items()})
+        query = urlencode(form)
         return page(request, "ecephys.html", name=name, sessions=session_rows, session_columns=session_columns,
                     units=unit_rows, unit_columns=unit_columns, form=form, filters=data.UNIT_FILTERS, query=query)
 

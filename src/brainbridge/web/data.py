@@ -519,7 +519,7 @@ def unit_filters(query: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]
     form: dict[str, str] = {}
     if query.get("all") == "1":
         kwargs: dict[str, Any] = {"filter_by_validity": False}
-        kwargs.update({name: None for name in UNIT_FILTERS})
+        kwargs.update(dict.fromkeys(UNIT_FILTERS))
         form["all"] = "1"
         for name in UNIT_FILTERS:
             form[name] = ""
