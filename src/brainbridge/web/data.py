@@ -15,6 +15,7 @@ import os
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,7 @@ class Catalogs:
                 kind = "stimulus set" if lookup_type.startswith("stimulus") else "assembly"
                 identifier = str(row["identifier"])
                 path, note = local_file(row, catalog, roots)
-                file_info = {"location_type": str(row["location_type"]), "location": str(row["location"]),
+                file_info: dict[str, Any] = {"location_type": str(row["location_type"]), "location": str(row["location"]),
                              "sha1": str(row["sha1"] or ""), "path": path, "size": _size(path), "note": note}
                 key = (kind, identifier)
                 if key in entries:  # a stimulus set's CSV and ZIP rows
@@ -462,7 +463,7 @@ UNIT_FILTERS = {
 class EcephysProjects:
     """The configured ecephys projects (``name -> location``), opened on first use."""
 
-    def __init__(self, projects: dict[str, str | os.PathLike] | None = None):
+    def __init__(self, projects: Mapping[str, str | os.PathLike] | None = None):
         self.locations = {safe_component(name, "project name"): str(loc) for name, loc in (projects or {}).items()}
         self._caches: dict[str, Any] = {}
         self._sessions: OrderedDict[tuple, Any] = OrderedDict()

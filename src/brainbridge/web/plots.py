@@ -45,7 +45,7 @@ def _message(axes: Any, text: str) -> None:
 def _by_region(summary: AssemblySummary) -> list[tuple[str, np.ndarray]]:
     """``[(region, neuroid positions)]`` (one ``all`` group without a region coordinate)."""
     if summary.neuroid_regions is None:
-        return [("all", np.arange(summary.values.shape[1]))]
+        return [("all", np.arange(0 if summary.values is None else summary.values.shape[1]))]
     regions = pd.unique(summary.neuroid_regions)
     return [(str(r), np.flatnonzero(summary.neuroid_regions == r)) for r in regions]
 
