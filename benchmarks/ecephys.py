@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import tempfile
 import time
 import tracemalloc
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--presentations", type=int, default=6000)
     parser.add_argument("--spikes", type=int, default=10_000_000)
     parser.add_argument("--bins", type=int, default=25)
+    parser.add_argument("--repeat", type=int, default=5, help="alternating closed/half-open kernel runs")
     parser.add_argument("--loop-units", type=int, default=4, help="units timed for the nested histogram loop")
     args = parser.parse_args()
 
@@ -89,13 +91,25 @@ def main() -> None:
             edges = window_edges(table["start_time"].to_numpy(float), bin_edges)
             output_bytes = len(table) * args.bins * len(trains) * 2
 
-            counts, t_kernel = _timed(lambda: spike_counts(trains, edges, progress=False), repeat=2)
+            # closed and half-open alternate so that load from other processes hits both alike
+            # (CPU seconds too: the kernel is single-threaded, so they are less sensitive to other load)
+            closed_times, half_times, closed_cpu, half_cpu = [], [], [], []
+            for _ in range(args.repeat):
+                c0 = time.process_time()
+                counts, t = _timed(lambda: spike_counts(trains, edges, progress=False))
+                closed_times.append(t)
+                closed_cpu.append(time.process_time() - c0)
+                c0 = time.process_time()
+                half, t = _timed(lambda: spike_counts(trains, edges, closed=False, progress=False))
+                half_times.append(t)
+                half_cpu.append(time.process_time() - c0)
+            t_kernel, t_half = min(closed_times), min(half_times)
             allen_counts, t_full = _timed(lambda: session.presentationwise_spike_counts(bin_edges, progress=False))
             converted, t_assembly = _timed(partial(session.to_assembly, allen_counts))
             del converted
-            half, t_half = _timed(lambda: spike_counts(trains, edges, closed=False, progress=False))
             del half
             _, peak_kernel = _peak(lambda: spike_counts(trains, edges, progress=False))
+            _, peak_half = _peak(lambda: spike_counts(trains, edges, closed=False, progress=False))
             _, peak_full = _peak(lambda: session.presentationwise_spike_counts(bin_edges, progress=False))
             del allen_counts
 
@@ -165,6 +179,21 @@ def main() -> None:
         f"full call {peak_full / output_bytes:.2f}"
     )
     print(f"counts equal to the loops' (half-open inner bins): nested {inner_ok}, per-unit {per_unit_ok}")
+    ratios = np.array(closed_times) / np.array(half_times)
+    print(
+        f"closed / half-open kernel time: min-to-min {t_kernel / t_half:.2f}, median of paired runs "
+        f"{np.median(ratios):.2f} (goal <= 1.2; closed min {t_kernel:.2f} s median {np.median(closed_times):.2f} s, "
+        f"half-open min {t_half:.2f} s median {np.median(half_times):.2f} s, {args.repeat} runs each)"
+    )
+    print(
+        f"closed / half-open kernel CPU time: min-to-min {min(closed_cpu) / min(half_cpu):.2f}, median of paired "
+        f"runs {np.median(np.array(closed_cpu) / np.array(half_cpu)):.2f}"
+    )
+    print(
+        f"peak / output: closed {peak_kernel / output_bytes:.2f}, half-open {peak_half / output_bytes:.2f} "
+        "(goal <= 1.3)"
+    )
+    print(f"load average during the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

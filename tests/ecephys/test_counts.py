@@ -78,3 +78,20 @@ def test_window_edges_rejects_bad_bins(edges):
 def test_window_edges_rejects_missing_starts():
     with pytest.raises(ValidationError, match="no finite start"):
         window_edges([0.0, np.nan], [0.0, 1.0])
+
+
+def test_select_every_unit_shares_and_a_subset_copies_the_trains():
+    trains = SpikeTrains.from_dict({5: [0.1, 0.2], 6: [], 7: [0.3]})
+    assert trains.select([5, 6, 7]) is trains  # all units in stored order: no copy of the spike times
+    picked = trains.select([7, 5, 6])
+    assert picked.times.tolist() == [0.3, 0.1, 0.2] and picked.offsets.tolist() == [0, 1, 3, 3]
+    assert not np.shares_memory(picked.times, trains.times)
+
+
+def test_closed_bins_count_edge_spikes_in_every_window_that_shares_the_edge():
+    # overlapping windows share edges; many spikes sit exactly on edges (the sparse correction path)
+    spikes = SpikeTrains.from_dict({1: [0.0, 0.5, 0.5, 1.0, 1.5], 2: [0.25, 1.0]})
+    edges = window_edges([0.0, 0.5, 1.0], [0.0, 0.5, 1.0])
+    got = spike_counts(spikes, edges, closed=True, dtype=np.int64)
+    np.testing.assert_array_equal(got, brute_force(spikes, edges, closed=True))
+    assert got[:, :, 0].tolist() == [[3, 3], [3, 2], [2, 1]]

@@ -22,7 +22,7 @@ from brainbridge.progress import progress_bar
 __all__ = ["SpikeTrains", "check_bin_edges", "spike_counts", "window_edges"]
 
 #: working memory (bytes) of one chunk of units, beyond the output array
-CHUNK_BYTES = 48 * 1024 * 1024
+CHUNK_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -108,12 +108,21 @@ class SpikeTrains:
         return order[pos]
 
     def select(self, unit_ids) -> SpikeTrains:
-        """The trains of ``unit_ids``, in that order (one vectorised gather)."""
+        """The trains of ``unit_ids``, in that order.
+
+        Selecting every unit in stored order shares this object's arrays (no copy of the spike
+        times); otherwise the trains are copied slice by slice, with no per-spike index array.
+        """
         pos = self.positions(unit_ids)
+        if pos.size == len(self) and np.array_equal(pos, np.arange(len(self))):
+            return self
         lengths = self.n_spikes[pos]
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        gather = np.repeat(self.offsets[pos] - offsets[:-1], lengths) + np.arange(offsets[-1])
-        return SpikeTrains(unit_ids=self.unit_ids[pos], times=self.times[gather], offsets=offsets)
+        times = np.empty(int(offsets[-1]), dtype=self.times.dtype)
+        for i, (a, b) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist())):
+            start = int(self.offsets[pos[i]])
+            times[a:b] = self.times[start : start + (b - a)]
+        return SpikeTrains(unit_ids=self.unit_ids[pos], times=times, offsets=offsets)
 
     def __getitem__(self, unit_id) -> np.ndarray:
         i = int(self.positions([unit_id])[0])
@@ -223,40 +232,56 @@ def spike_counts(
     inverse = inverse.reshape(edges.shape)
     left_pos = inverse[:, :-1].ravel()
     right_pos = inverse[:, 1:].ravel()
+    del inverse
     n_edges = unique_edges.size + 1  # histogram slots: before E[0], between, after E[-1]
+    n_cells = n_pres * n_bins
 
-    per_unit = (2 * n_edges + 3 * n_pres * n_bins) * 8
+    # cumulative counts and gathered bins fit int32 unless a chunk's unit has >= 2**31 spikes
+    wide = trains.times.size >= np.iinfo(np.int32).max
+    work = np.dtype(np.int64 if wide else np.int32)
+    # per unit: the histogram (int64) and its cumulative form, the two gathered edge columns
+    per_unit = 2 * n_edges * 8 + 2 * n_cells * work.itemsize
+    mean_spikes = trains.times.size / n_units
+    per_unit += int(mean_spikes * 24)  # positions, slots and the edge hits of its spikes
     chunk = int(max(1, min(n_units, chunk_bytes // max(per_unit, 1))))
     limit = None if binarize or dtype.kind not in "ui" else np.iinfo(dtype).max
     starts = range(0, n_units, chunk)
     chunks = progress_bar(
         starts, total=len(starts), progress=progress, desc="spike counts", unit="chunk", leave=False
     )
+    flat = out.reshape(n_cells, n_units)
     for u0 in chunks:
         u1 = min(n_units, u0 + chunk)
         n = u1 - u0
         spikes = trains.times[trains.offsets[u0] : trains.offsets[u1]]
-        codes = np.repeat(np.arange(n, dtype=np.int64) * n_edges, np.diff(trains.offsets[u0 : u1 + 1]))
-        # below[k] = number of spikes < E[k]  (searchsorted 'right' <= k)
-        below = np.bincount(codes + np.searchsorted(unique_edges, spikes, side="right"), minlength=n * n_edges)
-        below = np.cumsum(below.reshape(n, n_edges), axis=1, out=below.reshape(n, n_edges))
+        lengths = np.diff(trains.offsets[u0 : u1 + 1])
+        # one search per spike: pos - 1 is the last edge <= the spike
+        pos = np.searchsorted(unique_edges, spikes, side="right")
+        # slot (edge-major) so that the cumulative table has one row per edge, units along a row
+        slots = pos * n + np.repeat(np.arange(n, dtype=np.int64), lengths)
+        # below[k, j] = number of unit j's spikes < E[k]
+        below = np.bincount(slots, minlength=n_edges * n).reshape(n_edges, n)
+        below = np.cumsum(below, axis=0, dtype=work)
+        # the right edge's column first; for closed bins, spikes exactly on an edge E[k] count
+        # up to E[k] inclusive: add them to row k before gathering the right edges
+        right = below[right_pos] if not closed else None
+        left = below[left_pos]
         if closed:
-            # upto[k] = number of spikes <= E[k]  (searchsorted 'left' <= k)
-            upto = np.bincount(codes + np.searchsorted(unique_edges, spikes, side="left"), minlength=n * n_edges)
-            upto = np.cumsum(upto.reshape(n, n_edges), axis=1, out=upto.reshape(n, n_edges))
-            counts = upto[:, right_pos] - below[:, left_pos]
-            del upto
-        else:
-            counts = below[:, right_pos] - below[:, left_pos]
-        del below
-        block: np.ndarray
+            # pos - 1 == -1 wraps to the last edge, which is > the spike: never a false hit
+            hit = unique_edges[pos - 1] == spikes
+            if hit.any():
+                np.add.at(below.reshape(-1), slots[hit] - n, 1)  # slot of (k, j) = (pos-1) * n + j
+            right = below[right_pos]
+        del below, pos, slots
+        counts = np.subtract(right, left, out=right)
+        del left
         if binarize:
-            block = counts > 0
+            flat[:, u0:u1] = counts > 0
         else:
             if limit is not None and counts.size and counts.max() > limit:
                 raise ValidationError(
                     f"a bin holds {int(counts.max())} spikes, more than {dtype} can hold; pass a wider dtype"
                 )
-            block = counts
-        out[:, :, u0:u1] = block.T.reshape(n_pres, n_bins, n)
+            flat[:, u0:u1] = counts
+        del counts
     return out
