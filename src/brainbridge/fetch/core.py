@@ -4,7 +4,10 @@ A download, under the entry's inter-process lock:
 
 1. streams into ``.<name>.part`` in the entry's folder (hashing on the fly), resuming an
    interrupted ``.part`` with HTTP ``Range``/``If-Range`` or an S3 ranged GET when the source is
-   unchanged (``.part.json`` remembers the source and its ETag);
+   unchanged (``.part.json`` remembers the source and its ETag). A large file whose store
+   serves byte ranges comes in :data:`PARALLEL_PARTS` ranged GETs at once, each written at its
+   offset; ``.part.json`` then also records how far each part got, and the SHA-1 runs over
+   the contiguous prefix as it completes;
 2. on connection errors, read timeouts, 5xx/429 and truncated bodies, backs off exponentially
    (with jitter, honouring ``Retry-After``) and resumes; 404/403/other 4xx fail at once;
 3. checks the SHA-1; a mismatch deletes the partial file and downloads again, then raises
@@ -48,7 +51,7 @@ from brainbridge.fetch.errors import (
     TransientFetchError,
 )
 from brainbridge.fetch.locations import Location, _kind, parse_location, redact_text
-from brainbridge.fetch.stores import Store, Timeouts, open_store, s3_filesystem
+from brainbridge.fetch.stores import Body, Store, Timeouts, open_store, s3_filesystem
 from brainbridge.hashing import text_digest
 from brainbridge.progress import progress_bar
 
@@ -63,6 +66,12 @@ PROGRESS_RESET = 1 << 20
 ATTEMPTS_PER_TRY = 10
 #: seconds a fetch waits for another process downloading the same file
 DEFAULT_LOCK_TIMEOUT = 3600.0
+#: ranged GETs in flight for one large file (when the store serves ranges of it)
+PARALLEL_PARTS = 4
+#: a file is fetched in parts only when each part gets at least this many bytes
+PART_MIN_BYTES = 16 << 20
+#: new bytes between two saves of the parts' progress (what a resume after a kill continues from)
+PARTS_SAVE_STEP = 8 << 20
 
 
 def get_local_data_path() -> Path:
@@ -494,7 +503,7 @@ def _download(
     meta = part.with_name(part.name + ".json")
     policy = RetryPolicy(loc.display(), retries, backoff, deadline)
     mismatches = 0
-    best = part.stat().st_size if part.exists() else 0
+    best = _bytes_kept(part, meta)
     received = False  # bytes came from the source during this fetch
 
     def counted(n: int) -> None:
@@ -538,7 +547,7 @@ def _download(
             fsync_dir(target.parent)
             _discard(meta)
             return actual
-        size = part.stat().st_size if part.exists() else 0
+        size = _bytes_kept(part, meta)
         if size >= best + PROGRESS_RESET:  # real progress: the budget of retries starts again
             policy.progressed()
         best = max(best, size)
@@ -566,13 +575,17 @@ def _transfer(
     on_total: Callable[[int], None] | None = None,
 ) -> str:
     """One attempt: continue or start ``part``; return the SHA-1 of the complete part file."""
-    offset, validator = 0, None
+    offset, validator, parts = 0, None, None
     if part.exists():
         saved = _read_meta(meta)
         # resume only what we know came from this very source, and only when we can tell a
         # changed source (validator) or catch one (sha1)
         if saved.get("source") == _source_id(loc) and (saved.get("validator") or sha1):
-            offset, validator = part.stat().st_size, saved.get("validator")
+            validator = saved.get("validator")
+            size = part.stat().st_size
+            # a download in parts continues each part; the contiguous prefix is what is resumed first
+            parts = _saved_parts(saved, size)
+            offset = _frontier(parts) if parts is not None else size
             total = saved.get("total")
             if isinstance(total, int) and offset >= total:
                 # killed after the last byte, before the rename: promote it if it verifies,
@@ -581,10 +594,18 @@ def _transfer(
                     logger.info("%s: the interrupted download was complete; verified", loc.display())
                     return sha1
                 _discard(part, meta)
-                offset, validator = 0, None
+                offset, validator, parts = 0, None, None
         else:
             _discard(part, meta)
     body = store.open(offset, validator, timeouts)
+    if body.start != offset:  # the store sends the file from the first byte: the parts start over
+        parts = None
+    if body.ranges and body.total is not None and body.validator:
+        if parts is None:
+            parts = _layout(body.start, body.total)
+        if parts is not None and _frontier(parts) == body.start and parts[-1][1] == body.total:
+            return _transfer_parts(store, loc, part, meta, body, parts, timeouts, deadline, progress, on_bytes,
+                                   on_total)
     hasher = _TailHasher(part)
     writeback: _Writeback | None = None
     try:
@@ -635,6 +656,198 @@ def _transfer(
         if size > body.total:
             _discard(part, meta)
         raise TransientFetchError(f"{loc.display()}: received {size} of {body.total} bytes")
+    return hasher.finish()
+
+
+def _layout(start: int, total: int) -> list[list[int]] | None:
+    """Parts ``[first, end, done]`` for bytes ``[start, total)`` (a kept prefix is a done part),
+    or ``None`` when the rest is too small to be worth several ranged GETs."""
+    remaining = total - start
+    count = min(PARALLEL_PARTS, remaining // max(PART_MIN_BYTES, 1))
+    if count < 2:
+        return None
+    step = -(-remaining // count)
+    step = -(-step // (1 << 20)) * (1 << 20) if step > (1 << 20) else step  # MiB-aligned parts
+    parts = [[0, start, start]] if start > 0 else []
+    for first in range(start, total, step):
+        parts.append([first, min(first + step, total), first])
+    return parts
+
+
+def _frontier(parts: list[list[int]]) -> int:
+    """End of the contiguous run of written bytes from byte 0."""
+    frontier = 0
+    for _first, end, done in parts:
+        frontier = done
+        if done < end:
+            break
+    return frontier
+
+
+def _saved_parts(saved: dict, size: int) -> list[list[int]] | None:
+    """The parts a resume file recorded, if they are consistent with themselves and the file."""
+    parts, total = saved.get("parts"), saved.get("total")
+    if not isinstance(parts, list) or not parts or not isinstance(total, int):
+        return None
+    expected = 0
+    for item in parts:
+        if not (isinstance(item, list) and len(item) == 3 and all(type(v) is int for v in item)):
+            return None
+        first, end, done = item
+        if first != expected or not first <= done <= end or done > size:
+            return None
+        expected = end
+    return [list(item) for item in parts] if expected == total else None
+
+
+def _bytes_kept(part: Path, meta: Path) -> int:
+    """Bytes a partial download holds: the parts' written bytes, or the file's length."""
+    if not part.exists():
+        return 0
+    size = part.stat().st_size
+    parts = _saved_parts(_read_meta(meta), size)
+    return sum(done - first for first, _end, done in parts) if parts is not None else size
+
+
+def _pwrite_all(fd: int, data: memoryview, position: int) -> None:
+    while data:
+        written = os.pwrite(fd, data, position)
+        data, position = data[written:], position + written
+
+
+def _transfer_parts(
+    store: Store,
+    loc: Location,
+    part: Path,
+    meta: Path,
+    body: Body,
+    parts: list[list[int]],
+    timeouts: Timeouts,
+    deadline: float | None,
+    progress: bool | None,
+    on_bytes: Callable[[int], None] | None,
+    on_total: Callable[[int], None] | None,
+) -> str:
+    """One attempt in parts: ranged GETs in parallel threads, each written at its offset.
+
+    ``body`` (already open at the first unwritten byte) serves the first unfinished part; every
+    other unfinished part gets its own ranged GET pinned to ``body.validator`` (a changed file
+    answers 200 or a failed precondition, never spliced bytes). The SHA-1 follows the
+    contiguous prefix in a helper thread. The parts' progress is saved in ``meta`` every
+    :data:`PARTS_SAVE_STEP` bytes and when the attempt ends, always after the bytes it counts
+    were written, so a resume (even after ``kill -9``) never skips a byte that is not there.
+    """
+    total = int(body.total)  # type: ignore[arg-type]
+    source = _source_id(loc)
+    pending = [i for i, (_first, end, done) in enumerate(parts) if done < end]
+    remaining = sum(end - done for _first, end, done in parts)
+    lock = threading.Lock()
+    stop = threading.Event()
+    bodies: dict[int, Body] = {}
+    errors: list[BaseException] = []
+    frontier = _frontier(parts)
+    unsaved = 0
+
+    def save() -> None:
+        _write_meta(meta, {"source": source, "validator": body.validator, "total": total, "parts": parts})
+
+    if on_total is not None:
+        on_total(remaining)
+    save()
+    hasher = _TailHasher(part)
+    writeback: _Writeback | None = None
+    try:
+        with (
+            open(part, "r+b" if part.exists() else "wb", buffering=0) as out,
+            progress_bar(
+                total=total, initial=total - remaining, unit="B", unit_scale=True, unit_divisor=1024,
+                desc=loc.name or "download", progress=progress, leave=False,
+            ) as bar,
+        ):
+            fd = out.fileno()
+            if os.fstat(fd).st_size > total:
+                out.truncate(total)
+            hasher.start(frontier)
+            writeback = _Writeback(fd)
+
+            def advance(index: int, position: int) -> None:
+                nonlocal frontier, unsaved
+                with lock:
+                    new = position - parts[index][2]
+                    parts[index][2] = position
+                    reached = _frontier(parts)
+                    hasher.advance(reached - frontier)
+                    frontier = reached
+                    writeback.advance(new)
+                    bar.update(new)
+                    if on_bytes is not None:
+                        on_bytes(new)
+                    unsaved += new
+                    if unsaved >= PARTS_SAVE_STEP:
+                        unsaved = 0
+                        save()
+
+            def run(index: int, opened: Body | None) -> None:
+                first, end, done = parts[index]
+                try:
+                    current = opened if opened is not None else store.open_range(done, end, body.validator, timeouts)
+                    with lock:
+                        bodies[index] = current
+                    if stop.is_set():
+                        return
+                    position = done
+                    for chunk in current.chunks:
+                        data = memoryview(chunk)[: end - position]
+                        _pwrite_all(fd, data, position)
+                        position += len(data)
+                        advance(index, position)
+                        if position >= end or stop.is_set():
+                            break
+                        if deadline is not None and time.monotonic() > deadline:
+                            raise FetchTimeoutError(
+                                f"timed out fetching {loc.display()} (the partial file is kept for resuming)"
+                            )
+                    if position < end and not stop.is_set():
+                        raise TransientFetchError(
+                            f"{loc.display()}: bytes {first}-{end - 1} ended after {position - first} bytes"
+                        )
+                except BaseException as e:  # the first failure stops the other parts
+                    with lock:
+                        errors.append(e)
+                        others = [b for i, b in bodies.items() if i != index]
+                    stop.set()
+                    for other in others:  # unblocks their reads at once
+                        with contextlib.suppress(Exception):
+                            other.close()
+                finally:
+                    with lock:
+                        mine = bodies.pop(index, None)
+                    if mine is not None:
+                        mine.close()
+
+            with ThreadPoolExecutor(max_workers=len(pending), thread_name_prefix="brainbridge-fetch-part") as pool:
+                futures = [pool.submit(run, index, None) for index in pending[1:]]
+                run(pending[0], body)
+                for future in futures:
+                    future.result()
+            if errors:
+                # a final error (not found, access, disk full...) wins over the transient ones it caused
+                final = [e for e in errors if not isinstance(e, TransientFetchError)]
+                raise (final or errors)[0]
+            writeback.finish()
+            os.fsync(fd)
+    except BaseException:
+        hasher.abort()
+        with contextlib.suppress(OSError):
+            save()  # what was written, for the next attempt
+        raise
+    finally:
+        if writeback is not None:
+            writeback.finish()
+        body.close()
+    if _frontier(parts) != total:
+        hasher.abort()
+        raise TransientFetchError(f"{loc.display()}: received {_frontier(parts)} of {total} bytes")
     return hasher.finish()
 
 
@@ -718,7 +931,8 @@ class _TailHasher:
 
     def _run(self) -> None:
         try:
-            with open(self.path, "rb") as f:
+            # unbuffered: a buffered reader would read ahead into parts not written yet (holes)
+            with open(self.path, "rb", buffering=0) as f:
                 while True:
                     with self.condition:
                         while self.hashed >= self.available and not (self.finished or self.aborted):

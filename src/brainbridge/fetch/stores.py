@@ -71,6 +71,9 @@ class Body:
         same file.
     chunks : Iterator[bytes]
         The bytes from ``start``.
+    ranges : bool
+        Whether the store serves byte ranges of this very file (pinned by ``validator``), so
+        that several ranged GETs may fetch parts of it in parallel (:meth:`Store.open_range`).
     """
 
     start: int
@@ -78,6 +81,7 @@ class Body:
     validator: str | None
     chunks: Iterator[bytes]
     _close: Any = None
+    ranges: bool = False
 
     def close(self) -> None:
         if self._close is not None:
@@ -101,6 +105,16 @@ class Store(Protocol):
     def open(self, offset: int, validator: str | None, timeouts: Timeouts) -> Body:  # noqa: ARG002  # pragma: no cover - abstract
         """Open the file from ``offset`` (``validator``: what the partial file was read from)."""
         raise FetchError(f"{type(self).__name__} cannot read files")
+
+    def open_range(self, start: int, stop: int, validator: str, timeouts: Timeouts) -> Body:
+        """Bytes ``[start, stop)`` of the file that ``validator`` names, or a transient error.
+
+        Only called after :meth:`open` returned a body with ``ranges`` set. A store that
+        answers with anything but exactly that range of that file raises
+        :class:`~brainbridge.fetch.errors.TransientFetchError` (the download then resumes
+        without parallel ranges).
+        """
+        raise TransientFetchError(f"{type(self).__name__} serves no byte ranges")  # pragma: no cover
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,15 +219,20 @@ class HTTPStore(Store):
     def __init__(self, location: Location):
         self.location = location
         self.url = location.url
+        #: cleared when the server answered a ranged GET with something else (no more parallel parts)
+        self.ranges = True
 
-    def open(self, offset: int, validator: str | None, timeouts: Timeouts) -> Body:
+    def open_range(self, start: int, stop: int, validator: str, timeouts: Timeouts) -> Body:
+        return self.open(start, validator, timeouts, stop=stop)
+
+    def open(self, offset: int, validator: str | None, timeouts: Timeouts, *, stop: int | None = None) -> Body:
         import requests
 
         shown = redact_url(self.url)
         # identity: we store the bytes the server has, not a decoded variant
         headers = {"Accept-Encoding": "identity"}
-        if offset > 0:
-            headers["Range"] = f"bytes={offset}-"
+        if offset > 0 or stop is not None:
+            headers["Range"] = f"bytes={offset}-" if stop is None else f"bytes={offset}-{stop - 1}"
             if validator:
                 headers["If-Range"] = validator
         failure: BaseException | None = None
@@ -228,6 +247,20 @@ class HTTPStore(Store):
             # URL with its secrets) is neither the cause nor the context of ours
             raise failure
         status = response.status_code
+        if stop is not None and status != 206:
+            response.close()
+            if status == 200:
+                # Range ignored, or If-Range failed (the file changed): no parallel parts for this
+                # file any more; the next attempt resumes (or restarts) with one plain GET
+                self.ranges = False
+                raise TransientFetchError(f"GET {shown}: 200 instead of 206 for a part; continuing without parts")
+            if status in (404, 410):
+                raise RemoteNotFoundError(f"GET {shown}: {status} {response.reason} (the server has no such file)")
+            if status in (401, 403):
+                raise AccessDeniedError(f"GET {shown}: {status} {response.reason} (access denied)")
+            raise TransientFetchError(
+                f"GET {shown}: {status} {response.reason} for a part", _retry_after(response.headers.get("Retry-After"))
+            )
         if status not in (200, 206):
             response.close()
             if status == 416 and offset > 0:
@@ -249,7 +282,11 @@ class HTTPStore(Store):
         new_validator = _http_validator(response.headers)
         if status == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-            if match is None or int(match.group(1)) != offset:
+            if (
+                match is None
+                or int(match.group(1)) != offset
+                or (stop is not None and int(match.group(2)) != stop - 1)
+            ):
                 response.close()
                 raise TransientFetchError(f"GET {shown}: a 206 for the wrong range ({response.headers.get('Content-Range')!r})")
             start = offset
@@ -283,7 +320,14 @@ class HTTPStore(Store):
             finally:
                 response.close()
 
-        return Body(start, total, new_validator, chunks(), response.close)
+        # parallel parts need a server that says it serves ranges and a validator that pins the file
+        ranges = (
+            self.ranges
+            and bool(new_validator)
+            and total is not None
+            and response.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
+        )
+        return Body(start, total, new_validator, chunks(), response.close, ranges=ranges)
 
 
 def _http_failure(e: BaseException, shown: str, host: str) -> BaseException:
@@ -471,6 +515,7 @@ class S3Store(Store):
         self.storage_options = dict(storage_options or {})
         self.chunk_size = chunk_size or S3_CHUNK
         self.path = f"{location.bucket}/{location.key}"
+        self._anon_used: bool | None = None
 
     def _fs(self, timeouts: Timeouts, anon: bool | None):
         options = dict(self.storage_options)
@@ -492,27 +537,50 @@ class S3Store(Store):
         logger.info("configured credentials were refused for %s; trying anonymously", self.location.display())
         return self._get(self._fs(timeouts, True), offset, validator)
 
-    def _get(self, fs, offset: int, validator: str | None) -> Body:
-        """One streamed GET from ``offset`` to the end (``IfMatch`` guards a resume)."""
+    def open_range(self, start: int, stop: int, validator: str, timeouts: Timeouts) -> Body:
+        # the access (credentials or anonymous) that the whole-object GET succeeded with
+        anon = self._anon_used if self._anon_used is not None else self.anon
+        return self._get(self._fs(timeouts, anon), start, validator, stop=stop)
+
+    def _get(self, fs, offset: int, validator: str | None, *, stop: int | None = None) -> Body:
+        """One streamed GET from ``offset`` to the end, or to ``stop`` (``IfMatch`` guards a resume)."""
         from fsspec.asyn import sync
 
         what = f"S3 {self.location.display()}"
         kwargs: dict[str, Any] = {"Bucket": self.location.bucket, "Key": self.location.key}
         if self.location.version_id:
             kwargs["VersionId"] = self.location.version_id
-        if offset > 0:
-            kwargs["Range"] = f"bytes={offset}-"
+        if offset > 0 or stop is not None:
+            kwargs["Range"] = f"bytes={offset}-" if stop is None else f"bytes={offset}-{stop - 1}"
             if validator:
                 kwargs["IfMatch"] = validator
         try:
             response = fs.call_s3("get_object", **kwargs)
         except Exception as e:  # s3fs/botocore/aiohttp raise many types; classified here
+            if stop is not None:
+                if _RESTART.search(f"{e} {e.__cause__}"):
+                    # IfMatch failed: the object changed; the next attempt's resume sees it
+                    raise TransientFetchError(f"{what}: the object changed while its parts were fetched") from e
+                raise _s3_error(e, what) from e
             if offset > 0 and _RESTART.search(f"{e} {e.__cause__}"):
                 # the object changed (IfMatch failed) or the partial file is already as long as
                 # the object (InvalidRange): start over
                 return self._get(fs, 0, None)
             raise _s3_error(e, what) from e
-        body = response["Body"]
+        stream = response["Body"]
+
+        async def close_on_loop():
+            stream.close()
+
+        def close() -> None:
+            # aiohttp's response belongs to fsspec's event loop: closed from another thread, its
+            # connection could go back to the pool with unread bytes that the next GET would read
+            try:
+                sync(fs.loop, close_on_loop)
+            except Exception:  # already closed, or the loop is gone: nothing left to release
+                pass
+
+        body = stream
         etag = response.get("ETag")
         length = response.get("ContentLength")
         start, total = 0, int(length) if length is not None else None
@@ -520,9 +588,15 @@ class S3Store(Store):
         if match:
             start = int(match.group(1))
             total = int(match.group(3)) if match.group(3) != "*" else None
-            if offset > 0 and start != offset:
-                body.close()
+            if (offset > 0 or stop is not None) and start != offset:
+                close()
                 raise TransientFetchError(f"{what}: the server sent bytes from {start} instead of {offset}")
+            if stop is not None and int(match.group(2)) != stop - 1:
+                close()
+                raise TransientFetchError(f"{what}: the server sent {match.group(0)!r} for bytes {offset}-{stop - 1}")
+        elif stop is not None:
+            close()
+            raise TransientFetchError(f"{what}: the whole object instead of bytes {offset}-{stop - 1}")
         block = self.chunk_size
 
         async def read_block():
@@ -546,9 +620,10 @@ class S3Store(Store):
                         return
                     yield data
             finally:
-                body.close()
+                close()
 
-        return Body(start, total, etag, chunks(), body.close)
+        self._anon_used = bool(fs.anon)
+        return Body(start, total, etag, chunks(), close, ranges=bool(etag) and total is not None)
 
 
 def open_store(location: Location, *, s3_anon: bool | None = None, storage_options: dict[str, Any] | None = None) -> Store:
