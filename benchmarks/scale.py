@@ -166,6 +166,8 @@ def _feature_sets(n_sets: int, stimulus_set) -> dict:
 def bench_scoring(n_sets: int, n_splits: int) -> dict:
     import warnings
 
+    from distributed import get_task_stream
+
     import brainbridge
     from brainbridge.assemblies import select
     from brainbridge.encoding.scoring import score_many
@@ -192,11 +194,23 @@ def bench_scoring(n_sets: int, n_splits: int) -> dict:
             client.run(lambda: __import__("sklearn.cross_decomposition"))
             startup = time.perf_counter() - started
             started = time.perf_counter()
-            result = score_many(sources, targets, "pls", n_splits=n_splits, client=client, progress=False,
+            client_cpu = time.process_time()
+            # the task stream says where the time goes: task compute on the workers vs the rest
+            with get_task_stream(client=client) as stream:
+                result = score_many(sources, targets, "pls", n_splits=n_splits, client=client, progress=False,
                                     record=False)
             elapsed = time.perf_counter() - started
+            client_cpu = time.process_time() - client_cpu
+        compute = sum(s["stop"] - s["start"] for t in stream.data for s in t["startstops"] if s["action"] == "compute")
+        transfer = sum(
+            s["stop"] - s["start"] for t in stream.data for s in t["startstops"] if s["action"] == "transfer"
+        )
         same = result["score"].tolist() == reference["score"].tolist()
-        runs[label] = {"seconds": elapsed, "startup": startup, "identical": same}
+        runs[label] = {
+            "seconds": elapsed, "startup": startup, "identical": same, "tasks": len(stream.data),
+            "compute_s": compute, "transfer_s": transfer, "client_cpu_s": client_cpu,
+            "utilisation": compute / (elapsed * workers),
+        }
     runs["n_tasks"] = n_tasks
     runs["scores"] = {f"{r.model}/{r.benchmark}": round(float(r.score), 4) for r in reference.itertuples()}
     return runs
@@ -253,8 +267,17 @@ def _report_scoring(n_sets: int, n_splits: int) -> dict:
             line += (f" (cluster start {run['startup']:.1f} s), "
                      f"speed-up vs 1 worker {base / run['seconds']:.2f}x, "
                      f"identical scores: {run['identical']}")
+            line += (f"\n  {'':27s}  {run['tasks']} tasks, {run['compute_s'] / max(run['tasks'], 1) * 1000:.0f} ms "
+                     f"compute per task, {run['transfer_s']:.2f} s transfers, client CPU {run['client_cpu_s']:.1f} s, "
+                     f"workers busy {run['utilisation']:.0%} of the wall time")
         print(line)
     efficiency = base / (2 * runs["2 workers"]["seconds"])
+    inflation = (runs["2 workers"]["compute_s"] / runs["2 workers"]["tasks"]) / (
+        runs["1 worker"]["compute_s"] / runs["1 worker"]["tasks"]
+    )
+    print(f"  per-task compute on 2 workers / on 1 worker: {inflation:.2f}x (1.0 on free cores; above it, the "
+          f"workers wait for CPU, not for Dask). Goal >= 1.6x on 2 workers: "
+          f"{base / runs['2 workers']['seconds']:.2f}x at load average {os.getloadavg()[0]:.1f}")
     per_task = base / runs["n_tasks"]
     print(f"  parallel efficiency on 2 workers: {efficiency:.0%}; "
           f"{per_task * 1000:.0f} ms per split task (1 worker)")
