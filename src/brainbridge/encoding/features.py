@@ -510,6 +510,12 @@ class TorchFeatureExtractor(FeatureExtractor):
             raise InvalidParameterError(f"spatial_pool must be a positive integer or None, got {spatial_pool}")
         self.device = resolve_device(device)
         self.module = module.eval().to(self.device)
+        # channels-last: oneDNN's (and cuDNN's) fast layout for convolutions, measured 1.5-1.7x
+        # on EfficientNet-lite0 on CPU with outputs within 1e-6 relative; only 4-D parameters
+        # change layout, and the weights' checksum hashes C-order bytes, so it is unchanged
+        self._channels_last = any(isinstance(m, torch.nn.Conv2d) for m in self.module.modules())
+        if self._channels_last:
+            self.module = self.module.to(memory_format=torch.channels_last)
         self.preprocessing = preprocessing or Preprocessing()
         self.identifier = identifier or type(module).__name__
         self.default_layers = list(default_layers) if default_layers is not None else [self.layers[-1]]
@@ -550,6 +556,8 @@ class TorchFeatureExtractor(FeatureExtractor):
         handles = [self.module.get_submodule(layer).register_forward_hook(make_hook(layer)) for layer in layers]
         try:
             x = torch.from_numpy(self.preprocessing.normalize(batch)).to(self.device)
+            if self._channels_last and x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
                 try:
                     self.module(x)
@@ -561,7 +569,8 @@ class TorchFeatureExtractor(FeatureExtractor):
         missing = [layer for layer in layers if layer not in captured]
         if missing:
             raise UnknownLayerError(f"layers {missing} were not called in the forward pass of {self.identifier}")
-        return {layer: captured[layer].cpu().numpy() for layer in layers}
+        # C-contiguous (N, C, H, W) as before, whatever layout the network computed in
+        return {layer: captured[layer].contiguous().cpu().numpy() for layer in layers}
 
 
 # --------------------------------------------------------------------------------------
