@@ -106,7 +106,7 @@ class Store(Protocol):
         """Open the file from ``offset`` (``validator``: what the partial file was read from)."""
         raise FetchError(f"{type(self).__name__} cannot read files")
 
-    def open_range(self, start: int, stop: int, validator: str, timeouts: Timeouts) -> Body:
+    def open_range(self, start: int, stop: int, validator: str, timeouts: Timeouts) -> Body:  # noqa: ARG002
         """Bytes ``[start, stop)`` of the file that ``validator`` names, or a transient error.
 
         Only called after :meth:`open` returned a body with ``ranges`` set. A store that
