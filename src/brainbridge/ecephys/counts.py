@@ -262,16 +262,15 @@ def spike_counts(
         # below[k, j] = number of unit j's spikes < E[k]
         below = np.bincount(slots, minlength=n_edges * n).reshape(n_edges, n)
         below = np.cumsum(below, axis=0, dtype=work)
-        # the right edge's column first; for closed bins, spikes exactly on an edge E[k] count
-        # up to E[k] inclusive: add them to row k before gathering the right edges
-        right = below[right_pos] if not closed else None
+        # the left edges first; for closed bins, spikes exactly on an edge E[k] count up to E[k]
+        # inclusive: they are added to row k after the left and before the right edges' gather
         left = below[left_pos]
         if closed:
             # pos - 1 == -1 wraps to the last edge, which is > the spike: never a false hit
             hit = unique_edges[pos - 1] == spikes
             if hit.any():
                 np.add.at(below.reshape(-1), slots[hit] - n, 1)  # slot of (k, j) = (pos-1) * n + j
-            right = below[right_pos]
+        right = below[right_pos]
         del below, pos, slots
         counts = np.subtract(right, left, out=right)
         del left

@@ -515,7 +515,7 @@ class TorchFeatureExtractor(FeatureExtractor):
         # change layout, and the weights' checksum hashes C-order bytes, so it is unchanged
         self._channels_last = any(isinstance(m, torch.nn.Conv2d) for m in self.module.modules())
         if self._channels_last:
-            self.module = self.module.to(memory_format=torch.channels_last)
+            self.module = self.module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.preprocessing = preprocessing or Preprocessing()
         self.identifier = identifier or type(module).__name__
         self.default_layers = list(default_layers) if default_layers is not None else [self.layers[-1]]

@@ -725,7 +725,7 @@ def _transfer_parts(
     timeouts: Timeouts,
     deadline: float | None,
     progress: bool | None,
-    on_bytes: Callable[[int], None] | None,
+    on_bytes: Callable[[int], object] | None,
     on_total: Callable[[int], None] | None,
 ) -> str:
     """One attempt in parts: ranged GETs in parallel threads, each written at its offset.
@@ -738,6 +738,7 @@ def _transfer_parts(
     were written, so a resume (even after ``kill -9``) never skips a byte that is not there.
     """
     total = int(body.total)  # type: ignore[arg-type]
+    pinned = body.validator or ""  # set: the caller checked it (the parts are pinned to it)
     source = _source_id(loc)
     pending = [i for i, (_first, end, done) in enumerate(parts) if done < end]
     remaining = sum(end - done for _first, end, done in parts)
@@ -790,7 +791,7 @@ def _transfer_parts(
             def run(index: int, opened: Body | None) -> None:
                 first, end, done = parts[index]
                 try:
-                    current = opened if opened is not None else store.open_range(done, end, body.validator, timeouts)
+                    current = opened if opened is not None else store.open_range(done, end, pinned, timeouts)
                     with lock:
                         bodies[index] = current
                     if stop.is_set():
