@@ -41,21 +41,28 @@ if TYPE_CHECKING:
 __all__ = [
     "BehavioralAssembly",
     "DataAssembly",
+    "EEGAssembly",
     "GroupbyBridge",
     "GroupbyError",
+    "MEGAssembly",
     "MetadataAssembly",
     "ModelFeaturesAssembly",
     "NeuroidAssembly",
     "NeuronRecordingAssembly",
     "PropertyAssembly",
+    "ROI_PREFIX",
     "SpikeTimesAssembly",
+    "VoxelAssembly",
     "align",
     "assembly_class",
     "average_repetitions",
     "average_time_bins",
     "coords_for_dim",
     "gather_indexes",
+    "roi_mask",
+    "roi_names",
     "select",
+    "select_rois",
     "walk_coords",
 ]
 
@@ -691,6 +698,237 @@ class SpikeTimesAssembly(NeuronRecordingAssembly):
             raise AssemblyError(f"SpikeTimesAssembly needs the single dim 'event', got {tuple(self.dims)}")
 
 
+# --------------------------------------------------------------------------------------
+# fMRI and EEG/MEG
+# --------------------------------------------------------------------------------------
+
+#: prefix of the boolean voxel coordinates that say which ROIs a voxel belongs to
+ROI_PREFIX = "roi_"
+
+
+def _require_coords(assembly: xr.DataArray, wanted: dict[str, str]) -> None:
+    """Raise AssemblyError naming every ``{coordinate: dim}`` that is missing or on another dim."""
+    problems = []
+    for name, dim in wanted.items():
+        if name not in assembly.coords:
+            problems.append(f"'{name}' (on {dim}) is missing")
+        elif assembly[name].dims != (dim,):
+            problems.append(f"'{name}' must lie along {dim}, not {assembly[name].dims}")
+    if problems:
+        raise AssemblyError(f"{type(assembly).__name__}: coordinate {'; '.join(problems)}")
+
+
+def _require_dims(assembly: xr.DataArray, dims: tuple[str, ...]) -> None:
+    if set(assembly.dims) != set(dims) or len(assembly.dims) != len(dims):
+        raise AssemblyError(
+            f"{type(assembly).__name__} needs dims {' x '.join(dims)}, got {' x '.join(map(str, assembly.dims))}"
+        )
+
+
+def roi_names(assembly: xr.DataArray) -> list[str]:
+    """The ROIs of a voxel assembly: the names of its boolean ``roi_<name>`` coordinates, in order."""
+    return [str(name)[len(ROI_PREFIX):] for name in assembly.coords if str(name).startswith(ROI_PREFIX)]
+
+
+def roi_mask(assembly: xr.DataArray, roi: str | Iterable[str]) -> np.ndarray:
+    """Boolean voxel mask of the voxels in ``roi`` (several names: in any of them).
+
+    Raises
+    ------
+    AssemblyError
+        An ROI the assembly does not have (the message lists the ROIs it has).
+    """
+    from brainbridge.errors import valid_values_message
+
+    names = [roi] if isinstance(roi, str) else list(roi)
+    known = roi_names(assembly)
+    mask = np.zeros(assembly.sizes["voxel"], dtype=bool)
+    for name in names:
+        if name not in known:
+            raise AssemblyError(valid_values_message("ROI", name, known))
+        mask |= np.asarray(assembly[ROI_PREFIX + name].values, dtype=bool)
+    return mask
+
+
+def select_rois(assembly: xr.DataArray, roi: str | Iterable[str]) -> xr.DataArray:
+    """The voxels of ``roi`` (a voxel in several ROIs is kept once, in its original order)."""
+    return assembly.isel(voxel=np.flatnonzero(roi_mask(assembly, roi)))
+
+
+class VoxelAssembly(DataAssembly):
+    """fMRI responses: ``presentation x voxel``.
+
+    Coordinates: ``stimulus_id`` (and usually ``repetition``) on ``presentation``;
+    ``subject`` on ``voxel``; ROI membership as one boolean ``voxel`` coordinate per ROI,
+    ``roi_<name>`` (``roi_V1``, ``roi_FFA-1``): a voxel may belong to several ROIs (early and V1,
+    say), which a single ``roi`` label could not say. Optional, checked when present: voxel
+    coordinates ``voxel_x``, ``voxel_y``, ``voxel_z`` (integers, the volume's indices) and
+    ``ncsnr`` (NSD's noise-ceiling SNR, non-negative or NaN). Build one with
+    :meth:`from_arrays`; select ROIs with :func:`select_rois`.
+    """
+
+    __slots__ = ()
+
+    def validate(self) -> None:
+        _require_dims(self, ("presentation", "voxel"))
+        _require_coords(self, {"stimulus_id": "presentation", "subject": "voxel"})
+        rois = roi_names(self)
+        if not rois:
+            raise AssemblyError(
+                "VoxelAssembly needs at least one boolean ROI coordinate 'roi_<name>' on voxel "
+                "(e.g. roi_V1: True for the voxels in V1)"
+            )
+        for name in rois:
+            coord = self[ROI_PREFIX + name]
+            if coord.dims != ("voxel",) or coord.dtype != bool:
+                raise AssemblyError(f"ROI coordinate '{ROI_PREFIX}{name}' must be boolean along voxel, "
+                                    f"got {coord.dtype} along {coord.dims}")
+        for axis in ("voxel_x", "voxel_y", "voxel_z"):
+            if axis in self.coords and self[axis].dtype.kind not in "iu":
+                raise AssemblyError(f"voxel coordinate '{axis}' must hold integers, got {self[axis].dtype}")
+        if "ncsnr" in self.coords:
+            ncsnr = np.asarray(self["ncsnr"].values)
+            if ncsnr.dtype.kind != "f" or (ncsnr[np.isfinite(ncsnr)] < 0).any():
+                raise AssemblyError("'ncsnr' must be non-negative floats (NaN allowed)")
+
+    @classmethod
+    def from_arrays(
+        cls,
+        values: np.ndarray,
+        *,
+        stimulus_id: Iterable,
+        subject: str | Iterable[str],
+        rois: dict[str, np.ndarray],
+        repetition: Iterable[int] | None = None,
+        voxel_id: Iterable[str] | None = None,
+        xyz: np.ndarray | None = None,
+        ncsnr: np.ndarray | None = None,
+        attrs: dict | None = None,
+    ) -> VoxelAssembly:
+        """Build and validate a ``presentation x voxel`` assembly from plain arrays.
+
+        ``rois`` maps each ROI name to its boolean voxel mask; ``xyz`` is ``(n_voxels, 3)``
+        integer volume indices; ``repetition`` defaults to numbering each stimulus's
+        presentations 0, 1, 2...
+        """
+        from brainbridge.stats import repetition_numbers
+
+        values = np.asarray(values)
+        n_voxels = values.shape[1]
+        stimulus_id = np.asarray(list(stimulus_id), dtype=object)
+        if repetition is None:
+            repetition = repetition_numbers(pd.factorize(stimulus_id)[0])
+        subjects = [subject] * n_voxels if isinstance(subject, str) else list(subject)
+        coords: dict[str, Any] = {
+            "stimulus_id": ("presentation", stimulus_id),
+            "repetition": ("presentation", np.asarray(list(repetition), dtype=np.int64)),
+            "voxel_id": ("voxel", np.asarray(list(voxel_id) if voxel_id is not None
+                                            else [f"{s}_v{i}" for i, s in enumerate(subjects)], dtype=object)),
+            "subject": ("voxel", np.asarray(subjects, dtype=object)),
+        }
+        for name, mask in rois.items():
+            coords[ROI_PREFIX + str(name)] = ("voxel", np.asarray(mask, dtype=bool))
+        if xyz is not None:
+            xyz = np.asarray(xyz)
+            for k, axis in enumerate(("voxel_x", "voxel_y", "voxel_z")):
+                coords[axis] = ("voxel", xyz[:, k].astype(np.int64))
+        if ncsnr is not None:
+            coords["ncsnr"] = ("voxel", np.asarray(ncsnr, dtype=np.float64))
+        assembly = cls(values, dims=["presentation", "voxel"], coords=coords, attrs=dict(attrs or {}))
+        assembly.validate()
+        return assembly
+
+
+class EEGAssembly(DataAssembly):
+    """EEG responses: ``presentation x channel x time_bin``, one presentation per trial.
+
+    Coordinates: ``stimulus_id`` and ``repetition`` on ``presentation``; ``channel_name`` on
+    ``channel``; on ``time_bin``, ``time`` (seconds from stimulus onset, NED's ``times``) and
+    ``time_bin_start`` / ``time_bin_end`` (milliseconds, brainbridge's time-bin convention, so
+    :func:`select` with ``time_bin=(start, end)`` works). Build one with :meth:`from_arrays`.
+    """
+
+    __slots__ = ()
+
+    def validate(self) -> None:
+        _require_dims(self, ("presentation", "channel", "time_bin"))
+        _require_coords(self, {
+            "stimulus_id": "presentation", "repetition": "presentation", "channel_name": "channel",
+            "time": "time_bin", "time_bin_start": "time_bin", "time_bin_end": "time_bin",
+        })
+        times = np.asarray(self["time"].values)
+        if times.dtype.kind != "f" or (len(times) > 1 and not (np.diff(times) > 0).all()):
+            raise AssemblyError("'time' must be increasing floats (seconds from stimulus onset)")
+        names = pd.Index(np.asarray(self["channel_name"].values))
+        if not names.is_unique:
+            raise AssemblyError(f"channel names repeat: {sorted(set(names[names.duplicated()]))[:5]}")
+
+    @classmethod
+    def from_arrays(
+        cls,
+        values: np.ndarray,
+        *,
+        stimulus_id: Iterable,
+        channel_name: Iterable[str],
+        time: Iterable[float],
+        repetition: Iterable[int] | None = None,
+        subject: str | None = None,
+        attrs: dict | None = None,
+    ) -> EEGAssembly:
+        """Build and validate an assembly from ``(presentations, channels, times)`` values.
+
+        ``time`` are sample times in seconds; each becomes the bin ``[t, t + dt)`` in ms with
+        ``dt`` the sampling step (1 ms for a single sample). ``subject`` goes on presentation.
+        """
+        from brainbridge.stats import repetition_numbers
+
+        values = np.asarray(values)
+        stimulus_id = np.asarray(list(stimulus_id), dtype=object)
+        time = np.asarray(list(time), dtype=np.float64)
+        step = float(np.median(np.diff(time))) if len(time) > 1 else 1e-3
+        if repetition is None:
+            repetition = repetition_numbers(pd.factorize(stimulus_id)[0])
+        coords: dict[str, Any] = {
+            "stimulus_id": ("presentation", stimulus_id),
+            "repetition": ("presentation", np.asarray(list(repetition), dtype=np.int64)),
+            "channel_name": ("channel", np.asarray(list(channel_name), dtype=object)),
+            "time": ("time_bin", time),
+            "time_bin_start": ("time_bin", np.round(time * 1000, 6)),
+            "time_bin_end": ("time_bin", np.round((time + step) * 1000, 6)),
+        }
+        if subject is not None:
+            coords["subject"] = ("presentation", np.asarray([subject] * len(stimulus_id), dtype=object))
+        assembly = cls(values, dims=["presentation", "channel", "time_bin"], coords=coords, attrs=dict(attrs or {}))
+        assembly.validate()
+        return assembly
+
+    def trials(self) -> tuple[np.ndarray, list]:
+        """The responses as NED's ``(images, repetitions, channels, times)`` array, and the image ids.
+
+        Images are in first-appearance order; every image needs the same number of repetitions.
+        """
+        data = self.transpose("presentation", "channel", "time_bin")
+        codes, ids = pd.factorize(np.asarray(data["stimulus_id"].values))
+        counts = np.bincount(codes)
+        if len(counts) and (counts != counts[0]).any():
+            raise AssemblyError(
+                f"images have different numbers of repetitions ({counts.min()} to {counts.max()}); "
+                "select a balanced subset first"
+            )
+        from brainbridge.stats import repetition_numbers
+
+        reps = repetition_numbers(codes)
+        out = np.empty((len(ids), int(counts[0]) if len(counts) else 0, *data.shape[1:]), dtype=data.dtype)
+        out[codes, reps] = np.asarray(data.values)
+        return out, list(ids)
+
+
+class MEGAssembly(EEGAssembly):
+    """MEG responses: the same layout as :class:`EEGAssembly` (channels are sensors)."""
+
+    __slots__ = ()
+
+
 _CLASSES = {
     c.__name__: c
     for c in (
@@ -702,6 +940,9 @@ _CLASSES = {
         PropertyAssembly,
         MetadataAssembly,
         SpikeTimesAssembly,
+        VoxelAssembly,
+        EEGAssembly,
+        MEGAssembly,
     )
 }
 

@@ -15,7 +15,10 @@ thing always gets the same number:
   (``metrics/internal_consistency``) and its per-neuroid values;
 * :func:`sem` and :func:`ceiled_error`: standard errors of scores and of ceiled scores;
 * :func:`ncsnr_noise_ceiling` / :func:`noise_normalised_explained_variance`: NSD's fMRI noise
-  ceiling from ``ncsnr`` and NED's per-voxel explained variance.
+  ceiling from ``ncsnr`` and NED's per-voxel explained variance; :func:`ncsnr` computes it
+  from single trials;
+* :func:`split_half_ceilings`: NED's EEG (THINGS-EEG2) lower and upper noise ceilings and
+  accuracy per output (channel x time), over random halvings of the repetitions.
 
 Array conventions: rows are presentations (samples), columns are neuroids (targets).
 """
@@ -31,11 +34,13 @@ from brainbridge.errors import valid_values_message
 
 __all__ = [
     "NAN_POLICIES",
+    "SplitHalfCeilings",
     "SplitHalfReliability",
     "ceiled_error",
     "ceiled_value",
     "group_means",
     "mean_over_axis",
+    "ncsnr",
     "ncsnr_noise_ceiling",
     "noise_normalised_explained_variance",
     "pearson_columns",
@@ -44,6 +49,7 @@ __all__ = [
     "sem",
     "shuffle_split",
     "spearman_brown",
+    "split_half_ceilings",
     "split_half_reliability",
 ]
 
@@ -515,3 +521,123 @@ def noise_normalised_explained_variance(r: np.ndarray, noise_ceiling: np.ndarray
     nc = np.asarray(noise_ceiling, dtype=np.float64)
     nc = np.where(nc == 0, 1e-14, nc)
     return np.minimum(100.0 * r**2 / nc, 100.0)
+
+
+def ncsnr(trials: np.ndarray, stimulus_codes: np.ndarray) -> np.ndarray:
+    """NSD's noise-ceiling SNR of every column from single-trial responses (float64).
+
+    As NSD (Allen et al. 2022): the noise variance is the mean over stimuli of the variance
+    across a stimulus's repetitions (``ddof=1``, stimuli with one trial skipped); the signal
+    variance is the variance over all trials minus the noise variance, floored at 0;
+    ``ncsnr = sqrt(signal variance) / sqrt(noise variance)``. NSD z-scores betas per session
+    first, so its total variance is 1; here the total is measured (the same for z-scored data).
+
+    Parameters
+    ----------
+    trials
+        ``(n_trials, n_columns)`` responses.
+    stimulus_codes
+        Integer stimulus of each trial.
+    """
+    trials = np.asarray(trials, dtype=np.float64)
+    codes = np.asarray(stimulus_codes, dtype=np.intp)
+    if trials.ndim != 2 or len(trials) != len(codes):
+        raise _invalid(f"need (trials, columns) data with one stimulus code per trial, got {trials.shape}")
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    counts = np.bincount(codes, minlength=n_groups)
+    means = group_means(trials, codes, n_groups)
+    squares = group_means((trials - means[codes]) ** 2, codes, n_groups) * counts[:, None]
+    repeated = counts > 1
+    if not repeated.any():
+        raise _invalid("ncsnr needs stimuli shown at least twice")
+    noise_var = (squares[repeated] / (counts[repeated, None] - 1)).mean(axis=0)
+    signal_var = np.maximum(trials.var(axis=0, ddof=1) - noise_var, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(signal_var) / np.sqrt(noise_var)
+
+
+@dataclass(frozen=True)
+class SplitHalfCeilings:
+    """NED's THINGS-EEG2 noise ceilings (and, when predictions were given, accuracy).
+
+    Every array has the shape of one image's response (``(channels, times)`` for EEG) and is
+    the mean over the halvings; ``per_iteration`` holds each halving's values.
+
+    Attributes
+    ----------
+    lower
+        r(mean of half 2, mean of half 1) across images, per output.
+    upper
+        r(mean of all repetitions, mean of half 1).
+    accuracy
+        r(prediction, mean of half 1), or ``None`` without predictions.
+    per_iteration
+        ``{'lower'|'upper'|'accuracy': (n_iterations, ...)}``.
+    halves
+        The repetition indices of each halving's first half.
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    accuracy: np.ndarray | None
+    per_iteration: dict
+    halves: list
+
+
+def split_half_ceilings(
+    responses: np.ndarray,
+    predictions: np.ndarray | None = None,
+    *,
+    n_iterations: int = 10,
+    random_state: int | None = 0,
+) -> SplitHalfCeilings:
+    """NED's split-half noise ceilings of repeated responses, per output (EEG: channel x time).
+
+    For each of ``n_iterations`` random halvings of the repetitions (``default_rng(random_state)``
+    permutations; the first half gets ``n_reps // 2``), average each half per image and
+    correlate across images, per output: the lower ceiling is r(half 2, half 1), the upper
+    r(all repetitions, half 1), and the accuracy of ``predictions`` r(prediction, half 1)
+    (the target NED scores against). Each is the mean over iterations.
+
+    Parameters
+    ----------
+    responses
+        ``(n_images, n_repetitions, *output_shape)`` (NED's EEG test data: ``(N, 80, 63, 140)``).
+    predictions
+        ``(n_images, *output_shape)``, e.g. a model's prediction averaged over its repetitions.
+    """
+    responses = np.asarray(responses, dtype=np.float64)
+    if responses.ndim < 2 or responses.shape[1] < 2:
+        raise _invalid(f"need (images, repetitions >= 2, ...) responses, got shape {responses.shape}")
+    n_images, n_reps = responses.shape[:2]
+    shape = responses.shape[2:]
+    flat = responses.reshape(n_images, n_reps, -1)
+    if predictions is not None:
+        predictions = np.asarray(predictions, dtype=np.float64)
+        if predictions.shape != (n_images, *shape):
+            raise _invalid(f"predictions must have shape {(n_images, *shape)}, got {predictions.shape}")
+        predictions = predictions.reshape(n_images, -1)
+    rng = np.random.default_rng(random_state)
+    everything = flat.mean(axis=1)
+    lower, upper, accuracy, halves = [], [], [], []
+    for _ in range(n_iterations):
+        order = rng.permutation(n_reps)
+        first, second = order[: n_reps // 2], order[n_reps // 2 :]
+        half1 = flat[:, first].mean(axis=1)
+        half2 = flat[:, second].mean(axis=1)
+        lower.append(pearson_columns(half2, half1))
+        upper.append(pearson_columns(everything, half1))
+        if predictions is not None:
+            accuracy.append(pearson_columns(predictions, half1))
+        halves.append(np.sort(first))
+    per_iteration = {"lower": np.reshape(lower, (n_iterations, *shape)),
+                     "upper": np.reshape(upper, (n_iterations, *shape))}
+    if predictions is not None:
+        per_iteration["accuracy"] = np.reshape(accuracy, (n_iterations, *shape))
+    return SplitHalfCeilings(
+        lower=per_iteration["lower"].mean(axis=0),
+        upper=per_iteration["upper"].mean(axis=0),
+        accuracy=per_iteration["accuracy"].mean(axis=0) if predictions is not None else None,
+        per_iteration=per_iteration,
+        halves=halves,
+    )
