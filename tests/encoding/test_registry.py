@@ -76,7 +76,7 @@ def test_card_round_trips_through_json_and_rejects_unknown_fields():
     ("changes", "message"),
     [
         ({"modality": "smell"}, r"Invalid modality: 'smell'. Valid values are: \['ephys'"),
-        ({"mapping": "lasso"}, r"Invalid mapping: 'lasso'. Valid values are: \['ridge_per_neuroid', 'pls'\]"),
+        ({"mapping": "lasso"}, r"Invalid mapping: 'lasso'. Valid values are: \['ridge_per_neuroid', 'pls', 'linearising'\]"),
         ({"layers": {"V1": "energy"}}, r"one layer per ROI.*missing \['V4'\]"),
         ({"model": "Gabor V1"}, "lowercase"),
         ({"subject_coord": None}, "without 'subject_coord'"),

@@ -219,6 +219,10 @@ def get_encoding_model(
     from brainbridge.catalogs import get_assembly
 
     card = get_card(model_id)
+    if card.mapping == "linearising":  # NED/BERG's recipe on fMRI/EEG assemblies: its own model class
+        from brainbridge.encoding.linearising import load_linearising_model
+
+        return load_linearising_model(card, selection=selection, subject=subject, device=device, progress=progress)
     rois = card.resolve_selection(selection)
     subject_name = card.resolve_subject(subject)
     extractor = get_extractor(card.extractor, device=device)
@@ -363,6 +367,11 @@ def encode(
         assembly's neuroid coordinates (``neuroid_id``, ``region``, ``animal``...) on
         ``neuroid``; ``attrs`` hold the model id and selection. Always this type.
     """
+    from brainbridge.encoding.linearising import LinearisingModel
+
+    if isinstance(model, LinearisingModel):  # fMRI (presentation x voxel) / EEG (x repetition x channel x time_bin)
+        assembly = model.encode_assembly(stimulus, batch_size=batch_size, progress=progress)
+        return (assembly, model.metadata()) if return_metadata else assembly
     model = _check_model(model)
     source = image_source(stimulus)
     values = np.empty((len(source), model.n_neuroids), dtype=np.float32)
@@ -398,7 +407,9 @@ def get_metadata(
     ``model`` is a loaded :class:`EncodingModel` or a model id (its fits are loaded from the
     cache, or trained on first use: accuracy is always present).
     """
-    if isinstance(model, EncodingModel):
+    from brainbridge.encoding.linearising import LinearisingModel
+
+    if isinstance(model, (EncodingModel, LinearisingModel)):
         return model.metadata()
     return get_encoding_model(model, selection=selection, subject=subject, device="cpu",
                               progress=progress).metadata()

@@ -58,8 +58,16 @@ __all__ = [
 ]
 
 MODALITIES = ("ephys", "fmri", "eeg", "meg", "ecog", "calcium")
-#: the mappings a model card may use (fits are stored as arrays: these two have array storage)
-MAPPINGS = ("ridge_per_neuroid", "pls")
+#: the mappings a model card may use (fits are stored as arrays: all three have array storage);
+#: ``linearising`` is NED's and BERG's StandardScaler -> PCA(k) -> OLS/ridge recipe for fMRI and EEG
+#: (:mod:`brainbridge.encoding.linearising`; ``mapping_params``: n_components, regression, alpha)
+MAPPINGS = ("ridge_per_neuroid", "pls", "linearising")
+#: the output dims of a linearising model, per modality (NED's encode shapes)
+LINEARISING_OUTPUT_DIMS = {
+    "fmri": ("presentation", "voxel"),
+    "eeg": ("presentation", "repetition", "channel", "time_bin"),
+    "meg": ("presentation", "repetition", "channel", "time_bin"),
+}
 _ID_PART = re.compile(r"^[a-z0-9][a-z0-9_.]*$")
 
 
@@ -179,7 +187,16 @@ class ModelCard:
             if len(self.time_bin) != 2:
                 raise ModelCardError(f"card {self.model_id}: 'time_bin' must be (start, end), got {self.time_bin!r}")
             object.__setattr__(self, "time_bin", tuple(self.time_bin))
-        if self.output_dims != ("presentation", "neuroid"):
+        if self.mapping == "linearising":
+            if self.modality not in LINEARISING_OUTPUT_DIMS:
+                raise ModelCardError(valid_values_message(
+                    "modality of a linearising model", self.modality, list(LINEARISING_OUTPUT_DIMS)))
+            expected = LINEARISING_OUTPUT_DIMS[self.modality]
+            if self.output_dims == ("presentation", "neuroid"):  # the default: the modality's own
+                object.__setattr__(self, "output_dims", expected)
+            if self.output_dims != expected:
+                raise ModelCardError(f"card {self.model_id}: output_dims must be {expected}, got {self.output_dims}")
+        elif self.output_dims != ("presentation", "neuroid"):
             raise ModelCardError(
                 f"card {self.model_id}: output_dims must be ('presentation', 'neuroid'), "
                 f"got {self.output_dims}"
