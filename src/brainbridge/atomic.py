@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_text", "fsync_dir"]
+__all__ = ["atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_text", "fsync_dir", "promote_partial"]
 
 
 def _umask() -> int:
@@ -138,3 +138,17 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def promote_partial(partial: str | os.PathLike, target: str | os.PathLike, *, durable: bool = False) -> Path:
+    """Rename a finished resumable ``partial`` file (kept across runs so a killed writer can
+    continue it) into place as ``target``; both in the same folder, so the rename is atomic."""
+    partial, target = Path(partial), Path(target)
+    if partial.parent.resolve() != target.parent.resolve():
+        raise OSError(f"{partial} and {target} must be in the same folder for an atomic rename")
+    if durable:
+        _fsync_file(partial)
+    os.replace(partial, target)
+    if durable:
+        fsync_dir(target.parent)
+    return target

@@ -12,6 +12,14 @@ Same method names, argument names, defaults, validation (``TypeError`` for a wro
 - Nothing is downloaded: the ViT-B/32 feature extractor NED builds from torchvision's
   downloaded weights must be given (``feature_extractor=``), else a one-line error names the file.
 
+One extension: besides NED's own datasets, models, subjects and ROIs, the folder's own
+``train_dataset-*`` / ``model-*`` folders and ``sub-XX`` / ``roi-R`` file names are valid values,
+so models that brainbridge trained and wrote in NED's layout
+(:mod:`brainbridge.encoding.ned_export`) load and encode through the same calls: any model
+folder with ``StandardScaler_param*.npy`` is a linearising model (fMRI: ``(N, voxels)``; EEG:
+``(N, repetitions, channels, times)``), and its feature extractor is rebuilt from the
+``'brainbridge'`` entry of its metadata (a bundled extractor, never downloaded).
+
 Errors are brainbridge errors that are also the built-in NED raises
 (:class:`NEDTypeError` is a ``TypeError``, :class:`~brainbridge.encoding.errors.InvalidParameterError`
 a ``ValueError``), so NED users' ``except`` clauses keep working.
@@ -20,6 +28,7 @@ a ``ValueError``), so NED users' ``except`` clauses keep working.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -164,6 +173,49 @@ class NED:
     def __init__(self, ned_dir: str | os.PathLike):
         self.ned_dir = str(ned_dir)
 
+    # -- what the folder holds besides NED's own (models written by brainbridge) -----------------
+    def _roots(self) -> list[Path]:
+        return [Path(self.ned_dir) / "encoding_models", Path(self.ned_dir) / "pregenerated_insilico_neural_responses"]
+
+    def _found(self, *parts: str, prefix: str) -> list[str]:
+        names: set[str] = set()
+        for root in self._roots():
+            folder = root.joinpath(*parts)
+            if folder.is_dir():
+                names.update(p.name[len(prefix):] for p in folder.iterdir() if p.is_dir() and p.name.startswith(prefix))
+        return sorted(names)
+
+    def _files(self, modality: str, train_dataset: str) -> list[str]:
+        names: list[str] = []
+        for root in self._roots():
+            folder = root / f"modality-{modality}" / f"train_dataset-{train_dataset}"
+            if folder.is_dir():
+                names += [p.name for p in folder.rglob("*sub-*") if p.is_file()]
+        return names
+
+    def _train_datasets(self, modality: str) -> list[str]:
+        own = TRAIN_DATASETS[modality]
+        return own + [d for d in self._found(f"modality-{modality}", prefix="train_dataset-") if d not in own]
+
+    def _models(self, modality: str, train_dataset: str) -> list[str]:
+        own = MODELS.get((modality, train_dataset), [])
+        found = self._found(f"modality-{modality}", f"train_dataset-{train_dataset}", prefix="model-")
+        return own + [m for m in found if m not in own]
+
+    def _subjects(self, modality: str, train_dataset: str) -> list[int]:
+        if (modality, train_dataset) in SUBJECTS:
+            return list(SUBJECTS[(modality, train_dataset)])
+        found = {int(m.group(1)) for name in self._files(modality, train_dataset)
+                 for m in [re.search(r"sub-(\d+)", name)] if m}
+        return sorted(found)
+
+    def _rois(self, train_dataset: str) -> list[str]:
+        if train_dataset in ROIS:
+            return list(ROIS[train_dataset])
+        found = {m.group(1) for name in self._files("fmri", train_dataset)
+                 for m in [re.search(r"_roi-(.+?)(?:_split-\d+)?\.(?:npy|h5|pt)$", name)] if m}
+        return sorted(found)
+
     # -- catalogue -----------------------------------------------------------------------------
     def which_modalities(self) -> list[str]:
         """``['fmri', 'eeg']``."""
@@ -172,23 +224,23 @@ class NED:
     def which_train_datasets(self, modality: str) -> list[str]:
         """The datasets the models of ``modality`` were trained on."""
         self._modality(modality)
-        return list(TRAIN_DATASETS[modality])
+        return self._train_datasets(modality)
 
     def which_models(self, modality: str, train_dataset: str) -> list[str]:
         """The model types trained on ``modality`` / ``train_dataset``."""
         self._dataset(modality, train_dataset)
-        return list(MODELS[(modality, train_dataset)])
+        return self._models(modality, train_dataset)
 
     def which_subjects(self, modality: str, train_dataset: str) -> list[int]:
         """The subjects with a model for ``modality`` / ``train_dataset``."""
         self._dataset(modality, train_dataset)
-        return list(SUBJECTS[(modality, train_dataset)])
+        return self._subjects(modality, train_dataset)
 
     def which_rois(self, train_dataset: str) -> list[str]:
         """The ROIs of an fMRI training dataset."""
         _check_type("train_dataset", train_dataset, str)
-        _check_value("train_dataset", train_dataset, TRAIN_DATASETS["fmri"], "For 'fmri' modality ")
-        return list(ROIS[train_dataset])
+        _check_value("train_dataset", train_dataset, self._train_datasets("fmri"), "For 'fmri' modality ")
+        return self._rois(train_dataset)
 
     # -- validation (NED's order and wording) ------------------------------------------------------
     def _modality(self, modality: Any) -> None:
@@ -198,17 +250,17 @@ class NED:
     def _dataset(self, modality: Any, train_dataset: Any) -> None:
         self._modality(modality)
         _check_type("train_dataset", train_dataset, str)
-        _check_value("train_dataset", train_dataset, TRAIN_DATASETS[modality], f"For '{modality}' modality ")
+        _check_value("train_dataset", train_dataset, self._train_datasets(modality), f"For '{modality}' modality ")
 
     def _model_args(self, modality: Any, train_dataset: Any, model: Any, subject: Any, roi: Any) -> None:
         self._dataset(modality, train_dataset)
         _check_type("model", model, str)
-        _check_value("model", model, MODELS[(modality, train_dataset)])
+        _check_value("model", model, self._models(modality, train_dataset))
         _check_type("subject", subject, int)
-        _check_value("subject", subject, SUBJECTS[(modality, train_dataset)])
+        _check_value("subject", subject, self._subjects(modality, train_dataset))
         if modality == "fmri":
             _check_type("roi", roi, str)
-            _check_value("roi", roi, ROIS[train_dataset])
+            _check_value("roi", roi, self._rois(train_dataset))
 
     @staticmethod
     def _device(device: Any) -> str:
@@ -284,33 +336,43 @@ class NED:
             "roi": roi,
             "device": device,
         }
-        if model == "vit_b_32":
-            return {"args": args, **self._load_vit(modality, train_dataset, subject, feature_extractor)}
+        weights = self._model_dir(modality, train_dataset, model) / "encoding_models_weights"
+        if model == "vit_b_32" or any(weights.glob("StandardScaler_param*.npy")):
+            return {"args": args, **self._load_linear(modality, train_dataset, model, subject, roi, feature_extractor)}
         return {"args": args, **self._load_fwrf(subject, roi)}
 
-    def _load_vit(
-        self, modality: str, train_dataset: str, subject: int, feature_extractor: Callable | None
+    def _load_linear(
+        self, modality: str, train_dataset: str, model: str, subject: int, roi: str | None,
+        feature_extractor: Callable | None,
     ) -> dict:
-        weights = self._model_dir(modality, train_dataset, "vit_b_32") / "encoding_models_weights"
-        scaler = load_npy(self._require(weights / "StandardScaler_param.npy", "StandardScaler parameters"))
-        pca = load_npy(self._require(weights / "pca_param.npy", "PCA parameters"))
-        reg = load_npy(
-            self._require(
-                weights / f"LinearRegression_param_{_subject_tag(subject)}.npy", "regression parameters"
-            )
-        )
+        weights = self._model_dir(modality, train_dataset, model) / "encoding_models_weights"
+        suffix = self._suffix(modality, subject, roi)
+
+        def params(stem: str, what: str) -> dict:
+            # a subject's (and ROI's) own file first (brainbridge: other training images), then NED's shared one
+            own = weights / f"{stem}_{suffix}.npy"
+            return load_npy(own if own.is_file() else self._require(weights / f"{stem}.npy", what))
+
+        scaler = params("StandardScaler_param", "StandardScaler parameters")
+        pca = params("pca_param", "PCA parameters")
+        reg = load_npy(self._require(weights / f"LinearRegression_param_{suffix}.npy", "regression parameters"))
         reps = sorted(reg, key=lambda k: int(str(k).split("-")[-1]))
-        metadata = self.get_metadata(modality, train_dataset, "vit_b_32", subject)
+        metadata = self.get_metadata(modality, train_dataset, model, subject, roi)
+        if feature_extractor is None:
+            feature_extractor = _brainbridge_extractor(metadata)
         if feature_extractor is None:
             raise MissingWeightsError(VIT_WEIGHTS_HINT)
-        return {
+        loaded = {
             "feature_extractor": feature_extractor,
             "scaler": scaler,
             "pca": pca,
             "regression_weights": [reg[k] for k in reps],
-            "ch_names": list(metadata["eeg"]["ch_names"]),
-            "times": np.asarray(metadata["eeg"]["times"]),
+            "n_components": VIT_PCS if model == "vit_b_32" and train_dataset in TRAIN_DATASETS[modality] else None,
         }
+        if modality != "fmri":
+            loaded["ch_names"] = list(metadata[modality]["ch_names"])
+            loaded["times"] = np.asarray(metadata[modality]["times"])
+        return loaded
 
     def _load_fwrf(self, subject: int, roi: str | None) -> dict:
         import torch
@@ -344,18 +406,21 @@ class NED:
         _check_type("return_metadata", return_metadata, bool)
         self._device(device)
         a = encoding_model["args"]
-        if a["model"] == "vit_b_32":
+        if "regression_weights" in encoding_model:
             features = np.asarray(encoding_model["feature_extractor"](images))
             out = linearising_predict(
                 features,
                 encoding_model["scaler"],
                 encoding_model["pca"],
                 encoding_model["regression_weights"],
-                VIT_PCS,
+                encoding_model.get("n_components", VIT_PCS),
             )
-            out = out.reshape(
-                len(images), len(out[0]), len(encoding_model["ch_names"]), len(encoding_model["times"])
-            )
+            if a["modality"] == "fmri":
+                out = out[:, 0]
+            else:
+                out = out.reshape(
+                    len(images), len(out[0]), len(encoding_model["ch_names"]), len(encoding_model["times"])
+                )
         else:
             raise EncodingError(
                 "the fwRF forward pass (St-Yves & Naselaris gnet8x encoder) is not ported yet; "
@@ -382,14 +447,17 @@ class NED:
 
         self._dataset(modality, train_dataset)
         _check_type("model", model, str)
-        _check_value("model", model, MODELS[(modality, train_dataset)])
+        _check_value("model", model, self._models(modality, train_dataset))
         _check_type("imageset", imageset, str)
-        _check_value("imageset", imageset, IMAGESETS)
+        imagesets = IMAGESETS + [s for s in self._found(
+            f"modality-{modality}", f"train_dataset-{train_dataset}", f"model-{model}", prefix="imageset-")
+            if s not in IMAGESETS]
+        _check_value("imageset", imageset, imagesets)
         _check_type("subject", subject, int)
-        _check_value("subject", subject, SUBJECTS[(modality, train_dataset)])
+        _check_value("subject", subject, self._subjects(modality, train_dataset))
         if modality == "fmri":
             _check_type("roi", roi, str)
-            _check_value("roi", roi, ROIS[train_dataset])
+            _check_value("roi", roi, self._rois(train_dataset))
         _check_type("return_metadata", return_metadata, bool)
         folder = (
             Path(self.ned_dir)
@@ -410,6 +478,28 @@ class NED:
             return responses
         meta = folder / f"synthetic_neural_responses_metadata_{suffix}.npy"
         return responses, load_npy(self._require(meta, "pre-generated responses metadata"))
+
+
+def _brainbridge_extractor(metadata: dict) -> Callable[[np.ndarray], np.ndarray] | None:
+    """For a model brainbridge wrote: its bundled feature extractor as NED's images -> features callable."""
+    info = metadata.get("brainbridge") if isinstance(metadata, dict) else None
+    if not isinstance(info, dict) or not info.get("extractor"):
+        return None
+    from brainbridge.encoding.registry import get_extractor
+
+    extractor = get_extractor(str(info["extractor"]), device="cpu")
+    layers = [str(layer) for layer in info.get("layers") or extractor.default_layers]
+    fingerprint = info.get("extractor_fingerprint")
+    if fingerprint and extractor.fingerprint(layers) != fingerprint:
+        raise EncodingError(
+            f"the model was trained on {info['extractor']} features with another fingerprint "
+            "(other weights, preprocessing or brainbridge version); its features would not match"
+        )
+
+    def features(images: np.ndarray) -> np.ndarray:
+        return np.concatenate([f for _, f, _ in extractor.iter_features(images, layers=layers, progress=False)])
+
+    return features
 
 
 def _torch_numpy_globals() -> list:
