@@ -84,8 +84,9 @@ VIT_PCS = 250
 VIT_WEIGHTS_HINT = (
     "NED's vit_b_32 model needs torchvision's ViT-B/32 ImageNet weights file vit_b_32-d86f8d99.pth "
     "(what torchvision.models.vit_b_32(weights='DEFAULT') downloads from "
-    "https://download.pytorch.org/models/vit_b_32-d86f8d99.pth); brainbridge never downloads it: pass "
-    "feature_extractor=<callable images -> (N, 460800) features> to get_encoding_model"
+    "https://download.pytorch.org/models/vit_b_32-d86f8d99.pth into ~/.cache/torch/hub/checkpoints/, "
+    "where brainbridge looks for it, as in <BRAINBRIDGE_HOME>/weights/); brainbridge never downloads it: "
+    "copy the file there or pass feature_extractor=<callable images -> (N, 460800) features> to get_encoding_model"
 )
 
 
@@ -360,6 +361,8 @@ class NED:
         metadata = self.get_metadata(modality, train_dataset, model, subject, roi)
         if feature_extractor is None:
             feature_extractor = _brainbridge_extractor(metadata)
+        if feature_extractor is None and model == "vit_b_32":
+            feature_extractor = _local_vit()
         if feature_extractor is None:
             raise MissingWeightsError(VIT_WEIGHTS_HINT)
         loaded = {
@@ -498,6 +501,21 @@ def _brainbridge_extractor(metadata: dict) -> Callable[[np.ndarray], np.ndarray]
 
     def features(images: np.ndarray) -> np.ndarray:
         return np.concatenate([f for _, f, _ in extractor.iter_features(images, layers=layers, progress=False)])
+
+    return features
+
+
+def _local_vit() -> Callable[[np.ndarray], np.ndarray] | None:
+    """NED's ViT-B/32 features (12 blocks, 460,800 per image) when torchvision's weights file is local."""
+    from brainbridge.encoding.local_weights import VIT_LAYERS, find_weights, vit_b_32
+
+    path = find_weights("vit_b_32")
+    if path is None:
+        return None
+    extractor = vit_b_32(path, device="cpu")
+
+    def features(images: np.ndarray) -> np.ndarray:
+        return np.concatenate([f for _, f, _ in extractor.iter_features(images, layers=VIT_LAYERS, progress=False)])
 
     return features
 

@@ -323,7 +323,7 @@ _EXTRACTOR_LOCK = threading.Lock()
 
 def extractor_names() -> list[str]:
     """Names :func:`get_extractor` understands (``random_cnn_seed<N>`` for any N)."""
-    return ["gabor_v1", "efficientnet_lite0", "random_cnn", "random_cnn_seed<N>"]
+    return ["gabor_v1", "efficientnet_lite0", "random_cnn", "random_cnn_seed<N>", "vit_b_32", "alexnet"]
 
 
 def canonical_extractor_name(name: str) -> str:
@@ -339,7 +339,8 @@ def get_extractor(name: str, device: str = "auto") -> FeatureExtractor:
     """A feature extractor by name (built once per name and device, then reused).
 
     The one factory of feature extractors by name (the command line uses it too). ``name`` is
-    a family name (``gabor_v1``, ``efficientnet_lite0``, ``random_cnn``, ``random_cnn_seed<N>``;
+    a family name (``gabor_v1``, ``efficientnet_lite0``, ``random_cnn``, ``random_cnn_seed<N>``,
+    ``vit_b_32`` and ``alexnet`` from a local weights file, see :mod:`brainbridge.encoding.local_weights`;
     hyphenated spellings such as ``gabor-v1`` are deprecated aliases) or a registered model id
     (its card's extractor).
 
@@ -354,7 +355,7 @@ def get_extractor(name: str, device: str = "auto") -> FeatureExtractor:
         name = _all_cards()[name].extractor
     name = canonical_extractor_name(name)
     match = re.fullmatch(r"random_cnn(?:_seed(\d+))?", name)
-    if name not in ("gabor_v1", "efficientnet_lite0") and not match:
+    if name not in ("gabor_v1", "efficientnet_lite0", "vit_b_32", "alexnet") and not match:
         raise ModelNotFoundError(valid_values_message("feature extractor", name, extractor_names()))
     if match:
         name = f"random_cnn_seed{int(match.group(1) or 0)}"  # one cache entry for random_cnn and ..._seed0
@@ -366,6 +367,11 @@ def get_extractor(name: str, device: str = "auto") -> FeatureExtractor:
                 _EXTRACTORS[key] = features.GaborV1()
             elif name == "efficientnet_lite0":
                 _EXTRACTORS[key] = features.efficientnet_lite0(device=resolved)
+            elif name in ("vit_b_32", "alexnet"):
+                # torchvision's ImageNet weights from a local file only (MissingWeightsError names it)
+                from brainbridge.encoding import local_weights
+
+                _EXTRACTORS[key] = getattr(local_weights, name)(device=resolved)
             else:
                 assert match is not None  # the names left are random_cnn[_seed<N>]
                 _EXTRACTORS[key] = features.random_cnn(int(match.group(1) or 0), device=resolved)
