@@ -153,6 +153,7 @@ class LinearisingFit:
     outputs: dict[str, np.ndarray]
     info: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    _folded: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_features(self) -> int:
@@ -169,14 +170,31 @@ class LinearisingFit:
             raise EncodingError(f"the fit needs (N, {self.n_features}) features, got {x.shape}")
         return ((x - self.scaler_mean) / self.scaler_scale) @ self.components.T.astype(np.float64)
 
+    def _maps(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The scaler folded into the PCA, and every repetition's regression side by side (float32)."""
+        if self._folded is None:
+            components = self.components.astype(np.float64)
+            projection = (components / self.scaler_scale).T  # (F, k): standardise and project in one map
+            offset = -(self.scaler_mean / self.scaler_scale) @ components.T
+            reps, outputs, k = self.coef.shape
+            # every repetition's regression in one product: (N, k) @ (k, reps * outputs)
+            regression = np.ascontiguousarray(self.coef.reshape(reps * outputs, k).T, dtype=np.float32)
+            self._folded = (projection.astype(np.float32), offset.astype(np.float32), regression,
+                            self.intercept.reshape(-1).astype(np.float32))
+        return self._folded
+
     def predict(self, features: np.ndarray) -> np.ndarray:
-        """float32 predictions ``(N, *output_shape)`` for ``(N, F)`` features."""
-        z = self.principal_components(features)
-        reps, outputs, k = self.coef.shape
-        # every repetition's regression in one product: (N, k) @ (k, reps * outputs)
-        weights = self.coef.reshape(reps * outputs, k).T.astype(np.float64)
-        out = z @ weights + self.intercept.reshape(-1)
-        return out.astype(np.float32).reshape(len(z), *self.output_shape)
+        """float32 predictions ``(N, *output_shape)`` for ``(N, F)`` features (float32 products, as
+        scikit-learn's pipeline on float32 features)."""
+        x = np.asarray(features, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise EncodingError(f"the fit needs (N, {self.n_features}) features, got {x.shape}")
+        projection, offset, regression, intercept = self._maps()
+        z = x @ projection
+        z += offset
+        out = z @ regression
+        out += intercept
+        return out.reshape(len(x), *self.output_shape)
 
     def ned_parameters(self) -> tuple[dict, dict, dict]:
         """NED's parameter dicts: ``(StandardScaler, PCA, {'rep-1': LinearRegression, ...})``."""
