@@ -14,7 +14,7 @@ from brainbridge.assemblies import NeuronRecordingAssembly
 from brainbridge.cli import main
 from brainbridge.encoding.errors import InvalidParameterError
 from brainbridge.errors import AssemblyError
-from brainbridge.examples import encoding_job, ground_truth
+from brainbridge.examples import encoding_job, ground_truth, modalities_job
 from brainbridge.examples.main_job import CORE_STEPS, default_steps, run_main_job
 
 CHEAP = ["gabor_v1", "random_cnn"]
@@ -22,6 +22,7 @@ ENCODING_STEPS = [
     ("score", encoding_job.step_score_families),
     ("encode", encoding_job.step_encode_new_images),
     ("plots", encoding_job.step_encoding_plots),
+    *modalities_job.MODALITY_STEPS,
 ]
 
 

@@ -21,7 +21,7 @@ import xarray as xr
 
 from brainbridge import stats
 from brainbridge.errors import AssemblyError
-from brainbridge.examples import encoding_job
+from brainbridge.examples import encoding_job, modalities_job
 from brainbridge.examples.build import ASSEMBLY_IDENTIFIER
 from brainbridge.formatting import format_table
 
@@ -392,6 +392,8 @@ ENCODING_STEPS: list[tuple[str, Step]] = [
     ("score_families", encoding_job.step_score_families),
     ("encode_new_images", encoding_job.step_encode_new_images),
     ("encoding_plots", encoding_job.step_encoding_plots),
+    # the other two modalities: NSD-like fMRI and THINGS-EEG2-like EEG (examples/modalities_job.py)
+    *modalities_job.MODALITY_STEPS,
 ]
 
 
