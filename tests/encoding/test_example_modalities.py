@@ -64,3 +64,6 @@ def test_the_job_steps_train_score_plot_and_export_fmri_and_eeg(tmp_path):
         assert (tmp_path / name).stat().st_size > (10_000 if name.endswith(".png") else 300)
     assert context["ned_shapes"] == {"fmri": (24, 30), "eeg": (24, 4, 63, 140)}
     assert any(line.startswith("NED layout") for line in lines)
+    from brainbridge import catalogs
+
+    assert modalities.MODALITIES_CATALOG not in catalogs.list_catalogs()  # the job left none registered

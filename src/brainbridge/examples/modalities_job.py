@@ -64,7 +64,12 @@ def step_modalities_data(context: dict, echo: Echo) -> None:
     """Load the simulated fMRI and EEG assemblies (``fmri``, ``eeg`` in the context)."""
     from brainbridge import catalogs
     from brainbridge.examples.build import ASSEMBLY_IDENTIFIER
-    from brainbridge.examples.modalities import EEG_IDENTIFIER, FMRI_IDENTIFIER, register_modalities_catalog
+    from brainbridge.examples.modalities import (
+        EEG_IDENTIFIER,
+        FMRI_IDENTIFIER,
+        MODALITIES_CATALOG,
+        register_modalities_catalog,
+    )
 
     if context.get("assembly_identifier", ASSEMBLY_IDENTIFIER) != ASSEMBLY_IDENTIFIER:
         return  # another assembly's job: the example's fMRI/EEG steps do not apply
@@ -74,9 +79,14 @@ def step_modalities_data(context: dict, echo: Echo) -> None:
         echo("fMRI and EEG steps skipped: the encoding extra is not installed (pip install 'brainbridge[encoding]')")
         return
     started = time.perf_counter()
+    registered_before = MODALITIES_CATALOG in catalogs.list_catalogs()
     register_modalities_catalog()
-    context["fmri"] = catalogs.get_assembly(FMRI_IDENTIFIER)
-    context["eeg"] = catalogs.get_assembly(EEG_IDENTIFIER)
+    try:
+        context["fmri"] = catalogs.get_assembly(FMRI_IDENTIFIER)
+        context["eeg"] = catalogs.get_assembly(EEG_IDENTIFIER)
+    finally:
+        if not registered_before:  # the job leaves the process's catalogs as it found them
+            catalogs.unregister(MODALITIES_CATALOG)
     echo("")
     echo(f"fMRI and EEG: loaded {FMRI_IDENTIFIER} {dict(context['fmri'].sizes)} and {EEG_IDENTIFIER} "
          f"{dict(context['eeg'].sizes)} ({time.perf_counter() - started:.1f} s)")
