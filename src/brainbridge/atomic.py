@@ -145,7 +145,9 @@ def promote_partial(partial: str | os.PathLike, target: str | os.PathLike, *, du
     continue it) into place as ``target``; both in the same folder, so the rename is atomic."""
     partial, target = Path(partial), Path(target)
     if partial.parent.resolve() != target.parent.resolve():
-        raise OSError(f"{partial} and {target} must be in the same folder for an atomic rename")
+        from brainbridge.errors import InvalidParameterError
+
+        raise InvalidParameterError(f"{partial} and {target} must be in the same folder for an atomic rename")
     if durable:
         _fsync_file(partial)
     os.replace(partial, target)
