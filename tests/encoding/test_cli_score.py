@@ -98,8 +98,12 @@ def test_score_errors(tmp_path):
     runner = CliRunner()
     neither = runner.invoke(main, ["score", "--assembly", str(neural)])
     assert neither.exit_code == 2 and "exactly one of --features" in neither.output
-    unknown = runner.invoke(main, ["score", "--model", "alexnet", "--assembly", str(neural)])
+    unknown = runner.invoke(main, ["score", "--model", "resnet50", "--assembly", str(neural)])
     assert unknown.exit_code == 1 and "Valid values" in unknown.output and "gabor_v1" in unknown.output
+    # alexnet is known but its weights are a local file: one line naming it, no traceback, no download
+    weights = runner.invoke(main, ["score", "--model", "alexnet", "--assembly", str(neural)])
+    assert weights.exit_code == 1 and "alexnet-owt-7be5be79.pth" in weights.output
+    assert "Traceback" not in weights.output and len(weights.output.strip().splitlines()) == 1
     bad_bin = runner.invoke(main, ["score", "--features", str(features), "--assembly", str(neural), "--time-bin", "x"])
     assert bad_bin.exit_code == 2 and "--time-bin" in bad_bin.output
     plot_rdm = runner.invoke(main, ["score", "--features", str(features), "--assembly", str(neural), "--metric", "rdm",

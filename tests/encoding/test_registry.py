@@ -151,4 +151,4 @@ def test_describe_and_extractors_by_name():
     assert gabor is get_extractor("ephys-brainbridge_example-gabor_v1")  # built once, by card too
     assert get_extractor("random_cnn_seed3", device="cpu").identifier == "random_cnn_seed3"
     with pytest.raises(ModelNotFoundError, match=r"Valid values are: \['gabor_v1'"):
-        get_extractor("alexnet")
+        get_extractor("resnet50")
