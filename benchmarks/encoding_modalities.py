@@ -49,35 +49,56 @@ def sklearn_fits(x, targets, k):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return [make_pipeline(StandardScaler(), PCA(k, svd_solver="full"), LinearRegression()).fit(x, targets[:, r])
-            for r in range(targets.shape[1])]
+    return [
+        make_pipeline(StandardScaler(), PCA(k, svd_solver="full"), LinearRegression()).fit(x, targets[:, r])
+        for r in range(targets.shape[1])
+    ]
 
 
-def recipe(name: str, n_train: int, n_test: int, n_features: int, reps: int, output_shape: tuple, k: int) -> None:
+def recipe(
+    name: str, n_train: int, n_test: int, n_features: int, reps: int, output_shape: tuple, k: int
+) -> None:
     from brainbridge.encoding.linearising import LinearisingFit, LinearisingRecipe, fit_linearising
 
     rng = np.random.default_rng(0)
     outputs = int(np.prod(output_shape))
-    x = (rng.normal(size=(n_train + n_test, n_features)) * np.geomspace(3, 0.05, n_features)).astype(np.float32)
+    x = (rng.normal(size=(n_train + n_test, n_features)) * np.geomspace(3, 0.05, n_features)).astype(
+        np.float32
+    )
     weights = rng.normal(size=(n_features, outputs)).astype(np.float32) / np.sqrt(n_features)
-    targets = (x[:n_train] @ weights)[:, None, :] + rng.normal(size=(n_train, reps, outputs)).astype(np.float32)
+    targets = (x[:n_train] @ weights)[:, None, :] + rng.normal(size=(n_train, reps, outputs)).astype(
+        np.float32
+    )
     x_train, x_test = x[:n_train], x[n_train:]
 
     fit_ours, arrays = _timed(lambda: fit_linearising(x_train, targets, LinearisingRecipe(n_components=k)), 1)
     shape = (reps, *output_shape) if reps > 1 else output_shape
-    ours = LinearisingFit(key="bench", modality=name, recipe=LinearisingRecipe(n_components=k), output_shape=shape,
-                          outputs={}, **arrays)
+    ours = LinearisingFit(
+        key="bench",
+        modality=name,
+        recipe=LinearisingRecipe(n_components=k),
+        output_shape=shape,
+        outputs={},
+        **arrays,
+    )
     fit_peer, pipes = _timed(lambda: sklearn_fits(x_train, targets, k), 1)
     t_ours, pred_ours = _timed(lambda: ours.predict(x_test))
-    t_peer, pred_peer = _timed(lambda: np.stack([p.predict(x_test) for p in pipes], axis=1).reshape(len(x_test),
-                                                                                                      *shape))
+    t_peer, pred_peer = _timed(
+        lambda: np.stack([p.predict(x_test) for p in pipes], axis=1).reshape(len(x_test), *shape)
+    )
     scale = np.abs(pred_peer).max()
     diff = float(np.abs(pred_ours - pred_peer).max() / scale)
-    print(f"{name}: train {n_train} x {n_features} features, PCA {k}, {reps} repetition(s) x {outputs} outputs; "
-          f"predict {n_test} images")
-    print(f"  fit      brainbridge {fit_ours:7.2f} s   sklearn {fit_peer:7.2f} s   ratio {fit_peer / fit_ours:5.1f}x")
-    print(f"  predict  brainbridge {n_test / t_ours:7.0f} img/s sklearn {n_test / t_peer:7.0f} img/s "
-          f"ratio {t_peer / t_ours:5.1f}x   (max |difference| / max |prediction| = {diff:.1e})")
+    print(
+        f"{name}: train {n_train} x {n_features} features, PCA {k}, {reps} repetition(s) x {outputs} outputs; "
+        f"predict {n_test} images"
+    )
+    print(
+        f"  fit      brainbridge {fit_ours:7.2f} s   sklearn {fit_peer:7.2f} s   ratio {fit_peer / fit_ours:5.1f}x"
+    )
+    print(
+        f"  predict  brainbridge {n_test / t_ours:7.0f} img/s sklearn {n_test / t_peer:7.0f} img/s "
+        f"ratio {t_peer / t_ours:5.1f}x   (max |difference| / max |prediction| = {diff:.1e})"
+    )
 
 
 class _MeanPool:
@@ -117,29 +138,53 @@ def pregeneration_memory(sizes: list[int], voxels: int, folder: Path) -> None:
     from brainbridge.encoding.ned_export import pregenerate_ned
 
     rng = np.random.default_rng(1)
-    arrays = fit_linearising(rng.normal(size=(300, 64)), rng.normal(size=(300, voxels)), LinearisingRecipe(32))
-    fit = LinearisingFit(key="bench", modality="fmri", recipe=LinearisingRecipe(32), output_shape=(voxels,),
-                         outputs={}, **arrays)
-    model = LinearisingModel(card=None, rois=["V1"], subject="subj01", extractor=_MeanPool(), layers=["pool"],
-                             fits={"V1": fit})
-    print(f"pre-generation to HDF5 (NED layout, {voxels} voxels, batches of 256 images, images memory-mapped):")
+    arrays = fit_linearising(
+        rng.normal(size=(300, 64)), rng.normal(size=(300, voxels)), LinearisingRecipe(32)
+    )
+    fit = LinearisingFit(
+        key="bench",
+        modality="fmri",
+        recipe=LinearisingRecipe(32),
+        output_shape=(voxels,),
+        outputs={},
+        **arrays,
+    )
+    model = LinearisingModel(
+        card=None, rois=["V1"], subject="subj01", extractor=_MeanPool(), layers=["pool"], fits={"V1": fit}
+    )
+    print(
+        f"pre-generation to HDF5 (NED layout, {voxels} voxels, batches of 256 images, images memory-mapped):"
+    )
     for n in sizes:
-        images = np.lib.format.open_memmap(folder / f"images_{n}.npy", mode="w+", dtype=np.uint8,
-                                           shape=(n, 3, 32, 32))
+        images = np.lib.format.open_memmap(
+            folder / f"images_{n}.npy", mode="w+", dtype=np.uint8, shape=(n, 3, 32, 32)
+        )
         for start in range(0, n, 1000):
-            images[start:start + 1000] = rng.integers(0, 256, size=images[start:start + 1000].shape, dtype=np.uint8)
+            images[start : start + 1000] = rng.integers(
+                0, 256, size=images[start : start + 1000].shape, dtype=np.uint8
+            )
         images.flush()
         images = np.load(folder / f"images_{n}.npy", mmap_mode="r")
         tracemalloc.start()
         start = time.perf_counter()
-        path = pregenerate_ned(model, images, folder / f"ned_{n}", train_dataset="bench", model_name="meanpool",
-                               imageset=f"n{n}", batch_size=256, progress=False)
+        path = pregenerate_ned(
+            model,
+            images,
+            folder / f"ned_{n}",
+            train_dataset="bench",
+            model_name="meanpool",
+            imageset=f"n{n}",
+            batch_size=256,
+            progress=False,
+        )
         elapsed = time.perf_counter() - start
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         size = path.stat().st_size
-        print(f"  N = {n:6d}: peak traced memory {peak / 2**20:6.1f} MiB, file {size / 2**20:7.1f} MiB, "
-              f"{n / elapsed:6.0f} img/s")
+        print(
+            f"  N = {n:6d}: peak traced memory {peak / 2**20:6.1f} MiB, file {size / 2**20:7.1f} MiB, "
+            f"{n / elapsed:6.0f} img/s"
+        )
         os.remove(path)
 
 
@@ -148,9 +193,18 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     args = parser.parse_args()
     q = args.quick
-    recipe("fmri", 1000 if q else 3000, 500 if q else 2000, 1024 if q else 4096, 1, (500 if q else 2000,), 100 if q
-           else 250)
-    recipe("eeg", 800 if q else 1654, 200 if q else 1000, 1024 if q else 4096, 4, (63, 140), 100 if q else 250)
+    recipe(
+        "fmri",
+        1000 if q else 3000,
+        500 if q else 2000,
+        1024 if q else 4096,
+        1,
+        (500 if q else 2000,),
+        100 if q else 250,
+    )
+    recipe(
+        "eeg", 800 if q else 1654, 200 if q else 1000, 1024 if q else 4096, 4, (63, 140), 100 if q else 250
+    )
     with tempfile.TemporaryDirectory() as tmp:
         pregeneration_memory([1000, 5000] if q else [2000, 10000], 2000, Path(tmp))
     return 0

@@ -34,8 +34,11 @@ def voxels(seed=0, reps=3) -> VoxelAssembly:
         rng.normal(size=(len(IDS) * reps, n_vox)).astype("float32"),
         stimulus_id=IDS * reps,
         subject=["subj01"] * 3 + ["subj02"] * 2,
-        rois={"V1": [True, True, False, False, False], "early": [True, True, True, False, False],
-              "FFA-1": [False, False, False, True, True]},
+        rois={
+            "V1": [True, True, False, False, False],
+            "early": [True, True, True, False, False],
+            "FFA-1": [False, False, False, True, True],
+        },
         xyz=np.arange(15).reshape(5, 3),
         ncsnr=[0.5, 0.4, 0.1, np.nan, 0.7],
     )
@@ -65,13 +68,19 @@ def test_voxel_assembly_holds_overlapping_rois_and_selects_them():
         select_rois(a, "V7")
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda a: a.rename(voxel="neuroid"), "presentation x voxel"),
-    (lambda a: a.reset_index("voxel").drop_vars(["roi_V1", "roi_early", "roi_FFA-1"]), "at least one boolean ROI"),
-    (lambda a: a.reset_index("voxel").assign_coords(roi_V1=("voxel", np.arange(5))), "must be boolean"),
-    (lambda a: a.reset_index("voxel").drop_vars("subject"), "'subject' \\(on voxel\\) is missing"),
-    (lambda a: a.reset_index("voxel").assign_coords(ncsnr=("voxel", -np.ones(5))), "non-negative"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a.rename(voxel="neuroid"), "presentation x voxel"),
+        (
+            lambda a: a.reset_index("voxel").drop_vars(["roi_V1", "roi_early", "roi_FFA-1"]),
+            "at least one boolean ROI",
+        ),
+        (lambda a: a.reset_index("voxel").assign_coords(roi_V1=("voxel", np.arange(5))), "must be boolean"),
+        (lambda a: a.reset_index("voxel").drop_vars("subject"), "'subject' \\(on voxel\\) is missing"),
+        (lambda a: a.reset_index("voxel").assign_coords(ncsnr=("voxel", -np.ones(5))), "non-negative"),
+    ],
+)
 def test_voxel_assembly_validation_says_what_is_wrong(change, message):
     broken = VoxelAssembly(change(voxels()))
     with pytest.raises(AssemblyError, match=message):
@@ -88,7 +97,9 @@ def test_eeg_assembly_layout_trials_and_time_selection():
     np.testing.assert_array_equal(trials[2, 3], a.values[3 * 6 + 2])
     with pytest.raises(AssemblyError, match="different numbers of repetitions"):
         EEGAssembly(a.isel(presentation=slice(0, 20))).trials()
-    bad = EEGAssembly(a.reset_index("channel_name").assign_coords(channel_name=("channel", ["Oz", "Oz", "O1"])))
+    bad = EEGAssembly(
+        a.reset_index("channel_name").assign_coords(channel_name=("channel", ["Oz", "Oz", "O1"]))
+    )
     with pytest.raises(AssemblyError, match="channel names repeat"):
         bad.validate()
     with pytest.raises(AssemblyError, match="time_bin"):
@@ -131,13 +142,24 @@ def test_package_fetch_and_load_through_a_catalog(catalog, tmp_path):
         (folder / f"{sid}.png").write_bytes(sid.encode())
         stimuli.stimulus_paths[sid] = folder / f"{sid}.png"
     package_stimulus_set(catalog.identifier, stimuli, "test.modalities.stimuli")
-    package_data_assembly(catalog.identifier, voxels(), "test.fmri", "test.modalities.stimuli",
-                          assembly_class_name="VoxelAssembly")
-    package_data_assembly(catalog.identifier, eeg(), "test.eeg", "test.modalities.stimuli",
-                          assembly_class_name="EEGAssembly")
+    package_data_assembly(
+        catalog.identifier,
+        voxels(),
+        "test.fmri",
+        "test.modalities.stimuli",
+        assembly_class_name="VoxelAssembly",
+    )
+    package_data_assembly(
+        catalog.identifier, eeg(), "test.eeg", "test.modalities.stimuli", assembly_class_name="EEGAssembly"
+    )
     with pytest.raises(AssemblyError, match="presentation x voxel"):
-        package_data_assembly(catalog.identifier, eeg(), "test.bad", "test.modalities.stimuli",
-                              assembly_class_name="VoxelAssembly")
+        package_data_assembly(
+            catalog.identifier,
+            eeg(),
+            "test.bad",
+            "test.modalities.stimuli",
+            assembly_class_name="VoxelAssembly",
+        )
     fmri = catalogs.get_assembly("test.fmri")
     assert type(fmri) is VoxelAssembly and fmri["category"].values[:2].tolist() == ["face", "house"]
     np.testing.assert_allclose(fmri["ncsnr"].values, voxels()["ncsnr"].values)

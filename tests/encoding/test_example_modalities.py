@@ -32,7 +32,11 @@ def test_eeg_set_has_the_documented_design_and_no_signal_before_onset():
     assert isinstance(a, EEGAssembly) and a.shape == (1560, 63, 140)
     a.validate()
     times = a["time"].values
-    assert times[0] == pytest.approx(-0.1) and times[-1] == pytest.approx(0.595) and len(set(a["channel_name"].values)) == 63
+    assert (
+        times[0] == pytest.approx(-0.1)
+        and times[-1] == pytest.approx(0.595)
+        and len(set(a["channel_name"].values)) == 63
+    )
     split = np.asarray(a["split"].values)
     train, _ = EEGAssembly(a.isel(presentation=np.flatnonzero(split == "train"))).trials()
     test, _ = EEGAssembly(a.isel(presentation=np.flatnonzero(split == "test"))).trials()

@@ -61,13 +61,21 @@ def test_recipe_validation_and_bad_inputs():
     y[0, 0, 0] = np.nan
     with pytest.raises(EncodingError, match="finite"):
         fit_linearising(x, y)
-    assert [name for name, _ in LinearisingRecipe().sklearn_pipeline().steps] == ["scaler", "pca", "regression"]
+    assert [name for name, _ in LinearisingRecipe().sklearn_pipeline().steps] == [
+        "scaler",
+        "pca",
+        "regression",
+    ]
 
 
 def features_assembly(ids, x):
     return ModelFeaturesAssembly(
-        x.astype(np.float32), dims=["presentation", "neuroid"],
-        coords={"stimulus_id": ("presentation", list(ids)), "neuroid_id": ("neuroid", [f"f{i}" for i in range(x.shape[1])])},
+        x.astype(np.float32),
+        dims=["presentation", "neuroid"],
+        coords={
+            "stimulus_id": ("presentation", list(ids)),
+            "neuroid_id": ("neuroid", [f"f{i}" for i in range(x.shape[1])]),
+        },
     )
 
 
@@ -78,27 +86,38 @@ def test_fmri_fit_per_subject_and_roi_is_cached_and_matches_sklearn(tmp_path):
     x = rng.normal(size=(n, p))
     responses = np.concatenate([x @ rng.normal(size=(p, 6)) + rng.normal(size=(n, 6)) for _ in range(2)])
     voxels = VoxelAssembly.from_arrays(
-        responses, stimulus_id=ids * 2, subject=["s1"] * 4 + ["s2"] * 2,
+        responses,
+        stimulus_id=ids * 2,
+        subject=["s1"] * 4 + ["s2"] * 2,
         rois={"V1": [1, 1, 0, 0, 1, 0], "V4": [0, 1, 1, 1, 0, 1]},
     )
     features = features_assembly(ids[::-1], x[::-1])  # another order: aligned on stimulus_id
     recipe = LinearisingRecipe(n_components=8)
-    fit = get_or_train_linearising(voxels, features=features, subject="s1", roi="V4", recipe=recipe, root=tmp_path)
+    fit = get_or_train_linearising(
+        voxels, features=features, subject="s1", roi="V4", recipe=recipe, root=tmp_path
+    )
     assert fit.output_shape == (3,) and fit.outputs["voxel_id"].tolist() == ["s1_v1", "s1_v2", "s1_v3"]
     x_test = rng.normal(size=(5, p))
     target = (responses[:n] + responses[n:])[:, [1, 2, 3]] / 2
-    np.testing.assert_allclose(fit.predict(x_test), sklearn_predictions(x, target, x_test, 8), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        fit.predict(x_test), sklearn_predictions(x, target, x_test, 8), rtol=1e-4, atol=1e-4
+    )
     # a second call reads the cache; another subject/ROI is another key
-    again = get_or_train_linearising(voxels, features=features, subject="s1", roi="V4", recipe=recipe, root=tmp_path)
+    again = get_or_train_linearising(
+        voxels, features=features, subject="s1", roi="V4", recipe=recipe, root=tmp_path
+    )
     assert again.key == fit.key and again.path == fit.path
     np.testing.assert_array_equal(again.predict(x_test), fit.predict(x_test))
-    other = get_or_train_linearising(voxels, features=features, subject="s2", roi="V4", recipe=recipe, root=tmp_path)
+    other = get_or_train_linearising(
+        voxels, features=features, subject="s2", roi="V4", recipe=recipe, root=tmp_path
+    )
     assert other.key != fit.key and other.output_shape == (1,)
     # a damaged entry is a warned miss, trained again
     (fit.path / "linearising.npz").write_bytes(b"garbage")
     with pytest.warns(UserWarning, match="changed since it was written"):
-        retrained = get_or_train_linearising(voxels, features=features, subject="s1", roi="V4", recipe=recipe,
-                                             root=tmp_path)
+        retrained = get_or_train_linearising(
+            voxels, features=features, subject="s1", roi="V4", recipe=recipe, root=tmp_path
+        )
     np.testing.assert_array_equal(retrained.predict(x_test), fit.predict(x_test))
     assert load_linearising(fit.key, tmp_path) is not None
     with pytest.raises(InvalidParameterError, match="Valid values are"):
@@ -112,13 +131,18 @@ def test_eeg_fit_one_regression_per_training_repetition(tmp_path):
     n, p, reps, ch, t = 40, 25, 4, 3, 5
     ids = [f"img{i}" for i in range(n)]
     x = rng.normal(size=(n, p))
-    trials = np.einsum("np,pct->nct", x, rng.normal(size=(p, ch, t)))[:, None] + rng.normal(size=(n, reps, ch, t))
-    eeg = EEGAssembly.from_arrays(
-        trials.transpose(1, 0, 2, 3).reshape(reps * n, ch, t), stimulus_id=ids * reps,
-        channel_name=["O1", "Oz", "O2"], time=np.arange(t) * 0.01 - 0.01,
+    trials = np.einsum("np,pct->nct", x, rng.normal(size=(p, ch, t)))[:, None] + rng.normal(
+        size=(n, reps, ch, t)
     )
-    fit = get_or_train_linearising(eeg, features=features_assembly(ids, x),
-                                   recipe=LinearisingRecipe(n_components=10), root=tmp_path)
+    eeg = EEGAssembly.from_arrays(
+        trials.transpose(1, 0, 2, 3).reshape(reps * n, ch, t),
+        stimulus_id=ids * reps,
+        channel_name=["O1", "Oz", "O2"],
+        time=np.arange(t) * 0.01 - 0.01,
+    )
+    fit = get_or_train_linearising(
+        eeg, features=features_assembly(ids, x), recipe=LinearisingRecipe(n_components=10), root=tmp_path
+    )
     x_test = rng.normal(size=(6, p))
     got = fit.predict(x_test)
     assert got.shape == (6, reps, ch, t)
@@ -159,10 +183,15 @@ def fmri_catalog(tmp_path):
         stimuli.stimulus_paths[sid] = folder / f"{sid}.png"
     package_stimulus_set(name, stimuli, "test.lin.stimuli")
     voxels = VoxelAssembly.from_arrays(
-        rng.normal(size=(48, 5)), stimulus_id=ids * 2, subject=["a", "a", "a", "b", "b"],
-        rois={"V1": [1, 1, 0, 1, 0], "FFA": [0, 1, 1, 0, 1]}, ncsnr=np.full(5, 0.5),
+        rng.normal(size=(48, 5)),
+        stimulus_id=ids * 2,
+        subject=["a", "a", "a", "b", "b"],
+        rois={"V1": [1, 1, 0, 1, 0], "FFA": [0, 1, 1, 0, 1]},
+        ncsnr=np.full(5, 0.5),
     )
-    package_data_assembly(name, voxels, "test.lin.fmri", "test.lin.stimuli", assembly_class_name="VoxelAssembly")
+    package_data_assembly(
+        name, voxels, "test.lin.fmri", "test.lin.stimuli", assembly_class_name="VoxelAssembly"
+    )
     yield catalog, folder, images
     catalogs.unregister(name)
 
@@ -176,9 +205,15 @@ def test_a_card_trains_on_a_catalogued_assembly_and_encodes_ned_shapes(fmri_cata
 
     _, folder, images = fmri_catalog
     assembly = catalogs.get_assembly("test.lin.fmri")
-    card = linearising_card(assembly, assembly_identifier="test.lin.fmri", train_dataset="user_nsd",
-                            model="gabor_lin", extractor="gabor_v1", layers="energy",
-                            recipe=LinearisingRecipe(n_components=6))
+    card = linearising_card(
+        assembly,
+        assembly_identifier="test.lin.fmri",
+        train_dataset="user_nsd",
+        model="gabor_lin",
+        extractor="gabor_v1",
+        layers="energy",
+        recipe=LinearisingRecipe(n_components=6),
+    )
     assert card.model_id == "fmri-user_nsd-gabor_lin" and card.output_dims == ("presentation", "voxel")
     assert card.subjects == ("a", "b") and set(card.roi_key.valid_values) == {"V1", "FFA"}
     register_model(card)

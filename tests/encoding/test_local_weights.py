@@ -39,8 +39,10 @@ def images(n=2, size=64, seed=0):
 
 
 def test_without_weights_one_line_names_the_file_and_where_ned_users_have_it(tmp_path):
-    for name, build, filename in (("vit_b_32", vit_b_32, "vit_b_32-d86f8d99.pth"),
-                                  ("alexnet", alexnet, "alexnet-owt-7be5be79.pth")):
+    for name, build, filename in (
+        ("vit_b_32", vit_b_32, "vit_b_32-d86f8d99.pth"),
+        ("alexnet", alexnet, "alexnet-owt-7be5be79.pth"),
+    ):
         assert find_weights(name) is None
         with pytest.raises(MissingWeightsError) as info:
             build()
@@ -62,12 +64,16 @@ def test_vit_loads_a_torchvision_layout_state_dict_and_gives_ned_features(vit_fi
     # the last block's output equals the saved module's own forward pass on the same input
     captured = {}
     module.eval()
-    handle = module.encoder.layers.encoder_layer_11.register_forward_hook(lambda m, i, o: captured.update(out=o))
+    handle = module.encoder.layers.encoder_layer_11.register_forward_hook(
+        lambda m, i, o: captured.update(out=o)
+    )
     _, resized = next(image_source(batch).batches(2, 224))
     with torch.inference_mode():
         logits = module(torch.from_numpy(extractor.preprocessing.normalize(resized)))
     handle.remove()
-    np.testing.assert_allclose(features[:, -50 * 768:], captured["out"].reshape(2, -1).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        features[:, -50 * 768 :], captured["out"].reshape(2, -1).numpy(), rtol=1e-5, atol=1e-5
+    )
     assert logits.shape == (2, 1000)
 
 
@@ -78,8 +84,10 @@ def test_older_mlp_names_safetensors_and_a_home_weights_folder(vit_file):
     from brainbridge.encoding.registry import get_extractor
 
     _, module = vit_file
-    renamed = {k.replace("mlp.0.", "mlp.linear_1.").replace("mlp.3.", "mlp.linear_2."): v.contiguous()
-               for k, v in module.state_dict().items()}
+    renamed = {
+        k.replace("mlp.0.", "mlp.linear_1.").replace("mlp.3.", "mlp.linear_2."): v.contiguous()
+        for k, v in module.state_dict().items()
+    }
     folder = config.home() / "weights"
     folder.mkdir(parents=True)
     save_file(renamed, str(folder / "vit_b_32-d86f8d99.safetensors"))
@@ -95,8 +103,11 @@ def test_alexnet_layers_and_a_wrong_or_malicious_file(tmp_path):
     good = tmp_path / "alexnet.pth"
     torch.save(state, good)
     extractor = alexnet(good, device="cpu")
-    _, out, shapes = next(extractor.iter_features(images(2), layers=["features.2", "features.12", "classifier.6"],
-                                                  progress=False))
+    _, out, shapes = next(
+        extractor.iter_features(
+            images(2), layers=["features.2", "features.12", "classifier.6"], progress=False
+        )
+    )
     assert out.shape == (2, 64 * 4 * 4 + 256 * 4 * 4 + 1000)  # conv maps pooled to 4 x 4
     assert [shape for _, shape in shapes] == [(64, 4, 4), (256, 4, 4), (1000,)]
     with pytest.raises(EncodingError, match="not a vit_b_32 state dict in torchvision's layout"):

@@ -37,13 +37,23 @@ def eeg_model(gabor, root, n_train=N_TRAIN):
     reps = 4
     trials = signal[None] + rng.normal(size=(reps, n_train, 3, 6))
     eeg = EEGAssembly.from_arrays(
-        trials.reshape(reps * n_train, 3, 6), stimulus_id=list(features["stimulus_id"].values) * reps,
-        channel_name=["O1", "Oz", "O2"], time=np.arange(6) * 0.02 - 0.02, subject="sub-01",
+        trials.reshape(reps * n_train, 3, 6),
+        stimulus_id=list(features["stimulus_id"].values) * reps,
+        channel_name=["O1", "Oz", "O2"],
+        time=np.arange(6) * 0.02 - 0.02,
+        subject="sub-01",
     )
-    fit = get_or_train_linearising(eeg, extractor=gabor, layers="energy", features=features,
-                                   recipe=LinearisingRecipe(n_components=8), root=root)
-    return LinearisingModel(card=None, rois=["all"], subject="sub-01", extractor=gabor, layers=["energy"],
-                            fits={"all": fit})
+    fit = get_or_train_linearising(
+        eeg,
+        extractor=gabor,
+        layers="energy",
+        features=features,
+        recipe=LinearisingRecipe(n_components=8),
+        root=root,
+    )
+    return LinearisingModel(
+        card=None, rois=["all"], subject="sub-01", extractor=gabor, layers=["energy"], fits={"all": fit}
+    )
 
 
 def fmri_model(gabor, root):
@@ -53,23 +63,43 @@ def fmri_model(gabor, root):
     signal = features.values[:, :40] @ rng.normal(size=(40, 5))
     trials = np.concatenate([signal + rng.normal(size=signal.shape) for _ in range(2)])
     voxels = VoxelAssembly.from_arrays(
-        trials, stimulus_id=list(features["stimulus_id"].values) * 2, subject="subj02",
-        rois={"V1": [1, 1, 1, 0, 0], "FFA": [0, 0, 1, 1, 1]}, ncsnr=np.linspace(0.1, 0.9, 5),
+        trials,
+        stimulus_id=list(features["stimulus_id"].values) * 2,
+        subject="subj02",
+        rois={"V1": [1, 1, 1, 0, 0], "FFA": [0, 0, 1, 1, 1]},
+        ncsnr=np.linspace(0.1, 0.9, 5),
     )
-    fits = {roi: get_or_train_linearising(voxels, extractor=gabor, layers="energy", features=features, roi=roi,
-                                          subject="subj02", recipe=LinearisingRecipe(n_components=8), root=root)
-            for roi in ("V1", "FFA")}
-    return LinearisingModel(card=None, rois=["V1", "FFA"], subject="subj02", extractor=gabor, layers=["energy"],
-                            fits=fits)
+    fits = {
+        roi: get_or_train_linearising(
+            voxels,
+            extractor=gabor,
+            layers="energy",
+            features=features,
+            roi=roi,
+            subject="subj02",
+            recipe=LinearisingRecipe(n_components=8),
+            root=root,
+        )
+        for roi in ("V1", "FFA")
+    }
+    return LinearisingModel(
+        card=None, rois=["V1", "FFA"], subject="subj02", extractor=gabor, layers=["energy"], fits=fits
+    )
 
 
 def test_eeg_model_round_trips_through_ned(gabor, tmp_path):
     model = eeg_model(gabor, tmp_path / "fits")
     ned_dir = tmp_path / "ned"
     export_ned_model(model, ned_dir, train_dataset="bb_things", model_name="gabor_lin")
-    weights = ned_dir / "encoding_models/modality-eeg/train_dataset-bb_things/model-gabor_lin/encoding_models_weights"
+    weights = (
+        ned_dir
+        / "encoding_models/modality-eeg/train_dataset-bb_things/model-gabor_lin/encoding_models_weights"
+    )
     assert sorted(p.name for p in weights.iterdir()) == [
-        "LinearRegression_param_sub-01.npy", "StandardScaler_param.npy", "pca_param.npy"]
+        "LinearRegression_param_sub-01.npy",
+        "StandardScaler_param.npy",
+        "pca_param.npy",
+    ]
     ned = NED(str(ned_dir))
     assert ned.which_train_datasets("eeg") == ["things_eeg_2", "bb_things"]
     assert ned.which_models("eeg", "bb_things") == ["gabor_lin"]
@@ -98,8 +128,9 @@ def test_fmri_model_per_roi_round_trips_through_ned(gabor, tmp_path):
     assert ned.which_rois("bb_nsd") == ["FFA", "V1"] and ned.which_subjects("fmri", "bb_nsd") == [2]
     test = images(9, N_TEST)
     expected = model.encode(test)
-    ffa = ned.encode(ned.get_encoding_model("fmri", "bb_nsd", "gabor_lin", 2, roi="FFA"), test,
-                     return_metadata=False)
+    ffa = ned.encode(
+        ned.get_encoding_model("fmri", "bb_nsd", "gabor_lin", 2, roi="FFA"), test, return_metadata=False
+    )
     assert ffa.shape == (N_TEST, 3)
     np.testing.assert_allclose(ffa, expected[:, 3:], rtol=1e-4, atol=1e-5)
     meta = ned.get_metadata("fmri", "bb_nsd", "gabor_lin", 2, roi="V1")
@@ -109,12 +140,20 @@ def test_fmri_model_per_roi_round_trips_through_ned(gabor, tmp_path):
 def test_pregenerated_responses_load_lazily_through_ned_and_as_an_assembly(gabor, tmp_path):
     model = eeg_model(gabor, tmp_path / "fits")
     test = images(5, N_TEST)
-    path = pregenerate_ned(model, test, tmp_path / "ned", train_dataset="bb_things", model_name="gabor_lin",
-                           imageset="bb_images", batch_size=5)
+    path = pregenerate_ned(
+        model,
+        test,
+        tmp_path / "ned",
+        train_dataset="bb_things",
+        model_name="gabor_lin",
+        imageset="bb_images",
+        batch_size=5,
+    )
     assert path.name == "synthetic_neural_responses_sub-01.h5"
     assert not path.with_name(path.name + ".partial").exists()
     responses, metadata = NED(str(tmp_path / "ned")).load_insilico_neural_responses(
-        "eeg", "bb_things", "gabor_lin", "bb_images", 1)
+        "eeg", "bb_things", "gabor_lin", "bb_images", 1
+    )
     assert isinstance(responses, h5py.Dataset) and responses.shape == (N_TEST, 4, 3, 6)
     np.testing.assert_allclose(responses[2:4], model.encode(test)[2:4], rtol=1e-4, atol=1e-6)
     assert metadata["eeg"]["ch_names"] == ["O1", "Oz", "O2"]
@@ -127,8 +166,15 @@ def test_pregenerated_responses_load_lazily_through_ned_and_as_an_assembly(gabor
     np.testing.assert_allclose(assembly.values, model.encode(test), rtol=1e-4, atol=1e-6)
     # finished: a rerun leaves it alone
     before = path.read_bytes()
-    pregenerate_ned(model, test, tmp_path / "ned", train_dataset="bb_things", model_name="gabor_lin",
-                    imageset="bb_images", batch_size=5)
+    pregenerate_ned(
+        model,
+        test,
+        tmp_path / "ned",
+        train_dataset="bb_things",
+        model_name="gabor_lin",
+        imageset="bb_images",
+        batch_size=5,
+    )
     assert path.read_bytes() == before
 
 
@@ -160,8 +206,15 @@ def test_a_killed_pregeneration_resumes_to_the_same_bytes(gabor, tmp_path):
     n = 11
     fits = str(tmp_path / "fits")
     model = eeg_model(gabor, fits)
-    whole = pregenerate_ned(model, images(5, n), tmp_path / "whole", train_dataset="bb_things",
-                            model_name="gabor_lin", imageset="bb_images", batch_size=2)
+    whole = pregenerate_ned(
+        model,
+        images(5, n),
+        tmp_path / "whole",
+        train_dataset="bb_things",
+        model_name="gabor_lin",
+        imageset="bb_images",
+        batch_size=2,
+    )
     script = KILLED_RUN.format(tests=os.path.dirname(__file__), fits=fits, n=n, ned=str(tmp_path / "resumed"))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == -9, result.stderr[-2000:]
@@ -170,8 +223,17 @@ def test_a_killed_pregeneration_resumes_to_the_same_bytes(gabor, tmp_path):
     assert not final.exists() and partial.exists()
     with h5py.File(partial, "r") as f:
         assert int(f["synthetic_neural_responses"].attrs["brainbridge_n_done"]) == 6
-    resumed = pregenerate_ned(model, images(5, n), tmp_path / "resumed", train_dataset="bb_things",
-                              model_name="gabor_lin", imageset="bb_images", batch_size=2)
+    resumed = pregenerate_ned(
+        model,
+        images(5, n),
+        tmp_path / "resumed",
+        train_dataset="bb_things",
+        model_name="gabor_lin",
+        imageset="bb_images",
+        batch_size=2,
+    )
     assert resumed == final and not partial.exists()
     assert resumed.read_bytes() == whole.read_bytes()
-    np.testing.assert_allclose(open_ned_responses(resumed).values, model.encode(images(5, n)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        open_ned_responses(resumed).values, model.encode(images(5, n)), rtol=1e-4, atol=1e-6
+    )

@@ -100,7 +100,9 @@ class LinearisingRecipe:
         if not isinstance(self.n_components, (int, np.integer)) or self.n_components < 1:
             raise InvalidParameterError(f"n_components must be a positive integer, got {self.n_components!r}")
         if self.regression not in REGRESSIONS:
-            raise InvalidParameterError(valid_values_message("regression", self.regression, list(REGRESSIONS)))
+            raise InvalidParameterError(
+                valid_values_message("regression", self.regression, list(REGRESSIONS))
+            )
         if not float(self.alpha) >= 0:
             raise InvalidParameterError(f"alpha must be non-negative, got {self.alpha!r}")
 
@@ -112,8 +114,13 @@ class LinearisingRecipe:
         from sklearn.preprocessing import StandardScaler
 
         regression = LinearRegression() if self.regression == "ols" else Ridge(alpha=self.alpha)
-        return Pipeline([("scaler", StandardScaler()), ("pca", PCA(self.n_components, svd_solver="full")),
-                         ("regression", regression)])
+        return Pipeline(
+            [
+                ("scaler", StandardScaler()),
+                ("pca", PCA(self.n_components, svd_solver="full")),
+                ("regression", regression),
+            ]
+        )
 
 
 @dataclass
@@ -179,8 +186,12 @@ class LinearisingFit:
             reps, outputs, k = self.coef.shape
             # every repetition's regression in one product: (N, k) @ (k, reps * outputs)
             regression = np.ascontiguousarray(self.coef.reshape(reps * outputs, k).T, dtype=np.float32)
-            self._folded = (projection.astype(np.float32), offset.astype(np.float32), regression,
-                            self.intercept.reshape(-1).astype(np.float32))
+            self._folded = (
+                projection.astype(np.float32),
+                offset.astype(np.float32),
+                regression,
+                self.intercept.reshape(-1).astype(np.float32),
+            )
         return self._folded
 
     def predict(self, features: np.ndarray) -> np.ndarray:
@@ -198,12 +209,23 @@ class LinearisingFit:
 
     def ned_parameters(self) -> tuple[dict, dict, dict]:
         """NED's parameter dicts: ``(StandardScaler, PCA, {'rep-1': LinearRegression, ...})``."""
-        scaler = {"mean_": self.scaler_mean, "scale_": self.scaler_scale, "var_": self.scaler_scale**2,
-                  "n_features_in_": self.n_features, "n_samples_seen_": int(self.info.get("n_train", 0))}
-        pca = {"components_": self.components, "mean_": np.zeros(self.n_features),
-               "explained_variance_": self.explained_variance, "n_components_": int(self.components.shape[0])}
-        regressions = {f"rep-{r + 1}": {"coef_": self.coef[r], "intercept_": self.intercept[r]}
-                       for r in range(self.n_repetitions)}
+        scaler = {
+            "mean_": self.scaler_mean,
+            "scale_": self.scaler_scale,
+            "var_": self.scaler_scale**2,
+            "n_features_in_": self.n_features,
+            "n_samples_seen_": int(self.info.get("n_train", 0)),
+        }
+        pca = {
+            "components_": self.components,
+            "mean_": np.zeros(self.n_features),
+            "explained_variance_": self.explained_variance,
+            "n_components_": int(self.components.shape[0]),
+        }
+        regressions = {
+            f"rep-{r + 1}": {"coef_": self.coef[r], "intercept_": self.intercept[r]}
+            for r in range(self.n_repetitions)
+        }
         return scaler, pca, regressions
 
     def save(self, root: Path | None = None) -> Path:
@@ -212,13 +234,24 @@ class LinearisingFit:
         root.mkdir(parents=True, exist_ok=True)
         target = root / safe_component(self.key, "fit key")
         with atomic_dir(target) as staging:
-            np.savez(staging / "linearising.npz", scaler_mean=self.scaler_mean, scaler_scale=self.scaler_scale,
-                     components=self.components, explained_variance=self.explained_variance,
-                     coef=self.coef, intercept=self.intercept, output_shape=np.asarray(self.output_shape))
+            np.savez(
+                staging / "linearising.npz",
+                scaler_mean=self.scaler_mean,
+                scaler_scale=self.scaler_scale,
+                components=self.components,
+                explained_variance=self.explained_variance,
+                coef=self.coef,
+                intercept=self.intercept,
+                output_shape=np.asarray(self.output_shape),
+            )
             np.savez(staging / "outputs.npz", **{k: _storable(v) for k, v in self.outputs.items()})
-            (staging / "fit.json").write_text(json.dumps(
-                {"key": self.key, "modality": self.modality, "recipe": asdict(self.recipe), **self.info},
-                indent=2, default=str))
+            (staging / "fit.json").write_text(
+                json.dumps(
+                    {"key": self.key, "modality": self.modality, "recipe": asdict(self.recipe), **self.info},
+                    indent=2,
+                    default=str,
+                )
+            )
             _write_checksums(staging, _FILES)
         self.path = target
         return target
@@ -244,11 +277,19 @@ def load_linearising(key: str, root: Path | None = None) -> LinearisingFit | Non
         if info.pop("key", None) != key:
             raise FitCacheError(f"cached fit {folder} does not belong to key {key}")
         return LinearisingFit(
-            key=key, modality=info.pop("modality"), recipe=LinearisingRecipe(**info.pop("recipe")),
-            scaler_mean=arrays["scaler_mean"], scaler_scale=arrays["scaler_scale"],
-            components=arrays["components"], explained_variance=arrays["explained_variance"],
-            coef=arrays["coef"], intercept=arrays["intercept"],
-            output_shape=tuple(int(n) for n in arrays["output_shape"]), outputs=outputs, info=info, path=folder,
+            key=key,
+            modality=info.pop("modality"),
+            recipe=LinearisingRecipe(**info.pop("recipe")),
+            scaler_mean=arrays["scaler_mean"],
+            scaler_scale=arrays["scaler_scale"],
+            components=arrays["components"],
+            explained_variance=arrays["explained_variance"],
+            coef=arrays["coef"],
+            intercept=arrays["intercept"],
+            output_shape=tuple(int(n) for n in arrays["output_shape"]),
+            outputs=outputs,
+            info=info,
+            path=folder,
         )
     except FitCacheError:
         raise
@@ -299,7 +340,9 @@ def fit_linearising(
     if y.ndim == 2:
         y = y[:, None, :]
     if x.ndim != 2 or y.ndim != 3 or len(x) != len(y):
-        raise EncodingError(f"need (N, F) features and (N, [reps,] outputs) targets, got {x.shape} and {y.shape}")
+        raise EncodingError(
+            f"need (N, F) features and (N, [reps,] outputs) targets, got {x.shape} and {y.shape}"
+        )
     if len(x) < 2:
         raise EncodingError(f"the recipe needs at least 2 training images, got {len(x)}")
     if not np.isfinite(y).all() or not np.isfinite(x).all():
@@ -342,8 +385,11 @@ def training_targets(
         if subject is not None:
             mask = np.asarray(data["subject"].values).astype(str) == str(subject)
             if not mask.any():
-                raise InvalidParameterError(valid_values_message(
-                    "subject", subject, sorted(set(np.asarray(data["subject"].values).astype(str)))))
+                raise InvalidParameterError(
+                    valid_values_message(
+                        "subject", subject, sorted(set(np.asarray(data["subject"].values).astype(str)))
+                    )
+                )
             data = data.isel(voxel=np.flatnonzero(mask))
         if roi is not None:
             try:
@@ -364,13 +410,18 @@ def training_targets(
         if subject is not None and "subject" in data.coords:
             mask = np.asarray(data["subject"].values).astype(str) == str(subject)
             if not mask.any():
-                raise InvalidParameterError(valid_values_message(
-                    "subject", subject, sorted(set(np.asarray(data["subject"].values).astype(str)))))
+                raise InvalidParameterError(
+                    valid_values_message(
+                        "subject", subject, sorted(set(np.asarray(data["subject"].values).astype(str)))
+                    )
+                )
             data = EEGAssembly(data.isel(presentation=np.flatnonzero(mask)))
         trials, ids = data.trials()
         n, reps = trials.shape[:2]
-        outputs = {"channel_name": np.asarray(data["channel_name"].values),
-                   "time": np.asarray(data["time"].values)}
+        outputs = {
+            "channel_name": np.asarray(data["channel_name"].values),
+            "time": np.asarray(data["time"].values),
+        }
         return [str(i) for i in ids], trials.reshape(n, reps, -1), trials.shape[1:], outputs
     raise EncodingError(
         f"the linearising recipe trains on fMRI (presentation x voxel) or EEG/MEG (presentation x channel x "
@@ -423,8 +474,11 @@ def get_or_train_linearising(
         raise InvalidParameterError("give a feature extractor (extractor=, layers=) or precomputed features=")
     if extractor is not None:
         wanted = extractor.resolve_layers(layers)
-        source = {"extractor": extractor.identifier, "extractor_fingerprint": extractor.fingerprint(wanted),
-                  "layers": wanted}
+        source = {
+            "extractor": extractor.identifier,
+            "extractor_fingerprint": extractor.fingerprint(wanted),
+            "layers": wanted,
+        }
     else:
         wanted = None
         source = {"features_sha1": assembly_checksum(features)}
@@ -455,8 +509,10 @@ def get_or_train_linearising(
         if features is None:
             stimulus_set = assembly.attrs.get("stimulus_set")
             if stimulus_set is None:
-                raise EncodingError("the training assembly has no stimulus set (attrs['stimulus_set']); "
-                                    "load it from a catalog or pass features=")
+                raise EncodingError(
+                    "the training assembly has no stimulus set (attrs['stimulus_set']); "
+                    "load it from a catalog or pass features="
+                )
             features = cached_features(extractor, stimulus_set, wanted, progress=progress)
         feature_ids = pd.Index(np.asarray(features["stimulus_id"].values).astype(str))
         rows = feature_ids.get_indexer(ids)
@@ -475,8 +531,15 @@ def get_or_train_linearising(
             "train_time_s": round(time.perf_counter() - started, 3),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        fit = LinearisingFit(key=key, modality=_modality(assembly), recipe=recipe, output_shape=tuple(output_shape),
-                             outputs=outputs, info=info, **arrays)
+        fit = LinearisingFit(
+            key=key,
+            modality=_modality(assembly),
+            recipe=recipe,
+            output_shape=tuple(output_shape),
+            outputs=outputs,
+            info=info,
+            **arrays,
+        )
         fit.save(root)
         return fit
 
@@ -490,14 +553,22 @@ def ned_metadata(fit: LinearisingFit, extra: Mapping[str, Any] | None = None) ->
     """A NED-style metadata dict for a fit (``{'eeg': {ch_names, times}}`` or ``{'fmri': {ncsnr}}``)."""
     meta: dict[str, Any] = {}
     if fit.modality == "fmri":
-        meta["fmri"] = {k: fit.outputs[k] for k in ("ncsnr", "voxel_id", "voxel_x", "voxel_y", "voxel_z")
-                        if k in fit.outputs}
+        meta["fmri"] = {
+            k: fit.outputs[k]
+            for k in ("ncsnr", "voxel_id", "voxel_x", "voxel_y", "voxel_z")
+            if k in fit.outputs
+        }
     else:
-        meta[fit.modality] = {"ch_names": [str(c) for c in fit.outputs["channel_name"]],
-                              "times": np.asarray(fit.outputs["time"])}
+        meta[fit.modality] = {
+            "ch_names": [str(c) for c in fit.outputs["channel_name"]],
+            "times": np.asarray(fit.outputs["time"]),
+        }
     meta["encoding_models"] = {"train_img_num": int(fit.info.get("n_train", 0)), "recipe": asdict(fit.recipe)}
-    meta["brainbridge"] = {"fit_key": fit.key, "layers": fit.info.get("layers"),
-                           "extractor": fit.info.get("inputs", {}).get("extractor")}
+    meta["brainbridge"] = {
+        "fit_key": fit.key,
+        "layers": fit.info.get("layers"),
+        "extractor": fit.info.get("inputs", {}).get("extractor"),
+    }
     meta.update(dict(extra or {}))
     return meta
 
@@ -546,7 +617,9 @@ class LinearisingModel:
         ):
             yield ids, self.predict_features(features)
 
-    def encode(self, stimulus: Any, *, batch_size: int | None = None, progress: bool | None = None) -> np.ndarray:
+    def encode(
+        self, stimulus: Any, *, batch_size: int | None = None, progress: bool | None = None
+    ) -> np.ndarray:
         """float32 in silico responses in NED's shape (see the class docstring)."""
         from brainbridge.encoding.images import image_source
 
@@ -557,29 +630,46 @@ class LinearisingModel:
     def output_coords(self) -> dict[str, tuple]:
         """Coordinates of the output dims except ``presentation``."""
         if self.modality == "fmri":
-            names = [n for n in self.fits[self.rois[0]].outputs if all(n in self.fits[r].outputs for r in self.rois)]
+            names = [
+                n
+                for n in self.fits[self.rois[0]].outputs
+                if all(n in self.fits[r].outputs for r in self.rois)
+            ]
             return {n: ("voxel", np.concatenate([self.fits[r].outputs[n] for r in self.rois])) for n in names}
         fit = self.fits[self.rois[0]]
-        channels = fit.outputs["channel_name"] if self.channels is None else fit.outputs["channel_name"][self.channels]
+        channels = (
+            fit.outputs["channel_name"]
+            if self.channels is None
+            else fit.outputs["channel_name"][self.channels]
+        )
         times = np.asarray(fit.outputs["time"], dtype=np.float64)
-        return {"repetition_fit": ("repetition", np.arange(fit.n_repetitions)),
-                "channel_name": ("channel", np.asarray(channels, dtype=object)),
-                "time": ("time_bin", times)}
+        return {
+            "repetition_fit": ("repetition", np.arange(fit.n_repetitions)),
+            "channel_name": ("channel", np.asarray(channels, dtype=object)),
+            "time": ("time_bin", times),
+        }
 
-    def encode_assembly(self, stimulus: Any, *, batch_size: int | None = None,
-                        progress: bool | None = None):
+    def encode_assembly(self, stimulus: Any, *, batch_size: int | None = None, progress: bool | None = None):
         """The in silico responses as a labelled :class:`~brainbridge.assemblies.DataAssembly`."""
         from brainbridge.assemblies import DataAssembly
         from brainbridge.encoding.images import image_source
 
         source = image_source(stimulus)
         values = self.encode(source, batch_size=batch_size, progress=progress)
-        dims = ["presentation", "voxel"] if self.modality == "fmri" else \
-            ["presentation", "repetition", "channel", "time_bin"]
-        coords = {"stimulus_id": ("presentation", np.asarray(source.stimulus_ids, dtype=object)),
-                  **self.output_coords()}
-        attrs = {"model_id": self.model_id, "subject": self.subject or "",
-                 "fit_keys": json.dumps({roi: fit.key for roi, fit in self.fits.items()})}
+        dims = (
+            ["presentation", "voxel"]
+            if self.modality == "fmri"
+            else ["presentation", "repetition", "channel", "time_bin"]
+        )
+        coords = {
+            "stimulus_id": ("presentation", np.asarray(source.stimulus_ids, dtype=object)),
+            **self.output_coords(),
+        }
+        attrs = {
+            "model_id": self.model_id,
+            "subject": self.subject or "",
+            "fit_keys": json.dumps({roi: fit.key for roi, fit in self.fits.items()}),
+        }
         return DataAssembly(values, dims=dims, coords=coords, attrs=attrs)
 
     def metadata(self) -> dict[str, Any]:
@@ -587,14 +677,27 @@ class LinearisingModel:
         return {
             "model_id": self.model_id,
             "card": self.card.to_dict() if self.card is not None else None,
-            "selection": {"roi" if self.modality == "fmri" else "channels": list(self.rois)
-                          if self.modality == "fmri" else self.output_coords()["channel_name"][1].tolist()},
+            "selection": {
+                "roi" if self.modality == "fmri" else "channels": list(self.rois)
+                if self.modality == "fmri"
+                else self.output_coords()["channel_name"][1].tolist()
+            },
             "subject": self.subject,
-            "extractor": {"identifier": self.extractor.identifier, "layers": self.layers,
-                          "fingerprint": self.extractor.fingerprint(self.layers)},
+            "extractor": {
+                "identifier": self.extractor.identifier,
+                "layers": self.layers,
+                "fingerprint": self.extractor.fingerprint(self.layers),
+            },
             "output_dims": list(self.card.output_dims) if self.card is not None else None,
-            "fits": {roi: {"fit_key": fit.key, "recipe": asdict(fit.recipe), "n_train": fit.info.get("n_train"),
-                           "output_shape": list(fit.output_shape)} for roi, fit in self.fits.items()},
+            "fits": {
+                roi: {
+                    "fit_key": fit.key,
+                    "recipe": asdict(fit.recipe),
+                    "n_train": fit.info.get("n_train"),
+                    "output_shape": list(fit.output_shape),
+                }
+                for roi, fit in self.fits.items()
+            },
         }
 
     def __repr__(self) -> str:
@@ -638,22 +741,49 @@ def load_linearising_model(
         layers = _split_layers(card.layers[rois[0]])
         for roi in rois:
             if _split_layers(card.layers[roi]) != layers:
-                raise InvalidParameterError(f"the selected ROIs {rois} read different layers; select them one by one")
+                raise InvalidParameterError(
+                    f"the selected ROIs {rois} read different layers; select them one by one"
+                )
             fits[roi] = get_or_train_linearising(
-                assembly, extractor=extractor, layers=layers, subject=subject_name, roi=roi, recipe=recipe,
-                assembly_sha1=assembly_sha1, root=root, progress=progress)
+                assembly,
+                extractor=extractor,
+                layers=layers,
+                subject=subject_name,
+                roi=roi,
+                recipe=recipe,
+                assembly_sha1=assembly_sha1,
+                root=root,
+                progress=progress,
+            )
     else:
         layers = _split_layers(next(iter(card.layers.values())))
-        fit = get_or_train_linearising(assembly, extractor=extractor, layers=layers, subject=subject_name,
-                                       recipe=recipe, assembly_sha1=assembly_sha1, root=root, progress=progress)
+        fit = get_or_train_linearising(
+            assembly,
+            extractor=extractor,
+            layers=layers,
+            subject=subject_name,
+            recipe=recipe,
+            assembly_sha1=assembly_sha1,
+            root=root,
+            progress=progress,
+        )
         names = [str(c) for c in fit.outputs["channel_name"]]
         if selection is not None and card.roi_key.name in selection:
             channels = np.asarray([names.index(c) for c in rois])
-            channels = channels if len(channels) != len(names) or (channels != np.arange(len(names))).any() else None
+            channels = (
+                channels if len(channels) != len(names) or (channels != np.arange(len(names))).any() else None
+            )
         rois = ["all"]
         fits["all"] = fit
-    return LinearisingModel(card=card, rois=rois, subject=subject_name, extractor=extractor, layers=layers,
-                            fits=fits, channels=channels)
+    return LinearisingModel(
+        card=card,
+        rois=rois,
+        subject=subject_name,
+        extractor=extractor,
+        layers=layers,
+        fits=fits,
+        channels=channels,
+    )
 
 
 def linearising_card(
@@ -684,21 +814,43 @@ def linearising_card(
     if "subject" in assembly.coords:
         subjects = tuple(sorted(set(np.asarray(assembly["subject"].values).astype(str))))
     if modality == "fmri":
-        key = SelectionKey(name="roi", coord="roi", valid_values=tuple(roi_names(assembly)),
-                           description="ROI (a voxel may be in several): the voxels of roi_<name>.")
+        key = SelectionKey(
+            name="roi",
+            coord="roi",
+            valid_values=tuple(roi_names(assembly)),
+            description="ROI (a voxel may be in several): the voxels of roi_<name>.",
+        )
     else:
-        key = SelectionKey(name="channels", coord="channel_name",
-                           valid_values=tuple(np.asarray(assembly["channel_name"].values).astype(str)),
-                           description="Channel names (outputs sliced; one fit serves all channels).")
+        key = SelectionKey(
+            name="channels",
+            coord="channel_name",
+            valid_values=tuple(np.asarray(assembly["channel_name"].values).astype(str)),
+            description="Channel names (outputs sliced; one fit serves all channels).",
+        )
     return ModelCard(
-        modality=modality, train_dataset=train_dataset, model=model, species=species, stimuli=stimuli,
-        description=description or (f"{extractor} features ({spec}) -> StandardScaler -> PCA({recipe.n_components}) "
-                                    f"-> {recipe.regression.upper()} per output (NED/BERG's linearising recipe)"),
-        extractor=extractor, layers={v: spec for v in key.valid_values}, assembly=assembly_identifier,
-        roi_key=key, subjects=subjects, subject_coord="subject" if subjects else None,
-        mapping="linearising", mapping_params=asdict(recipe),
-        references=("Gifford et al. 2024 (NED)", "Gifford et al. 2022, NeuroImage (THINGS-EEG2)",
-                    "Allen et al. 2022, Nat Neurosci (NSD)"),
+        modality=modality,
+        train_dataset=train_dataset,
+        model=model,
+        species=species,
+        stimuli=stimuli,
+        description=description
+        or (
+            f"{extractor} features ({spec}) -> StandardScaler -> PCA({recipe.n_components}) "
+            f"-> {recipe.regression.upper()} per output (NED/BERG's linearising recipe)"
+        ),
+        extractor=extractor,
+        layers=dict.fromkeys(key.valid_values, spec),
+        assembly=assembly_identifier,
+        roi_key=key,
+        subjects=subjects,
+        subject_coord="subject" if subjects else None,
+        mapping="linearising",
+        mapping_params=asdict(recipe),
+        references=(
+            "Gifford et al. 2024 (NED)",
+            "Gifford et al. 2022, NeuroImage (THINGS-EEG2)",
+            "Allen et al. 2022, Nat Neurosci (NSD)",
+        ),
     )
 
 
@@ -707,7 +859,9 @@ def linearising_card(
 # --------------------------------------------------------------------------------------
 
 
-def fmri_accuracy(predictions: np.ndarray, test: xr.DataArray, stimulus_ids: Sequence[str]) -> dict[str, np.ndarray]:
+def fmri_accuracy(
+    predictions: np.ndarray, test: xr.DataArray, stimulus_ids: Sequence[str]
+) -> dict[str, np.ndarray]:
     """NSD's per-voxel accuracy: r with the repetition-averaged test responses, noise ceiling, explained variance.
 
     ``predictions`` ``(N, voxels)`` for ``stimulus_ids``; ``test`` a voxel assembly of the same
@@ -732,8 +886,14 @@ def fmri_accuracy(predictions: np.ndarray, test: xr.DataArray, stimulus_ids: Seq
     return out
 
 
-def eeg_accuracy(predictions: np.ndarray, test: xr.DataArray, stimulus_ids: Sequence[str], *,
-                 n_iterations: int = 10, random_state: int | None = 0):
+def eeg_accuracy(
+    predictions: np.ndarray,
+    test: xr.DataArray,
+    stimulus_ids: Sequence[str],
+    *,
+    n_iterations: int = 10,
+    random_state: int | None = 0,
+):
     """NED's THINGS-EEG2 accuracy per channel and time with its split-half ceilings.
 
     ``predictions`` ``(N, repetitions, channels, times)`` (averaged over the model's

@@ -43,7 +43,8 @@ WEIGHT_FILES = {
 
 def _hub_checkpoints() -> Path:
     torch_home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch"
+    )
     return Path(torch_home) / "hub" / "checkpoints"
 
 
@@ -86,7 +87,9 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, Any]:
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise EncodingError(f"weights file {path} holds a {type(state).__name__}, not a state dict of tensors")
+        raise EncodingError(
+            f"weights file {path} holds a {type(state).__name__}, not a state dict of tensors"
+        )
     return state
 
 
@@ -99,7 +102,9 @@ def _build_loaded(build, name: str, weights: str | os.PathLike | None):
         raise MissingWeightsError(weights_hint(name))
     state = load_state_dict(path)
     # torchvision's older ViT files name the MLP layers linear_1/linear_2 (it renames them on load too)
-    state = {k.replace("mlp.linear_1.", "mlp.0.").replace("mlp.linear_2.", "mlp.3."): v for k, v in state.items()}
+    state = {
+        k.replace("mlp.linear_1.", "mlp.0.").replace("mlp.linear_2.", "mlp.3."): v for k, v in state.items()
+    }
     with torch.device("meta"):  # no random initialisation of ~100 M parameters that are replaced anyway
         module = build()
     try:
@@ -115,8 +120,15 @@ def _build_loaded(build, name: str, weights: str | os.PathLike | None):
 # --------------------------------------------------------------------------------------
 
 
-def _vit_module(image_size: int = 224, patch: int = 32, layers: int = 12, hidden: int = 768, heads: int = 12,
-                mlp: int = 3072, classes: int = 1000):
+def _vit_module(
+    image_size: int = 224,
+    patch: int = 32,
+    layers: int = 12,
+    hidden: int = 768,
+    heads: int = 12,
+    mlp: int = 3072,
+    classes: int = 1000,
+):
     import torch
     from torch import nn
 
@@ -127,8 +139,9 @@ def _vit_module(image_size: int = 224, patch: int = 32, layers: int = 12, hidden
             self.self_attention = nn.MultiheadAttention(hidden, heads, batch_first=True)
             self.dropout = nn.Dropout(0.0)
             self.ln_2 = nn.LayerNorm(hidden, eps=1e-6)
-            self.mlp = nn.Sequential(nn.Linear(hidden, mlp), nn.GELU(), nn.Dropout(0.0), nn.Linear(mlp, hidden),
-                                     nn.Dropout(0.0))
+            self.mlp = nn.Sequential(
+                nn.Linear(hidden, mlp), nn.GELU(), nn.Dropout(0.0), nn.Linear(mlp, hidden), nn.Dropout(0.0)
+            )
 
         def forward(self, x):
             y = self.ln_1(x)
@@ -141,8 +154,9 @@ def _vit_module(image_size: int = 224, patch: int = 32, layers: int = 12, hidden
             super().__init__()
             self.pos_embedding = nn.Parameter(torch.empty(1, seq_length, hidden).normal_(std=0.02))
             self.dropout = nn.Dropout(0.0)
-            self.layers = nn.Sequential(OrderedDict(
-                (f"encoder_layer_{i}", EncoderBlock()) for i in range(layers)))
+            self.layers = nn.Sequential(
+                OrderedDict((f"encoder_layer_{i}", EncoderBlock()) for i in range(layers))
+            )
             self.ln = nn.LayerNorm(hidden, eps=1e-6)
 
         def forward(self, x):
@@ -173,19 +187,29 @@ def _alexnet_module(classes: int = 1000):
         def __init__(self):
             super().__init__()
             self.features = nn.Sequential(
-                nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2), nn.ReLU(),
+                nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
+                nn.ReLU(),
                 nn.MaxPool2d(kernel_size=3, stride=2),
-                nn.Conv2d(64, 192, kernel_size=5, padding=2), nn.ReLU(),
+                nn.Conv2d(64, 192, kernel_size=5, padding=2),
+                nn.ReLU(),
                 nn.MaxPool2d(kernel_size=3, stride=2),
-                nn.Conv2d(192, 384, kernel_size=3, padding=1), nn.ReLU(),
-                nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(),
-                nn.Conv2d(256, 256, kernel_size=3, padding=1), nn.ReLU(),
+                nn.Conv2d(192, 384, kernel_size=3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(384, 256, kernel_size=3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(256, 256, kernel_size=3, padding=1),
+                nn.ReLU(),
                 nn.MaxPool2d(kernel_size=3, stride=2),
             )
             self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
             self.classifier = nn.Sequential(
-                nn.Dropout(0.5), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(),
-                nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, classes),
+                nn.Dropout(0.5),
+                nn.Linear(256 * 6 * 6, 4096),
+                nn.ReLU(),
+                nn.Dropout(0.5),
+                nn.Linear(4096, 4096),
+                nn.ReLU(),
+                nn.Linear(4096, classes),
             )
 
         def forward(self, x):
@@ -216,8 +240,13 @@ def vit_b_32(
     """
     module = _build_loaded(_vit_module, "vit_b_32", weights)
     return TorchFeatureExtractor(
-        module, VIT_LAYERS + ["encoder.ln"], preprocessing=preprocessing or Preprocessing(size=224),
-        identifier="vit_b_32", default_layers=VIT_LAYERS, device=device, batch_size=batch_size,
+        module,
+        VIT_LAYERS + ["encoder.ln"],
+        preprocessing=preprocessing or Preprocessing(size=224),
+        identifier="vit_b_32",
+        default_layers=VIT_LAYERS,
+        device=device,
+        batch_size=batch_size,
     )
 
 
@@ -242,6 +271,12 @@ def alexnet(
     module = _build_loaded(_alexnet_module, "alexnet", weights)
     layers = [f"features.{i}" for i in range(13)] + [f"classifier.{i}" for i in range(1, 7)]
     return TorchFeatureExtractor(
-        module, layers, preprocessing=preprocessing or Preprocessing(size=224), identifier="alexnet",
-        default_layers=["features.12"], spatial_pool=spatial_pool, device=device, batch_size=batch_size,
+        module,
+        layers,
+        preprocessing=preprocessing or Preprocessing(size=224),
+        identifier="alexnet",
+        default_layers=["features.12"],
+        spatial_pool=spatial_pool,
+        device=device,
+        batch_size=batch_size,
     )

@@ -67,14 +67,14 @@ def _suffix(subject: int, roi: str | None) -> str:
 
 
 def _folder(root: Path, *parts: str) -> Path:
-    return path_within(root, os.path.join(*[safe_component(p, "NED folder name") for p in parts]),
-                       what="NED folder")
+    return path_within(
+        root, os.path.join(*[safe_component(p, "NED folder name") for p in parts]), what="NED folder"
+    )
 
 
 def _save_npy(path: Path, value: Any) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, np.asarray(value, dtype=object) if isinstance(value, dict) else value, allow_pickle=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.asarray(value, dtype=object) if isinstance(value, dict) else value, allow_pickle=True)
 
 
 def _same_npy(path: Path, value: dict) -> bool:
@@ -84,7 +84,8 @@ def _same_npy(path: Path, value: dict) -> bool:
         return False
     stored = load_npy(path)
     return set(stored) == set(value) and all(
-        np.array_equal(np.asarray(stored[k]), np.asarray(value[k])) for k in value)
+        np.array_equal(np.asarray(stored[k]), np.asarray(value[k])) for k in value
+    )
 
 
 def export_ned_model(
@@ -111,8 +112,13 @@ def export_ned_model(
     """
     number = ned_subject(subject if subject is not None else model.subject)
     modality = model.modality
-    base = _folder(Path(ned_dir), "encoding_models", f"modality-{modality}", f"train_dataset-{train_dataset}",
-                   f"model-{model_name}")
+    base = _folder(
+        Path(ned_dir),
+        "encoding_models",
+        f"modality-{modality}",
+        f"train_dataset-{train_dataset}",
+        f"model-{model_name}",
+    )
     weights, meta_dir = base / "encoding_models_weights", base / "metadata"
     weights.mkdir(parents=True, exist_ok=True)
     meta_dir.mkdir(parents=True, exist_ok=True)
@@ -134,20 +140,43 @@ def export_ned_model(
             _save_npy(weights / name, value)
             written.append(weights / name)
         _save_npy(weights / f"LinearRegression_param_{suffix}.npy", regressions)
-        metadata = ned_metadata(fit, {"brainbridge": {
-            "fit_key": fit.key, "extractor": model.extractor.identifier, "layers": list(model.layers),
-            "extractor_fingerprint": model.extractor.fingerprint(model.layers), "model_id": model.model_id,
-            "subject": model.subject}})
+        metadata = ned_metadata(
+            fit,
+            {
+                "brainbridge": {
+                    "fit_key": fit.key,
+                    "extractor": model.extractor.identifier,
+                    "layers": list(model.layers),
+                    "extractor_fingerprint": model.extractor.fingerprint(model.layers),
+                    "model_id": model.model_id,
+                    "subject": model.subject,
+                }
+            },
+        )
         _save_npy(meta_dir / f"metadata_{suffix}.npy", metadata)
         written += [weights / f"LinearRegression_param_{suffix}.npy", meta_dir / f"metadata_{suffix}.npy"]
     return written
 
 
-def responses_path(ned_dir: str | os.PathLike, *, modality: str, train_dataset: str, model_name: str,
-                   imageset: str, subject: int, roi: str | None = None) -> Path:
+def responses_path(
+    ned_dir: str | os.PathLike,
+    *,
+    modality: str,
+    train_dataset: str,
+    model_name: str,
+    imageset: str,
+    subject: int,
+    roi: str | None = None,
+) -> Path:
     """Where NED keeps the pre-generated responses of one subject (and ROI)."""
-    folder = _folder(Path(ned_dir), "pregenerated_insilico_neural_responses", f"modality-{modality}",
-                     f"train_dataset-{train_dataset}", f"model-{model_name}", f"imageset-{imageset}")
+    folder = _folder(
+        Path(ned_dir),
+        "pregenerated_insilico_neural_responses",
+        f"modality-{modality}",
+        f"train_dataset-{train_dataset}",
+        f"model-{model_name}",
+        f"imageset-{imageset}",
+    )
     return folder / f"{_DATASET}_{_suffix(subject, roi if modality == 'fmri' else None)}.h5"
 
 
@@ -195,21 +224,39 @@ def pregenerate_ned(
     number = ned_subject(subject if subject is not None else model.subject)
     roi, fit = _fit_of(model, roi)
     fmri_roi = roi if model.modality == "fmri" else None
-    path = responses_path(ned_dir, modality=model.modality, train_dataset=train_dataset, model_name=model_name,
-                          imageset=imageset, subject=number, roi=fmri_roi)
+    path = responses_path(
+        ned_dir,
+        modality=model.modality,
+        train_dataset=train_dataset,
+        model_name=model_name,
+        imageset=imageset,
+        subject=number,
+        roi=fmri_roi,
+    )
     source = image_source(stimuli)
     ids = [str(s) for s in source.stimulus_ids]
-    signature = json_digest({"fit": fit.key, "layers": model.layers, "channels": None if model.channels is None
-                             else model.channels.tolist(), "stimulus_ids": ids})
+    signature = json_digest(
+        {
+            "fit": fit.key,
+            "layers": model.layers,
+            "channels": None if model.channels is None else model.channels.tolist(),
+            "stimulus_ids": ids,
+        }
+    )
     if path.exists():
         with h5py.File(path, "r") as f:
             if f[_DATASET].attrs.get(_SIGNATURE) != signature:
-                raise EncodingError(f"{path} holds other responses (another model or image list); remove it first")
+                raise EncodingError(
+                    f"{path} holds other responses (another model or image list); remove it first"
+                )
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    out_shape = fit.output_shape if model.channels is None else (
-        fit.output_shape[0], len(model.channels), fit.output_shape[2])
+    out_shape = (
+        fit.output_shape
+        if model.channels is None
+        else (fit.output_shape[0], len(model.channels), fit.output_shape[2])
+    )
     done = 0
     if partial.exists():
         try:
@@ -227,28 +274,48 @@ def pregenerate_ned(
     if not partial.exists():
         with h5py.File(partial, "w", track_order=False) as f:
             # contiguous storage at fixed offsets and no timestamps: the bytes depend only on the values
-            dataset = f.create_dataset(_DATASET, shape=(len(ids), *out_shape), dtype=np.float32,
-                                       track_times=False)
+            dataset = f.create_dataset(
+                _DATASET, shape=(len(ids), *out_shape), dtype=np.float32, track_times=False
+            )
             dataset.attrs[_SIGNATURE] = signature
             dataset.attrs[_DONE] = np.int64(0)
     if done < len(ids):
-        with h5py.File(partial, "r+") as f, progress_bar(
-            total=len(ids), initial=done, desc=f"pre-generating {path.name}", unit="img", progress=progress
-        ) as bar:
+        with (
+            h5py.File(partial, "r+") as f,
+            progress_bar(
+                total=len(ids),
+                initial=done,
+                desc=f"pre-generating {path.name}",
+                unit="img",
+                progress=progress,
+            ) as bar,
+        ):
             dataset = f[_DATASET]
             position = done
             for batch_ids, features, _ in model.extractor.iter_features(
                 source.subset(done), layers=model.layers, batch_size=batch_size, progress=False
             ):
-                predicted = fit.predict(features) if model.modality == "fmri" else model.predict_features(features)
+                predicted = (
+                    fit.predict(features) if model.modality == "fmri" else model.predict_features(features)
+                )
                 dataset[position : position + len(batch_ids)] = predicted
                 position += len(batch_ids)
                 f.flush()
                 dataset.attrs[_DONE] = np.int64(position)  # after the values: a crash never over-counts
                 f.flush()
                 bar.update(len(batch_ids))
-    metadata = ned_metadata(fit, {"brainbridge": {"fit_key": fit.key, "stimulus_id": ids, "imageset": imageset,
-                                                  "model_id": model.model_id, "subject": model.subject}})
+    metadata = ned_metadata(
+        fit,
+        {
+            "brainbridge": {
+                "fit_key": fit.key,
+                "stimulus_id": ids,
+                "imageset": imageset,
+                "model_id": model.model_id,
+                "subject": model.subject,
+            }
+        },
+    )
     _save_npy(path.with_name(f"{_DATASET}_metadata_{_suffix(number, fmri_roi)}.npy"), metadata)
     promote_partial(partial, path)
     return path
@@ -270,7 +337,9 @@ def open_ned_responses(path: str | os.PathLike, metadata: Mapping[str, Any] | No
 
     path = Path(path)
     if metadata is None:
-        sidecar = path.with_name(path.name.replace(f"{_DATASET}_", f"{_DATASET}_metadata_")).with_suffix(".npy")
+        sidecar = path.with_name(path.name.replace(f"{_DATASET}_", f"{_DATASET}_metadata_")).with_suffix(
+            ".npy"
+        )
         metadata = load_npy(sidecar) if sidecar.is_file() else {}
     handle = h5py.File(path, "r")
     if _DATASET not in handle:

@@ -88,10 +88,69 @@ EEG_TRAIN, EEG_TRAIN_REPS, EEG_TEST_REPS = 240, 4, 10
 TIMES = np.round(np.arange(140) * 0.005 - 0.1, 3)
 #: THINGS-EEG2's 63 channels (10-10 system; the 64th is the reference)
 CHANNELS = (
-    "Fp1", "Fz", "F3", "F7", "FT9", "FC5", "FC1", "C3", "T7", "TP9", "CP5", "CP1", "Pz", "P3", "P7", "O1",
-    "Oz", "O2", "P4", "P8", "TP10", "CP6", "CP2", "Cz", "C4", "T8", "FT10", "FC6", "FC2", "F4", "F8", "Fp2",
-    "AF7", "AF3", "AFz", "F1", "F5", "FT7", "FC3", "C1", "C5", "TP7", "CP3", "P1", "P5", "PO7", "PO3", "POz",
-    "PO4", "PO8", "P6", "P2", "CPz", "CP4", "TP8", "C6", "C2", "FC4", "FT8", "F6", "AF8", "AF4", "F2",
+    "Fp1",
+    "Fz",
+    "F3",
+    "F7",
+    "FT9",
+    "FC5",
+    "FC1",
+    "C3",
+    "T7",
+    "TP9",
+    "CP5",
+    "CP1",
+    "Pz",
+    "P3",
+    "P7",
+    "O1",
+    "Oz",
+    "O2",
+    "P4",
+    "P8",
+    "TP10",
+    "CP6",
+    "CP2",
+    "Cz",
+    "C4",
+    "T8",
+    "FT10",
+    "FC6",
+    "FC2",
+    "F4",
+    "F8",
+    "Fp2",
+    "AF7",
+    "AF3",
+    "AFz",
+    "F1",
+    "F5",
+    "FT7",
+    "FC3",
+    "C1",
+    "C5",
+    "TP7",
+    "CP3",
+    "P1",
+    "P5",
+    "PO7",
+    "PO3",
+    "POz",
+    "PO4",
+    "PO8",
+    "P6",
+    "P2",
+    "CPz",
+    "CP4",
+    "TP8",
+    "C6",
+    "C2",
+    "FC4",
+    "FT8",
+    "F6",
+    "AF8",
+    "AF4",
+    "F2",
 )
 #: channel groups of the plots, by name prefix
 CHANNEL_GROUPS = {
@@ -107,19 +166,32 @@ def channel_group(name: str) -> str:
     best, length = "frontal", 0
     for group, prefixes in CHANNEL_GROUPS.items():
         for prefix in prefixes:
-            if name.startswith(prefix) and (len(name) == len(prefix) or name[len(prefix):].rstrip("0123456789") in ("", "z")):
-                if len(prefix) > length:
-                    best, length = group, len(prefix)
+            # the prefix, then only digits or 'z' (midline): PO7 is not P, Oz is O
+            whole = name.startswith(prefix) and name[len(prefix) :].rstrip("0123456789") in ("", "z")
+            if whole and len(prefix) > length:
+                best, length = group, len(prefix)
     return best
 
 
 def _position(name: str) -> np.ndarray:
     """A rough scalp position (x left-right, y back-front) from the 10-10 name."""
-    rows = {"Fp": 4, "AF": 3.5, "F": 3, "FT": 2.5, "FC": 2.5, "C": 2, "T": 2, "CP": 1.5, "TP": 1.5, "P": 1,
-            "PO": 0.5, "O": 0}
+    rows = {
+        "Fp": 4,
+        "AF": 3.5,
+        "F": 3,
+        "FT": 2.5,
+        "FC": 2.5,
+        "C": 2,
+        "T": 2,
+        "CP": 1.5,
+        "TP": 1.5,
+        "P": 1,
+        "PO": 0.5,
+        "O": 0,
+    }
     prefix = name.rstrip("0123456789z")
     row = rows.get(prefix, 2)
-    suffix = name[len(prefix):]
+    suffix = name[len(prefix) :]
     x = 0.0 if suffix == "z" else (int(suffix) + 1) // 2 * (-1 if int(suffix) % 2 else 1)
     if prefix in ("T", "TP", "FT"):
         x = np.sign(x) * 5
@@ -159,13 +231,13 @@ def fmri_truth() -> dict:
                 cy, cx = rng.integers(0, grid, size=2)
                 if roi == "V1":
                     f0 = rng.integers(0, n_sf - 1)
-                    drive = cube[:, :, f0:f0 + 2, cy, cx].sum(axis=(1, 2))
+                    drive = cube[:, :, f0 : f0 + 2, cy, cx].sum(axis=(1, 2))
                     ncsnr = rng.uniform(0.3, 1.2)
                 elif roi == "V4":
                     orientation = rng.integers(0, n_or)
                     y0, x0 = min(cy, grid - 2), min(cx, grid - 2)
                     w = rng.uniform(0, 1, size=(2, 2, 2))
-                    block = cube[:, orientation, 1:3, y0:y0 + 2, x0:x0 + 2]
+                    block = cube[:, orientation, 1:3, y0 : y0 + 2, x0 : x0 + 2]
                     drive = (block * w).sum(axis=(1, 2, 3)) ** 2
                     ncsnr = rng.uniform(0.3, 1.0)
                 else:
@@ -174,13 +246,24 @@ def fmri_truth() -> dict:
                     drive = np.array([tuning[i] for i in ident])
                     ncsnr = rng.uniform(0.2, 0.9)
                 base = {"V1": (4, 2, 3), "V4": (9, 5, 5), "LOC": (14, 9, 4)}[roi]
-                xyz = (np.array(base) + rng.integers(-2, 3, size=3)) * np.array([1 if subject == "subj01" else -1, 1, 1])
+                xyz = (np.array(base) + rng.integers(-2, 3, size=3)) * np.array(
+                    [1 if subject == "subj01" else -1, 1, 1]
+                )
                 drives.append(_zscore(drive))
-                rows.append({"subject": subject, "roi": roi, "ncsnr": ncsnr, "x": xyz[0] + 20, "y": xyz[1],
-                             "z": xyz[2]})
+                rows.append(
+                    {
+                        "subject": subject,
+                        "roi": roi,
+                        "ncsnr": ncsnr,
+                        "x": xyz[0] + 20,
+                        "y": xyz[1],
+                        "z": xyz[2],
+                    }
+                )
     voxels = pd.DataFrame(rows)
-    voxels["voxel_id"] = [f"{s}_{r}_{i % VOXELS_PER_ROI:02d}" for i, (s, r) in
-                          enumerate(zip(voxels["subject"], voxels["roi"]))]
+    voxels["voxel_id"] = [
+        f"{s}_{r}_{i % VOXELS_PER_ROI:02d}" for i, (s, r) in enumerate(zip(voxels["subject"], voxels["roi"]))
+    ]
     return {"drives": np.stack(drives, axis=1), "voxels": voxels, "test_images": _test_images()}
 
 
@@ -197,11 +280,19 @@ def fmri_assembly() -> VoxelAssembly:
     rois = {roi: (voxels["roi"] == roi).to_numpy() for roi in ROIS}
     rois["early"] = voxels["roi"].isin(["V1", "V4"]).to_numpy()
     assembly = VoxelAssembly.from_arrays(
-        np.round(betas, 4).astype(np.float32), stimulus_id=ids[order], subject=voxels["subject"].tolist(), rois=rois,
-        repetition=np.repeat(np.arange(FMRI_REPETITIONS), len(ids)), voxel_id=voxels["voxel_id"].tolist(),
-        xyz=voxels[["x", "y", "z"]].to_numpy(), ncsnr=voxels["ncsnr"].to_numpy(),
-        attrs={"identifier": FMRI_IDENTIFIER, "stimulus_set_identifier": STIMULUS_IDENTIFIER,
-               "description": "Simulated NSD-like betas (z units); see brainbridge.examples.modalities"},
+        np.round(betas, 4).astype(np.float32),
+        stimulus_id=ids[order],
+        subject=voxels["subject"].tolist(),
+        rois=rois,
+        repetition=np.repeat(np.arange(FMRI_REPETITIONS), len(ids)),
+        voxel_id=voxels["voxel_id"].tolist(),
+        xyz=voxels[["x", "y", "z"]].to_numpy(),
+        ncsnr=voxels["ncsnr"].to_numpy(),
+        attrs={
+            "identifier": FMRI_IDENTIFIER,
+            "stimulus_set_identifier": STIMULUS_IDENTIFIER,
+            "description": "Simulated NSD-like betas (z units); see brainbridge.examples.modalities",
+        },
     )
     return VoxelAssembly(assembly.assign_coords(split=("presentation", split)))
 
@@ -226,8 +317,14 @@ def eeg_truth() -> dict:
     positions = np.stack([_position(c) for c in CHANNELS])
     drives = {
         "early": _zscore(features @ rng.uniform(0, 1, size=features.shape[1])),
-        "object": _zscore(np.array([dict(zip(IDENTITIES, rng.uniform(0, 1, len(IDENTITIES))))[i]
-                                    for i in identities(batch.metadata)])),
+        "object": _zscore(
+            np.array(
+                [
+                    dict(zip(IDENTITIES, rng.uniform(0, 1, len(IDENTITIES))))[i]
+                    for i in identities(batch.metadata)
+                ]
+            )
+        ),
         "late": _zscore(rng.normal(size=len(features))),
     }
     signal = np.zeros((len(features), len(CHANNELS), len(TIMES)))
@@ -236,13 +333,23 @@ def eeg_truth() -> dict:
         distance = np.linalg.norm(positions - positions[CHANNELS.index(centre)], axis=1)
         topographies[name] = amplitude * np.exp(-0.5 * (distance / spread) ** 2)
         courses[name] = np.exp(-0.5 * ((TIMES - peak) / width) ** 2) * (TIMES >= 0)
-        signal += (topographies[name][None, :, None] * courses[name][None, None, :]
-                   * (mean / amplitude + drives[name])[:, None, None])
+        signal += (
+            topographies[name][None, :, None]
+            * courses[name][None, None, :]
+            * (mean / amplitude + drives[name])[:, None, None]
+        )
     # the training images (first EEG_TRAIN of a seeded order of the non-test images)
     rest = np.setdiff1d(np.arange(len(features)), _test_images())
     train = np.sort(np.random.default_rng(EEG_SEED - 1).permutation(rest)[:EEG_TRAIN])
-    return {"signal": signal, "drives": drives, "topographies": topographies, "time_courses": courses,
-            "noise_sd": 3.0, "train_images": train, "test_images": _test_images()}
+    return {
+        "signal": signal,
+        "drives": drives,
+        "topographies": topographies,
+        "time_courses": courses,
+        "noise_sd": 3.0,
+        "train_images": train,
+        "test_images": _test_images(),
+    }
 
 
 def eeg_assembly() -> EEGAssembly:
@@ -250,16 +357,27 @@ def eeg_assembly() -> EEGAssembly:
     truth = eeg_truth()
     rng = np.random.default_rng(EEG_SEED + 1)
     ids = stimulus_batch().metadata["stimulus_id"].to_numpy(dtype=object)
-    order = np.concatenate([rng.permutation(truth["train_images"]) for _ in range(EEG_TRAIN_REPS)]
-                           + [rng.permutation(truth["test_images"]) for _ in range(EEG_TEST_REPS)])
-    trials = truth["signal"][order] + rng.normal(scale=truth["noise_sd"], size=(len(order), len(CHANNELS),
-                                                                               len(TIMES)))
-    split = np.array(["train"] * (EEG_TRAIN * EEG_TRAIN_REPS) + ["test"] * (N_TEST * EEG_TEST_REPS), dtype=object)
+    order = np.concatenate(
+        [rng.permutation(truth["train_images"]) for _ in range(EEG_TRAIN_REPS)]
+        + [rng.permutation(truth["test_images"]) for _ in range(EEG_TEST_REPS)]
+    )
+    trials = truth["signal"][order] + rng.normal(
+        scale=truth["noise_sd"], size=(len(order), len(CHANNELS), len(TIMES))
+    )
+    split = np.array(
+        ["train"] * (EEG_TRAIN * EEG_TRAIN_REPS) + ["test"] * (N_TEST * EEG_TEST_REPS), dtype=object
+    )
     assembly = EEGAssembly.from_arrays(
-        np.round(trials, 2).astype(np.float32), stimulus_id=ids[order], channel_name=CHANNELS, time=TIMES,
+        np.round(trials, 2).astype(np.float32),
+        stimulus_id=ids[order],
+        channel_name=CHANNELS,
+        time=TIMES,
         subject="sub-01",
-        attrs={"identifier": EEG_IDENTIFIER, "stimulus_set_identifier": STIMULUS_IDENTIFIER,
-               "description": "Simulated THINGS-EEG2-like trials (µV); see brainbridge.examples.modalities"},
+        attrs={
+            "identifier": EEG_IDENTIFIER,
+            "stimulus_set_identifier": STIMULUS_IDENTIFIER,
+            "description": "Simulated THINGS-EEG2-like trials (µV); see brainbridge.examples.modalities",
+        },
     )
     return EEGAssembly(assembly.assign_coords(split=("presentation", split)))
 
@@ -271,7 +389,9 @@ def eeg_assembly() -> EEGAssembly:
 
 def modalities_dir(root: str | os.PathLike | None = None) -> Path:
     """``<root or BRAINBRIDGE_HOME>/examples/modalities-<version>`` (not created)."""
-    return (Path(root) if root is not None else config.home()) / "examples" / f"modalities-{MODALITIES_VERSION}"
+    return (
+        (Path(root) if root is not None else config.home()) / "examples" / f"modalities-{MODALITIES_VERSION}"
+    )
 
 
 def _complete(folder: Path) -> bool:
@@ -295,18 +415,29 @@ def ensure_modalities(root: str | os.PathLike | None = None) -> Path:
             return target
         with atomic_dir(target) as staging:
             rows, files = [], {}
-            for identifier, cls, build in ((FMRI_IDENTIFIER, "VoxelAssembly", fmri_assembly),
-                                           (EEG_IDENTIFIER, "EEGAssembly", eeg_assembly)):
+            for identifier, cls, build in (
+                (FMRI_IDENTIFIER, "VoxelAssembly", fmri_assembly),
+                (EEG_IDENTIFIER, "EEGAssembly", eeg_assembly),
+            ):
                 name = assembly_filename(identifier)
                 sha1 = write_netcdf(build(), staging / name)
                 files[name] = sha1
-                rows.append({"identifier": identifier, "lookup_type": "assembly", "class": cls,
-                             "location_type": "local", "location": name, "sha1": sha1,
-                             "stimulus_set_identifier": STIMULUS_IDENTIFIER})
+                rows.append(
+                    {
+                        "identifier": identifier,
+                        "lookup_type": "assembly",
+                        "class": cls,
+                        "location_type": "local",
+                        "location": name,
+                        "sha1": sha1,
+                        "stimulus_set_identifier": STIMULUS_IDENTIFIER,
+                    }
+                )
             pd.DataFrame(rows).to_csv(staging / "lookup.csv", index=False, lineterminator="\n")
             files["lookup.csv"] = sha1_hash(staging / "lookup.csv")
-            (staging / "manifest.json").write_text(json.dumps({"version": MODALITIES_VERSION, "files": files},
-                                                              indent=1, sort_keys=True) + "\n")
+            (staging / "manifest.json").write_text(
+                json.dumps({"version": MODALITIES_VERSION, "files": files}, indent=1, sort_keys=True) + "\n"
+            )
     return target
 
 

@@ -56,7 +56,9 @@ def _features(context: dict, stimulus_set) -> tuple[Any, Any]:
 
 
 def _rows(features, ids) -> np.ndarray:
-    index = pd.Index(np.asarray(features["stimulus_id"].values).astype(str)).get_indexer([str(i) for i in ids])
+    index = pd.Index(np.asarray(features["stimulus_id"].values).astype(str)).get_indexer(
+        [str(i) for i in ids]
+    )
     return np.asarray(features.values)[index]
 
 
@@ -76,7 +78,9 @@ def step_modalities_data(context: dict, echo: Echo) -> None:
     try:
         import sklearn  # noqa: F401
     except ImportError:
-        echo("fMRI and EEG steps skipped: the encoding extra is not installed (pip install 'brainbridge[encoding]')")
+        echo(
+            "fMRI and EEG steps skipped: the encoding extra is not installed (pip install 'brainbridge[encoding]')"
+        )
         return
     started = time.perf_counter()
     registered_before = MODALITIES_CATALOG in catalogs.list_catalogs()
@@ -88,8 +92,10 @@ def step_modalities_data(context: dict, echo: Echo) -> None:
         if not registered_before:  # the job leaves the process's catalogs as it found them
             catalogs.unregister(MODALITIES_CATALOG)
     echo("")
-    echo(f"fMRI and EEG: loaded {FMRI_IDENTIFIER} {dict(context['fmri'].sizes)} and {EEG_IDENTIFIER} "
-         f"{dict(context['eeg'].sizes)} ({time.perf_counter() - started:.1f} s)")
+    echo(
+        f"fMRI and EEG: loaded {FMRI_IDENTIFIER} {dict(context['fmri'].sizes)} and {EEG_IDENTIFIER} "
+        f"{dict(context['eeg'].sizes)} ({time.perf_counter() - started:.1f} s)"
+    )
 
 
 def _voxels(assembly, subject: str, roi: str):
@@ -119,27 +125,51 @@ def step_fmri(context: dict, echo: Echo) -> None:
     started = time.perf_counter()
     for subject in SUBJECTS:
         for roi in ROIS:
-            fit = get_or_train_linearising(train, extractor=gabor, layers=["energy"], features=features,
-                                           subject=subject, roi=roi, recipe=recipe)
+            fit = get_or_train_linearising(
+                train,
+                extractor=gabor,
+                layers=["energy"],
+                features=features,
+                subject=subject,
+                roi=roi,
+                recipe=recipe,
+            )
             result = fmri_accuracy(fit.predict(x_test), _voxels(test, subject, roi), test_ids)
             accuracy[(subject, roi)] = result
             fits[(subject, roi)] = fit
-            rows.append({"subject": subject, "roi": roi, "voxels": len(result["r"]),
-                         "median_r": float(np.median(result["r"])),
-                         "median_ceiling_r": float(np.median(np.sqrt(result["noise_ceiling"]))),
-                         "median_explained_variance_pct": float(np.median(result["explained_variance"]))})
+            rows.append(
+                {
+                    "subject": subject,
+                    "roi": roi,
+                    "voxels": len(result["r"]),
+                    "median_r": float(np.median(result["r"])),
+                    "median_ceiling_r": float(np.median(np.sqrt(result["noise_ceiling"]))),
+                    "median_explained_variance_pct": float(np.median(result["explained_variance"])),
+                }
+            )
     table = pd.DataFrame(rows)
     context.update(fmri_scores=table, fmri_accuracy=accuracy, fmri_fits=fits)
     out = Path(context["out_dir"])
     table.to_csv(out / "fmri_scores.csv", index=False)
     context["fmri_plot"] = plot_fmri(accuracy, out / "fmri_r_vs_ceiling.png")
-    echo(f"fMRI: Gabor energy -> StandardScaler -> PCA({N_COMPONENTS}) -> OLS per subject x ROI, "
-         f"340 training images, 60 test images x 3 repetitions ({time.perf_counter() - started:.1f} s)")
+    echo(
+        f"fMRI: Gabor energy -> StandardScaler -> PCA({N_COMPONENTS}) -> OLS per subject x ROI, "
+        f"340 training images, 60 test images x 3 repetitions ({time.perf_counter() - started:.1f} s)"
+    )
     shown = table.copy()
     for column in ("median_r", "median_ceiling_r", "median_explained_variance_pct"):
         shown[column] = shown[column].map(lambda v, c=column: f"{v:.3f}" if "pct" not in c else f"{v:.1f}")
-    echo(format_table(shown.rename(columns={"median_r": "median r", "median_ceiling_r": "ceiling r",
-                                            "median_explained_variance_pct": "expl. var. %"})))
+    echo(
+        format_table(
+            shown.rename(
+                columns={
+                    "median_r": "median r",
+                    "median_ceiling_r": "ceiling r",
+                    "median_explained_variance_pct": "expl. var. %",
+                }
+            )
+        )
+    )
     echo(f"saved {out / 'fmri_scores.csv'} and {context['fmri_plot']}")
 
 
@@ -153,8 +183,9 @@ def plot_fmri(accuracy: dict, path: Path) -> Path:
     for ax, roi in zip(axes, ROIS):
         for k, subject in enumerate(SUBJECTS):
             result = accuracy[(subject, roi)]
-            ax.scatter(np.sqrt(result["noise_ceiling"]), result["r"], s=14, alpha=0.8, label=subject,
-                       color=f"C{k}")
+            ax.scatter(
+                np.sqrt(result["noise_ceiling"]), result["r"], s=14, alpha=0.8, label=subject, color=f"C{k}"
+            )
         ax.plot([0, 1], [0, 1], color="0.5", lw=0.8, ls="--")
         ax.set_title(roi)
         ax.set_xlabel("noise ceiling (r)")
@@ -179,8 +210,13 @@ def step_eeg(context: dict, echo: Echo) -> None:
     train = EEGAssembly(eeg.isel(presentation=np.flatnonzero(split == "train")))
     test = EEGAssembly(eeg.isel(presentation=np.flatnonzero(split == "test")))
     started = time.perf_counter()
-    fit = get_or_train_linearising(train, extractor=gabor, layers=["energy"], features=features,
-                                   recipe=LinearisingRecipe(n_components=N_COMPONENTS))
+    fit = get_or_train_linearising(
+        train,
+        extractor=gabor,
+        layers=["energy"],
+        features=features,
+        recipe=LinearisingRecipe(n_components=N_COMPONENTS),
+    )
     _, test_ids = test.trials()
     predictions = fit.predict(_rows(features, test_ids))
     result = eeg_accuracy(predictions, test, test_ids)
@@ -194,19 +230,30 @@ def step_eeg(context: dict, echo: Echo) -> None:
         curves[group] = curve
         peak = int(np.argmax(curve["accuracy"]))
         window = (times_ms >= 50) & (times_ms <= 300)
-        rows.append({"group": group, "channels": int(members.sum()), "peak_r": float(curve["accuracy"][peak]),
-                     "peak_ms": float(times_ms[peak]), "upper_ceiling_at_peak": float(curve["upper"][peak]),
-                     "lower_ceiling_at_peak": float(curve["lower"][peak]),
-                     "mean_r_50_300ms": float(curve["accuracy"][window].mean()),
-                     "mean_r_before_0ms": float(curve["accuracy"][times_ms < 0].mean())})
+        rows.append(
+            {
+                "group": group,
+                "channels": int(members.sum()),
+                "peak_r": float(curve["accuracy"][peak]),
+                "peak_ms": float(times_ms[peak]),
+                "upper_ceiling_at_peak": float(curve["upper"][peak]),
+                "lower_ceiling_at_peak": float(curve["lower"][peak]),
+                "mean_r_50_300ms": float(curve["accuracy"][window].mean()),
+                "mean_r_before_0ms": float(curve["accuracy"][times_ms < 0].mean()),
+            }
+        )
     table = pd.DataFrame(rows)
     out = Path(context["out_dir"])
     table.to_csv(out / "eeg_scores.csv", index=False)
-    context.update(eeg_scores=table, eeg_accuracy=result, eeg_fit=fit, eeg_predictions_shape=predictions.shape)
+    context.update(
+        eeg_scores=table, eeg_accuracy=result, eeg_fit=fit, eeg_predictions_shape=predictions.shape
+    )
     context["eeg_plot"] = plot_eeg(curves, times_ms, out / "eeg_r_over_time.png")
-    echo(f"EEG: the same recipe, one OLS per training repetition (4) -> predictions {predictions.shape} "
-         f"(images x repetitions x channels x times); 60 test images x 10 repetitions "
-         f"({time.perf_counter() - started:.1f} s)")
+    echo(
+        f"EEG: the same recipe, one OLS per training repetition (4) -> predictions {predictions.shape} "
+        f"(images x repetitions x channels x times); 60 test images x 10 repetitions "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
     shown = table.copy()
     for column in shown.columns[2:]:
         shown[column] = shown[column].map(lambda v, c=column: f"{v:.0f}" if c == "peak_ms" else f"{v:.3f}")
@@ -244,27 +291,50 @@ def step_ned_export(context: dict, echo: Echo) -> None:
 
     ned_dir = Path(context["out_dir"]) / "ned"
     gabor = context["modalities_extractor"]
-    fmri = LinearisingModel(card=None, rois=["V1"], subject="subj01", extractor=gabor, layers=["energy"],
-                            fits={"V1": context["fmri_fits"][("subj01", "V1")]})
-    eeg = LinearisingModel(card=None, rois=["all"], subject="sub-01", extractor=gabor, layers=["energy"],
-                           fits={"all": context["eeg_fit"]})
+    fmri = LinearisingModel(
+        card=None,
+        rois=["V1"],
+        subject="subj01",
+        extractor=gabor,
+        layers=["energy"],
+        fits={"V1": context["fmri_fits"][("subj01", "V1")]},
+    )
+    eeg = LinearisingModel(
+        card=None,
+        rois=["all"],
+        subject="sub-01",
+        extractor=gabor,
+        layers=["energy"],
+        fits={"all": context["eeg_fit"]},
+    )
     images = new_images_dir()
     for model, dataset in ((fmri, "brainbridge_example_nsd"), (eeg, "brainbridge_example_things_eeg")):
         export_ned_model(model, ned_dir, train_dataset=dataset, model_name="gabor_linearising")
-        pregenerate_ned(model, images, ned_dir, train_dataset=dataset, model_name="gabor_linearising",
-                        imageset="brainbridge_new_images", progress=False)
+        pregenerate_ned(
+            model,
+            images,
+            ned_dir,
+            train_dataset=dataset,
+            model_name="gabor_linearising",
+            imageset="brainbridge_new_images",
+            progress=False,
+        )
     ned = NED(str(ned_dir))
-    fmri_h5, _ = ned.load_insilico_neural_responses("fmri", "brainbridge_example_nsd", "gabor_linearising",
-                                                    "brainbridge_new_images", 1, roi="V1")
-    eeg_h5, _ = ned.load_insilico_neural_responses("eeg", "brainbridge_example_things_eeg", "gabor_linearising",
-                                                   "brainbridge_new_images", 1)
+    fmri_h5, _ = ned.load_insilico_neural_responses(
+        "fmri", "brainbridge_example_nsd", "gabor_linearising", "brainbridge_new_images", 1, roi="V1"
+    )
+    eeg_h5, _ = ned.load_insilico_neural_responses(
+        "eeg", "brainbridge_example_things_eeg", "gabor_linearising", "brainbridge_new_images", 1
+    )
     context["ned_dir"] = ned_dir
     context["ned_shapes"] = {"fmri": fmri_h5.shape, "eeg": eeg_h5.shape}
     fmri_h5.file.close()
     eeg_h5.file.close()
-    echo(f"NED layout: models and pre-generated responses to the {context['ned_shapes']['fmri'][0]} new images in "
-         f"{ned_dir}; read back with brainbridge.ned.NED: fMRI {context['ned_shapes']['fmri']}, "
-         f"EEG {context['ned_shapes']['eeg']}")
+    echo(
+        f"NED layout: models and pre-generated responses to the {context['ned_shapes']['fmri'][0]} new images in "
+        f"{ned_dir}; read back with brainbridge.ned.NED: fMRI {context['ned_shapes']['fmri']}, "
+        f"EEG {context['ned_shapes']['eeg']}"
+    )
 
 
 MODALITY_STEPS = [
