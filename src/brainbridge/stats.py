@@ -619,18 +619,21 @@ def split_half_ceilings(
         predictions = predictions.reshape(n_images, -1)
     rng = np.random.default_rng(random_state)
     everything = flat.mean(axis=1)
-    lower, upper, accuracy, halves = [], [], [], []
+    lower: list[np.ndarray] = []
+    upper: list[np.ndarray] = []
+    accuracy: list[np.ndarray] = []
+    halves: list[np.ndarray] = []
     for _ in range(n_iterations):
         order = rng.permutation(n_reps)
         first, second = order[: n_reps // 2], order[n_reps // 2 :]
         half1 = flat[:, first].mean(axis=1)
         half2 = flat[:, second].mean(axis=1)
-        lower.append(pearson_columns(half2, half1))
-        upper.append(pearson_columns(everything, half1))
+        lower.append(np.asarray(pearson_columns(half2, half1)))
+        upper.append(np.asarray(pearson_columns(everything, half1)))
         if predictions is not None:
-            accuracy.append(pearson_columns(predictions, half1))
+            accuracy.append(np.asarray(pearson_columns(predictions, half1)))
         halves.append(np.sort(first))
-    per_iteration = {"lower": np.reshape(lower, (n_iterations, *shape)),
+    per_iteration: dict[str, np.ndarray] = {"lower": np.reshape(lower, (n_iterations, *shape)),
                      "upper": np.reshape(upper, (n_iterations, *shape))}
     if predictions is not None:
         per_iteration["accuracy"] = np.reshape(accuracy, (n_iterations, *shape))

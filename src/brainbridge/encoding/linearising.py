@@ -244,7 +244,8 @@ class LinearisingFit:
                 intercept=self.intercept,
                 output_shape=np.asarray(self.output_shape),
             )
-            np.savez(staging / "outputs.npz", **{k: _storable(v) for k, v in self.outputs.items()})
+            stored: dict[str, Any] = {k: _storable(v) for k, v in self.outputs.items()}
+            np.savez(staging / "outputs.npz", **stored)
             (staging / "fit.json").write_text(
                 json.dumps(
                     {"key": self.key, "modality": self.modality, "recipe": asdict(self.recipe), **self.info},
@@ -327,7 +328,7 @@ def fit_linearising(
     features: np.ndarray,
     targets: np.ndarray,
     recipe: LinearisingRecipe | None = None,
-) -> dict[str, np.ndarray]:
+) -> dict[str, Any]:
     """Fit the recipe: ``(N, F)`` features onto ``(N, repetitions, outputs)`` targets.
 
     Returns the arrays of a :class:`LinearisingFit` (``scaler_mean``, ``scaler_scale``,
@@ -416,13 +417,13 @@ def training_targets(
                     )
                 )
             data = EEGAssembly(data.isel(presentation=np.flatnonzero(mask)))
-        trials, ids = data.trials()
+        trials, image_ids = data.trials()
         n, reps = trials.shape[:2]
         outputs = {
             "channel_name": np.asarray(data["channel_name"].values),
             "time": np.asarray(data["time"].values),
         }
-        return [str(i) for i in ids], trials.reshape(n, reps, -1), trials.shape[1:], outputs
+        return [str(i) for i in image_ids], trials.reshape(n, reps, -1), trials.shape[1:], outputs
     raise EncodingError(
         f"the linearising recipe trains on fMRI (presentation x voxel) or EEG/MEG (presentation x channel x "
         f"time_bin) assemblies, got dims {tuple(assembly.dims)}"
@@ -481,6 +482,7 @@ def get_or_train_linearising(
         }
     else:
         wanted = None
+        assert features is not None  # checked above
         source = {"features_sha1": assembly_checksum(features)}
     inputs = {
         "kind": "linearising",
@@ -861,7 +863,7 @@ def linearising_card(
 
 def fmri_accuracy(
     predictions: np.ndarray, test: xr.DataArray, stimulus_ids: Sequence[str]
-) -> dict[str, np.ndarray]:
+) -> dict[str, Any]:
     """NSD's per-voxel accuracy: r with the repetition-averaged test responses, noise ceiling, explained variance.
 
     ``predictions`` ``(N, voxels)`` for ``stimulus_ids``; ``test`` a voxel assembly of the same
@@ -873,12 +875,14 @@ def fmri_accuracy(
     data = test.transpose("presentation", "voxel")
     codes, ids = pd.factorize(np.asarray(data["stimulus_id"].values).astype(str))
     means = group_means(np.asarray(data.values), codes, len(ids))
-    rows = pd.Index(list(stimulus_ids)).get_indexer(ids)
+    rows = pd.Index(list(stimulus_ids)).get_indexer(pd.Index(ids))
     if (rows < 0).any():
         raise EncodingError("predictions are missing for some test images")
-    r = pearson_columns(np.asarray(predictions)[rows], means)
+    r = np.asarray(pearson_columns(np.asarray(predictions)[rows], means))
     n_reps = float(np.bincount(codes).mean())
-    nc = ncsnr_noise_ceiling(np.asarray(data["ncsnr"].values), n_reps) if "ncsnr" in data.coords else None
+    nc = None
+    if "ncsnr" in data.coords:
+        nc = np.asarray(ncsnr_noise_ceiling(np.asarray(data["ncsnr"].values), n_reps))
     out = {"r": r, "n_repetitions": np.asarray(n_reps)}
     if nc is not None:
         out["noise_ceiling"] = nc
@@ -903,7 +907,7 @@ def eeg_accuracy(
     from brainbridge.stats import split_half_ceilings
 
     trials, ids = (test if isinstance(test, EEGAssembly) else EEGAssembly(test)).trials()
-    rows = pd.Index([str(s) for s in stimulus_ids]).get_indexer([str(i) for i in ids])
+    rows = pd.Index([str(s) for s in stimulus_ids]).get_indexer(pd.Index([str(i) for i in ids]))
     if (rows < 0).any():
         raise EncodingError("predictions are missing for some test images")
     averaged = np.asarray(predictions, dtype=np.float64)[rows].mean(axis=1)

@@ -222,7 +222,8 @@ def get_encoding_model(
     if card.mapping == "linearising":  # NED/BERG's recipe on fMRI/EEG assemblies: its own model class
         from brainbridge.encoding.linearising import load_linearising_model
 
-        return load_linearising_model(card, selection=selection, subject=subject, device=device, progress=progress)
+        linear = load_linearising_model(card, selection=selection, subject=subject, device=device, progress=progress)
+        return linear  # type: ignore[return-value]  # a linearising card returns its own model class
     rois = card.resolve_selection(selection)
     subject_name = card.resolve_subject(subject)
     extractor = get_extractor(card.extractor, device=device)

@@ -365,7 +365,7 @@ class NED:
             feature_extractor = _local_vit()
         if feature_extractor is None:
             raise MissingWeightsError(VIT_WEIGHTS_HINT)
-        loaded = {
+        loaded: dict[str, Any] = {
             "feature_extractor": feature_extractor,
             "scaler": scaler,
             "pca": pca,
