@@ -26,7 +26,9 @@ import pandas as pd
 import xarray as xr
 
 from brainbridge.errors import AssemblyError, GroupbyError
-from brainbridge.readers import netcdf_groups, open_assembly_array
+from brainbridge.formats import open_assembly_array
+from brainbridge.formats.layout import FACTORIZED_ENCODING, walk_coords
+from brainbridge.formats.netcdf import netcdf_groups
 from brainbridge.stats import (
     accumulate_in_order,
     accumulator_dtype,
@@ -63,6 +65,7 @@ __all__ = [
     "roi_names",
     "select",
     "select_rois",
+    "assembly_problems",
     "walk_coords",
 ]
 
@@ -79,8 +82,9 @@ def coords_for_dim(assembly: xr.DataArray, dim: Hashable) -> list[Hashable]:
     listed instead).
     """
     names = []
-    for name, coord in assembly.coords.items():
-        if coord.dims != (dim,):
+    # the coordinates' variables: no DataArray built per coordinate (hundreds per open)
+    for name, variable in assembly.coords.variables.items():
+        if variable.dims != (dim,):
             continue
         if name == dim and isinstance(assembly.indexes.get(dim), pd.MultiIndex):
             continue
@@ -88,16 +92,37 @@ def coords_for_dim(assembly: xr.DataArray, dim: Hashable) -> list[Hashable]:
     return names
 
 
-def walk_coords(assembly: xr.DataArray):
-    """Yield ``(name, dims, values)`` for every coordinate, MultiIndex levels flattened.
+def assembly_problems(assembly: xr.DataArray) -> list[str]:
+    """The rules of the assembly format that ``assembly`` (indexed or plain) breaks.
 
-    Equivalent to BrainIO's ``walk_coords``.
+    Each dimension has a coordinate; ``presentation`` has ``stimulus_id`` (or BrainIO's legacy
+    ``image_id``); ``neuroid`` has unique ``neuroid_id`` values; ``time_bin`` has
+    ``time_bin_start`` < ``time_bin_end``; ``(stimulus_id, repetition)`` pairs are unique.
+    :meth:`DataAssembly.validate` raises with them; ``brainbridge validate`` reports them.
     """
-    for name, coord in assembly.coords.items():
-        index = assembly.indexes.get(name)
-        if name in assembly.dims and isinstance(index, pd.MultiIndex):
-            continue
-        yield name, coord.dims, coord.values
+    coords = {str(name): (dims, np.asarray(v)) for name, dims, v in walk_coords(assembly)}
+    problems = []
+    for dim in assembly.dims:
+        if not any(dims == (dim,) for dims, _ in coords.values()):
+            problems.append(f"dimension {dim!r} has no coordinate")
+    if "presentation" in assembly.dims and "stimulus_id" not in coords and "image_id" not in coords:
+        problems.append("dimension 'presentation' has no 'stimulus_id' coordinate")
+    if "neuroid" in assembly.dims:
+        if "neuroid_id" not in coords:
+            problems.append("dimension 'neuroid' has no 'neuroid_id' coordinate")
+        elif not pd.Index(coords["neuroid_id"][1]).is_unique:
+            problems.append("neuroid_id values are not unique")
+    if "time_bin" in assembly.dims:
+        if "time_bin_start" in coords and "time_bin_end" in coords:
+            if np.any(coords["time_bin_start"][1] >= coords["time_bin_end"][1]):
+                problems.append("a time bin has time_bin_start >= time_bin_end")
+        else:
+            problems.append("dimension 'time_bin' lacks time_bin_start/time_bin_end")
+    if "stimulus_id" in coords and "repetition" in coords:
+        pairs = pd.MultiIndex.from_arrays([coords["stimulus_id"][1], coords["repetition"][1]])
+        if not pairs.is_unique:
+            problems.append("(stimulus_id, repetition) pairs are not unique")
+    return problems
 
 
 def gather_indexes(assembly: xr.DataArray) -> xr.DataArray:
@@ -200,13 +225,16 @@ def _set_multiindex(
     if _KEY_LEVEL not in variables or len(names) < 2:
         key = None
     elif key is None or len(key.codes) != array.sizes[dim]:
-        key = _KeyFactorization.of(variables[_KEY_LEVEL].values)
+        found = _factorized(variables[_KEY_LEVEL])
+        key = _KeyFactorization.of_sorted(*found) if found else _KeyFactorization.of(variables[_KEY_LEVEL].values)
     codes: list[np.ndarray] = []
     levels: list[pd.Index] = []
     dtypes: dict[Hashable, np.dtype] = {}
     for name in names:
         variable = variables[name]
-        found = key.factorize(name == _KEY_LEVEL, variable.values) if key is not None else None
+        found = _factorized(variable)
+        if found is None and key is not None:
+            found = key.factorize(name == _KEY_LEVEL, variable.values)
         level_codes, uniques = found if found is not None else pd.factorize(variable.values, sort=True)
         codes.append(level_codes)
         levels.append(pd.Index(uniques, dtype=object) if uniques.dtype == object else pd.Index(uniques))
@@ -214,13 +242,33 @@ def _set_multiindex(
     # pandas takes Index levels and array codes; pandas-stubs asks for plain sequences
     multiindex = pd.MultiIndex(levels=levels, codes=codes, names=names, verify_integrity=False)  # type: ignore[arg-type]
     index = PandasMultiIndex(multiindex, dim, level_coords_dtype=dtypes)
-    index_variables = index.create_variables(variables)
+    index_variables = index.create_variables({name: _without_hint(v) for name, v in variables.items()})
     coords = xr.Coordinates(index_variables, indexes=dict.fromkeys(index_variables, index))
     return array.drop_vars(names).assign_coords(coords)
 
 
 #: the level through which the others are factorized when it is part of a MultiIndex
 _KEY_LEVEL = "stimulus_id"
+
+
+def _factorized(variable: xr.Variable) -> tuple[np.ndarray, np.ndarray] | None:
+    """``pd.factorize(variable.values, sort=True)`` when the reader already knows it (see
+    :data:`brainbridge.formats.layout.FACTORIZED_ENCODING`), else ``None``."""
+    hint = variable.encoding.get(FACTORIZED_ENCODING)
+    if hint is None or variable.ndim != 1:
+        return None
+    codes, uniques = hint
+    if len(codes) != variable.shape[0]:
+        return None
+    return codes, (uniques.astype(object) if uniques.dtype.kind == "U" else uniques)
+
+
+def _without_hint(variable: xr.Variable) -> xr.Variable:
+    if FACTORIZED_ENCODING not in variable.encoding:
+        return variable
+    variable = variable.copy(deep=False)
+    variable.encoding = {k: v for k, v in variable.encoding.items() if k != FACTORIZED_ENCODING}
+    return variable
 
 
 class _KeyFactorization:
@@ -252,6 +300,20 @@ class _KeyFactorization:
         first = np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])
         rank, levels = pd.factorize(uniques, sort=True)  # uniques are distinct: rank = sorted position
         return cls(codes, first, rank[codes], levels)
+
+    @classmethod
+    def of_sorted(cls, sorted_codes: np.ndarray, levels: np.ndarray) -> _KeyFactorization | None:
+        """:meth:`of` from ``pd.factorize(values, sort=True)`` (codes, sorted distinct levels)."""
+        n, k = len(sorted_codes), len(levels)
+        if n == 0 or k == n or (sorted_codes < 0).any():
+            return None
+        sorted_codes = np.asarray(sorted_codes, dtype=np.intp)
+        first_of_level = np.empty(k, dtype=np.intp)
+        first_of_level[sorted_codes[::-1]] = np.arange(n - 1, -1, -1)  # the last write (first position) wins
+        order = np.argsort(first_of_level, kind="stable")  # levels in order of first appearance
+        appearance = np.empty(k, dtype=np.intp)
+        appearance[order] = np.arange(k)
+        return cls(appearance[sorted_codes], first_of_level[order], sorted_codes, levels)
 
     def factorize(self, is_key: bool, values: np.ndarray) -> tuple[np.ndarray, Any] | None:
         """``pd.factorize(values, sort=True)``, or ``None`` when ``values`` vary within a group."""
@@ -337,7 +399,17 @@ class DataAssembly(xr.DataArray):
     # BrainIO API ------------------------------------------------------------------------
 
     def validate(self) -> None:
-        """Check the assembly's structure (no-op for the generic class)."""
+        """Check the rules of the format (see :func:`assembly_problems`); subclasses add their
+        dimensions.
+
+        Raises
+        ------
+        AssemblyError
+            Naming every rule the assembly breaks.
+        """
+        problems = assembly_problems(self)
+        if problems:
+            raise AssemblyError("; ".join(problems))
 
     @classmethod
     def from_files(
@@ -433,7 +505,10 @@ class DataAssembly(xr.DataArray):
             attrs["stimulus_set"] = stimulus_set
         array.attrs = attrs
         # one index build, the stimulus ids factorized once for the merge and the index
-        return cls(_gather_indexes(array, key))
+        assembly = cls(_gather_indexes(array, key))
+        for variable in assembly._coords.values():  # the reader's factorizations have served
+            variable.encoding.pop(FACTORIZED_ENCODING, None)
+        return assembly
 
     @classmethod
     def get_loader_class(cls):  # BrainIO compatibility: loaders are functions here
@@ -649,13 +724,15 @@ class NeuroidAssembly(DataAssembly):
     __slots__ = ()
 
     def validate(self) -> None:
-        """Require the dimensions ``presentation`` and ``neuroid`` (and optionally ``time_bin``)."""
+        """The dimensions ``presentation`` and ``neuroid`` (and optionally ``time_bin``), then
+        the format's rules."""
         dims = set(self.dims)
         if dims not in ({"presentation", "neuroid"}, {"presentation", "neuroid", "time_bin"}):
             raise AssemblyError(
                 f"{type(self).__name__} needs dims presentation x neuroid [x time_bin], "
                 f"got {tuple(self.dims)}"
             )
+        super().validate()
 
 
 class NeuronRecordingAssembly(NeuroidAssembly):
@@ -694,8 +771,10 @@ class SpikeTimesAssembly(NeuronRecordingAssembly):
     __slots__ = ()
 
     def validate(self) -> None:
+        """The single dimension ``event``, then the format's rules."""
         if set(self.dims) != {"event"}:
             raise AssemblyError(f"SpikeTimesAssembly needs the single dim 'event', got {tuple(self.dims)}")
+        DataAssembly.validate(self)
 
 
 # --------------------------------------------------------------------------------------
@@ -980,6 +1059,9 @@ def _presentation_key(array: xr.DataArray) -> _KeyFactorization | None:
         return None
     if array.coords[_KEY_LEVEL].dims != ("presentation",):
         return None
+    found = _factorized(array.coords[_KEY_LEVEL].variable)
+    if found is not None:
+        return _KeyFactorization.of_sorted(*found)
     return _KeyFactorization.of(np.asarray(array.coords[_KEY_LEVEL].values))
 
 

@@ -47,6 +47,12 @@ def offline() -> bool:
     return os.environ.get("BRAINBRIDGE_OFFLINE", "").strip().lower() in _TRUE
 
 
+def fast_form() -> bool:
+    """Whether netCDF assemblies keep and use a fast local form in the cache
+    (``BRAINBRIDGE_FAST_FORM``, default on; see :mod:`brainbridge.formats.fastform`)."""
+    return os.environ.get("BRAINBRIDGE_FAST_FORM", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
 def default_catalog_dir() -> Path:
     """The folder of the user's own catalogs when ``BRAINBRIDGE_CATALOGS`` names none.
 

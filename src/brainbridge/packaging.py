@@ -1,5 +1,8 @@
-"""Writing the exchange format: netCDF-4 assemblies, zarr stores, CSV + ZIP stimulus sets,
-and packaging them into a catalog.
+"""Packaging assemblies and stimulus sets into a catalog (write, hash, store, catalog).
+
+The writers live with their formats (:mod:`brainbridge.formats.netcdf`,
+:mod:`brainbridge.formats.zarr`, :mod:`brainbridge.formats.stimulus_csv_zip`) and stay
+importable from here (``write_netcdf``, ``write_zarr``, ``write_stimulus_set``, ``to_dataset``).
 
 The on-disk layout is BrainIO's (``brainio.packaging``), so files written here load in BrainIO
 1.1 and files written by BrainIO load here:
@@ -32,32 +35,39 @@ import os
 import re
 import shutil
 import tempfile
-import warnings
-import zipfile
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any, Literal, TypeVar, cast
+from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from brainbridge.assemblies import DataAssembly, assembly_class, walk_coords
+from brainbridge.assemblies import DataAssembly, assembly_class
 from brainbridge.atomic import atomic_path
 from brainbridge.errors import (
     AssemblyError,
     CatalogError,
     PackagingConflictError,
-    StimulusSetError,
     ValidationError,
 )
 from brainbridge.fetch import sha1_hash
+
+# the formats live in brainbridge.formats; their writers stay importable from here
+from brainbridge.formats.layout import DEFAULT_CHUNK_BYTES, to_dataset
+from brainbridge.formats.netcdf import DEFAULT_COMPRESSION_LEVEL, write_netcdf
+from brainbridge.formats.netcdf import write_netcdf_file as _to_netcdf
+from brainbridge.formats.stimulus_csv_zip import ZIP_DATE_TIME, write_stimulus_set
+from brainbridge.formats.zarr import is_url as _is_url
+from brainbridge.formats.zarr import write_zarr
 from brainbridge.hashing import text_digest
 from brainbridge.paths import path_within, safe_component
 from brainbridge.stimuli import read_stimulus_csv
+
+_ArrayT = TypeVar("_ArrayT", bound=xr.DataArray)
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
@@ -75,441 +85,6 @@ __all__ = [
     "write_stimulus_set",
     "write_zarr",
 ]
-
-#: zlib level of ``data`` (with the shuffle filter). BrainIO used 9. Measured on a 152 MB
-#: float32 assembly (148480 x 256 x 1, 4 MiB chunks, 2-core machine): level 9 took 25.8 s CPU
-#: for 128.9 MB, level 1 took 3.4 s for 130.8 MB (+1.5 %); reading back costs the same.
-DEFAULT_COMPRESSION_LEVEL = 1
-#: target size of one chunk of ``data`` (uncompressed) in compressed netCDF files and zarr stores
-DEFAULT_CHUNK_BYTES = 4 << 20
-#: the date stamped on every ZIP entry (the earliest a ZIP can hold), so archives are reproducible
-ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
-#: columns BrainIO's packager drops from the stimulus CSV
-_DROPPED_STIMULUS_COLUMNS = ("stimulus_current_local_file_path", "stimulus_path_within_store")
-_ArrayT = TypeVar("_ArrayT", bound=xr.DataArray)
-_STORE_SCHEMES = ("s3", "gs", "gcs", "http", "https", "az", "abfs", "memory")
-
-
-# --------------------------------------------------------------------------------------
-# assemblies -> a flat Dataset (BrainIO's layout)
-# --------------------------------------------------------------------------------------
-
-
-def _plain_values(values: Any) -> np.ndarray:
-    """Coordinate values as a numpy array netCDF/zarr can store.
-
-    Strings (numpy ``U``/``S``, pandas string arrays, object arrays of ``str``) become object
-    arrays of Python ``str``, which both backends write as variable-length UTF-8 strings.
-    """
-    if isinstance(values, (pd.Index, pd.Series, pd.api.extensions.ExtensionArray)):
-        if isinstance(values.dtype, pd.StringDtype):
-            values = np.asarray(values.astype(object))
-        else:
-            values = np.asarray(values)
-    values = np.asarray(values)
-    if values.dtype.kind in "US" or values.dtype.kind == "T":
-        return values.astype(object) if values.dtype.kind != "S" else np.char.decode(values, "utf-8").astype(object)
-    if values.dtype == object and len(values):
-        # numpy.str_ elements are str subclasses: normalise so the bytes do not depend on them
-        kinds = {type(v) for v in values.ravel()[: min(values.size, 4096)]}
-        if kinds <= {str, np.str_}:
-            return np.array([str(v) for v in values.ravel()], dtype=object).reshape(values.shape)
-    return values
-
-
-def _storable_attrs(attrs: Mapping[Hashable, Any]) -> dict[str, Any]:
-    """The attributes that can go into a file, in sorted order (BrainIO's rule plus sorting).
-
-    DataFrames, DataArrays and ``None`` are dropped as BrainIO does (``attrs['stimulus_set']``
-    is re-attached on load); ``bool`` becomes ``int`` (netCDF has no boolean attribute).
-    """
-    kept = {}
-    for key in sorted(attrs, key=str):
-        value = attrs[key]
-        if value is None or isinstance(value, (pd.DataFrame, pd.Series, xr.DataArray, xr.Dataset)):
-            continue
-        if isinstance(value, (bool, np.bool_)):
-            value = int(value)
-        kept[str(key)] = value
-    return kept
-
-
-def to_dataset(assembly: xr.DataArray) -> xr.Dataset:
-    """The assembly as the flat :class:`xarray.Dataset` BrainIO writes (no indexes, no encoding).
-
-    Every coordinate (MultiIndex levels included) becomes a plain variable on its
-    dimension(s); a plain index named after its dimension becomes ``<dim>_``. Variables are in
-    sorted order and carry no encoding inherited from a file the assembly was read from, so
-    the written bytes depend on content only.
-
-    Raises
-    ------
-    AssemblyError
-        Two coordinates would get the same name.
-    """
-    if not isinstance(assembly, xr.DataArray):
-        raise AssemblyError(f"expected an assembly (xarray.DataArray), got {type(assembly).__name__}")
-    coords: dict[str, xr.Variable] = {}
-    for name, dims, values in walk_coords(assembly):
-        key = f"{name}_" if name in assembly.dims else str(name)
-        if key in coords:
-            raise AssemblyError(f"cannot write the assembly: two coordinates would be stored as {key!r}")
-        if key == "data":
-            raise AssemblyError("cannot write the assembly: a coordinate is called 'data' (the data variable's name)")
-        variable = assembly.coords[name].variable
-        coords[key] = xr.Variable(dims, _plain_values(values), attrs=_storable_attrs(variable.attrs))
-    attrs = _storable_attrs(assembly.attrs)
-    data = xr.Variable(assembly.dims, assembly.variable.data, attrs=attrs)
-    return xr.Dataset({"data": data}, coords={k: coords[k] for k in sorted(coords)}, attrs=attrs)
-
-
-def _default_chunks(shape: tuple[int, ...], itemsize: int, target_bytes: int = DEFAULT_CHUNK_BYTES) -> tuple[int, ...]:
-    """Chunk shape of about ``target_bytes``: split the first (longest-running) axes first.
-
-    Trailing axes are kept whole as long as possible so each chunk is one contiguous block of
-    rows; an array smaller than the target is one chunk.
-    """
-    if not shape or 0 in shape:
-        return tuple(max(1, s) for s in shape)
-    chunks = list(shape)
-    budget = max(1, target_bytes // max(1, itemsize))
-    for axis in range(len(shape)):
-        rest = int(np.prod(chunks[axis + 1 :], dtype=np.int64)) if axis + 1 < len(shape) else 1
-        if rest <= budget:
-            chunks[axis] = max(1, min(shape[axis], budget // rest))
-            break
-        chunks[axis] = 1
-    return tuple(int(c) for c in chunks)
-
-
-def _netcdf_encoding(dataset: xr.Dataset, compress: bool, compression_level: int) -> dict[str, dict]:
-    encoding: dict[str, dict] = {str(name): {} for name in dataset.variables}
-    data = dataset["data"]
-    if compress and data.ndim:
-        encoding["data"] = {
-            "zlib": True,
-            "complevel": int(compression_level),
-            "shuffle": True,
-            "chunksizes": _default_chunks(data.shape, data.dtype.itemsize),
-        }
-    else:
-        encoding["data"] = {"contiguous": True} if data.ndim else {}
-    return encoding
-
-
-# --------------------------------------------------------------------------------------
-# atomic files
-# --------------------------------------------------------------------------------------
-
-
-def _to_netcdf(
-    assembly: xr.DataArray,
-    path: Path,
-    *,
-    mode: Literal["w", "a"],
-    group: str | None,
-    compress: bool,
-    compression_level: int,
-    engine: str,
-) -> None:
-    dataset = to_dataset(assembly)
-    encoding = _netcdf_encoding(dataset, compress, compression_level)
-    try:
-        # another engine name fails inside xarray (a ValueError, reported below)
-        netcdf_engine = cast(Literal["netcdf4", "scipy", "h5netcdf"], engine.lower())
-        dataset.to_netcdf(path, mode=mode, group=group, format="NETCDF4", engine=netcdf_engine, encoding=encoding)
-    except (TypeError, ValueError) as e:
-        raise AssemblyError(f"cannot write the assembly as netCDF-4: {e}") from e
-
-
-def write_netcdf(
-    assembly: xr.DataArray,
-    target_netcdf_file: str | os.PathLike,
-    append: bool = False,
-    group: str | None = None,
-    compress: bool = True,
-    *,
-    compression_level: int = DEFAULT_COMPRESSION_LEVEL,
-    engine: str = "h5netcdf",
-) -> str:
-    """Write an assembly as a BrainIO netCDF-4 file and return the file's SHA-1.
-
-    Parameters
-    ----------
-    assembly
-        A :class:`~brainbridge.assemblies.DataAssembly` or plain :class:`xarray.DataArray`.
-    target_netcdf_file
-        The file to write. It is written to a temporary file in the same folder and renamed
-        into place, so readers never see a partial file.
-    append
-        Add ``assembly`` as the netCDF group ``group`` of an existing file (BrainIO's
-        ``extras``) instead of replacing the file. The file is copied, extended and renamed,
-        so it stays intact if the write fails.
-    group
-        The netCDF group to write into (``None``: the root).
-    compress
-        Compress ``data`` with zlib + shuffle in chunks of about 4 MiB. ``False`` stores it
-        contiguous and uncompressed (same layout otherwise: variable ``data``, attrs global
-        and on ``data``; BrainIO used ``__xarray_dataarray_variable__`` there).
-    compression_level
-        zlib level 1-9 (default :data:`DEFAULT_COMPRESSION_LEVEL`; BrainIO used 9).
-    engine
-        ``"h5netcdf"`` (default) or ``"netCDF4"``.
-
-    Returns
-    -------
-    str
-        The SHA-1 hex digest of the written file. The same content gives the same bytes and
-        digest in every process (with the same library versions, which are recorded in the
-        file's ``_NCProperties``).
-
-    Raises
-    ------
-    AssemblyError
-        An assembly that cannot be stored (clashing coordinate names, unsupported values),
-        or ``append=True`` without an existing file or a group.
-    """
-    target = Path(target_netcdf_file)
-    if not 1 <= int(compression_level) <= 9:
-        raise AssemblyError(f"compression_level must be between 1 and 9, got {compression_level}")
-    if append and not target.exists():
-        raise AssemblyError(f"cannot append to {target}: the file does not exist")
-    if append and not group:
-        raise AssemblyError("append=True needs a group name (the extra array is written to that netCDF group)")
-    with atomic_path(target, copy_existing=append) as tmp:
-        _to_netcdf(
-            assembly,
-            tmp,
-            mode="a" if append else "w",
-            group=group,
-            compress=compress,
-            compression_level=compression_level,
-            engine=engine,
-        )
-    return sha1_hash(target)
-
-
-# --------------------------------------------------------------------------------------
-# zarr
-# --------------------------------------------------------------------------------------
-
-
-def _is_url(location: str) -> bool:
-    return urlparse(str(location)).scheme.lower() in _STORE_SCHEMES
-
-
-def write_zarr(
-    assembly: xr.DataArray,
-    store: str | os.PathLike | Any,
-    *,
-    chunks: Mapping[Hashable, int] | tuple[int, ...] | None = None,
-    mode: str = "w-",
-    zarr_format: int = 3,
-    group: str | None = None,
-    storage_options: Mapping[str, Any] | None = None,
-    checksums: bool = True,
-) -> str:
-    """Write an assembly to a zarr store (v3 by default), in BrainIO's flat layout.
-
-    The layout is the netCDF one (variable ``data``, every coordinate a 1-D array, attributes
-    on the group and on ``data``). Strings are stored with zarr v3's ``string`` data type
-    (``vlen-utf8`` codec), which zarr-python, zarrs and other readers understand; fixed-width
-    numpy unicode (an unregistered v3 extension) is avoided. Metadata is not consolidated in
-    v3 stores (not part of the v3 specification).
-
-    Parameters
-    ----------
-    assembly
-        The assembly to write.
-    store
-        A folder path (``*.zarr`` by convention), an fsspec URL (``s3://bucket/x.zarr``,
-        ``memory://x.zarr``) or a zarr store object.
-    chunks
-        Chunk shape of ``data``: a tuple in dimension order or ``{dim: size}``; default about
-        4 MiB per chunk, whole trailing dimensions.
-    mode
-        ``"w-"`` (default) refuses to overwrite an existing store; ``"w"`` replaces it.
-    zarr_format
-        3 (default) or 2.
-    group
-        Write into this group of the store.
-    storage_options
-        Passed to fsspec for URLs (credentials, endpoint).
-    checksums
-        Write every chunk (also those equal to the fill value) and record the SHA-256 of
-        every file of the store in ``brainbridge.checksums.json``
-        (:mod:`brainbridge.zarr_checksums`), so a missing chunk or a changed byte is an error
-        on read and in ``validate``. Costs one hashing pass after writing (see
-        ``benchmarks/assembly_io.py``); store objects (not a path or URL) get no checksums.
-
-    Returns
-    -------
-    str
-        The store's path or URL (what :meth:`DataAssembly.from_files` opens).
-
-    Raises
-    ------
-    AssemblyError
-        The store exists and ``mode='w-'``, or the assembly cannot be stored.
-    """
-    dataset = to_dataset(assembly)
-    data = dataset["data"]
-    if chunks is None:
-        chunk_shape = _default_chunks(data.shape, data.dtype.itemsize)
-    elif isinstance(chunks, Mapping):
-        unknown = set(chunks) - set(data.dims)
-        if unknown:
-            raise AssemblyError(f"chunks name unknown dimensions {sorted(map(str, unknown))}; dims: {data.dims}")
-        chunk_shape = tuple(int(chunks.get(d, s)) for d, s in zip(data.dims, data.shape))
-    else:
-        chunk_shape = tuple(int(c) for c in chunks)
-        if len(chunk_shape) != data.ndim:
-            raise AssemblyError(f"chunks {chunk_shape} do not match the {data.ndim} dims {data.dims}")
-    if data.chunks is not None:
-        # dask-backed: align the dask chunks with the zarr chunks so every write is whole
-        dataset["data"] = data.chunk(dict(zip(data.dims, chunk_shape)))
-    encoding = {"data": {"chunks": chunk_shape}}
-    for name in dataset.coords:
-        encoding[str(name)] = {}
-    target = os.fspath(store) if isinstance(store, (str, os.PathLike)) else store
-    if isinstance(target, str) and not _is_url(target) and mode == "w-" and Path(target, group or "").exists():
-        raise AssemblyError(f"zarr store {target} already exists (use mode='w' to replace it)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=FutureWarning)
-            dataset.to_zarr(
-                target,
-                mode=cast(Literal["w", "w-", "a", "a-", "r+", "r"], mode),  # another mode fails inside xarray
-                group=group,
-                zarr_format=zarr_format,
-                consolidated=zarr_format == 2,
-                encoding=encoding,
-                storage_options=dict(storage_options) if storage_options else None,
-                write_empty_chunks=True,  # every chunk exists, so a missing one is an error, not fill
-            )
-    except FileExistsError as e:
-        raise AssemblyError(f"zarr store {target} already exists (use mode='w' to replace it)") from e
-    except (TypeError, ValueError) as e:
-        if "exist" in str(e).lower():
-            raise AssemblyError(f"zarr store {target} already exists (use mode='w' to replace it)") from e
-        raise AssemblyError(f"cannot write the assembly to zarr: {e}") from e
-    if isinstance(target, str) and checksums:
-        from brainbridge.zarr_checksums import write_checksums
-
-        write_checksums(target, group, storage_options)
-    return target if isinstance(target, str) else str(target)
-
-
-# --------------------------------------------------------------------------------------
-# stimulus sets: CSV + ZIP
-# --------------------------------------------------------------------------------------
-
-
-def _check_arcname(name: str, stimulus_id: str) -> str:
-    posix = PurePosixPath(name.replace("\\", "/"))
-    if not name or posix.is_absolute() or ".." in posix.parts or (len(name) > 1 and name[1] == ":"):
-        raise StimulusSetError(
-            f"stimulus {stimulus_id!r}: filename {name!r} must be a relative path inside the archive"
-        )
-    return posix.as_posix()
-
-
-def _stimulus_table(stimulus_set: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, Path]]]:
-    """The CSV table (a copy) and the ``(arcname, local file)`` pairs of the ZIP."""
-    frame = pd.DataFrame(stimulus_set).copy()
-    if "stimulus_id" not in frame.columns and "image_id" in frame.columns:
-        frame["stimulus_id"] = frame["image_id"]
-    if "stimulus_id" not in frame.columns:
-        raise StimulusSetError(f"a stimulus set needs a 'stimulus_id' column (has {list(frame.columns)})")
-    ids = frame["stimulus_id"]
-    if ids.isna().any():
-        raise StimulusSetError("the stimulus set has empty stimulus_id values")
-    ids = ids.astype(str)
-    if ids.duplicated().any():
-        raise StimulusSetError(f"duplicate stimulus_id values, e.g. {list(ids[ids.duplicated()].unique()[:5])}")
-    paths = dict(getattr(stimulus_set, "stimulus_paths", None) or {})
-    paths = {str(k): Path(v) for k, v in paths.items()}
-    missing = [sid for sid in ids if sid not in paths]
-    if missing:
-        raise StimulusSetError(
-            f"no file for stimulus ids {missing[:5]} ({len(missing)} in all): "
-            "set .stimulus_paths = {id: path}"
-        )
-    absent = [str(paths[sid]) for sid in ids if not paths[sid].is_file()]
-    if absent:
-        raise StimulusSetError(f"{len(absent)} stimulus files do not exist, e.g. {absent[:3]}")
-    if "filename" in frame.columns:
-        names = [_check_arcname(str(n), sid) for n, sid in zip(frame["filename"], ids)]
-    elif "stimulus_path_within_store" in frame.columns:
-        names = [
-            _check_arcname(str(within) + paths[sid].suffix, sid)
-            for within, sid in zip(frame["stimulus_path_within_store"], ids)
-        ]
-    else:
-        names = [_check_arcname(sid + paths[sid].suffix, sid) for sid in ids]
-    if len(set(names)) != len(names):
-        dup = pd.Index(names)[pd.Index(names).duplicated()].unique()
-        raise StimulusSetError(f"several stimuli would be stored under the same filename, e.g. {list(dup[:5])}")
-    frame["stimulus_id"] = ids.to_numpy()
-    frame["filename"] = names
-    frame = frame.drop(columns=[c for c in _DROPPED_STIMULUS_COLUMNS if c in frame.columns])
-    return frame, [(name, paths[sid]) for name, sid in zip(names, ids)]
-
-
-def _write_zip(members: list[tuple[str, Path]], path: Path, progress: bool | None) -> None:
-    from brainbridge.progress import progress_bar
-
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
-        for arcname, source in progress_bar(members, desc="zip stimuli", unit="file", progress=progress):
-            info = zipfile.ZipInfo(arcname, date_time=ZIP_DATE_TIME)
-            info.external_attr = (0o100644 & 0xFFFF) << 16  # a regular file, rw-r--r--
-            info.create_system = 3  # Unix, whatever the platform, for identical bytes
-            info.compress_type = zipfile.ZIP_STORED
-            with open(source, "rb") as src, archive.open(info, "w") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-
-
-def write_stimulus_set(
-    stimulus_set: pd.DataFrame,
-    csv_path: str | os.PathLike,
-    zip_path: str | os.PathLike,
-    *,
-    progress: bool | None = None,
-) -> tuple[str, str]:
-    """Write a stimulus set as BrainIO's CSV + flat ZIP and return ``(csv_sha1, zip_sha1)``.
-
-    The CSV keeps the frame's column order (``filename`` appended when absent), without the
-    index; ``stimulus_current_local_file_path`` and ``stimulus_path_within_store`` are dropped
-    as BrainIO does. Each file goes into the ZIP (stored, not recompressed: images are already
-    compressed) under its ``filename`` column when there is one, else under
-    ``stimulus_path_within_store`` + extension, else ``stimulus_id`` + its original extension,
-    in row order, with a fixed date and mode, so the same stimulus set always gives the same
-    bytes. Both files are written atomically. The caller's frame is not modified.
-
-    Parameters
-    ----------
-    stimulus_set
-        A :class:`~brainbridge.stimuli.StimulusSet` (or DataFrame with ``.stimulus_paths``)
-        with a unique ``stimulus_id`` per row and a local file for each.
-    csv_path, zip_path
-        Where to write.
-    progress
-        A progress bar while zipping (``None``: on a terminal, see :mod:`brainbridge.progress`).
-
-    Raises
-    ------
-    StimulusSetError
-        Missing ``stimulus_id``, duplicate or empty ids, missing files, or filenames that are
-        not safe relative paths.
-    """
-    frame, members = _stimulus_table(stimulus_set)
-    csv_target, zip_target = Path(csv_path), Path(zip_path)
-    with atomic_path(zip_target) as tmp:
-        _write_zip(members, tmp, progress)
-    with atomic_path(csv_target) as tmp:
-        frame.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
-    return sha1_hash(csv_target), sha1_hash(zip_target)
-
 
 # --------------------------------------------------------------------------------------
 # packaging into a catalog

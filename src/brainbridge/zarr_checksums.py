@@ -10,7 +10,7 @@ it when it opens the assembly's group).
 
 When a store has that manifest:
 
-* opening it (:func:`brainbridge.readers.open_assembly_array`) lists the store and refuses
+* opening it (:func:`brainbridge.formats.open_assembly_array`) lists the store and refuses
   it if a listed file is missing or an unlisted file appeared (a cheap listing, no reads);
 * every file read afterwards is hashed and compared before zarr decodes it
   (:func:`open_verified_store`), so a changed byte is an error, never a value, and a chunk that

@@ -149,7 +149,7 @@ def _h5_dataset(path, **kwargs):
     ],
 )
 def test_parallel_chunk_reader_equals_h5py(tmp_path, options):
-    from brainbridge.readers import _DeflateChunkReader
+    from brainbridge.formats.netcdf import _DeflateChunkReader
 
     path = str(tmp_path / "v.h5")
     values = _h5_dataset(path, **options)
@@ -167,7 +167,7 @@ def test_parallel_chunk_reader_equals_h5py(tmp_path, options):
 def test_parallel_chunk_reader_reads_unallocated_chunks_as_fill_value(tmp_path):
     import h5py
 
-    from brainbridge.readers import _DeflateChunkReader
+    from brainbridge.formats.netcdf import _DeflateChunkReader
 
     path = str(tmp_path / "v.h5")
     with h5py.File(path, "w") as f:
@@ -188,7 +188,7 @@ def test_parallel_chunk_reader_reads_unallocated_chunks_as_fill_value(tmp_path):
     ],
 )
 def test_parallel_chunk_reader_declines_other_layouts(tmp_path, options):
-    from brainbridge.readers import _DeflateChunkReader
+    from brainbridge.formats.netcdf import _DeflateChunkReader
 
     path = str(tmp_path / "v.h5")
     _h5_dataset(path, **options)
@@ -220,7 +220,8 @@ def _strings_assembly():
 
 @pytest.mark.parametrize("compress", [True, False])
 def test_fast_open_is_identical_to_xarrays_reads(tmp_path, compress):
-    from brainbridge.readers import _ParallelBackendArray, open_assembly_array
+    from brainbridge.formats.netcdf import _ParallelBackendArray
+    from brainbridge.formats.netcdf import open_netcdf_array as open_assembly_array
 
     path = tmp_path / "a.nc"
     write_netcdf(_strings_assembly(), path, compress=compress)
@@ -242,7 +243,8 @@ def test_fast_open_is_identical_to_xarrays_reads(tmp_path, compress):
 
 
 def test_fast_open_leaves_decoded_variables_to_xarray(tmp_path):
-    from brainbridge.readers import _ParallelBackendArray, open_assembly_array
+    from brainbridge.formats.netcdf import _ParallelBackendArray
+    from brainbridge.formats.netcdf import open_netcdf_array as open_assembly_array
 
     path = tmp_path / "packed.nc"
     stored = xr.DataArray(np.arange(24, dtype="float64").reshape(6, 4) / 4, dims=["presentation", "neuroid"])

@@ -25,6 +25,7 @@ from brainbridge.errors import (
     LookupFailedError,
     StimulusSetError,
 )
+from brainbridge.formats import ASSEMBLY_SUFFIXES as _ASSEMBLY_SUFFIXES
 from brainbridge.formatting import format_bytes, format_cell, format_table
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
     "validate",
 ]
 
-_ASSEMBLY_SUFFIXES = (".nc", ".nc4", ".netcdf", ".h5", ".hdf5")
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
@@ -230,7 +230,8 @@ def _is_catalog_csv(path: Path) -> bool:
 def _show_path(path: Path) -> str:
     from brainbridge.catalogs import Catalog
     from brainbridge.fetch import sha1_hash
-    from brainbridge.readers import is_zarr_store, open_assembly_array
+    from brainbridge.formats import open_assembly_array
+    from brainbridge.formats.zarr import is_zarr_store
     from brainbridge.stimuli import read_stimulus_csv
 
     if path.suffix.lower() in _ASSEMBLY_SUFFIXES or is_zarr_store(path):
@@ -409,8 +410,8 @@ def validate_assembly_file(path: Path) -> list[str]:
     ``neuroid_id``, time bins have start < end, ``(stimulus_id, repetition)`` pairs are
     unique, and the dimensions fit an assembly class.
     """
-    from brainbridge.assemblies import gather_indexes, open_assembly_array, walk_coords
-    from brainbridge.readers import is_zarr_store
+    from brainbridge.assemblies import DataAssembly, open_assembly_array, walk_coords
+    from brainbridge.formats.zarr import is_zarr_store
 
     checked = None
     if is_zarr_store(path):
@@ -418,7 +419,7 @@ def validate_assembly_file(path: Path) -> list[str]:
 
         checked = verify_zarr_checksums(str(path), full=True)  # every file hashed before anything is read
     array = open_assembly_array(path)
-    problems, notes = [], []
+    notes = []
     if is_zarr_store(path):
         notes.append(f"zarr checksums: {checked} files match" if checked is not None
                      else "zarr store without recorded checksums (not written by brainbridge): integrity not checked")
@@ -426,31 +427,12 @@ def validate_assembly_file(path: Path) -> list[str]:
         values = np.asarray(array.values)
     except Exception as e:  # a truncated HDF5 chunk raises from deep inside h5py
         raise AssemblyError(f"{path}: cannot read the data values: {e}") from e
-    coords = {str(name): (dims, np.asarray(v)) for name, dims, v in walk_coords(array)}
     try:
-        gather_indexes(array)  # what loading does: coordinate names that collide fail here
+        # what loading does (coordinate names that collide fail here), then the format's rules
+        DataAssembly(array).validate()
     except AssemblyError as e:
-        problems.append(str(e))
-    for dim in array.dims:
-        if not any(dims == (dim,) for dims, _ in coords.values()):
-            problems.append(f"dimension {dim!r} has no coordinate")
-    if "presentation" in array.dims and "stimulus_id" not in coords and "image_id" not in coords:
-        problems.append("dimension 'presentation' has no 'stimulus_id' coordinate")
-    if "neuroid" in array.dims:
-        if "neuroid_id" not in coords:
-            problems.append("dimension 'neuroid' has no 'neuroid_id' coordinate")
-        elif not pd.Index(coords["neuroid_id"][1]).is_unique:
-            problems.append("neuroid_id values are not unique")
-    if "time_bin" in array.dims:
-        if "time_bin_start" in coords and "time_bin_end" in coords:
-            if np.any(coords["time_bin_start"][1] >= coords["time_bin_end"][1]):
-                problems.append("a time bin has time_bin_start >= time_bin_end")
-        else:
-            problems.append("dimension 'time_bin' lacks time_bin_start/time_bin_end")
-    if "stimulus_id" in coords and "repetition" in coords:
-        pairs = pd.MultiIndex.from_arrays([coords["stimulus_id"][1], coords["repetition"][1]])
-        if not pairs.is_unique:
-            problems.append("(stimulus_id, repetition) pairs are not unique")
+        raise AssemblyError(f"{path} is not a valid assembly: {e}") from e
+    n_coords = sum(1 for _ in walk_coords(array))
     dims = set(array.dims)
     if dims not in ({"presentation", "neuroid"}, {"presentation", "neuroid", "time_bin"}, {"event"}):
         notes.append(f"dimensions {tuple(array.dims)} are not a neuroid assembly's (fine for other classes)")
@@ -460,12 +442,10 @@ def validate_assembly_file(path: Path) -> list[str]:
             notes.append(f"{fraction:.1%} of the values are NaN")
     if not array.attrs.get("stimulus_set_identifier") and "presentation" in array.dims:
         notes.append("no stimulus_set_identifier attribute")
-    if problems:
-        raise AssemblyError(f"{path} is not a valid assembly: " + "; ".join(problems))
     sizes = " x ".join(f"{d} {n}" for d, n in array.sizes.items())
     notes.insert(
         0,
-        f"assembly {sizes}, {len(coords)} coordinates, "
+        f"assembly {sizes}, {n_coords} coordinates, "
         f"stimulus set {array.attrs.get('stimulus_set_identifier', '(none)')}",
     )
     return notes
@@ -562,7 +542,7 @@ def validate(path: Path, stimuli: Path | None, verify: bool) -> None:
     The kind is detected from the extension (.nc/.h5 or a zarr store, .csv, .zip); a CSV
     with BrainIO's seven lookup columns is a catalog, any other CSV a stimulus set.
     """
-    from brainbridge.readers import is_zarr_store
+    from brainbridge.formats.zarr import is_zarr_store
     from brainbridge.stimuli import archive_members
 
     suffix = path.suffix.lower()

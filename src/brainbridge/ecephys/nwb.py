@@ -17,6 +17,7 @@ import pandas as pd
 
 from brainbridge.ecephys.counts import SpikeTrains
 from brainbridge.ecephys.errors import MissingSpikeTimesError, NWBFileError
+from brainbridge.formats.nwb import is_nwb_file
 
 __all__ = ["open_nwb", "read_spike_trains", "read_table"]
 
@@ -39,6 +40,11 @@ def open_nwb(path: str | os.PathLike) -> tuple[Any, Any]:
     path = Path(path)
     if not path.is_file():
         raise NWBFileError(f"NWB file not found: {path}")
+    if not is_nwb_file(path):
+        raise NWBFileError(
+            f"cannot read {path} as an NWB file (not HDF5, or no 'nwb_version' at its root); "
+            "the file may be truncated or not NWB — fetch it again"
+        )
     io = None
     try:
         with warnings.catch_warnings():

@@ -145,8 +145,9 @@ def generate_insilico_responses(
     import h5netcdf
 
     from brainbridge.encoding.models import iter_encode
+    from brainbridge.formats.zarr import is_zarr_store
 
-    if client is not None or scheduler is not None or workers is not None or str(path).rstrip("/").endswith(".zarr"):
+    if client is not None or scheduler is not None or workers is not None or is_zarr_store(path):
         return _generate_zarr(
             model, stimuli, path, batch_size=batch_size, progress=progress, overwrite=overwrite,
             client=client, scheduler=scheduler, workers=workers, chunk_size=chunk_size,
