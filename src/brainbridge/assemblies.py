@@ -396,6 +396,26 @@ class DataAssembly(xr.DataArray):
             self._coords = gathered._coords
             self._indexes = gathered._indexes
 
+    # displays ---------------------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: dims, coordinates and attributes (the values are not read)."""
+        from brainbridge.display import assembly_html
+
+        return assembly_html(self)
+
+    @property
+    def plot(self) -> Any:
+        """xarray's plotting (``assembly.plot()``, ``assembly.plot.line(...)``) on a plottable copy.
+
+        xarray cannot put a MultiIndex (tuples) on an axis, so the copy replaces each
+        dimension's MultiIndex by positions (its levels stay as coordinates). For the domain
+        plots (responses per region, PSTH, RDM) use ``assembly.brainbridge.plot(kind=...)``.
+        """
+        multi = [dim for dim in self.dims if isinstance(self.indexes.get(dim), pd.MultiIndex)]
+        plain = xr.DataArray(self).reset_index(multi) if multi else xr.DataArray(self)
+        return plain.plot
+
     # BrainIO API ------------------------------------------------------------------------
 
     def validate(self) -> None:
@@ -1477,3 +1497,14 @@ class BrainbridgeAccessor:
     def coords_for_dim(self, dim: Hashable) -> list[Hashable]:
         """See :func:`brainbridge.assemblies.coords_for_dim`."""
         return coords_for_dim(self._array, dim)
+
+    def plot(self, kind: str = "regions", **kwargs) -> Any:
+        """A quick domain plot; returns the matplotlib Axes.
+
+        ``kind``: ``"regions"`` (each neuroid's mean response, per region), ``"psth"`` (mean
+        response over time bins, per region) or ``"rdm"`` (``1 - Pearson r`` between stimuli).
+        See :func:`brainbridge.assembly_plots.plot_assembly` for the options.
+        """
+        from brainbridge.assembly_plots import plot_assembly
+
+        return plot_assembly(self._array, kind, **kwargs)

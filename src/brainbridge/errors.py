@@ -57,6 +57,10 @@ class InvalidParameterError(BrainbridgeError, ValueError):
     """An argument whose value is not allowed (the message lists the valid values)."""
 
 
+class OptionalDependencyError(BrainbridgeError, ImportError):
+    """An optional package a feature needs is not installed (the message names the extra)."""
+
+
 class ValidationError(BrainbridgeError, ValueError):
     """Data or metadata that does not satisfy the format's rules."""
 
@@ -235,6 +239,7 @@ __all__ = [
     "InvalidParameterError",
     "LookupFailedError",
     "OfflineError",
+    "OptionalDependencyError",
     "PackagingConflictError",
     "ParallelError",
     "RemoteNotFoundError",

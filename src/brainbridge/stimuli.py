@@ -88,6 +88,12 @@ class StimulusSet(pd.DataFrame):
     def _constructor(self):
         return StimulusSet
 
+    def _repr_html_(self) -> str | None:
+        """Jupyter's display: a few thumbnails and the first metadata rows."""
+        from brainbridge.display import stimulus_set_html
+
+        return stimulus_set_html(self)
+
     # ----------------------------------------------------------------------------------
 
     def get_stimulus(self, stimulus_id) -> Path:

@@ -179,6 +179,25 @@ class EncodingModel:
             "rois": rois,
         }
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: the card, the selection and each selected ROI's accuracy."""
+        from brainbridge.encoding.registry import card_html
+
+        accuracy = {}
+        for roi in self.rois:
+            fit, mask = self.fits[roi], self.masks[roi]
+            r, ceiling = fit.accuracy["r"][mask], fit.accuracy["ceiling"][mask]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                finite = bool(np.isfinite(ceiling).any())
+                median_r = float(np.nanmedian(r))
+                median_ceiling = float(np.nanmedian(ceiling)) if finite else None
+            accuracy[roi] = {
+                "median_r": median_r,
+                "ceiling": median_ceiling,
+                "ceiled_score": median_r**2 / median_ceiling if median_ceiling else None,
+            }
+        return card_html(self.card, rois=list(self.rois), accuracy=accuracy)
+
     def __repr__(self) -> str:
         return (
             f"EncodingModel({self.model_id!r}, {self.card.roi_key.name}={self.rois}, "

@@ -211,6 +211,10 @@ class ModelCard:
         """``{modality}-{train_dataset}-{model}``."""
         return f"{self.modality}-{self.train_dataset}-{self.model}"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: what the model is, what it was trained on, how to select and use it."""
+        return card_html(self)
+
     @property
     def selection_keys(self) -> dict[str, SelectionKey]:
         """The keys a ``selection`` dict may hold (the ROI key)."""
@@ -502,3 +506,45 @@ def save_user_card(card: ModelCard, *, overwrite: bool = False) -> Path:
         raise ModelCardError(f"a user model card {card.model_id!r} exists at {path} (pass overwrite=True)")
     return atomic_write_text(path, json.dumps(card.to_dict(), indent=2, sort_keys=True))
 
+
+def card_html(
+    card: ModelCard, *, rois: list[str] | None = None, accuracy: Mapping[str, Any] | None = None
+) -> str:
+    """A model card as HTML: the card's fields, the selection options, a usage snippet.
+
+    ``rois`` (a loaded model's selection) and ``accuracy`` (``{roi: {"median_r", "ceiling",
+    "ceiled_score"}}``) add the loaded model's state.
+    """
+    from brainbridge.display import escape, html_block, html_table
+
+    key = card.roi_key
+    rows = [
+        ("model id", card.model_id),
+        ("description", card.description),
+        ("modality", card.modality),
+        ("species", card.species),
+        ("stimuli", card.stimuli),
+        ("trained on", card.assembly),
+        ("features", f"{card.extractor}: " + ", ".join(f"{r} <- {layer}" for r, layer in card.layers.items())),
+        ("mapping", card.mapping),
+        (f"selection '{key.name}'", f"{', '.join(key.valid_values)} (neuroid coordinate '{key.coord}')"),
+        ("subjects", ", ".join(card.subjects) or "(all pooled)"),
+        ("accuracy", f"{card.accuracy.metric}; {card.accuracy.ceiled_score}"),
+        ("creator", card.creator),
+    ]
+    if card.references:
+        rows.append(("references", "; ".join(card.references)))
+    parts = [html_table(rows)]
+    if accuracy:
+        parts.append(html_table(
+            [(r, a.get("median_r"), a.get("ceiling"), a.get("ceiled_score")) for r, a in accuracy.items()],
+            ["selected " + key.name, "median r", "ceiling", "ceiled score"],
+        ))
+    chosen = rois or list(key.valid_values[:1])
+    snippet = (
+        "from brainbridge.encoding import get_encoding_model, encode\n"
+        f"model = get_encoding_model({card.model_id!r}, selection={{{key.name!r}: {chosen!r}}})\n"
+        "responses = encode(model, 'my_images/')"
+    )
+    parts.append(f"<pre>{escape(snippet)}</pre>")
+    return html_block(f"Encoding model {card.model_id}", *parts)

@@ -246,6 +246,60 @@ class Score(xr.DataArray):
 
     __str__ = __repr__
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: value ± error, raw score, ceiling and the formula (not xarray's table).
+
+        A per-region score shows one row per region.
+        """
+        from brainbridge.display import html_block, html_table
+
+        metric = self.attrs.get("metric", "")
+        if self.ndim:
+            rows = [_summary_row(name, region) for name, region in self.regions.items()]
+            return html_block(
+                f"Score {metric} per region",
+                html_table(rows, ["region", "score", "± error", "raw", "± raw error", "ceiling"]),
+                note=_formula_note(self),
+            )
+        rows = [("score", _fmt(float(self.values)), _fmt(self.value_error))]
+        if self.ceiling is not None:
+            rows.append(("raw (unceiled)", _fmt(float(self.unceiled.values)), _fmt(self.raw_error)))
+            rows.append(("ceiling", _fmt(float(self.ceiling.values)), _fmt(self.ceiling.attrs.get("error"))))
+        value = f"{float(self.values):.4f}"
+        if self.value_error is not None:
+            value += f" ± {self.value_error:.4f}"
+        table = html_table(rows, ["", "value", "± error"])
+        return html_block(f"Score {metric}: {value}", table, note=_formula_note(self))
+
+
+#: how each ``ceiling_formula`` turns the raw score into the ceiled one (for displays)
+CEILING_FORMULA_TEXT = {
+    "r2": "ceiled = r² / ceiling (Brain-Score since 2026-01)",
+    "legacy": "ceiled = (r / ceiling)²",
+    "ratio": "ceiled = score / ceiling",
+}
+
+
+def _fmt(value: Any) -> str:
+    return "" if value is None else f"{float(value):.4f}"
+
+
+def _summary_row(name: str, s: Score) -> tuple[str, ...]:
+    ceiling = s.ceiling
+    return (
+        name, _fmt(float(s.values)), _fmt(s.value_error), _fmt(float(s.unceiled.values)), _fmt(s.raw_error),
+        _fmt(None if ceiling is None else float(ceiling.values)),
+    )
+
+
+def _formula_note(s: Score) -> str:
+    first = next(iter(s.regions.values()), s) if s.ndim else s
+    formula = first.attrs.get("ceiling_formula")
+    parts = [CEILING_FORMULA_TEXT.get(formula, str(formula))] if formula else ["not ceiled"]
+    if first.attrs.get("n_splits"):
+        parts.append(f"{first.attrs['n_splits']} splits; error = SEM across splits")
+    return "; ".join(parts)
+
 
 def _make_score(value: float, **attrs: Any) -> Score:
     return Score(np.float64(value), attrs=attrs)
