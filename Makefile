@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: setup peers browser serve demo test lint typecheck wheel-check bench clean lock
+.PHONY: setup peers browser serve demo test lint typecheck wheel-check bench clean lock docs
 
 setup: $(VENV)/.installed
 
@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned: on this machine 2.13.0 is a local CPU build; anything else pulls CUDA
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e ".[all,test,dev]"
+	$(PIP) install -q -c constraints.txt -e ".[all,test,dev,docs]"
 	touch $@
 
 demo: setup  ## run the main job on the bundled example data
@@ -44,6 +44,13 @@ $(PEER_BRAINIO)/.installed:
 	$(PYTHON) -m venv $(PEER_BRAINIO)
 	$(PEER_BRAINIO)/bin/python -m pip install -q brainscore-brainio==1.1.0 "numpy<2" "pandas<3"
 	touch $@
+
+# The documentation site in build/site: README, docs/, the API reference from the docstrings and
+# the tutorials, executed. Only runs mkdocs once the venv has it (it installs the venv otherwise).
+docs:  ## the documentation site (build/site)
+	@test -x $(BIN)/mkdocs || $(MAKE) setup
+	BRAINBRIDGE_DOCS_EXECUTE=true $(BIN)/mkdocs build --strict
+	@echo "open build/site/index.html"
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -66,7 +66,13 @@ def _neuroid_groups(array: xr.DataArray, region_coord: str | None) -> dict[str, 
     if coord is None or "neuroid" not in array[coord].dims:
         return {"all": np.arange(array.sizes.get("neuroid", 1))}
     labels = np.asarray(array[coord].values).astype(str)
-    return {str(label): np.flatnonzero(labels == label) for label in dict.fromkeys(labels)}
+    return {_short(label): np.flatnonzero(labels == label) for label in dict.fromkeys(labels)}
+
+
+def _short(label: str, width: int = 32) -> str:
+    """A region label short enough for a legend or a tick (NWB locations can be sentences)."""
+    label = str(label)
+    return label if len(label) <= width else label[: width - 1] + "…"
 
 
 def _require_dims(array: xr.DataArray, kind: str, *dims: str) -> None:
@@ -170,6 +176,7 @@ def _plot_rdm(array, region_coord, region, sort_by, ax, **kwargs) -> Axes:
     _require_dims(array, "rdm", "presentation")
     if region is not None:
         groups = _neuroid_groups(array, region_coord)
+        region = _short(region)
         if region not in groups:
             raise InvalidParameterError(valid_values_message("region", region, list(groups)))
         array = array.isel(neuroid=groups[region])
