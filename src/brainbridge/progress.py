@@ -16,13 +16,18 @@ The object returned is a tqdm bar in every case (``update``, iteration, ``with``
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import logging
 import sys
 from collections.abc import Iterable
 from typing import Any
 
-from tqdm.auto import tqdm
+if importlib.util.find_spec("ipywidgets") is not None:
+    from tqdm.auto import tqdm  # a widget bar in Jupyter, a text bar elsewhere
+else:
+    # tqdm.auto warns ("IProgress not found") in every Jupyter kernel without ipywidgets
+    from tqdm.std import tqdm
 
 __all__ = ["LOGGER_NAME", "progress_bar", "resolve_progress"]
 
