@@ -32,7 +32,7 @@ CELL_TIMEOUT_S = 400
 
 
 def test_the_five_tutorials_are_there():
-    assert NAMES == sorted(SHOWS)
+    assert sorted(SHOWS) == NAMES
 
 
 @pytest.fixture(scope="module")

@@ -405,7 +405,7 @@ class DataAssembly(xr.DataArray):
         return assembly_html(self)
 
     @property
-    def plot(self) -> Any:
+    def plot(self) -> Any:  # type: ignore[override]  # xarray's plot is a class attribute, read-only too
         """xarray's plotting (``assembly.plot()``, ``assembly.plot.line(...)``) on a plottable copy.
 
         xarray cannot put a MultiIndex (tuples) on an axis, so the copy replaces each

@@ -23,11 +23,12 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from tqdm.std import tqdm
+
 if importlib.util.find_spec("ipywidgets") is not None:
-    from tqdm.auto import tqdm  # a widget bar in Jupyter, a text bar elsewhere
-else:
-    # tqdm.auto warns ("IProgress not found") in every Jupyter kernel without ipywidgets
-    from tqdm.std import tqdm
+    # a widget bar in Jupyter, a text bar elsewhere; without ipywidgets, tqdm.auto would warn
+    # ("IProgress not found") in every Jupyter kernel, so the text bar is kept there
+    from tqdm.auto import tqdm
 
 __all__ = ["LOGGER_NAME", "progress_bar", "resolve_progress"]
 
