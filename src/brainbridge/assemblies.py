@@ -889,6 +889,7 @@ class VoxelAssembly(DataAssembly):
             ncsnr = np.asarray(self["ncsnr"].values)
             if ncsnr.dtype.kind != "f" or (ncsnr[np.isfinite(ncsnr)] < 0).any():
                 raise AssemblyError("'ncsnr' must be non-negative floats (NaN allowed)")
+        DataAssembly.validate(self)  # then the format's rules, as every assembly class
 
     @classmethod
     def from_arrays(
@@ -961,6 +962,7 @@ class EEGAssembly(DataAssembly):
         names = pd.Index(np.asarray(self["channel_name"].values))
         if not names.is_unique:
             raise AssemblyError(f"channel names repeat: {sorted(set(names[names.duplicated()]))[:5]}")
+        DataAssembly.validate(self)  # then the format's rules, as every assembly class
 
     @classmethod
     def from_arrays(
