@@ -52,8 +52,9 @@ docs:  ## the documentation site (build/site)
 	BRAINBRIDGE_DOCS_EXECUTE=true $(BIN)/mkdocs build --strict
 	@echo "open build/site/index.html"
 
-lint: setup
+lint: setup  ## ruff's rules, then the formatter's check (line length 110, enforced)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 # mypy over src/ with the settings of [tool.mypy] in pyproject.toml (stubs from the dev extra)
 typecheck: setup

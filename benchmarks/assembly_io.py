@@ -79,7 +79,9 @@ def make_data(work: Path) -> None:
     rng = np.random.default_rng(2015)
     ids = np.array([rng.bytes(20).hex() for _ in range(N_STIMULI)], dtype=object)
     objects = np.array([f"object{i:02d}" for i in range(64)], dtype=object)
-    categories = np.array(["animals", "boats", "cars", "chairs", "faces", "fruits", "planes", "tables"], dtype=object)
+    categories = np.array(
+        ["animals", "boats", "cars", "chairs", "faces", "fruits", "planes", "tables"], dtype=object
+    )
     stim_object = rng.integers(0, 64, N_STIMULI)
     stim_meta = {
         "object_name": objects[stim_object],
@@ -103,7 +105,9 @@ def make_data(work: Path) -> None:
     neuroid_id = np.array([f"{n}_{k}" for k, n in enumerate(neuroid_id)], dtype=object)
 
     signal = rng.normal(size=(N_STIMULI, 256)).astype(np.float32)
-    values = (0.5 * signal[stimulus_of] + rng.normal(size=(N_PRESENTATIONS, 256)).astype(np.float32))[:, :, None]
+    values = (0.5 * signal[stimulus_of] + rng.normal(size=(N_PRESENTATIONS, 256)).astype(np.float32))[
+        :, :, None
+    ]
     coords = {
         "stimulus_id": ("presentation", ids[stimulus_of]),
         "repetition": ("presentation", repetition),
@@ -243,8 +247,12 @@ def run_step(tool: str, step: str, repeat: int) -> dict:
         walls.append(time.perf_counter() - wall)
         best_cpu = min(best_cpu, time.process_time() - cpu)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    info = {"wall": min(walls), "median": sorted(walls)[len(walls) // 2], "cpu": best_cpu,
-            "peak_mb": max(0, peak - before) / 1024}
+    info = {
+        "wall": min(walls),
+        "median": sorted(walls)[len(walls) // 2],
+        "cpu": best_cpu,
+        "peak_mb": max(0, peak - before) / 1024,
+    }
     if step == "write":
         info["size_mb"] = _file(tool).stat().st_size / 1e6
     if hasattr(result, "shape"):
@@ -266,8 +274,15 @@ def _get_warm(tool: str, verify: bool):
 
         folder = WORK / "catalog"
         folder.mkdir(exist_ok=True)
-        row = dict(identifier="bench.assembly", lookup_type="assembly", **{"class": "NeuronRecordingAssembly"},
-                   location_type="local", location=str(file), sha1=digest, stimulus_set_identifier="")
+        row = dict(
+            identifier="bench.assembly",
+            lookup_type="assembly",
+            **{"class": "NeuronRecordingAssembly"},
+            location_type="local",
+            location=str(file),
+            sha1=digest,
+            stimulus_set_identifier="",
+        )
         pd.DataFrame([row], columns=LOOKUP_COLUMNS).to_csv(folder / "lookup.csv", index=False)
         brainbridge.register(Catalog.from_files("bench", folder / "lookup.csv"))
         brainbridge.get_assembly("bench.assembly")  # fills the cache
@@ -306,8 +321,12 @@ def ensure_peer() -> Path | None:
 
 
 def child(python: str, tool: str, step: str, repeat: int) -> dict:
-    env = dict(os.environ, PYTHONHASHSEED="0", BRAINIO_HOME=str(WORK / "brainio-home"),
-               BRAINBRIDGE_HOME=str(WORK / "brainbridge-home"))
+    env = dict(
+        os.environ,
+        PYTHONHASHSEED="0",
+        BRAINIO_HOME=str(WORK / "brainio-home"),
+        BRAINBRIDGE_HOME=str(WORK / "brainbridge-home"),
+    )
     proc = subprocess.run(
         [python, __file__, "--child", tool, step, str(repeat)], capture_output=True, text=True, env=env
     )
@@ -320,7 +339,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-peer", action="store_true", help="run brainbridge only")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of the fast steps (best is kept)")
-    parser.add_argument("--steps", nargs="+", choices=STEPS, help="only these steps (and write, which makes the files)")
+    parser.add_argument(
+        "--steps", nargs="+", choices=STEPS, help="only these steps (and write, which makes the files)"
+    )
     parser.add_argument("--child", nargs=3, metavar=("TOOL", "STEP", "REPEAT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -346,12 +367,16 @@ def main(argv: list[str] | None = None) -> None:
             results[tool][step] = child(python, tool, step, repeat)
 
     print()
-    print("assembly I/O, presentation 148480 x neuroid 256 x time_bin 1 float32 (152 MB);"
-          f" wall = best of {args.repeat} (median in brackets); load average {os.getloadavg()[0]:.2f}")
+    print(
+        "assembly I/O, presentation 148480 x neuroid 256 x time_bin 1 float32 (152 MB);"
+        f" wall = best of {args.repeat} (median in brackets); load average {os.getloadavg()[0]:.2f}"
+    )
     header = f"{'step':16s} {'ours s':>8s} {'(median)':>8s} {'ours cpu':>8s} {'ours MB':>8s}"
     if peer is not None:
-        header += (f" {'brainio s':>9s} {'(median)':>8s} {'bio cpu':>8s} {'bio MB':>8s} {'wall x':>7s}"
-                   f" {'cpu x':>7s} {'target':>10s}")
+        header += (
+            f" {'brainio s':>9s} {'(median)':>8s} {'bio cpu':>8s} {'bio MB':>8s} {'wall x':>7s}"
+            f" {'cpu x':>7s} {'target':>10s}"
+        )
     print(header)
     for step in STEPS:
         if step not in results["ours"]:
@@ -360,7 +385,10 @@ def main(argv: list[str] | None = None) -> None:
         if "error" in ours:
             print(f"{step:16s} error: {ours['error']}")
             continue
-        line = f"{step:16s} {ours['wall']:8.3f} ({ours['median']:6.3f}) {ours['cpu']:8.3f} {ours['peak_mb']:8.0f}"
+        line = (
+            f"{step:16s} {ours['wall']:8.3f} ({ours['median']:6.3f}) {ours['cpu']:8.3f}"
+            f" {ours['peak_mb']:8.0f}"
+        )
         if peer is not None:
             theirs = results["brainio"][step]
             if "error" in theirs:
@@ -369,9 +397,12 @@ def main(argv: list[str] | None = None) -> None:
                 ratio = theirs["wall"] / ours["wall"] if ours["wall"] > 0 else float("inf")
                 cpu_ratio = theirs["cpu"] / ours["cpu"] if ours["cpu"] > 0 else float("inf")
                 target = TARGETS.get(step)
-                verdict = "" if target is None else (f">={target:.0f}x " + ("ok" if ratio >= target else "MISS"))
+                verdict = (
+                    "" if target is None else (f">={target:.0f}x " + ("ok" if ratio >= target else "MISS"))
+                )
                 line += (
-                    f" {theirs['wall']:9.3f} ({theirs['median']:6.3f}) {theirs['cpu']:8.3f} {theirs['peak_mb']:8.0f}"
+                    f" {theirs['wall']:9.3f} ({theirs['median']:6.3f}) {theirs['cpu']:8.3f}"
+                    f" {theirs['peak_mb']:8.0f}"
                     f" {ratio:6.1f}x {cpu_ratio:6.1f}x {verdict:>10s}"
                 )
         print(line)
@@ -382,8 +413,10 @@ def main(argv: list[str] | None = None) -> None:
     verified, trusted = results["ours"].get("get warm", {}), results["ours"].get("get warm trust", {})
     if "wall" in verified and "wall" in trusted:
         cost = verified["wall"] / trusted["wall"] - 1
-        print(f"integrity check on warm get_assembly: +{100 * cost:.1f} % wall (budget 15 %)"
-              f" ({verified['wall']:.3f} s verified vs {trusted['wall']:.3f} s trusted)")
+        print(
+            f"integrity check on warm get_assembly: +{100 * cost:.1f} % wall (budget 15 %)"
+            f" ({verified['wall']:.3f} s verified vs {trusted['wall']:.3f} s trusted)"
+        )
 
 
 if __name__ == "__main__":

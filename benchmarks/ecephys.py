@@ -104,7 +104,9 @@ def main() -> None:
                 half_times.append(t)
                 half_cpu.append(time.process_time() - c0)
             t_kernel, t_half = min(closed_times), min(half_times)
-            allen_counts, t_full = _timed(lambda: session.presentationwise_spike_counts(bin_edges, progress=False))
+            allen_counts, t_full = _timed(
+                lambda: session.presentationwise_spike_counts(bin_edges, progress=False)
+            )
             converted, t_assembly = _timed(partial(session.to_assembly, allen_counts))
             del converted
             del half
@@ -154,8 +156,12 @@ def main() -> None:
         f"output {output_bytes / mb:.0f} MB (uint16)"
     )
     print(f"{'method':44s} {'time (s)':>10s} {'peak (MB)':>10s} {'vs ours':>9s}")
-    print(f"{'brainbridge spike_counts (closed bins)':44s} {t_kernel:10.2f} {peak_kernel / mb:10.0f} {1:9.1f}")
-    print(f"{'brainbridge spike_counts (half-open bins)':44s} {t_half:10.2f} {'':>10s} {t_half / t_kernel:9.1f}")
+    print(
+        f"{'brainbridge spike_counts (closed bins)':44s} {t_kernel:10.2f} {peak_kernel / mb:10.0f} {1:9.1f}"
+    )
+    print(
+        f"{'brainbridge spike_counts (half-open bins)':44s} {t_half:10.2f} {'':>10s} {t_half / t_kernel:9.1f}"
+    )
     print(
         f"{'brainbridge presentationwise_spike_counts':44s} {t_full:10.2f} {peak_full / mb:10.0f} "
         f"{t_full / t_kernel:9.1f}"
@@ -173,7 +179,9 @@ def main() -> None:
         f"{peak_per_unit / mb:10.0f} {t_per_unit / t_kernel:9.1f}"
     )
     print(f"* timed on {len(unit_ids)} units ({t_loop_subset:.1f} s) and scaled to {len(trains)}")
-    print(f"speed-up vs the nested loop: {t_loop / t_full:.0f}x (full call), {t_loop / t_kernel:.0f}x (kernel)")
+    print(
+        f"speed-up vs the nested loop: {t_loop / t_full:.0f}x (full call), {t_loop / t_kernel:.0f}x (kernel)"
+    )
     print(
         f"peak memory / output size: kernel {peak_kernel / output_bytes:.2f}, "
         f"full call {peak_full / output_bytes:.2f}"
@@ -182,11 +190,13 @@ def main() -> None:
     ratios = np.array(closed_times) / np.array(half_times)
     print(
         f"closed / half-open kernel time: min-to-min {t_kernel / t_half:.2f}, median of paired runs "
-        f"{np.median(ratios):.2f} (goal <= 1.2; closed min {t_kernel:.2f} s median {np.median(closed_times):.2f} s, "
+        f"{np.median(ratios):.2f} (goal <= 1.2; closed min {t_kernel:.2f} s "
+        f"median {np.median(closed_times):.2f} s, "
         f"half-open min {t_half:.2f} s median {np.median(half_times):.2f} s, {args.repeat} runs each)"
     )
     print(
-        f"closed / half-open kernel CPU time: min-to-min {min(closed_cpu) / min(half_cpu):.2f}, median of paired "
+        f"closed / half-open kernel CPU time: min-to-min {min(closed_cpu) / min(half_cpu):.2f}, "
+        "median of paired "
         f"runs {np.median(np.array(closed_cpu) / np.array(half_cpu)):.2f}"
     )
     print(

@@ -38,8 +38,9 @@ import time
 import numpy as np
 
 
-def make_problem(n_objects: int = 64, per_object: int = 50, n_neuroids: int = 168, n_features: int = 1024,
-                 seed: int = 0):
+def make_problem(
+    n_objects: int = 64, per_object: int = 50, n_neuroids: int = 168, n_features: int = 1024, seed: int = 0
+):
     """Synthetic CNN-like features and IT-like responses (see the module docstring)."""
     rng = np.random.default_rng(seed)
     n = n_objects * per_object
@@ -72,15 +73,22 @@ def as_assemblies(features, responses, ids, names):
     from brainbridge.assemblies import ModelFeaturesAssembly, NeuronRecordingAssembly
 
     source = ModelFeaturesAssembly(
-        features, dims=["presentation", "neuroid"],
-        coords={"stimulus_id": ("presentation", ids),
-                "neuroid_id": ("neuroid", [f"f{i}" for i in range(features.shape[1])])},
+        features,
+        dims=["presentation", "neuroid"],
+        coords={
+            "stimulus_id": ("presentation", ids),
+            "neuroid_id": ("neuroid", [f"f{i}" for i in range(features.shape[1])]),
+        },
     )
     target = NeuronRecordingAssembly(
-        responses, dims=["presentation", "neuroid"],
-        coords={"stimulus_id": ("presentation", ids), "object_name": ("presentation", names),
-                "neuroid_id": ("neuroid", [f"n{i}" for i in range(responses.shape[1])]),
-                "region": ("neuroid", ["IT"] * responses.shape[1])},
+        responses,
+        dims=["presentation", "neuroid"],
+        coords={
+            "stimulus_id": ("presentation", ids),
+            "object_name": ("presentation", names),
+            "neuroid_id": ("neuroid", [f"n{i}" for i in range(responses.shape[1])]),
+            "region": ("neuroid", ["IT"] * responses.shape[1]),
+        },
     )
     return source, target
 
@@ -93,7 +101,9 @@ def peer_pls(features, responses, ids, names, n_splits_run: int) -> tuple[float,
 
     order = np.argsort(ids)  # Brain-Score sorts by stimulus_id
     X, Y, labels = features[order], responses[order], names[order]
-    splits = list(StratifiedShuffleSplit(n_splits=10, train_size=0.9, random_state=1).split(np.zeros(len(X)), labels))
+    splits = list(
+        StratifiedShuffleSplit(n_splits=10, train_size=0.9, random_state=1).split(np.zeros(len(X)), labels)
+    )
     medians = []
     start = time.perf_counter()
     for train, test in splits[:n_splits_run]:
@@ -120,7 +130,9 @@ def main() -> None:
     parser.add_argument("--pls-splits", type=int, default=10, help="PLS splits to run (time scaled to 10)")
     parser.add_argument("--no-encode", action="store_true", help="skip the EfficientNet encode throughput")
     parser.add_argument("--encode-images", type=int, default=128)
-    parser.add_argument("--encode-repeat", type=int, default=3, help="alternating rounds of ours and the plain loop")
+    parser.add_argument(
+        "--encode-repeat", type=int, default=3, help="alternating rounds of ours and the plain loop"
+    )
     parser.add_argument("--encode-only", action="store_true", help="only the encode comparison")
     args = parser.parse_args()
 
@@ -131,25 +143,32 @@ def main() -> None:
         per_object=args.stimuli_per_object, n_neuroids=args.neuroids, n_features=args.features
     )
     source, target = as_assemblies(features, responses, ids, names)
-    print(f"problem: {len(ids)} stimuli x {args.neuroids} neuroids, {args.features} features; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+    print(
+        f"problem: {len(ids)} stimuli x {args.neuroids} neuroids, {args.features} features; "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+    )
 
     ours = {}
     for cv, label in (("loo", "exact leave-one-out"), (5, "inner 5-fold CV")):
         ridge_time, ridge_r, result = ours_ridge(source, target, cv)
         ours[label] = (ridge_time, ridge_r)
-        print(f"ours  RidgeCVPerTarget (21 alphas, {label:19s}), 10 splits: {ridge_time:8.1f} s   "
-              f"median r {ridge_r:.4f} ± {result.error:.4f}")
+        print(
+            f"ours  RidgeCVPerTarget (21 alphas, {label:19s}), 10 splits: {ridge_time:8.1f} s   "
+            f"median r {ridge_r:.4f} ± {result.error:.4f}"
+        )
 
     pls_time, pls_r, run = peer_pls(features, responses, ids, names, args.pls_splits)
     scaled = pls_time * 10 / run
     note = "" if run == 10 else f"  (measured on {run} split(s), time scaled to 10)"
-    print(f"peer  sklearn PLSRegression(25), Brain-Score loop,       10 splits: {scaled:8.1f} s   "
-          f"median r {pls_r:.4f}{note}")
+    print(
+        f"peer  sklearn PLSRegression(25), Brain-Score loop,       10 splits: {scaled:8.1f} s   "
+        f"median r {pls_r:.4f}{note}"
+    )
     for label, (ridge_time, ridge_r) in ours.items():
-        print(f"ratio ({label}): ridge is {scaled / ridge_time:.1f}x faster; "
-              f"median r {ridge_r - pls_r:+.4f} vs PLS ({'>=' if ridge_r >= pls_r else '<'} PLS)")
-
+        print(
+            f"ratio ({label}): ridge is {scaled / ridge_time:.1f}x faster; "
+            f"median r {ridge_r - pls_r:+.4f} vs PLS ({'>=' if ridge_r >= pls_r else '<'} PLS)"
+        )
 
     if not args.no_encode:
         encode_report(args.encode_images, args.encode_repeat)
@@ -200,10 +219,12 @@ def encode_report(n_images: int, repeat: int, batch_size: int = 64) -> None:
         return np.concatenate(outputs)
 
     def ours() -> np.ndarray:
-        return np.concatenate([
-            extractor._batch_features(images[start : start + batch_size], [layer])[layer]
-            for start in range(0, n_images, batch_size)
-        ])
+        return np.concatenate(
+            [
+                extractor._batch_features(images[start : start + batch_size], [layer])[layer]
+                for start in range(0, n_images, batch_size)
+            ]
+        )
 
     encode(model, images[:batch_size], progress=False, batch_size=batch_size)  # warm-up: threads, caches
     plain_loop()
@@ -220,17 +241,23 @@ def encode_report(n_images: int, repeat: int, batch_size: int = 64) -> None:
         times["plain torch loop"].append(time.perf_counter() - start)
     relative = float(np.max(np.abs(mine - peer)) / np.max(np.abs(peer)))
     best = {name: min(values) for name, values in times.items()}
-    print(f"encode: EfficientNet-lite0 model (IT, {layer}), batch {batch_size}, {n_images} images, "
-          f"best of {repeat} (load average {os.getloadavg()[0]:.1f}, torch threads {torch.get_num_threads()}):")
+    print(
+        f"encode: EfficientNet-lite0 model (IT, {layer}), batch {batch_size}, {n_images} images, "
+        f"best of {repeat} (load average {os.getloadavg()[0]:.1f}, torch threads {torch.get_num_threads()}):"
+    )
     for name, seconds in best.items():
-        print(f"  {name:18s} {seconds:6.2f} s = {n_images / seconds:6.1f} images/s "
-              f"(median {np.median(times[name]):.2f} s)")
+        print(
+            f"  {name:18s} {seconds:6.2f} s = {n_images / seconds:6.1f} images/s "
+            f"(median {np.median(times[name]):.2f} s)"
+        )
     ratio = best["plain torch loop"] / best["ours features"]
     paired = np.median(np.array(times["plain torch loop"]) / np.array(times["ours features"]))
-    print(f"  ours / plain torch loop: {ratio:.2f}x (median of paired rounds {paired:.2f}x; goal >= 1.5x: "
-          f"{'met' if ratio >= 1.5 else 'missed'}); encode (with the read-out) "
-          f"{best['plain torch loop'] / best['encode']:.2f}x; features' max relative difference {relative:.1e} "
-          "(goal <= 1e-5)")
+    print(
+        f"  ours / plain torch loop: {ratio:.2f}x (median of paired rounds {paired:.2f}x; goal >= 1.5x: "
+        f"{'met' if ratio >= 1.5 else 'missed'}); encode (with the read-out) "
+        f"{best['plain torch loop'] / best['encode']:.2f}x; features' max relative difference {relative:.1e} "
+        "(goal <= 1e-5)"
+    )
 
 
 if __name__ == "__main__":

@@ -89,11 +89,13 @@ def recipe(
     scale = np.abs(pred_peer).max()
     diff = float(np.abs(pred_ours - pred_peer).max() / scale)
     print(
-        f"{name}: train {n_train} x {n_features} features, PCA {k}, {reps} repetition(s) x {outputs} outputs; "
+        f"{name}: train {n_train} x {n_features} features, PCA {k}, "
+        f"{reps} repetition(s) x {outputs} outputs; "
         f"predict {n_test} images"
     )
     print(
-        f"  fit      brainbridge {fit_ours:7.2f} s   sklearn {fit_peer:7.2f} s   ratio {fit_peer / fit_ours:5.1f}x"
+        f"  fit      brainbridge {fit_ours:7.2f} s   sklearn {fit_peer:7.2f} s   "
+        f"ratio {fit_peer / fit_ours:5.1f}x"
     )
     print(
         f"  predict  brainbridge {n_test / t_ours:7.0f} img/s sklearn {n_test / t_peer:7.0f} img/s "

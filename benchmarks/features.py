@@ -29,7 +29,9 @@ def make_images(folder: Path, n: int, size: int = 256) -> None:
         grating = np.sin(2 * np.pi * freq * (x * np.cos(theta) + y * np.sin(theta)) + phase)
         noise = rng.standard_normal((size, size)) * 0.3
         rgb = np.stack([grating + noise * c for c in (0.5, 1.0, 1.5)], axis=-1)
-        Image.fromarray(((rgb - rgb.min()) / np.ptp(rgb) * 255).astype(np.uint8)).save(folder / f"img_{i:05d}.png")
+        Image.fromarray(((rgb - rgb.min()) / np.ptp(rgb) * 255).astype(np.uint8)).save(
+            folder / f"img_{i:05d}.png"
+        )
 
 
 def peer_efficientnet(folder: Path, layer: str, batch_size: int = 64) -> tuple[float, np.ndarray]:
@@ -60,7 +62,9 @@ def peer_efficientnet(folder: Path, layer: str, batch_size: int = 64) -> tuple[f
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=192)
     parser.add_argument("--layer", default="_blocks.10")
     args = parser.parse_args()
@@ -79,7 +83,9 @@ def main() -> None:
         start = time.perf_counter()
         features = gabor.extract(folder, progress=False)
         gabor_rate = args.images / (time.perf_counter() - start)
-        print(f"GaborV1 (energy, {features.sizes['neuroid']} features):            {gabor_rate:8.1f} images/s")
+        print(
+            f"GaborV1 (energy, {features.sizes['neuroid']} features):            {gabor_rate:8.1f} images/s"
+        )
 
         extractor = efficientnet_lite0(device="cpu")
         extractor.extract(folder, layers=args.layer, batch_size=64, progress=False)  # warm-up
@@ -104,8 +110,10 @@ def main() -> None:
             f"EfficientNet-lite0 {args.layer}, batch 64, peer ({peer_features.shape[1]} feats): "
             f"{peer_rate:8.1f} images/s"
         )
-        print(f"ratio ours/peer at {args.layer}: {ours_rate / peer_rate:.2f}x; "
-              f"whole net ours/peer: {full_rate / peer_rate:.2f}x")
+        print(
+            f"ratio ours/peer at {args.layer}: {ours_rate / peer_rate:.2f}x; "
+            f"whole net ours/peer: {full_rate / peer_rate:.2f}x"
+        )
 
 
 if __name__ == "__main__":

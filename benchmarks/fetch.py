@@ -124,7 +124,9 @@ def ours_one_stream(location_type: str, url: str, sha1: str, cache: Path, **opti
 
 
 def start_http(data: Path, drop_after: int | None = None) -> tuple[subprocess.Popen, str]:
-    args = [sys.executable, "-c", HTTP_SERVER, str(ROOT), str(data)] + ([str(drop_after)] if drop_after else [])
+    args = [sys.executable, "-c", HTTP_SERVER, str(ROOT), str(data)] + (
+        [str(drop_after)] if drop_after else []
+    )
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     return proc, proc.stdout.readline().strip()
 
@@ -193,10 +195,12 @@ def main() -> None:
         report("HTTP", size, ours_s, peers)
         floor = sha1_floor(data)
         cpu = sha1_cpu_seconds(data)
-        print(f"  (SHA-1 of the {args.size_mb} MB already in memory alone takes {floor:.3f} s wall, "
-              f"{cpu:.3f} CPU-s: a verified fetch cannot beat {size / 1e6 / floor:.0f} MB/s here, "
-              f"{floor and peers['requests+copyfileobj'] / floor:.2f} of the unverified copy; on 2 shared "
-              "cores the hash competes with the server and the copy for the same CPUs)")
+        print(
+            f"  (SHA-1 of the {args.size_mb} MB already in memory alone takes {floor:.3f} s wall, "
+            f"{cpu:.3f} CPU-s: a verified fetch cannot beat {size / 1e6 / floor:.0f} MB/s here, "
+            f"{floor and peers['requests+copyfileobj'] / floor:.2f} of the unverified copy; on 2 shared "
+            "cores the hash competes with the server and the copy for the same CPUs)"
+        )
 
         # -- resume at 50% ---------------------------------------------------------------------
         half = size // 2
@@ -222,14 +226,17 @@ def main() -> None:
                 stop(proc)
                 shutil.rmtree(cache, ignore_errors=True)
         resumed = min(resume_times)
-        print(f"\nresume after an interruption at 50%: {resumed:.3f} s "
-              f"(a full fetch takes {full:.3f} s; ratio {resumed / full:.2f})")
+        print(
+            f"\nresume after an interruption at 50%: {resumed:.3f} s "
+            f"(a full fetch takes {full:.3f} s; ratio {resumed / full:.2f})"
+        )
 
         # -- S3 (moto) -------------------------------------------------------------------------
         port = free_port()
         moto = subprocess.Popen(
             [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         endpoint = f"http://127.0.0.1:{port}"
         try:
@@ -241,15 +248,22 @@ def main() -> None:
                     time.sleep(0.1)
             import boto3
 
-            client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
-                                  region_name="us-east-1")
+            client = boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                aws_access_key_id="bench",
+                aws_secret_access_key="bench",
+                region_name="us-east-1",
+            )
             client.create_bucket(Bucket="bench-bucket", ACL="public-read")
             client.upload_file(str(data), "bench-bucket", "data.bin", ExtraArgs={"ACL": "public-read"})
             url = f"{endpoint}/bench-bucket/data.bin"
             options = {"endpoint_url": endpoint, "s3_anon": True}
             runs = {
                 "ours": lambda: ours("S3", "s3://bench-bucket/data.bin", digest, cache, **options),
-                "ours, one stream": lambda: ours_one_stream("S3", "s3://bench-bucket/data.bin", digest, cache, **options),
+                "ours, one stream": lambda: ours_one_stream(
+                    "S3", "s3://bench-bucket/data.bin", digest, cache, **options
+                ),
                 "requests+copyfileobj": lambda: peer_requests(url, out),
                 "requests+copy+sha1": lambda: peer_requests_verified(url, out, digest),
             }

@@ -33,7 +33,10 @@ DEFAULT_PEER = HERE / "_work" / "cebra-venv" / "bin" / "python"
 
 # name -> (loader class name, keyword arguments); the same names exist in both libraries
 LOADERS = {
-    "continuous time_delta": ("ContinuousDataLoader", {"conditional": "time_delta", "time_offset": TIME_OFFSET}),
+    "continuous time_delta": (
+        "ContinuousDataLoader",
+        {"conditional": "time_delta", "time_offset": TIME_OFFSET},
+    ),
     "continuous delta_normal": ("ContinuousDataLoader", {"conditional": "delta_normal", "delta": 0.5}),
     "continuous time": ("ContinuousDataLoader", {"conditional": "time", "time_offset": TIME_OFFSET}),
     "mixed": ("MixedDataLoader", {"time_offset": TIME_OFFSET}),
@@ -107,7 +110,9 @@ def run_peer(python: Path, reps_fast: int, reps_slow: int):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--peer-python", type=Path, default=DEFAULT_PEER)
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--reps-fast", type=int, default=50)
@@ -117,8 +122,10 @@ def main():
     if args.as_peer:
         print(json.dumps(run_peer_inside(args.reps_fast, args.reps_slow)))
         return
-    print(f"N={N:,} x {NEURONS} neurons, {DIMS}-D continuous, {CLASSES} classes, batch {BATCH}, "
-          f"Offset({LEFT}, {RIGHT}), time_offset {TIME_OFFSET}; torch threads: default")
+    print(
+        f"N={N:,} x {NEURONS} neurons, {DIMS}-D continuous, {CLASSES} classes, batch {BATCH}, "
+        f"Offset({LEFT}, {RIGHT}), time_offset {TIME_OFFSET}; torch threads: default"
+    )
     ours = run_ours(args.reps_fast, args.reps_fast)
     peer = None
     if not args.no_peer:

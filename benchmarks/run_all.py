@@ -40,7 +40,10 @@ def main(names: list[str]) -> int:
         start = time.perf_counter()
         with open(results / f"{name}.txt", "w") as log:
             process = subprocess.Popen(
-                [sys.executable, str(HERE / f"{name}.py")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                [sys.executable, str(HERE / f"{name}.py")],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
             for line in process.stdout:
                 sys.stdout.write(line)

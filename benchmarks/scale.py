@@ -82,7 +82,9 @@ def _write_big_store(path: Path, n_stimuli: int, repetitions: int, n_neuroids: i
     n = n_stimuli * repetitions
     rng = np.random.default_rng(0)
     stimulus = np.array([f"im{i:05d}" for i in rng.permutation(np.repeat(np.arange(n_stimuli), repetitions))])
-    values = da.random.default_rng(1).standard_normal((n, n_neuroids), chunks=(chunk, n_neuroids), dtype=np.float32)
+    values = da.random.default_rng(1).standard_normal(
+        (n, n_neuroids), chunks=(chunk, n_neuroids), dtype=np.float32
+    )
     ds = xr.Dataset(
         {"data": (("presentation", "neuroid"), values)},
         coords={
@@ -108,15 +110,19 @@ def bench_average(limit_mib: int, workdir: Path) -> dict:
     store = workdir / "big.zarr"
     started = time.perf_counter()
     nbytes = _write_big_store(store, n_stimuli, repetitions, n_neuroids, chunk)
-    print(f"  wrote {store.name}: {n_stimuli * repetitions} x {n_neuroids} float32 = {nbytes / MiB:.0f} MiB "
-          f"(chunks of {chunk} presentations = {chunk * n_neuroids * 4 / MiB:.1f} MiB) in "
-          f"{time.perf_counter() - started:.1f} s")
+    print(
+        f"  wrote {store.name}: {n_stimuli * repetitions} x {n_neuroids} float32 = {nbytes / MiB:.0f} MiB "
+        f"(chunks of {chunk} presentations = {chunk * n_neuroids * 4 / MiB:.1f} MiB) in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
     results = {}
     for mode in ("lazy", "eager"):
         out = workdir / f"avg-{mode}.zarr"
         proc = subprocess.run(
             [sys.executable, "-c", _CHILD, mode, str(store), str(out), str(limit)],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         result["delta_mib"] = (result["peak_kib"] - result["baseline_kib"]) / 1024
@@ -154,7 +160,8 @@ def _feature_sets(n_sets: int, stimulus_set) -> dict:
         projection = rng.normal(size=(stacked.shape[1], 512)) / np.sqrt(stacked.shape[1])
         feats = np.tanh(stacked @ projection * (0.5 + 0.25 * i))
         sets[f"gabor-proj{i}"] = ModelFeaturesAssembly(
-            feats.astype(np.float32), dims=["presentation", "neuroid"],
+            feats.astype(np.float32),
+            dims=["presentation", "neuroid"],
             coords={
                 "stimulus_id": ("presentation", np.asarray(base["stimulus_id"].values)),
                 "neuroid_id": ("neuroid", np.array([f"f{j}" for j in range(512)])),
@@ -179,14 +186,20 @@ def bench_scoring(n_sets: int, n_splits: int) -> dict:
     targets = {region: select(assembly, region=region) for region in regions}
     sources = _feature_sets(n_sets, assembly.attrs["stimulus_set"])
     n_tasks = len(sources) * len(targets) * n_splits
-    print(f"  {len(sources)} feature sets x {len(targets)} regions {regions} x {n_splits} splits = {n_tasks} "
-          f"PLS fits; assembly {dict(assembly.sizes)}")
+    print(
+        f"  {len(sources)} feature sets x {len(targets)} regions {regions} x {n_splits} splits = {n_tasks} "
+        f"PLS fits; assembly {dict(assembly.sizes)}"
+    )
 
     runs = {}
     started = time.perf_counter()
     reference = score_many(sources, targets, "pls", n_splits=n_splits, progress=False, record=False)
     runs["local"] = {"seconds": time.perf_counter() - started, "startup": 0.0}
-    for label, workers, blas in (("1 worker", 1, 1), ("2 workers", 2, 1), ("2 workers, 2 BLAS threads", 2, 2)):
+    for label, workers, blas in (
+        ("1 worker", 1, 1),
+        ("2 workers", 2, 1),
+        ("2 workers, 2 BLAS threads", 2, 2),
+    ):
         started = time.perf_counter()
         with get_client(workers=workers, blas_threads=blas, memory_limit="4GiB") as client:
             client.wait_for_workers(workers)
@@ -197,18 +210,26 @@ def bench_scoring(n_sets: int, n_splits: int) -> dict:
             client_cpu = time.process_time()
             # the task stream says where the time goes: task compute on the workers vs the rest
             with get_task_stream(client=client) as stream:
-                result = score_many(sources, targets, "pls", n_splits=n_splits, client=client, progress=False,
-                                    record=False)
+                result = score_many(
+                    sources, targets, "pls", n_splits=n_splits, client=client, progress=False, record=False
+                )
             elapsed = time.perf_counter() - started
             client_cpu = time.process_time() - client_cpu
-        compute = sum(s["stop"] - s["start"] for t in stream.data for s in t["startstops"] if s["action"] == "compute")
+        compute = sum(
+            s["stop"] - s["start"] for t in stream.data for s in t["startstops"] if s["action"] == "compute"
+        )
         transfer = sum(
             s["stop"] - s["start"] for t in stream.data for s in t["startstops"] if s["action"] == "transfer"
         )
         same = result["score"].tolist() == reference["score"].tolist()
         runs[label] = {
-            "seconds": elapsed, "startup": startup, "identical": same, "tasks": len(stream.data),
-            "compute_s": compute, "transfer_s": transfer, "client_cpu_s": client_cpu,
+            "seconds": elapsed,
+            "startup": startup,
+            "identical": same,
+            "tasks": len(stream.data),
+            "compute_s": compute,
+            "transfer_s": transfer,
+            "client_cpu_s": client_cpu,
             "utilisation": compute / (elapsed * workers),
         }
     runs["n_tasks"] = n_tasks
@@ -227,8 +248,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.limit_mib, args.sets, args.splits = 16, 2, 3
-    print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; "
-          f"python {sys.version.split()[0]}")
+    print(
+        f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; "
+        f"python {sys.version.split()[0]}"
+    )
     numbers: dict = {}
     if args.part in (None, 1):
         numbers["average"] = _report_average(args.limit_mib)
@@ -246,12 +269,16 @@ def _report_average(limit_mib: int) -> dict:
         avg = bench_average(limit_mib, Path(tmp))
     lazy, eager = avg["lazy"], avg["eager"]
     print(f"  store {avg['store_mib']:.0f} MiB, limit {avg['limit_mib']} MiB")
-    print(f"  brainbridge lazy : {lazy['seconds']:6.2f} s, peak RSS +{lazy['delta_mib']:6.0f} MiB "
-          f"({'within' if lazy['delta_mib'] <= avg['limit_mib'] else 'OVER'} the limit)")
+    print(
+        f"  brainbridge lazy : {lazy['seconds']:6.2f} s, peak RSS +{lazy['delta_mib']:6.0f} MiB "
+        f"({'within' if lazy['delta_mib'] <= avg['limit_mib'] else 'OVER'} the limit)"
+    )
     print(f"  eager (load+groupby): {eager['seconds']:6.2f} s, peak RSS +{eager['delta_mib']:6.0f} MiB")
-    print(f"  ratio eager/lazy: time {eager['seconds'] / lazy['seconds']:.2f}x, "
-          f"peak memory {eager['delta_mib'] / max(lazy['delta_mib'], 1):.2f}x; "
-          f"max |diff| {avg['max_abs_diff']:.2e}")
+    print(
+        f"  ratio eager/lazy: time {eager['seconds'] / lazy['seconds']:.2f}x, "
+        f"peak memory {eager['delta_mib'] / max(lazy['delta_mib'], 1):.2f}x; "
+        f"max |diff| {avg['max_abs_diff']:.2e}"
+    )
     return avg
 
 
@@ -264,25 +291,37 @@ def _report_scoring(n_sets: int, n_splits: int) -> dict:
         run = runs[label]
         line = f"  {label:27s}: {run['seconds']:6.2f} s"
         if label != "local":
-            line += (f" (cluster start {run['startup']:.1f} s), "
-                     f"speed-up vs 1 worker {base / run['seconds']:.2f}x, "
-                     f"identical scores: {run['identical']}")
-            line += (f"\n  {'':27s}  {run['tasks']} tasks, {run['compute_s'] / max(run['tasks'], 1) * 1000:.0f} ms "
-                     f"compute per task, {run['transfer_s']:.2f} s transfers, client CPU {run['client_cpu_s']:.1f} s, "
-                     f"workers busy {run['utilisation']:.0%} of the wall time")
+            line += (
+                f" (cluster start {run['startup']:.1f} s), "
+                f"speed-up vs 1 worker {base / run['seconds']:.2f}x, "
+                f"identical scores: {run['identical']}"
+            )
+            line += (
+                f"\n  {'':27s}  {run['tasks']} tasks, "
+                f"{run['compute_s'] / max(run['tasks'], 1) * 1000:.0f} ms "
+                f"compute per task, {run['transfer_s']:.2f} s transfers, "
+                f"client CPU {run['client_cpu_s']:.1f} s, "
+                f"workers busy {run['utilisation']:.0%} of the wall time"
+            )
         print(line)
     efficiency = base / (2 * runs["2 workers"]["seconds"])
     inflation = (runs["2 workers"]["compute_s"] / runs["2 workers"]["tasks"]) / (
         runs["1 worker"]["compute_s"] / runs["1 worker"]["tasks"]
     )
-    print(f"  per-task compute on 2 workers / on 1 worker: {inflation:.2f}x (1.0 on free cores; above it, the "
-          f"workers wait for CPU, not for Dask). Goal >= 1.6x on 2 workers: "
-          f"{base / runs['2 workers']['seconds']:.2f}x at load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"  per-task compute on 2 workers / on 1 worker: {inflation:.2f}x (1.0 on free cores; above it, the "
+        f"workers wait for CPU, not for Dask). Goal >= 1.6x on 2 workers: "
+        f"{base / runs['2 workers']['seconds']:.2f}x at load average {os.getloadavg()[0]:.1f}"
+    )
     per_task = base / runs["n_tasks"]
-    print(f"  parallel efficiency on 2 workers: {efficiency:.0%}; "
-          f"{per_task * 1000:.0f} ms per split task (1 worker)")
-    print(f"  oversubscription (2 BLAS threads per worker) slowdown: "
-          f"{runs['2 workers, 2 BLAS threads']['seconds'] / runs['2 workers']['seconds']:.2f}x")
+    print(
+        f"  parallel efficiency on 2 workers: {efficiency:.0%}; "
+        f"{per_task * 1000:.0f} ms per split task (1 worker)"
+    )
+    print(
+        f"  oversubscription (2 BLAS threads per worker) slowdown: "
+        f"{runs['2 workers, 2 BLAS threads']['seconds'] / runs['2 workers']['seconds']:.2f}x"
+    )
     runs["efficiency"] = efficiency
     return runs
 

@@ -104,7 +104,9 @@ def main() -> None:
         for tool, python in tools.items():
             times = []
             for _ in range(args.repeat):
-                done = subprocess.run([python, __file__, "--child", tool, step], capture_output=True, text=True)
+                done = subprocess.run(
+                    [python, __file__, "--child", tool, step], capture_output=True, text=True
+                )
                 if done.returncode != 0:
                     raise SystemExit(done.stderr)
                 times.append(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -91,8 +91,10 @@ def main(argv: list[str] | None = None) -> None:
             results[(name, "load")] = best(readers[name], args.repeat)
         results[("on", "validate")] = best(lambda: verify_zarr_checksums(str(paths["on"])), args.repeat)
         n_files = sum(1 for p in paths["on"].rglob("*") if p.is_file())
-        print(f"zarr v3 assembly {assembly.shape} float32, {assembly.nbytes / 1e6:.0f} MB, {n_files} files "
-              f"(best of {args.repeat})")
+        print(
+            f"zarr v3 assembly {assembly.shape} float32, {assembly.nbytes / 1e6:.0f} MB, {n_files} files "
+            f"(best of {args.repeat})"
+        )
         print(
             f"{'step':10s} {'xarray s':>9s} {'bb off s':>9s} {'bb on s':>9s} "
             f"{'on/xarray':>10s} {'on/off':>8s}"

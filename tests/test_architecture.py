@@ -4,7 +4,8 @@ Layers, lowest first (an import may only go down, or stay inside its own part):
 
 0. core: the top-level modules and :mod:`brainbridge.fetch`;
 1. consumers: ``ecephys``, ``encoding``, ``data`` (each its own part: they never import each other);
-2. application: ``cli``, ``examples``, ``web`` (``brainbridge serve``), the peer-compatible facades ``ned`` and ``berg``
+2. application: ``cli``, ``examples``, ``web`` (``brainbridge serve``), the peer-compatible
+   facades ``ned`` and ``berg``
    (``from brainbridge.ned import NED`` reaches :mod:`brainbridge.encoding`), every consumer's
    command-line module (``*.cli``, ``*_cli``) and the ``brainbridge`` package itself (its lazy
    table reaches the consumers).
@@ -181,7 +182,11 @@ def _imported_names() -> list[tuple[str, int, str, str]]:
     found = []
     for path in SRC.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("brainbridge"):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.level == 0
+                and (node.module or "").startswith("brainbridge")
+            ):
                 found += [(str(path.relative_to(SRC)), node.lineno, node.module, a.name) for a in node.names]
     return found
 

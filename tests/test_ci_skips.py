@@ -29,13 +29,15 @@ def _run_planted(tmp_path: Path, ci: str) -> subprocess.CompletedProcess:
     tests.mkdir()
     (tests / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
     (tests / "test_planted.py").write_text(PLANTED)
-    (tmp_path / "pytest.ini").write_text(
-        "[pytest]\nmarkers =\n    may_skip(reason): may skip in CI too\n"
-    )
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    may_skip(reason): may skip in CI too\n")
     env = {**os.environ, "CI": ci}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", str(tests)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

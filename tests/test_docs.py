@@ -25,9 +25,22 @@ ROOT = Path(__file__).resolve().parents[1]
 def _build(config: Path, site: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "BRAINBRIDGE_DOCS_EXECUTE": "false", "NO_MKDOCS_2_WARNING": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config),
-         "--site-dir", str(site)],
-        cwd=config.parent, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(config),
+            "--site-dir",
+            str(site),
+        ],
+        cwd=config.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 

@@ -153,9 +153,12 @@ def _check_coordinate_names(assembly: xr.DataArray) -> None:
                     f"coordinate {name!r} along dimension {dim!r} has the name of another dimension; "
                     "coordinate names must differ from the dimension names (rename it in the file)"
                 )
-        if dim in assembly.coords and f"{dim}_" in assembly.coords and not isinstance(
-            assembly.indexes.get(dim), pd.MultiIndex
-        ) and len(coords_for_dim(assembly, dim)) > 1:
+        if (
+            dim in assembly.coords
+            and f"{dim}_" in assembly.coords
+            and not isinstance(assembly.indexes.get(dim), pd.MultiIndex)
+            and len(coords_for_dim(assembly, dim)) > 1
+        ):
             raise AssemblyError(
                 f"coordinates {dim!r} and {f'{dim}_'!r} collide: the dimension coordinate {dim!r} is kept as "
                 f"{f'{dim}_'!r} when other coordinates share its dimension; rename one of them"
@@ -171,7 +174,9 @@ def _gather_indexes(assembly: xr.DataArray, key: _KeyFactorization | None = None
     except (ValueError, KeyError) as e:  # xarray's index errors: name the cause, no traceback
         if isinstance(e, AssemblyError):
             raise
-        raise AssemblyError(f"cannot index the assembly's coordinates {list(map(str, assembly.coords))}: {e}") from e
+        raise AssemblyError(
+            f"cannot index the assembly's coordinates {list(map(str, assembly.coords))}: {e}"
+        ) from e
 
 
 def _gather_indexes_checked(assembly: xr.DataArray, key: _KeyFactorization | None = None) -> xr.DataArray:
@@ -193,7 +198,9 @@ def _gather_indexes_checked(assembly: xr.DataArray, key: _KeyFactorization | Non
                 continue
             # (DataArray.rename would rename the dimension too)
             own = result[dim].variable
-            result = result.drop_vars([dim]).assign_coords({f"{dim}_": xr.Variable((dim,), own.values, own.attrs)})
+            result = result.drop_vars([dim]).assign_coords(
+                {f"{dim}_": xr.Variable((dim,), own.values, own.attrs)}
+            )
             names = [f"{dim}_" if n == dim else n for n in names]
         if not names:
             continue
@@ -226,7 +233,11 @@ def _set_multiindex(
         key = None
     elif key is None or len(key.codes) != array.sizes[dim]:
         found = _factorized(variables[_KEY_LEVEL])
-        key = _KeyFactorization.of_sorted(*found) if found else _KeyFactorization.of(variables[_KEY_LEVEL].values)
+        key = (
+            _KeyFactorization.of_sorted(*found)
+            if found
+            else _KeyFactorization.of(variables[_KEY_LEVEL].values)
+        )
     codes: list[np.ndarray] = []
     levels: list[pd.Index] = []
     dtypes: dict[Hashable, np.dtype] = {}
@@ -605,11 +616,15 @@ class DataAssembly(xr.DataArray):
             if len(dims) != 1:
                 raise AssemblyError(f"group coordinate {name!r} must be 1-D, it has dims {dims}")
             if dims[0] in by_dim:
-                raise AssemblyError(f"{by_dim[dims[0]]!r} and {name!r} both lie along {dims[0]!r}; give one per dim")
+                raise AssemblyError(
+                    f"{by_dim[dims[0]]!r} and {name!r} both lie along {dims[0]!r}; give one per dim"
+                )
             by_dim[dims[0]] = name
         missing = [d for d in self.dims if d not in by_dim]
         if missing:
-            raise AssemblyError(f"multi_dim_apply needs a group coordinate for every dimension; none for {missing}")
+            raise AssemblyError(
+                f"multi_dim_apply needs a group coordinate for every dimension; none for {missing}"
+            )
         ordered = [by_dim[d] for d in self.dims]
         # positions of each value of each group, values sorted
         members = []
@@ -662,7 +677,9 @@ class DataAssembly(xr.DataArray):
             index = self.indexes.get(dim)
             if dim in result.dims or not isinstance(index, pd.MultiIndex):
                 continue
-            swaps.update({level: dim for level in index.names if level in result.dims and level not in self.dims})
+            swaps.update(
+                {level: dim for level in index.names if level in result.dims and level not in self.dims}
+            )
         if not swaps:
             return result
         return type(self)(result.swap_dims(swaps))
@@ -689,8 +706,14 @@ class GroupbyBridge:
     dimension get it replaced by the original dimension, indexed by the group coordinates.
     """
 
-    def __init__(self, groupby, assembly: xr.DataArray, dim: Hashable, group_coord_names: list[Hashable],
-                 uniques: pd.MultiIndex):
+    def __init__(
+        self,
+        groupby,
+        assembly: xr.DataArray,
+        dim: Hashable,
+        group_coord_names: list[Hashable],
+        uniques: pd.MultiIndex,
+    ):
         self.groupby = groupby
         self.assembly = assembly
         self.dim = dim
@@ -820,13 +843,14 @@ def _require_coords(assembly: xr.DataArray, wanted: dict[str, str]) -> None:
 def _require_dims(assembly: xr.DataArray, dims: tuple[str, ...]) -> None:
     if set(assembly.dims) != set(dims) or len(assembly.dims) != len(dims):
         raise AssemblyError(
-            f"{type(assembly).__name__} needs dims {' x '.join(dims)}, got {' x '.join(map(str, assembly.dims))}"
+            f"{type(assembly).__name__} needs dims {' x '.join(dims)}, "
+            f"got {' x '.join(map(str, assembly.dims))}"
         )
 
 
 def roi_names(assembly: xr.DataArray) -> list[str]:
     """The ROIs of a voxel assembly: the names of its boolean ``roi_<name>`` coordinates, in order."""
-    return [str(name)[len(ROI_PREFIX):] for name in assembly.coords if str(name).startswith(ROI_PREFIX)]
+    return [str(name)[len(ROI_PREFIX) :] for name in assembly.coords if str(name).startswith(ROI_PREFIX)]
 
 
 def roi_mask(assembly: xr.DataArray, roi: str | Iterable[str]) -> np.ndarray:
@@ -880,8 +904,10 @@ class VoxelAssembly(DataAssembly):
         for name in rois:
             coord = self[ROI_PREFIX + name]
             if coord.dims != ("voxel",) or coord.dtype != bool:
-                raise AssemblyError(f"ROI coordinate '{ROI_PREFIX}{name}' must be boolean along voxel, "
-                                    f"got {coord.dtype} along {coord.dims}")
+                raise AssemblyError(
+                    f"ROI coordinate '{ROI_PREFIX}{name}' must be boolean along voxel, "
+                    f"got {coord.dtype} along {coord.dims}"
+                )
         for axis in ("voxel_x", "voxel_y", "voxel_z"):
             if axis in self.coords and self[axis].dtype.kind not in "iu":
                 raise AssemblyError(f"voxel coordinate '{axis}' must hold integers, got {self[axis].dtype}")
@@ -922,8 +948,13 @@ class VoxelAssembly(DataAssembly):
         coords: dict[str, Any] = {
             "stimulus_id": ("presentation", stimulus_id),
             "repetition": ("presentation", np.asarray(list(repetition), dtype=np.int64)),
-            "voxel_id": ("voxel", np.asarray(list(voxel_id) if voxel_id is not None
-                                            else [f"{s}_v{i}" for i, s in enumerate(subjects)], dtype=object)),
+            "voxel_id": (
+                "voxel",
+                np.asarray(
+                    list(voxel_id) if voxel_id is not None else [f"{s}_v{i}" for i, s in enumerate(subjects)],
+                    dtype=object,
+                ),
+            ),
             "subject": ("voxel", np.asarray(subjects, dtype=object)),
         }
         for name, mask in rois.items():
@@ -952,10 +983,17 @@ class EEGAssembly(DataAssembly):
 
     def validate(self) -> None:
         _require_dims(self, ("presentation", "channel", "time_bin"))
-        _require_coords(self, {
-            "stimulus_id": "presentation", "repetition": "presentation", "channel_name": "channel",
-            "time": "time_bin", "time_bin_start": "time_bin", "time_bin_end": "time_bin",
-        })
+        _require_coords(
+            self,
+            {
+                "stimulus_id": "presentation",
+                "repetition": "presentation",
+                "channel_name": "channel",
+                "time": "time_bin",
+                "time_bin_start": "time_bin",
+                "time_bin_end": "time_bin",
+            },
+        )
         times = np.asarray(self["time"].values)
         if times.dtype.kind != "f" or (len(times) > 1 and not (np.diff(times) > 0).all()):
             raise AssemblyError("'time' must be increasing floats (seconds from stimulus onset)")
@@ -999,7 +1037,9 @@ class EEGAssembly(DataAssembly):
         }
         if subject is not None:
             coords["subject"] = ("presentation", np.asarray([subject] * len(stimulus_id), dtype=object))
-        assembly = cls(values, dims=["presentation", "channel", "time_bin"], coords=coords, attrs=dict(attrs or {}))
+        assembly = cls(
+            values, dims=["presentation", "channel", "time_bin"], coords=coords, attrs=dict(attrs or {})
+        )
         assembly.validate()
         return assembly
 
@@ -1053,9 +1093,7 @@ def assembly_class(name: str) -> type[DataAssembly]:
     try:
         return _CLASSES[name]
     except KeyError:
-        raise AssemblyError(
-            f"unknown assembly class {name!r}; known classes: {sorted(_CLASSES)}"
-        ) from None
+        raise AssemblyError(f"unknown assembly class {name!r}; known classes: {sorted(_CLASSES)}") from None
 
 
 # --------------------------------------------------------------------------------------
@@ -1099,7 +1137,9 @@ def _merge_stimulus_set_meta(
     if dim not in assembly.dims:
         return assembly
     if on not in assembly.coords:
-        raise AssemblyError(f"cannot merge the stimulus set: the assembly has no '{on}' coordinate on '{dim}'")
+        raise AssemblyError(
+            f"cannot merge the stimulus set: the assembly has no '{on}' coordinate on '{dim}'"
+        )
     if on not in stimulus_set.columns:
         raise AssemblyError(f"cannot merge the stimulus set: it has no '{on}' column")
     existing = set(map(str, assembly.coords)) | set(map(str, assembly.dims))
@@ -1114,8 +1154,14 @@ def _merge_stimulus_set_meta(
         codes, uniques = key.codes, np.asarray(assembly[on].values)[key.first]
     else:
         codes, uniques = pd.factorize(np.asarray(assembly[on].values))
-    unique_positions = keys.get_indexer(pd.Index(np.asarray(uniques).astype(str).astype(object), dtype=object))
-    positions = np.where(codes < 0, -1, unique_positions[np.maximum(codes, 0)]) if len(uniques) else np.full(len(codes), -1)
+    unique_positions = keys.get_indexer(
+        pd.Index(np.asarray(uniques).astype(str).astype(object), dtype=object)
+    )
+    positions = (
+        np.where(codes < 0, -1, unique_positions[np.maximum(codes, 0)])
+        if len(uniques)
+        else np.full(len(codes), -1)
+    )
     missing = positions < 0
     new_coords: dict[str, Any] = {}
     for column in columns:
@@ -1403,11 +1449,15 @@ def select(
             result = result.isel(time_bin=np.flatnonzero(mask))
     for name, value in wanted.items():
         if name not in result.coords:
-            raise AssemblyError(f"no coordinate '{name}' to select on; coordinates: {sorted(map(str, result.coords))}")
+            raise AssemblyError(
+                f"no coordinate '{name}' to select on; coordinates: {sorted(map(str, result.coords))}"
+            )
         coord = result[name]
         if coord.ndim != 1:
             raise AssemblyError(f"coordinate '{name}' is not one-dimensional")
-        values = [value] if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) else list(value)
+        values = (
+            [value] if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) else list(value)
+        )
         mask = np.isin(np.asarray(coord.values), values)
         if not mask.any():
             available = pd.unique(np.asarray(coord.values))[:20]

@@ -37,9 +37,7 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     try:
         import matplotlib.pyplot as plt
     except ImportError as e:
-        raise OptionalDependencyError(
-            "plotting needs matplotlib: pip install 'brainbridge[plot]'"
-        ) from e
+        raise OptionalDependencyError("plotting needs matplotlib: pip install 'brainbridge[plot]'") from e
     _, new = plt.subplots(figsize=figsize, layout="constrained")
     return new
 
@@ -164,8 +162,10 @@ def _plot_psth(array, region_coord, ax, **kwargs) -> Axes:
         if len(positions) > 1:
             sem = np.nanstd(values, axis=0) / np.sqrt(len(positions))
             ax.fill_between(centres, mean - sem, mean + sem, color=line.get_color(), alpha=0.25, linewidth=0)
-    ax.set_xlabel("time bin centre" + (f" ({array['time_bin_start'].attrs['units']})"
-                                       if "units" in array["time_bin_start"].attrs else ""))
+    ax.set_xlabel(
+        "time bin centre"
+        + (f" ({array['time_bin_start'].attrs['units']})" if "units" in array["time_bin_start"].attrs else "")
+    )
     ax.set_ylabel("mean response" + _units(array))
     ax.set_title("PSTH (mean ± SEM across neuroids)")
     ax.legend(frameon=False, fontsize="small")

@@ -137,7 +137,9 @@ class Catalog(pd.DataFrame):
     @classmethod
     def create(cls, identifier: str, csv_path: str | os.PathLike) -> Catalog:
         """A new catalog with no rows whose CSV (written now) is ``csv_path``."""
-        catalog = cls(pd.DataFrame(columns=LOOKUP_COLUMNS, dtype=str), identifier=identifier, source_path=csv_path)
+        catalog = cls(
+            pd.DataFrame(columns=LOOKUP_COLUMNS, dtype=str), identifier=identifier, source_path=csv_path
+        )
         catalog._write()
         return catalog
 
@@ -169,14 +171,18 @@ class Catalog(pd.DataFrame):
             if not row["identifier"]:
                 problems.append(f"{where}: empty identifier")
             if row["lookup_type"] not in LOOKUP_TYPES:
-                problems.append(f"{where}: lookup_type {row['lookup_type']!r} is not one of {list(LOOKUP_TYPES)}")
+                problems.append(
+                    f"{where}: lookup_type {row['lookup_type']!r} is not one of {list(LOOKUP_TYPES)}"
+                )
             elif row["lookup_type"] == "assembly":
                 try:
                     assembly_class(row["class"])
                 except AssemblyError:
                     problems.append(f"{where}: unknown assembly class {row['class']!r}")
             elif row["class"] not in ("StimulusSet", ""):
-                problems.append(f"{where}: a stimulus_set row has class {row['class']!r} (expected StimulusSet or empty)")
+                problems.append(
+                    f"{where}: a stimulus_set row has class {row['class']!r} (expected StimulusSet or empty)"
+                )
             if row["sha1"] and not _SHA1.match(row["sha1"].lower()):
                 problems.append(f"{where}: sha1 {row['sha1']!r} is not 40 hexadecimal digits")
             if not row["location"]:
@@ -209,10 +215,14 @@ class Catalog(pd.DataFrame):
         """
         if self.source_path is None:
             raise CatalogError(f"catalog {self.identifier!r} has no lookup file to append to")
-        new = pd.DataFrame([{c: _text(r.get(c, "")) for c in LOOKUP_COLUMNS} for r in rows], columns=LOOKUP_COLUMNS)
+        new = pd.DataFrame(
+            [{c: _text(r.get(c, "")) for c in LOOKUP_COLUMNS} for r in rows], columns=LOOKUP_COLUMNS
+        )
         self.source_path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.source_path) + ".lock"):
-            current = Catalog.from_files(self.identifier, self.source_path) if self.source_path.exists() else self
+            current = (
+                Catalog.from_files(self.identifier, self.source_path) if self.source_path.exists() else self
+            )
             existing = {_row_key(r): r for _, r in current.iterrows()}
             keep = []
             for _, row in new.iterrows():
@@ -226,7 +236,9 @@ class Catalog(pd.DataFrame):
                         "choose a new identifier (a version suffix) instead of overwriting"
                     )
                 keep.append(row)
-            combined = pd.concat([current[LOOKUP_COLUMNS], pd.DataFrame(keep, columns=LOOKUP_COLUMNS)], ignore_index=True)
+            combined = pd.concat(
+                [current[LOOKUP_COLUMNS], pd.DataFrame(keep, columns=LOOKUP_COLUMNS)], ignore_index=True
+            )
             updated = Catalog(combined, identifier=self.identifier, source_path=self.source_path)
             updated.validate(known_stimulus_sets=_all_stimulus_set_ids(exclude=self.identifier))
             updated._write()
@@ -385,7 +397,9 @@ def _sources() -> dict[str, _Source]:
     for group in ENTRY_POINT_GROUPS:
         for ep in entry_points(group=group):
             origin = f"entry point {ep.name} = {ep.value} ({group})"
-            sources.setdefault(ep.name, _Source(functools.partial(_load_entry_point, ep), origin, "entry point"))
+            sources.setdefault(
+                ep.name, _Source(functools.partial(_load_entry_point, ep), origin, "entry point")
+            )
     for folder in config.user_catalog_dirs():
         if folder.is_dir():
             for csv in sorted(folder.glob("*.csv")):
@@ -429,10 +443,16 @@ def _load_entry_point(ep) -> Catalog:
             f"catalog entry point {ep.name!r} ({ep.value}, group {ep.group}) failed: {type(e).__name__}: {e}"
         ) from e
     if not isinstance(catalog, pd.DataFrame):
-        raise CatalogError(f"entry point {ep.name!r} ({ep.value}) returned {type(catalog).__name__}, not a Catalog")
+        raise CatalogError(
+            f"entry point {ep.name!r} ({ep.value}) returned {type(catalog).__name__}, not a Catalog"
+        )
     if not isinstance(catalog, Catalog):  # a brainio.catalogs.Catalog, say
         path = getattr(catalog, "source_path", None) or catalog.attrs.get("source_path")
-        catalog = Catalog(pd.DataFrame(catalog).fillna(""), identifier=getattr(catalog, "identifier", ep.name), source_path=path)
+        catalog = Catalog(
+            pd.DataFrame(catalog).fillna(""),
+            identifier=getattr(catalog, "identifier", ep.name),
+            source_path=path,
+        )
     if catalog.identifier != ep.name:
         raise CatalogError(f"entry point {ep.name!r} returned a catalog named {catalog.identifier!r}")
     return catalog
@@ -553,7 +573,9 @@ def _lookup(identifier: str, lookup_type: str) -> pd.DataFrame:
     if rows.empty:
         error = AssemblyLookupError if lookup_type == "assembly" else StimulusSetLookupError
         kind = "assembly" if lookup_type == "assembly" else "stimulus set"
-        raise error(f"no catalog lists a {kind} {identifier!r}{_suggest(identifier, of_type['identifier'].unique())}")
+        raise error(
+            f"no catalog lists a {kind} {identifier!r}{_suggest(identifier, of_type['identifier'].unique())}"
+        )
     chosen: dict[tuple[str, str], pd.Series] = {}
     for _, row in rows.iterrows():
         key = _row_key(row)
@@ -653,7 +675,9 @@ def get_assembly(identifier: str, *, chunks=None, **fetch_options) -> DataAssemb
     stimulus_set_identifier = row["stimulus_set_identifier"] or None
 
     def read(path: Path) -> DataAssembly:
-        stimulus_set = get_stimulus_set(stimulus_set_identifier, **fetch_options) if stimulus_set_identifier else None
+        stimulus_set = (
+            get_stimulus_set(stimulus_set_identifier, **fetch_options) if stimulus_set_identifier else None
+        )
         assembly = cls.from_files(
             path, stimulus_set_identifier=stimulus_set_identifier, stimulus_set=stimulus_set, chunks=chunks
         )
@@ -664,5 +688,10 @@ def get_assembly(identifier: str, *, chunks=None, **fetch_options) -> DataAssemb
     # bytes are never served (a damaged copy is moved aside and fetched again)
     catalog = get_catalog(row["source_catalog"])
     return load_verified(
-        row["location_type"], row["location"], row["sha1"] or None, read, base_dir=catalog.base_dir, **fetch_options
+        row["location_type"],
+        row["location"],
+        row["sha1"] or None,
+        read,
+        base_dir=catalog.base_dir,
+        **fetch_options,
     )

@@ -85,10 +85,10 @@ def _preview(values: Any, n: int = 4) -> str:
 
     flat = values.ravel()
     try:
-        distinct = pd.unique(pd.Series(flat[: _MAX_COUNTED_VALUES]))
+        distinct = pd.unique(pd.Series(flat[:_MAX_COUNTED_VALUES]))
     except TypeError:  # unhashable cells (lists)
         distinct = flat
-    shown = ["nan" if isinstance(v, float) and v != v else format_cell(v) for v in list(distinct[: n])]
+    shown = ["nan" if isinstance(v, float) and v != v else format_cell(v) for v in list(distinct[:n])]
     return ", ".join(shown) + (", ..." if len(distinct) > n else "")
 
 

@@ -126,9 +126,7 @@ class ChecksumMismatchError(FetchError):
         self.expected = expected
         self.actual = actual
         self.algorithm = algorithm
-        super().__init__(
-            f"{algorithm} checksum mismatch for {path}: expected {expected}, got {actual}"
-        )
+        super().__init__(f"{algorithm} checksum mismatch for {path}: expected {expected}, got {actual}")
 
 
 class OfflineError(FetchError):

@@ -100,7 +100,10 @@ class GaborBank:
 
     @property
     def n_features(self) -> int:
-        per_cell = len(self.channels) * {"energy": 1, "linear": len(self.phases), "both": 1 + len(self.phases)}[self.output]
+        per_cell = (
+            len(self.channels)
+            * {"energy": 1, "linear": len(self.phases), "both": 1 + len(self.phases)}[self.output]
+        )
         return per_cell * self.grid**2
 
     def feature_names(self) -> list[str]:
@@ -115,7 +118,9 @@ class GaborBank:
             for theta, freq in self.channels:
                 for r in range(self.grid):
                     for c in range(self.grid):
-                        tag = f"{kind}_o{theta:.3f}_f{freq:g}" + (f"_p{phase:.3f}" if phase is not None else "")
+                        tag = f"{kind}_o{theta:.3f}_f{freq:g}" + (
+                            f"_p{phase:.3f}" if phase is not None else ""
+                        )
                         names.append(f"{tag}_r{r}_c{c}")
         return names
 

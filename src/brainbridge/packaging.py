@@ -198,7 +198,9 @@ class _Store:
             try:
                 from brainbridge.fetch import upload_file
             except ImportError as e:  # the remote stores arrive with their own module
-                raise CatalogError(f"uploading to {self.remote} needs brainbridge.fetch.upload_file: {e}") from e
+                raise CatalogError(
+                    f"uploading to {self.remote} needs brainbridge.fetch.upload_file: {e}"
+                ) from e
             returned = upload_file(local, location_type, location, overwrite=False)
             return location_type, (returned if isinstance(returned, str) and returned else location), None
         assert self.folder is not None  # a store is a folder or a remote
@@ -221,7 +223,10 @@ def _existing_rows(catalog, identifier: str, lookup_type: str) -> pd.DataFrame:
 
 
 def _listed_sha1s(rows: pd.DataFrame) -> dict[str, str]:
-    return {Path(str(loc).split("?")[0]).suffix.lower(): str(sha) for loc, sha in zip(rows["location"], rows["sha1"])}
+    return {
+        Path(str(loc).split("?")[0]).suffix.lower(): str(sha)
+        for loc, sha in zip(rows["location"], rows["sha1"])
+    }
 
 
 def _check_not_catalogued(catalog, identifier: str, lookup_type: str, sha1s: dict[str, str]) -> bool:
@@ -240,8 +245,9 @@ def _check_not_catalogued(catalog, identifier: str, lookup_type: str, sha1s: dic
     )
 
 
-def _catalogued_elsewhere(catalog_identifier: str, identifier: str, lookup_type: str,
-                          sha1s: dict[str, str]) -> tuple[str, pd.DataFrame] | None:
+def _catalogued_elsewhere(
+    catalog_identifier: str, identifier: str, lookup_type: str, sha1s: dict[str, str]
+) -> tuple[str, pd.DataFrame] | None:
     """``(catalog, rows)`` of another catalog listing the same files under ``identifier``, or ``None``.
 
     A second definition in another catalog would make every lookup of the identifier
@@ -256,8 +262,11 @@ def _catalogued_elsewhere(catalog_identifier: str, identifier: str, lookup_type:
     from brainbridge.catalogs import combined_catalog
 
     combined = combined_catalog()
-    rows = combined[(combined["identifier"] == identifier) & (combined["lookup_type"] == lookup_type)
-                    & (combined["source_catalog"] != catalog_identifier)]
+    rows = combined[
+        (combined["identifier"] == identifier)
+        & (combined["lookup_type"] == lookup_type)
+        & (combined["source_catalog"] != catalog_identifier)
+    ]
     for other, group in rows.groupby("source_catalog", sort=True):
         if _listed_sha1s(group) != sha1s:
             raise PackagingConflictError(
@@ -350,10 +359,13 @@ class PackagingTransaction:
 
     def _check_new(self, identifier: str, lookup_type: str) -> None:
         if any(i.identifier == identifier and i.lookup_type == lookup_type for i in self._items):
-            raise CatalogError(f"{lookup_type.replace('_', ' ')} {identifier!r} is added twice to one packaging run")
+            raise CatalogError(
+                f"{lookup_type.replace('_', ' ')} {identifier!r} is added twice to one packaging run"
+            )
 
-    def add_stimulus_set(self, proto_stimulus_set: pd.DataFrame, identifier: str, *,
-                         progress: bool | None = None) -> None:
+    def add_stimulus_set(
+        self, proto_stimulus_set: pd.DataFrame, identifier: str, *, progress: bool | None = None
+    ) -> None:
         """Validate, write and hash a stimulus set (see :func:`package_stimulus_set`)."""
         csv_name, zip_name = stimulus_set_filenames(identifier)
         self._check_new(identifier, "stimulus_set")
@@ -366,8 +378,20 @@ class PackagingTransaction:
             (csv_type, csv_location), (zip_type, zip_location) = placed
             common = {"identifier": identifier, "lookup_type": "stimulus_set", "stimulus_set_identifier": ""}
             return [
-                {**common, "class": "StimulusSet", "location_type": csv_type, "location": csv_location, "sha1": csv_sha1},
-                {**common, "class": "", "location_type": zip_type, "location": zip_location, "sha1": zip_sha1},
+                {
+                    **common,
+                    "class": "StimulusSet",
+                    "location_type": csv_type,
+                    "location": csv_location,
+                    "sha1": csv_sha1,
+                },
+                {
+                    **common,
+                    "class": "",
+                    "location_type": zip_type,
+                    "location": zip_location,
+                    "sha1": zip_sha1,
+                },
             ]
 
         def result_for(rows, catalog_name):
@@ -382,8 +406,15 @@ class PackagingTransaction:
                 "catalog": catalog_name,
             }
 
-        self._items.append(_Staged(identifier, "stimulus_set", [(csv_local, csv_name, csv_sha1),
-                                                                 (zip_local, zip_name, zip_sha1)], rows_for, result_for))
+        self._items.append(
+            _Staged(
+                identifier,
+                "stimulus_set",
+                [(csv_local, csv_name, csv_sha1), (zip_local, zip_name, zip_sha1)],
+                rows_for,
+                result_for,
+            )
+        )
 
     def add_assembly(
         self,
@@ -404,10 +435,14 @@ class PackagingTransaction:
         self._check_new(identifier, "assembly")
         if stimulus_set_identifier:
             _check_identifier(stimulus_set_identifier, "stimulus set")
-        assembly = _prepare_assembly(proto_data_assembly, assembly_class_name, identifier, stimulus_set_identifier)
+        assembly = _prepare_assembly(
+            proto_data_assembly, assembly_class_name, identifier, stimulus_set_identifier
+        )
         if stimulus_set_identifier and "presentation" in assembly.dims:
             if "stimulus_id" not in assembly.coords:
-                raise AssemblyError("the assembly has a 'presentation' dimension but no 'stimulus_id' coordinate")
+                raise AssemblyError(
+                    "the assembly has a 'presentation' dimension but no 'stimulus_id' coordinate"
+                )
             known = self._stimulus_ids.get(stimulus_set_identifier)
             if known is None:
                 known = _catalogued_stimulus_ids(stimulus_set_identifier)
@@ -425,27 +460,44 @@ class PackagingTransaction:
                 )
         local = self._folder() / name
         _to_netcdf(
-            assembly, local, mode="w", group=None, compress=True, compression_level=compression_level, engine="h5netcdf"
+            assembly,
+            local,
+            mode="w",
+            group=None,
+            compress=True,
+            compression_level=compression_level,
+            engine="h5netcdf",
         )
         for group, extra in sorted((extras or {}).items()):
             if not isinstance(extra, xr.DataArray):
-                raise AssemblyError(f"extra {group!r} must be an xarray.DataArray, got {type(extra).__name__}")
-            _to_netcdf(extra, local, mode="a", group=str(group), compress=True,
-                       compression_level=compression_level, engine="h5netcdf")
+                raise AssemblyError(
+                    f"extra {group!r} must be an xarray.DataArray, got {type(extra).__name__}"
+                )
+            _to_netcdf(
+                extra,
+                local,
+                mode="a",
+                group=str(group),
+                compress=True,
+                compression_level=compression_level,
+                engine="h5netcdf",
+            )
         sha1 = sha1_hash(local)
         class_name = type(assembly).__name__
 
         def rows_for(placed):
             ((location_type, location),) = placed
-            return [{
-                "identifier": identifier,
-                "lookup_type": "assembly",
-                "class": class_name,
-                "location_type": location_type,
-                "location": location,
-                "sha1": sha1,
-                "stimulus_set_identifier": stimulus_set_identifier or "",
-            }]
+            return [
+                {
+                    "identifier": identifier,
+                    "lookup_type": "assembly",
+                    "class": class_name,
+                    "location_type": location_type,
+                    "location": location,
+                    "sha1": sha1,
+                    "stimulus_set_identifier": stimulus_set_identifier or "",
+                }
+            ]
 
         def result_for(rows, catalog_name):
             return {
@@ -497,12 +549,19 @@ class PackagingTransaction:
             results: dict[int, dict] = {}
             for n, item in enumerate(self._items):
                 listed_here = _check_not_catalogued(catalog, item.identifier, item.lookup_type, item.sha1s)
-                elsewhere = None if listed_here else _catalogued_elsewhere(
-                    catalog.identifier, item.identifier, item.lookup_type, item.sha1s)
+                elsewhere = (
+                    None
+                    if listed_here
+                    else _catalogued_elsewhere(
+                        catalog.identifier, item.identifier, item.lookup_type, item.sha1s
+                    )
+                )
                 if elsewhere is not None:
                     other, rows = elsewhere
                     rows = rows.sort_values("location", key=lambda s: s.str.lower().str.endswith(".zip"))
-                    results[n] = item.result_for(rows.to_dict("records"), other) | {"already_catalogued": True}
+                    results[n] = item.result_for(rows.to_dict("records"), other) | {
+                        "already_catalogued": True
+                    }
                     continue
                 _check_store_free(self.store, {name: sha1 for _, name, sha1 in item.files})
                 todo.append(item)
@@ -654,14 +713,21 @@ def _catalogued_stimulus_ids(stimulus_set_identifier: str) -> pd.Index | None:
     except StimulusSetLookupError:
         return None
     except LookupFailedError as e:
-        raise CatalogError(f"cannot check the assembly's stimulus ids against {stimulus_set_identifier!r}: {e}") from e
+        raise CatalogError(
+            f"cannot check the assembly's stimulus ids against {stimulus_set_identifier!r}: {e}"
+        ) from e
     base_dir = get_catalog(csv_row["source_catalog"]).base_dir if "source_catalog" in csv_row else None
-    path = fetch_file(csv_row["location_type"], csv_row["location"], csv_row["sha1"] or None, base_dir=base_dir)
+    path = fetch_file(
+        csv_row["location_type"], csv_row["location"], csv_row["sha1"] or None, base_dir=base_dir
+    )
     return pd.Index(read_stimulus_csv(path)["stimulus_id"].astype(str))
 
 
 def _prepare_assembly(
-    proto: xr.DataArray, assembly_class_name: str, assembly_identifier: str, stimulus_set_identifier: str | None
+    proto: xr.DataArray,
+    assembly_class_name: str,
+    assembly_identifier: str,
+    stimulus_set_identifier: str | None,
 ) -> DataAssembly:
     cls = assembly_class(assembly_class_name)
     if not isinstance(proto, xr.DataArray):
@@ -743,8 +809,14 @@ def package_data_assembly(
     """
     store = _resolve_store(bucket_name, store)
     with PackagingTransaction(catalog_name, store) as transaction:
-        transaction.add_assembly(proto_data_assembly, assembly_identifier, stimulus_set_identifier,
-                                 assembly_class_name, extras, compression_level=compression_level)
+        transaction.add_assembly(
+            proto_data_assembly,
+            assembly_identifier,
+            stimulus_set_identifier,
+            assembly_class_name,
+            extras,
+            compression_level=compression_level,
+        )
         (result,) = transaction.commit()
     result.pop("lookup_type", None)
     return result

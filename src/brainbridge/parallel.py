@@ -138,7 +138,9 @@ def get_client(
     ParallelError
         Several sources given, none given, or the scheduler cannot be reached.
     """
-    given = [name for name, value in (("client", client), ("scheduler", scheduler), ("workers", workers)) if value]
+    given = [
+        name for name, value in (("client", client), ("scheduler", scheduler), ("workers", workers)) if value
+    ]
     if len(given) > 1:
         raise ParallelError(f"give one of client=, scheduler= or workers=, not {' and '.join(given)}")
     if not given:
@@ -156,7 +158,9 @@ def get_client(
     else:
         assert workers is not None  # the only source left (checked above)
         if int(workers) < 1 or int(threads_per_worker) < 1:
-            raise ParallelError(f"workers and threads_per_worker must be >= 1, got {workers}, {threads_per_worker}")
+            raise ParallelError(
+                f"workers and threads_per_worker must be >= 1, got {workers}, {threads_per_worker}"
+            )
         cluster_kwargs.setdefault("dashboard_address", None)
         cluster_kwargs.setdefault("silence_logs", 40)  # logging.ERROR
         # set before the worker processes start: libraries read them once, at load time
@@ -353,8 +357,15 @@ def dask_map(
         items = [tuple(columns[p][i] for p in varying) for i in range(n)]
         task = _Positional(function, len(columns), varying, constants)
         return map_tasks(
-            task, items, client, broadcast=shared, retries=retries, progress=progress,
-            desc=desc, key_prefix=getattr(function, "__name__", "task"), progress_bar=progress_bar,
+            task,
+            items,
+            client,
+            broadcast=shared,
+            retries=retries,
+            progress=progress,
+            desc=desc,
+            key_prefix=getattr(function, "__name__", "task"),
+            progress_bar=progress_bar,
         )
 
     return map_fn
@@ -434,7 +445,9 @@ def _open_group(store: str | os.PathLike, storage_options, mode: Literal["r", "r
     import zarr
 
     path = os.fspath(store)
-    kwargs: dict[str, Any] = {"storage_options": dict(storage_options)} if storage_options and "://" in path else {}
+    kwargs: dict[str, Any] = (
+        {"storage_options": dict(storage_options)} if storage_options and "://" in path else {}
+    )
     return zarr.open_group(path, mode=mode, **kwargs)
 
 
@@ -521,7 +534,9 @@ def _write_region(
         block = np.asarray(values[name])
         expected = (stop - start, *array.shape[1:])
         if block.shape != expected:
-            raise ValidationError(f"region {start}:{stop} of {name!r} has shape {block.shape}, expected {expected}")
+            raise ValidationError(
+                f"region {start}:{stop} of {name!r} has shape {block.shape}, expected {expected}"
+            )
         array[start:stop] = block.astype(array.dtype, copy=False)
     # the marker is written after the data: a crash in between recomputes the region
     fs, root = _fs_and_root(store, storage_options)

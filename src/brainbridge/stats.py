@@ -633,8 +633,10 @@ def split_half_ceilings(
         if predictions is not None:
             accuracy.append(np.asarray(pearson_columns(predictions, half1)))
         halves.append(np.sort(first))
-    per_iteration: dict[str, np.ndarray] = {"lower": np.reshape(lower, (n_iterations, *shape)),
-                     "upper": np.reshape(upper, (n_iterations, *shape))}
+    per_iteration: dict[str, np.ndarray] = {
+        "lower": np.reshape(lower, (n_iterations, *shape)),
+        "upper": np.reshape(upper, (n_iterations, *shape)),
+    }
     if predictions is not None:
         per_iteration["accuracy"] = np.reshape(accuracy, (n_iterations, *shape))
     return SplitHalfCeilings(

@@ -139,7 +139,9 @@ class StimulusSet(pd.DataFrame):
         empty = ids.isna() | (ids.astype(object) == "")
         if empty.any():
             rows = list(ids.index[empty][:5])
-            raise StimulusSetError(f"stimulus set {self.identifier!r} has empty stimulus_id values (rows {rows})")
+            raise StimulusSetError(
+                f"stimulus set {self.identifier!r} has empty stimulus_id values (rows {rows})"
+            )
         duplicated = ids[ids.duplicated()].unique()
         if len(duplicated):
             raise StimulusSetError(
@@ -156,7 +158,9 @@ class StimulusSet(pd.DataFrame):
         return self
 
     @classmethod
-    def from_files(cls, csv_path: str | os.PathLike, dir_path: str | os.PathLike, *, identifier: str | None = None) -> StimulusSet:
+    def from_files(
+        cls, csv_path: str | os.PathLike, dir_path: str | os.PathLike, *, identifier: str | None = None
+    ) -> StimulusSet:
         """Load a stimulus set from its CSV and the folder its files are in.
 
         Parameters
@@ -181,8 +185,10 @@ class StimulusSet(pd.DataFrame):
             raise StimulusSetError(f"{csv_path}: a stimulus set CSV needs a 'filename' column")
         stimulus_set.validate(check_files=False)
         ids = list(stimulus_set["stimulus_id"])
-        names = [name if _plain_name(name) else check_filename(name, sid, csv_path)
-                 for sid, name in zip(ids, stimulus_set["filename"])]
+        names = [
+            name if _plain_name(name) else check_filename(name, sid, csv_path)
+            for sid, name in zip(ids, stimulus_set["filename"])
+        ]
         root = _stimulus_root(Path(dir_path), names)
         inside = _Containment(root)
         stimulus_set.stimulus_paths = {sid: inside.path(name) for sid, name in zip(ids, names)}
@@ -190,7 +196,11 @@ class StimulusSet(pd.DataFrame):
 
     @classmethod
     def from_paths(
-        cls, paths: Mapping[str, str | os.PathLike] | Iterable[str | os.PathLike], *, identifier: str | None = None, **columns
+        cls,
+        paths: Mapping[str, str | os.PathLike] | Iterable[str | os.PathLike],
+        *,
+        identifier: str | None = None,
+        **columns,
     ) -> StimulusSet:
         """Build a stimulus set from files: a ``{stimulus_id: path}`` mapping or a list of paths.
 
@@ -208,8 +218,13 @@ class StimulusSet(pd.DataFrame):
 
 def _plain_name(name) -> bool:
     """A ``filename`` that :func:`check_filename` returns unchanged: one plain path component."""
-    return (isinstance(name, str) and name.strip() != "" and name not in (".", "..")
-            and not any(c in name for c in "/\\\0") and not (len(name) > 1 and name[1] == ":"))
+    return (
+        isinstance(name, str)
+        and name.strip() != ""
+        and name not in (".", "..")
+        and not any(c in name for c in "/\\\0")
+        and not (len(name) > 1 and name[1] == ":")
+    )
 
 
 def contained_path(root: str | os.PathLike, name: str) -> Path:
@@ -246,7 +261,8 @@ class _Containment:
             try:
                 if stat.S_ISLNK(os.lstat(path).st_mode) and not self._inside(os.path.realpath(path)):
                     raise UnsafeArchiveError(
-                        f"stimulus path {name!r} leads outside {self.root} (to {os.path.realpath(path)}); refused"
+                        f"stimulus path {name!r} leads outside {self.root} "
+                        f"(to {os.path.realpath(path)}); refused"
                     )
             except OSError:
                 pass  # a missing file is reported by validate(), not here
@@ -281,7 +297,9 @@ def _stimulus_root(root: Path, filenames: Iterable) -> Path:
     first = next(iter(filenames), None)
     if first is None or not root.is_dir() or (root / str(first)).exists():
         return root
-    entries = [p for p in root.iterdir() if p.suffix.lower() not in (".csv", ".zip") and not p.name.startswith(".")]
+    entries = [
+        p for p in root.iterdir() if p.suffix.lower() not in (".csv", ".zip") and not p.name.startswith(".")
+    ]
     if len(entries) == 1 and entries[0].is_dir() and (entries[0] / str(first)).exists():
         return entries[0]
     return root
@@ -348,7 +366,10 @@ def extract_stimuli(
                 aside = cache.quarantine(target)
                 _logger.warning(
                     "extracted stimuli %s were damaged (%s); moved aside to %s and extracting %s again",
-                    target, "; ".join(problems[:3]), aside, zip_path,
+                    target,
+                    "; ".join(problems[:3]),
+                    aside,
+                    zip_path,
                 )
         listing: dict[str, tuple[int, str]] = {}
         extract_zip(zip_path, target, listing=listing)
@@ -390,5 +411,3 @@ def _stamp(folder: Path) -> None:
     for dirpath, _dirs, names in os.walk(folder):
         for name in names:
             os.utime(Path(dirpath) / name, ns=(EXTRACTED_MTIME_NS, EXTRACTED_MTIME_NS), follow_symlinks=False)
-
-

@@ -72,14 +72,19 @@ def _list_files(fs, root: str) -> list[str]:
     """Keys (relative to ``root``, ``/``-separated) of every file below ``root``."""
     keys = []
     for path in fs.find(root):
-        relative = path[len(root):].lstrip("/") if path.startswith(root) else Path(path).relative_to(root).as_posix()
+        relative = (
+            path[len(root) :].lstrip("/")
+            if path.startswith(root)
+            else Path(path).relative_to(root).as_posix()
+        )
         if relative and not _is_manifest(relative):
             keys.append(relative)
     return sorted(keys)
 
 
-def write_checksums(location: str, group: str | None = None,
-                    storage_options: Mapping[str, Any] | None = None) -> dict[str, str]:
+def write_checksums(
+    location: str, group: str | None = None, storage_options: Mapping[str, Any] | None = None
+) -> dict[str, str]:
     """Hash every file of the zarr group at ``location`` and write the manifest; returns it.
 
     Nested groups are included (their keys are relative to this group's root).
@@ -99,8 +104,9 @@ def write_checksums(location: str, group: str | None = None,
     return files
 
 
-def read_checksums(location: str, group: str | None = None,
-                   storage_options: Mapping[str, Any] | None = None) -> dict[str, str] | None:
+def read_checksums(
+    location: str, group: str | None = None, storage_options: Mapping[str, Any] | None = None
+) -> dict[str, str] | None:
     """The recorded ``{key: sha256}`` of a zarr group, or ``None`` when it has no manifest.
 
     Raises
@@ -123,9 +129,14 @@ def read_checksums(location: str, group: str | None = None,
     if not isinstance(manifest, dict):
         manifest = {}
     files = manifest.get("files")
-    if (not isinstance(files, dict) or manifest.get("format") != _FORMAT
-            or manifest.get("algorithm") != "sha256"):
-        raise ZarrIntegrityError(f"{location}: {CHECKSUMS_GROUP} does not hold a brainbridge checksum manifest")
+    if (
+        not isinstance(files, dict)
+        or manifest.get("format") != _FORMAT
+        or manifest.get("algorithm") != "sha256"
+    ):
+        raise ZarrIntegrityError(
+            f"{location}: {CHECKSUMS_GROUP} does not hold a brainbridge checksum manifest"
+        )
     return {str(k): str(v) for k, v in files.items()}
 
 
@@ -146,8 +157,13 @@ def _check_listing(location: str, recorded: Mapping[str, str], present: Iterable
         )
 
 
-def verify_zarr_checksums(location: str, group: str | None = None,
-                          storage_options: Mapping[str, Any] | None = None, *, full: bool = True) -> int | None:
+def verify_zarr_checksums(
+    location: str,
+    group: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    *,
+    full: bool = True,
+) -> int | None:
     """Check a zarr group against its manifest; returns the number of files checked.
 
     Parameters
@@ -183,8 +199,9 @@ def verify_zarr_checksums(location: str, group: str | None = None,
 class _VerifiedStore(WrapperStore):
     """A read-only zarr store that checks every file it returns against the manifest."""
 
-    def __init__(self, store, checksums: Mapping[str, str] | None = None, prefix: str = "",
-                 location: str = ""):
+    def __init__(
+        self, store, checksums: Mapping[str, str] | None = None, prefix: str = "", location: str = ""
+    ):
         super().__init__(store)
         self._checksums = dict(checksums or {})
         self._prefix = prefix.strip("/")
@@ -197,7 +214,7 @@ class _VerifiedStore(WrapperStore):
         if not self._prefix:
             return key
         if key.startswith(self._prefix + "/"):
-            return key[len(self._prefix) + 1:]
+            return key[len(self._prefix) + 1 :]
         return None  # outside the checked group (parent metadata): not recorded
 
     def _verify(self, key: str, buffer):
@@ -233,11 +250,11 @@ class _VerifiedStore(WrapperStore):
 
         data = buffer.to_bytes()
         if isinstance(byte_range, RangeByteRequest):
-            part = data[byte_range.start:byte_range.end]
+            part = data[byte_range.start : byte_range.end]
         elif isinstance(byte_range, OffsetByteRequest):
-            part = data[byte_range.offset:]
+            part = data[byte_range.offset :]
         elif isinstance(byte_range, SuffixByteRequest):
-            part = data[-byte_range.suffix:]
+            part = data[-byte_range.suffix :]
         else:  # pragma: no cover - a request type of a later zarr
             raise ZarrIntegrityError(f"unsupported byte range {byte_range!r}")
         return prototype.buffer.from_bytes(part)
@@ -255,8 +272,9 @@ class _VerifiedStore(WrapperStore):
         return f"VerifiedStore({self._location!r})"
 
 
-def open_verified_store(location: str | os.PathLike, group: str | None = None,
-                        storage_options: Mapping[str, Any] | None = None):
+def open_verified_store(
+    location: str | os.PathLike, group: str | None = None, storage_options: Mapping[str, Any] | None = None
+):
     """A read-only zarr store for ``location`` that verifies what it reads, or ``None``.
 
     ``None`` when the store has no manifest (read it as usual). The listing is compared

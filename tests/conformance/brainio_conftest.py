@@ -105,7 +105,9 @@ def make_spk_assembly(num_events: int = 1000) -> SpikeTimesAssembly:
 
 
 def make_stimulus_set_df() -> pd.DataFrame:
-    return pd.DataFrame({"stimulus_id": f"n{i}", "filename": f"n{i}.png", "thing": f"foo{i}"} for i in range(10))
+    return pd.DataFrame(
+        {"stimulus_id": f"n{i}", "filename": f"n{i}.png", "thing": f"foo{i}"} for i in range(10)
+    )
 
 
 @pytest.fixture

@@ -65,7 +65,8 @@ BRAINIO: dict[str, Expected] = {
     ),
     # BrainIO internals
     "tests/test_assemblies.py::test_get_metadata": Expected(
-        "internals", "brainio.assemblies.get_metadata: BrainIO's index-introspection helper (pre/post xarray 2022.06)"
+        "internals",
+        "brainio.assemblies.get_metadata: BrainIO's index-introspection helper (pre/post xarray 2022.06)",
     ),
     "tests/test_assemblies.py::test_get_levels": Expected(*_GET_LEVELS),
     "tests/test_assemblies.py::TestSubclassing::test_reset_index": Expected(*_GET_LEVELS),

@@ -53,8 +53,9 @@ def _sdist(sdist: _peers.Sdist) -> Path:
         pytest.skip(message)
 
 
-def _run(work: Path, args: list[str], env_extra: dict[str, str], pythonpath: list[Path], deselect,
-         network=None) -> dict:
+def _run(
+    work: Path, args: list[str], env_extra: dict[str, str], pythonpath: list[Path], deselect, network=None
+) -> dict:
     report = work / "report.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "BRAINBRIDGE_"))}
     env.update(env_extra)
@@ -65,32 +66,59 @@ def _run(work: Path, args: list[str], env_extra: dict[str, str], pythonpath: lis
     env["BRAINBRIDGE_HOME"] = str(work / "home")
     env["BRAINBRIDGE_CATALOGS"] = str(work / "no-user-catalogs")
     env["MPLBACKEND"] = "Agg"
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "_conformance_plugin",
-               "--timeout", "300", "-rN", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "_conformance_plugin",
+        "--timeout",
+        "300",
+        "-rN",
+        *args,
+    ]
     done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=900)
     if not report.exists():
-        raise AssertionError(f"the peer's test run produced no report (exit {done.returncode}):\n"
-                             f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+        raise AssertionError(
+            f"the peer's test run produced no report (exit {done.returncode}):\n"
+            f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        )
     return json.loads(report.read_text())
 
 
-def _judge(name: str, result: dict, expected: dict[str, expectations.Expected], network: int,
-           summaries: list[str], peer_only: int = 0) -> None:
+def _judge(
+    name: str,
+    result: dict,
+    expected: dict[str, expectations.Expected],
+    network: int,
+    summaries: list[str],
+    peer_only: int = 0,
+) -> None:
     tests = result["tests"]
-    assert not result["leaked_peer_modules"], f"the installed peer was imported: {result['leaked_peer_modules']}"
+    assert not result["leaked_peer_modules"], (
+        f"the installed peer was imported: {result['leaked_peer_modules']}"
+    )
     failed = {n: t["message"] for n, t in tests.items() if t["outcome"] == "failed"}
     unexpected = {n: m for n, m in failed.items() if n not in expected}
     allowed = {n: expected[n] for n in failed if n in expected}
-    listed_but_passing = sorted(n for n, e in expected.items()
-                                if n in tests and tests[n]["outcome"] == "passed" and e.kind != "network")
+    listed_but_passing = sorted(
+        n
+        for n, e in expected.items()
+        if n in tests and tests[n]["outcome"] == "passed" and e.kind != "network"
+    )
     passed = sum(t["outcome"] == "passed" for t in tests.values())
     skipped = sum(t["outcome"] == "skipped" for t in tests.values())
     kinds = {}
     for entry in allowed.values():
         kinds[entry.kind] = kinds.get(entry.kind, 0) + 1
-    summary = (f"{name}: run {len(tests)} / pass {passed} / allowed {len(allowed)} "
-               f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}) / skipped {skipped} / "
-               f"network {network} (not run)" + (f" / peer-only {peer_only} (not run)" if peer_only else ""))
+    summary = (
+        f"{name}: run {len(tests)} / pass {passed} / allowed {len(allowed)} "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}) / skipped {skipped} / "
+        f"network {network} (not run)" + (f" / peer-only {peer_only} (not run)" if peer_only else "")
+    )
     print(summary)
     summaries.append(summary)
     for nodeid in listed_but_passing:
@@ -107,7 +135,11 @@ def test_brainio_1_1_0_test_suite_passes_on_brainbridge(tmp_path, conformance_su
     work = _peers.unpack(archive, ["tests", "brainio-test"], _peers.BRAINIO, tmp_path / "brainio")
     tests = work / "tests"
     (tests / "files").mkdir()
-    for name in ("assy_test_TestMe.nc", "assy_test_package_assembly.nc", "assy_test_package_assembly_extras.nc"):
+    for name in (
+        "assy_test_TestMe.nc",
+        "assy_test_package_assembly.nc",
+        "assy_test_package_assembly_extras.nc",
+    ):
         shutil.copy(FIXTURES / name, tests / "files" / name)
     shutil.copytree(FIXTURES / "images", tests / "images")
     package = work / "brainio-test" / "brainio_test"
@@ -122,10 +154,17 @@ def test_brainio_1_1_0_test_suite_passes_on_brainbridge(tmp_path, conformance_su
         "[brainio_lookups]\nbrainio_test = brainio_test.entrypoint:brainio_test\n"
         "brainio_test2 = brainio_test.entrypoint:brainio_test2\n"
     )
-    (work / "pytest.ini").write_text("[pytest]\nmarkers =\n    private_access: needs BrainIO's private buckets\n")
+    (work / "pytest.ini").write_text(
+        "[pytest]\nmarkers =\n    private_access: needs BrainIO's private buckets\n"
+    )
     result = _run(work, ["tests"], {}, [work / "brainio-test", work / "site"], expectations.BRAINIO_NETWORK)
-    _judge("BrainIO 1.1.0", result, expectations.BRAINIO, result["deselected"].get("network", 0),
-           conformance_summary)
+    _judge(
+        "BrainIO 1.1.0",
+        result,
+        expectations.BRAINIO,
+        result["deselected"].get("network", 0),
+        conformance_summary,
+    )
 
 
 @pytest.mark.slow
@@ -144,8 +183,20 @@ def test_cebra_0_6_1_data_layer_tests_pass_on_brainbridge(tmp_path, conformance_
     )
     files = [f"tests/{name}" for name in CEBRA_FILES]
     not_run = expectations.CEBRA_NETWORK | set(expectations.CEBRA_PEER_ONLY)
-    result = _run(work, ["-m", "not requires_dataset", *files],
-                  {"BRAINBRIDGE_CONFORMANCE_CEBRA_SRC": str(peer_source)}, [], not_run, expectations.CEBRA_NETWORK)
+    result = _run(
+        work,
+        ["-m", "not requires_dataset", *files],
+        {"BRAINBRIDGE_CONFORMANCE_CEBRA_SRC": str(peer_source)},
+        [],
+        not_run,
+        expectations.CEBRA_NETWORK,
+    )
     network = result["deselected"].get("network", 0) + sum(CEBRA_NETWORK_FILES.values())
-    _judge("CEBRA 0.6.1 data layer", result, expectations.CEBRA, network, conformance_summary,
-           result["deselected"].get("peer-only", 0))
+    _judge(
+        "CEBRA 0.6.1 data layer",
+        result,
+        expectations.CEBRA,
+        network,
+        conformance_summary,
+        result["deselected"].get("peer-only", 0),
+    )

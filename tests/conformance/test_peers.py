@@ -14,7 +14,10 @@ from tests.support.servers import HTTPFileServer, free_port
 def _tarball() -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in {"pkg-1.0/tests/test_a.py": "def test_a(): pass\n", "pkg-1.0/pkg/x.py": "x = 1\n"}.items():
+        for name, text in {
+            "pkg-1.0/tests/test_a.py": "def test_a(): pass\n",
+            "pkg-1.0/pkg/x.py": "x = 1\n",
+        }.items():
             data = text.encode()
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -44,7 +47,9 @@ def test_a_changed_file_is_refused_and_an_unreachable_index_says_so(tmp_path, mo
     sdist = _peers.Sdist("pkg", "1.0", "pkg-1.0.tar.gz", "0" * 64)
     with HTTPFileServer() as server:
         file_url = server.add("/files/pkg-1.0.tar.gz", blob)
-        index = server.add("/simple/pkg/", f'<a href="{file_url}">pkg-1.0.tar.gz</a>'.encode()).rsplit("/pkg/", 1)[0]
+        index = server.add("/simple/pkg/", f'<a href="{file_url}">pkg-1.0.tar.gz</a>'.encode()).rsplit(
+            "/pkg/", 1
+        )[0]
         monkeypatch.setenv("PIP_INDEX_URL", index)
         with pytest.raises(RuntimeError, match="SHA-256"):
             _peers.fetch(sdist, tmp_path / "cache")

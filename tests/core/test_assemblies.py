@@ -37,7 +37,10 @@ def recording(n_stimuli=4, reps=3, seed=0, nan=False) -> NeuronRecordingAssembly
         coords={
             "stimulus_id": ("presentation", np.array(ids, dtype=object)[stimulus]),
             "repetition": ("presentation", repetition),
-            "object_name": ("presentation", np.array([f"obj{i % 2}" for i in range(n_stimuli)], dtype=object)[stimulus]),
+            "object_name": (
+                "presentation",
+                np.array([f"obj{i % 2}" for i in range(n_stimuli)], dtype=object)[stimulus],
+            ),
             "neuroid_id": ("neuroid", [f"n{i}" for i in range(5)]),
             "region": ("neuroid", ["V4", "V4", "IT", "IT", "IT"]),
             "time_bin_start": ("time_bin", [70, 170]),
@@ -57,13 +60,20 @@ def test_gather_indexes_builds_multiindexes_and_keeps_single_names():
     presentation = a.indexes["presentation"]
     assert isinstance(presentation, pd.MultiIndex)
     assert set(presentation.names) == {"stimulus_id", "repetition", "object_name"}
-    single = DataAssembly(np.zeros((2, 3)), dims=["presentation", "neuroid"],
-                          coords={"stimulus_id": ("presentation", ["a", "b"]), "neuroid_id": ("neuroid", ["x", "y", "z"])})
+    single = DataAssembly(
+        np.zeros((2, 3)),
+        dims=["presentation", "neuroid"],
+        coords={"stimulus_id": ("presentation", ["a", "b"]), "neuroid_id": ("neuroid", ["x", "y", "z"])},
+    )
     # a dimension with one coordinate keeps that coordinate's name (BrainIO renamed it to the dim)
     assert "neuroid_id" in single.coords and "neuroid_id" in single.xindexes
     assert single.dims == ("presentation", "neuroid")
     assert single.sel(neuroid_id="y").shape == (2,)
-    plain = xr.DataArray(np.zeros(3), dims=["neuroid"], coords={"neuroid_id": ("neuroid", ["x", "y", "z"]), "region": ("neuroid", ["a", "b", "b"])})
+    plain = xr.DataArray(
+        np.zeros(3),
+        dims=["neuroid"],
+        coords={"neuroid_id": ("neuroid", ["x", "y", "z"]), "region": ("neuroid", ["a", "b", "b"])},
+    )
     gathered = gather_indexes(plain)
     assert isinstance(gathered.indexes["neuroid"], pd.MultiIndex)
     assert "neuroid" not in plain.indexes  # the input is not modified
@@ -81,7 +91,9 @@ def test_sel_on_levels_keeps_dims():
 
 
 def test_plain_dimension_coordinate_becomes_a_level():
-    a = DataAssembly(np.arange(3.0), dims=["event"], coords={"event": [5, 6, 7], "label": ("event", list("abc"))})
+    a = DataAssembly(
+        np.arange(3.0), dims=["event"], coords={"event": [5, 6, 7], "label": ("event", list("abc"))}
+    )
     assert set(a.indexes["event"].names) == {"event_", "label"}
     assert a.sel(label="b").values.tolist() == [1.0]
 
@@ -105,9 +117,14 @@ def test_from_files_is_lazy_and_keeps_stored_identifier(tmp_path):
 def test_stimulus_set_merge(tmp_path):
     path = tmp_path / "a.nc"
     write_netcdf(recording(), path)
-    stimuli = StimulusSet({"stimulus_id": ["003", "001", "000", "002", "extra"],
-                           "color": ["red", "green", "blue", "cyan", "x"],
-                           "object_name": ["stim wins?"] * 5, "size": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    stimuli = StimulusSet(
+        {
+            "stimulus_id": ["003", "001", "000", "002", "extra"],
+            "color": ["red", "green", "blue", "cyan", "x"],
+            "object_name": ["stim wins?"] * 5,
+            "size": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
     a = NeuronRecordingAssembly.from_files(path, stimulus_set=stimuli)
     lookup = dict(zip(stimuli["stimulus_id"], stimuli["color"]))
     assert [lookup[s] for s in a["stimulus_id"].values] == a["color"].values.tolist()
@@ -120,7 +137,9 @@ def test_stimulus_set_merge(tmp_path):
     assert np.all(sizes[b["stimulus_id"].values == "000"] == 9.0)
     assert np.isnan(sizes[b["stimulus_id"].values != "000"]).all()  # unknown ids: missing values
     with pytest.raises(AssemblyError, match="duplicates"):
-        NeuronRecordingAssembly.from_files(path, stimulus_set=pd.DataFrame({"stimulus_id": ["000", "000"], "x": [1, 2]}))
+        NeuronRecordingAssembly.from_files(
+            path, stimulus_set=pd.DataFrame({"stimulus_id": ["000", "000"], "x": [1, 2]})
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -171,7 +190,9 @@ def test_parallel_chunk_reader_reads_unallocated_chunks_as_fill_value(tmp_path):
 
     path = str(tmp_path / "v.h5")
     with h5py.File(path, "w") as f:
-        dataset = f.create_dataset("v", shape=(40, 6), dtype="f4", chunks=(10, 6), compression="gzip", fillvalue=-1.5)
+        dataset = f.create_dataset(
+            "v", shape=(40, 6), dtype="f4", chunks=(10, 6), compression="gzip", fillvalue=-1.5
+        )
         dataset[12:18] = 7.0  # only the second chunk is ever written
     expected = np.full((40, 6), -1.5, dtype="f4")
     expected[12:18] = 7.0
@@ -235,8 +256,10 @@ def test_fast_open_is_identical_to_xarrays_reads(tmp_path, compress):
     for name in slow.coords:
         assert fast[name].dtype == slow[name].dtype, name
         assert fast[name].attrs == slow[name].attrs
-    np.testing.assert_array_equal(fast.isel(presentation=slice(50, 3, -4), neuroid=2).values,
-                                  slow.isel(presentation=slice(50, 3, -4), neuroid=2).values)
+    np.testing.assert_array_equal(
+        fast.isel(presentation=slice(50, 3, -4), neuroid=2).values,
+        slow.isel(presentation=slice(50, 3, -4), neuroid=2).values,
+    )
     xr.testing.assert_identical(fast, slow)
     assert fast.encoding["zlib"] == compress
     assert NeuronRecordingAssembly.from_files(path).sel(label="Straße").sizes["presentation"] == 15
@@ -299,8 +322,12 @@ def test_index_built_through_stimulus_id_equals_plain_index(monkeypatch):
     import brainbridge.assemblies as module
 
     a = _strings_assembly()
-    a = a.assign_coords(object_name=("presentation", np.array([f"o{int(s[-2:]) % 3}" for s in a["stimulus_id"].values])))
-    plain = xr.DataArray(a.values, dims=a.dims, coords={n: (c.dims, c.values) for n, c in a.coords.items() if n not in a.dims})
+    a = a.assign_coords(
+        object_name=("presentation", np.array([f"o{int(s[-2:]) % 3}" for s in a["stimulus_id"].values]))
+    )
+    plain = xr.DataArray(
+        a.values, dims=a.dims, coords={n: (c.dims, c.values) for n, c in a.coords.items() if n not in a.dims}
+    )
     names = [n for n in plain.coords if plain[n].dims == ("presentation",)]
     fast = module._set_multiindex(plain, "presentation", names).indexes["presentation"]
     monkeypatch.setattr(module, "_KEY_LEVEL", "no such level")  # every level factorized in full
@@ -318,10 +345,14 @@ def test_merged_string_columns_equal_xarrays_conversion(tmp_path):
 
     path = tmp_path / "a.nc"
     write_netcdf(_strings_assembly(), path)
-    stimuli = pd.DataFrame({"stimulus_id": [f"stim_{i:02d}" for i in range(12)],  # stim_12 missing
-                            "file": [f"f{i}.png" for i in range(12)],
-                            "maybe": pd.Series(["p", None] * 6, dtype=object),
-                            "n": np.arange(12)})
+    stimuli = pd.DataFrame(
+        {
+            "stimulus_id": [f"stim_{i:02d}" for i in range(12)],  # stim_12 missing
+            "file": [f"f{i}.png" for i in range(12)],
+            "maybe": pd.Series(["p", None] * 6, dtype=object),
+            "n": np.arange(12),
+        }
+    )
     merged = merge_stimulus_set_meta(open_assembly_array(path), stimuli)
     for column in ("file", "maybe", "n"):
         values = merged[column].values
@@ -410,7 +441,9 @@ def test_average_is_the_sequential_sum_bit_for_bit(dtype, skipna):
     # constant within each stimulus (NaN == NaN) is kept, varying is dropped
     assert "size" in result.coords and "jitter" not in result.coords
     order = [int(sid[1:]) for sid in pd.unique(a["stimulus_id"].values)]
-    np.testing.assert_array_equal(result["size"].values, np.array([1.5, np.nan, 2.0, np.nan, 3.0, 4.0, 5.0])[order])
+    np.testing.assert_array_equal(
+        result["size"].values, np.array([1.5, np.nan, 2.0, np.nan, 3.0, 4.0, 5.0])[order]
+    )
 
 
 @pytest.mark.parametrize("nan", [False, True])
@@ -457,12 +490,16 @@ def test_average_missing_ids_form_their_own_stimulus():
     )
     result = average_repetitions(a)
     assert result.sizes["presentation"] == 3
-    np.testing.assert_array_equal(result.values, sequential_mean(a.assign_coords(stimulus_id=a["stimulus_id"].fillna("x"))))
+    np.testing.assert_array_equal(
+        result.values, sequential_mean(a.assign_coords(stimulus_id=a["stimulus_id"].fillna("x")))
+    )
 
 
 def test_average_on_plain_dataarray_and_dask():
     a = recording(nan=True)
-    plain = xr.DataArray(a.values, dims=a.dims, coords={n: (c.dims, c.values) for n, c in a.coords.items() if n not in a.dims})
+    plain = xr.DataArray(
+        a.values, dims=a.dims, coords={n: (c.dims, c.values) for n, c in a.coords.items() if n not in a.dims}
+    )
     result = average_repetitions(plain)
     assert type(result) is xr.DataArray
     np.testing.assert_allclose(result.values, average_repetitions(a).values)
@@ -498,21 +535,29 @@ def test_align():
     first = average_repetitions(recording(4))
     second = average_repetitions(recording(6, seed=3)).isel(presentation=slice(None, None, -1))
     x, y = align(first, second)
-    assert x["stimulus_id"].values.tolist() == y["stimulus_id"].values.tolist() == ["000", "001", "002", "003"]
+    assert (
+        x["stimulus_id"].values.tolist() == y["stimulus_id"].values.tolist() == ["000", "001", "002", "003"]
+    )
     y2, x2 = align(second, first)
     assert x2["stimulus_id"].values.tolist() == x["stimulus_id"].values.tolist()
     with pytest.raises(AssemblyError, match="repeats"):
         align(recording(), second)
-    other = xr.DataArray(first.values, dims=first.dims, coords={"stimulus_id": ("presentation", ["a", "b", "c", "d"])})
+    other = xr.DataArray(
+        first.values, dims=first.dims, coords={"stimulus_id": ("presentation", ["a", "b", "c", "d"])}
+    )
     with pytest.raises(AssemblyError, match="share no"):
         align(other, second)
 
 
 def test_accessor_on_plain_dataarray():
     a = recording()
-    plain = xr.DataArray(a.values, dims=a.dims, coords={n: (c.dims, c.values) for n, c in a.coords.items() if n not in a.dims})
+    plain = xr.DataArray(
+        a.values, dims=a.dims, coords={n: (c.dims, c.values) for n, c in a.coords.items() if n not in a.dims}
+    )
     assert plain.brainbridge.select(region="IT").sizes["neuroid"] == 3
     assert plain.brainbridge.average_repetitions().sizes["presentation"] == 4
     wrapped = plain.brainbridge.to_assembly("NeuronRecordingAssembly")
-    assert isinstance(wrapped, NeuronRecordingAssembly) and isinstance(wrapped.indexes["neuroid"], pd.MultiIndex)
+    assert isinstance(wrapped, NeuronRecordingAssembly) and isinstance(
+        wrapped.indexes["neuroid"], pd.MultiIndex
+    )
     assert set(plain.brainbridge.coords_for_dim("neuroid")) == {"neuroid_id", "region"}

@@ -76,7 +76,12 @@ def test_multi_dim_apply_applies_per_block_and_keeps_coords():
     assembly = DataAssembly(
         np.arange(12.0).reshape(4, 3),
         dims=["a", "b"],
-        coords={"a": ["w", "x", "y", "z"], "aa": ("a", ["p", "p", "q", "q"]), "b": ["i", "j", "k"], "c": "scalar"},
+        coords={
+            "a": ["w", "x", "y", "z"],
+            "aa": ("a", ["p", "p", "q", "q"]),
+            "b": ["i", "j", "k"],
+            "c": "scalar",
+        },
     )
     seen = []
 
@@ -99,7 +104,9 @@ def test_from_files_attaches_extra_groups_with_the_stimulus_set(fixtures_dir, tm
     path = tmp_path / "extras.nc"
     shutil.copy(fixtures_dir / "brainio" / "assy_test_package_assembly_extras.nc", path)
     stimuli = StimulusSet({"stimulus_id": [f"n{i}" for i in range(10)], "thing": list("abcdefghij")})
-    assembly = SpikeTimesAssembly.from_files(path, stimulus_set_identifier="test.TenImages", stimulus_set=stimuli)
+    assembly = SpikeTimesAssembly.from_files(
+        path, stimulus_set_identifier="test.TenImages", stimulus_set=stimuli
+    )
     assert assembly.sizes == {"event": 1000}
     extra = assembly.attrs["test"]
     assert isinstance(extra, MetadataAssembly) and extra.sizes == {"event": 40}

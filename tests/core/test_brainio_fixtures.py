@@ -24,7 +24,9 @@ def raw_variables(path, group=None):
                 continue
             values = item[()]
             if values.dtype == object:
-                values = np.array([v.decode() if isinstance(v, bytes) else v for v in values.ravel()], dtype=object)
+                values = np.array(
+                    [v.decode() if isinstance(v, bytes) else v for v in values.ravel()], dtype=object
+                )
             out[name] = values
     return out
 
@@ -73,7 +75,9 @@ def test_extras_group(fixtures_dir):
     assert root.dims == ("event",) and root.sizes["event"] == 1000
     dates = root["datetime"].values
     assert dates.dtype.kind == "M"
-    expected = pd.Timestamp("2021-02-16 11:41:55") + pd.to_timedelta(raw_variables(path)["datetime"], unit="D")
+    expected = pd.Timestamp("2021-02-16 11:41:55") + pd.to_timedelta(
+        raw_variables(path)["datetime"], unit="D"
+    )
     np.testing.assert_array_equal(dates, expected.to_numpy())
     extra = MetadataAssembly.from_files(path, group="test")
     check_against_raw(extra, raw_variables(path, "test"), "data")
@@ -105,7 +109,9 @@ def test_ten_images_stimulus_set(fixtures_dir, tmp_path):
     # merged into the TestMe assembly on load, as BrainIO does
     copy = tmp_path / "TestMe.nc"
     shutil.copy(fixtures_dir / "brainio" / "assy_test_TestMe.nc", copy)
-    assembly = NeuronRecordingAssembly.from_files(copy, stimulus_set_identifier="ten", stimulus_set=stimulus_set)
+    assembly = NeuronRecordingAssembly.from_files(
+        copy, stimulus_set_identifier="ten", stimulus_set=stimulus_set
+    )
     assert assembly["thing"].values.tolist() == ["foo0", "foo1", "foo1", "foo0", "foo4", "foo9"]
     assert assembly.sel(thing="foo1").sizes["presentation"] == 2
     assert assembly.attrs["stimulus_set_identifier"] == "ten"

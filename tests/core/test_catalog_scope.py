@@ -43,16 +43,31 @@ def test_with_brainbridge_home_set_user_catalogs_live_under_it(tmp_path, monkeyp
     monkeypatch.setenv("BRAINBRIDGE_HOME", str(tmp_path / "env-a"))
     other_env = tmp_path / "config" / "brainbridge" / "catalogs"  # what an environment without a home uses
     other_env.mkdir(parents=True)
-    pd.DataFrame([["x.assy", "assembly", "NeuronRecordingAssembly", "local", "x.nc", "a" * 40, ""]],
-                 columns=LOOKUP_COLUMNS).to_csv(other_env / "elsewhere.csv", index=False)
+    pd.DataFrame(
+        [["x.assy", "assembly", "NeuronRecordingAssembly", "local", "x.nc", "a" * 40, ""]],
+        columns=LOOKUP_COLUMNS,
+    ).to_csv(other_env / "elsewhere.csv", index=False)
     assert config.user_catalog_dirs() == [tmp_path / "env-a" / "catalogs"]
     assert "elsewhere" not in brainbridge.list_catalogs()
 
     csv, folder = _stimuli(tmp_path)
-    out = invoke("package", "stimulus-set", "--catalog", "mylab", "--create", "--identifier", "lab.stimuli",
-                 "--csv", csv, "--dir", folder).output
+    out = invoke(
+        "package",
+        "stimulus-set",
+        "--catalog",
+        "mylab",
+        "--create",
+        "--identifier",
+        "lab.stimuli",
+        "--csv",
+        csv,
+        "--dir",
+        folder,
+    ).output
     assert f"created catalog mylab at {tmp_path / 'env-a' / 'catalogs' / 'mylab.csv'}" in out
-    assert sorted(p.name for p in other_env.iterdir()) == ["elsewhere.csv"]  # nothing written outside the home
+    assert sorted(p.name for p in other_env.iterdir()) == [
+        "elsewhere.csv"
+    ]  # nothing written outside the home
     assert brainbridge.get_stimulus_set("lab.stimuli").get_stimulus("b").is_file()
 
     monkeypatch.setenv("BRAINBRIDGE_HOME", str(tmp_path / "env-b"))  # another environment does not see it
@@ -88,7 +103,10 @@ def test_identical_rows_are_not_a_conflict_and_real_conflicts_name_files_and_fie
         catalogs.lookup_assembly("lab.assy")
     message = str(info.value)
     assert str(tmp_path / "a" / "first.csv") in message and str(tmp_path / "d" / "rival.csv") in message
-    assert f"sha1 {digest!r} vs {'f' * 40!r}" in message and "location" not in message.split(":", 2)[-1].split(";")[0]
+    assert (
+        f"sha1 {digest!r} vs {'f' * 40!r}" in message
+        and "location" not in message.split(":", 2)[-1].split(";")[0]
+    )
     assert "brainbridge catalogs remove rival lab.assy" in message
 
 
@@ -123,8 +141,11 @@ def test_catalogs_remove_rows_and_whole_catalogs(tmp_path, monkeypatch):
 
 
 def test_removal_waits_for_the_append_lock(tmp_path):
-    catalog = _catalog(tmp_path, "locked", [_assembly_row("a.nc", "3" * 40, "lab.one"),
-                                            _assembly_row("b.nc", "4" * 40, "lab.two")])
+    catalog = _catalog(
+        tmp_path,
+        "locked",
+        [_assembly_row("a.nc", "3" * 40, "lab.one"), _assembly_row("b.nc", "4" * 40, "lab.two")],
+    )
     lock = FileLock(str(catalog.source_path) + ".lock")
     lock.acquire()
     worker = threading.Thread(target=catalog.remove_rows, args=(["lab.one"],))

@@ -46,12 +46,33 @@ def brainio_catalog(fixtures_dir, tmp_path) -> Catalog:
     nc = folder / "assy_test_TestMe.nc"
     shutil.copy(fixtures_dir / "brainio" / "assy_test_TestMe.nc", nc)
     rows = [
-        dict(identifier="test.ten", lookup_type="stimulus_set", **{"class": "StimulusSet"}, location_type="local",
-             location=csv.name, sha1=sha1(csv), stimulus_set_identifier=""),
-        dict(identifier="test.ten", lookup_type="stimulus_set", **{"class": ""}, location_type="local",
-             location=zip_path.name, sha1=sha1(zip_path), stimulus_set_identifier=""),
-        dict(identifier="test.TestMe", lookup_type="assembly", **{"class": "NeuronRecordingAssembly"},
-             location_type="local", location=nc.name, sha1=sha1(nc), stimulus_set_identifier="test.ten"),
+        dict(
+            identifier="test.ten",
+            lookup_type="stimulus_set",
+            **{"class": "StimulusSet"},
+            location_type="local",
+            location=csv.name,
+            sha1=sha1(csv),
+            stimulus_set_identifier="",
+        ),
+        dict(
+            identifier="test.ten",
+            lookup_type="stimulus_set",
+            **{"class": ""},
+            location_type="local",
+            location=zip_path.name,
+            sha1=sha1(zip_path),
+            stimulus_set_identifier="",
+        ),
+        dict(
+            identifier="test.TestMe",
+            lookup_type="assembly",
+            **{"class": "NeuronRecordingAssembly"},
+            location_type="local",
+            location=nc.name,
+            sha1=sha1(nc),
+            stimulus_set_identifier="test.ten",
+        ),
     ]
     lookup = folder / "lookup.csv"
     pd.DataFrame(rows, columns=LOOKUP_COLUMNS).to_csv(lookup, index=False)
@@ -82,8 +103,13 @@ def test_validate_reports_every_problem(tmp_path):
     with pytest.raises(CatalogError) as info:
         Catalog.from_files("bad", path).validate()
     message = str(info.value)
-    for expected in ("unknown assembly class 'NoSuchAssembly'", "lookup_type 'weird'", "'xyz' is not 40",
-                     "'c' (assembly) appears 2 times", "unknown stimulus set 'missing.set'"):
+    for expected in (
+        "unknown assembly class 'NoSuchAssembly'",
+        "lookup_type 'weird'",
+        "'xyz' is not 40",
+        "'c' (assembly) appears 2 times",
+        "unknown stimulus set 'missing.set'",
+    ):
         assert expected in message
 
 
@@ -98,8 +124,15 @@ def test_missing_columns_and_malformed_csv(tmp_path):
 
 def test_append_rows_is_atomic_idempotent_and_refuses_silent_duplicates(tmp_path):
     catalog = Catalog.create("mine", tmp_path / "lookup.csv")
-    row = dict(identifier="x.assy", lookup_type="assembly", location_type="local", location="x.nc",
-               sha1="a" * 40, stimulus_set_identifier="", **{"class": "NeuronRecordingAssembly"})
+    row = dict(
+        identifier="x.assy",
+        lookup_type="assembly",
+        location_type="local",
+        location="x.nc",
+        sha1="a" * 40,
+        stimulus_set_identifier="",
+        **{"class": "NeuronRecordingAssembly"},
+    )
     catalog.append_rows([row])
     catalog.append_rows([row])  # same content: no-op
     assert len(Catalog.from_files("mine", tmp_path / "lookup.csv")) == 1
@@ -273,11 +306,13 @@ def test_netcdf_groups_become_metadata_assemblies(fixtures_dir, tmp_path):
 def test_user_catalog_folder_ignores_other_csv_files(tmp_path, monkeypatch):
     folder = tmp_path / "user"
     folder.mkdir()
-    pd.DataFrame([["u.assy", "assembly", "DataAssembly", "local", "u.nc", "d" * 40, ""]], columns=LOOKUP_COLUMNS).to_csv(
-        folder / "my-lab.csv", index=False
-    )
+    pd.DataFrame(
+        [["u.assy", "assembly", "DataAssembly", "local", "u.nc", "d" * 40, ""]], columns=LOOKUP_COLUMNS
+    ).to_csv(folder / "my-lab.csv", index=False)
     # a packaged stimulus set's CSV stored beside the catalog is not a catalog
-    pd.DataFrame({"stimulus_id": ["1"], "filename": ["1.png"]}).to_csv(folder / "stimulus_lab_set.csv", index=False)
+    pd.DataFrame({"stimulus_id": ["1"], "filename": ["1.png"]}).to_csv(
+        folder / "stimulus_lab_set.csv", index=False
+    )
     monkeypatch.setenv("BRAINBRIDGE_CATALOGS", str(folder))
     assert "my-lab" in brainbridge.list_catalogs()
     assert "stimulus_lab_set" not in brainbridge.list_catalogs()

@@ -55,8 +55,13 @@ def _stimulus_folder(tmp_path: Path, n: int = 4) -> tuple[Path, Path]:
     for i in range(n):
         Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(folder / f"img{i}.png")
     csv = tmp_path / "stimuli.csv"
-    pd.DataFrame({"stimulus_id": [f"{i:03d}" for i in range(n)], "filename": [f"img{i}.png" for i in range(n)],
-                  "object_name": ["x", "y"] * (n // 2)}).to_csv(csv, index=False)
+    pd.DataFrame(
+        {
+            "stimulus_id": [f"{i:03d}" for i in range(n)],
+            "filename": [f"img{i}.png" for i in range(n)],
+            "object_name": ["x", "y"] * (n // 2),
+        }
+    ).to_csv(csv, index=False)
     return csv, folder
 
 
@@ -65,8 +70,20 @@ def _stimulus_folder(tmp_path: Path, n: int = 4) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize(
     "args",
-    [(), ("catalogs",), ("list",), ("describe",), ("fetch",), ("validate",), ("package",),
-     ("package", "stimulus-set"), ("package", "assembly"), ("example",), ("example", "run"), ("example", "build")],
+    [
+        (),
+        ("catalogs",),
+        ("list",),
+        ("describe",),
+        ("fetch",),
+        ("validate",),
+        ("package",),
+        ("package", "stimulus-set"),
+        ("package", "assembly"),
+        ("example",),
+        ("example", "run"),
+        ("example", "build"),
+    ],
 )
 def test_help_everywhere(runner, args):
     result = invoke(runner, *args, "--help")
@@ -123,9 +140,19 @@ def test_fetch_assembly_with_its_stimulus_set(runner, examples):
 def test_fetch_detects_a_corrupted_source(runner, tmp_path):
     write_netcdf(_assembly(), tmp_path / "rec.nc")
     csv = tmp_path / "corrupt.csv"
-    pd.DataFrame([{"identifier": "test.corrupt", "lookup_type": "assembly", "class": "NeuronRecordingAssembly",
-                   "location_type": "local", "location": "rec.nc", "sha1": "0" * 40, "stimulus_set_identifier": ""}]
-                 ).to_csv(csv, index=False)
+    pd.DataFrame(
+        [
+            {
+                "identifier": "test.corrupt",
+                "lookup_type": "assembly",
+                "class": "NeuronRecordingAssembly",
+                "location_type": "local",
+                "location": "rec.nc",
+                "sha1": "0" * 40,
+                "stimulus_set_identifier": "",
+            }
+        ]
+    ).to_csv(csv, index=False)
     register(Catalog.from_files("corrupt", csv))
     result = invoke(runner, "fetch", "test.corrupt", ok=False)
     assert result.exit_code == 1 and "checksum mismatch" in result.output
@@ -166,12 +193,17 @@ def test_validate_assembly_with_duplicate_neuroids_fails(runner, tmp_path):
     bad = _assembly().copy()
     import xarray as xr
 
-    plain = xr.DataArray(bad.values, dims=bad.dims, coords={
-        "stimulus_id": ("presentation", bad["stimulus_id"].values),
-        "repetition": ("presentation", bad["repetition"].values),
-        "neuroid_id": ("neuroid", ["a", "a", "b"]),
-        "time_bin_start": ("time_bin", [70]), "time_bin_end": ("time_bin", [170]),
-    })
+    plain = xr.DataArray(
+        bad.values,
+        dims=bad.dims,
+        coords={
+            "stimulus_id": ("presentation", bad["stimulus_id"].values),
+            "repetition": ("presentation", bad["repetition"].values),
+            "neuroid_id": ("neuroid", ["a", "a", "b"]),
+            "time_bin_start": ("time_bin", [70]),
+            "time_bin_end": ("time_bin", [170]),
+        },
+    )
     write_netcdf(plain, tmp_path / "dup.nc")
     result = invoke(runner, "validate", tmp_path / "dup.nc", ok=False)
     assert result.exit_code == 1 and "neuroid_id values are not unique" in result.output
@@ -189,9 +221,19 @@ def test_validate_bad_stimulus_set_and_catalog(runner, tmp_path):
     result = invoke(runner, "validate", csv, "--stimuli", folder, ok=False)
     assert result.exit_code == 1 and "img3.png" in result.output
     catalog = tmp_path / "cat.csv"
-    pd.DataFrame([{"identifier": "x.y", "lookup_type": "assembly", "class": "NeuronRecordingAssembly",
-                   "location_type": "local", "location": "assy.nc", "sha1": "xyz", "stimulus_set_identifier": ""}]
-                 ).to_csv(catalog, index=False)
+    pd.DataFrame(
+        [
+            {
+                "identifier": "x.y",
+                "lookup_type": "assembly",
+                "class": "NeuronRecordingAssembly",
+                "location_type": "local",
+                "location": "assy.nc",
+                "sha1": "xyz",
+                "stimulus_set_identifier": "",
+            }
+        ]
+    ).to_csv(catalog, index=False)
     result = invoke(runner, "validate", catalog, ok=False)
     assert result.exit_code == 1 and "40 hexadecimal" in result.output
 
@@ -209,12 +251,35 @@ def test_validate_rejects_zip_slip(runner, tmp_path):
 
 def test_package_stimulus_set_and_assembly_into_a_new_catalog(runner, tmp_path):
     csv, folder = _stimulus_folder(tmp_path)
-    out = invoke(runner, "package", "stimulus-set", "--catalog", "mylab", "--create", "--identifier",
-                 "test.stimuli", "--csv", csv, "--dir", folder).output
+    out = invoke(
+        runner,
+        "package",
+        "stimulus-set",
+        "--catalog",
+        "mylab",
+        "--create",
+        "--identifier",
+        "test.stimuli",
+        "--csv",
+        csv,
+        "--dir",
+        folder,
+    ).output
     assert "created catalog mylab" in out and "packaged stimulus set test.stimuli (4 stimuli)" in out
     write_netcdf(_assembly(), tmp_path / "rec.nc")
-    out = invoke(runner, "package", "assembly", "--catalog", "mylab", "--identifier", "test.recording",
-                 "--file", tmp_path / "rec.nc", "--stimulus-set", "test.stimuli").output
+    out = invoke(
+        runner,
+        "package",
+        "assembly",
+        "--catalog",
+        "mylab",
+        "--identifier",
+        "test.recording",
+        "--file",
+        tmp_path / "rec.nc",
+        "--stimulus-set",
+        "test.stimuli",
+    ).output
     assert "packaged NeuronRecordingAssembly test.recording" in out
     catalog = get_catalog("mylab")
     assert set(catalog["identifier"]) == {"test.stimuli", "test.recording"}
@@ -227,21 +292,57 @@ def test_package_stimulus_set_and_assembly_into_a_new_catalog(runner, tmp_path):
     assert "presentation 8 x neuroid 3 x time_bin 1" in out and "test.stimuli" in out
     # same identifier, other content: refused, one line
     write_netcdf(_assembly(4, 3), tmp_path / "rec2.nc")
-    result = invoke(runner, "package", "assembly", "--catalog", "mylab", "--identifier", "test.recording",
-                    "--file", tmp_path / "rec2.nc", "--stimulus-set", "test.stimuli", ok=False)
+    result = invoke(
+        runner,
+        "package",
+        "assembly",
+        "--catalog",
+        "mylab",
+        "--identifier",
+        "test.recording",
+        "--file",
+        tmp_path / "rec2.nc",
+        "--stimulus-set",
+        "test.stimuli",
+        ok=False,
+    )
     assert result.exit_code == 1 and "already" in result.output
     # stimulus ids the stimulus set lacks: refused
     bad = _assembly(6, 1)
     write_netcdf(bad, tmp_path / "rec3.nc")
-    result = invoke(runner, "package", "assembly", "--catalog", "mylab", "--identifier", "test.other",
-                    "--file", tmp_path / "rec3.nc", "--stimulus-set", "test.stimuli", ok=False)
+    result = invoke(
+        runner,
+        "package",
+        "assembly",
+        "--catalog",
+        "mylab",
+        "--identifier",
+        "test.other",
+        "--file",
+        tmp_path / "rec3.nc",
+        "--stimulus-set",
+        "test.stimuli",
+        ok=False,
+    )
     assert result.exit_code == 1 and "not in stimulus set" in result.output
 
 
 def test_package_into_unknown_catalog_fails(runner, tmp_path):
     csv, folder = _stimulus_folder(tmp_path)
-    result = invoke(runner, "package", "stimulus-set", "--catalog", "nosuch", "--identifier", "a.b",
-                    "--csv", csv, "--dir", folder, ok=False)
+    result = invoke(
+        runner,
+        "package",
+        "stimulus-set",
+        "--catalog",
+        "nosuch",
+        "--identifier",
+        "a.b",
+        "--csv",
+        csv,
+        "--dir",
+        folder,
+        ok=False,
+    )
     assert result.exit_code == 1 and "nosuch" in result.output
 
 

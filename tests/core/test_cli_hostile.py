@@ -27,8 +27,16 @@ def run_cli(*args, env: dict | None = None, extra_path: Path | None = None) -> s
     paths += [str(Path(brainbridge.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
     environment = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from brainbridge.cli import main; sys.exit(main())", *map(str, args)],
-        capture_output=True, text=True, env=environment, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from brainbridge.cli import main; sys.exit(main())",
+            *map(str, args),
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
     )
     assert "Traceback" not in done.stderr + done.stdout, done.stderr
     return done
@@ -119,8 +127,17 @@ def _lookup(folder: Path, name: str, encoding: str = "utf-8", bom: bool = False)
     folder.mkdir(parents=True, exist_ok=True)
     nc = folder / f"{name}.nc"
     nc.write_bytes(b"not used")
-    rows = [[f"{name}.assy", "assembly", "NeuronRecordingAssembly", "local", nc.name,
-             hashlib.sha1(b"not used").hexdigest(), ""]]
+    rows = [
+        [
+            f"{name}.assy",
+            "assembly",
+            "NeuronRecordingAssembly",
+            "local",
+            nc.name,
+            hashlib.sha1(b"not used").hexdigest(),
+            "",
+        ]
+    ]
     text = pd.DataFrame(rows, columns=LOOKUP_COLUMNS).to_csv(index=False)
     path = folder / f"{name}.csv"
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding))

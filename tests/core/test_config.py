@@ -36,8 +36,10 @@ def test_fetch_lands_in_the_brainio_home_cache(tmp_path, monkeypatch):
     assert path.parent.name == sha1 and path.read_bytes() == b"some bytes"
 
 
-@pytest.mark.parametrize(("value", "expected"), [("1", True), ("TRUE", True), (" yes ", True), ("on", True),
-                                             ("0", False), ("", False), ("no", False)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", True), ("TRUE", True), (" yes ", True), ("on", True), ("0", False), ("", False), ("no", False)],
+)
 def test_offline_flag(monkeypatch, value, expected):
     monkeypatch.setenv("BRAINBRIDGE_OFFLINE", value)
     assert config.offline() is expected
@@ -46,7 +48,9 @@ def test_offline_flag(monkeypatch, value, expected):
 def test_user_catalog_dirs_from_the_environment_then_the_home_or_config_folder(tmp_path, monkeypatch):
     import os
 
-    monkeypatch.setenv("BRAINBRIDGE_CATALOGS", os.pathsep.join([str(tmp_path / "a"), "", str(tmp_path / "b")]))
+    monkeypatch.setenv(
+        "BRAINBRIDGE_CATALOGS", os.pathsep.join([str(tmp_path / "a"), "", str(tmp_path / "b")])
+    )
     monkeypatch.setenv("BRAINBRIDGE_HOME", str(tmp_path / "home"))
     dirs = config.user_catalog_dirs()
     assert dirs == [tmp_path / "a", tmp_path / "b", tmp_path / "home" / "catalogs"]

@@ -117,7 +117,8 @@ def test_the_valid_values_wording_is_written_once():
 CORE_FILES = [
     p
     for p in SRC.rglob("*.py")
-    if p.relative_to(SRC).parts[0] not in ("ecephys", "encoding", "data", "cli", "examples", "web", "__init__.py")
+    if p.relative_to(SRC).parts[0]
+    not in ("ecephys", "encoding", "data", "cli", "examples", "web", "__init__.py")
 ]
 
 

@@ -56,7 +56,9 @@ def test_build_writes_a_complete_catalog_with_true_checksums(prebuilt):
         assert sha1_hash(prebuilt / name) == entry["sha1"]
     pngs = sorted((prebuilt / "new_images").glob("*.png"))
     assert len(pngs) == 24 and all(p.name.startswith("new_") for p in pngs)
-    assert sorted(p.name for p in (prebuilt / "new_images").iterdir()) == [p.name for p in pngs]  # images only
+    assert sorted(p.name for p in (prebuilt / "new_images").iterdir()) == [
+        p.name for p in pngs
+    ]  # images only
 
 
 @pytest.mark.slow
@@ -71,7 +73,13 @@ def test_same_bytes_in_other_processes_and_concurrent_builds_share_one_folder(pr
     )
     env = {**os.environ, "PYTHONHASHSEED": "random"}
     procs = [
-        subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=240) for p in procs]
@@ -213,7 +221,9 @@ def test_recording_has_the_documented_noise_ceiling_and_gabor_explains_v1_not_it
     features = truth.features[order].astype(np.float64)
     responses = np.asarray(averaged.values)[:, :, 0].astype(np.float64)
     folds = pd.factorize(averaged["object_name"].values)[0]
-    folds = np.array([i % 5 for i in range(len(folds))])[np.argsort(np.argsort(folds, kind="stable"))]  # stratified
+    folds = np.array([i % 5 for i in range(len(folds))])[
+        np.argsort(np.argsort(folds, kind="stable"))
+    ]  # stratified
     predictions = _ridge_cv_predictions(features, responses, folds, alpha=10.0)
     ceiled = _pearson(predictions, responses) / reliability
     v1, it = np.median(ceiled[regions == "V1"]), np.median(ceiled[regions == "IT"])
@@ -246,7 +256,9 @@ def test_catalog_is_discovered_and_loads(examples):
     # stimulus set columns merged onto presentations, consistent with the metadata
     stimulus_set = brainbridge.get_stimulus_set(STIMULUS_IDENTIFIER)
     lookup = stimulus_set.set_index("stimulus_id")["object_name"]
-    merged = pd.Series(np.asarray(assembly["object_name"].values), index=np.asarray(assembly["stimulus_id"].values))
+    merged = pd.Series(
+        np.asarray(assembly["object_name"].values), index=np.asarray(assembly["stimulus_id"].values)
+    )
     assert (lookup.loc[merged.index].to_numpy() == merged.to_numpy()).all()
     assert stimulus_set.get_stimulus("0001").exists()
 
@@ -314,7 +326,9 @@ def test_split_half_reliability_recovers_a_known_reliability():
     n_stimuli, reps, n = 300, 10, 20
     signal = rng.standard_normal((n_stimuli, n))
     noise_sd = np.sqrt(reps * (1 - 0.5) / 0.5)  # reliability 0.5 of the 10-repetition mean
-    trials = signal[np.tile(np.arange(n_stimuli), reps)] + noise_sd * rng.standard_normal((n_stimuli * reps, n))
+    trials = signal[np.tile(np.arange(n_stimuli), reps)] + noise_sd * rng.standard_normal(
+        (n_stimuli * reps, n)
+    )
     assembly = brainbridge.NeuronRecordingAssembly(
         trials,
         dims=["presentation", "neuroid"],

@@ -35,8 +35,14 @@ def make_assembly(seed: int = 0) -> NeuronRecordingAssembly:
             "time_bin_start": ("time_bin", [70, 170]),
             "time_bin_end": ("time_bin", [170, 270]),
         },
-        attrs={"stimulus_set_identifier": "test.stimuli", "count": np.int64(3), "scale": np.float32(0.5),
-               "bins": np.array([1.5, 2.5]), "flag": 1, "note": "ok"},
+        attrs={
+            "stimulus_set_identifier": "test.stimuli",
+            "count": np.int64(3),
+            "scale": np.float32(0.5),
+            "bins": np.array([1.5, 2.5]),
+            "flag": 1,
+            "note": "ok",
+        },
     )
 
 
@@ -54,8 +60,14 @@ def stimulus_set(tmp_path):
     ids = [f"{i:03d}" for i in range(12)]
     for sid in ids:
         (folder / f"{sid}.png").write_bytes(b"png")
-    frame = pd.DataFrame({"stimulus_id": ids, "filename": [f"{s}.png" for s in ids],
-                          "split": ["train", "test"] * 6, "weight": np.arange(12) / 7})
+    frame = pd.DataFrame(
+        {
+            "stimulus_id": ids,
+            "filename": [f"{s}.png" for s in ids],
+            "split": ["train", "test"] * 6,
+            "weight": np.arange(12) / 7,
+        }
+    )
     frame.to_csv(tmp_path / "stimuli.csv", index=False)
     return StimulusSet.from_files(tmp_path / "stimuli.csv", folder)
 
@@ -73,7 +85,9 @@ def assert_same(result, expected):
         assert list(result.indexes[dim].names) == list(expected.indexes[dim].names), dim
         assert result.indexes[dim].equals(expected.indexes[dim]), dim
     dims = list(expected.dims)
-    xr.testing.assert_identical(xr.DataArray(result).reset_index(dims), xr.DataArray(expected).reset_index(dims))
+    xr.testing.assert_identical(
+        xr.DataArray(result).reset_index(dims), xr.DataArray(expected).reset_index(dims)
+    )
 
 
 def _forms():
@@ -95,7 +109,9 @@ def test_a_full_read_keeps_a_fast_form_that_reads_the_same(assembly_file, stimul
     expected = _netcdf_read(assembly_file, monkeypatch)
     for result in (first, NeuronRecordingAssembly.from_files(assembly_file).load()):
         assert_same(result, expected)
-        assert {k: type(v) for k, v in result.attrs.items()} == {k: type(v) for k, v in expected.attrs.items()}
+        assert {k: type(v) for k, v in result.attrs.items()} == {
+            k: type(v) for k, v in expected.attrs.items()
+        }
         np.testing.assert_array_equal(result.attrs["bins"], expected.attrs["bins"])
         assert result.attrs["scale"].dtype == np.float32 and result.attrs["count"] == 3
         for name in expected.coords:
@@ -112,7 +128,9 @@ def test_a_full_read_keeps_a_fast_form_that_reads_the_same(assembly_file, stimul
     assert not any(fastform.FACTORIZED_ENCODING in v.encoding for v in merged.coords.variables.values())
     # the mapped values can be changed in memory; the form is not
     merged.values[0, 0, 0] = 1234.0
-    assert NeuronRecordingAssembly.from_files(assembly_file).load().values[0, 0, 0] == expected.values[0, 0, 0]
+    assert (
+        NeuronRecordingAssembly.from_files(assembly_file).load().values[0, 0, 0] == expected.values[0, 0, 0]
+    )
 
 
 def test_a_tampered_fast_form_is_detected_and_rebuilt(assembly_file, monkeypatch, caplog):
@@ -180,16 +198,22 @@ def test_a_process_that_exits_right_after_the_read_still_keeps_the_form(tmp_path
     import sys
 
     big = NeuronRecordingAssembly(  # 4.8 MB: several chunks, so reads use a thread pool
-        np.ones((3000, 400, 1), dtype="float32"), dims=["presentation", "neuroid", "time_bin"],
-        coords={"stimulus_id": ("presentation", [f"s{i % 50}" for i in range(3000)]),
-                "repetition": ("presentation", np.arange(3000) // 50),
-                "neuroid_id": ("neuroid", [f"n{i}" for i in range(400)]),
-                "time_bin_start": ("time_bin", [0]), "time_bin_end": ("time_bin", [10])})
+        np.ones((3000, 400, 1), dtype="float32"),
+        dims=["presentation", "neuroid", "time_bin"],
+        coords={
+            "stimulus_id": ("presentation", [f"s{i % 50}" for i in range(3000)]),
+            "repetition": ("presentation", np.arange(3000) // 50),
+            "neuroid_id": ("neuroid", [f"n{i}" for i in range(400)]),
+            "time_bin_start": ("time_bin", [0]),
+            "time_bin_end": ("time_bin", [10]),
+        },
+    )
     path = tmp_path / "big.nc"
     write_netcdf(big, path)
     home = tmp_path / "home"
-    code = ("from brainbridge.assemblies import NeuronRecordingAssembly as A; "
-            f"A.from_files({str(path)!r}).load()")
+    code = (
+        f"from brainbridge.assemblies import NeuronRecordingAssembly as A; A.from_files({str(path)!r}).load()"
+    )
     env = {**os.environ, "BRAINBRIDGE_HOME": str(home)}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     assert (home / "cache" / "fast-forms").is_dir()

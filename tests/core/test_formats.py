@@ -75,8 +75,11 @@ def test_chunked_open_uses_the_parallel_reader(netcdf_file, monkeypatch):
 
     reads = []
     original = netcdf._DeflateChunkReader.read
-    monkeypatch.setattr(netcdf._DeflateChunkReader, "read",
-                        lambda self, region=None, workers=None: reads.append(region) or original(self, region, workers))
+    monkeypatch.setattr(
+        netcdf._DeflateChunkReader,
+        "read",
+        lambda self, region=None, workers=None: reads.append(region) or original(self, region, workers),
+    )
     assembly = NeuronRecordingAssembly.from_files(netcdf_file, chunks={"presentation": 16})
     assert isinstance(assembly.data, dask.array.Array)
     np.testing.assert_array_equal(assembly.values, make_assembly().values)
@@ -84,7 +87,9 @@ def test_chunked_open_uses_the_parallel_reader(netcdf_file, monkeypatch):
 
 
 def test_backend_decoding_options_go_to_xarray(netcdf_file):
-    ours = xr.open_dataset(netcdf_file, engine=BrainbridgeBackendEntrypoint, decode_times=False, mask_and_scale=False)
+    ours = xr.open_dataset(
+        netcdf_file, engine=BrainbridgeBackendEntrypoint, decode_times=False, mask_and_scale=False
+    )
     theirs = xr.open_dataset(netcdf_file, engine="h5netcdf", decode_times=False, mask_and_scale=False)
     xr.testing.assert_identical(ours.load(), theirs.load())
 
@@ -104,8 +109,12 @@ def test_backend_guesses_brainio_netcdf_and_zarr(tmp_path, netcdf_file):
 
 def test_one_zarr_detection(tmp_path):
     store = write_zarr(make_assembly(), tmp_path / "folder_without_suffix", mode="w")
-    assert is_zarr_store(store) and is_zarr_store(tmp_path / "x.zarr") and is_zarr_store("s3://bucket/x.zarr/")
-    assert not is_zarr_store(tmp_path) and not is_zarr_store(tmp_path / "x.nc") and not is_zarr_store("s3://b/x")
+    assert (
+        is_zarr_store(store) and is_zarr_store(tmp_path / "x.zarr") and is_zarr_store("s3://bucket/x.zarr/")
+    )
+    assert (
+        not is_zarr_store(tmp_path) and not is_zarr_store(tmp_path / "x.nc") and not is_zarr_store("s3://b/x")
+    )
     np.testing.assert_array_equal(open_assembly_array(store).values, make_assembly().values)
 
 
@@ -142,13 +151,17 @@ def test_validate_names_the_broken_rule(change, problem):
 
 
 def test_subclasses_add_their_dimensions():
-    wrong = NeuronRecordingAssembly(np.zeros((2, 2)), dims=["event", "other"],
-                                    coords={"event": [0, 1], "other": [0, 1]})
+    wrong = NeuronRecordingAssembly(
+        np.zeros((2, 2)), dims=["event", "other"], coords={"event": [0, 1], "other": [0, 1]}
+    )
     with pytest.raises(AssemblyError, match="presentation x neuroid"):
         wrong.validate()
     DataAssembly(wrong).validate()  # the generic class has no dimension rule
-    spikes = SpikeTimesAssembly(np.arange(3.0), dims=["event"],
-                                coords={"neuroid_id": ("event", ["a", "b", "a"]), "time": ("event", [0.1, 0.2, 0.3])})
+    spikes = SpikeTimesAssembly(
+        np.arange(3.0),
+        dims=["event"],
+        coords={"neuroid_id": ("event", ["a", "b", "a"]), "time": ("event", [0.1, 0.2, 0.3])},
+    )
     spikes.validate()
 
 
@@ -156,8 +169,11 @@ def _installed_backend():
     return [ep for ep in importlib.metadata.entry_points(group="xarray.backends") if ep.name == "brainbridge"]
 
 
-@pytest.mark.skipif(not _installed_backend(), reason="needs the package reinstalled (pip install -e .) "
-                    "so that its xarray.backends entry point is in the installed metadata")
+@pytest.mark.skipif(
+    not _installed_backend(),
+    reason="needs the package reinstalled (pip install -e .) "
+    "so that its xarray.backends entry point is in the installed metadata",
+)
 def test_engine_brainbridge_is_registered(netcdf_file):
     """Installed metadata only: ``engine="brainbridge"`` by name (pyproject's entry point)."""
     assert _installed_backend()[0].value == "brainbridge.formats.xarray_backend:BrainbridgeBackendEntrypoint"

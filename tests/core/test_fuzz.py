@@ -47,15 +47,58 @@ FUZZ = settings(
     derandomize="BRAINBRIDGE_FUZZ_EXAMPLES" not in os.environ,
     database=None,
     phases=[Phase.explicit, Phase.generate],  # no shrinking: on this shared machine it can take many minutes
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
 )
 
 #: strings that have broken readers before: traversal, NA words, separators, quotes, BOMs
 NASTY = [
-    "", " ", "NA", "None", "nan", "null", "N/A", "007", "1e3", "-0", "True", "../x.png", "../../etc/passwd",
-    "/etc/passwd", "C:\\x.png", "a\\..\\..\\b", "a/./b.png", ".", "..", "a/", "\x00", "\ufeff", '"', "'", ",", "\n",
-    "\r\n", ";", "日本.png", "s.csv", "s.zip", "a.nc", "img.png", "local", "http", "s3", "assembly",
-    "stimulus_set", "StimulusSet", "NeuronRecordingAssembly", "lab.set", "lab.assy", "x" * 300,
+    "",
+    " ",
+    "NA",
+    "None",
+    "nan",
+    "null",
+    "N/A",
+    "007",
+    "1e3",
+    "-0",
+    "True",
+    "../x.png",
+    "../../etc/passwd",
+    "/etc/passwd",
+    "C:\\x.png",
+    "a\\..\\..\\b",
+    "a/./b.png",
+    ".",
+    "..",
+    "a/",
+    "\x00",
+    "\ufeff",
+    '"',
+    "'",
+    ",",
+    "\n",
+    "\r\n",
+    ";",
+    "日本.png",
+    "s.csv",
+    "s.zip",
+    "a.nc",
+    "img.png",
+    "local",
+    "http",
+    "s3",
+    "assembly",
+    "stimulus_set",
+    "StimulusSet",
+    "NeuronRecordingAssembly",
+    "lab.set",
+    "lab.assy",
+    "x" * 300,
 ]
 nasty_text = st.one_of(st.sampled_from(NASTY), st.text(max_size=12))
 
@@ -83,7 +126,9 @@ def sandbox():
     home, inputs, canary = root / "home", root / "inputs", root / "canary"
     for folder in (home, inputs, canary):
         folder.mkdir()
-    saved = {k: os.environ.get(k) for k in ("BRAINBRIDGE_HOME", "BRAINBRIDGE_CATALOGS", "BRAINBRIDGE_OFFLINE")}
+    saved = {
+        k: os.environ.get(k) for k in ("BRAINBRIDGE_HOME", "BRAINBRIDGE_CATALOGS", "BRAINBRIDGE_OFFLINE")
+    }
     os.environ.update(
         BRAINBRIDGE_HOME=str(home), BRAINBRIDGE_CATALOGS=str(home / "catalogs"), BRAINBRIDGE_OFFLINE="1"
     )
@@ -175,7 +220,9 @@ def test_zip_archives(members, harm):
             assert folder.resolve().is_relative_to(cache.resolve())
             for path in folder.rglob("*"):
                 assert not path.is_symlink() and path.resolve().is_relative_to(folder.resolve())
-            assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == sorted(names)
+            assert sorted(
+                p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+            ) == sorted(names)
 
 
 # --------------------------------------------------------------------------------------
@@ -232,9 +279,13 @@ def test_stimulus_csvs(extra, rows, encoding, raw):
 def _catalog_files(inputs: Path) -> dict[str, str]:
     ids = ["a", "b"]
     xr.DataArray(
-        np.arange(4.0).reshape(4, 1), dims=["presentation", "neuroid"],
-        coords={"stimulus_id": ("presentation", ids * 2), "repetition": ("presentation", [0, 0, 1, 1]),
-                "neuroid_id": ("neuroid", ["n"])},
+        np.arange(4.0).reshape(4, 1),
+        dims=["presentation", "neuroid"],
+        coords={
+            "stimulus_id": ("presentation", ids * 2),
+            "repetition": ("presentation", [0, 0, 1, 1]),
+            "neuroid_id": ("neuroid", ["n"]),
+        },
     ).to_netcdf(inputs / "a.nc", engine="h5netcdf")
     (inputs / "s.csv").write_text("stimulus_id,filename\na,a.png\nb,b.png\n")
     with zipfile.ZipFile(inputs / "s.zip", "w") as z:
@@ -248,8 +299,20 @@ cell_of = {
     "lookup_type": st.sampled_from(["assembly", "stimulus_set", "", "other"]),
     "class": st.sampled_from(["NeuronRecordingAssembly", "StimulusSet", "", "DataAssembly", "os.system"]),
     "location_type": st.sampled_from(["local", "", "http", "s3", "file", "ftp"]),
-    "location": st.sampled_from(["a.nc", "s.csv", "s.zip", "../a.nc", "/etc/passwd", "missing.nc", "",
-                                 "http://127.0.0.1:9/x.nc", "s3://bucket/x.nc", "file:///etc/passwd"]),
+    "location": st.sampled_from(
+        [
+            "a.nc",
+            "s.csv",
+            "s.zip",
+            "../a.nc",
+            "/etc/passwd",
+            "missing.nc",
+            "",
+            "http://127.0.0.1:9/x.nc",
+            "s3://bucket/x.nc",
+            "file:///etc/passwd",
+        ]
+    ),
     "sha1": st.sampled_from(["", "0" * 40, "zz", "SHA"]),  # real checksums are mixed in below
     "stimulus_set_identifier": st.sampled_from(["", "lab.set", "other.set"]),
 }
@@ -257,7 +320,9 @@ cell_of = {
 
 @FUZZ
 @given(
-    rows=st.lists(st.fixed_dictionaries({c: st.one_of(cell_of[c], nasty_text) for c in LOOKUP_COLUMNS}), max_size=5),
+    rows=st.lists(
+        st.fixed_dictionaries({c: st.one_of(cell_of[c], nasty_text) for c in LOOKUP_COLUMNS}), max_size=5
+    ),
     real_sha1=st.lists(st.booleans(), min_size=5, max_size=5),
     columns=st.permutations(LOOKUP_COLUMNS).flatmap(lambda c: st.sampled_from([c, c[:-1], [*c, "extra"]])),
     encoding=encodings,
@@ -270,7 +335,9 @@ def test_catalog_csvs(rows, real_sha1, columns, encoding, raw):
             if real and row["location"] in sums:
                 row["sha1"] = sums[row["location"]]
         lookup = inputs / "lookup.csv"
-        lookup.write_bytes(csv_bytes(columns, [[row.get(c, "") for c in columns] for row in rows], encoding, raw))
+        lookup.write_bytes(
+            csv_bytes(columns, [[row.get(c, "") for c in columns] for row in rows], encoding, raw)
+        )
         before = state()
         catalog = tolerated(Catalog.from_files, "fuzz", lookup)
         if isinstance(catalog, Catalog):
@@ -287,11 +354,28 @@ def test_catalog_csvs(rows, real_sha1, columns, encoding, raw):
 # --------------------------------------------------------------------------------------
 
 attr_value = st.one_of(
-    nasty_text, st.integers(-(2**40), 2**40), st.floats(), st.lists(st.integers(-9, 9), max_size=3),
+    nasty_text,
+    st.integers(-(2**40), 2**40),
+    st.floats(),
+    st.lists(st.integers(-9, 9), max_size=3),
     st.binary(max_size=8),
 )
-coord_name = st.one_of(st.sampled_from(["stimulus_id", "repetition", "neuroid_id", "presentation", "neuroid",
-                                        "data", "region", "time_bin", "coordinates"]), st.text(min_size=1, max_size=6))
+coord_name = st.one_of(
+    st.sampled_from(
+        [
+            "stimulus_id",
+            "repetition",
+            "neuroid_id",
+            "presentation",
+            "neuroid",
+            "data",
+            "region",
+            "time_bin",
+            "coordinates",
+        ]
+    ),
+    st.text(min_size=1, max_size=6),
+)
 coord_values = st.one_of(
     st.lists(nasty_text, min_size=4, max_size=4),
     st.lists(st.integers(-5, 5), min_size=4, max_size=4),
@@ -321,7 +405,9 @@ def write_netcdf(path: Path, attrs: dict, coords: list, coordinates_attr: str | 
 @given(
     attrs=st.dictionaries(st.text(min_size=1, max_size=8), attr_value, max_size=4),
     coords=st.lists(st.tuples(coord_name, st.booleans(), coord_values), max_size=4),
-    coordinates_attr=st.one_of(st.none(), nasty_text, st.sampled_from(["stimulus_id stimulus_id", "data", "x y z"])),
+    coordinates_attr=st.one_of(
+        st.none(), nasty_text, st.sampled_from(["stimulus_id stimulus_id", "data", "x y z"])
+    ),
 )
 def test_netcdf_attributes_and_coordinates(attrs, coords, coordinates_attr):
     from brainbridge.cli.core import describe_assembly, validate_assembly_file

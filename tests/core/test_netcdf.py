@@ -101,7 +101,9 @@ def test_brainio_layout(tmp_path):
 
 
 def test_plain_dimension_index_is_stored_with_underscore(tmp_path):
-    array = xr.DataArray(np.arange(4.0), dims=["event"], coords={"event": [10, 11, 12, 13], "label": ("event", list("abcd"))})
+    array = xr.DataArray(
+        np.arange(4.0), dims=["event"], coords={"event": [10, 11, 12, 13], "label": ("event", list("abcd"))}
+    )
     path = tmp_path / "events.nc"
     write_netcdf(array, path)
     with h5py.File(path, "r") as f:
@@ -155,7 +157,10 @@ _KINDS = {
     "float": st.floats(allow_nan=True, allow_infinity=True),
     "str": _TEXT,
     "bool": st.booleans(),
-    "datetime": st.datetimes(min_value=pd.Timestamp("1900-01-01").to_pydatetime(), max_value=pd.Timestamp("2200-01-01").to_pydatetime()),
+    "datetime": st.datetimes(
+        min_value=pd.Timestamp("1900-01-01").to_pydatetime(),
+        max_value=pd.Timestamp("2200-01-01").to_pydatetime(),
+    ),
 }
 
 
@@ -173,15 +178,25 @@ def assemblies(draw):
     m = draw(st.integers(1, 3))
     coords = {"stimulus_id": ("presentation", draw(st.lists(_TEXT, min_size=n, max_size=n)))}
     for i, kind in enumerate(draw(st.lists(st.sampled_from(sorted(_KINDS)), min_size=1, max_size=4))):
-        coords[f"p_{kind}_{i}"] = ("presentation", _column(kind, draw(st.lists(_KINDS[kind], min_size=n, max_size=n))))
+        coords[f"p_{kind}_{i}"] = (
+            "presentation",
+            _column(kind, draw(st.lists(_KINDS[kind], min_size=n, max_size=n))),
+        )
     for i, kind in enumerate(draw(st.lists(st.sampled_from(sorted(_KINDS)), min_size=0, max_size=2))):
-        coords[f"n_{kind}_{i}"] = ("neuroid", _column(kind, draw(st.lists(_KINDS[kind], min_size=m, max_size=m))))
+        coords[f"n_{kind}_{i}"] = (
+            "neuroid",
+            _column(kind, draw(st.lists(_KINDS[kind], min_size=m, max_size=m))),
+        )
     values = draw(st.lists(st.floats(allow_nan=True, width=32), min_size=n * m, max_size=n * m))
     data = np.array(values, dtype="float32").reshape(n, m)
     return DataAssembly(data, dims=["presentation", "neuroid"], coords=coords, attrs={"identifier": "prop"})
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(assembly=assemblies())
 def test_round_trip_any_coordinate_types(tmp_path, assembly):
     path = tmp_path / "prop.nc"
@@ -233,7 +248,13 @@ def test_same_bytes_in_fresh_processes(tmp_path):
     for seed, order in (("1", "forward"), ("2", "reversed")):
         target = tmp_path / f"d{seed}.nc"
         env = dict(os.environ, PYTHONHASHSEED=seed)
-        out = subprocess.run([sys.executable, "-c", _WRITER, str(target), order], env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", _WRITER, str(target), order],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         digests.append(out.stdout.strip())
         files.append(target.read_bytes())
     assert len(set(digests)) == 1, digests
@@ -257,7 +278,11 @@ def test_encoding_inherited_from_a_read_file_does_not_change_bytes(tmp_path):
 def test_extras_in_netcdf_groups(tmp_path):
     path = tmp_path / "assy.nc"
     write_netcdf(make_assembly(), path)
-    events = DataAssembly(np.arange(5.0), dims=["event"], coords={"stimulus_id": ("event", list("abcde")), "time": ("event", np.linspace(0, 1, 5))})
+    events = DataAssembly(
+        np.arange(5.0),
+        dims=["event"],
+        coords={"stimulus_id": ("event", list("abcde")), "time": ("event", np.linspace(0, 1, 5))},
+    )
     sha1 = write_netcdf(events, path, append=True, group="events")
     assert sha1 == sha1_hash(path)
     with h5py.File(path, "r") as f:
@@ -351,9 +376,13 @@ def test_brainio_reads_our_files(tmp_path):
     assembly = make_assembly(12)
     path = tmp_path / "assy.nc"
     write_netcdf(assembly, path)
-    events = DataAssembly(np.arange(4.0), dims=["event"], coords={"neuroid_id": ("event", ["n0", "n1", "n0", "n2"])})
+    events = DataAssembly(
+        np.arange(4.0), dims=["event"], coords={"neuroid_id": ("event", ["n0", "n1", "n0", "n2"])}
+    )
     write_netcdf(events, path, append=True, group="events")
-    out = subprocess.run([python, "-c", _BRAINIO_READER, str(path)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [python, "-c", _BRAINIO_READER, str(path)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["shape"] == [12, 3, 2]
@@ -364,21 +393,33 @@ def test_brainio_reads_our_files(tmp_path):
     assert result["levels"] == ["object_name", "repetition", "stimulus_id"]
 
 
-@pytest.mark.parametrize(("extra", "match"), [
-    ({"presentation": ("presentation", [0, 1, 2, 3]), "presentation_": ("presentation", [10, 11, 12, 13])},
-     "collide"),
-    ({"neuroid": ("neuroid", [0, 1]), "neuroid_": ("neuroid", [5, 6])}, "collide"),
-    ({"neuroid": ("presentation", [0, 1, 2, 3])}, "name of another dimension"),
-    ({"presentation": ("neuroid", [0, 1])}, "name of another dimension"),
-])
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (
+            {
+                "presentation": ("presentation", [0, 1, 2, 3]),
+                "presentation_": ("presentation", [10, 11, 12, 13]),
+            },
+            "collide",
+        ),
+        ({"neuroid": ("neuroid", [0, 1]), "neuroid_": ("neuroid", [5, 6])}, "collide"),
+        ({"neuroid": ("presentation", [0, 1, 2, 3])}, "name of another dimension"),
+        ({"presentation": ("neuroid", [0, 1])}, "name of another dimension"),
+    ],
+)
 def test_colliding_coordinate_names_in_a_file_are_a_clear_error(tmp_path, extra, match):
     """Issue 10 item 14: a netCDF file whose coordinate names collide raised xarray's ValueError
     (or silently replaced one coordinate by another); now it is a one-line AssemblyError."""
     import h5netcdf
 
     path = tmp_path / "collide.nc"
-    coords = {"stimulus_id": ("presentation", ["a", "b", "c", "d"]), "neuroid_id": ("neuroid", ["n0", "n1"]),
-              "repetition": ("presentation", [0, 0, 0, 0]), **extra}
+    coords = {
+        "stimulus_id": ("presentation", ["a", "b", "c", "d"]),
+        "neuroid_id": ("neuroid", ["n0", "n1"]),
+        "repetition": ("presentation", [0, 0, 0, 0]),
+        **extra,
+    }
     with h5netcdf.File(path, "w") as f:
         f.dimensions = {"presentation": 4, "neuroid": 2}
         f.create_variable("data", ("presentation", "neuroid"), "f4")[:] = np.arange(8).reshape(4, 2)

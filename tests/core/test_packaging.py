@@ -76,14 +76,18 @@ def test_package_and_load_back(catalog, tmp_path):
     assert info["location_type"] == "local" and info["csv_location"] == "stimulus_test_stimuli.csv"
 
     assembly = proto_assembly()
-    extra = DataAssembly(np.arange(3.0), dims=["event"], coords={"stimulus_id": ("event", ["001", "002", "003"])})
+    extra = DataAssembly(
+        np.arange(3.0), dims=["event"], coords={"stimulus_id": ("event", ["001", "002", "003"])}
+    )
     result = package_data_assembly(
         catalog.identifier, assembly, "test.assembly", "test.stimuli", extras={"events": extra}
     )
     assert result["location"] == "assy_test_assembly.nc"
     assert result["sha1"] == sha1_hash(folder / "assy_test_assembly.nc")
     assert result["cls"] == "NeuronRecordingAssembly"
-    assert "stimulus_set" not in assembly.attrs and "identifier" not in assembly.attrs  # caller's object untouched
+    assert (
+        "stimulus_set" not in assembly.attrs and "identifier" not in assembly.attrs
+    )  # caller's object untouched
 
     lookup = pd.read_csv(catalog.source_path, dtype=str, keep_default_na=False)
     assert list(lookup.columns) == catalogs.LOOKUP_COLUMNS
@@ -95,7 +99,14 @@ def test_package_and_load_back(catalog, tmp_path):
     assert loaded_stimuli.get_stimulus("002").read_bytes() == b"png 002"
     loaded = catalogs.get_assembly("test.assembly")
     np.testing.assert_array_equal(loaded.values, assembly.values)
-    assert loaded["category"].values.tolist() == ["a", "b", "a", "a", "b", "a"]  # merged from the stimulus set
+    assert loaded["category"].values.tolist() == [
+        "a",
+        "b",
+        "a",
+        "a",
+        "b",
+        "a",
+    ]  # merged from the stimulus set
     assert loaded.attrs["identifier"] == "test.assembly"
     assert loaded.attrs["stimulus_set_identifier"] == "test.stimuli"
     assert loaded.attrs["events"].sizes["event"] == 3
@@ -133,15 +144,21 @@ def test_validation_failures_leave_nothing(catalog, tmp_path):
     before = sorted(p.name for p in catalog.source_path.parent.iterdir())
     lookup = catalog.source_path.read_text()
     with pytest.raises(AssemblyError, match="not in stimulus set"):
-        package_data_assembly(catalog.identifier, proto_assembly(ids=("001", "999", "003")), "test.bad", "test.stimuli")
-    wrong_dims = NeuronRecordingAssembly(np.zeros((2, 2)), dims=["trial", "unit"], coords={"trial_id": ("trial", ["a", "b"])})
+        package_data_assembly(
+            catalog.identifier, proto_assembly(ids=("001", "999", "003")), "test.bad", "test.stimuli"
+        )
+    wrong_dims = NeuronRecordingAssembly(
+        np.zeros((2, 2)), dims=["trial", "unit"], coords={"trial_id": ("trial", ["a", "b"])}
+    )
     with pytest.raises(AssemblyError, match="presentation"):
         package_data_assembly(catalog.identifier, wrong_dims, "test.bad", "test.stimuli")
     no_ids = proto_assembly().drop_vars(["presentation", "stimulus_id", "repetition"])
     with pytest.raises(AssemblyError, match="stimulus_id"):
         package_data_assembly(catalog.identifier, no_ids, "test.bad", "test.stimuli")
     with pytest.raises(AssemblyError, match="unknown assembly class"):
-        package_data_assembly(catalog.identifier, proto_assembly(), "test.bad", "test.stimuli", assembly_class_name="Nope")
+        package_data_assembly(
+            catalog.identifier, proto_assembly(), "test.bad", "test.stimuli", assembly_class_name="Nope"
+        )
     broken = proto_stimuli(tmp_path / "broken")
     broken.stimulus_paths["002"].unlink()
     with pytest.raises(StimulusSetError):
@@ -153,8 +170,15 @@ def test_validation_failures_leave_nothing(catalog, tmp_path):
 def test_other_local_store_and_plain_dataarray(catalog, tmp_path):
     store = tmp_path / "elsewhere"
     package_stimulus_set(catalog.identifier, proto_stimuli(tmp_path), "test.stimuli", store=store)
-    plain = xr.DataArray(proto_assembly().values, dims=["presentation", "neuroid", "time_bin"],
-                         coords={k: (v.dims, v.values) for k, v in proto_assembly().coords.items() if k not in ("presentation", "neuroid", "time_bin")})
+    plain = xr.DataArray(
+        proto_assembly().values,
+        dims=["presentation", "neuroid", "time_bin"],
+        coords={
+            k: (v.dims, v.values)
+            for k, v in proto_assembly().coords.items()
+            if k not in ("presentation", "neuroid", "time_bin")
+        },
+    )
     info = package_data_assembly(catalog.identifier, plain, "test.plain", "test.stimuli", store=store)
     assert info["location"] == str((store / "assy_test_plain.nc").resolve())
     assert (store / "stimulus_test_stimuli.zip").exists()
@@ -167,8 +191,12 @@ def test_uncatalogued_stimulus_set_is_refused_and_none_is_allowed(catalog, tmp_p
     with pytest.raises(CatalogError, match="package it first"):
         package_data_assembly(catalog.identifier, proto_assembly(), "test.solo", "not.catalogued")
     assert list(catalog.source_path.parent.iterdir()) == [catalog.source_path]
-    properties = DataAssembly(np.arange(3.0), dims=["neuroid"], coords={"neuroid_id": ("neuroid", ["a", "b", "c"])})
-    info = package_data_assembly(catalog.identifier, properties, "test.props", None, assembly_class_name="PropertyAssembly")
+    properties = DataAssembly(
+        np.arange(3.0), dims=["neuroid"], coords={"neuroid_id": ("neuroid", ["a", "b", "c"])}
+    )
+    info = package_data_assembly(
+        catalog.identifier, properties, "test.props", None, assembly_class_name="PropertyAssembly"
+    )
     assert info["stimulus_set_identifier"] is None and info["cls"] == "PropertyAssembly"
     loaded = catalogs.get_assembly("test.props")
     assert loaded["neuroid_id"].values.tolist() == ["a", "b", "c"]

@@ -68,8 +68,16 @@ def test_two_processes_same_identifier_other_content(tmp_path):
     # the assembly goes to the same store folder as the stimulus set (chosen per catalog row)
     go = tmp_path / "go"
     env = dict(os.environ)
-    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, str(seed), str(go)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env) for seed in (1, 2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, str(seed), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for seed in (1, 2)
+    ]
     for proc in procs:
         assert proc.stdout.readline().strip() == "ready", proc.communicate()
     go.touch()

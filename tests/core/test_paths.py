@@ -11,15 +11,19 @@ from brainbridge.errors import UnsafePathError, ValidationError
 from brainbridge.paths import check_relative, path_within, safe_component
 
 
-@pytest.mark.parametrize("bad", ["", ".", "..", "../x", "a/b", "a\\b", "/etc/passwd", "C:x", "a\x00b", "a\nb",
-                                 " x", "x ", "x" * 256])
+@pytest.mark.parametrize(
+    "bad",
+    ["", ".", "..", "../x", "a/b", "a\\b", "/etc/passwd", "C:x", "a\x00b", "a\nb", " x", "x ", "x" * 256],
+)
 def test_safe_component_refuses(bad):
     with pytest.raises(UnsafePathError):
         safe_component(bad, "id")
     assert issubclass(UnsafePathError, ValidationError)
 
 
-@pytest.mark.parametrize("good", ["101", 101, "sub-01_ses-02", "lab.Author2024", "..x", "x..", "a b", "é日本"])
+@pytest.mark.parametrize(
+    "good", ["101", 101, "sub-01_ses-02", "lab.Author2024", "..x", "x..", "a b", "é日本"]
+)
 def test_safe_component_accepts(good):
     assert safe_component(good) == str(good)
 
@@ -60,9 +64,22 @@ def test_cli_package_catalog_name_cannot_escape(tmp_path, monkeypatch):
     Image.new("RGB", (4, 4)).save(images / "a.png")
     (tmp_path / "meta.csv").write_text("stimulus_id,filename\na,a.png\n")
     for name in ("../../x", "/tmp/x", "a/b"):
-        result = CliRunner().invoke(main, ["package", "stimulus-set", "--catalog", name, "--create",
-                                           "--identifier", "t.set", "--csv", str(tmp_path / "meta.csv"),
-                                           "--dir", str(images)])
+        result = CliRunner().invoke(
+            main,
+            [
+                "package",
+                "stimulus-set",
+                "--catalog",
+                name,
+                "--create",
+                "--identifier",
+                "t.set",
+                "--csv",
+                str(tmp_path / "meta.csv"),
+                "--dir",
+                str(images),
+            ],
+        )
         assert result.exit_code != 0, result.output
         assert "catalog name" in result.output and "Traceback" not in result.output
     assert victim.read_text() == "precious\n"

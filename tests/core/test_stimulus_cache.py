@@ -60,7 +60,9 @@ def test_extraction_is_recorded_with_sizes_and_hashes(stimulus_set):
     folder = s.get_stimulus("a").parent
     (entry,) = [t for t in tree_entries() if t.kind == "stimuli"]
     assert config.cache_dir() / entry.relpath == folder
-    assert entry.files == {f"{sid}.png": (len(original(sid)), sha1_hash(folder / f"{sid}.png")) for sid in IDS}
+    assert entry.files == {
+        f"{sid}.png": (len(original(sid)), sha1_hash(folder / f"{sid}.png")) for sid in IDS
+    }
     assert all((folder / f"{sid}.png").stat().st_mtime_ns == EXTRACTED_MTIME_NS for sid in IDS)
     code, out = cli("cache", "list")
     assert code == 0 and "stimuli" in out and entry.relpath in out
@@ -144,7 +146,9 @@ def test_a_link_planted_as_the_whole_folder_is_removed_not_followed(stimulus_set
     shutil.rmtree(folder)
     os.symlink(victim, folder)
     assert brainbridge.get_stimulus_set(stimulus_set).get_stimulus("a").read_bytes() == original("a")
-    assert (victim / "keep.txt").read_text() == "mine" and sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+    assert (victim / "keep.txt").read_text() == "mine" and sorted(p.name for p in victim.iterdir()) == [
+        "keep.txt"
+    ]
     assert not folder.is_symlink()
 
 

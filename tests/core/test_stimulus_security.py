@@ -38,10 +38,24 @@ def hostile_catalog(folder: Path, csv_text: str, members: dict[str, bytes], name
         for member, data in members.items():
             z.writestr(member, data)
     rows = [
-        dict(identifier="evil.set", lookup_type="stimulus_set", location_type="local", location=csv.name,
-             sha1=_sha1(csv), stimulus_set_identifier="", **{"class": "StimulusSet"}),
-        dict(identifier="evil.set", lookup_type="stimulus_set", location_type="local", location=archive.name,
-             sha1=_sha1(archive), stimulus_set_identifier="", **{"class": ""}),
+        dict(
+            identifier="evil.set",
+            lookup_type="stimulus_set",
+            location_type="local",
+            location=csv.name,
+            sha1=_sha1(csv),
+            stimulus_set_identifier="",
+            **{"class": "StimulusSet"},
+        ),
+        dict(
+            identifier="evil.set",
+            lookup_type="stimulus_set",
+            location_type="local",
+            location=archive.name,
+            sha1=_sha1(archive),
+            stimulus_set_identifier="",
+            **{"class": ""},
+        ),
     ]
     lookup = folder / "lookup.csv"
     pd.DataFrame(rows, columns=LOOKUP_COLUMNS).to_csv(lookup, index=False)
@@ -55,13 +69,20 @@ def hostile_catalog(folder: Path, csv_text: str, members: dict[str, bytes], name
 
 @pytest.mark.parametrize(
     "filename",
-    ["../../../../../../../../etc/passwd", "/etc/passwd", "sub/../../../../../../../../etc/passwd",
-     "..\\..\\..\\..\\..\\..\\..\\..\\etc\\passwd", "C:/Windows/win.ini"],
+    [
+        "../../../../../../../../etc/passwd",
+        "/etc/passwd",
+        "sub/../../../../../../../../etc/passwd",
+        "..\\..\\..\\..\\..\\..\\..\\..\\etc\\passwd",
+        "C:/Windows/win.ini",
+    ],
 )
 def test_catalogued_filename_escaping_the_archive_is_refused(tmp_path, filename):
     secret = Path("/etc/passwd")
     assert secret.is_file()
-    hostile_catalog(tmp_path / "cat", f"stimulus_id,filename\ns1,ok.png\ns2,{filename}\n", {"ok.png": b"fine"})
+    hostile_catalog(
+        tmp_path / "cat", f"stimulus_id,filename\ns1,ok.png\ns2,{filename}\n", {"ok.png": b"fine"}
+    )
     with pytest.raises(UnsafeArchiveError, match="s2"):
         brainbridge.get_stimulus_set("evil.set")
     with pytest.raises(UnsafeArchiveError):  # also straight from the files
@@ -103,11 +124,15 @@ def _proto_stimuli(folder: Path, ids) -> StimulusSet:
     for i, sid in enumerate(ids):
         paths[sid] = folder / f"img{i}.png"
         paths[sid].write_bytes(f"image {i}".encode())
-    s = StimulusSet({
-        "stimulus_id": list(ids),
-        "label": ["NA", "None", "null", "cat", "N/A", "nan", "dog", "", "x", "y", "z", "w", "v"][: len(ids)],
-        "contrast": [0.5, np.nan, 1.0, 2.0, 0.25, np.nan, 1.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0][: len(ids)],
-    })
+    s = StimulusSet(
+        {
+            "stimulus_id": list(ids),
+            "label": ["NA", "None", "null", "cat", "N/A", "nan", "dog", "", "x", "y", "z", "w", "v"][
+                : len(ids)
+            ],
+            "contrast": [0.5, np.nan, 1.0, 2.0, 0.25, np.nan, 1.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0][: len(ids)],
+        }
+    )
     s.stimulus_paths = paths
     return s
 
@@ -121,9 +146,12 @@ def test_ids_survive_packaging_catalog_fetch_and_load_exactly(tmp_path):
     assembly = NeuronRecordingAssembly(
         np.arange(len(ids) * reps * 2, dtype="float32").reshape(len(ids) * reps, 2),
         dims=["presentation", "neuroid"],
-        coords={"stimulus_id": ("presentation", ids * reps),
-                "repetition": ("presentation", np.repeat(np.arange(reps), len(ids))),
-                "neuroid_id": ("neuroid", ["n0", "n1"]), "region": ("neuroid", ["IT", "IT"])},
+        coords={
+            "stimulus_id": ("presentation", ids * reps),
+            "repetition": ("presentation", np.repeat(np.arange(reps), len(ids))),
+            "neuroid_id": ("neuroid", ["n0", "n1"]),
+            "region": ("neuroid", ["IT", "IT"]),
+        },
     )
     package_data_assembly(catalog.identifier, assembly, "test.ids.assembly", "test.ids")
     catalogs.reload_catalogs()
@@ -139,7 +167,7 @@ def test_ids_survive_packaging_catalog_fetch_and_load_exactly(tmp_path):
 
     merged = brainbridge.get_assembly("test.ids.assembly")
     assert list(merged["stimulus_id"].values) == ids * reps
-    assert list(merged["label"].values[: 7]) == labels[:7]
+    assert list(merged["label"].values[:7]) == labels[:7]
 
 
 def test_a_file_named_NA_and_numeric_looking_ids_load(tmp_path):
@@ -150,7 +178,9 @@ def test_a_file_named_NA_and_numeric_looking_ids_load(tmp_path):
     assert list(s["stimulus_id"]) == ["007", "1e3"]
     assert s.get_stimulus("007").name == "NA" and s.get_stimulus("007").read_bytes() == b"na"
     assert s.get_stimulus("1e3").read_bytes() == b"none"
-    assert s["size"].dtype == float and s["size"][0] == 1.0 and np.isnan(s["size"][1])  # numeric column: NA is missing
+    assert (
+        s["size"].dtype == float and s["size"][0] == 1.0 and np.isnan(s["size"][1])
+    )  # numeric column: NA is missing
 
 
 def test_column_inference_keeps_text_and_numbers(tmp_path):

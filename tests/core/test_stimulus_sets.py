@@ -29,7 +29,13 @@ def make_files(folder: Path, ids, suffix=".png") -> dict[str, Path]:
 
 
 def make_stimulus_set(tmp_path: Path, ids=("001", "002", "010")) -> StimulusSet:
-    s = StimulusSet({"stimulus_id": list(ids), "object_name": ["car", "café", "日本"][: len(ids)], "size": [1.5, np.nan, 3.0][: len(ids)]})
+    s = StimulusSet(
+        {
+            "stimulus_id": list(ids),
+            "object_name": ["car", "café", "日本"][: len(ids)],
+            "size": [1.5, np.nan, 3.0][: len(ids)],
+        }
+    )
     s.stimulus_paths = make_files(tmp_path / "sources", ids)
     s.identifier = "test.stimuli"
     return s
@@ -48,7 +54,9 @@ def test_round_trip_and_brainio_layout(tmp_path):
     assert "filename" not in s.columns
     with zipfile.ZipFile(tmp_path / "s.zip") as z:
         assert z.namelist() == ["001.png", "002.png", "010.png"]  # flat, id + original extension, row order
-        assert all(i.date_time == ZIP_DATE_TIME and i.compress_type == zipfile.ZIP_STORED for i in z.infolist())
+        assert all(
+            i.date_time == ZIP_DATE_TIME and i.compress_type == zipfile.ZIP_STORED for i in z.infolist()
+        )
     header = (tmp_path / "s.csv").read_text().splitlines()[0]
     assert header == "stimulus_id,object_name,size,filename"  # the frame's order, filename appended
     loaded = load(tmp_path / "s.csv", tmp_path / "s.zip", tmp_path / "out")
@@ -95,9 +103,9 @@ def test_zip_with_a_folder_inside_loads(tmp_path):
     with zipfile.ZipFile(tmp_path / "s.zip", "w") as z:
         for sid, path in s.stimulus_paths.items():
             z.write(path, f"stimuli/{sid}.png")
-    pd.DataFrame({"stimulus_id": list(s["stimulus_id"]), "filename": [f"{sid}.png" for sid in s["stimulus_id"]]}).to_csv(
-        tmp_path / "s.csv", index=False
-    )
+    pd.DataFrame(
+        {"stimulus_id": list(s["stimulus_id"]), "filename": [f"{sid}.png" for sid in s["stimulus_id"]]}
+    ).to_csv(tmp_path / "s.csv", index=False)
     loaded = load(tmp_path / "s.csv", tmp_path / "s.zip", tmp_path / "out")
     assert loaded.get_stimulus("002").read_bytes() == s.stimulus_paths["002"].read_bytes()
 
@@ -124,7 +132,9 @@ def _csv_special(text: str) -> bool:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    ids=st.lists(st.from_regex(r"[0-9]{1,4}|[a-z][a-z0-9_]{0,6}", fullmatch=True), min_size=1, max_size=6, unique=True),
+    ids=st.lists(
+        st.from_regex(r"[0-9]{1,4}|[a-z][a-z0-9_]{0,6}", fullmatch=True), min_size=1, max_size=6, unique=True
+    ),
     kinds=st.lists(st.sampled_from(sorted(_CELL)), max_size=3),
     data=st.data(),
 )
@@ -218,7 +228,13 @@ def _zip_with(path: Path, name: str, *, symlink: bool = False) -> Path:
 
 @pytest.mark.parametrize(
     ("name", "symlink"),
-    [("/etc/evil.png", False), ("../evil.png", False), ("a/../../evil.png", False), ("C:/evil.png", False), ("link.png", True)],
+    [
+        ("/etc/evil.png", False),
+        ("../evil.png", False),
+        ("a/../../evil.png", False),
+        ("C:/evil.png", False),
+        ("link.png", True),
+    ],
 )
 def test_unsafe_archives_are_rejected(tmp_path, name, symlink):
     archive = _zip_with(tmp_path / "evil.zip", name, symlink=symlink)
@@ -237,8 +253,15 @@ def test_unsafe_archives_are_rejected(tmp_path, name, symlink):
 
 def test_identifier_and_paths_survive_pandas_operations(tmp_path):
     s = make_stimulus_set(tmp_path)
-    for derived in (s[s["stimulus_id"] != "002"], s.copy(), s.sort_values("stimulus_id", ascending=False),
-                    s.iloc[:2], s.loc[s.index[1:]], s.reset_index(drop=True), s.head(1)):
+    for derived in (
+        s[s["stimulus_id"] != "002"],
+        s.copy(),
+        s.sort_values("stimulus_id", ascending=False),
+        s.iloc[:2],
+        s.loc[s.index[1:]],
+        s.reset_index(drop=True),
+        s.head(1),
+    ):
         assert type(derived) is StimulusSet
         assert derived.identifier == "test.stimuli"
         assert derived.get_stimulus("001") == s.stimulus_paths["001"]

@@ -89,7 +89,11 @@ def test_fsspec_url(tmp_path):
     assert_same_assembly(assembly, NeuronRecordingAssembly.from_files(url))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(assembly=assemblies())
 def test_round_trip_any_coordinate_types(tmp_path_factory, assembly):
     store = tmp_path_factory.mktemp("zarr") / "prop.zarr"

@@ -84,12 +84,12 @@ def _patch_declared_size(path: Path, member: str, size: int) -> None:
     with zipfile.ZipFile(path) as z:
         info = z.getinfo(member)
     local = info.header_offset
-    assert data[local:local + 4] == b"PK\x03\x04"
+    assert data[local : local + 4] == b"PK\x03\x04"
     struct.pack_into("<I", data, local + 22, size)
     central = data.find(b"PK\x01\x02")
     while central >= 0:
         name_length = struct.unpack_from("<H", data, central + 28)[0]
-        if data[central + 46:central + 46 + name_length] == member.encode():
+        if data[central + 46 : central + 46 + name_length] == member.encode():
             struct.pack_into("<I", data, central + 24, size)
             break
         central = data.find(b"PK\x01\x02", central + 4)
@@ -119,7 +119,9 @@ def _can_mount_tmpfs() -> bool:
     return probe.returncode == 0
 
 
-def _extract_in_process(archive: Path, target: Path, prefix: list[str], setup=None) -> subprocess.CompletedProcess:
+def _extract_in_process(
+    archive: Path, target: Path, prefix: list[str], setup=None
+) -> subprocess.CompletedProcess:
     script = textwrap.dedent(
         f"""
         import sys
@@ -134,17 +136,29 @@ def _extract_in_process(archive: Path, target: Path, prefix: list[str], setup=No
         """
     )
     return subprocess.run(
-        [*prefix, sys.executable, "-c", script], capture_output=True, text=True, preexec_fn=setup,
+        [*prefix, sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        preexec_fn=setup,
         env={**os.environ, "PYTHONPATH": str(Path(brainbridge.__file__).parents[1])},
     )
 
 
-needs_tmpfs = pytest.mark.skipif(not _can_mount_tmpfs(), reason="cannot mount a tmpfs in a user namespace here")
+needs_tmpfs = pytest.mark.skipif(
+    not _can_mount_tmpfs(), reason="cannot mount a tmpfs in a user namespace here"
+)
 
 
 def _in_tmpfs(mount: Path, options: str, then: str) -> list[str]:
-    return ["unshare", "--mount", "--map-root-user", "sh", "-c",
-            f"mount -t tmpfs -o {options} tmpfs {mount} && {then} \"$@\"; code=$?; ls -A {mount}; exit $code", "sh"]
+    return [
+        "unshare",
+        "--mount",
+        "--map-root-user",
+        "sh",
+        "-c",
+        f'mount -t tmpfs -o {options} tmpfs {mount} && {then} "$@"; code=$?; ls -A {mount}; exit $code',
+        "sh",
+    ]
 
 
 @needs_tmpfs
@@ -168,7 +182,9 @@ def test_a_full_disk_during_extraction_is_one_line_and_leaves_nothing(tmp_path):
             z.writestr(f"img{i}.png", b"x" * 100)
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = _extract_in_process(tmp_path / "s.zip", mount / "out", _in_tmpfs(mount, "size=8m,nr_inodes=16", ""))
+    done = _extract_in_process(
+        tmp_path / "s.zip", mount / "out", _in_tmpfs(mount, "size=8m,nr_inodes=16", "")
+    )
     lines = done.stdout.strip().splitlines()
     assert lines[0].startswith("StimulusSetError: no space left while extracting"), done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr

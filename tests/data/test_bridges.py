@@ -38,7 +38,12 @@ def test_dataset_from_assembly_flattens_trials_and_labels():
     values = a.transpose("presentation", "time_bin", "neuroid").values
     np.testing.assert_allclose(ds.neural[7].numpy(), values[1, 2], rtol=1e-6)
     assert ds.continuous[7].tolist() == pytest.approx([0.2, 20.0])
-    assert [ds.discrete_categories[c] for c in ds.discrete[[0, 5, 10, 15]].tolist()] == ["s0", "s1", "s2", "s0"]
+    assert [ds.discrete_categories[c] for c in ds.discrete[[0, 5, 10, 15]].tolist()] == [
+        "s0",
+        "s1",
+        "s2",
+        "s0",
+    ]
     assert ds.trial_ids[12] == 2 and ds.trial_borders.tolist() == [0, 5, 10, 15, 20, 25, 30]
     ds.offset = bd.Offset(1, 2)
     windows = ds.expand_index_in_trial(torch.arange(30), ds.trial_ids, ds.trial_borders)
@@ -67,7 +72,9 @@ def test_collection_from_sessions_shares_codes():
         "a": _assembly(n_pres=6, n_neur=3, seed=1),
         "b": _assembly(n_pres=9, n_neur=7, seed=2, shift=1),
     }
-    coll = bd.collection_from_sessions(sessions.__getitem__, ["a", "b"], continuous="contrast", discrete="stimulus_id")
+    coll = bd.collection_from_sessions(
+        sessions.__getitem__, ["a", "b"], continuous="contrast", discrete="stimulus_id"
+    )
     assert coll.num_sessions == 2 and coll.session_lengths == [30, 45]
     cats = coll.discrete_categories
     assert cats == ["s0", "s1", "s2", "s3"]
@@ -86,18 +93,26 @@ def test_collection_from_sessions_shares_codes():
 def _dataset(n=500):
     rng = np.random.default_rng(0)
     return bd.TensorDataset(
-        rng.normal(size=(n, 6)).astype(np.float32), continuous=np.cumsum(rng.normal(size=(n, 2)), 0), offset=bd.Offset(2, 3)
+        rng.normal(size=(n, 6)).astype(np.float32),
+        continuous=np.cumsum(rng.normal(size=(n, 2)), 0),
+        offset=bd.Offset(2, 3),
     )
 
 
 def test_prefetch_yields_the_same_batches_as_the_loader():
     ds = _dataset()
     plain = [b.reference for b in bd.ContinuousDataLoader(ds, num_steps=5, batch_size=16, seed=3)]
-    fetched = list(bd.PrefetchLoader(bd.ContinuousDataLoader(ds, num_steps=5, batch_size=16, seed=3), prefetch=2))
+    fetched = list(
+        bd.PrefetchLoader(bd.ContinuousDataLoader(ds, num_steps=5, batch_size=16, seed=3), prefetch=2)
+    )
     assert len(fetched) == 5
     assert all(torch.equal(a, b.reference) for a, b in zip(plain, fetched))
     # stopping early and pinning without CUDA are both fine
-    it = iter(bd.PrefetchLoader(bd.ContinuousDataLoader(ds, num_steps=100, batch_size=8), pin_memory=True, device="cpu"))
+    it = iter(
+        bd.PrefetchLoader(
+            bd.ContinuousDataLoader(ds, num_steps=100, batch_size=8), pin_memory=True, device="cpu"
+        )
+    )
     assert next(it).reference.shape == (8, 6, 5)
     it.close()
 
@@ -166,8 +181,13 @@ def test_allensdk_shaped_spike_counts_use_unit_id_as_features():
             "orientation": ("stimulus_presentation_id", [0.0, 90.0, 0.0, 90.0]),
         },
     )
-    ds = bd.dataset_from_assembly(counts, continuous="time_relative_to_stimulus_onset", discrete="orientation")
-    assert ds.neural.shape == (12, 2) and ds.sample_dims == ["stimulus_presentation_id", "time_relative_to_stimulus_onset"]
+    ds = bd.dataset_from_assembly(
+        counts, continuous="time_relative_to_stimulus_onset", discrete="orientation"
+    )
+    assert ds.neural.shape == (12, 2) and ds.sample_dims == [
+        "stimulus_presentation_id",
+        "time_relative_to_stimulus_onset",
+    ]
     np.testing.assert_array_equal(ds.neural[4].numpy(), values[1, 1].astype(np.float32))
     assert [ds.discrete_categories[c] for c in ds.discrete[::3].tolist()] == [0.0, 90.0, 0.0, 90.0]
     np.testing.assert_allclose(ds.continuous[:3, 0].numpy(), [0.005, 0.015, 0.025])

@@ -37,17 +37,32 @@ def test_cebra_distribution_module_paths(module):
     ours = importlib.import_module(f"brainbridge.data.distributions.{module}")
     theirs = importlib.import_module(f"cebra.distributions.{module}")
     # the public classes brainbridge implements (the brute-force matrices are replaced by KD-trees)
-    skip = {"DistanceMatrix", "OffsetDistanceMatrix", "MultiSessionIndex", "DirectTimedeltaDistribution",
-            "CEBRADistribution", "ConfigurableDistribution", "Offset", "Index", "HasGenerator",
-            "PriorDistribution", "ConditionalDistribution", "JointDistribution", "MultivariateDiscrete"}
+    skip = {
+        "DistanceMatrix",
+        "OffsetDistanceMatrix",
+        "MultiSessionIndex",
+        "DirectTimedeltaDistribution",
+        "CEBRADistribution",
+        "ConfigurableDistribution",
+        "Offset",
+        "Index",
+        "HasGenerator",
+        "PriorDistribution",
+        "ConditionalDistribution",
+        "JointDistribution",
+        "MultivariateDiscrete",
+    }
     names = {n for n, v in vars(theirs).items() if isinstance(v, type) and v.__module__ == theirs.__name__}
     assert names - skip <= set(dir(ours)), sorted(names - skip - set(dir(ours)))
 
 
 def _dataset(n=60, seed=0):
     rng = np.random.default_rng(seed)
-    return bd.TensorDataset(rng.normal(size=(n, 4)).astype("float32"), continuous=rng.normal(size=(n, 2)),
-                            discrete=rng.integers(0, 3, n))
+    return bd.TensorDataset(
+        rng.normal(size=(n, 4)).astype("float32"),
+        continuous=rng.normal(size=(n, 2)),
+        discrete=rng.integers(0, 3, n),
+    )
 
 
 def test_to_device_moves_every_dataset_kind_and_the_loaders():
@@ -132,7 +147,9 @@ def test_mixed_samples_like_cebras_mixed():
     same_label = ours.sample_conditional_discrete(discrete[ref])
     assert torch.equal(discrete[same_label], discrete[ref])
     query = continuous[ref] + 0.01
-    assert torch.equal(ours.sample_conditional(discrete[ref], query), theirs.sample_conditional(discrete[ref], query))
+    assert torch.equal(
+        ours.sample_conditional(discrete[ref], query), theirs.sample_conditional(discrete[ref], query)
+    )
     nearest = ours.sample_conditional_continuous(query)
     assert torch.equal(nearest, bd.ContinuousIndex(continuous).search(query))
 
@@ -155,8 +172,14 @@ def test_unified_sampler_sample_all_sessions_maps_references_to_nearest_samples(
 
 @pytest.mark.parametrize(
     ("array", "check_dtype"),
-    [(np.linspace(0, 1, 15).reshape(5, 3), "float"), (np.arange(6).reshape(3, 2), "int"), (torch.randn(4, 2), "float"),
-     (torch.arange(4), "int"), (None, None), (np.arange(3.0), None)],
+    [
+        (np.linspace(0, 1, 15).reshape(5, 3), "float"),
+        (np.arange(6).reshape(3, 2), "int"),
+        (torch.randn(4, 2), "float"),
+        (torch.arange(4), "int"),
+        (None, None),
+        (np.arange(3.0), None),
+    ],
 )
 def test_to_tensor_matches_cebra(array, check_dtype):
     ours = bd.TensorDataset(np.zeros((4, 2)), continuous=np.zeros((4, 1)))

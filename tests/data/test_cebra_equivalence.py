@@ -42,7 +42,9 @@ def _pair(n=40, d=6, offset=(3, 2), seed=0):
     continuous = rng.normal(size=(n, 3)).astype(np.float32)
     discrete = rng.integers(0, 4, n)
     ours = bd.TensorDataset(neural, continuous=continuous, discrete=discrete, offset=bd.Offset(*offset))
-    theirs = cebra_data.TensorDataset(neural, continuous=continuous, discrete=discrete, offset=cebra_data.Offset(*offset))
+    theirs = cebra_data.TensorDataset(
+        neural, continuous=continuous, discrete=discrete, offset=cebra_data.Offset(*offset)
+    )
     return ours, theirs
 
 
@@ -62,7 +64,9 @@ def test_expand_index_in_trial_matches():
     trial_ids = torch.tensor(np.repeat(np.arange(3), np.diff(borders.numpy())))
     index = torch.arange(30)
     expected = theirs.expand_index_in_trial(index, trial_ids, borders)
-    np.testing.assert_array_equal(ours.expand_index_in_trial(index, trial_ids, borders).numpy(), expected.numpy())
+    np.testing.assert_array_equal(
+        ours.expand_index_in_trial(index, trial_ids, borders).numpy(), expected.numpy()
+    )
 
 
 def test_load_batch_matches_for_the_same_indices():
@@ -95,8 +99,12 @@ def test_discrete_empirical_in_global_rng_mode_is_bit_exact():
 def test_nearest_neighbour_search_returns_cebra_answer_where_it_is_exact():
     rng = np.random.default_rng(1)
     continuous = rng.normal(size=(2000, 3)).astype(np.float32)
-    queries = continuous[rng.integers(0, 2000, 128)] + rng.normal(scale=0.01, size=(128, 3)).astype(np.float32)
-    theirs = cebra_distributions.ContinuousIndex(torch.from_numpy(continuous)).search(torch.from_numpy(queries))
+    queries = continuous[rng.integers(0, 2000, 128)] + rng.normal(scale=0.01, size=(128, 3)).astype(
+        np.float32
+    )
+    theirs = cebra_distributions.ContinuousIndex(torch.from_numpy(continuous)).search(
+        torch.from_numpy(queries)
+    )
     ours = bd.ContinuousIndex(continuous).search(queries)
     ours = ours.numpy() if hasattr(ours, "numpy") else np.asarray(ours)
     # both find the true nearest neighbour (CEBRA's float32 expansion can miss it on near ties)
@@ -148,7 +156,8 @@ def test_load_errors_derive_from_what_cebra_raises(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     cols = pd.MultiIndex.from_product(
-        [["s"], ["mouse1"], ["Hand"], ["x", "y", "likelihood"]], names=["scorer", "individuals", "bodyparts", "coords"]
+        [["s"], ["mouse1"], ["Hand"], ["x", "y", "likelihood"]],
+        names=["scorer", "individuals", "bodyparts", "coords"],
     )
     multi = tmp_path / "ma.h5"
     pd.DataFrame(np.ones((3, 3)), columns=cols).to_hdf(multi, key="df_with_missing")
@@ -167,4 +176,6 @@ def test_load_errors_derive_from_what_cebra_raises(tmp_path):
         assert isinstance(ours, type(theirs)), (name, theirs, ours)
         assert isinstance(ours, own or bd.MultiAnimalFileError), (name, ours)
     assert isinstance(_raised(lambda: bd.load_data(empty)), bd.EmptyFileError)
-    assert "first" in str(_raised(lambda: bd.load_data(two))) and "second" in str(_raised(lambda: bd.load_data(two)))
+    assert "first" in str(_raised(lambda: bd.load_data(two))) and "second" in str(
+        _raised(lambda: bd.load_data(two))
+    )

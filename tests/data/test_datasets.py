@@ -97,7 +97,9 @@ def test_getitem_and_load_batch_single_copy_agree():
 
 
 def test_collection_keeps_only_shared_labels():
-    a = bd.TensorDataset(torch.randn(30, 5), continuous=torch.randn(30, 2), discrete=torch.zeros(30, dtype=int))
+    a = bd.TensorDataset(
+        torch.randn(30, 5), continuous=torch.randn(30, 2), discrete=torch.zeros(30, dtype=int)
+    )
     b = bd.TensorDataset(torch.randn(40, 9), continuous=torch.randn(40, 2))
     coll = bd.DatasetCollection(a, b)
     assert coll.num_sessions == 2 and coll.session_lengths == [30, 40]
@@ -145,7 +147,9 @@ def test_datasetxcebra_batches():
     sup = ds.load_batch_supervised(idx, ["trial"])
     assert sup.reference.shape == (3, 6, 5) and sup.positive[0].tolist() == [0, 10, 59]
     con = ds.load_batch_contrastive(
-        bd.BatchIndex(torch.tensor([1, 2]), [torch.tensor([3, 4]), torch.tensor([5, 6])], torch.tensor([7, 8]))
+        bd.BatchIndex(
+            torch.tensor([1, 2]), [torch.tensor([3, 4]), torch.tensor([5, 6])], torch.tensor([7, 8])
+        )
     )
     assert len(con.positive) == 2 and con.negative.shape == (2, 6, 5)
     with pytest.raises(bd.DatasetError, match="unknown labels"):

@@ -28,7 +28,9 @@ def test_continuous_index_is_exact():
     data = _walk(2000).astype(np.float64)
     offset = bd.Offset(5, 5)
     index = bd.ContinuousIndex(data, offset)
-    query = data[np.random.default_rng(1).integers(0, 2000, 300)] + np.random.default_rng(2).normal(size=(300, 3))
+    query = data[np.random.default_rng(1).integers(0, 2000, 300)] + np.random.default_rng(2).normal(
+        size=(300, 3)
+    )
     found = index.search(query)
     candidates = np.arange(5, 2000 - 5 + 1)
     _, best = _brute_nn(data, query, candidates)
@@ -56,7 +58,9 @@ def test_conditional_index_is_exact_and_label_matched():
 def test_time_contrastive_offset_and_bounds(time_offset):
     n = 500
     ds = bd.TensorDataset(torch.randn(n, 4), continuous=torch.randn(n, 1), offset=bd.Offset(3, 4))
-    loader = bd.ContinuousDataLoader(ds, num_steps=1, batch_size=400, conditional="time", time_offset=time_offset, seed=0)
+    loader = bd.ContinuousDataLoader(
+        ds, num_steps=1, batch_size=400, conditional="time", time_offset=time_offset, seed=0
+    )
     idx = loader.get_indices(400)
     assert ((idx.positive - idx.reference) == time_offset).all()
     for part in idx[:3]:
@@ -69,7 +73,9 @@ def test_delta_normal_positives_follow_the_gaussian():
     n = 20001
     grid = np.linspace(0.0, 2.0, n)[:, None]
     ds = bd.TensorDataset(torch.zeros(n, 1), continuous=grid)
-    loader = bd.ContinuousDataLoader(ds, num_steps=1, batch_size=4000, conditional="delta_normal", delta=0.05, seed=1)
+    loader = bd.ContinuousDataLoader(
+        ds, num_steps=1, batch_size=4000, conditional="delta_normal", delta=0.05, seed=1
+    )
     idx = loader.get_indices(4000)
     ref = idx.reference.numpy()
     inner = (grid[ref, 0] > 0.3) & (grid[ref, 0] < 1.7)  # away from the edges, no truncation
@@ -136,7 +142,9 @@ def test_uniform_prior_with_label_gaps_is_balanced():
     labels = np.r_[np.zeros(500, int), np.full(100, 5)]
     uni = bd.DiscreteUniform(labels, seed=0)
     drawn = uni.sample_prior(40000).numpy()
-    np.testing.assert_allclose(np.bincount(labels[drawn], minlength=6)[[0, 5]] / 40000, [0.5, 0.5], atol=0.015)
+    np.testing.assert_allclose(
+        np.bincount(labels[drawn], minlength=6)[[0, 5]] / 40000, [0.5, 0.5], atol=0.015
+    )
     assert np.bincount(drawn).max() / 40000 < 0.02
     with pytest.raises(bd.SamplingError, match="label 3"):
         uni.sample_conditional(np.array([3]))
@@ -242,7 +250,10 @@ def test_loader_validation_errors():
         bd.DiscreteDataLoader(ds, num_steps=1, batch_size=4)
     with pytest.raises(ValueError, match="prior"):
         bd.DiscreteDataLoader(
-            bd.TensorDataset(torch.randn(10, 3), discrete=np.zeros(10, int)), num_steps=1, batch_size=4, prior="x"
+            bd.TensorDataset(torch.randn(10, 3), discrete=np.zeros(10, int)),
+            num_steps=1,
+            batch_size=4,
+            prior="x",
         )
     with pytest.raises(ValueError, match="conditional"):
         bd.ContinuousDataLoader(ds, num_steps=1, batch_size=4, conditional="nope")
@@ -252,7 +263,9 @@ def test_loader_validation_errors():
     nan = _walk(50)
     nan[7] = np.nan
     with pytest.raises(bd.DatasetError, match="NaN"):
-        bd.ContinuousDataLoader(bd.TensorDataset(torch.randn(50, 3), continuous=nan), num_steps=1, batch_size=2)
+        bd.ContinuousDataLoader(
+            bd.TensorDataset(torch.randn(50, 3), continuous=nan), num_steps=1, batch_size=2
+        )
     loader = bd.ContinuousDataLoader(ds, num_steps=1)
     with pytest.raises(bd.SamplingError, match="batch_size"):
         next(iter(loader))

@@ -21,11 +21,15 @@ def test_sessions_units_and_session_commands(project_dir, tmp_path):
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert [r["id"] for r in rows] == [101, 102, 103] and all("unit_count" in r for r in rows)
-    result = _run("ecephys", "units", "--source", project_dir, "--manifest", manifest, "--csv", "--session-id", "102")
+    result = _run(
+        "ecephys", "units", "--source", project_dir, "--manifest", manifest, "--csv", "--session-id", "102"
+    )
     assert result.exit_code == 0 and result.output.startswith("id,")
     assert {line.split(",")[0][:3] for line in result.output.splitlines()[1:]} == {"102"}
     plot = tmp_path / "raster.png"
-    result = _run("ecephys", "describe", "101", "--source", project_dir, "--manifest", manifest, "--plot", plot)
+    result = _run(
+        "ecephys", "describe", "101", "--source", project_dir, "--manifest", manifest, "--plot", plot
+    )
     assert result.exit_code == 0, result.output
     assert "static_gratings: 12 presentations, 4 conditions" in result.output
     assert plot.read_bytes()[:4] == b"\x89PNG"
@@ -46,8 +50,16 @@ def test_package_nwb_into_catalog_and_load_back(project_dir, fixtures_dir):
     from brainbridge.catalogs import get_assembly, get_stimulus_set, reload_catalogs
 
     nwb = project_dir / "session_101" / "session_101.nwb"
-    result = _run("ecephys", "package", nwb, fixtures_dir / "nwb" / "sub-anm369963_ses-20170228.nwb",
-                  "--catalog", "lab-ecephys", "--bin-edges", "0:0.25:0.05")
+    result = _run(
+        "ecephys",
+        "package",
+        nwb,
+        fixtures_dir / "nwb" / "sub-anm369963_ses-20170228.nwb",
+        "--catalog",
+        "lab-ecephys",
+        "--bin-edges",
+        "0:0.25:0.05",
+    )
     assert result.exit_code == 0, result.output
     assert result.output.count("assembly\t") == 2
     reload_catalogs()
@@ -71,7 +83,10 @@ def test_nwb_paths_expand_folders_and_reject_missing(project_dir, tmp_path):
     found = nwb_paths(project_dir)  # a project folder: every session file, recursively, sorted
     assert [p.name for p in found] == ["session_101.nwb", "session_102.nwb", "session_103.nwb"]
     single = project_dir / "session_102" / "session_102.nwb"
-    assert nwb_paths([single, project_dir / "session_101"]) == [single, project_dir / "session_101" / "session_101.nwb"]
+    assert nwb_paths([single, project_dir / "session_101"]) == [
+        single,
+        project_dir / "session_101" / "session_101.nwb",
+    ]
     with pytest.raises(ValidationError, match="no such NWB file or folder"):
         nwb_paths(tmp_path / "absent")
     (tmp_path / "empty").mkdir()

@@ -21,11 +21,16 @@ def _catalog_csv(name: str) -> Path:
 
 
 def _files_under(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
-                  and ".brainbridge-locks" not in p.parts and not p.name.endswith(".lock"))
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and ".brainbridge-locks" not in p.parts and not p.name.endswith(".lock")
+    )
 
 
-@pytest.mark.parametrize("edges", ["0:1:0", "0:1:-0.1", "1:0:0.1", "a:b:c", "0:1:1e-9", "0.1,0.05", "0.1", "0:nan:0.1"])
+@pytest.mark.parametrize(
+    "edges", ["0:1:0", "0:1:-0.1", "1:0:0.1", "a:b:c", "0:1:1e-9", "0.1,0.05", "0.1", "0:nan:0.1"]
+)
 def test_bad_bin_edges_are_one_line_errors(session_path, edges):
     result = _run("ecephys", "package", session_path, "--catalog", "lab-edges", "--bin-edges", edges)
     assert result.exit_code == 2, result.output

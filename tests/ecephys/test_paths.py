@@ -29,7 +29,11 @@ def _evil_project(project_dir: Path, tmp_path: Path) -> Path:
             table.to_csv(folder / f"{name}.csv", index=False)
     index = json.loads((folder / "project.json").read_text())
     nwb = folder / "session_101" / "session_101.nwb"
-    index["sessions"][EVIL] = {"path": "session_101/session_101.nwb", "sha1": sha1_hash(nwb), "size": nwb.stat().st_size}
+    index["sessions"][EVIL] = {
+        "path": "session_101/session_101.nwb",
+        "sha1": sha1_hash(nwb),
+        "size": nwb.stat().st_size,
+    }
     for name in ("sessions", "probes", "channels", "units"):
         path = folder / f"{name}.csv"
         index["tables"][name] = {"path": path.name, "sha1": sha1_hash(path), "size": path.stat().st_size}
@@ -57,18 +61,29 @@ def test_a_session_id_cannot_write_outside_the_cache(project_dir, tmp_path):
         assert str(session.session_id) == "102"
 
 
-@pytest.mark.parametrize(("key", "args"), [("session_nwb", ("../x", "../x")), ("probe_lfp_nwb", (101, "../../x")),
-                                      ("probe_lfp_nwb", (101, "a/b")), ("typewise_analysis_metrics", ("/etc/x",))])
+@pytest.mark.parametrize(
+    ("key", "args"),
+    [
+        ("session_nwb", ("../x", "../x")),
+        ("probe_lfp_nwb", (101, "../../x")),
+        ("probe_lfp_nwb", (101, "a/b")),
+        ("typewise_analysis_metrics", ("/etc/x",)),
+    ],
+)
 def test_manifest_paths_refuse_unsafe_ids(tmp_path, key, args):
     manifest = Manifest.load_or_create(tmp_path / "m" / "manifest.json")
     with pytest.raises(UnsafePathError):
         manifest.get_path(key, *args)
-    assert manifest.get_path("probe_lfp_nwb", 101, 1010) == tmp_path / "m" / "session_101" / "probe_1010_lfp.nwb"
+    assert (
+        manifest.get_path("probe_lfp_nwb", 101, 1010) == tmp_path / "m" / "session_101" / "probe_1010_lfp.nwb"
+    )
 
 
 def test_a_manifest_template_cannot_point_outside(tmp_path):
     manifest = Manifest.load_or_create(tmp_path / "m" / "manifest.json")
-    manifest.entries.append({"key": "evil", "type": "file", "spec": "../../evil.csv", "parent_key": "BASEDIR"})
+    manifest.entries.append(
+        {"key": "evil", "type": "file", "spec": "../../evil.csv", "parent_key": "BASEDIR"}
+    )
     with pytest.raises(UnsafePathError):
         manifest.get_path("evil")
 

@@ -29,19 +29,35 @@ from .conftest import SESSIONS
 
 @pytest.fixture
 def cache(project_dir, tmp_path):
-    return EcephysProjectCache.from_source(project_dir, manifest=tmp_path / "cache" / "manifest.json", retry_wait=0)
+    return EcephysProjectCache.from_source(
+        project_dir, manifest=tmp_path / "cache" / "manifest.json", retry_wait=0
+    )
 
 
 def _expected_units(project_dir, **thresholds):
     """AllenSDK's project-level unit filter, written out with pandas."""
     units = pd.read_csv(project_dir / "units.csv", index_col="id")
     channels = pd.read_csv(project_dir / "channels.csv", index_col="id")
-    t = {"amplitude_cutoff_maximum": 0.1, "presence_ratio_minimum": 0.95, "isi_violations_maximum": 0.5, **thresholds}
+    t = {
+        "amplitude_cutoff_maximum": 0.1,
+        "presence_ratio_minimum": 0.95,
+        "isi_violations_maximum": 0.5,
+        **thresholds,
+    }
     inf = np.inf
     keep = (
-        (units["amplitude_cutoff"] <= (t["amplitude_cutoff_maximum"] if t["amplitude_cutoff_maximum"] is not None else inf))
-        & (units["presence_ratio"] >= (t["presence_ratio_minimum"] if t["presence_ratio_minimum"] is not None else -inf))
-        & (units["isi_violations"] <= (t["isi_violations_maximum"] if t["isi_violations_maximum"] is not None else inf))
+        (
+            units["amplitude_cutoff"]
+            <= (t["amplitude_cutoff_maximum"] if t["amplitude_cutoff_maximum"] is not None else inf)
+        )
+        & (
+            units["presence_ratio"]
+            >= (t["presence_ratio_minimum"] if t["presence_ratio_minimum"] is not None else -inf)
+        )
+        & (
+            units["isi_violations"]
+            <= (t["isi_violations_maximum"] if t["isi_violations_maximum"] is not None else inf)
+        )
         & (units["quality"] == "good")
     )
     units = units[keep]
@@ -65,8 +81,13 @@ def test_session_table_counts_and_renames(cache, project_dir):
     units = _expected_units(project_dir)
     channels = pd.read_csv(project_dir / "channels.csv", index_col="id")
     probes = pd.read_csv(project_dir / "probes.csv", index_col="id")
-    unit_sessions = probes.loc[channels.loc[units["ecephys_channel_id"], "ecephys_probe_id"], "ecephys_session_id"]
-    assert table["unit_count"].to_dict() == unit_sessions.value_counts().reindex(table.index, fill_value=0).to_dict()
+    unit_sessions = probes.loc[
+        channels.loc[units["ecephys_channel_id"], "ecephys_probe_id"], "ecephys_session_id"
+    ]
+    assert (
+        table["unit_count"].to_dict()
+        == unit_sessions.value_counts().reindex(table.index, fill_value=0).to_dict()
+    )
     assert (table["probe_count"] == 2).all() and (table["channel_count"] == 16).all()
     assert "full_genotype" in table.columns and "genotype" not in table.columns
     assert not {"has_nwb", "isi_experiment_id", "date_of_acquisition"} & set(table.columns)
@@ -91,11 +112,24 @@ def test_units_filters_joins_and_suppression(cache, project_dir):
     units = cache.get_units()
     expected = _expected_units(project_dir)
     assert sorted(units.index) == sorted(expected.index)
-    assert {"waveform_amplitude", "waveform_PT_ratio", "L_ratio", "ecephys_session_id", "session_type"} <= set(units.columns)
+    assert {
+        "waveform_amplitude",
+        "waveform_PT_ratio",
+        "L_ratio",
+        "ecephys_session_id",
+        "session_type",
+    } <= set(units.columns)
     assert "quality" not in units.columns and "amplitude" not in units.columns
-    loose = cache.get_units(amplitude_cutoff_maximum=None, presence_ratio_minimum=None, isi_violations_maximum=None)
+    loose = cache.get_units(
+        amplitude_cutoff_maximum=None, presence_ratio_minimum=None, isi_violations_maximum=None
+    )
     assert sorted(loose.index) == sorted(
-        _expected_units(project_dir, amplitude_cutoff_maximum=None, presence_ratio_minimum=None, isi_violations_maximum=None).index
+        _expected_units(
+            project_dir,
+            amplitude_cutoff_maximum=None,
+            presence_ratio_minimum=None,
+            isi_violations_maximum=None,
+        ).index
     )
     assert len(loose) > len(units)
     everything = cache.get_units(
@@ -107,7 +141,10 @@ def test_units_filters_joins_and_suppression(cache, project_dir):
     )
     all_units = pd.read_csv(project_dir / "units.csv")
     # open bounds still drop NaN metrics, as AllenSDK
-    assert len(everything) == all_units[["amplitude_cutoff", "presence_ratio", "isi_violations"]].notna().all(axis=1).sum()
+    assert (
+        len(everything)
+        == all_units[["amplitude_cutoff", "presence_ratio", "isi_violations"]].notna().all(axis=1).sum()
+    )
     assert len(cache.get_units(isi_violations_maximum=0)) == 0
 
 
@@ -176,7 +213,9 @@ def test_fixed_mode_reads_cache_and_never_fetches(project_copy, tmp_path):
 def test_fetch_tries_retry_then_fail(project_copy, tmp_path, caplog):
     nwb = project_copy / "session_103" / "session_103.nwb"
     nwb.write_bytes(nwb.read_bytes()[:-10] + b"0123456789")  # same size, wrong SHA-1
-    cache = EcephysProjectCache.from_source(project_copy, manifest=tmp_path / "m.json", fetch_tries=3, retry_wait=0)
+    cache = EcephysProjectCache.from_source(
+        project_copy, manifest=tmp_path / "m.json", fetch_tries=3, retry_wait=0
+    )
     caplog.set_level(logging.WARNING, logger="brainbridge.fetch")
     with pytest.raises(ProjectFetchError, match="after 3 tries") as info:
         cache.get_session_data(103)
@@ -200,14 +239,17 @@ def test_project_downloads_are_cache_entries_and_resume(project_dir, tmp_path):
         nwb = "/lab/session_101/session_101.nwb"
         size = (project_dir / "session_101" / "session_101.nwb").stat().st_size
         server.add_fault(nwb, drop_after=size // 2)
-        cache = EcephysProjectCache.from_source(server.url("/lab"), manifest=tmp_path / "m.json", fetch_tries=2,
-                                                retry_wait=0)
+        cache = EcephysProjectCache.from_source(
+            server.url("/lab"), manifest=tmp_path / "m.json", fetch_tries=2, retry_wait=0
+        )
         cache.get_session_data(101).close()
         gets = server.records(nwb)
         assert [g.range for g in gets] == [None, f"bytes={size // 2}-"]  # resumed where it broke
     entries = {e.relpath.rsplit("/", 1)[-1]: e for e in DownloadCache().manifest.all()}
     assert "session_101.nwb" in entries and entries["session_101.nwb"].size == size
-    assert os.path.samefile(DownloadCache().root / entries["session_101.nwb"].relpath, cache.session_nwb_path(101))
+    assert os.path.samefile(
+        DownloadCache().root / entries["session_101.nwb"].relpath, cache.session_nwb_path(101)
+    )
     assert verify_cache() == []
 
 
@@ -229,7 +271,9 @@ def test_project_served_from_s3(project_dir, tmp_path):
         server.create_bucket("lab-project")
         for path in project_dir.rglob("*"):
             if path.is_file():
-                server.put_object("lab-project", f"neuropixels/{path.relative_to(project_dir).as_posix()}", path)
+                server.put_object(
+                    "lab-project", f"neuropixels/{path.relative_to(project_dir).as_posix()}", path
+                )
         cache = EcephysProjectCache.from_source(
             "s3://lab-project/neuropixels",
             manifest=tmp_path / "s3cache" / "manifest.json",
@@ -238,7 +282,9 @@ def test_project_served_from_s3(project_dir, tmp_path):
         )
         assert cache.get_session_table().index.tolist() == list(SESSIONS)
         with cache.get_session_data(103) as session:
-            local = EcephysSession.from_nwb(project_dir / "session_103" / "session_103.nwb", unit_filter_defaults=True)
+            local = EcephysSession.from_nwb(
+                project_dir / "session_103" / "session_103.nwb", unit_filter_defaults=True
+            )
             with local:
                 np.testing.assert_array_equal(
                     session.spike_trains.select(session.units.index).times,
@@ -266,8 +312,13 @@ def test_project_served_over_http_with_a_transient_fault(project_dir, tmp_path):
             assert server.count(nwb) == 2
             with EcephysSession.from_nwb(project_dir / "session_102" / "session_102.nwb") as local:
                 ids = session.units.index
-                np.testing.assert_array_equal(session.spike_trains.select(ids).times, local.spike_trains.select(ids).times)
-        assert cache.session_nwb_path(102).read_bytes() == (project_dir / "session_102" / "session_102.nwb").read_bytes()
+                np.testing.assert_array_equal(
+                    session.spike_trains.select(ids).times, local.spike_trains.select(ids).times
+                )
+        assert (
+            cache.session_nwb_path(102).read_bytes()
+            == (project_dir / "session_102" / "session_102.nwb").read_bytes()
+        )
         # cached now: a second open does not touch the server
         cache.get_session_data(102).close()
         assert server.count(nwb) == 2

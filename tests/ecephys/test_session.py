@@ -46,10 +46,14 @@ def test_spike_times_match_pynwb_per_unit_reads(session, session_path):
 def test_units_joined_to_channels_and_probes(session):
     units = session.units
     assert units.index.name == "unit_id"
-    assert {"peak_channel_id", "ecephys_structure_acronym", "probe_description", "quality"} <= set(units.columns)
+    assert {"peak_channel_id", "ecephys_structure_acronym", "probe_description", "quality"} <= set(
+        units.columns
+    )
     channels = session.channels
     row = units.iloc[0]
-    assert channels.loc[row["peak_channel_id"], "ecephys_structure_acronym"] == row["ecephys_structure_acronym"]
+    assert (
+        channels.loc[row["peak_channel_id"], "ecephys_structure_acronym"] == row["ecephys_structure_acronym"]
+    )
     assert set(units["probe_description"]) <= set(session.probes["description"])
     # sorted by probe then depth, as AllenSDK
     keys = list(zip(units["probe_description"], units["probe_vertical_position"]))
@@ -66,7 +70,10 @@ def test_stimulus_presentations_conditions_and_ids(session):
     assert table.groupby("stimulus_id").size().eq(3).all()
     assert (table.groupby("stimulus_condition_id")["stimulus_id"].nunique() == 1).all()
     grating = table[table["stimulus_name"] == "static_gratings"].iloc[0]
-    assert grating["stimulus_id"] == f"static_gratings:orientation={grating['orientation']:g},spatial_frequency=0.04"
+    assert (
+        grating["stimulus_id"]
+        == f"static_gratings:orientation={grating['orientation']:g},spatial_frequency=0.04"
+    )
     assert (table.loc[table["stimulus_name"] == "natural_scenes", "orientation"].isna()).all()
     assert len(session.stimulus_conditions) == 7
 
@@ -103,7 +110,9 @@ def test_presentationwise_spike_counts_allensdk_shape_and_assembly(session):
     np.testing.assert_array_equal(assembly.values, counts.values.transpose(0, 2, 1))
     assert assembly["neuroid_id"].values.tolist() == [str(u) for u in units.index]
     assert assembly["stimulus_presentation_id"].values.tolist() == table.index.tolist()
-    assert {"orientation", "stimulus_condition_id", "ecephys_structure_acronym", "unit_id"} <= set(assembly.coords)
+    assert {"orientation", "stimulus_condition_id", "ecephys_structure_acronym", "unit_id"} <= set(
+        assembly.coords
+    )
     np.testing.assert_allclose(assembly["time_bin_start"].values, bins[:-1])
     np.testing.assert_allclose(assembly["time_bin_end"].values, bins[1:])
     mean = average_repetitions(assembly)
@@ -123,9 +132,7 @@ def test_alignment_to_any_event_column_or_times(session):
     assert by_stop.attrs["align_to"] == "stop_time"
     times = table["start_time"].to_numpy() + 0.05
     by_times = session.presentationwise_spike_counts(bins, align_to=times)
-    np.testing.assert_array_equal(
-        by_times.values, session.presentationwise_spike_counts(bins + 0.05).values
-    )
+    np.testing.assert_array_equal(by_times.values, session.presentationwise_spike_counts(bins + 0.05).values)
     with pytest.raises(ValidationError, match="no presentation column"):
         session.presentationwise_spike_counts(bins, align_to="nope")
     with pytest.raises(ValidationError, match="one each"):
@@ -135,9 +142,9 @@ def test_alignment_to_any_event_column_or_times(session):
     around = session.event_aligned_spike_counts(events, np.arange(-0.2, 0.31, 0.1))
     assert around.dims == ("event", "time_relative_to_event", "unit_id") and around.shape[:2] == (3, 5)
     train = session.spike_times[session.units.index[0]]
-    assert around.values[1, :, 0].sum() - np.isin(2.0 + np.array([-0.1, 0.0, 0.1, 0.2]), train).sum() == np.sum(
-        (train >= 1.8) & (train <= 2.3)
-    )
+    assert around.values[1, :, 0].sum() - np.isin(
+        2.0 + np.array([-0.1, 0.0, 0.1, 0.2]), train
+    ).sum() == np.sum((train >= 1.8) & (train <= 2.3))
 
 
 def test_counts_subsets_order_and_half_open(session):
@@ -170,18 +177,25 @@ def test_presentationwise_spike_times_and_statistics(session):
     np.testing.assert_allclose(spikes["time_since_stimulus_presentation_onset"], t - starts)
     # every in-window spike found: compare totals with a direct count
     trains = session.spike_times
-    total = sum(int(np.sum((trains[u] > a) & (trains[u] <= b))) for u in trains for a, b in zip(table["start_time"], table["stop_time"]))
+    total = sum(
+        int(np.sum((trains[u] > a) & (trains[u] <= b)))
+        for u in trains
+        for a, b in zip(table["start_time"], table["stop_time"])
+    )
     assert len(spikes) == total
 
     stats = session.conditionwise_spike_statistics()
     assert stats.index.names == ["unit_id", "stimulus_condition_id"]
     per = (
-        spikes.groupby(["stimulus_presentation_id", "unit_id"]).size()
+        spikes.groupby(["stimulus_presentation_id", "unit_id"])
+        .size()
         .unstack(fill_value=0)
         .reindex(index=table.index, columns=session.units.index, fill_value=0)
     )
     long = per.stack().rename("count").reset_index()
-    long["stimulus_condition_id"] = table.loc[long["stimulus_presentation_id"], "stimulus_condition_id"].to_numpy()
+    long["stimulus_condition_id"] = table.loc[
+        long["stimulus_presentation_id"], "stimulus_condition_id"
+    ].to_numpy()
     expected = long.groupby(["unit_id", "stimulus_condition_id"])["count"].agg(["sum", "mean", "std", "size"])
     expected = expected.reindex(stats.index)
     np.testing.assert_array_equal(stats["spike_count"], expected["sum"])
@@ -257,7 +271,9 @@ def test_real_fixture_trials_with_nan_stop_times(fixtures_dir):
         train = s.spike_times[1001]
         start = table["start_time"].to_numpy()
         expected = np.array([np.sum((train >= a) & (train <= a + 3.0)) for a in start])
-        bins_total = counts.values[:, :, 0].sum(axis=1) - _double_counted(train, start, np.arange(0.0, 3.01, 0.5))
+        bins_total = counts.values[:, :, 0].sum(axis=1) - _double_counted(
+            train, start, np.arange(0.0, 3.01, 0.5)
+        )
         np.testing.assert_array_equal(bins_total, expected)
         assert s.to_assembly(counts)["stimulus_id"].values[0].startswith("trials:")
         with pytest.raises(ValidationError, match="no stop_time"):
@@ -347,8 +363,14 @@ def test_interval_tables_as_dataframes(tmp_path, session):
     assert session.invalid_times[["start_time", "stop_time"]].values.tolist() == [[1.0, 1.2]]
     with EcephysSession.from_nwb(_mock_file(tmp_path / "clean.nwb")) as clean:
         # a file without invalid times: an empty table with the expected columns, not None
-        assert clean.invalid_times.empty and {"start_time", "stop_time", "tags"} <= set(clean.invalid_times.columns)
-    assert set(session.intervals) == {"static_gratings_presentations", "natural_scenes_presentations", "invalid_times"}
+        assert clean.invalid_times.empty and {"start_time", "stop_time", "tags"} <= set(
+            clean.invalid_times.columns
+        )
+    assert set(session.intervals) == {
+        "static_gratings_presentations",
+        "natural_scenes_presentations",
+        "invalid_times",
+    }
     grating = session.intervals["static_gratings_presentations"]
     shown = session.stimulus_presentations
     assert len(grating) == (shown["stimulus_name"] == "static_gratings").sum()
@@ -385,7 +407,9 @@ def test_raster_rows_are_sorted_by_condition_with_visible_marks(tmp_path, sessio
     try:
         raster, psth = figure.axes
         ticks = [c for c in raster.collections if c.get_segments()]
-        assert ticks and max(np.ptp(np.asarray(seg)[:, 1]) for seg in ticks[0].get_segments()) == pytest.approx(0.9)
+        assert ticks and max(
+            np.ptp(np.asarray(seg)[:, 1]) for seg in ticks[0].get_segments()
+        ) == pytest.approx(0.9)
         assert "sorted by" in raster.get_title(loc="left") and "spikes/s" in psth.get_ylabel()
         assert raster.get_legend() is not None and psth.get_legend() is not None
         title = figure._suptitle

@@ -188,9 +188,7 @@ def test_brainbridge_models_work_through_berg(tmp_path_factory, monkeypatch):
 
     monkeypatch.setenv("BRAINBRIDGE_HOME", str(tmp_path_factory.mktemp("berg-home")))
     berg = BERG(tmp_path_factory.mktemp("empty"))
-    model = berg.get_encoding_model(
-        GABOR, selection={"region": "V1"}, subject="monkey_a", progress=False
-    )
+    model = berg.get_encoding_model(GABOR, selection={"region": "V1"}, subject="monkey_a", progress=False)
     out, meta = berg.encode(model, new_images_dir(), return_metadata=True, progress=False)
     assert isinstance(out, np.ndarray) and out.ndim == 2 and out.dtype == np.float32
     assert out.shape[1] == meta["rois"]["V1"]["n_neuroids"] > 0

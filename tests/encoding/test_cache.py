@@ -31,9 +31,14 @@ def benchmark(tmp_path):
         images.append(image.transpose(2, 0, 1))
     stimulus_set = StimulusSet.from_paths(paths, object_name=[f"o{i % 4}" for i in range(N_STIMULI)])
     features = GaborV1(image_size=32).extract(np.stack(images), progress=False).values
-    weights = rng.standard_normal((features.shape[1], N_NEUROIDS)) * (rng.random((features.shape[1], 1)) < 0.05)
+    weights = rng.standard_normal((features.shape[1], N_NEUROIDS)) * (
+        rng.random((features.shape[1], 1)) < 0.05
+    )
     mean = features @ weights
-    values = np.repeat(mean, N_REPS, axis=0) + rng.standard_normal((N_STIMULI * N_REPS, N_NEUROIDS)) * 0.1 * mean.std()
+    values = (
+        np.repeat(mean, N_REPS, axis=0)
+        + rng.standard_normal((N_STIMULI * N_REPS, N_NEUROIDS)) * 0.1 * mean.std()
+    )
     assembly = NeuronRecordingAssembly(
         values.astype(np.float32),
         dims=["presentation", "neuroid"],
@@ -50,8 +55,16 @@ def benchmark(tmp_path):
 
 
 def _train(extractor, layer, assembly, **kwargs):
-    return get_or_train(extractor, layer, assembly, roi_coord="region", roi="V1",
-                        mapping_params={"alphas": [1e-2, 1e0, 1e2, 1e4]}, progress=False, **kwargs)
+    return get_or_train(
+        extractor,
+        layer,
+        assembly,
+        roi_coord="region",
+        roi="V1",
+        mapping_params={"alphas": [1e-2, 1e0, 1e2, 1e4]},
+        progress=False,
+        **kwargs,
+    )
 
 
 def _forbid_training(monkeypatch):
@@ -114,7 +127,9 @@ def test_changed_inputs_force_a_refit(benchmark, change, monkeypatch):
     real = cache.train_fit
     monkeypatch.setattr(cache, "train_fit", lambda *a, **k: trained.append(1) or real(*a, **k))
     if extra:
-        second = get_or_train(extractor, layer, assembly, roi_coord="region", roi="V1", progress=False, **extra)
+        second = get_or_train(
+            extractor, layer, assembly, roi_coord="region", roi="V1", progress=False, **extra
+        )
     else:
         second = _train(extractor, layer, assembly)
     assert second.key != first.key
@@ -122,13 +137,23 @@ def test_changed_inputs_force_a_refit(benchmark, change, monkeypatch):
 
 
 def test_catalog_checksums_are_used_as_given(benchmark, monkeypatch):
-    first = _train(GaborV1(image_size=32), "energy", benchmark, assembly_sha1="a" * 40, stimulus_sha1="b" * 40)
+    first = _train(
+        GaborV1(image_size=32), "energy", benchmark, assembly_sha1="a" * 40, stimulus_sha1="b" * 40
+    )
     _forbid_training(monkeypatch)
-    assert _train(GaborV1(image_size=32), "energy", benchmark, assembly_sha1="a" * 40,
-                  stimulus_sha1="b" * 40).key == first.key
+    assert (
+        _train(
+            GaborV1(image_size=32), "energy", benchmark, assembly_sha1="a" * 40, stimulus_sha1="b" * 40
+        ).key
+        == first.key
+    )
     monkeypatch.undo()
-    assert _train(GaborV1(image_size=32), "energy", benchmark, assembly_sha1="c" * 40,
-                  stimulus_sha1="b" * 40).key != first.key
+    assert (
+        _train(
+            GaborV1(image_size=32), "energy", benchmark, assembly_sha1="c" * 40, stimulus_sha1="b" * 40
+        ).key
+        != first.key
+    )
 
 
 def test_a_corrupt_entry_is_trained_again(benchmark):
@@ -207,6 +232,7 @@ def test_fit_keys_are_one_folder_name(tmp_path):
     with pytest.raises(UnsafePathError):
         load_fit("../outside", root=tmp_path / "cache")
 
+
 def test_a_fit_without_defined_accuracy_is_never_saved(benchmark):
     """Constant responses: no held-out correlation exists, so training fails loudly and stores nothing."""
     from brainbridge.errors import BrainbridgeError
@@ -239,7 +265,10 @@ def test_features_are_extracted_once_then_read_from_the_cache(benchmark, monkeyp
     assert first.attrs["features_cached"] is False
     folders = [p for p in features_root().iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert len(folders) == 1 and {p.name for p in folders[0].iterdir()} == {
-        "features.npz", "features.json", "checksums.json"}
+        "features.npz",
+        "features.json",
+        "checksums.json",
+    }
 
     def fail(*args, **kwargs):
         raise AssertionError("cached features should have been read, not extracted")

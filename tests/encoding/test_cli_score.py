@@ -51,8 +51,19 @@ def test_score_table_per_region_with_plots(tmp_path):
     with pytest.warns(DeprecationWarning, match="--json PATH is deprecated"):  # still works for a release
         result = CliRunner().invoke(
             main,
-            ["score", "--features", str(features), "--assembly", str(neural), "--metric", "ridge_per_neuroid",
-             "--plot", str(plot), "--json", str(tmp_path / "rows.json")],
+            [
+                "score",
+                "--features",
+                str(features),
+                "--assembly",
+                str(neural),
+                "--metric",
+                "ridge_per_neuroid",
+                "--plot",
+                str(plot),
+                "--json",
+                str(tmp_path / "rows.json"),
+            ],
         )
     assert result.exit_code == 0, result.output
     header = result.output.splitlines()[0].split()
@@ -73,17 +84,49 @@ def test_score_json_stdout_options_and_aliases(tmp_path):
     base = ["--features", str(features), "--assembly", str(neural)]
     result = runner.invoke(
         main,
-        ["score", *base, "--region", "IT", "--layer", "conv1", "--no-ceiling", "--n-splits", "3",
-         "--stratification-coord", "none", "--metric", "ridge_per_neuroid", "--json"],
+        [
+            "score",
+            *base,
+            "--region",
+            "IT",
+            "--layer",
+            "conv1",
+            "--no-ceiling",
+            "--n-splits",
+            "3",
+            "--stratification-coord",
+            "none",
+            "--metric",
+            "ridge_per_neuroid",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.output)
-    assert row["region"] == "IT" and row["ceiling"] is None and row["ceiled"] is None and row["metric"] == "ridge_per_neuroid"
+    assert (
+        row["region"] == "IT"
+        and row["ceiling"] is None
+        and row["ceiled"] is None
+        and row["metric"] == "ridge_per_neuroid"
+    )
     # the default metric is Brain-Score's PLS-25, which needs 25 features: a clear one-line error
     pls = runner.invoke(main, ["score", *base, "--layer", "conv1"])
     assert pls.exit_code == 1 and "n_components <= 10" in pls.output
-    legacy = runner.invoke(main, ["encoding", "score", *base, "--region", "V1", "--ceiling-formula", "legacy",
-                                  "--metric", "ridge_per_neuroid", "--json"])
+    legacy = runner.invoke(
+        main,
+        [
+            "encoding",
+            "score",
+            *base,
+            "--region",
+            "V1",
+            "--ceiling-formula",
+            "legacy",
+            "--metric",
+            "ridge_per_neuroid",
+            "--json",
+        ],
+    )
     assert legacy.exit_code == 0, legacy.output
     (row,) = json.loads(legacy.output)
     assert row["ceiled"] == pytest.approx((row["raw"] / row["ceiling"]) ** 2)
@@ -104,10 +147,26 @@ def test_score_errors(tmp_path):
     weights = runner.invoke(main, ["score", "--model", "alexnet", "--assembly", str(neural)])
     assert weights.exit_code == 1 and "alexnet-owt-7be5be79.pth" in weights.output
     assert "Traceback" not in weights.output and len(weights.output.strip().splitlines()) == 1
-    bad_bin = runner.invoke(main, ["score", "--features", str(features), "--assembly", str(neural), "--time-bin", "x"])
+    bad_bin = runner.invoke(
+        main, ["score", "--features", str(features), "--assembly", str(neural), "--time-bin", "x"]
+    )
     assert bad_bin.exit_code == 2 and "--time-bin" in bad_bin.output
-    plot_rdm = runner.invoke(main, ["score", "--features", str(features), "--assembly", str(neural), "--metric", "rdm",
-                                    "--region", "V1", "--plot", str(tmp_path / "x.png")])
+    plot_rdm = runner.invoke(
+        main,
+        [
+            "score",
+            "--features",
+            str(features),
+            "--assembly",
+            str(neural),
+            "--metric",
+            "rdm",
+            "--region",
+            "V1",
+            "--plot",
+            str(tmp_path / "x.png"),
+        ],
+    )
     assert plot_rdm.exit_code == 2 and "regression metric" in plot_rdm.output
 
 
@@ -116,8 +175,18 @@ def test_example_benchmark_right_family_near_one_wrong_family_lower():
     """The bundled example: V1 comes from Gabor energy features, IT from shape identity."""
     result = CliRunner().invoke(
         main,
-        ["score", "--model", "gabor_v1", "--assembly", "brainbridge.example.neural", "--metric", "ridge_per_neuroid",
-         "--json", "-", "--no-progress"],
+        [
+            "score",
+            "--model",
+            "gabor_v1",
+            "--assembly",
+            "brainbridge.example.neural",
+            "--metric",
+            "ridge_per_neuroid",
+            "--json",
+            "-",
+            "--no-progress",
+        ],
     )
     assert result.exit_code == 0, result.output
     rows = {row["region"]: row for row in json.loads(result.output)}
@@ -141,13 +210,18 @@ def _small_files(tmp_path, n_stimuli=10, n_reps=4, seed=1):
     ids = np.array([f"s{i:03d}" for i in range(n_stimuli)])
     stim = np.tile(np.arange(n_stimuli), n_reps)
     target = NeuronRecordingAssembly(
-        rng.normal(size=(len(stim), 4)), dims=["presentation", "neuroid"],
-        coords={"stimulus_id": ("presentation", ids[stim]),
-                "repetition": ("presentation", np.repeat(np.arange(n_reps), n_stimuli)),
-                "neuroid_id": ("neuroid", [f"n{i}" for i in range(4)]), "region": ("neuroid", ["V1"] * 4)},
+        rng.normal(size=(len(stim), 4)),
+        dims=["presentation", "neuroid"],
+        coords={
+            "stimulus_id": ("presentation", ids[stim]),
+            "repetition": ("presentation", np.repeat(np.arange(n_reps), n_stimuli)),
+            "neuroid_id": ("neuroid", [f"n{i}" for i in range(4)]),
+            "region": ("neuroid", ["V1"] * 4),
+        },
     )
     model = ModelFeaturesAssembly(
-        rng.normal(size=(n_stimuli, 6)), dims=["presentation", "neuroid"],
+        rng.normal(size=(n_stimuli, 6)),
+        dims=["presentation", "neuroid"],
         coords={"stimulus_id": ("presentation", ids), "neuroid_id": ("neuroid", [f"f{i}" for i in range(6)])},
     )
     write_netcdf(target, tmp_path / "small.nc")
@@ -158,20 +232,44 @@ def _small_files(tmp_path, n_stimuli=10, n_reps=4, seed=1):
 def test_degenerate_data_exits_non_zero_with_one_line_never_nan_rows(tmp_path):
     features, neural = _small_files(tmp_path)
     result = CliRunner().invoke(
-        main, ["score", "--features", str(features), "--assembly", str(neural), "--metric", "ridge_per_neuroid",
-               "--stratification-coord", "none"],
+        main,
+        [
+            "score",
+            "--features",
+            str(features),
+            "--assembly",
+            str(neural),
+            "--metric",
+            "ridge_per_neuroid",
+            "--stratification-coord",
+            "none",
+        ],
     )
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "at least 3 held-out stimuli per split" in lines[0] and "at least 30" in lines[0]
+    assert (
+        len(lines) == 1 and "at least 3 held-out stimuli per split" in lines[0] and "at least 30" in lines[0]
+    )
     assert "Traceback" not in result.output and ".py" not in result.output
 
 
 def test_score_table_reports_both_errors_and_the_real_time(tmp_path):
     features, neural = _files(tmp_path)
     result = CliRunner().invoke(
-        main, ["score", "--features", str(features), "--assembly", str(neural), "--metric", "ridge_per_neuroid",
-               "--region", "IT", "--json", str(tmp_path / "rows.json")],
+        main,
+        [
+            "score",
+            "--features",
+            str(features),
+            "--assembly",
+            str(neural),
+            "--metric",
+            "ridge_per_neuroid",
+            "--region",
+            "IT",
+            "--json",
+            str(tmp_path / "rows.json"),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "± raw sem" in result.output and "± ceiled" in result.output and "time:" in result.output

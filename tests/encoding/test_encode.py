@@ -95,7 +95,9 @@ def test_argument_errors_list_valid_values(home, v1_model):
         get_encoding_model("fmri-nsd-fwrf")
     with pytest.raises(InvalidSelectionError, match=r"Valid keys are: \['region'\]"):
         get_encoding_model(GABOR, selection={"roi": "V1"})
-    with pytest.raises(InvalidSelectionError, match=r"Invalid region: 'V4'. Valid values are: \['V1', 'IT'\]"):
+    with pytest.raises(
+        InvalidSelectionError, match=r"Invalid region: 'V4'. Valid values are: \['V1', 'IT'\]"
+    ):
         get_encoding_model(GABOR, selection={"region": "V4"})
     with pytest.raises(InvalidSubjectError, match=r"\['monkey_a', 'monkey_b'\]"):
         get_encoding_model(GABOR, subject="monkey_z")
@@ -117,8 +119,22 @@ def test_cli_list_describe_encode(home, v1_model, tmp_path):
     missing = runner.invoke(main, ["encoding", "describe", "nope"])
     assert missing.exit_code != 0 and "Unknown model id" in missing.output
     out = tmp_path / "responses.nc"
-    result = runner.invoke(main, ["encoding", "encode", GABOR, str(new_images_dir()), "--out", str(out),
-                                  "--region", "V1", "--subject", "monkey_a", "--no-progress"])
+    result = runner.invoke(
+        main,
+        [
+            "encoding",
+            "encode",
+            GABOR,
+            str(new_images_dir()),
+            "--out",
+            str(out),
+            "--region",
+            "V1",
+            "--subject",
+            "monkey_a",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "20 neuroids" in result.output
     written = NeuronRecordingAssembly.from_files(out)
@@ -127,9 +143,24 @@ def test_cli_list_describe_encode(home, v1_model, tmp_path):
 
 def test_cli_train_on_a_catalogued_assembly(home, v1_model):
     runner = CliRunner()
-    result = runner.invoke(main, ["encoding", "train", "--assembly", "brainbridge.example.neural",
-                                  "--extractor", "gabor_v1", "--layer", "energy", "--subject-coord", "animal",
-                                  "--model", "gabor_energy", "--overwrite"])
+    result = runner.invoke(
+        main,
+        [
+            "encoding",
+            "train",
+            "--assembly",
+            "brainbridge.example.neural",
+            "--extractor",
+            "gabor_v1",
+            "--layer",
+            "energy",
+            "--subject-coord",
+            "animal",
+            "--model",
+            "gabor_energy",
+            "--overwrite",
+        ],
+    )
     assert result.exit_code == 0, result.output
     model_id = "ephys-brainbridge.example.neural-gabor_energy"
     assert model_id in result.output and "V1" in result.output and "IT" in result.output
@@ -139,5 +170,7 @@ def test_cli_train_on_a_catalogued_assembly(home, v1_model):
     assert model.card.layers == {"V1": "energy", "IT": "energy"}
     # same extractor, layer, data, ROI and mapping as the built-in Gabor model: the same cached fit
     assert model.fits["V1"].key == v1_model.fits["V1"].key
-    bad = runner.invoke(main, ["encoding", "train", "--assembly", "brainbridge.example.neural", "--layer", "nope"])
+    bad = runner.invoke(
+        main, ["encoding", "train", "--assembly", "brainbridge.example.neural", "--layer", "nope"]
+    )
     assert bad.exit_code != 0 and "Valid values are" in bad.output

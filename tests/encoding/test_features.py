@@ -105,9 +105,18 @@ def test_torch_hooks_on_dotted_paths_stop_early_and_run_in_eval(images):
     again = extractor.extract(images, layers=["0.1", "2.0"], batch_size=6, progress=False)
     np.testing.assert_allclose(again.values, features.values, rtol=1e-6, atol=1e-6)
     # the same numbers as calling the module by hand on the same preprocessing
-    x = torch.from_numpy(Preprocessing(size=16).normalize(np.stack([np.asarray(
-        Image.fromarray(i.transpose(1, 2, 0)).resize((16, 16), Image.Resampling.BILINEAR)).transpose(2, 0, 1)
-        for i in images])))
+    x = torch.from_numpy(
+        Preprocessing(size=16).normalize(
+            np.stack(
+                [
+                    np.asarray(
+                        Image.fromarray(i.transpose(1, 2, 0)).resize((16, 16), Image.Resampling.BILINEAR)
+                    ).transpose(2, 0, 1)
+                    for i in images
+                ]
+            )
+        )
+    )
     with torch.no_grad():
         manual = extractor.module[2][0](extractor.module[0](x)).numpy().reshape(6, -1)
     np.testing.assert_allclose(features.sel(layer="2.0").values, manual, rtol=1e-5, atol=1e-5)
@@ -117,8 +126,12 @@ def test_torch_preprocessing_is_part_of_the_identity():
     module = _small_module()
     a = TorchFeatureExtractor(module, ["0.1"], preprocessing=Preprocessing(size=16), device="cpu")
     b = TorchFeatureExtractor(module, ["0.1"], preprocessing=Preprocessing(size=32), device="cpu")
-    c = TorchFeatureExtractor(module, ["0.1"], preprocessing=Preprocessing(size=16, resize="center_crop"), device="cpu")
-    d = TorchFeatureExtractor(module, ["0.1"], preprocessing=Preprocessing(size=16), spatial_pool=2, device="cpu")
+    c = TorchFeatureExtractor(
+        module, ["0.1"], preprocessing=Preprocessing(size=16, resize="center_crop"), device="cpu"
+    )
+    d = TorchFeatureExtractor(
+        module, ["0.1"], preprocessing=Preprocessing(size=16), spatial_pool=2, device="cpu"
+    )
     assert len({a.fingerprint(), b.fingerprint(), c.fingerprint(), d.fingerprint()}) == 4
     other_weights = _small_module()
     with torch.no_grad():
@@ -162,7 +175,9 @@ def test_efficientnet_lite0_loads_offline_weights(images):
     state = extractor.module.state_dict()
     assert sum(v.numel() for k, v in state.items() if not k.endswith("num_batches_tracked")) > 4_500_000
     # pretrained: the stem's batch-norm statistics are not the untrained defaults
-    assert not torch.allclose(extractor.module._bn0.running_var, torch.ones_like(extractor.module._bn0.running_var))
+    assert not torch.allclose(
+        extractor.module._bn0.running_var, torch.ones_like(extractor.module._bn0.running_var)
+    )
     features = extractor.extract(images[:2], layers=["_blocks.0", "_blocks.15"], progress=False)
     assert features.sel(layer="_blocks.0").sizes["neuroid"] == 16 * 4 * 4
     assert features.sel(layer="_blocks.15").sizes["neuroid"] == 320 * 4 * 4

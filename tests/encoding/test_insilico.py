@@ -81,7 +81,8 @@ def test_loading_is_lazy_and_carries_the_metadata(model, images, tmp_path):
     assert metadata["rois"]["V1"]["splits"]["n_splits"] == 10
     assert metadata["model_id"] == GABOR
     assert float(assembly.isel(presentation=3).mean()) == pytest.approx(
-        float(encode(model, images[3:4], progress=False).mean()), rel=1e-5)
+        float(encode(model, images[3:4], progress=False).mean()), rel=1e-5
+    )
 
 
 def test_a_file_for_other_stimuli_is_not_silently_reused(model, images, tmp_path):
@@ -103,9 +104,15 @@ def test_ned_style_loading_of_a_catalogued_stimulus_set(model, monkeypatch):
     # the second call opens the cached file without computing anything
     monkeypatch.setattr(insilico, "_create", lambda *a, **k: pytest.fail("regenerated"))
     monkeypatch.setattr("brainbridge.encoding.models.iter_encode", lambda *a, **k: pytest.fail("re-encoded"))
-    again = load_insilico_neural_responses(GABOR, "brainbridge.example.stimuli", selection={"region": "V1"},
-                                           return_metadata=False, progress=False)
+    again = load_insilico_neural_responses(
+        GABOR,
+        "brainbridge.example.stimuli",
+        selection={"region": "V1"},
+        return_metadata=False,
+        progress=False,
+    )
     np.testing.assert_array_equal(again.values, assembly.values)
     with pytest.raises(InsilicoIncompleteError, match="generate=True"):
-        load_insilico_neural_responses(GABOR, "brainbridge.example.stimuli", selection={"region": "IT"},
-                                       generate=False, progress=False)
+        load_insilico_neural_responses(
+            GABOR, "brainbridge.example.stimuli", selection={"region": "IT"}, generate=False, progress=False
+        )

@@ -66,7 +66,7 @@ def job(home, tmp_path_factory, _runs):
 def test_the_main_job_runs_the_encoding_steps_after_the_core_steps():
     steps = default_steps()
     names = [name for name, _ in steps]
-    assert [step for _name, step in steps[len(CORE_STEPS):]] == [step for _name, step in ENCODING_STEPS]
+    assert [step for _name, step in steps[len(CORE_STEPS) :]] == [step for _name, step in ENCODING_STEPS]
     assert names.index("score_families") > names.index("load")
 
 
@@ -74,12 +74,19 @@ def test_score_table_has_a_row_per_family_and_region(job):
     context, lines = job
     table = context["encoding_scores"]
     assert list(zip(table["family"], table["region"])) == [
-        ("gabor_v1", "V1"), ("gabor_v1", "IT"), ("random_cnn", "V1"), ("random_cnn", "IT")
+        ("gabor_v1", "V1"),
+        ("gabor_v1", "IT"),
+        ("random_cnn", "V1"),
+        ("random_cnn", "IT"),
     ]
     # each family reads its model card's layer for the region
     assert list(table["layer"]) == ["energy", "energy", "relu2", "relu4"]
     assert set(table["model_id"]) == {encoding_job.MODEL_PREFIX + f for f in CHEAP}
-    assert (table["fit"] == "trained").all() and (table["time_s"] > 0).all() and (table["train_time_s"] > 0).all()
+    assert (
+        (table["fit"] == "trained").all()
+        and (table["time_s"] > 0).all()
+        and (table["train_time_s"] > 0).all()
+    )
     assert table["fit_key"].str.fullmatch("[0-9a-f]{64}").all() and table["fit_key"].is_unique
     assert np.allclose(table["ceiled_score"], table["raw_r"] ** 2 / table["ceiling"])
     saved = pd.read_csv(context["encoding_scores_csv"])
@@ -103,7 +110,9 @@ def test_the_job_records_its_scores_in_the_scores_store(job):
     mine = stored[stored["id"].isin(context["encoding_scores_recorded"])].set_index(["model", "region"])
     assert len(mine) == len(table) == 4
     sha1 = str(lookup_assembly("brainbridge.example.neural")["sha1"]).lower()
-    assert set(mine["assembly"]) == {"brainbridge.example.neural"} and set(mine["assembly_checksum"]) == {f"sha1:{sha1}"}
+    assert set(mine["assembly"]) == {"brainbridge.example.neural"} and set(mine["assembly_checksum"]) == {
+        f"sha1:{sha1}"
+    }
     assert set(mine["source"]) == {"example job"} and set(mine["metric"]) == {"ridge_per_neuroid"}
     for row in table.itertuples():
         recorded = mine.loc[(row.model_id, row.region)]
@@ -178,7 +187,9 @@ def test_a_second_run_reads_every_fit_from_the_cache(job):
     # the same fits get_encoding_model uses: one cache, one key per (model, region)
     from brainbridge.encoding.models import get_encoding_model
 
-    model = get_encoding_model("ephys-brainbridge_example-random_cnn", selection={"region": "IT"}, progress=False)
+    model = get_encoding_model(
+        "ephys-brainbridge_example-random_cnn", selection={"region": "IT"}, progress=False
+    )
     assert model.fits["IT"].key == table.set_index(["family", "region"]).loc[("random_cnn", "IT"), "fit_key"]
     pd.testing.assert_frame_equal(
         table.drop(columns=["time_s", "fit"]), context["encoding_scores"].drop(columns=["time_s", "fit"])
@@ -201,8 +212,14 @@ def test_cli_example_run_prints_the_encoding_story(job, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "best for V1: Gabor V1 (energy)" in result.output
     assert "in silico vs noiseless ground truth" in result.output
-    for name in ("encoding_scores.csv", "insilico_new_images.nc", "insilico_vs_truth.csv", "family_scores.png",
-                 "neuroid_r_vs_ceiling.png", "insilico_vs_truth.png"):
+    for name in (
+        "encoding_scores.csv",
+        "insilico_new_images.nc",
+        "insilico_vs_truth.csv",
+        "family_scores.png",
+        "neuroid_r_vs_ceiling.png",
+        "insilico_vs_truth.png",
+    ):
         assert (tmp_path / "out" / name).is_file(), name
 
 
@@ -245,12 +262,14 @@ def test_batch_size_option_is_validated(monkeypatch):
 
 
 def test_best_per_region_uses_ceiled_score_then_raw_r():
-    table = pd.DataFrame({
-        "family": ["a", "b", "a", "b", "a", "b"],
-        "region": ["V1", "V1", "IT", "IT", "MT", "MT"],
-        "raw_r": [0.9, 0.5, 0.3, 0.6, 0.2, 0.4],
-        "ceiled_score": [0.9, 0.3, 0.1, 0.4, np.nan, np.nan],
-    })
+    table = pd.DataFrame(
+        {
+            "family": ["a", "b", "a", "b", "a", "b"],
+            "region": ["V1", "V1", "IT", "IT", "MT", "MT"],
+            "raw_r": [0.9, 0.5, 0.3, 0.6, 0.2, 0.4],
+            "ceiled_score": [0.9, 0.3, 0.1, 0.4, np.nan, np.nan],
+        }
+    )
     assert encoding_job.best_per_region(table) == {"V1": "a", "IT": "b", "MT": "b"}
 
 
@@ -261,10 +280,13 @@ def test_compare_with_truth_matches_on_ids_and_checks_coverage():
 
     def predicted(neuroid_ids):
         return NeuronRecordingAssembly(
-            np.asarray(shuffled.values) * 2 + 1, dims=["presentation", "neuroid"],
-            coords={"stimulus_id": ("presentation", shuffled["stimulus_id"].values),
-                    "neuroid_id": ("neuroid", neuroid_ids),
-                    "region": ("neuroid", shuffled["region"].values)},
+            np.asarray(shuffled.values) * 2 + 1,
+            dims=["presentation", "neuroid"],
+            coords={
+                "stimulus_id": ("presentation", shuffled["stimulus_id"].values),
+                "neuroid_id": ("neuroid", neuroid_ids),
+                "region": ("neuroid", shuffled["region"].values),
+            },
         )
 
     per_neuroid, per_region = encoding_job.compare_with_truth(predicted(shuffled["neuroid_id"].values), truth)

@@ -85,7 +85,9 @@ def test_ridge_target_chunks_do_not_change_the_result():
 def test_ridge_ties_go_to_the_larger_alpha_and_no_intercept():
     rng = np.random.default_rng(4)
     X = rng.normal(size=(50, 5))
-    Y = np.column_stack([np.zeros(50), X @ rng.normal(size=5)])  # a constant target scores the same everywhere
+    Y = np.column_stack(
+        [np.zeros(50), X @ rng.normal(size=5)]
+    )  # a constant target scores the same everywhere
     model = RidgeCVPerTarget(alphas=ALPHAS, dtype="float64").fit(X, Y)
     assert model.alpha_[0] == ALPHAS.max()
     assert model.alpha_[1] == ALPHAS.min()  # noiseless: the least penalty wins
@@ -137,7 +139,9 @@ def test_pls_equals_sklearn_plsregression():
         PLS().fit(X[:, :10], Y)  # Brain-Score's failure mode (#335), with a clear message
 
 
-@pytest.mark.parametrize("factory", [lambda: RidgeCVPerTarget(alphas=ALPHAS, cv=4), lambda: PLS(n_components=8)])
+@pytest.mark.parametrize(
+    "factory", [lambda: RidgeCVPerTarget(alphas=ALPHAS, cv=4), lambda: PLS(n_components=8)]
+)
 def test_array_storage_round_trip_without_pickles(tmp_path, factory):
     X, Y = _problem(70, 20, seed=8)
     fitted = factory().fit(X, Y)

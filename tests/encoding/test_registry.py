@@ -37,11 +37,18 @@ BUILTIN = {
 
 def _card(**changes) -> ModelCard:
     data = {
-        "modality": "ephys", "train_dataset": "toy", "model": "gabor_small", "species": "macaque", "stimuli": "images",
-        "description": "test card", "extractor": "gabor_v1", "layers": {"V1": "energy", "V4": "linear"},
+        "modality": "ephys",
+        "train_dataset": "toy",
+        "model": "gabor_small",
+        "species": "macaque",
+        "stimuli": "images",
+        "description": "test card",
+        "extractor": "gabor_v1",
+        "layers": {"V1": "energy", "V4": "linear"},
         "assembly": "toy.assembly",
         "roi_key": SelectionKey("region", "region", ("V1", "V4")),
-        "subjects": ("m1", "m2"), "subject_coord": "animal",
+        "subjects": ("m1", "m2"),
+        "subject_coord": "animal",
     }
     data.update(changes)
     return ModelCard(**data)
@@ -76,7 +83,10 @@ def test_card_round_trips_through_json_and_rejects_unknown_fields():
     ("changes", "message"),
     [
         ({"modality": "smell"}, r"Invalid modality: 'smell'. Valid values are: \['ephys'"),
-        ({"mapping": "lasso"}, r"Invalid mapping: 'lasso'. Valid values are: \['ridge_per_neuroid', 'pls', 'linearising'\]"),
+        (
+            {"mapping": "lasso"},
+            r"Invalid mapping: 'lasso'. Valid values are: \['ridge_per_neuroid', 'pls', 'linearising'\]",
+        ),
         ({"layers": {"V1": "energy"}}, r"one layer per ROI.*missing \['V4'\]"),
         ({"model": "Gabor V1"}, "lowercase"),
         ({"subject_coord": None}, "without 'subject_coord'"),
@@ -94,9 +104,13 @@ def test_selection_and_subject_errors_list_valid_values():
     assert card.resolve_selection(None) == ["V1", "V4"]
     assert card.resolve_selection({"region": "V4"}) == ["V4"]
     assert card.resolve_selection({"region": ["V4", "V1", "V4"]}) == ["V4", "V1"]
-    with pytest.raises(InvalidSelectionError, match=r"Invalid selection key: 'roi'. Valid keys are: \['region'\]"):
+    with pytest.raises(
+        InvalidSelectionError, match=r"Invalid selection key: 'roi'. Valid keys are: \['region'\]"
+    ):
         card.resolve_selection({"roi": "V1"})
-    with pytest.raises(InvalidSelectionError, match=r"Invalid region: 'V7'. Valid values are: \['V1', 'V4'\]"):
+    with pytest.raises(
+        InvalidSelectionError, match=r"Invalid region: 'V7'. Valid values are: \['V1', 'V4'\]"
+    ):
         card.resolve_selection({"region": "V7"})
     with pytest.raises(InvalidSelectionError, match="must be a dict"):
         card.resolve_selection("V1")

@@ -60,7 +60,10 @@ def test_a_per_region_score_shows_one_row_per_region(scored):
     assert set(regions) == {"V1", "IT"}
     it = scored.regions["IT"]
     assert regions["IT"][1:] == [
-        f"{float(it):.4f}", f"{it.ceiled_error:.4f}", f"{float(it.unceiled):.4f}", f"{it.raw_error:.4f}",
+        f"{float(it):.4f}",
+        f"{it.ceiled_error:.4f}",
+        f"{float(it.unceiled):.4f}",
+        f"{it.raw_error:.4f}",
         f"{float(it.ceiling):.4f}",
     ]
 

@@ -37,8 +37,12 @@ def _data(seed=0, n_stimuli=60, n_reps=4):
         },
     )
     source = NeuronRecordingAssembly(
-        features, dims=["presentation", "neuroid"],
-        coords={"stimulus_id": ("presentation", ids), "neuroid_id": ("neuroid", [f"f{i}" for i in range(30)])},
+        features,
+        dims=["presentation", "neuroid"],
+        coords={
+            "stimulus_id": ("presentation", ids),
+            "neuroid_id": ("neuroid", [f"f{i}" for i in range(30)]),
+        },
     )
     return source, target
 
@@ -63,7 +67,9 @@ def test_a_per_region_score_is_recorded_per_region_with_per_neuroid_values():
     assert it["raw"] == pytest.approx(float(result.regions["IT"].unceiled))
     assert it["ceiling"] == pytest.approx(float(result.regions["IT"].ceiling))
     assert it["ceiled_error"] == pytest.approx(result.regions["IT"].ceiled_error)
-    assert it["metric"] == "ridge_per_neuroid" and it["assembly_checksum"] == "sha1:abc" and it["n_splits"] == 3
+    assert (
+        it["metric"] == "ridge_per_neuroid" and it["assembly_checksum"] == "sha1:abc" and it["n_splits"] == 3
+    )
     detail = ScoresStore().get(int(it["id"]))
     neuroids = detail["neuroids"]
     assert neuroids["neuroid_id"].tolist() == ["n3", "n4", "n5"]
@@ -100,8 +106,16 @@ def _write_many(args):
     path, worker = args
     store = ScoresStore(path)
     for i in range(15):
-        store.record([_row(model=f"w{worker}", region=f"r{i}", raw=i,
-                           neuroids={"neuroid_id": ["a", "b"], "r": [0.1, 0.2], "ceiling": [0.5, 0.6]})])
+        store.record(
+            [
+                _row(
+                    model=f"w{worker}",
+                    region=f"r{i}",
+                    raw=i,
+                    neuroids={"neuroid_id": ["a", "b"], "r": [0.1, 0.2], "ceiling": [0.5, 0.6]},
+                )
+            ]
+        )
     return worker
 
 
@@ -136,11 +150,17 @@ def test_a_store_from_a_newer_brainbridge_is_refused(tmp_path):
 def test_score_many_returns_a_table_and_records_it():
     source, target = _data()
     sources = {"feat": source, "noise": source.copy(data=np.random.default_rng(3).normal(size=source.shape))}
-    table = score_many(sources, {"bench": target}, "pls", n_splits=3, stratification_coord=None, progress=False)
+    table = score_many(
+        sources, {"bench": target}, "pls", n_splits=3, stratification_coord=None, progress=False
+    )
     assert isinstance(table, pd.DataFrame)
     # one row per model x benchmark (benchmark = assembly x region x metric)
-    assert list(zip(table["model"], table["region"])) == [("feat", "V1"), ("feat", "IT"), ("noise", "V1"),
-                                                           ("noise", "IT")]
+    assert list(zip(table["model"], table["region"])) == [
+        ("feat", "V1"),
+        ("feat", "IT"),
+        ("noise", "V1"),
+        ("noise", "IT"),
+    ]
     first = table.iloc[0]
     assert first["score"] == float(first["result"]) and first["ceiled"] == first["score"]
     assert first["error"] == first["result"].ceiled_error and first["raw"] == float(first["result"].unceiled)
@@ -156,8 +176,16 @@ def test_score_many_returns_a_table_and_records_it():
 def test_score_many_old_dict_is_deprecated_and_record_can_be_off():
     source, target = _data()
     with pytest.warns(DeprecationWarning, match="returns a table"):
-        old = score_many({"feat": source}, {"bench": target}, "pls", n_splits=3, stratification_coord=None,
-                         progress=False, as_dict=True, record=False)
+        old = score_many(
+            {"feat": source},
+            {"bench": target},
+            "pls",
+            n_splits=3,
+            stratification_coord=None,
+            progress=False,
+            as_dict=True,
+            record=False,
+        )
     assert list(old) == [("feat", "bench")] and old["feat", "bench"].regions
     assert len(ScoresStore()) == 0
 
@@ -168,10 +196,22 @@ def test_brainbridge_score_records_the_rows_it_prints(tmp_path):
     write_netcdf(target, tmp_path / "neural.nc")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = CliRunner().invoke(main, [
-            "score", "--features", str(tmp_path / "features.nc"), "--assembly", str(tmp_path / "neural.nc"),
-            "--metric", "pls", "--n-splits", "3", "--stratification-coord", "none",
-        ])
+        result = CliRunner().invoke(
+            main,
+            [
+                "score",
+                "--features",
+                str(tmp_path / "features.nc"),
+                "--assembly",
+                str(tmp_path / "neural.nc"),
+                "--metric",
+                "pls",
+                "--n-splits",
+                "3",
+                "--stratification-coord",
+                "none",
+            ],
+        )
     assert result.exit_code == 0, result.output
     assert "recorded in the scores store" in result.output
     table = ScoresStore().table()
@@ -179,18 +219,40 @@ def test_brainbridge_score_records_the_rows_it_prints(tmp_path):
     assert set(table["model"]) == {"features.nc"} and set(table["assembly"]) == {"neural.nc"}
     assert set(table["assembly_checksum"]) == {f"sha1:{sha1_hash(tmp_path / 'neural.nc')}"}
     assert set(table["source"]) == {"brainbridge score"}
-    again = CliRunner().invoke(main, [
-        "score", "--features", str(tmp_path / "features.nc"), "--assembly", str(tmp_path / "neural.nc"),
-        "--metric", "pls", "--n-splits", "3", "--stratification-coord", "none", "--no-record", "--json",
-    ])
+    again = CliRunner().invoke(
+        main,
+        [
+            "score",
+            "--features",
+            str(tmp_path / "features.nc"),
+            "--assembly",
+            str(tmp_path / "neural.nc"),
+            "--metric",
+            "pls",
+            "--n-splits",
+            "3",
+            "--stratification-coord",
+            "none",
+            "--no-record",
+            "--json",
+        ],
+    )
     assert again.exit_code == 0, again.output
     assert len(ScoresStore()) == 2
 
 
 def test_score_rows_of_an_unceiled_score():
     source, target = _data()
-    result = score(source, target, "pls", n_splits=3, stratification_coord=None, ceiling=False, region="IT",
-                   progress=False)
+    result = score(
+        source,
+        target,
+        "pls",
+        n_splits=3,
+        stratification_coord=None,
+        ceiling=False,
+        region="IT",
+        progress=False,
+    )
     (row,) = score_rows(result, model="m", assembly="a", region="IT")
     assert row["ceiled"] is None and row["ceiling"] is None and row["raw"] == float(result)
     assert row["neuroids"]["neuroid_id"] == ["n3", "n4", "n5"] and "ceiling" not in row["neuroids"]

@@ -90,7 +90,9 @@ def test_pls_predictivity_reproduces_brainscore_procedure(data):
     splitter = StratifiedShuffleSplit(n_splits=10, train_size=0.9, random_state=1)
     expected = []
     for train, test in splitter.split(np.zeros(len(mean)), objects.values):
-        prediction = PLSRegression(10, scale=False).fit(X.values[train], mean.values[train]).predict(X.values[test])
+        prediction = (
+            PLSRegression(10, scale=False).fit(X.values[train], mean.values[train]).predict(X.values[test])
+        )
         expected.append([pearsonr(prediction[:, j], mean.values[test, j])[0] for j in range(N_NEUROIDS)])
     expected = np.asarray(expected)
     raw = ours.raw  # split x neuroid
@@ -115,9 +117,14 @@ def test_ceiling_reproduces_internal_consistency(data):
     frame["repetition"] = target["repetition"].values
     repetitions = np.unique(frame["repetition"])
     expected = []
-    for first, second in ShuffleSplit(n_splits=10, train_size=0.5, random_state=1).split(np.zeros(len(repetitions))):
+    for first, second in ShuffleSplit(n_splits=10, train_size=0.5, random_state=1).split(
+        np.zeros(len(repetitions))
+    ):
         halves = [
-            frame[frame["repetition"].isin(repetitions[h])].groupby("stimulus_id").mean().drop(columns="repetition")
+            frame[frame["repetition"].isin(repetitions[h])]
+            .groupby("stimulus_id")
+            .mean()
+            .drop(columns="repetition")
             for h in (first, second)
         ]
         r = np.array([pearsonr(halves[0][j], halves[1][j])[0] for j in range(N_NEUROIDS)])
@@ -136,7 +143,9 @@ def test_ceiled_score_formulas_and_ground_truth(data):
     raw_r, c = float(ceiled.unceiled), float(ceiled.ceiling)
     assert float(ceiled) == pytest.approx(raw_r**2 / c)
     assert ceiled.error == ceiled.unceiled.error  # copied unscaled, as Brain-Score
-    legacy = score(model, target, "ridge_per_neuroid", ceiling_formula="legacy", ceiling=ceiled.ceiling, region=None)
+    legacy = score(
+        model, target, "ridge_per_neuroid", ceiling_formula="legacy", ceiling=ceiled.ceiling, region=None
+    )
     assert float(legacy) == pytest.approx((raw_r / c) ** 2)
     assert ceiled.attrs["ceiling_formula"] == "r2"
     # the features are the true model: r^2 / ceiling ~ 1 (the ceiling is the reliability)
@@ -148,7 +157,9 @@ def test_ceiled_score_formulas_and_ground_truth(data):
     for wrong in (shuffled, random_features):
         assert float(score(wrong, target, "ridge_per_neuroid", ceiling=ceiled.ceiling, region=None)) < 0.1
     # a given number works as a ceiling; ceiling=False returns the raw score
-    assert float(score(model, target, "ridge_per_neuroid", ceiling=0.5, region=None)) == pytest.approx(raw_r**2 / 0.5)
+    assert float(score(model, target, "ridge_per_neuroid", ceiling=0.5, region=None)) == pytest.approx(
+        raw_r**2 / 0.5
+    )
     assert score(model, target, "ridge_per_neuroid", ceiling=False, region=None).ceiling is None
 
 
@@ -177,7 +188,8 @@ def test_missing_stratification_coord(data):
     from brainbridge.assemblies import walk_coords
 
     plain = NeuronRecordingAssembly(
-        target.values, dims=target.dims,
+        target.values,
+        dims=target.dims,
         coords={name: (dims, values) for name, dims, values in walk_coords(target) if name != "object_name"},
     )
     with pytest.warns(UserWarning, match="object_name"):
@@ -190,7 +202,9 @@ def test_missing_stratification_coord(data):
 def test_time_bins_layers_regions_and_errors():
     model, target = _dataset(seed=2, time_bins=True)
     first_bin = score(model, target, "ridge_per_neuroid", time_bin=0, ceiling=False, region=None)
-    averaged = score(model, target, "ridge_per_neuroid", ceiling=False, region=None)  # average over bins: the noisy bin hurts
+    averaged = score(
+        model, target, "ridge_per_neuroid", ceiling=False, region=None
+    )  # average over bins: the noisy bin hurts
     assert float(first_bin) > float(averaged)
     by_window = score(model, target, "ridge_per_neuroid", time_bin=(70, 170), ceiling=False, region=None)
     assert float(by_window) == pytest.approx(float(first_bin))
@@ -243,7 +257,9 @@ def test_extractor_source_is_applied_to_the_stimulus_set(data):
     extractor = _FakeExtractor(model)
     via_extractor = score(extractor, target, "ridge_per_neuroid", layer="a", ceiling=False, region=None)
     assert extractor.calls[0][1] == ["a"] and extractor.calls[0][0] is stimulus_set
-    assert float(via_extractor) == pytest.approx(float(score(model, target, "ridge_per_neuroid", ceiling=False, region=None)))
+    assert float(via_extractor) == pytest.approx(
+        float(score(model, target, "ridge_per_neuroid", ceiling=False, region=None))
+    )
     del target.attrs["stimulus_set"]
     with pytest.raises(ScoringError, match="stimulus_set"):
         score(extractor, target, "ridge_per_neuroid", region=None)
@@ -308,7 +324,9 @@ def test_cka_metric_sanity():
         assert cka(a, a + 7.0, unbiased=unbiased) == pytest.approx(1.0)  # centring removes offsets
     b = rng.normal(size=(40, 8))
     K, L = a @ a.T, b @ b.T
-    expected = _hsic_unbiased_reference(K, L) / np.sqrt(_hsic_unbiased_reference(K, K) * _hsic_unbiased_reference(L, L))
+    expected = _hsic_unbiased_reference(K, L) / np.sqrt(
+        _hsic_unbiased_reference(K, K) * _hsic_unbiased_reference(L, L)
+    )
     assert cka(a, b) == pytest.approx(expected)
     # independent wide features: the biased estimator is inflated, the unbiased one is not
     wide_a, wide_b = rng.normal(size=(20, 500)), rng.normal(size=(20, 500))
@@ -335,7 +353,9 @@ def test_score_object_and_neural_predictivity_directly(data):
     model, target = data
     from brainbridge.assemblies import average_repetitions
 
-    raw = neural_predictivity(model, average_repetitions(target), mapping="ridge_per_neuroid", stratification_coord=None)
+    raw = neural_predictivity(
+        model, average_repetitions(target), mapping="ridge_per_neuroid", stratification_coord=None
+    )
     assert isinstance(raw, Score) and raw.unceiled is raw and raw.per_split().dims == ("split", "neuroid")
     assert "ridge_per_neuroid" in repr(raw) and "±" in repr(raw)
     assert isinstance(raw.raw, xr.DataArray)
@@ -349,8 +369,12 @@ def test_top_level_score_and_ceiling_are_the_scoring_functions(data):
     model, target = data
     top = brainbridge.score(model, target, "ridge_per_neuroid", region=None)
     direct = score(model, target, "ridge_per_neuroid", region=None)
-    assert float(top) == pytest.approx(float(direct)) and float(top.ceiling) == pytest.approx(float(direct.ceiling))
+    assert float(top) == pytest.approx(float(direct)) and float(top.ceiling) == pytest.approx(
+        float(direct.ceiling)
+    )
     np.testing.assert_array_equal(top.unceiled.raw.values, direct.unceiled.raw.values)
-    assert float(brainbridge.ceiling(target, region=None)) == pytest.approx(float(ceiling(target, region=None)))
+    assert float(brainbridge.ceiling(target, region=None)) == pytest.approx(
+        float(ceiling(target, region=None))
+    )
     with pytest.raises(InvalidParameterError, match="metric"):
         brainbridge.score(model, target, "nope", region=None)

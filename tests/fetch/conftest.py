@@ -24,8 +24,15 @@ def s3_server():
 @pytest.fixture
 def s3_env(s3_server, monkeypatch):
     """AWS clients point at moto; no credentials are configured (public access is anonymous)."""
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                "BRAINBRIDGE_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "BRAINBRIDGE_S3_ANON"):
+    for var in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "BRAINBRIDGE_S3_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "BRAINBRIDGE_S3_ANON",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")

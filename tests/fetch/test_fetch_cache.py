@@ -118,7 +118,10 @@ def test_offline_fetch_files_lists_every_missing_file(http_server):
 
 def test_fetch_files_in_parallel_keeps_order_and_reports_failures(http_server):
     blobs = {f"/f{i}.bin": bytes([i]) * (100_000 + i) for i in range(6)}
-    requests = [{"location_type": "http", "location": http_server.add(p, d), "sha1": sha1(d)} for p, d in blobs.items()]
+    requests = [
+        {"location_type": "http", "location": http_server.add(p, d), "sha1": sha1(d)}
+        for p, d in blobs.items()
+    ]
     paths = fetch_files(requests, workers=3, **FAST)
     assert [p.read_bytes() for p in paths] == list(blobs.values())
     bad = [*requests[:2], ("http", http_server.url("/gone.bin"))]
@@ -180,7 +183,9 @@ def test_verify_and_clean(http_server, tmp_path):
     part.write_bytes(b"partial")
     assert cache_info().partial_files == 1
     report = clean_cache(dry_run=True)
-    assert report.removed[0] == str(part) and len(report.removed) == 2 and part.exists()  # + the quarantined copy
+    assert (
+        report.removed[0] == str(part) and len(report.removed) == 2 and part.exists()
+    )  # + the quarantined copy
     clean_cache()
     assert not part.exists() and pg.exists() and cache_info().quarantined == 0
     assert cached_path(sha1(good)) == pg and cached_path(sha1(b"nope")) is None
@@ -256,14 +261,24 @@ def test_registered_folders_are_listed_verified_and_cleaned():
     info = cache_info()
     assert info.folders == 1 and info.folder_bytes == 150
     listing = json.loads(CliRunner().invoke(main, ["cache", "list", "--json"]).output)
-    assert listing == [{"kind": "stimuli", "path": "stimuli/abc/", "bytes": 150, "source": "sha1 abc",
-                        "last_used": listing[0]["last_used"]}]
+    assert listing == [
+        {
+            "kind": "stimuli",
+            "path": "stimuli/abc/",
+            "bytes": 150,
+            "source": "sha1 abc",
+            "last_used": listing[0]["last_used"],
+        }
+    ]
     # an overwritten file (same size), a deleted one and an added one are all found
     (folder / "a.png").write_bytes(b"X" * 100)
     (folder / "sub" / "b.png").unlink()
     (folder / "extra.png").write_bytes(b"?")
-    assert verify_tree(folder) == ["changed file a.png (sha1 differs)", "missing file sub/b.png",
-                                   "unexpected file extra.png"]
+    assert verify_tree(folder) == [
+        "changed file a.png (sha1 differs)",
+        "missing file sub/b.png",
+        "unexpected file extra.png",
+    ]
     assert verify_tree(folder, deep=False) == ["missing file sub/b.png", "unexpected file extra.png"]
     problems = verify_cache()
     assert [(p.kind, p.path) for p in problems] == [("corrupt", str(folder))]

@@ -65,8 +65,13 @@ core.fetch_file("http", sys.argv[1], sha1, progress=False, backoff=0.01)
 
 
 def killed_after_last_byte(url: str, digest: str | None) -> None:
-    proc = subprocess.run([sys.executable, "-c", KILL_AT_RENAME, url, digest or "-"], capture_output=True, text=True,
-                          timeout=60, env=dict(os.environ))
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AT_RENAME, url, digest or "-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
 
 
@@ -121,8 +126,10 @@ SECRETS = ["AKIASECRETKEYID", "s1gnatur3value", "sess10ntoken", "tok3nvalue", "s
 
 def signed(url: str) -> str:
     scheme, rest = url.split("://", 1)
-    return (f"{scheme}://alice:hunter2pass@{rest}?X-Amz-Credential=AKIASECRETKEYID&X-Amz-Signature=s1gnatur3value"
-            "&X-Amz-Security-Token=sess10ntoken&token=tok3nvalue&sig=sigvalue9&plain=visible")
+    return (
+        f"{scheme}://alice:hunter2pass@{rest}?X-Amz-Credential=AKIASECRETKEYID&X-Amz-Signature=s1gnatur3value"
+        "&X-Amz-Security-Token=sess10ntoken&token=tok3nvalue&sig=sigvalue9&plain=visible"
+    )
 
 
 def exception_texts(error: BaseException) -> str:
@@ -136,7 +143,7 @@ def exception_texts(error: BaseException) -> str:
 
 def assert_clean(text: str) -> None:
     leaked = [s for s in SECRETS if s in text]
-    where = [text[max(text.index(s) - 300, 0):text.index(s) + 50] for s in leaked[:1]]
+    where = [text[max(text.index(s) - 300, 0) : text.index(s) + 50] for s in leaked[:1]]
     assert not leaked, f"secrets leaked: {leaked}: {where}"
 
 
@@ -178,7 +185,9 @@ def test_secrets_never_reach_logs_warnings_errors_or_resume_files(http_server, c
         seen.append(repr(cache.manifest.get(cache.relpath(path))))
     seen.extend(str(w.message) for w in caught)
     seen.append(caplog.text)
-    assert "plain=visible" in caplog.text or "plain=visible" in "".join(seen)  # redaction is not blanket removal
+    assert "plain=visible" in caplog.text or "plain=visible" in "".join(
+        seen
+    )  # redaction is not blanket removal
     assert "Max retries" in caplog.text or "GET" in caplog.text  # the libraries' lines were captured
     assert_clean("\n".join(seen))
 
@@ -270,8 +279,9 @@ time.sleep(60)
 def test_waiting_for_another_process_gives_up_and_names_it(http_server):
     data = payload(10_000, seed=8)
     url = http_server.add("/locked.bin", data)
-    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, sha1(data)], stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, sha1(data)], stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
     try:
         assert proc.stdout.readline().strip() == "held"
         with pytest.raises(FetchTimeoutError) as info:
@@ -317,10 +327,15 @@ def test_unresolvable_and_refusing_hosts_fail_at_once(caplog):
 
 def test_progress_bar_of_many_files_has_a_total(http_server, capsys):
     a, b = payload(300_000, seed=9), payload(200_000, seed=10)
-    requests = [("http", http_server.add("/a.bin", a), sha1(a)), ("http", http_server.add("/b.bin", b), sha1(b))]
+    requests = [
+        ("http", http_server.add("/a.bin", a), sha1(a)),
+        ("http", http_server.add("/b.bin", b), sha1(b)),
+    ]
     fetch_files(requests, progress=True, workers=1, **FAST)
     err = capsys.readouterr().err
-    assert "488k/488k" in err.replace(" ", "").lower() or "488k/488kb" in err.replace(" ", "").lower(), err[-500:]
+    assert "488k/488k" in err.replace(" ", "").lower() or "488k/488kb" in err.replace(" ", "").lower(), err[
+        -500:
+    ]
 
 
 # ------------------------------------------------------------------------------------------
@@ -334,7 +349,9 @@ def tiny_disk(tmp_path):
     mount = tmp_path / "tiny"
     mount.mkdir()
     try:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+        )
         mounted = done.returncode == 0 and not os.environ.get("BRAINBRIDGE_TEST_NO_TMPFS")
     except OSError:  # no mount command
         mounted = False
@@ -375,7 +392,9 @@ def _patch_enospc(monkeypatch, limit: int) -> None:
     monkeypatch.setattr(core, "open", fake_open, raising=False)
 
 
-def test_full_disk_during_a_download_is_one_clear_error_and_leaves_nothing(http_server, tiny_disk, monkeypatch):
+def test_full_disk_during_a_download_is_one_clear_error_and_leaves_nothing(
+    http_server, tiny_disk, monkeypatch
+):
     mount, real = tiny_disk
     if not real:
         _patch_enospc(monkeypatch, 1 << 20)
@@ -404,9 +423,20 @@ def test_cli_fetch_on_a_full_disk_prints_one_line(http_server, tiny_disk, monkey
     url = http_server.add("/assy_big.nc", data)
     folder = tmp_path / "user-catalogs"
     folder.mkdir()
-    pd.DataFrame([dict(identifier="big.assembly", lookup_type="assembly", **{"class": "NeuronRecordingAssembly"},
-                       location_type="http", location=url, sha1=sha1(data), stimulus_set_identifier="")],
-                 columns=LOOKUP_COLUMNS).to_csv(folder / "big.csv", index=False)
+    pd.DataFrame(
+        [
+            dict(
+                identifier="big.assembly",
+                lookup_type="assembly",
+                **{"class": "NeuronRecordingAssembly"},
+                location_type="http",
+                location=url,
+                sha1=sha1(data),
+                stimulus_set_identifier="",
+            )
+        ],
+        columns=LOOKUP_COLUMNS,
+    ).to_csv(folder / "big.csv", index=False)
     monkeypatch.setenv("BRAINBRIDGE_CATALOGS", str(folder))
     monkeypatch.setenv("BRAINBRIDGE_HOME", str(mount))
     catalogs.reload_catalogs()
@@ -415,6 +445,10 @@ def test_cli_fetch_on_a_full_disk_prints_one_line(http_server, tiny_disk, monkey
     finally:
         catalogs.reload_catalogs()
     assert result.exit_code != 0
-    assert "no space left" in result.output and "while fetching" in result.output and "Traceback" not in result.output
+    assert (
+        "no space left" in result.output
+        and "while fetching" in result.output
+        and "Traceback" not in result.output
+    )
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert not list(mount.rglob("*.part*"))

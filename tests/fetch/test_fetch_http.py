@@ -29,7 +29,11 @@ def sha1(data: bytes) -> str:
 
 def leftovers(path):
     """Hidden partial files next to a cache entry."""
-    return sorted(p.name for p in path.parent.iterdir() if p.name.startswith(".")) if path.parent.exists() else []
+    return (
+        sorted(p.name for p in path.parent.iterdir() if p.name.startswith("."))
+        if path.parent.exists()
+        else []
+    )
 
 
 def test_download_then_cache_hit_without_network(http_server):
@@ -196,4 +200,6 @@ def test_background_writeback_during_download_and_after_a_drop(http_server, monk
     path = fetch_file("http", url, sha1(data), **FAST)
     assert path.read_bytes() == data and leftovers(path) == []
     assert synced  # flushed while downloading, not only by the final fsync
-    assert not [t for t in threading.enumerate() if t.name == "brainbridge-fetch-writeback"]  # helpers stopped
+    assert not [
+        t for t in threading.enumerate() if t.name == "brainbridge-fetch-writeback"
+    ]  # helpers stopped

@@ -16,7 +16,13 @@ from brainbridge.fetch import fetch_file, parse_location, redact_url, resolve_lo
     [
         ("s3://bucket/dir/file.nc", "bucket", "dir/file.nc", None, None),
         ("https://brainio-brainscore.s3.amazonaws.com/assy.nc", "brainio-brainscore", "assy.nc", None, None),
-        ("https://brainio.dicarlo.s3.amazonaws.com/image_dicarlo_hvm.zip", "brainio.dicarlo", "image_dicarlo_hvm.zip", None, None),
+        (
+            "https://brainio.dicarlo.s3.amazonaws.com/image_dicarlo_hvm.zip",
+            "brainio.dicarlo",
+            "image_dicarlo_hvm.zip",
+            None,
+            None,
+        ),
         ("https://b.s3.us-west-2.amazonaws.com/a/b.nc?versionId=v1", "b", "a/b.nc", "us-west-2", "v1"),
         ("https://b.s3-eu-west-1.amazonaws.com/x.nc", "b", "x.nc", "eu-west-1", None),
         ("https://s3.amazonaws.com/b/k.nc", "b", "k.nc", None, None),
@@ -27,7 +33,13 @@ def test_s3_location_forms(location, bucket, key, region, version, monkeypatch):
     for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "BRAINBRIDGE_S3_ENDPOINT_URL"):
         monkeypatch.delenv(var, raising=False)
     parsed = parse_location("S3", location)
-    assert (parsed.kind, parsed.bucket, parsed.key, parsed.region, parsed.version_id) == ("s3", bucket, key, region, version)
+    assert (parsed.kind, parsed.bucket, parsed.key, parsed.region, parsed.version_id) == (
+        "s3",
+        bucket,
+        key,
+        region,
+        version,
+    )
     assert parsed.endpoint_url is None  # AWS itself
     assert parsed.url == f"s3://{bucket}/{key}"
 
@@ -43,7 +55,9 @@ def test_endpoint_configuration_order(monkeypatch):
     assert parse_location("S3", location, endpoint_url="http://arg:4").endpoint_url == "http://arg:4"
     # a URL on an S3-compatible host names its own endpoint
     assert parse_location("S3", "http://10.0.0.5:9000/b/k.nc").endpoint_url == "http://10.0.0.5:9000"
-    assert parse_location("S3", "https://bkt.s3.wasabisys.com/k.nc").endpoint_url == "https://s3.wasabisys.com"
+    assert (
+        parse_location("S3", "https://bkt.s3.wasabisys.com/k.nc").endpoint_url == "https://s3.wasabisys.com"
+    )
 
 
 def test_local_and_http_locations(tmp_path):

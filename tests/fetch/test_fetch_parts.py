@@ -147,8 +147,12 @@ def test_sigkill_mid_download_in_parts_then_each_part_resumes(http_server):
     target = DownloadCache().entry_path(digest, "killed.nc")
     part = DownloadCache.part_path(target)
     meta = part.with_name(part.name + ".json")
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, url, digest, str(PART)], stderr=subprocess.PIPE,
-                            text=True, env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, url, digest, str(PART)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
 
     def kept() -> int:
         try:
@@ -196,8 +200,16 @@ def test_resume_file_with_inconsistent_parts_is_not_trusted(http_server):
     part.write_bytes(data[:PART])
     # claims a part done past the end of what the file holds: ignored, the file's length counts
     bogus = [[0, 2 * PART, 2 * PART], [2 * PART, 5 * PART, 5 * PART]]
-    meta.write_text(json.dumps({"source": core._source_id(core.parse_location("http", url)),
-                                "validator": None, "total": len(data), "parts": bogus}))
+    meta.write_text(
+        json.dumps(
+            {
+                "source": core._source_id(core.parse_location("http", url)),
+                "validator": None,
+                "total": len(data),
+                "parts": bogus,
+            }
+        )
+    )
     path = fetch_file("http", url, digest, progress=False, **FAST)
     assert path.read_bytes() == data
     asked = ranged(http_server.records("/big.bin"))

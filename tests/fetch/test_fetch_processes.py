@@ -34,8 +34,11 @@ def payload(n: int) -> bytes:
 
 def start(url: str, sha1: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, url, sha1, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=dict(os.environ),
+        [sys.executable, "-c", SCRIPT, url, sha1, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
     )
 
 

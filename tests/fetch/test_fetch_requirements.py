@@ -80,9 +80,14 @@ def test_package_into_an_s3_store_records_checksums_and_fetches_back(s3_catalog,
     store = f"s3://{bucket}/packaged"
     package_stimulus_set(s3_catalog.identifier, stimuli, "s3test.stimuli", store=store)
     assembly = NeuronRecordingAssembly(
-        np.arange(8.0, dtype="float32").reshape(4, 2), dims=["presentation", "neuroid"],
-        coords={"stimulus_id": ("presentation", ids * 2), "repetition": ("presentation", [0, 0, 1, 1]),
-                "neuroid_id": ("neuroid", ["n0", "n1"]), "region": ("neuroid", ["V4", "IT"])},
+        np.arange(8.0, dtype="float32").reshape(4, 2),
+        dims=["presentation", "neuroid"],
+        coords={
+            "stimulus_id": ("presentation", ids * 2),
+            "repetition": ("presentation", [0, 0, 1, 1]),
+            "neuroid_id": ("neuroid", ["n0", "n1"]),
+            "region": ("neuroid", ["V4", "IT"]),
+        },
     )
     package_data_assembly(s3_catalog.identifier, assembly, "s3test.assembly", "s3test.stimuli", store=store)
 
@@ -91,7 +96,7 @@ def test_package_into_an_s3_store_records_checksums_and_fetches_back(s3_catalog,
     client = s3_env.client()
     for location, checksum in zip(lookup["location"], lookup["sha1"]):
         assert location.startswith(store + "/")
-        key = location[len(f"s3://{bucket}/"):]
+        key = location[len(f"s3://{bucket}/") :]
         body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
         assert sha1(body) == checksum  # the row's checksum is the uploaded object's
 
@@ -101,8 +106,9 @@ def test_package_into_an_s3_store_records_checksums_and_fetches_back(s3_catalog,
     assert loaded.attrs["stimulus_set"].get_stimulus("002").read_bytes() == b"png 002"
 
 
-def test_brainio_bucket_name_by_position_uploads_to_that_s3_bucket(s3_catalog, bucket, s3_env, tmp_path,
-                                                                   monkeypatch):
+def test_brainio_bucket_name_by_position_uploads_to_that_s3_bucket(
+    s3_catalog, bucket, s3_env, tmp_path, monkeypatch
+):
     # BrainIO's signatures: package_stimulus_set(catalog, proto, identifier, bucket_name) and
     # package_data_assembly(catalog, proto, identifier, stimulus_set_id, class_name, bucket_name, extras)
     monkeypatch.chdir(tmp_path)
@@ -114,14 +120,22 @@ def test_brainio_bucket_name_by_position_uploads_to_that_s3_bucket(s3_catalog, b
         stimuli.stimulus_paths[sid] = tmp_path / f"{sid}.png"
     package_stimulus_set(s3_catalog.identifier, stimuli, "bucket.stimuli", bucket)
     assembly = NeuronRecordingAssembly(
-        np.arange(4.0).reshape(2, 2), dims=["presentation", "neuroid"],
+        np.arange(4.0).reshape(2, 2),
+        dims=["presentation", "neuroid"],
         coords={"stimulus_id": ("presentation", ids), "neuroid_id": ("neuroid", ["n0", "n1"])},
     )
-    package_data_assembly(s3_catalog.identifier, assembly, "bucket.assembly", "bucket.stimuli",
-                          "NeuronRecordingAssembly", bucket)
+    package_data_assembly(
+        s3_catalog.identifier,
+        assembly,
+        "bucket.assembly",
+        "bucket.stimuli",
+        "NeuronRecordingAssembly",
+        bucket,
+    )
     lookup = pd.read_csv(s3_catalog.source_path, dtype=str, keep_default_na=False)
     assert list(lookup["location"]) == [
-        f"s3://{bucket}/stimulus_bucket_stimuli.csv", f"s3://{bucket}/stimulus_bucket_stimuli.zip",
+        f"s3://{bucket}/stimulus_bucket_stimuli.csv",
+        f"s3://{bucket}/stimulus_bucket_stimuli.zip",
         f"s3://{bucket}/assy_bucket_assembly.nc",
     ]
     keys = {o["Key"] for o in s3_env.client().list_objects_v2(Bucket=bucket)["Contents"]}

@@ -40,7 +40,11 @@ def test_brainio_https_bucket_url_resolves_to_the_configured_endpoint(bucket, s3
     s3_env.put_object(bucket, "assy_dicarlo_Majaj2015.nc", data)
     location = f"https://{bucket}.s3.amazonaws.com/assy_dicarlo_Majaj2015.nc"
     parsed = parse_location("S3", location)
-    assert (parsed.bucket, parsed.key, parsed.endpoint_url) == (bucket, "assy_dicarlo_Majaj2015.nc", s3_env.endpoint_url)
+    assert (parsed.bucket, parsed.key, parsed.endpoint_url) == (
+        bucket,
+        "assy_dicarlo_Majaj2015.nc",
+        s3_env.endpoint_url,
+    )
     assert resolve_location("S3", location) == f"s3://{bucket}/assy_dicarlo_Majaj2015.nc"
     assert fetch_file("S3", location, sha1(data), **FAST).read_bytes() == data
 
@@ -49,8 +53,9 @@ def test_endpoint_can_be_passed_instead_of_the_environment(bucket, s3_env, monke
     data = b"endpoint from the catalog configuration"
     s3_env.put_object(bucket, "k.txt", data)
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    path = fetch_file("S3", f"https://s3.amazonaws.com/{bucket}/k.txt", sha1(data),
-                      endpoint_url=s3_env.endpoint_url, **FAST)
+    path = fetch_file(
+        "S3", f"https://s3.amazonaws.com/{bucket}/k.txt", sha1(data), endpoint_url=s3_env.endpoint_url, **FAST
+    )
     assert path.read_bytes() == data
 
 
@@ -58,7 +63,9 @@ def test_path_style_url_on_a_compatible_server_names_its_endpoint(bucket, s3_env
     data = b"path style"
     s3_env.put_object(bucket, "dir/p.bin", data)
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    assert fetch_file("S3", f"{s3_env.endpoint_url}/{bucket}/dir/p.bin", sha1(data), **FAST).read_bytes() == data
+    assert (
+        fetch_file("S3", f"{s3_env.endpoint_url}/{bucket}/dir/p.bin", sha1(data), **FAST).read_bytes() == data
+    )
 
 
 def test_private_object_needs_credentials(s3_env, monkeypatch):

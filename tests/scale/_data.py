@@ -19,7 +19,9 @@ def recording(
     order = rng.permutation(np.repeat(np.arange(n_stimuli), repetitions))
     shape = (n_presentations, n_neuroids) + ((n_time_bins,) if n_time_bins else ())
     values = rng.normal(size=shape).astype(np.float32)
-    values.reshape(n_presentations, -1)[rng.integers(0, n_presentations, 5), rng.integers(0, n_neuroids, 5)] = np.nan
+    values.reshape(n_presentations, -1)[
+        rng.integers(0, n_presentations, 5), rng.integers(0, n_neuroids, 5)
+    ] = np.nan
     # one stimulus whose every repetition is missing for neuroid 0 stays NaN
     values[order == 0, 0] = np.nan
     coords = {

@@ -59,5 +59,7 @@ def test_distributed_generation_resumes_to_the_same_store(dask_client, v1_model,
     generate_insilico_responses(v1_model, images, resumed, client=dask_client, chunk_size=5, progress=False)
     assert _files(resumed) == _files(whole)
     # the same store without Dask, in this process
-    local = generate_insilico_responses(v1_model, images, tmp_path / "local.zarr", chunk_size=5, progress=False)
+    local = generate_insilico_responses(
+        v1_model, images, tmp_path / "local.zarr", chunk_size=5, progress=False
+    )
     assert _files(local) == _files(whole)

@@ -88,7 +88,9 @@ def _always_fails(item):
 
 
 def test_failed_tasks_are_retried_and_final_failures_reported(dask_client, tmp_path):
-    results = map_tasks(_flaky, range(7), dask_client, broadcast={"marker_dir": str(tmp_path)}, progress=False)
+    results = map_tasks(
+        _flaky, range(7), dask_client, broadcast={"marker_dir": str(tmp_path)}, progress=False
+    )
     assert results == [i + 100 for i in range(7)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.failed", "3.failed", "6.failed"]
     with pytest.raises(TaskFailedError, match="bad item") as info:
@@ -111,7 +113,11 @@ def test_a_worker_killed_mid_run_does_not_change_the_result(dask_client, tmp_pat
     marker = tmp_path / "killed"
     big = np.ones(50_000)
     results = map_tasks(
-        _dies_once, range(12), dask_client, broadcast={"marker": str(marker), "big_unused": big}, progress=False
+        _dies_once,
+        range(12),
+        dask_client,
+        broadcast={"marker": str(marker), "big_unused": big},
+        progress=False,
     )
     assert marker.exists()  # the kill happened
     assert results == [i * 2 for i in range(12)]
@@ -149,28 +155,52 @@ def test_resumed_generation_writes_the_same_store(dask_client, tmp_path):
     weights = np.linspace(0.5, 3.0, 6).astype(np.float32)
     whole = tmp_path / "whole.zarr"
     done = write_zarr_regions(
-        whole, _responses, 23, ARRAYS, chunk_size=5, client=dask_client,
-        broadcast={"weights": weights}, attrs={"model": "toy"}, progress=False,
+        whole,
+        _responses,
+        23,
+        ARRAYS,
+        chunk_size=5,
+        client=dask_client,
+        broadcast={"weights": weights},
+        attrs={"model": "toy"},
+        progress=False,
     )
     assert sorted(done) == region_bounds(23, 5)
 
     resumed = tmp_path / "resumed.zarr"
     with pytest.raises(TaskFailedError):
         write_zarr_regions(
-            resumed, _responses, 23, ARRAYS, chunk_size=5, client=dask_client,
-            broadcast={"weights": weights, "fail_at": 10}, attrs={"model": "toy"}, retries=0,
+            resumed,
+            _responses,
+            23,
+            ARRAYS,
+            chunk_size=5,
+            client=dask_client,
+            broadcast={"weights": weights, "fail_at": 10},
+            attrs={"model": "toy"},
+            retries=0,
             progress=False,
         )
     partial = completed_regions(resumed)
     assert (10, 15) not in partial
     second = write_zarr_regions(
-        resumed, _responses, 23, ARRAYS, chunk_size=5, client=dask_client,
-        broadcast={"weights": weights}, attrs={"model": "toy"}, progress=False,
+        resumed,
+        _responses,
+        23,
+        ARRAYS,
+        chunk_size=5,
+        client=dask_client,
+        broadcast={"weights": weights},
+        attrs={"model": "toy"},
+        progress=False,
     )
     assert (10, 15) in second and not set(second) & partial  # completed regions were skipped
     assert _store_files(resumed) == _store_files(whole)
     # a third run has nothing left to do
-    assert write_zarr_regions(resumed, _responses, 23, ARRAYS, chunk_size=5, broadcast={"weights": weights}) == []
+    assert (
+        write_zarr_regions(resumed, _responses, 23, ARRAYS, chunk_size=5, broadcast={"weights": weights})
+        == []
+    )
 
     import zarr
 
@@ -183,9 +213,17 @@ def test_in_process_regions_equal_distributed_ones(dask_client, tmp_path):
     weights = np.arange(1, 7, dtype=np.float32)
     local = tmp_path / "local.zarr"
     remote = tmp_path / "remote.zarr"
-    write_zarr_regions(local, _responses, 12, ARRAYS, chunk_size=4, broadcast={"weights": weights}, progress=False)
     write_zarr_regions(
-        remote, _responses, 12, ARRAYS, chunk_size=4, client=dask_client, broadcast={"weights": weights},
+        local, _responses, 12, ARRAYS, chunk_size=4, broadcast={"weights": weights}, progress=False
+    )
+    write_zarr_regions(
+        remote,
+        _responses,
+        12,
+        ARRAYS,
+        chunk_size=4,
+        client=dask_client,
+        broadcast={"weights": weights},
         progress=False,
     )
     assert _store_files(local) == _store_files(remote)
@@ -194,7 +232,9 @@ def test_in_process_regions_equal_distributed_ones(dask_client, tmp_path):
 def test_a_store_with_another_layout_is_refused(tmp_path):
     weights = np.ones(6, dtype=np.float32)
     store = tmp_path / "out.zarr"
-    write_zarr_regions(store, _responses, 8, ARRAYS, chunk_size=4, broadcast={"weights": weights}, progress=False)
+    write_zarr_regions(
+        store, _responses, 8, ARRAYS, chunk_size=4, broadcast={"weights": weights}, progress=False
+    )
     with pytest.raises(ParallelError, match="chunks"):
         write_zarr_regions(store, _responses, 8, ARRAYS, chunk_size=2, broadcast={"weights": weights})
     with pytest.raises(BrainbridgeError, match="invalid array name"):
@@ -209,8 +249,9 @@ def test_fewer_tasks_than_workers_still_get_their_data(dask_client):
 
 
 def test_progress_bar_counts_tasks_done(dask_client, capsys):
-    map_tasks(_square_plus_sum, range(5), dask_client, broadcast={"big": np.ones(3)}, progress=True,
-              desc="squares")
+    map_tasks(
+        _square_plus_sum, range(5), dask_client, broadcast={"big": np.ones(3)}, progress=True, desc="squares"
+    )
     err = capsys.readouterr().err
     assert "squares" in err and "5/5" in err and "100%" in err
     map_tasks(_square_plus_sum, range(3), dask_client, broadcast={"big": np.ones(3)}, progress=None)

@@ -28,11 +28,15 @@ def _features(target, n_features: int, seed: int, noise: float = 1.0) -> ModelFe
     mixing = rng.normal(size=(signal.shape[1], n_features))
     values = signal @ mixing + noise * rng.normal(size=(signal.shape[0], n_features))
     return ModelFeaturesAssembly(
-        values.astype(np.float32), dims=["presentation", "neuroid"],
+        values.astype(np.float32),
+        dims=["presentation", "neuroid"],
         coords={
             "stimulus_id": ("presentation", np.asarray(averaged["stimulus_id"].values)),
             "neuroid_id": ("neuroid", np.array([f"f{i}" for i in range(n_features)])),
-            "layer": ("neuroid", np.array(["early" if i < n_features // 2 else "late" for i in range(n_features)])),
+            "layer": (
+                "neuroid",
+                np.array(["early" if i < n_features // 2 else "late" for i in range(n_features)]),
+            ),
         },
     )
 
@@ -73,20 +77,35 @@ def test_score_many_equals_pairwise_scores(dask_client, benchmark_data):
     target, features = benchmark_data
     targets = {"V4": target.isel(neuroid=slice(0, 5)), "IT": target.isel(neuroid=slice(5, 10))}
     sources = {f"model{i}": _features(target, 30, seed=10 + i, noise=0.5 + i) for i in range(3)}
-    remote = score_many(sources, targets, "ridge_per_neuroid", layers=["early", "late"], n_splits=3, client=dask_client,
-                        progress=False)
+    remote = score_many(
+        sources,
+        targets,
+        "ridge_per_neuroid",
+        layers=["early", "late"],
+        n_splits=3,
+        client=dask_client,
+        progress=False,
+    )
     # one row per model x layer x benchmark, a benchmark being a target's region
     regions = {name: list(dict.fromkeys(t["region"].values.tolist())) for name, t in targets.items()}
     assert list(zip(remote["model"], remote["layer"], remote["benchmark"], remote["region"])) == [
         (s, layer, t, r) for s in sources for layer in ("early", "late") for t in targets for r in regions[t]
     ]
     for row in remote.itertuples():
-        expected = score(sources[row.model], targets[row.benchmark], "ridge_per_neuroid", layer=row.layer, n_splits=3,
-                         progress=False)
+        expected = score(
+            sources[row.model],
+            targets[row.benchmark],
+            "ridge_per_neuroid",
+            layer=row.layer,
+            n_splits=3,
+            progress=False,
+        )
         expected = expected.regions[row.region] if expected.ndim else expected
         _same_score(row.result, expected)
         assert row.score == float(expected) and row.ceiling == float(expected.ceiling)
-    local = score_many(sources, targets, "ridge_per_neuroid", layers=["early", "late"], n_splits=3, progress=False)
+    local = score_many(
+        sources, targets, "ridge_per_neuroid", layers=["early", "late"], n_splits=3, progress=False
+    )
     columns = ["model", "layer", "benchmark", "score", "raw", "ceiling"]
     assert local[columns].equals(remote[columns])
 
@@ -126,8 +145,20 @@ def test_cli_score_on_a_scheduler_matches_a_local_run(dask_client, benchmark_dat
     target, features = benchmark_data
     features_path = write_netcdf_file(features, tmp_path / "features.nc")
     target_path = write_netcdf_file(target, tmp_path / "target.nc")
-    args = ["score", "--features", features_path, "--assembly", target_path, "--metric", "ridge_per_neuroid",
-            "--n-splits", "3", "--json", "-", "--no-progress"]
+    args = [
+        "score",
+        "--features",
+        features_path,
+        "--assembly",
+        target_path,
+        "--metric",
+        "ridge_per_neuroid",
+        "--n-splits",
+        "3",
+        "--json",
+        "-",
+        "--no-progress",
+    ]
     runner = CliRunner()
     local = runner.invoke(main, args)
     assert local.exit_code == 0, local.output
@@ -142,17 +173,34 @@ def test_cli_score_on_a_scheduler_matches_a_local_run(dask_client, benchmark_dat
 def test_score_on_a_scheduler_address_equals_local_score(dask_client, benchmark_data):
     target, features = benchmark_data
     local = score(features, target, "ridge_per_neuroid", n_splits=3, progress=False)
-    remote = score(features, target, "ridge_per_neuroid", n_splits=3, scheduler=dask_client.scheduler.address,
-                   progress=False)
+    remote = score(
+        features,
+        target,
+        "ridge_per_neuroid",
+        n_splits=3,
+        scheduler=dask_client.scheduler.address,
+        progress=False,
+    )
     _same_score(remote, local)
     assert dask_client.status == "running"  # the caller's cluster is left alone
 
 
 def test_cli_score_with_workers_starts_a_local_cluster(benchmark_data, tmp_path):
     target, features = benchmark_data
-    args = ["score", "--features", write_netcdf_file(features, tmp_path / "features.nc"),
-            "--assembly", write_netcdf_file(target, tmp_path / "target.nc"), "--metric", "pls",
-            "--n-splits", "3", "--json", "-", "--no-progress"]
+    args = [
+        "score",
+        "--features",
+        write_netcdf_file(features, tmp_path / "features.nc"),
+        "--assembly",
+        write_netcdf_file(target, tmp_path / "target.nc"),
+        "--metric",
+        "pls",
+        "--n-splits",
+        "3",
+        "--json",
+        "-",
+        "--no-progress",
+    ]
     runner = CliRunner()
     local = runner.invoke(main, args)
     assert local.exit_code == 0, local.output

@@ -139,7 +139,10 @@ class _Handler(BaseHTTPRequestHandler):
         with owner._lock:
             owner.requests.append(
                 RequestRecord(
-                    self.command, self.path.split("?", 1)[0], self.headers.get("Range"), status,
+                    self.command,
+                    self.path.split("?", 1)[0],
+                    self.headers.get("Range"),
+                    status,
                     {k.lower(): v for k, v in self.headers.items()},
                 )
             )
@@ -322,7 +325,9 @@ class HTTPFileServer:
         else:
             file = Path(content)
             stat = file.stat()
-            entry = _Entry(file, stat.st_size, f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"', _http_date(stat.st_mtime))
+            entry = _Entry(
+                file, stat.st_size, f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"', _http_date(stat.st_mtime)
+            )
         with self._lock:
             self._files[path] = entry
         return self.url(path)
@@ -391,7 +396,10 @@ class HTTPFileServer:
         self._server = _Server((self.host, 0), _Handler)
         self._server.owner = self
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="HTTPFileServer", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="HTTPFileServer",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -495,8 +503,17 @@ class S3Server:
         """An ``s3fs.S3FileSystem`` for this server (signed with fake credentials unless ``anon``)."""
         import s3fs
 
-        creds = {} if anon else {"key": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], "secret": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
-        return s3fs.S3FileSystem(anon=anon, endpoint_url=self.endpoint_url, skip_instance_cache=True, **creds, **kwargs)
+        creds = (
+            {}
+            if anon
+            else {
+                "key": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                "secret": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            }
+        )
+        return s3fs.S3FileSystem(
+            anon=anon, endpoint_url=self.endpoint_url, skip_instance_cache=True, **creds, **kwargs
+        )
 
     def create_bucket(self, bucket: str, public: bool = True, versioned: bool = False) -> str:
         """Create ``bucket`` (``public-read`` unless ``public=False``); return its name."""
@@ -507,7 +524,9 @@ class S3Server:
             client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         return bucket
 
-    def put_object(self, bucket: str, key: str, data: bytes | str | os.PathLike, public: bool = True) -> dict[str, Any]:
+    def put_object(
+        self, bucket: str, key: str, data: bytes | str | os.PathLike, public: bool = True
+    ) -> dict[str, Any]:
         """Upload ``data`` (bytes or a file) as ``bucket/key``; return boto3's response."""
         client = self.client()
         kwargs = {"ACL": "public-read"} if public else {}

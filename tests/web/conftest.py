@@ -26,17 +26,38 @@ def _store_rows() -> list[dict]:
             ceiling = 0.85
             r = np.clip(rng.normal(level if region == "V1" else level / 2, 0.05, 40), -1, 1)
             raw = float(np.median(r))
-            rows.append({
-                "model": model, "layer": "energy" if "gabor" in model else "relu2",
-                "assembly": "brainbridge.example.neural", "assembly_checksum": "sha1:" + "ab" * 20,
-                "metric": "ridge_per_neuroid", "region": region, "raw": raw, "raw_error": 0.01,
-                "ceiling": ceiling, "ceiled": raw ** 2 / ceiling, "ceiled_error": 0.02, "n_splits": 10,
-                "source": "test",
-                "neuroids": {"neuroid_id": [f"{region}_{i:02d}" for i in range(40)], "r": r.tolist(),
-                             "ceiling": np.full(40, ceiling).tolist()},
-            })
-    rows.append({"model": HOSTILE, "assembly": "brainbridge.example.neural", "metric": "pls", "region": "IT",
-                 "raw": 0.1, "source": "test"})
+            rows.append(
+                {
+                    "model": model,
+                    "layer": "energy" if "gabor" in model else "relu2",
+                    "assembly": "brainbridge.example.neural",
+                    "assembly_checksum": "sha1:" + "ab" * 20,
+                    "metric": "ridge_per_neuroid",
+                    "region": region,
+                    "raw": raw,
+                    "raw_error": 0.01,
+                    "ceiling": ceiling,
+                    "ceiled": raw**2 / ceiling,
+                    "ceiled_error": 0.02,
+                    "n_splits": 10,
+                    "source": "test",
+                    "neuroids": {
+                        "neuroid_id": [f"{region}_{i:02d}" for i in range(40)],
+                        "r": r.tolist(),
+                        "ceiling": np.full(40, ceiling).tolist(),
+                    },
+                }
+            )
+    rows.append(
+        {
+            "model": HOSTILE,
+            "assembly": "brainbridge.example.neural",
+            "metric": "pls",
+            "region": "IT",
+            "raw": 0.1,
+            "source": "test",
+        }
+    )
     return rows
 
 
@@ -58,14 +79,28 @@ def site(tmp_path_factory):
     outside = home / "outside"
     outside.mkdir()
     shutil.copy(source, outside / "secret.nc")
-    lookup = pd.DataFrame([
-        {"identifier": HOSTILE, "lookup_type": "assembly", "class": "NeuronRecordingAssembly",
-         "location_type": "local", "location": "hostile.nc", "sha1": sha1_hash(catalogs / "hostile.nc"),
-         "stimulus_set_identifier": ""},
-        {"identifier": "outside.assembly", "lookup_type": "assembly", "class": "NeuronRecordingAssembly",
-         "location_type": "local", "location": "../outside/secret.nc", "sha1": sha1_hash(outside / "secret.nc"),
-         "stimulus_set_identifier": ""},
-    ])
+    lookup = pd.DataFrame(
+        [
+            {
+                "identifier": HOSTILE,
+                "lookup_type": "assembly",
+                "class": "NeuronRecordingAssembly",
+                "location_type": "local",
+                "location": "hostile.nc",
+                "sha1": sha1_hash(catalogs / "hostile.nc"),
+                "stimulus_set_identifier": "",
+            },
+            {
+                "identifier": "outside.assembly",
+                "lookup_type": "assembly",
+                "class": "NeuronRecordingAssembly",
+                "location_type": "local",
+                "location": "../outside/secret.nc",
+                "sha1": sha1_hash(outside / "secret.nc"),
+                "stimulus_set_identifier": "",
+            },
+        ]
+    )
     lookup.to_csv(catalogs / "hostile.csv", index=False)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BRAINBRIDGE_HOME", str(home))

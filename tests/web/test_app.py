@@ -25,7 +25,10 @@ def _svg(response) -> ET.Element:
 def _cells(html: str, table_id: str) -> list[list[str]]:
     body = re.search(rf'<table[^>]*id="{table_id}".*?</table>', html, re.S).group(0)
     rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)
-    return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", r, re.S)] for r in rows]
+    return [
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", r, re.S)]
+        for r in rows
+    ]
 
 
 def test_index_lists_the_catalogs_and_their_entries(client):
@@ -39,14 +42,17 @@ def test_index_lists_the_catalogs_and_their_entries(client):
     assert re.search(r"\d+(\.\d+)? (KiB|MiB|kB|MB)", rows[ASSEMBLY][5]), rows[ASSEMBLY][5]
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("kind=stimulus+set", {STIMULI}),
-    ("region=IT", {ASSEMBLY}),
-    ("modality=ephys&q=example", {ASSEMBLY}),
-    ("q=NEURAL", {ASSEMBLY}),
-    ("min_mb=0.5", {ASSEMBLY, STIMULI}),
-    ("max_mb=0.000001", set()),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("kind=stimulus+set", {STIMULI}),
+        ("region=IT", {ASSEMBLY}),
+        ("modality=ephys&q=example", {ASSEMBLY}),
+        ("q=NEURAL", {ASSEMBLY}),
+        ("min_mb=0.5", {ASSEMBLY, STIMULI}),
+        ("max_mb=0.000001", set()),
+    ],
+)
 def test_index_filters_by_kind_region_modality_size_and_text(client, query, expected):
     page = client.get(f"/?{query}")
     assert page.status_code == 200
@@ -93,7 +99,9 @@ def test_assembly_summary_reads_a_bounded_slab_not_the_whole_file(home):
     assert part.values.shape == (4000, 10)
     assert "10 of 80 neuroids" in part.sample_note and "not read whole" in part.sample_note
     # the sampled neuroids are the file's own columns (evenly spaced, first and last included)
-    assert (part.values[:, 0] == whole.values[:, 0]).all() and (part.values[:, -1] == whole.values[:, -1]).all()
+    assert (part.values[:, 0] == whole.values[:, 0]).all() and (
+        part.values[:, -1] == whole.values[:, -1]
+    ).all()
 
 
 def test_stimulus_set_grid_has_cached_thumbnails_and_metadata(client, home):
@@ -141,7 +149,9 @@ def test_models_and_model_cards(client):
     assert "get_encoding_model(&#39;ephys-brainbridge_example-gabor_v1&#39;" in card.text
     assert len(_cells(card.text, "model-scores")) == 3  # header + V1 + IT from the store
     missing = client.get("/models/ephys-nothing-here")
-    assert missing.status_code == 404 and "ephys-brainbridge_example-gabor_v1" in missing.text  # lists valid ids
+    assert (
+        missing.status_code == 404 and "ephys-brainbridge_example-gabor_v1" in missing.text
+    )  # lists valid ids
 
 
 def test_scores_leaderboard_sorts_and_links_to_per_neuroid_plots(client):
@@ -154,8 +164,11 @@ def test_scores_leaderboard_sorts_and_links_to_per_neuroid_plots(client):
     assert rows[-1][5] == "–"  # the unceiled score comes last
     # registered models link to their card; others (a features file, a hostile name) do not
     assert page.text.count('href="/models/ephys-') == page.text.count('href="/models/') == 4
-    ascending = [float(r[5]) for r in _cells(client.get("/scores?sort=ceiled&order=asc").text, "scores")[1:]
-                 if r[5] != "–"]
+    ascending = [
+        float(r[5])
+        for r in _cells(client.get("/scores?sort=ceiled&order=asc").text, "scores")[1:]
+        if r[5] != "–"
+    ]
     assert ascending == sorted(ceiled)
     by_model = [r[0] for r in _cells(client.get("/scores?sort=model&order=asc").text, "scores")[1:]]
     assert by_model == sorted(by_model)
@@ -191,7 +204,9 @@ def test_ecephys_project_sessions_units_filters_raster_and_psth(client):
     strict = client.get("/ecephys/nwb?valid=1&amplitude_cutoff_maximum=0.1")
     assert "units pass these filters" in strict.text
     assert client.get("/ecephys/nwb?presence_ratio_minimum=high").status_code == 400
-    link = re.search(r'href="(/ecephys/nwb/sessions/sub-anm369963_ses-20170228/units/[^"?]+)\?([^"]*)"', every.text)
+    link = re.search(
+        r'href="(/ecephys/nwb/sessions/sub-anm369963_ses-20170228/units/[^"?]+)\?([^"]*)"', every.text
+    )
     unit = client.get(link.group(1) + "?" + link.group(2).replace("&amp;", "&"))
     assert unit.status_code == 200 and "178 presentations" in unit.text
     raster = re.search(r'id="raster" src="([^"]+)"', unit.text).group(1).replace("&amp;", "&")
@@ -202,24 +217,29 @@ def test_ecephys_project_sessions_units_filters_raster_and_psth(client):
     assert svg.status_code == 200 and b"<svg" in svg.content  # says there is nothing to align to
     assert client.get("/ecephys/elsewhere").status_code == 404
     assert client.get("/ecephys/nwb/sessions/nope/units/1").status_code == 404
-    assert client.get("/ecephys/nwb/sessions/sub-anm369963_ses-20170228/units/424242?all=1").status_code == 404
+    assert (
+        client.get("/ecephys/nwb/sessions/sub-anm369963_ses-20170228/units/424242?all=1").status_code == 404
+    )
     assert client.get(link.group(1) + "?all=1&before=1&after=0").status_code == 400
 
 
-@pytest.mark.parametrize("url", [
-    "/assemblies/..%2F..%2Fetc%2Fpasswd",
-    "/assemblies/../../etc/passwd",
-    "/assemblies/%2Fetc%2Fpasswd",
-    "/assemblies/brainbridge.example.neural/plots/..%2F..%2Fetc%2Fpasswd.svg",
-    "/stimulus-sets/brainbridge.example.stimuli/images/..%2F..%2F..%2Fetc%2Fpasswd",
-    "/stimulus-sets/brainbridge.example.stimuli/images/..%2Flookup.csv",
-    "/stimulus-sets/brainbridge.example.stimuli/thumbnails/..%2F..%2Fscores.png",
-    "/static/..%2F..%2Fweb%2Fapp.py",
-    "/static/../app.py",
-    "/ecephys/..%2F..%2Fetc",
-    "/ecephys/nwb/sessions/..%2F..%2F..%2Fetc%2Fpasswd/units/1",
-    "/no/such/page",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/assemblies/..%2F..%2Fetc%2Fpasswd",
+        "/assemblies/../../etc/passwd",
+        "/assemblies/%2Fetc%2Fpasswd",
+        "/assemblies/brainbridge.example.neural/plots/..%2F..%2Fetc%2Fpasswd.svg",
+        "/stimulus-sets/brainbridge.example.stimuli/images/..%2F..%2F..%2Fetc%2Fpasswd",
+        "/stimulus-sets/brainbridge.example.stimuli/images/..%2Flookup.csv",
+        "/stimulus-sets/brainbridge.example.stimuli/thumbnails/..%2F..%2Fscores.png",
+        "/static/..%2F..%2Fweb%2Fapp.py",
+        "/static/../app.py",
+        "/ecephys/..%2F..%2Fetc",
+        "/ecephys/nwb/sessions/..%2F..%2F..%2Fetc%2Fpasswd/units/1",
+        "/no/such/page",
+    ],
+)
 def test_bad_urls_get_a_clear_404_and_never_a_file_outside(client, url):
     response = client.get(url)
     assert response.status_code == 404, (url, response.status_code)

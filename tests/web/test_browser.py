@@ -30,8 +30,10 @@ def _browser_paths() -> tuple[str, str]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if chromium is None or driver is None:
-        pytest.skip("Debian's chromium and chromium-driver are not installed "
-                    "(apt-get install -y chromium chromium-driver; .ci/run does it)")
+        pytest.skip(
+            "Debian's chromium and chromium-driver are not installed "
+            "(apt-get install -y chromium chromium-driver; .ci/run does it)"
+        )
     return chromium, driver
 
 
@@ -46,15 +48,29 @@ def server(site):
     """``brainbridge serve`` as a real process on the test site; its base URL."""
     pytest.importorskip("uvicorn")
     port = _free_port()
-    env = {**os.environ, "BRAINBRIDGE_HOME": str(site["home"]), "BRAINBRIDGE_CATALOGS": str(site["catalogs"]),
-           "MPLBACKEND": "Agg", "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get(
-               "PYTHONPATH", "")) if p)}
+    env = {
+        **os.environ,
+        "BRAINBRIDGE_HOME": str(site["home"]),
+        "BRAINBRIDGE_CATALOGS": str(site["catalogs"]),
+        "MPLBACKEND": "Agg",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p),
+    }
     log = site["home"] / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from brainbridge.cli import main; main()", "serve", "--port", str(port),
-             "--ecephys", f"nwb={site['ecephys']}"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-c",
+                "from brainbridge.cli import main; main()",
+                "serve",
+                "--port",
+                str(port),
+                "--ecephys",
+                f"nwb={site['ecephys']}",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -66,7 +82,9 @@ def server(site):
                         break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"brainbridge serve did not start: {log.read_text()[-2000:]}") from None
+                    raise AssertionError(
+                        f"brainbridge serve did not start: {log.read_text()[-2000:]}"
+                    ) from None
                 time.sleep(0.3)
         yield base
     finally:
@@ -86,8 +104,15 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,1000", "--hide-scrollbars", "--force-device-scale-factor=1"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
     driver.set_page_load_timeout(60)
@@ -118,8 +143,10 @@ def _screenshot(browser, shots: Path, name: str, height: int | None = None) -> P
 def _images_loaded(browser, selector: str, timeout: float = 30) -> int:
     """Wait until every image matching ``selector`` has loaded; their count."""
     deadline = time.monotonic() + timeout
-    script = (f"const imgs = Array.from(document.querySelectorAll({selector!r}));"
-              "return [imgs.length, imgs.filter(i => i.complete && i.naturalWidth > 0).length];")
+    script = (
+        f"const imgs = Array.from(document.querySelectorAll({selector!r}));"
+        "return [imgs.length, imgs.filter(i => i.complete && i.naturalWidth > 0).length];"
+    )
     while True:
         total, loaded = browser.execute_script(script)
         if total and total == loaded:
@@ -143,7 +170,9 @@ def test_index_shows_the_example_assembly_and_sorts_in_the_browser(server, brows
     link = browser.find_element(By.LINK_TEXT, ASSEMBLY)
     assert link.is_displayed()
     assert STIMULI in _text(browser, "#entries")
-    first_column = "return Array.from(document.querySelectorAll('#entries tbody tr')).map(r => r.cells[0].innerText)"
+    first_column = (
+        "return Array.from(document.querySelectorAll('#entries tbody tr')).map(r => r.cells[0].innerText)"
+    )
     header = browser.find_element(By.CSS_SELECTOR, "#entries thead th")
     header.click()  # app.js sorts the table
     ascending = browser.execute_script(first_column)
@@ -165,7 +194,9 @@ def test_assembly_page_shows_dims_and_draws_its_plots(server, browser, shots):
     dims = _text(browser, "#dims")
     assert "presentation 4,000" in dims and "neuroid 80" in dims
     assert _images_loaded(browser, "img.plot", timeout=60) == 4
-    widths = browser.execute_script("return Array.from(document.querySelectorAll('img.plot')).map(i => i.naturalWidth)")
+    widths = browser.execute_script(
+        "return Array.from(document.querySelectorAll('img.plot')).map(i => i.naturalWidth)"
+    )
     assert all(width >= 400 for width in widths)
     assert "V1" in _text(browser, "#regions") and "IT" in _text(browser, "#regions")
     _screenshot(browser, shots, "assembly")
@@ -177,7 +208,8 @@ def test_stimulus_set_grid_and_a_stimulus(server, browser, shots):
     browser.get(f"{server}/stimulus-sets/{STIMULI}")
     assert "400 stimuli" in browser.page_source
     loaded = browser.execute_script(
-        "return Array.from(document.querySelectorAll('#thumbnails img')).slice(0, 10).map(i => i.src)")
+        "return Array.from(document.querySelectorAll('#thumbnails img')).slice(0, 10).map(i => i.src)"
+    )
     assert len(loaded) == 10
     _images_loaded(browser, "#thumbnails a:nth-child(-n+10) img")
     _screenshot(browser, shots, "stimulus-set", height=1000)
@@ -214,8 +246,11 @@ def test_scores_leaderboard_shows_models_and_scores_and_links_to_neuroids(server
     assert browser.find_element(By.ID, "matrix").is_displayed()
     _screenshot(browser, shots, "scores")
     browser.find_element(By.LINK_TEXT, "ceiled score").click()  # sort the other way
-    again = [float(c.text) for c in browser.find_elements(By.CSS_SELECTOR, "#scores tbody td:nth-child(6)")
-             if c.text != "–"]
+    again = [
+        float(c.text)
+        for c in browser.find_elements(By.CSS_SELECTOR, "#scores tbody td:nth-child(6)")
+        if c.text != "–"
+    ]
     assert again == sorted(numbers)
     browser.find_elements(By.LINK_TEXT, "per neuroid")[0].click()
     assert _images_loaded(browser, "img.plot") == 1
@@ -230,8 +265,11 @@ def test_ecephys_project_units_and_a_raster(server, browser, shots):
     assert "sub-anm369963_ses-20170228" in _text(browser, "#sessions")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#units tbody tr")) == 5
     _screenshot(browser, shots, "ecephys")
-    links = [a for a in browser.find_elements(By.LINK_TEXT, "raster & PSTH")
-             if "sub-anm369963" in a.get_attribute("href")]
+    links = [
+        a
+        for a in browser.find_elements(By.LINK_TEXT, "raster & PSTH")
+        if "sub-anm369963" in a.get_attribute("href")
+    ]
     links[0].click()
     assert _images_loaded(browser, "#raster", timeout=60) == 1
     assert browser.execute_script("return document.querySelector('#raster').naturalWidth") >= 400

@@ -21,15 +21,40 @@ COMMANDS: dict[str, tuple[str, str, str, str | None]] = {
     "list": ("brainbridge.cli.core", "list_command", "List catalogued assemblies and stimulus sets.", None),
     "describe": ("brainbridge.cli.core", "describe", "Describe an assembly, stimulus set or catalog.", None),
     "fetch": ("brainbridge.cli.core", "fetch", "Fetch catalogued files into the cache.", None),
-    "validate": ("brainbridge.cli.core", "validate", "Validate a netCDF/zarr assembly, stimulus set or catalog.", None),
-    "package": ("brainbridge.cli.core", "package", "Package stimulus sets and assemblies into a catalog.", None),
-    "example": ("brainbridge.cli.core", "example", "The bundled example: build it and run the main job.", None),
+    "validate": (
+        "brainbridge.cli.core",
+        "validate",
+        "Validate a netCDF/zarr assembly, stimulus set or catalog.",
+        None,
+    ),
+    "package": (
+        "brainbridge.cli.core",
+        "package",
+        "Package stimulus sets and assemblies into a catalog.",
+        None,
+    ),
+    "example": (
+        "brainbridge.cli.core",
+        "example",
+        "The bundled example: build it and run the main job.",
+        None,
+    ),
     "cache": ("brainbridge.cli.cache", "cache", "Inspect, verify and clean the download cache.", None),
     "ecephys": ("brainbridge.ecephys.cli", "ecephys", "Electrophysiology projects over NWB.", "ecephys"),
-    "score": ("brainbridge.encoding.cli", "score", "Score features or a model against neural data.", "encoding"),
+    "score": (
+        "brainbridge.encoding.cli",
+        "score",
+        "Score features or a model against neural data.",
+        "encoding",
+    ),
     "encoding": ("brainbridge.encoding.cli", "encoding", "Encoding models: list, train, encode.", "encoding"),
     "data": ("brainbridge.data.cli", "data", "Training data for machine learning.", "ml"),
-    "serve": ("brainbridge.web.cli", "serve", "Serve a read-only web app of the catalogs, scores and models.", "web"),
+    "serve": (
+        "brainbridge.web.cli",
+        "serve",
+        "Serve a read-only web app of the catalogs, scores and models.",
+        "web",
+    ),
 }
 
 
@@ -62,8 +87,10 @@ class LazyGroup(click.Group):
             from brainbridge.deprecation import deprecated_alias_command
 
             command = self.get_command(ctx, ALIASES[name])
-            return None if command is None else deprecated_alias_command(
-                command, f"brainbridge {name}", f"brainbridge {ALIASES[name]}"
+            return (
+                None
+                if command is None
+                else deprecated_alias_command(command, f"brainbridge {name}", f"brainbridge {ALIASES[name]}")
             )
         if name not in COMMANDS:
             return None
@@ -76,7 +103,9 @@ class LazyGroup(click.Group):
             hint = f" (install it with: pip install 'brainbridge[{extra}]')" if extra else ""
             if (e.name or "").split(".")[0] == "torch":  # no extra provides torch
                 hint = " (install it separately: pip install torch==2.13.0)"
-            raise click.ClickException(f"'{name}' needs a package that is not installed: {e.name}{hint}") from e
+            raise click.ClickException(
+                f"'{name}' needs a package that is not installed: {e.name}{hint}"
+            ) from e
 
     def format_commands(self, ctx, formatter):
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]

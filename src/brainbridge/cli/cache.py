@@ -68,11 +68,25 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
     cache_obj = DownloadCache(ctx.obj["cache_dir"])
     rows: list[dict[str, Any]] = []
     for entry in cache_obj.manifest.all() if cache_obj.manifest.path.exists() else []:
-        rows.append({"kind": "file", "path": entry.relpath, "bytes": entry.size, "source": entry.source,
-                     "last_used": entry.last_used})
+        rows.append(
+            {
+                "kind": "file",
+                "path": entry.relpath,
+                "bytes": entry.size,
+                "source": entry.source,
+                "last_used": entry.last_used,
+            }
+        )
     for tree in tree_entries(cache_obj.root):
-        rows.append({"kind": tree.kind, "path": tree.relpath + "/", "bytes": tree.size, "source": tree.source,
-                     "last_used": tree.last_used})
+        rows.append(
+            {
+                "kind": tree.kind,
+                "path": tree.relpath + "/",
+                "bytes": tree.size,
+                "source": tree.source,
+                "last_used": tree.last_used,
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -82,8 +96,11 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 
 
 @cache.command("verify")
-@click.option("--delete", is_flag=True,
-              help="Delete corrupt entries (default: move them aside); either way they are fetched again when needed.")
+@click.option(
+    "--delete",
+    is_flag=True,
+    help="Delete corrupt entries (default: move them aside); either way they are fetched again when needed.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option("--quiet", "-q", is_flag=True, hidden=True, help="Deprecated: use --no-progress.")
@@ -113,9 +130,16 @@ def verify_command(
 
 
 @cache.command("clean")
-@click.option("--all", "everything", is_flag=True, help="Remove every cached file, not only partial downloads.")
-@click.option("--older-than", type=click.FloatRange(min=0), default=None, metavar="DAYS",
-              help="Also remove files not used for DAYS days.")
+@click.option(
+    "--all", "everything", is_flag=True, help="Remove every cached file, not only partial downloads."
+)
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="DAYS",
+    help="Also remove files not used for DAYS days.",
+)
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
 @click.pass_context
 def clean_command(ctx: click.Context, everything: bool, older_than: float | None, dry_run: bool) -> None:
@@ -123,7 +147,9 @@ def clean_command(ctx: click.Context, everything: bool, older_than: float | None
 
     Entries that another process is downloading right now are left alone.
     """
-    report = clean_cache(ctx.obj["cache_dir"], everything=everything, older_than_days=older_than, dry_run=dry_run)
+    report = clean_cache(
+        ctx.obj["cache_dir"], everything=everything, older_than_days=older_than, dry_run=dry_run
+    )
     verb = "would remove" if dry_run else "removed"
     for path in report.removed:
         click.echo(f"{verb} {path}")

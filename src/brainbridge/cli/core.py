@@ -49,7 +49,9 @@ _CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
 def _preview(values: np.ndarray, n: int = 3) -> str:
-    items = [format_cell(v.item() if isinstance(v, np.generic) else v) for v in np.asarray(values).ravel()[:n]]
+    items = [
+        format_cell(v.item() if isinstance(v, np.generic) else v) for v in np.asarray(values).ravel()[:n]
+    ]
     more = "…" if np.asarray(values).size > n else ""
     return ", ".join(items) + more
 
@@ -94,10 +96,15 @@ def catalogs(ctx: click.Context) -> None:
 @catalogs.command("remove", context_settings=_CONTEXT)
 @click.argument("catalog_name")
 @click.argument("identifiers", nargs=-1)
-@click.option("--kind", type=click.Choice(["assembly", "stimulus_set"]), default=None,
-              help="Only rows of this kind (default: every row of each identifier).")
-@click.option("--all", "whole", is_flag=True,
-              help="Remove the whole catalog (its lookup CSV; data files stay).")
+@click.option(
+    "--kind",
+    type=click.Choice(["assembly", "stimulus_set"]),
+    default=None,
+    help="Only rows of this kind (default: every row of each identifier).",
+)
+@click.option(
+    "--all", "whole", is_flag=True, help="Remove the whole catalog (its lookup CSV; data files stay)."
+)
 def catalogs_remove(catalog_name: str, identifiers: tuple[str, ...], kind: str | None, whole: bool) -> None:
     """Remove rows (IDENTIFIERS) from a user catalog, or the whole catalog with --all.
 
@@ -192,8 +199,13 @@ def describe_assembly(array, *, path: str | os.PathLike | None = None, kind: str
         except TypeError:
             unique = ""
         rows.append(
-            {"coordinate": str(name), "dims": ",".join(map(str, dims)), "dtype": str(values.dtype), "unique": unique,
-             "values": _preview(values)}
+            {
+                "coordinate": str(name),
+                "dims": ",".join(map(str, dims)),
+                "dtype": str(values.dtype),
+                "unique": unique,
+                "values": _preview(values),
+            }
         )
     rows.sort(key=lambda r: (r["dims"], r["coordinate"]))
     lines.append("")
@@ -201,11 +213,20 @@ def describe_assembly(array, *, path: str | os.PathLike | None = None, kind: str
     others = {k: v for k, v in attrs.items() if k not in ("identifier", "stimulus_set_identifier")}
     if others:
         lines.append("")
-        lines.append(format_table([{"attribute": k, "value": _preview(np.asarray([v]), 1)[:80]} for k, v in sorted(others.items())]))
+        lines.append(
+            format_table(
+                [
+                    {"attribute": k, "value": _preview(np.asarray([v]), 1)[:80]}
+                    for k, v in sorted(others.items())
+                ]
+            )
+        )
     return "\n".join(lines)
 
 
-def _describe_stimulus_set(frame: pd.DataFrame, *, title: str, files: Iterable[tuple[str, Path, str]] = ()) -> str:
+def _describe_stimulus_set(
+    frame: pd.DataFrame, *, title: str, files: Iterable[tuple[str, Path, str]] = ()
+) -> str:
     lines = [f"{title}: {len(frame)} stimuli, {len(frame.columns)} columns"]
     for kind, path, sha1 in files:
         lines.append(f"{kind}: {path}  sha1: {sha1}")
@@ -213,8 +234,13 @@ def _describe_stimulus_set(frame: pd.DataFrame, *, title: str, files: Iterable[t
     for column in frame.columns:
         values = frame[column]
         rows.append(
-            {"column": str(column), "dtype": str(values.dtype), "unique": int(values.nunique()),
-             "missing": int(values.isna().sum()), "values": _preview(values.dropna().to_numpy())}
+            {
+                "column": str(column),
+                "dtype": str(values.dtype),
+                "unique": int(values.nunique()),
+                "missing": int(values.isna().sum()),
+                "values": _preview(values.dropna().to_numpy()),
+            }
         )
     lines.append("")
     lines.append(format_table(rows, ["column", "dtype", "unique", "missing", "values"]))
@@ -239,9 +265,13 @@ def _show_path(path: Path) -> str:
     if path.suffix.lower() == ".csv":
         if _is_catalog_csv(path):
             catalog = Catalog.from_files(path.stem, path)
-            return f"catalog {path.stem} ({path}): {len(catalog)} rows\n\n" + format_table(pd.DataFrame(catalog))
+            return f"catalog {path.stem} ({path}): {len(catalog)} rows\n\n" + format_table(
+                pd.DataFrame(catalog)
+            )
         frame = read_stimulus_csv(path)
-        return _describe_stimulus_set(frame, title=f"stimulus set {path.name}", files=[("csv", path, sha1_hash(path))])
+        return _describe_stimulus_set(
+            frame, title=f"stimulus set {path.name}", files=[("csv", path, sha1_hash(path))]
+        )
     if path.suffix.lower() == ".zip":
         from brainbridge.stimuli import archive_members
 
@@ -284,8 +314,11 @@ def describe(identifier: str, offline: bool | None) -> None:
     if identifier in list_assemblies():
         row = lookup_assembly(identifier)
         file = fetch_file(
-            row["location_type"], row["location"], row["sha1"] or None,
-            base_dir=get_catalog(row["source_catalog"]).base_dir, **options,
+            row["location_type"],
+            row["location"],
+            row["sha1"] or None,
+            base_dir=get_catalog(row["source_catalog"]).base_dir,
+            **options,
         )
         click.echo(f"assembly {identifier} (catalog {row['source_catalog']}, class {row['class']})")
         click.echo(f"location: {row['location_type']} {row['location']}")
@@ -298,7 +331,10 @@ def describe(identifier: str, offline: bool | None) -> None:
             _describe_stimulus_set(
                 pd.DataFrame(stimulus_set),
                 title=f"stimulus set {identifier} (catalog {csv_row['source_catalog']})",
-                files=[("csv", csv_row["location"], csv_row["sha1"]), ("zip", zip_row["location"], zip_row["sha1"])],
+                files=[
+                    ("csv", csv_row["location"], csv_row["sha1"]),
+                    ("zip", zip_row["location"], zip_row["sha1"]),
+                ],
             )
         )
         return
@@ -322,16 +358,29 @@ def _suggest(identifier: str, choices: Iterable[str]) -> str:
 @click.argument("identifiers", nargs=-1, required=True)
 @click.option("--offline", is_flag=True, default=None, help="Use only cached files; fail if one is missing.")
 @click.option("--no-stimuli", is_flag=True, help="For assemblies, do not fetch their stimulus set.")
-@click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Parallel downloads.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, hidden=True,
-              help="Deprecated: use --workers.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=4, show_default=True, help="Parallel downloads."
+)
+@click.option(
+    "--jobs", "-j", type=click.IntRange(min=1), default=None, hidden=True, help="Deprecated: use --workers."
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
-@click.option("--timeout", type=click.FloatRange(min=0), default=3600.0, show_default=True, metavar="SECONDS",
-              help="Time allowed for each file, retries and waiting for other processes included (0: no limit).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time allowed for each file, retries and waiting for other processes included (0: no limit).",
+)
 def fetch(
-    identifiers: tuple[str, ...], offline: bool | None, no_stimuli: bool, workers: int, jobs: int | None,
-    progress: bool | None, timeout: float,
+    identifiers: tuple[str, ...],
+    offline: bool | None,
+    no_stimuli: bool,
+    workers: int,
+    jobs: int | None,
+    progress: bool | None,
+    timeout: float,
 ) -> None:
     """Fetch catalogued assemblies and stimulus sets into the cache (checksums verified).
 
@@ -375,8 +424,12 @@ def fetch(
                 + _suggest(identifier, [*assemblies, *stimulus_sets])
             )
     requests = [
-        {"location_type": row["location_type"], "location": row["location"], "sha1": row["sha1"] or None,
-         "base_dir": get_catalog(row["source_catalog"]).base_dir}
+        {
+            "location_type": row["location_type"],
+            "location": row["location"],
+            "sha1": row["sha1"] or None,
+            "base_dir": get_catalog(row["source_catalog"]).base_dir,
+        }
         for row in rows
     ]
     if jobs is not None:
@@ -389,8 +442,13 @@ def fetch(
     table = []
     for row, path in zip(rows, paths):
         table.append(
-            {"identifier": row["identifier"], "file": Path(str(row["location"])).name,
-             "size": format_bytes(path.stat().st_size), "sha1": (row["sha1"] or "")[:12], "path": str(path)}
+            {
+                "identifier": row["identifier"],
+                "file": Path(str(row["location"])).name,
+                "size": format_bytes(path.stat().st_size),
+                "sha1": (row["sha1"] or "")[:12],
+                "path": str(path),
+            }
         )
     click.echo(format_table(table, ["identifier", "file", "size", "sha1", "path"]))
 
@@ -421,8 +479,11 @@ def validate_assembly_file(path: Path) -> list[str]:
     array = open_assembly_array(path)
     notes = []
     if is_zarr_store(path):
-        notes.append(f"zarr checksums: {checked} files match" if checked is not None
-                     else "zarr store without recorded checksums (not written by brainbridge): integrity not checked")
+        notes.append(
+            f"zarr checksums: {checked} files match"
+            if checked is not None
+            else "zarr store without recorded checksums (not written by brainbridge): integrity not checked"
+        )
     try:
         values = np.asarray(array.values)
     except Exception as e:  # a truncated HDF5 chunk raises from deep inside h5py
@@ -549,7 +610,11 @@ def validate(path: Path, stimuli: Path | None, verify: bool) -> None:
     if suffix in _ASSEMBLY_SUFFIXES or is_zarr_store(path):
         notes = validate_assembly_file(path)
     elif suffix == ".csv":
-        notes = validate_catalog_file(path, verify=verify) if _is_catalog_csv(path) else validate_stimulus_set_files(path, stimuli)
+        notes = (
+            validate_catalog_file(path, verify=verify)
+            if _is_catalog_csv(path)
+            else validate_stimulus_set_files(path, stimuli)
+        )
     elif suffix == ".zip":
         members = archive_members(path, verify=True)
         notes = [
@@ -592,12 +657,15 @@ def _catalog_for_packaging(name: str, create: bool, store: str | None) -> tuple[
 
 _catalog_option = click.option("--catalog", "catalog_name", required=True, help="The catalog to add to.")
 _create_option = click.option(
-    "--create", is_flag=True,
+    "--create",
+    is_flag=True,
     help="Create the catalog if it does not exist (in the first BRAINBRIDGE_CATALOGS folder, "
     "else $BRAINBRIDGE_HOME/catalogs, else the user config folder).",
 )
 _store_option = click.option(
-    "--store", default=None, help="Folder or URL (s3://bucket/prefix) for the files (default: the catalog's folder; "
+    "--store",
+    default=None,
+    help="Folder or URL (s3://bucket/prefix) for the files (default: the catalog's folder; "
     "<folder>/<catalog> for catalogs in a user catalog folder).",
 )
 
@@ -605,10 +673,20 @@ _store_option = click.option(
 @package.command("stimulus-set", context_settings=_CONTEXT)
 @_catalog_option
 @click.option("--identifier", required=True, help="The new stimulus set identifier, e.g. lab.Author2024.")
-@click.option("--csv", "csv_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Metadata CSV with stimulus_id and filename columns.")
-@click.option("--dir", "dir_path", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Folder holding the files named in 'filename'.")
+@click.option(
+    "--csv",
+    "csv_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Metadata CSV with stimulus_id and filename columns.",
+)
+@click.option(
+    "--dir",
+    "dir_path",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder holding the files named in 'filename'.",
+)
 @_store_option
 @_create_option
 def package_stimulus_set_command(
@@ -623,22 +701,42 @@ def package_stimulus_set_command(
     result = package_stimulus_set(catalog, stimulus_set, identifier, store=store)
     if created:
         click.echo(f"created catalog {catalog.identifier} at {catalog.source_path}")
-    click.echo(f"packaged stimulus set {identifier} ({len(stimulus_set)} stimuli) into catalog {result['catalog']}")
-    click.echo(format_table(
-        [{"file": "csv", "location": result["csv_location"], "sha1": result["csv_sha1"]},
-         {"file": "zip", "location": result["zip_location"], "sha1": result["zip_sha1"]}]
-    ))
+    click.echo(
+        f"packaged stimulus set {identifier} ({len(stimulus_set)} stimuli) into catalog {result['catalog']}"
+    )
+    click.echo(
+        format_table(
+            [
+                {"file": "csv", "location": result["csv_location"], "sha1": result["csv_sha1"]},
+                {"file": "zip", "location": result["zip_location"], "sha1": result["zip_sha1"]},
+            ]
+        )
+    )
 
 
 @package.command("assembly", context_settings=_CONTEXT)
 @_catalog_option
 @click.option("--identifier", required=True, help="The new assembly identifier, e.g. lab.Author2024.public.")
-@click.option("--file", "file_path", required=True, type=click.Path(exists=True, path_type=Path),
-              help="The assembly: a netCDF file or zarr store.")
-@click.option("--stimulus-set", "stimulus_set_identifier", default=None,
-              help="The stimulus set merged on load (its ids are checked when catalogued).")
-@click.option("--class", "class_name", default="NeuronRecordingAssembly", show_default=True,
-              help="Assembly class (NeuronRecordingAssembly, BehavioralAssembly, PropertyAssembly...).")
+@click.option(
+    "--file",
+    "file_path",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="The assembly: a netCDF file or zarr store.",
+)
+@click.option(
+    "--stimulus-set",
+    "stimulus_set_identifier",
+    default=None,
+    help="The stimulus set merged on load (its ids are checked when catalogued).",
+)
+@click.option(
+    "--class",
+    "class_name",
+    default="NeuronRecordingAssembly",
+    show_default=True,
+    help="Assembly class (NeuronRecordingAssembly, BehavioralAssembly, PropertyAssembly...).",
+)
 @_store_option
 @_create_option
 def package_assembly_command(
@@ -659,14 +757,27 @@ def package_assembly_command(
     assembly.load()
     catalog, store, created = _catalog_for_packaging(catalog_name, create, store)
     result = package_data_assembly(
-        catalog, assembly, identifier, stimulus_set_identifier,
-        assembly_class_name=class_name, store=store,
+        catalog,
+        assembly,
+        identifier,
+        stimulus_set_identifier,
+        assembly_class_name=class_name,
+        store=store,
     )
     if created:
         click.echo(f"created catalog {catalog.identifier} at {catalog.source_path}")
     click.echo(f"packaged {result['cls']} {identifier} into catalog {result['catalog']}")
-    click.echo(format_table([{"location": result["location"], "sha1": result["sha1"],
-                              "stimulus_set": result["stimulus_set_identifier"] or ""}]))
+    click.echo(
+        format_table(
+            [
+                {
+                    "location": result["location"],
+                    "sha1": result["sha1"],
+                    "stimulus_set": result["stimulus_set_identifier"] or "",
+                }
+            ]
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -680,11 +791,21 @@ def example() -> None:
 
 
 @example.command("run", context_settings=_CONTEXT)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("example-output"),
-              show_default=True, help="Folder for the tables, plots and in silico responses.")
-@click.option("--families", default=None, metavar="NAMES",
-              help="Feature families to score, comma-separated: gabor_v1, random_cnn, efficientnet_lite0 "
-                   "(default: all; env BRAINBRIDGE_EXAMPLE_FAMILIES).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("example-output"),
+    show_default=True,
+    help="Folder for the tables, plots and in silico responses.",
+)
+@click.option(
+    "--families",
+    default=None,
+    metavar="NAMES",
+    help="Feature families to score, comma-separated: gabor_v1, random_cnn, efficientnet_lite0 "
+    "(default: all; env BRAINBRIDGE_EXAMPLE_FAMILIES).",
+)
 def example_run(out_dir: Path, families: str | None) -> None:
     """Run the main job: list catalogs, fetch and load the example recording, average
     repetitions, print a per-region summary and save a plot of the responses; then score each

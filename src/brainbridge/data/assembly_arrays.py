@@ -25,10 +25,14 @@ def label_names(value: str | Sequence[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _sample_dims(assembly: xr.DataArray, neuroid_dim: str, sample_dims: Sequence[str] | None) -> list[Hashable]:
+def _sample_dims(
+    assembly: xr.DataArray, neuroid_dim: str, sample_dims: Sequence[str] | None
+) -> list[Hashable]:
     if neuroid_dim not in assembly.dims:
         raise DatasetError(f"the assembly has no {neuroid_dim!r} dimension (dims: {list(assembly.dims)})")
-    dims: list[Hashable] = [d for d in assembly.dims if d != neuroid_dim] if sample_dims is None else list(sample_dims)
+    dims: list[Hashable] = (
+        [d for d in assembly.dims if d != neuroid_dim] if sample_dims is None else list(sample_dims)
+    )
     unknown = [d for d in dims if d not in assembly.dims or d == neuroid_dim]
     if unknown or not dims or set(dims) | {neuroid_dim} != set(assembly.dims):
         raise DatasetError(

@@ -66,7 +66,13 @@ def dataset_from_assembly(
         attributes.
     """
     return cls.from_assembly(
-        assembly, continuous, discrete, neuroid_dim=neuroid_dim, sample_dims=sample_dims, offset=offset, device=device
+        assembly,
+        continuous,
+        discrete,
+        neuroid_dim=neuroid_dim,
+        sample_dims=sample_dims,
+        offset=offset,
+        device=device,
     )
 
 
@@ -96,8 +102,19 @@ def collection_from_assemblies(
         codes, categories = encode_labels([p[2] for p in parts])
     sessions = []
     for i, (neural, cont, _disc, trial_ids, borders, dims) in enumerate(parts):
-        ds = TensorDataset(neural, continuous=cont, discrete=None if codes is None else codes[i], offset=offset, device=device)
-        ds.sample_dims, ds.discrete_categories, ds.trial_ids, ds.trial_borders = dims, categories, trial_ids, borders
+        ds = TensorDataset(
+            neural,
+            continuous=cont,
+            discrete=None if codes is None else codes[i],
+            offset=offset,
+            device=device,
+        )
+        ds.sample_dims, ds.discrete_categories, ds.trial_ids, ds.trial_borders = (
+            dims,
+            categories,
+            trial_ids,
+            borders,
+        )
         sessions.append(ds)
     collection = DatasetCollection(*sessions) if len(sessions) > 1 else DatasetCollection(s for s in sessions)
     collection.discrete_categories = categories

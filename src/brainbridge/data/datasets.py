@@ -260,7 +260,9 @@ class TensorDataset(SingleSessionDataset):
         super().__init__(device=device)
         self.neural = self._to_tensor(neural, "float", name="neural").float()
         if self.neural.ndim != 2:
-            raise DatasetError(f"neural data must be 2-D (samples x neurons), got shape {tuple(self.neural.shape)}")
+            raise DatasetError(
+                f"neural data must be 2-D (samples x neurons), got shape {tuple(self.neural.shape)}"
+            )
         cont = self._to_tensor(continuous, "float", name="continuous")
         self.continuous = None if cont is None else cont.float()
         disc = self._to_tensor(discrete, "int", name="discrete")
@@ -318,7 +320,9 @@ class TensorDataset(SingleSessionDataset):
         if check_dtype == "float" and not tensor.is_floating_point():
             raise DatasetTypeError(f"{name} has dtype {tensor.dtype}; a floating-point dtype is required.")
         if check_dtype == "int" and (tensor.is_floating_point() or tensor.is_complex()):
-            raise DatasetTypeError(f"{name} has dtype {tensor.dtype}; an integer (or bool) dtype is required.")
+            raise DatasetTypeError(
+                f"{name} has dtype {tensor.dtype}; an integer (or bool) dtype is required."
+            )
         # standard dtypes, as CEBRA: float32 and int64 (no copy when already so)
         if tensor.is_floating_point():
             return tensor.float()
@@ -378,7 +382,9 @@ class TensorDataset(SingleSessionDataset):
 
     def load_batch(self, index: BatchIndex) -> Batch:
         """Reference, positive and negative windows, gathered with a single indexed copy."""
-        parts = [_as_index_tensor(i, self.neural.device) for i in (index.reference, index.positive, index.negative)]
+        parts = [
+            _as_index_tensor(i, self.neural.device) for i in (index.reference, index.positive, index.negative)
+        ]
         sizes = [len(p) for p in parts]
         data = self.gather(torch.cat(parts))
         reference, positive, negative = torch.split(data, sizes)
@@ -419,8 +425,13 @@ class TensorDataset(SingleSessionDataset):
         categories = None
         if disc is not None:
             (disc,), categories = encode_labels([disc])
-        dataset = cls(neural, continuous=cont, discrete=disc, offset=Offset(0, 1) if offset is None else offset,
-                      device=device)
+        dataset = cls(
+            neural,
+            continuous=cont,
+            discrete=disc,
+            offset=Offset(0, 1) if offset is None else offset,
+            device=device,
+        )
         dataset.sample_dims = dims
         dataset.discrete_categories = categories
         dataset.trial_ids = trial_ids
@@ -491,7 +502,9 @@ class MultiSessionDataset(Dataset):
     def configure_for(self, model) -> None:
         """Set each session's offset from ``model[i]`` (a ``torch.nn.ModuleList`` or sequence)."""
         if len(model) != self.num_sessions:
-            raise DatasetError(f"the model has {len(model)} sub-models but the dataset has {self.num_sessions} sessions")
+            raise DatasetError(
+                f"the model has {len(model)} sub-models but the dataset has {self.num_sessions} sessions"
+            )
         for i, session in enumerate(self.iter_sessions()):
             session.configure_for(model[i])
 
@@ -574,7 +587,9 @@ class DatasetCollection(MultiSessionDataset):
             (only,) = datasets
             if isinstance(only, types.GeneratorType):
                 return list(only)
-            raise DatasetError("You need to specify either a single generator, or multiple SingleSessionDataset instances.")
+            raise DatasetError(
+                "You need to specify either a single generator, or multiple SingleSessionDataset instances."
+            )
         return list(datasets)
 
     @property

@@ -73,7 +73,9 @@ class Loader(abc.ABC):
         if self.dataset is None:
             raise SamplingError("a loader needs a dataset")
         if self.num_steps is None or self.num_steps <= 0:
-            raise SamplingError(f"num_steps cannot be less than or equal to zero or None. Got {self.num_steps}")
+            raise SamplingError(
+                f"num_steps cannot be less than or equal to zero or None. Got {self.num_steps}"
+            )
         if self.batch_size is not None and self.batch_size <= 0:
             raise SamplingError(f"Batch size has to be None, or a non-negative value. Got {self.batch_size}.")
         self.rng = Random(self.seed)
@@ -261,7 +263,9 @@ class MixedDataLoader(Loader):
     def __post_init__(self):
         super().__post_init__()
         if self.conditional != "time_delta":
-            raise SamplingError(f"MixedDataLoader supports conditional='time_delta' only, got {self.conditional!r}")
+            raise SamplingError(
+                f"MixedDataLoader supports conditional='time_delta' only, got {self.conditional!r}"
+            )
         for label in ("discrete_index", "continuous_index"):
             if not _has_label(self.dataset, label):
                 raise SamplingError(f"MixedDataLoader needs a dataset with a {label.replace('_', ' ')}")
@@ -384,4 +388,3 @@ class FullDataLoader(ContinuousDataLoader):
     def __iter__(self) -> Iterator[BatchIndex]:  # type: ignore[override]
         for _ in range(len(self)):
             yield self.get_indices(num_samples=None)
-

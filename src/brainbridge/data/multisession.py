@@ -100,7 +100,9 @@ class ContinuousMultiSessionDataLoader(MultiSessionLoader):
 
     def __post_init__(self):
         if self.conditional != "time_delta":
-            raise SamplingError(f"conditional must be 'time_delta' for multi-session loaders, got {self.conditional!r}")
+            raise SamplingError(
+                f"conditional must be 'time_delta' for multi-session loaders, got {self.conditional!r}"
+            )
         super().__post_init__()
 
     @property
@@ -138,7 +140,9 @@ class UnifiedLoader(MultiSessionLoader):
 
     def __post_init__(self):
         if self.conditional != "time_delta":
-            raise SamplingError(f"UnifiedLoader supports conditional='time_delta' only, got {self.conditional!r}")
+            raise SamplingError(
+                f"UnifiedLoader supports conditional='time_delta' only, got {self.conditional!r}"
+            )
         if not isinstance(self.dataset, UnifiedDataset):
             raise SamplingError("UnifiedLoader needs a UnifiedDataset")
         super().__post_init__()
@@ -158,5 +162,3 @@ class UnifiedLoader(MultiSessionLoader):
             positive=torch.from_numpy(positive),
             negative=torch.from_numpy(negative),
         )
-
-

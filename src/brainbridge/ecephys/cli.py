@@ -28,8 +28,14 @@ def _FORMAT(function):
 
     @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of a table.")
     @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
-    @click.option("--format", "old_format", type=click.Choice(["table", "csv", "json"]), default=None,
-                  hidden=True, help="Deprecated: use --json or --csv.")
+    @click.option(
+        "--format",
+        "old_format",
+        type=click.Choice(["table", "csv", "json"]),
+        default=None,
+        hidden=True,
+        help="Deprecated: use --json or --csv.",
+    )
     @functools.wraps(function)
     def wrapper(*args, as_json: bool, as_csv: bool, old_format: str | None, **kwargs):
         fmt = "json" if as_json else "csv" if as_csv else "table"
@@ -93,7 +99,9 @@ def _parse_edges(text: str) -> np.ndarray:
     except (ValueError, ValidationError) as e:
         if isinstance(e, click.BadParameter):
             raise
-        raise click.BadParameter(f"{text!r}: {e}; {usage}" if isinstance(e, ValidationError) else f"{text!r}: {usage}") from e
+        raise click.BadParameter(
+            f"{text!r}: {e}; {usage}" if isinstance(e, ValidationError) else f"{text!r}: {usage}"
+        ) from e
 
 
 @click.group()
@@ -126,7 +134,9 @@ def units(source, manifest, offline, fmt, session_ids, all_units, **thresholds):
     cache = _cache(source, manifest, offline)
     kwargs = {k: v for k, v in thresholds.items() if v is not None}
     if all_units:
-        kwargs = dict.fromkeys(("amplitude_cutoff_maximum", "presence_ratio_minimum", "isi_violations_maximum"))
+        kwargs = dict.fromkeys(
+            ("amplitude_cutoff_maximum", "presence_ratio_minimum", "isi_violations_maximum")
+        )
         kwargs["filter_out_of_brain_units"] = False
     table = cache.get_units(filter_by_validity=not all_units, **kwargs)
     if session_ids:
@@ -140,16 +150,37 @@ def units(source, manifest, offline, fmt, session_ids, all_units, **thresholds):
 @_SOURCE
 @_MANIFEST
 @_OFFLINE
-@click.option("--presentations", default=None, help="Interval table(s) used as presentations (comma-separated).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a raster/PSTH of a unit here.")
+@click.option(
+    "--presentations", default=None, help="Interval table(s) used as presentations (comma-separated)."
+)
+@click.option(
+    "--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a raster/PSTH of a unit here."
+)
 @click.option("--unit", "unit_id", default=None, help="Unit to plot (default: the one with most spikes).")
-@click.option("--window", nargs=2, type=float, default=(-0.1, 0.5), show_default=True, help="Seconds around onset.")
+@click.option(
+    "--window", nargs=2, type=float, default=(-0.1, 0.5), show_default=True, help="Seconds around onset."
+)
 @click.option("--bin-size", type=float, default=0.01, show_default=True)
 @click.option("--stimulus-name", default=None, help="Align only to presentations of this stimulus.")
-@click.option("--align-to", default="start_time", show_default=True,
-              help="Presentation column to align to (any event time column, e.g. stop_time).")
-def describe(session, source, manifest, offline, presentations, plot_path, unit_id, window, bin_size, stimulus_name,
-            align_to):
+@click.option(
+    "--align-to",
+    default="start_time",
+    show_default=True,
+    help="Presentation column to align to (any event time column, e.g. stop_time).",
+)
+def describe(
+    session,
+    source,
+    manifest,
+    offline,
+    presentations,
+    plot_path,
+    unit_id,
+    window,
+    bin_size,
+    stimulus_name,
+    align_to,
+):
     """Describe a session (a project session id, or the path of an NWB file)."""
     from brainbridge.ecephys.session import EcephysSession
 
@@ -189,8 +220,15 @@ def describe(session, source, manifest, offline, presentations, plot_path, unit_
                 ids = pres.index[(pres["stimulus_name"] == stimulus_name).to_numpy()]
                 if not len(ids):
                     raise click.ClickException(f"no presentations of {stimulus_name!r}")
-            plot_unit(sess, chosen, stimulus_presentation_ids=ids, window=tuple(window), bin_size=bin_size,
-                      path=plot_path, align_to=align_to)
+            plot_unit(
+                sess,
+                chosen,
+                stimulus_presentation_ids=ids,
+                window=tuple(window),
+                bin_size=bin_size,
+                path=plot_path,
+                align_to=align_to,
+            )
             click.echo(f"wrote {plot_path} (unit {chosen})")
 
 
@@ -203,15 +241,28 @@ def _match_id(text: str, ids: np.ndarray):
 
 @ecephys.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--catalog", "catalog_name", required=True, help="Catalog to add the rows to (created if needed).")
+@click.option(
+    "--catalog", "catalog_name", required=True, help="Catalog to add the rows to (created if needed)."
+)
 @click.option("--identifier", default=None, help="Assembly identifier (default: from the session id).")
-@click.option("--bin-edges", default="0:0.25:0.05", show_default=True, help="start:stop:step or comma-separated (s).",
-              callback=lambda _ctx, _param, value: _parse_edges(value))
-@click.option("--presentations", default=None, help="Interval table(s) used as presentations (comma-separated).")
+@click.option(
+    "--bin-edges",
+    default="0:0.25:0.05",
+    show_default=True,
+    help="start:stop:step or comma-separated (s).",
+    callback=lambda _ctx, _param, value: _parse_edges(value),
+)
+@click.option(
+    "--presentations", default=None, help="Interval table(s) used as presentations (comma-separated)."
+)
 @click.option("--half-open", is_flag=True, help="Half-open [a, b) bins instead of AllenSDK's closed bins.")
 @click.option("--store", default=None, help="Where the packaged files go (default: the catalog's folder).")
-@click.option("--align-to", default="start_time", show_default=True,
-              help="Presentation column the bin edges are relative to (any event time column).")
+@click.option(
+    "--align-to",
+    default="start_time",
+    show_default=True,
+    help="Presentation column the bin edges are relative to (any event time column).",
+)
 def package(paths, catalog_name, identifier, bin_edges, presentations, half_open, store, align_to):
     """Package NWB session(s) (files or folders) as assemblies + stimulus sets in a catalog."""
     from brainbridge.ecephys.convert import package_nwb

@@ -82,7 +82,14 @@ def session_stimulus_set(session: EcephysSession, folder: str | os.PathLike) -> 
         path = folder / f"stimulus_{n:05d}.json"
         path.write_text(json.dumps(description, indent=1, sort_keys=True))
         paths[stimulus_id] = path
-        rows.append({"stimulus_id": stimulus_id, "stimulus_name": row["stimulus_name"], **{p: row[p] for p in params}, "filename": path.name})
+        rows.append(
+            {
+                "stimulus_id": stimulus_id,
+                "stimulus_name": row["stimulus_name"],
+                **{p: row[p] for p in params},
+                "filename": path.name,
+            }
+        )
     stimuli = StimulusSet(pd.DataFrame(rows))
     stimuli.stimulus_paths = paths
     return stimuli
@@ -129,8 +136,11 @@ def _result_rows(results: list[dict]) -> list[dict]:
     """The catalog rows (one per file) of packaging results."""
     rows = []
     for result in results:
-        common = {"identifier": result["identifier"], "lookup_type": result["lookup_type"],
-                  "catalog": result["catalog"]}
+        common = {
+            "identifier": result["identifier"],
+            "lookup_type": result["lookup_type"],
+            "catalog": result["catalog"],
+        }
         if result["lookup_type"] == "stimulus_set":
             rows.append({**common, "location": result["csv_location"], "sha1": result["csv_sha1"]})
             rows.append({**common, "location": result["zip_location"], "sha1": result["zip_sha1"]})
@@ -157,7 +167,9 @@ def _stage_session(
     with tempfile.TemporaryDirectory(prefix="brainbridge-ecephys-") as staging:
         stimuli = session_stimulus_set(session, staging)
         transaction.add_stimulus_set(stimuli, stimulus_set_identifier)
-    transaction.add_assembly(assembly, assembly_identifier, stimulus_set_identifier, "NeuronRecordingAssembly")
+    transaction.add_assembly(
+        assembly, assembly_identifier, stimulus_set_identifier, "NeuronRecordingAssembly"
+    )
 
 
 def package_session(
@@ -186,9 +198,16 @@ def package_session(
 
     check_bin_edges(bin_edges)
     with PackagingTransaction(catalog_name, store) as transaction:
-        _stage_session(transaction, session, bin_edges, assembly_identifier=assembly_identifier,
-                       stimulus_set_identifier=stimulus_set_identifier, closed=closed, progress=progress,
-                       align_to=align_to)
+        _stage_session(
+            transaction,
+            session,
+            bin_edges,
+            assembly_identifier=assembly_identifier,
+            stimulus_set_identifier=stimulus_set_identifier,
+            closed=closed,
+            progress=progress,
+            align_to=align_to,
+        )
         return _result_rows(transaction.commit())
 
 
@@ -262,7 +281,14 @@ def package_nwb(
                     identifier = assembly_identifier
                 else:
                     identifier = f"{assembly_identifier}.{_identifier(session.session_id)}"
-                _stage_session(transaction, session, bin_edges, assembly_identifier=identifier,
-                               stimulus_set_identifier=None, closed=closed, progress=progress,
-                               align_to=align_to)
+                _stage_session(
+                    transaction,
+                    session,
+                    bin_edges,
+                    assembly_identifier=identifier,
+                    stimulus_set_identifier=None,
+                    closed=closed,
+                    progress=progress,
+                    align_to=align_to,
+                )
         return _result_rows(transaction.commit())

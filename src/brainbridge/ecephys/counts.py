@@ -54,9 +54,7 @@ class SpikeTrains:
         times = np.asarray(data, dtype=np.float64)
         ends = np.asarray(index, dtype=np.int64)
         if ends.shape != unit_ids.shape:
-            raise ValidationError(
-                f"spike_times_index has {ends.size} entries for {unit_ids.size} units"
-            )
+            raise ValidationError(f"spike_times_index has {ends.size} entries for {unit_ids.size} units")
         offsets = np.concatenate([[0], ends]).astype(np.int64)
         if np.any(np.diff(offsets) < 0) or (offsets[-1] > times.size):
             raise ValidationError("spike_times_index is not a valid cumulative offset array")

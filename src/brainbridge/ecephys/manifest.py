@@ -29,8 +29,14 @@ from brainbridge.ecephys.errors import ManifestVersionError
 from brainbridge.errors import ValidationError
 from brainbridge.paths import path_within, safe_component
 
-__all__ = ["DEFAULT_ENTRIES", "MANIFEST_VERSION", "READABLE_VERSIONS", "Manifest", "compare_versions",
-           "is_readable_version"]
+__all__ = [
+    "DEFAULT_ENTRIES",
+    "MANIFEST_VERSION",
+    "READABLE_VERSIONS",
+    "Manifest",
+    "compare_versions",
+    "is_readable_version",
+]
 
 #: version of the cache layout this code reads and writes
 MANIFEST_VERSION = "1.0.0"
@@ -136,7 +142,9 @@ class Manifest:
             if not isinstance(raw, list):
                 raise TypeError("'manifest' is not a list")
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ValidationError(f"{path} is not a project cache manifest ({e}); remove it to start afresh") from e
+            raise ValidationError(
+                f"{path} is not a project cache manifest ({e}); remove it to start afresh"
+            ) from e
         found = next((e.get("value") for e in raw if e.get("type") == "manifest_version"), None)
         recorded_source = next((e.get("value") for e in raw if e.get("type") == "source"), None)
         if lenient and found is not None and is_readable_version(str(found)):
@@ -213,7 +221,9 @@ class Manifest:
         template = templates[key]
         needed = len(re.findall(r"%[ds]", template))
         if needed != len(args):
-            raise ValidationError(f"manifest key {key!r} ({template}) takes {needed} argument(s), got {len(args)}")
+            raise ValidationError(
+                f"manifest key {key!r} ({template}) takes {needed} argument(s), got {len(args)}"
+            )
         if not args:
             return path_within(self.base_dir, template, what=f"manifest entry {key!r}")
         # ids come from project tables and NWB files: each must stay one plain file name

@@ -13,7 +13,9 @@ from brainbridge.errors import ValidationError
 __all__ = ["aligned_spike_times", "plot_unit"]
 
 
-def aligned_spike_times(train: np.ndarray, onsets: np.ndarray, window: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def aligned_spike_times(
+    train: np.ndarray, onsets: np.ndarray, window: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """Spikes of one train within ``[onset + window[0], onset + window[1]]`` of every onset.
 
     Returns
@@ -32,8 +34,17 @@ def aligned_spike_times(train: np.ndarray, onsets: np.ndarray, window: tuple[flo
 
 
 #: presentation columns that describe the stimulus, in the order trials are sorted by
-_CONDITION_COLUMNS = ("stimulus_name", "stimulus_condition_id", "orientation", "spatial_frequency",
-                      "temporal_frequency", "phase", "contrast", "frame", "image")
+_CONDITION_COLUMNS = (
+    "stimulus_name",
+    "stimulus_condition_id",
+    "orientation",
+    "spatial_frequency",
+    "temporal_frequency",
+    "phase",
+    "contrast",
+    "frame",
+    "image",
+)
 
 
 def _trial_order(presentations, n: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -105,7 +116,9 @@ def plot_unit(
     import matplotlib.pyplot as plt
 
     if window[1] <= window[0] or bin_size <= 0:
-        raise ValidationError(f"need window[0] < window[1] and bin_size > 0, got window={window}, bin_size={bin_size}")
+        raise ValidationError(
+            f"need window[0] < window[1] and bin_size > 0, got window={window}, bin_size={bin_size}"
+        )
     presentations = session._select_presentations(stimulus_presentation_ids)
     if not len(presentations):
         raise ValidationError("no stimulus presentations to align to")
@@ -135,8 +148,14 @@ def plot_unit(
     ax_raster.legend(loc="upper right", fontsize="small", frameon=True, framealpha=0.85)
     title = f"unit {unit_id}, session {session.session_id}\n{onsets.size} presentations"
     fig.suptitle(title, fontsize="medium")
-    ax_psth.bar(edges[:-1], rate, width=bin_size, align="edge", color="tab:blue",
-                label=f"PSTH: mean over presentations, {bin_size * 1000:g} ms bins")
+    ax_psth.bar(
+        edges[:-1],
+        rate,
+        width=bin_size,
+        align="edge",
+        color="tab:blue",
+        label=f"PSTH: mean over presentations, {bin_size * 1000:g} ms bins",
+    )
     ax_psth.axvline(0.0, color="tab:red", linewidth=0.8)
     ax_psth.legend(loc="upper right", fontsize="small", frameon=False)
     ax_psth.set_xlabel(f"time from {align_name} (s)")

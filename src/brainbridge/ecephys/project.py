@@ -159,7 +159,11 @@ class ProjectSource:
             entry = index.get("tables", {}).get(name)
             return [FileSpec(**entry)] if entry else []
         if self.is_local:
-            found = [FileSpec(f"{name}{s}") for s in TABLE_SUFFIXES if (Path(self.location) / f"{name}{s}").is_file()]
+            found = [
+                FileSpec(f"{name}{s}")
+                for s in TABLE_SUFFIXES
+                if (Path(self.location) / f"{name}{s}").is_file()
+            ]
             return found
         return [FileSpec(f"{name}{s}") for s in TABLE_SUFFIXES]
 
@@ -254,7 +258,9 @@ def read_table_file(path: str | os.PathLike, index_col: str = "id") -> pd.DataFr
     if frame.index.name == index_col:
         return frame
     if index_col not in frame.columns:
-        raise ProjectTableError(f"the table {path} has no '{index_col}' column; columns: {list(frame.columns)}")
+        raise ProjectTableError(
+            f"the table {path} has no '{index_col}' column; columns: {list(frame.columns)}"
+        )
     frame = frame.set_index(index_col)
     if not frame.index.is_unique:
         raise ProjectTableError(f"the table {path} repeats '{index_col}' values")
@@ -291,7 +297,9 @@ def _recorded_source(manifest: str | os.PathLike | None) -> str | None:
         return None
     try:
         entries = json.loads(Path(manifest).expanduser().read_text())["manifest"]
-        return next((e.get("value") for e in entries if isinstance(e, dict) and e.get("type") == "source"), None)
+        return next(
+            (e.get("value") for e in entries if isinstance(e, dict) and e.get("type") == "source"), None
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -417,7 +425,9 @@ class EcephysProjectCache:
         fetch_options: dict[str, Any] | None = None,
     ):
         if fetch_tries < 1:
-            raise ValidationError(f"fetch_tries is the total number of attempts and must be >= 1, got {fetch_tries}")
+            raise ValidationError(
+                f"fetch_tries is the total number of attempts and must be >= 1, got {fetch_tries}"
+            )
         self.offline = config.offline() if offline is None else bool(offline)
         self.fetch_options = dict(fetch_options or {})
         if fetch_api is None and not self.offline:
@@ -426,7 +436,11 @@ class EcephysProjectCache:
             fetch_api = _recorded_source(manifest) or ALLEN_S3_SOURCE
         if fetch_api == ALLEN_S3_SOURCE:
             self.fetch_options.setdefault("s3_anon", True)
-        self.source = fetch_api if isinstance(fetch_api, ProjectSource) or fetch_api is None else ProjectSource(fetch_api)
+        self.source = (
+            fetch_api
+            if isinstance(fetch_api, ProjectSource) or fetch_api is None
+            else ProjectSource(fetch_api)
+        )
         self.fetch_tries = int(fetch_tries)
         self.progress = progress
         self.retry_wait = float(retry_wait)
@@ -461,9 +475,15 @@ class EcephysProjectCache:
             from brainbridge.ecephys.dandi import dandiset_folder
 
             manifest = kwargs.get("manifest")
-            text = str(dandiset_folder(text, manifest=manifest, offline=kwargs.get("offline"),
-                                       progress=kwargs.get("progress"),
-                                       fetch_options=kwargs.get("fetch_options")))
+            text = str(
+                dandiset_folder(
+                    text,
+                    manifest=manifest,
+                    offline=kwargs.get("offline"),
+                    progress=kwargs.get("progress"),
+                    fetch_options=kwargs.get("fetch_options"),
+                )
+            )
         return cls(ProjectSource(text), **kwargs)
 
     @classmethod
@@ -515,7 +535,14 @@ class EcephysProjectCache:
             options.setdefault("timeout", float(timeout))
         if location.startswith("s3://"):
             options.setdefault("s3_anon", True)
-        return cls(location, fetch_tries=fetch_tries, manifest=manifest, version=version, fetch_options=options, **kwargs)
+        return cls(
+            location,
+            fetch_tries=fetch_tries,
+            manifest=manifest,
+            version=version,
+            fetch_options=options,
+            **kwargs,
+        )
 
     @classmethod
     def from_s3_cache(cls, cache_dir: str | os.PathLike, **kwargs) -> EcephysProjectCache:
@@ -538,7 +565,12 @@ class EcephysProjectCache:
         Give the ``manifest`` of an existing cache, or the ``source`` it was filled from (to
         find its default manifest).
         """
-        return cls(ProjectSource(source) if source is not None else None, manifest=manifest, version=version, offline=True)
+        return cls(
+            ProjectSource(source) if source is not None else None,
+            manifest=manifest,
+            version=version,
+            offline=True,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -562,19 +594,29 @@ class EcephysProjectCache:
         project's AllenSDK-style layout costs no second copy of the bytes.
         """
         if self.offline or self.source is None:
-            raise OfflineError(f"{target} is not in the cache and this cache never fetches (fixed/offline mode)")
+            raise OfflineError(
+                f"{target} is not in the cache and this cache never fetches (fixed/offline mode)"
+            )
         url = self.source.url(spec.path)
         try:
             fetched = fetch_file(
-                self.source.location_type, url, spec.sha1, offline=False, progress=self.progress,
+                self.source.location_type,
+                url,
+                spec.sha1,
+                offline=False,
+                progress=self.progress,
                 **self._fetch_kwargs(),
             )
         except (OfflineError, RemoteNotFoundError, AccessDeniedError):
             raise  # permanent: another try cannot help
         except FetchError as e:
-            raise ProjectFetchError(f"could not fetch {redact_url(url)} after {self.fetch_tries} tries: {e}") from e
+            raise ProjectFetchError(
+                f"could not fetch {redact_url(url)} after {self.fetch_tries} tries: {e}"
+            ) from e
         if spec.size is not None and fetched.stat().st_size != spec.size:
-            raise ProjectFetchError(f"{redact_url(url)}: expected {spec.size} bytes, got {fetched.stat().st_size}")
+            raise ProjectFetchError(
+                f"{redact_url(url)}: expected {spec.size} bytes, got {fetched.stat().st_size}"
+            )
         _place(fetched, target)
         return target
 
@@ -632,8 +674,9 @@ class EcephysProjectCache:
             from brainbridge.ecephys.derive import derive_project, is_nwb_folder
 
             if is_nwb_folder(self.source.location):
-                derived = derive_project(self.source.location, self.manifest.base_dir / "derived",
-                                         progress=self.progress)
+                derived = derive_project(
+                    self.source.location, self.manifest.base_dir / "derived", progress=self.progress
+                )
                 for table, frame in derived.tables.items():
                     # a plain copy in the cache too: fixed(manifest=...) reads it offline
                     target = self.manifest.get_path(table)
@@ -665,12 +708,20 @@ class EcephysProjectCache:
                 break
         if frame is None:
             if not candidates:
-                where = "the cache (fixed/offline mode)" if self.offline or self.source is None else str(self.source)
-                raise ProjectTableError(f"the project has no {name} table in {where} (expected {name}.csv or {name}.parquet)")
+                where = (
+                    "the cache (fixed/offline mode)"
+                    if self.offline or self.source is None
+                    else str(self.source)
+                )
+                raise ProjectTableError(
+                    f"the project has no {name} table in {where} (expected {name}.csv or {name}.parquet)"
+                )
             errors = []
             for spec in candidates:
                 try:
-                    frame = self._cached(spec, csv_target.with_suffix(Path(spec.path).suffix), read_table_file)
+                    frame = self._cached(
+                        spec, csv_target.with_suffix(Path(spec.path).suffix), read_table_file
+                    )
                     break
                 except ProjectFetchError as e:
                     errors.append(e)
@@ -682,14 +733,18 @@ class EcephysProjectCache:
     def _get_sessions(self) -> pd.DataFrame:
         sessions = self._table(self.SESSIONS_KEY)
         if "structure_acronyms" in sessions.columns:
-            sessions["ecephys_structure_acronyms"] = [_literal_list(v) for v in sessions["structure_acronyms"]]
+            sessions["ecephys_structure_acronyms"] = [
+                _literal_list(v) for v in sessions["structure_acronyms"]
+            ]
             sessions = sessions.drop(columns=["structure_acronyms"])
         return sessions
 
     def _get_probes(self) -> pd.DataFrame:
         probes = self._table(self.PROBES_KEY)
         if {"lfp_sampling_rate", "lfp_temporal_subsampling_factor"} <= set(probes.columns):
-            probes["lfp_sampling_rate"] = probes["lfp_sampling_rate"] / probes["lfp_temporal_subsampling_factor"]
+            probes["lfp_sampling_rate"] = (
+                probes["lfp_sampling_rate"] / probes["lfp_temporal_subsampling_factor"]
+            )
         return probes
 
     def _get_channels(self) -> pd.DataFrame:
@@ -699,7 +754,10 @@ class EcephysProjectCache:
         units = self._table(self.UNITS_KEY).rename(columns=self.UNIT_RENAMES)
         out_of_brain = unit_filter_kwargs.pop("filter_out_of_brain_units", True)
         return filter_units(
-            units, filter_by_validity=filter_by_validity, filter_out_of_brain_units=out_of_brain, **unit_filter_kwargs
+            units,
+            filter_by_validity=filter_by_validity,
+            filter_out_of_brain_units=out_of_brain,
+            **unit_filter_kwargs,
         )
 
     def _get_annotated_probes(self) -> pd.DataFrame:
@@ -740,7 +798,11 @@ class EcephysProjectCache:
         sessions = count_owned(sessions, channels, "ecephys_session_id", "channel_count")
         sessions = count_owned(sessions, self._get_annotated_probes(), "ecephys_session_id", "probe_count")
         sessions = get_grouped_uniques(
-            sessions, channels, "ecephys_session_id", "ecephys_structure_acronym", "ecephys_structure_acronyms"
+            sessions,
+            channels,
+            "ecephys_session_id",
+            "ecephys_structure_acronym",
+            "ecephys_structure_acronyms",
         )
         suppress = list(self.SUPPRESS_FROM_SESSION_TABLE) if suppress is None else suppress
         sessions = sessions.drop(columns=suppress, errors="ignore")
@@ -761,7 +823,9 @@ class EcephysProjectCache:
 
     def get_channels(self, suppress: list[str] | None = None) -> pd.DataFrame:
         """One row per channel, annotated with its probe and session, and its ``unit_count``."""
-        channels = count_owned(self._get_annotated_channels(), self._get_annotated_units(), "ecephys_channel_id", "unit_count")
+        channels = count_owned(
+            self._get_annotated_channels(), self._get_annotated_units(), "ecephys_channel_id", "unit_count"
+        )
         suppress = list(self.SUPPRESS_FROM_CHANNELS) if suppress is None else suppress
         channels = channels.drop(columns=suppress, errors="ignore")
         return channels.rename(columns={"name": "probe_name"})
@@ -788,7 +852,9 @@ class EcephysProjectCache:
         suppress = list(self.SUPPRESS_FROM_UNITS) if suppress is None else suppress
         return units.drop(columns=suppress, errors="ignore")
 
-    def _get_all_values(self, key: str, method: Callable[..., pd.DataFrame] | None = None, **method_kwargs) -> list:
+    def _get_all_values(
+        self, key: str, method: Callable[..., pd.DataFrame] | None = None, **method_kwargs
+    ) -> list:
         data = (method or self.get_session_table)(**method_kwargs)
         if key not in data.columns:
             raise ProjectTableError(f"the table has no '{key}' column; columns: {list(data.columns)}")
@@ -862,7 +928,9 @@ class EcephysProjectCache:
         """
         session_id = self._resolve_session_id(session_id)
         sessions = self._get_sessions()
-        session_type = sessions.loc[session_id, "session_type"] if "session_type" in sessions.columns else None
+        session_type = (
+            sessions.loc[session_id, "session_type"] if "session_type" in sessions.columns else None
+        )
         out_of_brain = unit_filter_kwargs.pop("filter_out_of_brain_units", True)
         kwargs = dict(
             session_id=session_id,
@@ -888,8 +956,12 @@ class EcephysProjectCache:
         reader = partial(EcephysSession.from_nwb, **kwargs)
         if spec is None and not target.exists():
             if self.offline or self.source is None:
-                raise OfflineError(f"session {session_id} is not in the cache ({target}) and this cache never fetches")
-            raise SessionNotFoundError(f"the project source {self.source} has no NWB file for session {session_id}")
+                raise OfflineError(
+                    f"session {session_id} is not in the cache ({target}) and this cache never fetches"
+                )
+            raise SessionNotFoundError(
+                f"the project source {self.source} has no NWB file for session {session_id}"
+            )
         return self._cached(spec, target, reader)
 
     def _local_session_file(self, session_id, sessions: pd.DataFrame) -> Path | None:
@@ -909,7 +981,10 @@ class EcephysProjectCache:
         if "ecephys_session_id" not in probes.columns:
             return {}
         mine = probes.index[(probes["ecephys_session_id"].astype(str) == str(session_id)).to_numpy()]
-        return {probe_id: partial(self.get_file_path, self.PROBE_LFP_NWB_KEY, session_id, probe_id) for probe_id in mine}
+        return {
+            probe_id: partial(self.get_file_path, self.PROBE_LFP_NWB_KEY, session_id, probe_id)
+            for probe_id in mine
+        }
 
     def _probe_ids_by_name(self, session_id) -> dict:
         """``{probe name: probe id}`` of the session, from the probes table (``name`` column)."""
@@ -932,7 +1007,9 @@ class EcephysProjectCache:
         if target.exists():
             return target
         if self.offline or self.source is None:
-            raise OfflineError(f"{target} is not in the cache and this cache never fetches (fixed/offline mode)")
+            raise OfflineError(
+                f"{target} is not in the cache and this cache never fetches (fixed/offline mode)"
+            )
         self._load_index()
         relative = target.relative_to(self.manifest.base_dir).as_posix()
         self._download(self.source.file_spec(relative), target)
@@ -972,15 +1049,23 @@ class EcephysProjectCache:
             metrics = read_table_file(target, index_col="ecephys_unit_id")
         else:
             sessions = self._get_sessions()
-            session_type = sessions.loc[session_id, "session_type"] if "session_type" in sessions.columns else None
+            session_type = (
+                sessions.loc[session_id, "session_type"] if "session_type" in sessions.columns else None
+            )
             if session_type is None or pd.isna(session_type):
-                raise ProjectTableError(f"session {session_id} has no session_type, so no analysis metrics table")
+                raise ProjectTableError(
+                    f"session {session_id} has no session_type, so no analysis metrics table"
+                )
             typewise = read_table_file(
-                self.get_file_path(self.TYPEWISE_ANALYSIS_METRICS_KEY, session_type), index_col="ecephys_unit_id"
+                self.get_file_path(self.TYPEWISE_ANALYSIS_METRICS_KEY, session_type),
+                index_col="ecephys_unit_id",
             )
             units = self._get_annotated_units(
-                filter_by_validity=False, amplitude_cutoff_maximum=None, presence_ratio_minimum=None,
-                isi_violations_maximum=None, filter_out_of_brain_units=False,
+                filter_by_validity=False,
+                amplitude_cutoff_maximum=None,
+                presence_ratio_minimum=None,
+                isi_violations_maximum=None,
+                filter_out_of_brain_units=False,
             )
             mine = units.index[(units["ecephys_session_id"].astype(str) == str(session_id)).to_numpy()]
             metrics = typewise[typewise.index.isin(mine)]
@@ -993,7 +1078,9 @@ class EcephysProjectCache:
             units = self.get_units(filter_by_validity=filter_by_validity, **unit_filter_kwargs)
             if session_id is not None:
                 units = units[(units["ecephys_session_id"].astype(str) == str(session_id)).to_numpy()]
-            metrics = pd.merge(units, metrics, left_index=True, right_index=True, how="inner", suffixes=("", "_metrics"))
+            metrics = pd.merge(
+                units, metrics, left_index=True, right_index=True, how="inner", suffixes=("", "_metrics")
+            )
         metrics.index.name = "ecephys_unit_id"
         return metrics
 
@@ -1043,10 +1130,18 @@ class EcephysProjectCache:
             except (RemoteNotFoundError, OfflineError):
                 continue
             stimulus_id = f"natural_scene_{int(number)}"
-            rows.append({"stimulus_id": stimulus_id, "frame": int(number), "stimulus_name": "natural_scenes",
-                         "filename": path.name})
+            rows.append(
+                {
+                    "stimulus_id": stimulus_id,
+                    "frame": int(number),
+                    "stimulus_name": "natural_scenes",
+                    "filename": path.name,
+                }
+            )
             paths[stimulus_id] = path
-        stimuli = StimulusSet(pd.DataFrame(rows, columns=["stimulus_id", "frame", "stimulus_name", "filename"]))
+        stimuli = StimulusSet(
+            pd.DataFrame(rows, columns=["stimulus_id", "frame", "stimulus_name", "filename"])
+        )
         stimuli.stimulus_paths = paths
         stimuli.identifier = "allen.natural_scenes"
         return stimuli

@@ -83,9 +83,27 @@ _NULL = "null"
 
 #: rendering details AllenSDK leaves out of ``get_stimulus_table`` unless asked
 DETAILED_STIMULUS_PARAMETERS = (
-    "colorSpace", "flipHoriz", "flipVert", "depth", "interpolate", "mask", "opacity", "rgbPedestal",
-    "tex", "texRes", "units", "rgb", "signalDots", "noiseDots", "fieldSize", "fieldShape", "fieldPos",
-    "nDots", "dotSize", "dotLife", "color_triplet",
+    "colorSpace",
+    "flipHoriz",
+    "flipVert",
+    "depth",
+    "interpolate",
+    "mask",
+    "opacity",
+    "rgbPedestal",
+    "tex",
+    "texRes",
+    "units",
+    "rgb",
+    "signalDots",
+    "noiseDots",
+    "fieldSize",
+    "fieldShape",
+    "fieldPos",
+    "nDots",
+    "dotSize",
+    "dotLife",
+    "color_triplet",
 )
 
 #: AllenSDK's dims of ``presentationwise_spike_counts``
@@ -149,7 +167,9 @@ def filter_units(
             value = np.inf if kind == "max" else -np.inf
         if column not in units.columns:
             if explicit:
-                warnings.warn(f"unit filter {name} skipped: the units table has no '{column}' column", stacklevel=2)
+                warnings.warn(
+                    f"unit filter {name} skipped: the units table has no '{column}' column", stacklevel=2
+                )
             continue
         metric = pd.to_numeric(units[column], errors="coerce").to_numpy(dtype=float)
         with np.errstate(invalid="ignore"):
@@ -160,7 +180,9 @@ def filter_units(
         if labels <= ALLEN_QUALITY_LABELS:
             # a unit without a label (a file that records none, in a project of several) is kept
             quality = result["quality"].astype(str).str.lower()
-            result = result[((quality == "good") | result["quality"].isna()).to_numpy()].drop(columns="quality")
+            result = result[((quality == "good") | result["quality"].isna()).to_numpy()].drop(
+                columns="quality"
+            )
     if filter_out_of_brain_units and "ecephys_structure_id" in result.columns:
         result = result[result["ecephys_structure_id"].notna().to_numpy()]
     return result
@@ -187,7 +209,9 @@ def _format_value(value: Any) -> str | None:
     return None if text in ("", _NULL, "nan") else text
 
 
-def stimulus_ids(conditions: pd.DataFrame, parameters: Sequence[str], name_column: str = "stimulus_name") -> list[str]:
+def stimulus_ids(
+    conditions: pd.DataFrame, parameters: Sequence[str], name_column: str = "stimulus_name"
+) -> list[str]:
     """Readable, session-independent stimulus ids: ``name:param=value,...``.
 
     Parameters are sorted by name and missing values are left out, so the same stimulus gets
@@ -195,7 +219,9 @@ def stimulus_ids(conditions: pd.DataFrame, parameters: Sequence[str], name_colum
     """
     params = sorted(p for p in parameters if p != name_column)
     ids = []
-    names = conditions[name_column].tolist() if name_column in conditions.columns else [None] * len(conditions)
+    names = (
+        conditions[name_column].tolist() if name_column in conditions.columns else [None] * len(conditions)
+    )
     columns = [conditions[p].tolist() for p in params]
     for row, name in enumerate(names):
         parts = []
@@ -343,7 +369,9 @@ class EcephysSession:
         self.close()
 
     def __repr__(self) -> str:
-        return f"EcephysSession(session_id={self.session_id!r}, path={str(self.path) if self.path else None!r})"
+        return (
+            f"EcephysSession(session_id={self.session_id!r}, path={str(self.path) if self.path else None!r})"
+        )
 
     # metadata ---------------------------------------------------------------------------
 
@@ -393,7 +421,9 @@ class EcephysSession:
                 if value is not None:
                     row[attr] = value
             rows.append(row)
-        frame = pd.DataFrame(rows, columns=None if rows else ["probe_id", "description", "location", "device"])
+        frame = pd.DataFrame(
+            rows, columns=None if rows else ["probe_id", "description", "location", "device"]
+        )
         return frame.set_index("probe_id")
 
     @cached_property
@@ -457,7 +487,9 @@ class EcephysSession:
             metrics = self._additional_unit_metrics()
             if metrics is not None and len(metrics):
                 # left join: a unit without a metrics row keeps NaN rather than vanishing
-                units = units.join(metrics[[c for c in metrics.columns if c not in units.columns]], how="left")
+                units = units.join(
+                    metrics[[c for c in metrics.columns if c not in units.columns]], how="left"
+                )
         units = filter_units(
             units,
             filter_by_validity=self._filter_by_validity,
@@ -465,7 +497,11 @@ class EcephysSession:
             defaults=self._unit_filter_defaults,
             **self._unit_filters,
         )
-        sort_keys = [c for c in ("probe_description", "probe_vertical_position", "probe_horizontal_position") if c in units]
+        sort_keys = [
+            c
+            for c in ("probe_description", "probe_vertical_position", "probe_horizontal_position")
+            if c in units
+        ]
         if "probe_vertical_position" in units.columns:
             units = units.sort_values(sort_keys, kind="stable")
         units.index.name = "unit_id"
@@ -496,8 +532,10 @@ class EcephysSession:
         if units is None or "spike_amplitudes" not in units.colnames:
             return {}
         amplitudes = SpikeTrains.from_ragged(
-            np.asarray(units.id.data[:]), units["spike_amplitudes"].target.data[:],
-            units["spike_amplitudes"].data[:], assume_sorted=True,
+            np.asarray(units.id.data[:]),
+            units["spike_amplitudes"].target.data[:],
+            units["spike_amplitudes"].data[:],
+            assume_sorted=True,
         )
         return amplitudes.select(self.units.index.to_numpy()).to_dict()
 
@@ -568,7 +606,14 @@ class EcephysSession:
             frames.append(frame)
         if not frames:
             empty = pd.DataFrame(
-                columns=["start_time", "stop_time", "stimulus_name", "duration", "stimulus_condition_id", "stimulus_id"]
+                columns=[
+                    "start_time",
+                    "stop_time",
+                    "stimulus_name",
+                    "duration",
+                    "stimulus_condition_id",
+                    "stimulus_id",
+                ]
             )
             empty.index.name = "stimulus_presentation_id"
             return empty
@@ -631,7 +676,9 @@ class EcephysSession:
         """One row per stimulus condition (index ``stimulus_condition_id``) with its parameters."""
         table = self.stimulus_presentations
         params = list(self.stimulus_parameters(table))
-        conditions = table.drop_duplicates("stimulus_condition_id")[["stimulus_condition_id", *params, "stimulus_id"]]
+        conditions = table.drop_duplicates("stimulus_condition_id")[
+            ["stimulus_condition_id", *params, "stimulus_id"]
+        ]
         return conditions.set_index("stimulus_condition_id").sort_index()
 
     # AllenSDK's session API ------------------------------------------------------------
@@ -703,7 +750,9 @@ class EcephysSession:
             names = [stimulus_names] if isinstance(stimulus_names, str) else list(stimulus_names)
             unknown = [n for n in names if n not in set(table["stimulus_name"])]
             if unknown:
-                raise ValidationError(f"unknown stimulus name(s) {unknown}; the session shows {self.stimulus_names}")
+                raise ValidationError(
+                    f"unknown stimulus name(s) {unknown}; the session shows {self.stimulus_names}"
+                )
             table = table[table["stimulus_name"].isin(names).to_numpy()]
         if not include_detailed_parameters:
             table = table.drop(columns=[c for c in DETAILED_STIMULUS_PARAMETERS if c in table.columns])
@@ -729,8 +778,12 @@ class EcephysSession:
         run = (keys != keys.shift()).cumsum().to_numpy()
         stops = table["stop_time"].where(table["stop_time"].notna(), table["start_time"])
         grouped = pd.DataFrame(
-            {"start_time": table["start_time"].to_numpy(), "stop_time": stops.to_numpy(),
-             "stimulus_name": table["stimulus_name"].to_numpy(), "run": run}
+            {
+                "start_time": table["start_time"].to_numpy(),
+                "stop_time": stops.to_numpy(),
+                "stimulus_name": table["stimulus_name"].to_numpy(),
+                "run": run,
+            }
         )
         if "stimulus_block" in table.columns:
             grouped["stimulus_block"] = table["stimulus_block"].to_numpy()
@@ -739,8 +792,10 @@ class EcephysSession:
             aggregations["stimulus_block"] = "first"
         epochs = grouped.groupby("run", sort=True).agg(aggregations).reset_index(drop=True)
         epochs.insert(2, "duration", epochs["stop_time"] - epochs["start_time"])
-        keep = [epochs["duration"].iloc[i] >= duration_thresholds.get(name, -np.inf)
-                for i, name in enumerate(epochs["stimulus_name"])]
+        keep = [
+            epochs["duration"].iloc[i] >= duration_thresholds.get(name, -np.inf)
+            for i, name in enumerate(epochs["stimulus_name"])
+        ]
         return epochs[np.asarray(keep, dtype=bool)].reset_index(drop=True)
 
     def get_stimulus_parameter_values(
@@ -756,7 +811,9 @@ class EcephysSession:
         values: dict[str, np.ndarray] = {}
         for column in table.columns:
             uniques = pd.unique(table[column])
-            kept = [u for u in uniques if not (u is None or u == _NULL or (isinstance(u, float) and np.isnan(u)))]
+            kept = [
+                u for u in uniques if not (u is None or u == _NULL or (isinstance(u, float) and np.isnan(u)))
+            ]
             try:
                 kept = sorted(kept)
             except TypeError:  # mixed types: keep order of appearance
@@ -788,8 +845,12 @@ class EcephysSession:
             warnings.warn("channel_structure_intervals: the channels span several probes", stacklevel=2)
         order = "probe_vertical_position" if "probe_vertical_position" in table.columns else None
         table = table.sort_values(order, kind="stable") if order else table.sort_index()
-        labels = table["ecephys_structure_acronym"].astype(object).where(
-            table["ecephys_structure_acronym"].notna(), None).to_numpy()
+        labels = (
+            table["ecephys_structure_acronym"]
+            .astype(object)
+            .where(table["ecephys_structure_acronym"].notna(), None)
+            .to_numpy()
+        )
         changes = [i for i in range(1, len(labels)) if labels[i] != labels[i - 1]]
         intervals = np.array([0, *changes, len(labels)], dtype=np.int64)
         return labels[intervals[:-1]] if len(labels) else labels, intervals
@@ -830,16 +891,22 @@ class EcephysSession:
         table = self.stimulus_presentations
         ids = table.index.to_numpy()
         gaps = table["start_time"].to_numpy(float)[1:] - table["stop_time"].to_numpy(float)[:-1]
-        index = pd.MultiIndex.from_arrays([ids[:-1], ids[1:]], names=["from_presentation_id", "to_presentation_id"])
+        index = pd.MultiIndex.from_arrays(
+            [ids[:-1], ids[1:]], names=["from_presentation_id", "to_presentation_id"]
+        )
         return pd.DataFrame({"interval": gaps}, index=index)
 
-    def get_inter_presentation_intervals_for_stimulus(self, stimulus_names: str | Sequence[str]) -> pd.DataFrame:
+    def get_inter_presentation_intervals_for_stimulus(
+        self, stimulus_names: str | Sequence[str]
+    ) -> pd.DataFrame:
         """:attr:`inter_presentation_intervals` between consecutive presentations of these stimuli."""
         names = [stimulus_names] if isinstance(stimulus_names, str) else list(stimulus_names)
         table = self.stimulus_presentations
         chosen = table.index[table["stimulus_name"].isin(names).to_numpy()]
         intervals = self.inter_presentation_intervals
-        keep = intervals.index.get_level_values(0).isin(chosen) & intervals.index.get_level_values(1).isin(chosen)
+        keep = intervals.index.get_level_values(0).isin(chosen) & intervals.index.get_level_values(1).isin(
+            chosen
+        )
         return intervals[keep]
 
     @cached_property
@@ -882,9 +949,15 @@ class EcephysSession:
                 if on_probe.size == waveform.shape[0]:
                     channel_ids = on_probe
             rate = probes["sampling_rate"].get(probe_id) if "sampling_rate" in probes.columns else None
-            times = np.arange(waveform.shape[1]) / float(rate) if rate and np.isfinite(rate) else np.arange(waveform.shape[1])
+            times = (
+                np.arange(waveform.shape[1]) / float(rate)
+                if rate and np.isfinite(rate)
+                else np.arange(waveform.shape[1])
+            )
             out[unit_id] = xr.DataArray(
-                waveform, dims=("channel_id", "time"), coords={"channel_id": channel_ids, "time": times},
+                waveform,
+                dims=("channel_id", "time"),
+                coords={"channel_id": channel_ids, "time": times},
                 name="mean_waveform",
             )
         return out
@@ -940,7 +1013,9 @@ class EcephysSession:
         """
         path = self._lfp_path(probe_id)
         if path is None:
-            raise NWBFileError(f"no LFP file for probe {probe_id}; probes with one: {sorted(self._probe_lfp_paths)}")
+            raise NWBFileError(
+                f"no LFP file for probe {probe_id}; probes with one: {sorted(self._probe_lfp_paths)}"
+            )
         handle, csd = lazy_csd(path)
         self._open_files.append(handle)
         return csd
@@ -950,14 +1025,20 @@ class EcephysSession:
     def _select_presentations(self, ids) -> pd.DataFrame:
         table = self.stimulus_presentations
         return _select_rows(
-            table, ids, PresentationNotFoundError, "stimulus_presentation_id(s)",
+            table,
+            ids,
+            PresentationNotFoundError,
+            "stimulus_presentation_id(s)",
             f"the session has {len(table)} presentations",
         )
 
     def _select_units(self, ids) -> pd.DataFrame:
         units = self.units
         return _select_rows(
-            units, ids, UnitNotFoundError, "or filtered-out unit id(s)",
+            units,
+            ids,
+            UnitNotFoundError,
+            "or filtered-out unit id(s)",
             f"retained units: {units.index[:10].tolist()}{'...' if len(units) > 10 else ''}",
         )
 
@@ -1055,7 +1136,9 @@ class EcephysSession:
         if isinstance(align_to, str):
             if align_to not in presentations.columns:
                 numeric = [c for c in presentations.columns if presentations[c].dtype.kind in "fiu"]
-                raise ValidationError(f"no presentation column {align_to!r} to align to; numeric columns: {numeric}")
+                raise ValidationError(
+                    f"no presentation column {align_to!r} to align to; numeric columns: {numeric}"
+                )
             return presentations[align_to].to_numpy(dtype=np.float64), align_to
         times = np.asarray(align_to, dtype=np.float64).reshape(-1)
         if times.size != len(presentations):
@@ -1128,7 +1211,9 @@ class EcephysSession:
             ``counts`` is not a :meth:`presentationwise_spike_counts` result of this session.
         """
         if tuple(counts.dims) != SPIKE_COUNT_DIMS:
-            raise ValidationError(f"expected spike counts with dims {SPIKE_COUNT_DIMS}, got {tuple(counts.dims)}")
+            raise ValidationError(
+                f"expected spike counts with dims {SPIKE_COUNT_DIMS}, got {tuple(counts.dims)}"
+            )
         edges = counts.attrs.get("bin_edges")
         centres = counts[SPIKE_COUNT_DIMS[1]].to_numpy()
         if edges is None or len(edges) != centres.size + 1:
@@ -1139,7 +1224,9 @@ class EcephysSession:
         units = self._select_units(counts[SPIKE_COUNT_DIMS[2]].to_numpy())
         values = np.ascontiguousarray(np.asarray(counts.values).transpose(0, 2, 1))
         closed = counts.attrs.get("bin_semantics", "closed") == "closed"
-        assembly = self._assembly(values, presentations, units, np.asarray(edges, dtype=np.float64), closed=closed)
+        assembly = self._assembly(
+            values, presentations, units, np.asarray(edges, dtype=np.float64), closed=closed
+        )
         if "align_to" in counts.attrs:
             assembly.attrs["align_to"] = str(counts.attrs["align_to"])
         return assembly
@@ -1165,7 +1252,11 @@ class EcephysSession:
             "bin_semantics": "closed" if closed else "half-open",
         }
         return NeuronRecordingAssembly(
-            values, dims=["presentation", "neuroid", "time_bin"], coords=coords, attrs=attrs, name="spike_counts"
+            values,
+            dims=["presentation", "neuroid", "time_bin"],
+            coords=coords,
+            attrs=attrs,
+            name="spike_counts",
         )
 
     def presentationwise_spike_times(self, stimulus_presentation_ids=None, unit_ids=None) -> pd.DataFrame:
@@ -1182,7 +1273,9 @@ class EcephysSession:
         ValidationError
             A selected presentation has no stop time, or the presentations overlap.
         """
-        presentations = self._select_presentations(stimulus_presentation_ids).sort_values("start_time", kind="stable")
+        presentations = self._select_presentations(stimulus_presentation_ids).sort_values(
+            "start_time", kind="stable"
+        )
         units = self._select_units(unit_ids)
         starts = presentations["start_time"].to_numpy(float)
         stops = presentations["stop_time"].to_numpy(float)
@@ -1248,7 +1341,9 @@ class EcephysSession:
         with np.errstate(invalid="ignore", divide="ignore"):
             std = np.sqrt(squares / (n_per[:, None] - 1))
             sem = std / np.sqrt(n_per[:, None])
-        index = pd.MultiIndex.from_product([unit_ids_arr, cond_ids], names=["unit_id", "stimulus_condition_id"])
+        index = pd.MultiIndex.from_product(
+            [unit_ids_arr, cond_ids], names=["unit_id", "stimulus_condition_id"]
+        )
         columns: dict[str, np.ndarray] = {}
         if not use_rates:
             columns["spike_count"] = sums.T.ravel().astype(np.int64)

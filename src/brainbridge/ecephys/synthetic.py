@@ -175,7 +175,13 @@ def write_synthetic_session(
                 if stimulus == "static_gratings"
                 else {"frame": float(frames[r])}
             )
-            table.add_row(id=int(r), start_time=float(starts[r]), stop_time=float(stops[r]), stimulus_name=stimulus, **extra)
+            table.add_row(
+                id=int(r),
+                start_time=float(starts[r]),
+                stop_time=float(stops[r]),
+                stimulus_name=stimulus,
+                **extra,
+            )
             pres_id += 1
         nwb.add_time_intervals(table)
 
@@ -240,7 +246,11 @@ def write_synthetic_session(
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
-    return {"probes": pd.DataFrame(probe_rows), "channels": pd.DataFrame(channel_rows), "units": pd.DataFrame(unit_rows)}
+    return {
+        "probes": pd.DataFrame(probe_rows),
+        "channels": pd.DataFrame(channel_rows),
+        "units": pd.DataFrame(unit_rows),
+    }
 
 
 def _add_extras(nwb, rng, total_time: float) -> None:
@@ -254,9 +264,14 @@ def _add_extras(nwb, rng, total_time: float) -> None:
     running = nwb.create_processing_module("running", "running speed")
     velocity = 10.0 + 5.0 * np.sin(starts)
     running.add(TimeSeries(name="running_speed", data=velocity, timestamps=starts, unit="cm/s"))
-    running.add(TimeSeries(name="running_speed_end_times", data=starts + 1.0 / 60.0,
-                           timestamps=starts + 1.0 / 60.0, unit="s"))
-    running.add(TimeSeries(name="running_wheel_rotation", data=velocity / 100.0, timestamps=starts, unit="rad"))
+    running.add(
+        TimeSeries(
+            name="running_speed_end_times", data=starts + 1.0 / 60.0, timestamps=starts + 1.0 / 60.0, unit="s"
+        )
+    )
+    running.add(
+        TimeSeries(name="running_wheel_rotation", data=velocity / 100.0, timestamps=starts, unit="rad")
+    )
 
     # eye tracking at 30 Hz: ellipse fits (half axes) and gaze on the screen
     frames = np.arange(0.0, total_time, 1.0 / 30.0)
@@ -264,8 +279,11 @@ def _add_extras(nwb, rng, total_time: float) -> None:
     tracking = nwb.create_processing_module("eye_tracking", "ellipse fits")
     for name, radius in (("pupil_ellipse_fits", 5.0), ("eye_ellipse_fits", 20.0), ("cr_ellipse_fits", 2.0)):
         columns = [
-            VectorData(name=c, description=c, data=(rng.normal(radius, 0.1, n) if c in ("height", "width")
-                                                    else rng.normal(0.0, 1.0, n)))
+            VectorData(
+                name=c,
+                description=c,
+                data=(rng.normal(radius, 0.1, n) if c in ("height", "width") else rng.normal(0.0, 1.0, n)),
+            )
             for c in ("center_x", "center_y", "height", "width", "phi")
         ]
         tracking.add(DynamicTable(name=name, description=name, columns=columns))
@@ -276,9 +294,17 @@ def _add_extras(nwb, rng, total_time: float) -> None:
             area[::7] = np.nan
         module.add(TimeSeries(name="eye_area", data=area * 16, timestamps=frames, unit="px^2"))
         module.add(TimeSeries(name="pupil_area", data=area, timestamps=frames, unit="px^2"))
-        module.add(TimeSeries(name="screen_coordinates", data=rng.normal(0, 1, (n, 2)), timestamps=frames, unit="cm"))
-        module.add(TimeSeries(name="screen_coordinates_spherical", data=rng.normal(0, 3, (n, 2)),
-                              timestamps=frames, unit="deg"))
+        module.add(
+            TimeSeries(name="screen_coordinates", data=rng.normal(0, 1, (n, 2)), timestamps=frames, unit="cm")
+        )
+        module.add(
+            TimeSeries(
+                name="screen_coordinates_spherical",
+                data=rng.normal(0, 3, (n, 2)),
+                timestamps=frames,
+                unit="deg",
+            )
+        )
 
     # optotagging: 5 pulses after the stimuli
     opto = nwb.create_processing_module("optotagging", "optogenetic stimulation")
@@ -287,8 +313,14 @@ def _add_extras(nwb, rng, total_time: float) -> None:
         table.add_column(name=column, description=column)
     for k in range(5):
         start = total_time - 0.9 + 0.15 * k
-        table.add_row(start_time=start, stop_time=start + 0.01, condition="half-period of a cosine wave",
-                      level=[0.5, 1.0][k % 2], stimulus_name="raised_cosine", duration=0.01)
+        table.add_row(
+            start_time=start,
+            stop_time=start + 0.01,
+            condition="half-period of a cosine wave",
+            level=[0.5, 1.0][k % 2],
+            stimulus_name="raised_cosine",
+            duration=0.01,
+        )
     opto.add(table)
     # the first probe's LFP is invalid for 0.2 s
     nwb.add_invalid_time_interval(start_time=1.0, stop_time=1.2, tags=["probeA"])
@@ -333,18 +365,24 @@ def write_probe_lfp(
         session_id=str(session_id),
     )
     device = nwb.create_device(name=probe_name)
-    group = nwb.create_electrode_group(name=probe_name, description="LFP channels", location="none", device=device)
+    group = nwb.create_electrode_group(
+        name=probe_name, description="LFP channels", location="none", device=device
+    )
     for c in channel_ids:
         nwb.add_electrode(id=c, group=group, location="none")
     times = np.arange(0.0, duration, 1.0 / rate)
-    data = (rng.normal(0.0, 1e-5, (times.size, len(channel_ids)))
-            + 1e-4 * np.sin(2 * np.pi * 8.0 * times)[:, None]).astype(np.float32)
+    data = (
+        rng.normal(0.0, 1e-5, (times.size, len(channel_ids)))
+        + 1e-4 * np.sin(2 * np.pi * 8.0 * times)[:, None]
+    ).astype(np.float32)
     with warnings.catch_warnings():
         # pynwb warns that the region is linked before the file owns the table; it does own it
         warnings.simplefilter("ignore", UserWarning)
         region = nwb.create_electrode_table_region(list(range(len(channel_ids))), "LFP channels")
         wrapped = H5DataIO(data, chunks=(min(times.size, 4096), len(channel_ids))) if chunks else data
-        series = ElectricalSeries(name=f"probe_{probe_id}_lfp_data", data=wrapped, electrodes=region, timestamps=times)
+        series = ElectricalSeries(
+            name=f"probe_{probe_id}_lfp_data", data=wrapped, electrodes=region, timestamps=times
+        )
         nwb.add_acquisition(LFP(name=f"probe_{probe_id}_lfp", electrical_series=series))
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with NWBHDF5IO(str(path), "w") as io:
@@ -360,7 +398,9 @@ def write_probe_lfp(
             ts.create_dataset("data", data=values)
             ts.create_dataset("timestamps", data=csd_times)
             group.create_dataset("virtual_electrode_x_positions", data=np.full(values.shape[1], 43.0))
-            group.create_dataset("virtual_electrode_y_positions", data=20.0 * np.arange(1, values.shape[1] + 1))
+            group.create_dataset(
+                "virtual_electrode_y_positions", data=20.0 * np.arange(1, values.shape[1] + 1)
+            )
     return data
 
 
@@ -402,8 +442,14 @@ def write_synthetic_project(
             probes = rows["probes"]
             for probe_id, probe_name in zip(probes["id"], probes["name"]):
                 channel_ids = rows["channels"].loc[rows["channels"]["ecephys_probe_id"] == probe_id, "id"]
-                write_probe_lfp(path.parent / f"probe_{probe_id}_lfp.nwb", session_id, probe_id, channel_ids,
-                                probe_name=probe_name, seed=i)
+                write_probe_lfp(
+                    path.parent / f"probe_{probe_id}_lfp.nwb",
+                    session_id,
+                    probe_id,
+                    channel_ids,
+                    probe_name=probe_name,
+                    seed=i,
+                )
         for name in tables:
             tables[name].append(rows[name])
         acronyms = sorted({a for a in rows["channels"]["ecephys_structure_acronym"] if isinstance(a, str)})

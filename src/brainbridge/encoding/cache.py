@@ -183,7 +183,9 @@ class Fit:
             # keyword names are array names; numpy's stubs fear one could be ``allow_pickle``
             np.savez(staging / "neuroids.npz", **{k: _storable(v) for k, v in self.neuroids.items()})  # type: ignore[arg-type]
             np.savez(staging / "accuracy.npz", **{k: np.asarray(v) for k, v in self.accuracy.items()})  # type: ignore[arg-type]
-            (staging / "fit.json").write_text(json.dumps({"key": self.key, **self.info}, indent=2, default=str))
+            (staging / "fit.json").write_text(
+                json.dumps({"key": self.key, **self.info}, indent=2, default=str)
+            )
             _write_checksums(staging, _FILES)
         self.path = target
         return target
@@ -220,8 +222,10 @@ def _verify_checksums(folder: Path, files: tuple[str, ...] = _FILES, what: str =
         except OSError as e:
             raise FitCacheError(f"{what} {folder}: cannot read {name}: {e}") from e
         if actual != recorded[name]:
-            raise FitCacheError(f"{what} {folder}: {name} changed since it was written (sha256 {actual[:12]}..., "
-                                f"recorded {str(recorded[name])[:12]}...)")
+            raise FitCacheError(
+                f"{what} {folder}: {name} changed since it was written (sha256 {actual[:12]}..., "
+                f"recorded {str(recorded[name])[:12]}...)"
+            )
 
 
 def load_fit(key: str, root: Path | None = None) -> Fit | None:
@@ -250,7 +254,9 @@ def load_fit(key: str, root: Path | None = None) -> Fit | None:
         if info.pop("key", None) != key:
             raise FitCacheError(f"cached fit {folder} does not belong to key {key}")
         mapping = load_mapping(folder / "mapping.npz")
-        n_out = len(np.atleast_1d(mapping.predict(np.zeros((1, mapping.n_features_in_), dtype=np.float32))[0]))
+        n_out = len(
+            np.atleast_1d(mapping.predict(np.zeros((1, mapping.n_features_in_), dtype=np.float32))[0])
+        )
     except FitCacheError:
         raise
     except Exception as e:  # zipfile.BadZipFile, EOFError, KeyError...: any damage is a miss
@@ -371,7 +377,9 @@ def train_fit(
         features = cached_features(extractor, stimulus_set, [layer], progress=progress)
     X, Y = align(features, averaged)
     model = make_mapping(mapping, **dict(mapping_params or {}))
-    model.fit(np.asarray(X.values, dtype=np.float32), np.asarray(Y.transpose("presentation", "neuroid").values))
+    model.fit(
+        np.asarray(X.values, dtype=np.float32), np.asarray(Y.transpose("presentation", "neuroid").values)
+    )
 
     stratify = accuracy.stratification_coord
     if stratify is not None and stratify not in target.coords:
@@ -380,9 +388,17 @@ def train_fit(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         raw = score(
-            features, target, mapping, stratification_coord=stratify, n_splits=accuracy.n_splits,
-            train_size=accuracy.train_size, random_state=accuracy.random_state,
-            mapping_params=params or None, progress=progress, region=None, ceiling=False,
+            features,
+            target,
+            mapping,
+            stratification_coord=stratify,
+            n_splits=accuracy.n_splits,
+            train_size=accuracy.train_size,
+            random_state=accuracy.random_state,
+            mapping_params=params or None,
+            progress=progress,
+            region=None,
+            ceiling=False,
         )
     if not np.isfinite(float(raw)):
         raise EncodingError(
@@ -496,7 +512,8 @@ def get_or_train(
         "extractor_fingerprint": extractor.fingerprint([layer]),
         "layer": layer,
         "assembly_sha1": assembly_sha1 or assembly_checksum(assembly),
-        "stimulus_sha1": stimulus_sha1 or (stimulus_checksum(stimulus_set) if stimulus_set is not None else None),
+        "stimulus_sha1": stimulus_sha1
+        or (stimulus_checksum(stimulus_set) if stimulus_set is not None else None),
         "roi_coord": roi_coord,
         "roi": roi,
         "time_bin": list(time_bin) if time_bin is not None else None,
@@ -520,8 +537,16 @@ def get_or_train(
             return cached
         target = prepare_target(assembly, roi_coord=roi_coord, roi=roi, time_bin=time_bin)
         fit = train_fit(
-            extractor, layer, target, key=key, mapping=mapping, mapping_params=mapping_params,
-            accuracy=accuracy, key_inputs=inputs, features=features, progress=progress,
+            extractor,
+            layer,
+            target,
+            key=key,
+            mapping=mapping,
+            mapping_params=mapping_params,
+            accuracy=accuracy,
+            key_inputs=inputs,
+            features=features,
+            progress=progress,
         )
         fit.save(root)
         return fit

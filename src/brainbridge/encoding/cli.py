@@ -35,8 +35,19 @@ __all__ = ["add_encoding_command", "encoding", "resolve_extractor", "score"]
 #: ``--metric`` values: :data:`brainbridge.encoding.scoring.METRICS` and its aliases (kept here so
 #: ``--help`` needs no scientific imports; a test checks they agree)
 METRIC_CHOICES = (
-    "pls", "ridge", "ridgecv", "linear", "ridge_per_neuroid", "rdm", "rdm_cv", "cka", "cka_cv",
-    "pls_cv", "ridge_cv", "linear_predictivity", "linear_predictivity_cv",
+    "pls",
+    "ridge",
+    "ridgecv",
+    "linear",
+    "ridge_per_neuroid",
+    "rdm",
+    "rdm_cv",
+    "cka",
+    "cka_cv",
+    "pls_cv",
+    "ridge_cv",
+    "linear_predictivity",
+    "linear_predictivity_cv",
 )
 _REGRESSION_CHOICES = METRIC_CHOICES[:5] + METRIC_CHOICES[9:]
 
@@ -84,7 +95,9 @@ def _parse_time_bin(value: str | None) -> Any:
         return int(value)
     match = re.fullmatch(r"\s*(-?[\d.]+)\s*[-:,]\s*(-?[\d.]+)\s*", value)
     if not match:
-        raise click.BadParameter("use 'average', a bin position (0) or 'start-end' (70-170)", param_hint="--time-bin")
+        raise click.BadParameter(
+            "use 'average', a bin position (0) or 'start-end' (70-170)", param_hint="--time-bin"
+        )
     start, end = (float(x) for x in match.groups())
     return (int(start) if start.is_integer() else start, int(end) if end.is_integer() else end)
 
@@ -131,8 +144,16 @@ def _format_table(rows: list[dict[str, Any]]) -> str:
         return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
     lines = [
-        (r["region"], r["metric"], number(r["raw"]), number(r["raw_error"]), number(r["ceiling"]),
-         number(r["ceiled"]), number(r["ceiled_error"]), number(r["time_s"], 1))
+        (
+            r["region"],
+            r["metric"],
+            number(r["raw"]),
+            number(r["raw_error"]),
+            number(r["ceiling"]),
+            number(r["ceiled"]),
+            number(r["ceiled_error"]),
+            number(r["time_s"], 1),
+        )
         for r in rows
     ]
     from brainbridge.formatting import format_table
@@ -150,38 +171,91 @@ def _format_table(rows: list[dict[str, Any]]) -> str:
 
 
 @click.command("score", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--features", "features_path", type=click.Path(exists=True, path_type=Path),
-              help="A features assembly (netCDF or zarr; presentation x neuroid with stimulus_id).")
-@click.option("--model", "model_name", help="A feature extractor applied to the assembly's stimulus set "
-              "(gabor_v1, efficientnet_lite0, random_cnn_seed<N>, or a registered model id).")
+@click.option(
+    "--features",
+    "features_path",
+    type=click.Path(exists=True, path_type=Path),
+    help="A features assembly (netCDF or zarr; presentation x neuroid with stimulus_id).",
+)
+@click.option(
+    "--model",
+    "model_name",
+    help="A feature extractor applied to the assembly's stimulus set "
+    "(gabor_v1, efficientnet_lite0, random_cnn_seed<N>, or a registered model id).",
+)
 @click.option("--layer", "layers", multiple=True, help="Layer(s) of the model or features (repeatable).")
 @click.option("--assembly", "assembly_spec", required=True, help="A catalog identifier or a .nc/.zarr file.")
-@click.option("--metric", type=click.Choice(METRIC_CHOICES), default="pls", show_default=True,
-              help="Brain-Score's metric of that name, computed as Brain-Score does (ridge = Ridge(alpha=1)); "
-              "ridge_per_neuroid: brainbridge's ridge with one leave-one-out penalty per neuroid (recommended).")
-@click.option("--region", "regions", multiple=True,
-              help="Region(s) to score, one row each (default: every region of the assembly).")
-@click.option("--time-bin", "time_bin", default="average", show_default=True,
-              help="'average', a bin position (0) or 'start-end' (70-170).")
+@click.option(
+    "--metric",
+    type=click.Choice(METRIC_CHOICES),
+    default="pls",
+    show_default=True,
+    help="Brain-Score's metric of that name, computed as Brain-Score does (ridge = Ridge(alpha=1)); "
+    "ridge_per_neuroid: brainbridge's ridge with one leave-one-out penalty per neuroid (recommended).",
+)
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    help="Region(s) to score, one row each (default: every region of the assembly).",
+)
+@click.option(
+    "--time-bin",
+    "time_bin",
+    default="average",
+    show_default=True,
+    help="'average', a bin position (0) or 'start-end' (70-170).",
+)
 @click.option("--n-splits", type=click.IntRange(1), default=10, show_default=True)
-@click.option("--stratification-coord", default="object_name", show_default=True,
-              help="Coordinate to stratify splits by ('none' for plain shuffle splits).")
+@click.option(
+    "--stratification-coord",
+    default="object_name",
+    show_default=True,
+    help="Coordinate to stratify splits by ('none' for plain shuffle splits).",
+)
 @click.option("--ceiling/--no-ceiling", "with_ceiling", default=True, show_default=True)
-@click.option("--ceiling-formula", type=click.Choice(["r2", "legacy"]), default="r2", show_default=True,
-              help="r2: r**2/ceiling (Brain-Score since 2026); legacy: (r/ceiling)**2.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Save predicted-vs-measured and r-vs-ceiling plots here (one file per region).")
-@click.option("--json", "json_path", is_flag=False, flag_value="-", default=None, metavar="",
-              help="Print the rows as JSON instead of the table (--json PATH, writing a file, "
-                   "is deprecated).")
+@click.option(
+    "--ceiling-formula",
+    type=click.Choice(["r2", "legacy"]),
+    default="r2",
+    show_default=True,
+    help="r2: r**2/ceiling (Brain-Score since 2026); legacy: (r/ceiling)**2.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save predicted-vs-measured and r-vs-ceiling plots here (one file per region).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    is_flag=False,
+    flag_value="-",
+    default=None,
+    metavar="",
+    help="Print the rows as JSON instead of the table (--json PATH, writing a file, is deprecated).",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
-@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
-              help="Run the cross-validation splits on this Dask scheduler.")
-@click.option("--workers", type=click.IntRange(1), default=None,
-              help="Run the splits on a local Dask cluster with this many worker processes.")
-@click.option("--record/--no-record", default=True, show_default=True,
-              help="Record the scores in the scores store under BRAINBRIDGE_HOME (the leaderboard of "
-                   "`brainbridge serve`).")
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Run the cross-validation splits on this Dask scheduler.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    help="Run the splits on a local Dask cluster with this many worker processes.",
+)
+@click.option(
+    "--record/--no-record",
+    default=True,
+    show_default=True,
+    help="Record the scores in the scores store under BRAINBRIDGE_HOME (the leaderboard of "
+    "`brainbridge serve`).",
+)
 def score(
     features_path: Path | None,
     model_name: str | None,
@@ -228,7 +302,9 @@ def score(
         from brainbridge.encoding.cache import cached_features
 
         # once for every region, and once for every run: features are cached under a content hash
-        source = cached_features(extractor, target.attrs["stimulus_set"], list(layers) or None, progress=progress)
+        source = cached_features(
+            extractor, target.attrs["stimulus_set"], list(layers) or None, progress=progress
+        )
     features_time = time.perf_counter() - started
     if not regions and "region" in target.coords and target["region"].dims == ("neuroid",):
         regions = tuple(dict.fromkeys(np.asarray(target["region"].values).astype(str)))
@@ -249,19 +325,36 @@ def score(
             for region in regions or (None,):
                 started = time.perf_counter()
                 result = score_function(
-                    source, target, metric, layer=layer_arg, stratification_coord=strat, n_splits=n_splits,
-                    ceiling=with_ceiling, ceiling_formula=ceiling_formula, time_bin=_parse_time_bin(time_bin),
-                    region=region, progress=progress, client=client,
+                    source,
+                    target,
+                    metric,
+                    layer=layer_arg,
+                    stratification_coord=strat,
+                    n_splits=n_splits,
+                    ceiling=with_ceiling,
+                    ceiling_formula=ceiling_formula,
+                    time_bin=_parse_time_bin(time_bin),
+                    region=region,
+                    progress=progress,
+                    client=client,
                 )
-                rows.append(_row(region or "all", metric, result, time.perf_counter() - started, features_time))
+                rows.append(
+                    _row(region or "all", metric, result, time.perf_counter() - started, features_time)
+                )
                 results.append((region, result))
     finally:
         if client is not None:  # also on errors: a --workers cluster must not outlive the command
             client.close()
     store_path = None
     if record:
-        store_path = _record(results, target, assembly_spec, metric, source=model_name or Path(str(features_path)).name,
-                             layer=",".join(layers) or None)
+        store_path = _record(
+            results,
+            target,
+            assembly_spec,
+            metric,
+            source=model_name or Path(str(features_path)).name,
+            layer=",".join(layers) or None,
+        )
 
     if json_path == "-":
         click.echo(json.dumps(rows, indent=2))
@@ -277,7 +370,9 @@ def score(
         _save_plots(plot_path, results, source=source_name, assembly=str(assembly_spec))
 
 
-def _record(results: list, target, assembly_spec: str, metric: str, *, source: str, layer: str | None) -> Path:
+def _record(
+    results: list, target, assembly_spec: str, metric: str, *, source: str, layer: str | None
+) -> Path:
     """Write the scores to the scores store, all regions in one transaction."""
     from brainbridge.encoding.scores_store import assembly_checksum, open_store, score_rows
     from brainbridge.encoding.scoring import resolve_metric
@@ -295,8 +390,16 @@ def _record(results: list, target, assembly_spec: str, metric: str, *, source: s
         metric = resolve_metric(metric)
     rows = []
     for region, result in results:
-        rows += score_rows(result, model=source, assembly=identifier, metric=metric, region=region, layer=layer,
-                           checksum=checksum, source="brainbridge score")
+        rows += score_rows(
+            result,
+            model=source,
+            assembly=identifier,
+            metric=metric,
+            region=region,
+            layer=layer,
+            checksum=checksum,
+            source="brainbridge score",
+        )
     store = open_store()
     store.record(rows)
     return store.path
@@ -310,8 +413,13 @@ def _save_plots(plot_path: Path, results: list, *, source: str, assembly: str) -
 
     for region, result in results:
         # region names come from the assembly: one plain file-name part each
-        path = plot_path if len(results) == 1 else plot_path.with_name(
-            f"{plot_path.stem}-{safe_component(region, 'region name')}{plot_path.suffix}")
+        path = (
+            plot_path
+            if len(results) == 1
+            else plot_path.with_name(
+                f"{plot_path.stem}-{safe_component(region, 'region name')}{plot_path.suffix}"
+            )
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         title = f"{source} vs {Path(assembly).name}" + (f", {region}" if region else "")
         plt.close(plot_score(result, path, title=title))

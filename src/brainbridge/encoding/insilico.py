@@ -46,12 +46,15 @@ _METADATA_ATTR = "brainbridge_insilico_metadata"
 
 
 def _signature(model, stimulus_ids: list[str]) -> str:
-    described = json.dumps({
-        "model_id": model.model_id,
-        "rois": model.rois,
-        "subject": model.subject,
-        "fits": {roi: model.fits[roi].key for roi in model.rois},
-    }, sort_keys=True)
+    described = json.dumps(
+        {
+            "model_id": model.model_id,
+            "rois": model.rois,
+            "subject": model.subject,
+            "fits": {roi: model.fits[roi].key for roi in model.rois},
+        },
+        sort_keys=True,
+    )
     # the same bytes as before the hashing helpers existed: files written then still resume
     return text_digest(described + "\x1f".join(stimulus_ids))
 
@@ -71,12 +74,19 @@ def _create(path: Path, model, source, signature: str, stimulus_set_identifier: 
     with atomic_path(path) as tmp, h5netcdf.File(tmp, "w") as f:
         f.dimensions = {"presentation": n, "neuroid": m}
         data = f.create_variable(
-            "data", ("presentation", "neuroid"), np.float32,
-            chunks=(max(1, min(n, 1024)), m), fillvalue=np.nan,
+            "data",
+            ("presentation", "neuroid"),
+            np.float32,
+            chunks=(max(1, min(n, 1024)), m),
+            fillvalue=np.nan,
         )
         names = ["stimulus_id"]
-        f.create_variable("stimulus_id", ("presentation",), dtype=h5py.string_dtype(),
-                          data=np.asarray(source.stimulus_ids, dtype=object))
+        f.create_variable(
+            "stimulus_id",
+            ("presentation",),
+            dtype=h5py.string_dtype(),
+            data=np.asarray(source.stimulus_ids, dtype=object),
+        )
         for name, (_dim, values) in coords.items():
             dtype, arr = _string_or_numeric(values)
             f.create_variable(name, ("neuroid",), dtype=dtype, data=arr)
@@ -149,8 +159,16 @@ def generate_insilico_responses(
 
     if client is not None or scheduler is not None or workers is not None or is_zarr_store(path):
         return _generate_zarr(
-            model, stimuli, path, batch_size=batch_size, progress=progress, overwrite=overwrite,
-            client=client, scheduler=scheduler, workers=workers, chunk_size=chunk_size,
+            model,
+            stimuli,
+            path,
+            batch_size=batch_size,
+            progress=progress,
+            overwrite=overwrite,
+            client=client,
+            scheduler=scheduler,
+            workers=workers,
+            chunk_size=chunk_size,
             storage_options=storage_options,
         )
     path = Path(path)
@@ -198,7 +216,9 @@ def _region_source(source, start: int, stop: int):
 
     if source.paths is not None:
         return ImageSource(source.stimulus_ids[start:stop], paths=source.paths[start:stop], kind=source.kind)
-    return ImageSource(source.stimulus_ids[start:stop], array=np.asarray(source.array[start:stop]), kind=source.kind)
+    return ImageSource(
+        source.stimulus_ids[start:stop], array=np.asarray(source.array[start:stop]), kind=source.kind
+    )
 
 
 def _insilico_region(start: int, stop: int, *, model, source, batch_size) -> dict[str, np.ndarray]:
@@ -207,15 +227,26 @@ def _insilico_region(start: int, stop: int, *, model, source, batch_size) -> dic
 
     out = np.empty((stop - start, model.n_neuroids), dtype=np.float32)
     position = 0
-    for ids, predicted in iter_encode(model, _region_source(source, start, stop), batch_size=batch_size,
-                                      progress=False):
+    for ids, predicted in iter_encode(
+        model, _region_source(source, start, stop), batch_size=batch_size, progress=False
+    ):
         out[position : position + len(ids)] = predicted
         position += len(ids)
     return {"data": out}
 
 
 def _generate_zarr(
-    model, stimuli, path, *, batch_size, progress, overwrite, client, scheduler, workers, chunk_size,
+    model,
+    stimuli,
+    path,
+    *,
+    batch_size,
+    progress,
+    overwrite,
+    client,
+    scheduler,
+    workers,
+    chunk_size,
     storage_options,
 ) -> Path:
     """:func:`generate_insilico_responses` into a zarr store, region by region, resumable."""
@@ -241,7 +272,9 @@ def _generate_zarr(
                 )
             fs.rm(root, recursive=True)
     coords = {"stimulus_id": ("presentation", np.asarray(source.stimulus_ids, dtype=object))}
-    coords.update({name: ("neuroid", np.asarray(values)) for name, (_dim, values) in model.neuroid_coords().items()})
+    coords.update(
+        {name: ("neuroid", np.asarray(values)) for name, (_dim, values) in model.neuroid_coords().items()}
+    )
     attrs = {
         "model_id": model.model_id,
         "signature": signature,
@@ -252,14 +285,25 @@ def _generate_zarr(
     if isinstance(stimuli, StimulusSet) and stimuli.identifier:
         attrs["stimulus_set_identifier"] = stimuli.identifier
     spec = ArraySpec(
-        (model.n_neuroids,), np.dtype(np.float32), dims=("presentation", "neuroid"),
+        (model.n_neuroids,),
+        np.dtype(np.float32),
+        dims=("presentation", "neuroid"),
         attrs={"coordinates": " ".join(coords)},
     )
     write_zarr_regions(
-        text, _insilico_region, len(source), {"data": spec}, chunk_size=int(chunk_size or 256),
-        client=client, scheduler=scheduler, workers=workers,
+        text,
+        _insilico_region,
+        len(source),
+        {"data": spec},
+        chunk_size=int(chunk_size or 256),
+        client=client,
+        scheduler=scheduler,
+        workers=workers,
         broadcast={"model": model, "source": source, "batch_size": batch_size},
-        attrs=attrs, coords=coords, storage_options=storage_options, progress=progress,
+        attrs=attrs,
+        coords=coords,
+        storage_options=storage_options,
+        progress=progress,
     )
     return Path(text) if "://" not in text else text
 
@@ -269,8 +313,11 @@ def insilico_path(model_id: str, imageset: str, selection: dict | None = None, s
     tag = json_digest({"selection": selection, "subject": subject}, length=16)
     # model ids and image set names come from cards and catalogs: each stays one folder name
     return path_within(
-        config.home() / "insilico", safe_component(model_id, "model id"), safe_component(imageset, "image set"),
-        f"responses_{tag}.nc", what="in silico responses file",
+        config.home() / "insilico",
+        safe_component(model_id, "model id"),
+        safe_component(imageset, "image set"),
+        f"responses_{tag}.nc",
+        what="in silico responses file",
     )
 
 
@@ -344,7 +391,9 @@ def load_insilico_neural_responses(
     if isinstance(model, (str, os.PathLike)) and Path(model).suffix == ".nc" and Path(model).exists():
         return open_insilico_responses(model, return_metadata=return_metadata)
     if imageset is None:
-        raise InvalidParameterError("imageset (a catalogued stimulus set identifier) is required with a model")
+        raise InvalidParameterError(
+            "imageset (a catalogued stimulus set identifier) is required with a model"
+        )
     if isinstance(model, EncodingModel):
         loaded, model_id = model, model.model_id
         selection = {model.card.roi_key.name: model.rois}
@@ -360,7 +409,9 @@ def load_insilico_neural_responses(
     if not generate:
         signature = _signature(loaded, image_source(stimulus_set).stimulus_ids)
         if not path.exists() or _file_signature(path) != signature:
-            raise InsilicoIncompleteError(f"no in silico responses for these fits at {path}; pass generate=True")
+            raise InsilicoIncompleteError(
+                f"no in silico responses for these fits at {path}; pass generate=True"
+            )
     else:
         # the managed file is ours: a stale one (other fits) is replaced, a partial one resumed
         generate_insilico_responses(

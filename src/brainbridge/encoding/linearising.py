@@ -861,10 +861,9 @@ def linearising_card(
 # --------------------------------------------------------------------------------------
 
 
-def fmri_accuracy(
-    predictions: np.ndarray, test: xr.DataArray, stimulus_ids: Sequence[str]
-) -> dict[str, Any]:
-    """NSD's per-voxel accuracy: r with the repetition-averaged test responses, noise ceiling, explained variance.
+def fmri_accuracy(predictions: np.ndarray, test: xr.DataArray, stimulus_ids: Sequence[str]) -> dict[str, Any]:
+    """NSD's per-voxel accuracy: r with the repetition-averaged test responses, noise ceiling and
+    explained variance.
 
     ``predictions`` ``(N, voxels)`` for ``stimulus_ids``; ``test`` a voxel assembly of the same
     voxels with repeated test images and ``ncsnr``. The ceiling uses ``n`` = the number of

@@ -67,7 +67,6 @@ BRAINSCORE_ALPHAS: tuple[float, ...] = tuple(
 )
 
 
-
 @runtime_checkable
 class MappingEstimator(Protocol):
     """The mapping contract: a scikit-learn regressor from features to responses.
@@ -120,7 +119,13 @@ def _validated(estimator: BaseEstimator, X: Any, y: Any = None, *, reset: bool) 
         if y is None:
             return validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32])
         return validate_data(
-            estimator, X, y, reset=True, multi_output=True, y_numeric=True, dtype=[np.float64, np.float32],
+            estimator,
+            X,
+            y,
+            reset=True,
+            multi_output=True,
+            y_numeric=True,
+            dtype=[np.float64, np.float32],
             ensure_min_samples=2,
         )
     except ValueError as e:
@@ -213,9 +218,13 @@ class RidgeCVPerTarget(RegressorMixin, BaseEstimator):
         return tags
 
     def _check_params(self) -> tuple[np.ndarray, np.dtype]:
-        alphas = np.asarray(list(self.alphas) if not np.isscalar(self.alphas) else [self.alphas], dtype=np.float64)
+        alphas = np.asarray(
+            list(self.alphas) if not np.isscalar(self.alphas) else [self.alphas], dtype=np.float64
+        )
         if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0):
-            raise InvalidParameterError(f"alphas must be a non-empty list of positive numbers, got {self.alphas!r}")
+            raise InvalidParameterError(
+                f"alphas must be a non-empty list of positive numbers, got {self.alphas!r}"
+            )
         if self.solver not in _SOLVERS:
             raise InvalidParameterError(valid_values_message("solver", self.solver, list(_SOLVERS)))
         if self.scoring not in ridge_solvers.SCORINGS:
@@ -254,14 +263,23 @@ class RidgeCVPerTarget(RegressorMixin, BaseEstimator):
                         valid_values_message("cv", self.cv, "an int, a splitter, splits, 'loo'")
                     )
                 decomposition = ridge_solvers.Decomposition(X, self.fit_intercept, self.solver)
-                scores = ridge_solvers.loo_scores(decomposition, Y, alphas, self.scoring, self.target_chunk_size)
+                scores = ridge_solvers.loo_scores(
+                    decomposition, Y, alphas, self.scoring, self.target_chunk_size
+                )
             else:
                 splits = self._splits(X)
                 scores = np.zeros((alphas.size, Y.shape[1]))
                 for train, test in splits:
                     scores += ridge_solvers.fold_scores(
-                        X, Y, train, test, alphas, fit_intercept=self.fit_intercept, form=self.solver,
-                        scoring=self.scoring, target_chunk_size=self.target_chunk_size,
+                        X,
+                        Y,
+                        train,
+                        test,
+                        alphas,
+                        fit_intercept=self.fit_intercept,
+                        form=self.solver,
+                        scoring=self.scoring,
+                        target_chunk_size=self.target_chunk_size,
                     )
                 scores /= len(splits)
                 decomposition = ridge_solvers.Decomposition(X, self.fit_intercept, self.solver)
@@ -306,7 +324,9 @@ class RidgeCVPerTarget(RegressorMixin, BaseEstimator):
         X = _validated(self, X, reset=False)
         coef = np.atleast_2d(self.coef_)
         dtype = np.result_type(X.dtype, coef.dtype)
-        prediction = X.astype(dtype, copy=False) @ coef.T.astype(dtype) + np.atleast_1d(self.intercept_).astype(dtype)
+        prediction = X.astype(dtype, copy=False) @ coef.T.astype(dtype) + np.atleast_1d(
+            self.intercept_
+        ).astype(dtype)
         return prediction[:, 0] if getattr(self, "_predict_1d", False) else prediction
 
     def to_arrays(self) -> dict[str, np.ndarray]:

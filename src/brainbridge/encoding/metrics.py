@@ -26,7 +26,9 @@ def rdm(responses: np.ndarray) -> np.ndarray:
     """Representational dissimilarity matrix ``1 - corrcoef`` between presentations (rows)."""
     responses = np.asarray(responses, dtype=np.float64)
     if responses.ndim != 2 or responses.shape[0] < 2:
-        raise InvalidParameterError(f"an RDM needs a (presentations >= 2, features) array, got {responses.shape}")
+        raise InvalidParameterError(
+            f"an RDM needs a (presentations >= 2, features) array, got {responses.shape}"
+        )
     with np.errstate(invalid="ignore", divide="ignore"):
         return 1.0 - np.corrcoef(responses)
 
@@ -79,7 +81,9 @@ def cka(a: np.ndarray, b: np.ndarray, *, unbiased: bool = True) -> float:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
-        raise InvalidParameterError(f"CKA needs two (presentations, features) arrays, got {a.shape} and {b.shape}")
+        raise InvalidParameterError(
+            f"CKA needs two (presentations, features) arrays, got {a.shape} and {b.shape}"
+        )
     n = a.shape[0]
     if n < (4 if unbiased else 2):
         raise InvalidParameterError(f"CKA needs at least {4 if unbiased else 2} presentations, got {n}")

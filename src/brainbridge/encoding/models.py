@@ -134,7 +134,9 @@ class EncodingModel:
 
     def neuroid_coords(self) -> dict[str, tuple[str, np.ndarray]]:
         """The output's ``neuroid`` coordinates (those every selected ROI's fit has)."""
-        names = [n for n in self.fits[self.rois[0]].neuroids if all(n in self.fits[r].neuroids for r in self.rois)]
+        names = [
+            n for n in self.fits[self.rois[0]].neuroids if all(n in self.fits[r].neuroids for r in self.rois)
+        ]
         return {
             name: ("neuroid", np.concatenate([self.fits[r].neuroids[name][self.masks[r]] for r in self.rois]))
             for name in names
@@ -148,7 +150,11 @@ class EncodingModel:
             r = fit.accuracy["r"][mask]
             ceiling = fit.accuracy["ceiling"][mask]
             with np.errstate(invalid="ignore", divide="ignore"):
-                ceiled = float(np.nanmedian(r) ** 2 / np.nanmedian(ceiling)) if np.isfinite(ceiling).any() else None
+                ceiled = (
+                    float(np.nanmedian(r) ** 2 / np.nanmedian(ceiling))
+                    if np.isfinite(ceiling).any()
+                    else None
+                )
             rois[roi] = {
                 "layer": self.card.layers[roi],
                 "fit_key": fit.key,
@@ -241,7 +247,9 @@ def get_encoding_model(
     if card.mapping == "linearising":  # NED/BERG's recipe on fMRI/EEG assemblies: its own model class
         from brainbridge.encoding.linearising import load_linearising_model
 
-        linear = load_linearising_model(card, selection=selection, subject=subject, device=device, progress=progress)
+        linear = load_linearising_model(
+            card, selection=selection, subject=subject, device=device, progress=progress
+        )
         return linear  # type: ignore[return-value]  # a linearising card returns its own model class
     rois = card.resolve_selection(selection)
     subject_name = card.resolve_subject(subject)
@@ -258,7 +266,10 @@ def get_encoding_model(
             assert assembly is not None  # loaded before the first fit is trained
             if layer not in extracted:
                 extracted[layer] = cached_features(
-                    extractor, assembly.attrs["stimulus_set"], [layer], stimulus_sha1=stimulus_sha1,
+                    extractor,
+                    assembly.attrs["stimulus_set"],
+                    [layer],
+                    stimulus_sha1=stimulus_sha1,
                     progress=progress,
                 )
             return extracted[layer]
@@ -275,9 +286,18 @@ def get_encoding_model(
         if assembly is None:
             assembly = get_assembly(card.assembly)
         fit = get_or_train(
-            extractor, layer, assembly, roi_coord=card.roi_key.coord, roi=roi, time_bin=card.time_bin,
-            mapping=card.mapping, mapping_params=card.mapping_params, accuracy=card.accuracy,
-            assembly_sha1=assembly_sha1, stimulus_sha1=stimulus_sha1, features=features_of(layer),
+            extractor,
+            layer,
+            assembly,
+            roi_coord=card.roi_key.coord,
+            roi=roi,
+            time_bin=card.time_bin,
+            mapping=card.mapping,
+            mapping_params=card.mapping_params,
+            accuracy=card.accuracy,
+            assembly_sha1=assembly_sha1,
+            stimulus_sha1=stimulus_sha1,
+            features=features_of(layer),
             progress=progress,
         )
         mask = np.ones(fit.n_neuroids, dtype=bool)
@@ -286,7 +306,9 @@ def get_encoding_model(
             mask = np.asarray(fit.neuroids[card.subject_coord]).astype(str) == subject_name
         fits[roi] = fit
         masks[roi] = mask
-    return EncodingModel(card=card, rois=rois, subject=subject_name, extractor=extractor, fits=fits, masks=masks)
+    return EncodingModel(
+        card=card, rois=rois, subject=subject_name, extractor=extractor, fits=fits, masks=masks
+    )
 
 
 def _check_model(model: Any) -> EncodingModel:
@@ -389,7 +411,9 @@ def encode(
     """
     from brainbridge.encoding.linearising import LinearisingModel
 
-    if isinstance(model, LinearisingModel):  # fMRI (presentation x voxel) / EEG (x repetition x channel x time_bin)
+    if isinstance(
+        model, LinearisingModel
+    ):  # fMRI (presentation x voxel) / EEG (x repetition x channel x time_bin)
         assembly = model.encode_assembly(stimulus, batch_size=batch_size, progress=progress)
         return (assembly, model.metadata()) if return_metadata else assembly
     model = _check_model(model)
@@ -431,5 +455,6 @@ def get_metadata(
 
     if isinstance(model, (EncodingModel, LinearisingModel)):
         return model.metadata()
-    return get_encoding_model(model, selection=selection, subject=subject, device="cpu",
-                              progress=progress).metadata()
+    return get_encoding_model(
+        model, selection=selection, subject=subject, device="cpu", progress=progress
+    ).metadata()

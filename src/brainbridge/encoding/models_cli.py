@@ -30,9 +30,14 @@ def _accuracy_table(model) -> str:
         return "-" if value is None else f"{value:.3f}"
 
     rows = [
-        {"region": roi, "layer": info["layer"], "neuroids": info["n_neuroids"],
-         "median r": fmt(info["accuracy"]["median_r"]), "ceiling": fmt(info["accuracy"]["ceiling"]),
-         "ceiled": fmt(info["accuracy"]["ceiled_score"])}
+        {
+            "region": roi,
+            "layer": info["layer"],
+            "neuroids": info["n_neuroids"],
+            "median r": fmt(info["accuracy"]["median_r"]),
+            "ceiling": fmt(info["accuracy"]["ceiling"]),
+            "ceiled": fmt(info["accuracy"]["ceiled_score"]),
+        }
         for roi, info in model.metadata()["rois"].items()
     ]
     return format_table(rows)
@@ -52,11 +57,18 @@ def list_command(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([card.to_dict() for card in cards], indent=2, default=str))
         return
-    click.echo(format_table([
-        {"model": card.model_id, "extractor": card.extractor,
-         "regions": f"{card.roi_key.name}: {', '.join(card.roi_key.valid_values)}"}
-        for card in cards
-    ]))
+    click.echo(
+        format_table(
+            [
+                {
+                    "model": card.model_id,
+                    "extractor": card.extractor,
+                    "regions": f"{card.roi_key.name}: {', '.join(card.roi_key.valid_values)}",
+                }
+                for card in cards
+            ]
+        )
+    )
 
 
 @click.command("describe")
@@ -76,21 +88,43 @@ def _slug(text: str) -> str:
 
 
 @click.command("train")
-@click.option("--assembly", "assembly_id", required=True, help="Catalog identifier of the benchmark assembly.")
-@click.option("--extractor", default="gabor_v1", show_default=True,
-              help="Feature extractor: gabor_v1, efficientnet_lite0, random_cnn_seed<N>.")
+@click.option(
+    "--assembly", "assembly_id", required=True, help="Catalog identifier of the benchmark assembly."
+)
+@click.option(
+    "--extractor",
+    default="gabor_v1",
+    show_default=True,
+    help="Feature extractor: gabor_v1, efficientnet_lite0, random_cnn_seed<N>.",
+)
 @click.option("--layer", required=True, help="The extractor's layer (used for every region).")
-@click.option("--region-coord", default="region", show_default=True,
-              help="Neuroid coordinate holding the region.")
+@click.option(
+    "--region-coord", default="region", show_default=True, help="Neuroid coordinate holding the region."
+)
 @click.option("--roi-coord", default=None, hidden=True, help="Deprecated: use --region-coord.")
 @click.option("--subject-coord", default=None, help="Neuroid coordinate holding the subject (e.g. animal).")
-@click.option("--mapping", type=click.Choice(["ridge_per_neuroid", "pls"]), default="ridge_per_neuroid",
-              show_default=True, help="ridge_per_neuroid: one leave-one-out ridge penalty per neuroid.")
-@click.option("--model", "model_name", default=None, help="Model name in the id (default: from the extractor).")
+@click.option(
+    "--mapping",
+    type=click.Choice(["ridge_per_neuroid", "pls"]),
+    default="ridge_per_neuroid",
+    show_default=True,
+    help="ridge_per_neuroid: one leave-one-out ridge penalty per neuroid.",
+)
+@click.option(
+    "--model", "model_name", default=None, help="Model name in the id (default: from the extractor)."
+)
 @click.option("--modality", default="ephys", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace a user card with the same id.")
 def train_command(
-    assembly_id, extractor, layer, region_coord, roi_coord, subject_coord, mapping, model_name, modality,
+    assembly_id,
+    extractor,
+    layer,
+    region_coord,
+    roi_coord,
+    subject_coord,
+    mapping,
+    model_name,
+    modality,
     overwrite,
 ):
     """Train (and cache) an encoding model on a catalogued assembly; save it as a user model."""
@@ -112,8 +146,11 @@ def train_command(
         if coord not in assembly.coords or assembly[coord].dims != ("neuroid",):
             raise click.UsageError(f"assembly {assembly_id} has no neuroid coordinate {coord!r}")
     rois = [str(v) for v in pd.unique(np.asarray(assembly[roi_coord].values).astype(str))]
-    subjects = () if subject_coord is None else tuple(
-        str(v) for v in pd.unique(np.asarray(assembly[subject_coord].values).astype(str)))
+    subjects = (
+        ()
+        if subject_coord is None
+        else tuple(str(v) for v in pd.unique(np.asarray(assembly[subject_coord].values).astype(str)))
+    )
     card = ModelCard(
         modality=modality,
         train_dataset=_slug(assembly_id),
@@ -163,10 +200,12 @@ def encode_command(
         from brainbridge.catalogs import get_stimulus_set
 
         source = get_stimulus_set(stimuli)
-    model = get_encoding_model(model_id, selection=_selection(card, rois), subject=subject, device=device,
-                               progress=progress)
-    generate_insilico_responses(model, source, out_path, batch_size=batch_size, progress=progress,
-                                overwrite=overwrite)
+    model = get_encoding_model(
+        model_id, selection=_selection(card, rois), subject=subject, device=device, progress=progress
+    )
+    generate_insilico_responses(
+        model, source, out_path, batch_size=batch_size, progress=progress, overwrite=overwrite
+    )
     click.echo(f"{out_path}: {model.n_neuroids} neuroids ({', '.join(model.rois)}) from {model_id}")
     click.echo(_accuracy_table(model))
 

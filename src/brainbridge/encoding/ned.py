@@ -86,7 +86,8 @@ VIT_WEIGHTS_HINT = (
     "(what torchvision.models.vit_b_32(weights='DEFAULT') downloads from "
     "https://download.pytorch.org/models/vit_b_32-d86f8d99.pth into ~/.cache/torch/hub/checkpoints/, "
     "where brainbridge looks for it, as in <BRAINBRIDGE_HOME>/weights/); brainbridge never downloads it: "
-    "copy the file there or pass feature_extractor=<callable images -> (N, 460800) features> to get_encoding_model"
+    "copy the file there or pass feature_extractor=<callable images -> (N, 460800) features> "
+    "to get_encoding_model"
 )
 
 
@@ -176,14 +177,21 @@ class NED:
 
     # -- what the folder holds besides NED's own (models written by brainbridge) -----------------
     def _roots(self) -> list[Path]:
-        return [Path(self.ned_dir) / "encoding_models", Path(self.ned_dir) / "pregenerated_insilico_neural_responses"]
+        return [
+            Path(self.ned_dir) / "encoding_models",
+            Path(self.ned_dir) / "pregenerated_insilico_neural_responses",
+        ]
 
     def _found(self, *parts: str, prefix: str) -> list[str]:
         names: set[str] = set()
         for root in self._roots():
             folder = root.joinpath(*parts)
             if folder.is_dir():
-                names.update(p.name[len(prefix):] for p in folder.iterdir() if p.is_dir() and p.name.startswith(prefix))
+                names.update(
+                    p.name[len(prefix) :]
+                    for p in folder.iterdir()
+                    if p.is_dir() and p.name.startswith(prefix)
+                )
         return sorted(names)
 
     def _files(self, modality: str, train_dataset: str) -> list[str]:
@@ -206,15 +214,23 @@ class NED:
     def _subjects(self, modality: str, train_dataset: str) -> list[int]:
         if (modality, train_dataset) in SUBJECTS:
             return list(SUBJECTS[(modality, train_dataset)])
-        found = {int(m.group(1)) for name in self._files(modality, train_dataset)
-                 for m in [re.search(r"sub-(\d+)", name)] if m}
+        found = {
+            int(m.group(1))
+            for name in self._files(modality, train_dataset)
+            for m in [re.search(r"sub-(\d+)", name)]
+            if m
+        }
         return sorted(found)
 
     def _rois(self, train_dataset: str) -> list[str]:
         if train_dataset in ROIS:
             return list(ROIS[train_dataset])
-        found = {m.group(1) for name in self._files("fmri", train_dataset)
-                 for m in [re.search(r"_roi-(.+?)(?:_split-\d+)?\.(?:npy|h5|pt)$", name)] if m}
+        found = {
+            m.group(1)
+            for name in self._files("fmri", train_dataset)
+            for m in [re.search(r"_roi-(.+?)(?:_split-\d+)?\.(?:npy|h5|pt)$", name)]
+            if m
+        }
         return sorted(found)
 
     # -- catalogue -----------------------------------------------------------------------------
@@ -251,7 +267,9 @@ class NED:
     def _dataset(self, modality: Any, train_dataset: Any) -> None:
         self._modality(modality)
         _check_type("train_dataset", train_dataset, str)
-        _check_value("train_dataset", train_dataset, self._train_datasets(modality), f"For '{modality}' modality ")
+        _check_value(
+            "train_dataset", train_dataset, self._train_datasets(modality), f"For '{modality}' modality "
+        )
 
     def _model_args(self, modality: Any, train_dataset: Any, model: Any, subject: Any, roi: Any) -> None:
         self._dataset(modality, train_dataset)
@@ -339,24 +357,35 @@ class NED:
         }
         weights = self._model_dir(modality, train_dataset, model) / "encoding_models_weights"
         if model == "vit_b_32" or any(weights.glob("StandardScaler_param*.npy")):
-            return {"args": args, **self._load_linear(modality, train_dataset, model, subject, roi, feature_extractor)}
+            return {
+                "args": args,
+                **self._load_linear(modality, train_dataset, model, subject, roi, feature_extractor),
+            }
         return {"args": args, **self._load_fwrf(subject, roi)}
 
     def _load_linear(
-        self, modality: str, train_dataset: str, model: str, subject: int, roi: str | None,
+        self,
+        modality: str,
+        train_dataset: str,
+        model: str,
+        subject: int,
+        roi: str | None,
         feature_extractor: Callable | None,
     ) -> dict:
         weights = self._model_dir(modality, train_dataset, model) / "encoding_models_weights"
         suffix = self._suffix(modality, subject, roi)
 
         def params(stem: str, what: str) -> dict:
-            # a subject's (and ROI's) own file first (brainbridge: other training images), then NED's shared one
+            # a subject's (and ROI's) own file first (brainbridge: other training images),
+            # then NED's shared one
             own = weights / f"{stem}_{suffix}.npy"
             return load_npy(own if own.is_file() else self._require(weights / f"{stem}.npy", what))
 
         scaler = params("StandardScaler_param", "StandardScaler parameters")
         pca = params("pca_param", "PCA parameters")
-        reg = load_npy(self._require(weights / f"LinearRegression_param_{suffix}.npy", "regression parameters"))
+        reg = load_npy(
+            self._require(weights / f"LinearRegression_param_{suffix}.npy", "regression parameters")
+        )
         reps = sorted(reg, key=lambda k: int(str(k).split("-")[-1]))
         metadata = self.get_metadata(modality, train_dataset, model, subject, roi)
         if feature_extractor is None:
@@ -370,7 +399,9 @@ class NED:
             "scaler": scaler,
             "pca": pca,
             "regression_weights": [reg[k] for k in reps],
-            "n_components": VIT_PCS if model == "vit_b_32" and train_dataset in TRAIN_DATASETS[modality] else None,
+            "n_components": VIT_PCS
+            if model == "vit_b_32" and train_dataset in TRAIN_DATASETS[modality]
+            else None,
         }
         if modality != "fmri":
             loaded["ch_names"] = list(metadata[modality]["ch_names"])
@@ -452,9 +483,13 @@ class NED:
         _check_type("model", model, str)
         _check_value("model", model, self._models(modality, train_dataset))
         _check_type("imageset", imageset, str)
-        imagesets = IMAGESETS + [s for s in self._found(
-            f"modality-{modality}", f"train_dataset-{train_dataset}", f"model-{model}", prefix="imageset-")
-            if s not in IMAGESETS]
+        imagesets = IMAGESETS + [
+            s
+            for s in self._found(
+                f"modality-{modality}", f"train_dataset-{train_dataset}", f"model-{model}", prefix="imageset-"
+            )
+            if s not in IMAGESETS
+        ]
         _check_value("imageset", imageset, imagesets)
         _check_type("subject", subject, int)
         _check_value("subject", subject, self._subjects(modality, train_dataset))
@@ -500,7 +535,9 @@ def _brainbridge_extractor(metadata: dict) -> Callable[[np.ndarray], np.ndarray]
         )
 
     def features(images: np.ndarray) -> np.ndarray:
-        return np.concatenate([f for _, f, _ in extractor.iter_features(images, layers=layers, progress=False)])
+        return np.concatenate(
+            [f for _, f, _ in extractor.iter_features(images, layers=layers, progress=False)]
+        )
 
     return features
 
@@ -515,7 +552,9 @@ def _local_vit() -> Callable[[np.ndarray], np.ndarray] | None:
     extractor = vit_b_32(path, device="cpu")
 
     def features(images: np.ndarray) -> np.ndarray:
-        return np.concatenate([f for _, f, _ in extractor.iter_features(images, layers=VIT_LAYERS, progress=False)])
+        return np.concatenate(
+            [f for _, f, _ in extractor.iter_features(images, layers=VIT_LAYERS, progress=False)]
+        )
 
     return features
 

@@ -120,7 +120,9 @@ def plot_neuroid_ceiling(score: Score, ax: Axes | None = None) -> Axes:
     ceiling = score.ceiling
     c = ceiling.per_neuroid() if ceiling is not None else None
     if c is None:
-        raise InvalidParameterError("this plot needs a score with a per-neuroid ceiling (score(..., ceiling=True))")
+        raise InvalidParameterError(
+            "this plot needs a score with a per-neuroid ceiling (score(..., ceiling=True))"
+        )
     r = raw.per_neuroid()
     if r.sizes["neuroid"] != c.sizes["neuroid"]:
         raise InvalidParameterError("the score and its ceiling cover different neuroids")
@@ -130,10 +132,18 @@ def plot_neuroid_ceiling(score: Score, ax: Axes | None = None) -> Axes:
     r_values, c_values = np.asarray(r.values), np.asarray(c.values)
     for region in dict.fromkeys(regions):
         columns = regions == region
-        points = ax.scatter(c_values[columns], r_values[columns], s=14, alpha=0.7, label=f"{region}: one neuroid")
+        points = ax.scatter(
+            c_values[columns], r_values[columns], s=14, alpha=0.7, label=f"{region}: one neuroid"
+        )
         ax.scatter(
-            np.nanmedian(c_values[columns]), np.nanmedian(r_values[columns]), s=120, marker="D",
-            color=points.get_facecolor()[0], edgecolor="k", zorder=3, label=f"{region}: medians",
+            np.nanmedian(c_values[columns]),
+            np.nanmedian(r_values[columns]),
+            s=120,
+            marker="D",
+            color=points.get_facecolor()[0],
+            edgecolor="k",
+            zorder=3,
+            label=f"{region}: medians",
         )
     # use the space the data needs (with the noise bound drawn across it), not always [0, 1]
     finite_c, finite_r = c_values[np.isfinite(c_values)], r_values[np.isfinite(r_values)]
@@ -152,7 +162,8 @@ def plot_neuroid_ceiling(score: Score, ax: Axes | None = None) -> Axes:
     ax.set_ylabel("r per neuroid (held out, mean over splits)")
     error = score.ceiled_error
     ax.set_title(
-        f"ceiled score r²/ceiling = {float(score.values):.3f}" + (f" ± {error:.3f}" if error is not None else ""),
+        f"ceiled score r²/ceiling = {float(score.values):.3f}"
+        + (f" ± {error:.3f}" if error is not None else ""),
         fontsize="medium",
     )
     ax.legend(frameon=True, framealpha=0.85, fontsize="small", loc="best")
@@ -169,7 +180,9 @@ def plot_score(
     """
     plt = _pyplot()
     has_ceiling = score.ceiling is not None and score.ceiling.per_neuroid() is not None
-    figure, axes = plt.subplots(1, 2 if has_ceiling else 1, figsize=(10.5 if has_ceiling else 5.5, 5.2), squeeze=False)
+    figure, axes = plt.subplots(
+        1, 2 if has_ceiling else 1, figsize=(10.5 if has_ceiling else 5.5, 5.2), squeeze=False
+    )
     plot_predictions(score, axes[0, 0])
     if has_ceiling:
         plot_neuroid_ceiling(score, axes[0, 1])
@@ -177,10 +190,14 @@ def plot_score(
         figure.suptitle(title, fontsize="large")
     raw = score.unceiled
     figure.text(
-        0.5, 0.01,
+        0.5,
+        0.01,
         f"{raw.attrs.get('n_splits', '')} cross-validation splits; ± values are the SEM over splits "
         "(for the ceiled score, propagated from the raw r)",
-        ha="center", va="bottom", fontsize="small", color="0.3",
+        ha="center",
+        va="bottom",
+        fontsize="small",
+        color="0.3",
     )
     figure.tight_layout(rect=(0, 0.04, 1, 1))
     if path is not None:

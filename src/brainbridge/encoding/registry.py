@@ -185,17 +185,24 @@ class ModelCard:
         object.__setattr__(self, "references", tuple(self.references))
         if self.time_bin is not None:
             if len(self.time_bin) != 2:
-                raise ModelCardError(f"card {self.model_id}: 'time_bin' must be (start, end), got {self.time_bin!r}")
+                raise ModelCardError(
+                    f"card {self.model_id}: 'time_bin' must be (start, end), got {self.time_bin!r}"
+                )
             object.__setattr__(self, "time_bin", tuple(self.time_bin))
         if self.mapping == "linearising":
             if self.modality not in LINEARISING_OUTPUT_DIMS:
-                raise ModelCardError(valid_values_message(
-                    "modality of a linearising model", self.modality, list(LINEARISING_OUTPUT_DIMS)))
+                raise ModelCardError(
+                    valid_values_message(
+                        "modality of a linearising model", self.modality, list(LINEARISING_OUTPUT_DIMS)
+                    )
+                )
             expected = LINEARISING_OUTPUT_DIMS[self.modality]
             if self.output_dims == ("presentation", "neuroid"):  # the default: the modality's own
                 object.__setattr__(self, "output_dims", expected)
             if self.output_dims != expected:
-                raise ModelCardError(f"card {self.model_id}: output_dims must be {expected}, got {self.output_dims}")
+                raise ModelCardError(
+                    f"card {self.model_id}: output_dims must be {expected}, got {self.output_dims}"
+                )
         elif self.output_dims != ("presentation", "neuroid"):
             raise ModelCardError(
                 f"card {self.model_id}: output_dims must be ('presentation', 'neuroid'), "
@@ -525,7 +532,10 @@ def card_html(
         ("species", card.species),
         ("stimuli", card.stimuli),
         ("trained on", card.assembly),
-        ("features", f"{card.extractor}: " + ", ".join(f"{r} <- {layer}" for r, layer in card.layers.items())),
+        (
+            "features",
+            f"{card.extractor}: " + ", ".join(f"{r} <- {layer}" for r, layer in card.layers.items()),
+        ),
         ("mapping", card.mapping),
         (f"selection '{key.name}'", f"{', '.join(key.valid_values)} (neuroid coordinate '{key.coord}')"),
         ("subjects", ", ".join(card.subjects) or "(all pooled)"),
@@ -536,10 +546,15 @@ def card_html(
         rows.append(("references", "; ".join(card.references)))
     parts = [html_table(rows)]
     if accuracy:
-        parts.append(html_table(
-            [(r, a.get("median_r"), a.get("ceiling"), a.get("ceiled_score")) for r, a in accuracy.items()],
-            ["selected " + key.name, "median r", "ceiling", "ceiled score"],
-        ))
+        parts.append(
+            html_table(
+                [
+                    (r, a.get("median_r"), a.get("ceiling"), a.get("ceiled_score"))
+                    for r, a in accuracy.items()
+                ],
+                ["selected " + key.name, "median r", "ceiling", "ceiled score"],
+            )
+        )
     chosen = rois or list(key.valid_values[:1])
     snippet = (
         "from brainbridge.encoding import get_encoding_model, encode\n"

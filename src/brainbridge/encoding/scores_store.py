@@ -43,8 +43,23 @@ __all__ = [
 SCHEMA_VERSION = 1
 #: the columns of :meth:`ScoresStore.table`, in order
 SCORE_COLUMNS = [
-    "id", "model", "layer", "assembly", "assembly_checksum", "metric", "region", "raw", "raw_error",
-    "ceiling", "ceiled", "ceiled_error", "n_splits", "n_neuroids", "source", "created", "brainbridge_version",
+    "id",
+    "model",
+    "layer",
+    "assembly",
+    "assembly_checksum",
+    "metric",
+    "region",
+    "raw",
+    "raw_error",
+    "ceiling",
+    "ceiled",
+    "ceiled_error",
+    "n_splits",
+    "n_neuroids",
+    "source",
+    "created",
+    "brainbridge_version",
 ]
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -170,7 +185,8 @@ class ScoresStore:
         if int(row[0]) > SCHEMA_VERSION:
             raise ScoresStoreError(
                 f"the scores store {self.path} has schema version {row[0]}, newer than this brainbridge "
-                f"({__version__}) reads ({SCHEMA_VERSION}); upgrade brainbridge or use another BRAINBRIDGE_HOME"
+                f"({__version__}) reads ({SCHEMA_VERSION}); "
+                "upgrade brainbridge or use another BRAINBRIDGE_HOME"
             )
 
     def _read(self, query: str, parameters: tuple = ()) -> pd.DataFrame:
@@ -198,7 +214,9 @@ class ScoresStore:
         for row in rows:
             missing = [k for k in ("model", "assembly", "metric", "region") if not row.get(k)]
             if missing:
-                raise InvalidParameterError(f"a score row needs {', '.join(missing)}: got {dict(row)!r}"[:300])
+                raise InvalidParameterError(
+                    f"a score row needs {', '.join(missing)}: got {dict(row)!r}"[:300]
+                )
         ids = []
         created = _now()
         with self._transaction() as connection:
@@ -206,17 +224,27 @@ class ScoresStore:
                 neuroids = row.get("neuroids") or {}
                 ids_column = [str(v) for v in neuroids.get("neuroid_id", [])]
                 cursor = connection.execute(
-                    "INSERT INTO scores (model, layer, assembly, assembly_checksum, metric, region, raw, raw_error, "
-                    "ceiling, ceiled, ceiled_error, n_splits, n_neuroids, source, created, brainbridge_version) "
+                    "INSERT INTO scores (model, layer, assembly, assembly_checksum, metric, region, "
+                    "raw, raw_error, ceiling, ceiled, ceiled_error, n_splits, n_neuroids, source, created, "
+                    "brainbridge_version) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        str(row["model"]), None if row.get("layer") is None else str(row["layer"]),
-                        str(row["assembly"]), row.get("assembly_checksum"), str(row["metric"]), str(row["region"]),
-                        _number(row.get("raw")), _number(row.get("raw_error")), _number(row.get("ceiling")),
-                        _number(row.get("ceiled")), _number(row.get("ceiled_error")),
+                        str(row["model"]),
+                        None if row.get("layer") is None else str(row["layer"]),
+                        str(row["assembly"]),
+                        row.get("assembly_checksum"),
+                        str(row["metric"]),
+                        str(row["region"]),
+                        _number(row.get("raw")),
+                        _number(row.get("raw_error")),
+                        _number(row.get("ceiling")),
+                        _number(row.get("ceiled")),
+                        _number(row.get("ceiled_error")),
                         None if row.get("n_splits") is None else int(row["n_splits"]),
-                        len(ids_column) or row.get("n_neuroids"), str(row.get("source") or "python"),
-                        str(row.get("created") or created), __version__,
+                        len(ids_column) or row.get("n_neuroids"),
+                        str(row.get("source") or "python"),
+                        str(row.get("created") or created),
+                        __version__,
                     ),
                 )
                 assert cursor.lastrowid is not None  # set by the INSERT
@@ -226,7 +254,10 @@ class ScoresStore:
                     c = list(neuroids.get("ceiling", [None] * len(ids_column)))
                     connection.executemany(
                         "INSERT INTO neuroid_values VALUES (?, ?, ?, ?, ?)",
-                        [(score_id, i, nid, _number(r[i]), _number(c[i])) for i, nid in enumerate(ids_column)],
+                        [
+                            (score_id, i, nid, _number(r[i]), _number(c[i]))
+                            for i, nid in enumerate(ids_column)
+                        ],
                     )
                 ids.append(score_id)
         return ids
@@ -249,7 +280,10 @@ class ScoresStore:
         return frame.reset_index(drop=True)
 
     def get(self, score_id: int) -> dict[str, Any] | None:
-        """One score's row as a dict, with ``neuroids`` (a DataFrame: neuroid_id, r, ceiling); ``None`` if absent."""
+        """One score's row as a dict, with ``neuroids`` (a DataFrame: neuroid_id, r, ceiling).
+
+        ``None`` if there is no such score.
+        """
         frame = self._read("SELECT * FROM scores WHERE id = ?", (int(score_id),))
         if frame.empty:
             return None
@@ -307,13 +341,24 @@ def score_rows(
     checksum: str | None = None,
     source: str = "python",
 ) -> list[dict[str, Any]]:
-    """The store rows of one :class:`~brainbridge.encoding.scoring.Score` (one per region of a per-region score)."""
+    """The store rows of one :class:`~brainbridge.encoding.scoring.Score`.
+
+    One row per region of a per-region score.
+    """
     regions = result.regions if getattr(result, "ndim", 0) else {}
     if regions:
         rows = []
         for name, one in regions.items():
-            rows += score_rows(one, model=model, assembly=assembly, metric=metric, region=name, layer=layer,
-                               checksum=checksum, source=source)
+            rows += score_rows(
+                one,
+                model=model,
+                assembly=assembly,
+                metric=metric,
+                region=name,
+                layer=layer,
+                checksum=checksum,
+                source=source,
+            )
         return rows
     ceiling = result.ceiling
     raw = result.unceiled
@@ -328,22 +373,24 @@ def score_rows(
             where = c_ids.get_indexer(ids)
             values = np.asarray(ceiling_per_neuroid.values, dtype=float)
             neuroids["ceiling"] = [float(values[i]) if i >= 0 else None for i in where]
-    return [{
-        "model": model,
-        "layer": layer,
-        "assembly": assembly,
-        "assembly_checksum": checksum,
-        "metric": metric or result.attrs.get("metric") or raw.attrs.get("metric") or "unknown",
-        "region": region or "all",
-        "raw": float(raw.values),
-        "raw_error": raw.raw_error,
-        "ceiling": None if ceiling is None else float(ceiling.values),
-        "ceiled": None if ceiling is None else float(result.values),
-        "ceiled_error": None if ceiling is None else result.ceiled_error,
-        "n_splits": raw.attrs.get("n_splits"),
-        "source": source,
-        "neuroids": neuroids,
-    }]
+    return [
+        {
+            "model": model,
+            "layer": layer,
+            "assembly": assembly,
+            "assembly_checksum": checksum,
+            "metric": metric or result.attrs.get("metric") or raw.attrs.get("metric") or "unknown",
+            "region": region or "all",
+            "raw": float(raw.values),
+            "raw_error": raw.raw_error,
+            "ceiling": None if ceiling is None else float(ceiling.values),
+            "ceiled": None if ceiling is None else float(result.values),
+            "ceiled_error": None if ceiling is None else result.ceiled_error,
+            "n_splits": raw.attrs.get("n_splits"),
+            "source": source,
+            "neuroids": neuroids,
+        }
+    ]
 
 
 def record_score(

@@ -287,7 +287,11 @@ def _fmt(value: Any) -> str:
 def _summary_row(name: str, s: Score) -> tuple[str, ...]:
     ceiling = s.ceiling
     return (
-        name, _fmt(float(s.values)), _fmt(s.value_error), _fmt(float(s.unceiled.values)), _fmt(s.raw_error),
+        name,
+        _fmt(float(s.values)),
+        _fmt(s.value_error),
+        _fmt(float(s.unceiled.values)),
+        _fmt(s.raw_error),
         _fmt(None if ceiling is None else float(ceiling.values)),
     )
 
@@ -360,7 +364,9 @@ def brainscore_splits(
             n_splits=n_splits, train_size=train_size, test_size=test_size, random_state=random_state
         )
     else:
-        splitter = ShuffleSplit(n_splits=n_splits, train_size=train_size, test_size=test_size, random_state=random_state)
+        splitter = ShuffleSplit(
+            n_splits=n_splits, train_size=train_size, test_size=test_size, random_state=random_state
+        )
     args = [np.asarray(stratify)] if stratify is not None else []
     try:
         return [(np.asarray(tr), np.asarray(te)) for tr, te in splitter.split(np.zeros(n), *args)]
@@ -506,8 +512,13 @@ def neural_predictivity(
     stratify = _stratification(target, stratification_coord)
     n = target.sizes["presentation"]
     splits = brainscore_splits(
-        n, stratify, n_splits=n_splits, train_size=train_size, test_size=test_size,
-        random_state=random_state, kfold=kfold,
+        n,
+        stratify,
+        n_splits=n_splits,
+        train_size=train_size,
+        test_size=test_size,
+        random_state=random_state,
+        kfold=kfold,
     )
     _check_split_sizes(splits, n, "neural predictivity")
     X = np.asarray(source.transpose("presentation", "neuroid").values)
@@ -535,7 +546,10 @@ def neural_predictivity(
     per_split = _nanmedian_rows(r)
     neuroid_coords = _neuroid_coords(target)
     raw = xr.DataArray(
-        r, dims=["split", "neuroid"], coords={"split": np.arange(len(splits)), **neuroid_coords}, name="pearson_r"
+        r,
+        dims=["split", "neuroid"],
+        coords={"split": np.arange(len(splits)), **neuroid_coords},
+        name="pearson_r",
     )
     presentation_coords = {"stimulus_id": ("presentation", np.asarray(target["stimulus_id"].values))}
     if stratify is not None:
@@ -587,7 +601,7 @@ def similarity(
     """
     if metric not in ("rdm", "cka", "rdm_cv", "cka_cv"):
         raise InvalidParameterError(
-            valid_values_message("similarity metric", metric, ['cka', 'cka_cv', 'rdm', 'rdm_cv'])
+            valid_values_message("similarity metric", metric, ["cka", "cka_cv", "rdm", "rdm_cv"])
         )
     _check_pair(source, "source")
     _check_pair(target, "target")
@@ -604,12 +618,24 @@ def similarity(
             value = float(compare(X, Y))
         if not np.isfinite(value):
             raise ScoringError(f"{metric} is undefined on this data (constant responses?)")
-        return _make_score(value, raw=None, error=None, raw_error=None, metric=metric, n_splits=0,
-                           time_s=time.perf_counter() - started)
+        return _make_score(
+            value,
+            raw=None,
+            error=None,
+            raw_error=None,
+            metric=metric,
+            n_splits=0,
+            time_s=time.perf_counter() - started,
+        )
     stratify = _stratification(target, stratification_coord)
     splits = brainscore_splits(
-        n, stratify, n_splits=n_splits, train_size=train_size, test_size=test_size,
-        random_state=random_state, kfold=kfold,
+        n,
+        stratify,
+        n_splits=n_splits,
+        train_size=train_size,
+        test_size=test_size,
+        random_state=random_state,
+        kfold=kfold,
     )
     _check_split_sizes(splits, n, metric)
     with _blas_threads(X.shape[0]), np.errstate(all="ignore"):
@@ -690,10 +716,12 @@ def internal_consistency(
     _check_pair(assembly, "assembly")
     if metric not in ("pearson", "rdm", "cka"):
         raise InvalidParameterError(
-            valid_values_message("consistency metric", metric, ['cka', 'pearson', 'rdm'])
+            valid_values_message("consistency metric", metric, ["cka", "pearson", "rdm"])
         )
     if train_size != 0.5:
-        raise InvalidParameterError(f"the split-half ceiling splits the repetitions in halves (train_size=0.5), got {train_size}")
+        raise InvalidParameterError(
+            f"the split-half ceiling splits the repetitions in halves (train_size=0.5), got {train_size}"
+        )
     started = time.perf_counter()
     codes, stimulus_ids = pd.factorize(np.asarray(assembly["stimulus_id"].values).astype(str), sort=True)
     repetitions = _repetitions(assembly, split_coord, codes)
@@ -713,8 +741,10 @@ def internal_consistency(
             )
             values, per_split, dropped = result.per_split, result.split_values, result.n_dropped
             raw = xr.DataArray(
-                values, dims=["split", "neuroid"],
-                coords={"split": np.arange(len(values)), **_neuroid_coords(assembly)}, name="ceiling",
+                values,
+                dims=["split", "neuroid"],
+                coords={"split": np.arange(len(values)), **_neuroid_coords(assembly)},
+                name="ceiling",
             )
         else:
             halves = stats.repetition_halves(repetitions, n_splits=n_splits, random_state=random_state)
@@ -729,7 +759,9 @@ def internal_consistency(
                     split_values.append(spearman_brown(compare(half1[shown], half2[shown]), n=2))
             per_split = np.asarray(split_values, dtype=np.float64)
             dropped = np.zeros(len(per_split), dtype=int)
-            raw = xr.DataArray(per_split, dims=["split"], coords={"split": np.arange(len(per_split))}, name="ceiling")
+            raw = xr.DataArray(
+                per_split, dims=["split"], coords={"split": np.arange(len(per_split))}, name="ceiling"
+            )
     if dropped.any():
         warnings.warn(
             f"ceiling: {int(dropped.max())} of {data.shape[1]} neuroids left out of a split's median "
@@ -757,7 +789,10 @@ def internal_consistency(
 
 
 def _prepare_target(
-    target: xr.DataArray, *, time_bin: str | int | tuple[float, float] | None, region: str | Iterable[str] | None
+    target: xr.DataArray,
+    *,
+    time_bin: str | int | tuple[float, float] | None,
+    region: str | Iterable[str] | None,
 ) -> xr.DataArray:
     """Region selection and time-bin reduction: a ``presentation x neuroid`` assembly."""
     if not isinstance(target, xr.DataArray):
@@ -772,7 +807,8 @@ def _prepare_target(
     extra = set(target.dims) - {"presentation", "neuroid"}
     if extra:
         raise ScoringError(
-            f"cannot score an assembly with extra dims {sorted(map(str, extra))}; select or average them first"
+            f"cannot score an assembly with extra dims {sorted(map(str, extra))}; "
+            "select or average them first"
         )
     return target
 
@@ -798,7 +834,9 @@ def _is_extractor(source: Any) -> TypeGuard[Extractor]:
     return hasattr(source, "extract") and callable(source.extract) and not isinstance(source, xr.DataArray)
 
 
-def _features(source: Extractor | xr.DataArray, target: xr.DataArray, layer: str | Sequence[str] | None, progress) -> xr.DataArray:
+def _features(
+    source: Extractor | xr.DataArray, target: xr.DataArray, layer: str | Sequence[str] | None, progress
+) -> xr.DataArray:
     if _is_extractor(source):
         stimulus_set = target.attrs.get("stimulus_set")
         if stimulus_set is None:
@@ -870,8 +908,16 @@ def ceiling(
         if len(regions) > 1:
             return _per_region_score(
                 {
-                    name: ceiling(assembly, metric, time_bin=time_bin, region=name, n_splits=n_splits,
-                                  random_state=random_state, nan_policy=nan_policy, progress=progress)
+                    name: ceiling(
+                        assembly,
+                        metric,
+                        time_bin=time_bin,
+                        region=name,
+                        n_splits=n_splits,
+                        random_state=random_state,
+                        nan_policy=nan_policy,
+                        progress=progress,
+                    )
                     for name in regions
                 },
                 f"ceiling_{metric}",
@@ -879,8 +925,12 @@ def ceiling(
         region = None
     prepared = _prepare_target(assembly, time_bin=time_bin, region=region)
     return internal_consistency(
-        prepared, metric=_consistency_metric(metric), n_splits=n_splits, random_state=random_state,
-        nan_policy=nan_policy, progress=progress,
+        prepared,
+        metric=_consistency_metric(metric),
+        n_splits=n_splits,
+        random_state=random_state,
+        nan_policy=nan_policy,
+        progress=progress,
     )
 
 
@@ -992,8 +1042,14 @@ def score(
             )
         )
     options = dict(
-        layer=layer, stratification_coord=stratification_coord, n_splits=n_splits, ceiling_formula=ceiling_formula,
-        time_bin=time_bin, mapping_params=mapping_params, nan_policy=nan_policy, progress=progress,
+        layer=layer,
+        stratification_coord=stratification_coord,
+        n_splits=n_splits,
+        ceiling_formula=ceiling_formula,
+        time_bin=time_bin,
+        mapping_params=mapping_params,
+        nan_policy=nan_policy,
+        progress=progress,
         **split_options,
     )
     if region is PER_REGION:
@@ -1007,8 +1063,16 @@ def score(
             for name in regions:
                 given = ceiling.regions.get(name, ceiling) if isinstance(ceiling, Score) else ceiling
                 results[name] = score(
-                    source, target, metric, ceiling=given, region=name, map_fn=map_fn, client=client,
-                    scheduler=scheduler, workers=workers, **options,
+                    source,
+                    target,
+                    metric,
+                    ceiling=given,
+                    region=name,
+                    map_fn=map_fn,
+                    client=client,
+                    scheduler=scheduler,
+                    workers=workers,
+                    **options,
                 )
             combined = _per_region_score(results, metric)
             combined.attrs["time_s"] = time.perf_counter() - started
@@ -1020,7 +1084,9 @@ def score(
         from brainbridge.parallel import distributed_map
 
         with distributed_map(client, scheduler, workers, progress=progress, desc="splits") as dask_map_fn:
-            return score(source, target, metric, ceiling=ceiling, region=region, map_fn=dask_map_fn, **options)
+            return score(
+                source, target, metric, ceiling=ceiling, region=region, map_fn=dask_map_fn, **options
+            )
     started = time.perf_counter()
     prepared = _prepare_target(target, time_bin=time_bin, region=region)
     _check_pair(prepared, "target")
@@ -1028,7 +1094,8 @@ def score(
     averaged = average_repetitions(prepared)
 
     shared = np.intersect1d(
-        np.asarray(features["stimulus_id"].values).astype(str), np.asarray(averaged["stimulus_id"].values).astype(str)
+        np.asarray(features["stimulus_id"].values).astype(str),
+        np.asarray(averaged["stimulus_id"].values).astype(str),
     )
     if 0 < len(shared) < averaged.sizes["presentation"]:
         warnings.warn(
@@ -1039,14 +1106,24 @@ def score(
 
     if METRICS[metric] == "regression":
         raw = neural_predictivity(
-            features, averaged, mapping=metric, mapping_params=mapping_params,
-            stratification_coord=stratification_coord, n_splits=n_splits,
-            progress=progress, map_fn=map_fn, **split_options,
+            features,
+            averaged,
+            mapping=metric,
+            mapping_params=mapping_params,
+            stratification_coord=stratification_coord,
+            n_splits=n_splits,
+            progress=progress,
+            map_fn=map_fn,
+            **split_options,
         )
     else:
         raw = similarity(
-            features, averaged, metric=metric, stratification_coord=stratification_coord,
-            n_splits=n_splits, **split_options,
+            features,
+            averaged,
+            metric=metric,
+            stratification_coord=stratification_coord,
+            n_splits=n_splits,
+            **split_options,
         )
 
     ceiling_score = _resolve_ceiling(ceiling, prepared, metric, progress, nan_policy)
@@ -1169,7 +1246,9 @@ def score_many(
     """
     metric = resolve_metric(metric)
     if "map_fn" in score_options:
-        raise InvalidParameterError("score_many runs the splits itself: give client/scheduler/workers, not map_fn")
+        raise InvalidParameterError(
+            "score_many runs the splits itself: give client/scheduler/workers, not map_fn"
+        )
     ceiling_option = score_options.pop("ceiling", True)
     ceilings: dict[str, Any] = {}
     for name, target in targets.items():
@@ -1177,8 +1256,11 @@ def score_many(
             # once per target instead of once per (source, target) pair
             try:
                 ceilings[name] = ceiling(
-                    target, metric, time_bin=score_options.get("time_bin", "average"),
-                    region=score_options.get("region", PER_REGION), progress=False,
+                    target,
+                    metric,
+                    time_bin=score_options.get("time_bin", "average"),
+                    region=score_options.get("region", PER_REGION),
+                    progress=False,
                 )
             except ScoringError as e:
                 warnings.warn(f"no ceiling for {name!r} ({e}); its scores are raw", stacklevel=2)
@@ -1187,7 +1269,12 @@ def score_many(
             ceilings[name] = ceiling_option
     single_layer = score_options.pop("layer", None)
     jobs = [
-        ((source_name, layer, target_name) if layers else (source_name, target_name), source, layer, target_name)
+        (
+            (source_name, layer, target_name) if layers else (source_name, target_name),
+            source,
+            layer,
+            target_name,
+        )
         for source_name, source in sources.items()
         for layer in (layers or [single_layer])
         for target_name in targets
@@ -1200,11 +1287,18 @@ def score_many(
         if not distributed:
             for key, source, layer, target_name in jobs:
                 results[key] = score(
-                    source, targets[target_name], metric, layer=layer, ceiling=ceilings[target_name],
-                    progress=False, **score_options,
+                    source,
+                    targets[target_name],
+                    metric,
+                    layer=layer,
+                    ceiling=ceilings[target_name],
+                    progress=False,
+                    **score_options,
                 )
                 bar.update(per_job)
-            return _score_many_result(results, targets, metric, layers, record, as_dict, score_options.get("region"))
+            return _score_many_result(
+                results, targets, metric, layers, record, as_dict, score_options.get("region")
+            )
         from concurrent.futures import ThreadPoolExecutor
 
         from brainbridge.parallel import dask_map, get_client
@@ -1216,8 +1310,14 @@ def score_many(
             def run(job):
                 key, source, layer, target_name = job
                 result = score(
-                    source, targets[target_name], metric, layer=layer, ceiling=ceilings[target_name],
-                    progress=False, map_fn=map_fn, **score_options,
+                    source,
+                    targets[target_name],
+                    metric,
+                    layer=layer,
+                    ceiling=ceilings[target_name],
+                    progress=False,
+                    map_fn=map_fn,
+                    **score_options,
                 )
                 if per_job == 1:
                     bar.update(1)
@@ -1234,48 +1334,88 @@ def score_many(
 
 #: the columns of :func:`score_many`'s table
 SCORE_TABLE_COLUMNS = [
-    "model", "layer", "benchmark", "assembly", "region", "metric", "score", "error", "raw", "raw_error",
-    "ceiling", "ceiled", "ceiled_error", "result",
+    "model",
+    "layer",
+    "benchmark",
+    "assembly",
+    "region",
+    "metric",
+    "score",
+    "error",
+    "raw",
+    "raw_error",
+    "ceiling",
+    "ceiled",
+    "ceiled_error",
+    "result",
 ]
 
 
 def _score_many_result(
-    results: dict[tuple[str, ...], Score], targets: Mapping[str, xr.DataArray], metric: str,
-    layers: Sequence[str] | None, record: Any, as_dict: bool, region_option: Any = None,
+    results: dict[tuple[str, ...], Score],
+    targets: Mapping[str, xr.DataArray],
+    metric: str,
+    layers: Sequence[str] | None,
+    record: Any,
+    as_dict: bool,
+    region_option: Any = None,
 ) -> pd.DataFrame | dict[tuple[str, ...], Score]:
     """The table of :func:`score_many` (and its rows recorded in the scores store)."""
     from brainbridge.encoding import scores_store
 
     identifiers = {name: str(target.attrs.get("identifier") or name) for name, target in targets.items()}
-    checksums = {name: scores_store.assembly_checksum(target) for name, target in targets.items()} if record else {}
+    checksums = (
+        {name: scores_store.assembly_checksum(target) for name, target in targets.items()} if record else {}
+    )
     rows, store_rows = [], []
     for key, result in results.items():
         source_name, layer, target_name = key if layers else (key[0], None, key[1])
         pieces = list(result.regions.items()) if result.ndim else [(None, result)]
         for region, one in pieces:
             if region is None:
-                region = region_option if isinstance(region_option, str) else _single_region(targets[target_name])
+                region = (
+                    region_option if isinstance(region_option, str) else _single_region(targets[target_name])
+                )
             one_ceiling = one.ceiling
             ceiled = one_ceiling is not None
-            rows.append({
-                "model": source_name, "layer": layer, "benchmark": target_name, "assembly": identifiers[target_name],
-                "region": region, "metric": metric, "score": float(one.values), "error": one.value_error,
-                "raw": float(one.unceiled.values), "raw_error": one.raw_error,
-                "ceiling": float(one_ceiling.values) if one_ceiling is not None else np.nan,
-                "ceiled": float(one.values) if ceiled else np.nan,
-                "ceiled_error": one.ceiled_error if ceiled else np.nan, "result": one,
-            })
+            rows.append(
+                {
+                    "model": source_name,
+                    "layer": layer,
+                    "benchmark": target_name,
+                    "assembly": identifiers[target_name],
+                    "region": region,
+                    "metric": metric,
+                    "score": float(one.values),
+                    "error": one.value_error,
+                    "raw": float(one.unceiled.values),
+                    "raw_error": one.raw_error,
+                    "ceiling": float(one_ceiling.values) if one_ceiling is not None else np.nan,
+                    "ceiled": float(one.values) if ceiled else np.nan,
+                    "ceiled_error": one.ceiled_error if ceiled else np.nan,
+                    "result": one,
+                }
+            )
             if record:
                 store_rows += scores_store.score_rows(
-                    one, model=source_name, assembly=identifiers[target_name], metric=metric, region=region,
-                    layer=layer, checksum=checksums[target_name], source="score_many",
+                    one,
+                    model=source_name,
+                    assembly=identifiers[target_name],
+                    metric=metric,
+                    region=region,
+                    layer=layer,
+                    checksum=checksums[target_name],
+                    source="score_many",
                 )
     if store_rows:
         scores_store.open_store(None if record is True else record).record(store_rows)
     if as_dict:
         warnings.warn(
-            "score_many(as_dict=True) is deprecated: score_many returns a table (one row per model x benchmark, "
-            "the Score objects in its 'result' column)", DeprecationWarning, stacklevel=3,
+            "score_many(as_dict=True) is deprecated: score_many returns a table "
+            "(one row per model x benchmark, "
+            "the Score objects in its 'result' column)",
+            DeprecationWarning,
+            stacklevel=3,
         )
         return results
     return pd.DataFrame(rows, columns=SCORE_TABLE_COLUMNS)

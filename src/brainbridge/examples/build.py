@@ -101,7 +101,14 @@ def stimulus_features(which: str) -> np.ndarray:
 def neural_model() -> _model.NeuralModel:
     """The ground-truth population (parameters drawn with :data:`MODEL_SEED`)."""
     built = _model.build_model(stimulus_batch(), MODEL_SEED, stimulus_features("stimulus_set"))
-    for array in (built.v1_weights, built.it_tuning, built.baseline, built.gain, built.noise_sd, built.reliability):
+    for array in (
+        built.v1_weights,
+        built.it_tuning,
+        built.baseline,
+        built.gain,
+        built.noise_sd,
+        built.reliability,
+    ):
         array.flags.writeable = False
     return built
 
@@ -234,8 +241,9 @@ def _build(folder: Path, progress: bool | None = None) -> None:
     """
     from brainbridge.progress import progress_bar
 
-    bar = progress_bar(total=4, desc="building the example catalog (first use)", unit="step",
-                       progress=progress, leave=False)
+    bar = progress_bar(
+        total=4, desc="building the example catalog (first use)", unit="step", progress=progress, leave=False
+    )
     with bar:
         _write_files(folder, bar)
 
@@ -280,7 +288,14 @@ def _write_files(folder: Path, bar) -> None:
     rows = [
         (STIMULUS_IDENTIFIER, "stimulus_set", "StimulusSet", csv_name, csv_sha1, ""),
         (STIMULUS_IDENTIFIER, "stimulus_set", "", zip_name, zip_sha1, ""),
-        (ASSEMBLY_IDENTIFIER, "assembly", "NeuronRecordingAssembly", assembly_name, assembly_sha1, STIMULUS_IDENTIFIER),
+        (
+            ASSEMBLY_IDENTIFIER,
+            "assembly",
+            "NeuronRecordingAssembly",
+            assembly_name,
+            assembly_sha1,
+            STIMULUS_IDENTIFIER,
+        ),
     ]
     lookup = pd.DataFrame(
         [
@@ -302,7 +317,12 @@ def _write_files(folder: Path, bar) -> None:
     manifest = {
         "version": EXAMPLES_VERSION,
         "catalog": CATALOG_NAME,
-        "seeds": {"stimuli": STIMULUS_SEED, "model": MODEL_SEED, "trials": TRIAL_SEED, "new_images": NEW_IMAGES_SEED},
+        "seeds": {
+            "stimuli": STIMULUS_SEED,
+            "model": MODEL_SEED,
+            "trials": TRIAL_SEED,
+            "new_images": NEW_IMAGES_SEED,
+        },
         "files": {
             p.relative_to(folder).as_posix(): {"sha1": sha1_hash(p), "size": p.stat().st_size} for p in files
         },

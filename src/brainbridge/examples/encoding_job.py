@@ -93,8 +93,21 @@ BATCH_SIZE_ENV = "BRAINBRIDGE_EXAMPLE_BATCH_SIZE"
 #: modest: EfficientNet at 224 px on a laptop CPU stays responsive and bounded in memory
 DEFAULT_BATCH_SIZE = 16
 
-_SCORE_COLUMNS = ["family", "model_id", "region", "layer", "raw_r", "raw_r_sem", "ceiling", "ceiled_score",
-                  "ceiled_score_error", "time_s", "fit", "train_time_s", "fit_key"]
+_SCORE_COLUMNS = [
+    "family",
+    "model_id",
+    "region",
+    "layer",
+    "raw_r",
+    "raw_r_sem",
+    "ceiling",
+    "ceiled_score",
+    "ceiled_score_error",
+    "time_s",
+    "fit",
+    "train_time_s",
+    "fit_key",
+]
 
 
 # --------------------------------------------------------------------------------------
@@ -120,7 +133,11 @@ def resolve_families(value: str | Sequence[str] | None = None) -> list[str]:
 
     if value is None:
         return list(FAMILIES)
-    names = [part.strip() for part in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
+    names = (
+        [part.strip() for part in value.split(",")]
+        if isinstance(value, str)
+        else [str(v).strip() for v in value]
+    )
     names = [name.removeprefix(MODEL_PREFIX) for name in names if name]
     if names == ["all"]:
         return list(FAMILIES)
@@ -163,8 +180,13 @@ def _regions(assembly: xr.DataArray) -> list[str]:
 
 
 def _features_provider(
-    extractor: Any, stimulus_set: Any, layers: list[str], batch_size: int, progress: bool | None,
-    echo: Echo, label: str,
+    extractor: Any,
+    stimulus_set: Any,
+    layers: list[str],
+    batch_size: int,
+    progress: bool | None,
+    echo: Echo,
+    label: str,
 ) -> Callable[[str], Any]:
     """``provide(layer)``: the layer's features of the stimulus set, all ``layers`` extracted
     in one pass on the first call (only when some fit has to be trained)."""
@@ -174,8 +196,10 @@ def _features_provider(
         if layer not in extracted:
             wanted = [name for name in layers if name not in extracted]
             started = time.perf_counter()
-            echo(f"  extracting {label} features ({', '.join(wanted)}) of {len(stimulus_set)} stimuli, "
-                 f"batch size {batch_size}")
+            echo(
+                f"  extracting {label} features ({', '.join(wanted)}) of {len(stimulus_set)} stimuli, "
+                f"batch size {batch_size}"
+            )
             from brainbridge.encoding.cache import cached_features
 
             features = cached_features(
@@ -248,7 +272,9 @@ def score_families(
     names = resolve_families(families)
     stimulus_set = assembly.attrs.get("stimulus_set")
     if stimulus_set is None:
-        raise EncodingError("the benchmark assembly has no stimulus set; load it with brainbridge.get_assembly")
+        raise EncodingError(
+            "the benchmark assembly has no stimulus set; load it with brainbridge.get_assembly"
+        )
     wanted_regions = list(regions) if regions is not None else _regions(assembly)
     rows: list[dict[str, Any]] = []
     fits: dict[tuple[str, str], Any] = {}
@@ -264,12 +290,20 @@ def score_families(
         family_regions = [region for region in wanted_regions if region in card.layers]
         if not family_regions:
             continue
-        say(f"scoring {FAMILIES[family]} ({card.model_id}; layers "
-            + ", ".join(f"{region}: {card.layers[region]}" for region in family_regions) + ")")
+        say(
+            f"scoring {FAMILIES[family]} ({card.model_id}; layers "
+            + ", ".join(f"{region}: {card.layers[region]}" for region in family_regions)
+            + ")"
+        )
         assembly_sha1, stimulus_sha1 = _catalog_checksums(card)
         provide = _features_provider(
-            extractor, stimulus_set, list(dict.fromkeys(card.layers[r] for r in family_regions)),
-            batch_size, progress, say, FAMILIES[family],
+            extractor,
+            stimulus_set,
+            list(dict.fromkeys(card.layers[r] for r in family_regions)),
+            batch_size,
+            progress,
+            say,
+            FAMILIES[family],
         )
         for region in family_regions:
             layer = card.layers[region]
@@ -281,9 +315,18 @@ def score_families(
 
             started = time.perf_counter()
             fit = get_or_train(
-                extractor, layer, assembly, roi_coord=card.roi_key.coord, roi=region, time_bin=card.time_bin,
-                mapping=card.mapping, mapping_params=card.mapping_params, accuracy=card.accuracy,
-                assembly_sha1=assembly_sha1, stimulus_sha1=stimulus_sha1, features=features,
+                extractor,
+                layer,
+                assembly,
+                roi_coord=card.roi_key.coord,
+                roi=region,
+                time_bin=card.time_bin,
+                mapping=card.mapping,
+                mapping_params=card.mapping_params,
+                accuracy=card.accuracy,
+                assembly_sha1=assembly_sha1,
+                stimulus_sha1=stimulus_sha1,
+                features=features,
                 progress=progress,
             )
             elapsed = time.perf_counter() - started
@@ -305,14 +348,18 @@ def score_families(
             }
             rows.append(row)
             fits[(family, region)] = fit
-            say(f"  {region}: raw r {row['raw_r']:.3f}, ceiled {row['ceiled_score']:.3f} "
-                f"({row['fit']}, {elapsed:.1f} s)")
+            say(
+                f"  {region}: raw r {row['raw_r']:.3f}, ceiled {row['ceiled_score']:.3f} "
+                f"({row['fit']}, {elapsed:.1f} s)"
+            )
     return pd.DataFrame(rows, columns=_SCORE_COLUMNS), fits, extractors
 
 
-def record_family_scores(table: pd.DataFrame, fits: Mapping[tuple[str, str], Any], assembly: xr.DataArray,
-                         store: Any = None) -> list[int]:
-    """Record the rows of :func:`score_families` (with each fit's per-neuroid r and ceiling) in the scores store.
+def record_family_scores(
+    table: pd.DataFrame, fits: Mapping[tuple[str, str], Any], assembly: xr.DataArray, store: Any = None
+) -> list[int]:
+    """Record the rows of :func:`score_families` in the scores store, with each fit's per-neuroid r
+    and ceiling.
 
     Returns the new rows' ids (one transaction: all rows or none).
     """
@@ -333,13 +380,24 @@ def record_family_scores(table: pd.DataFrame, fits: Mapping[tuple[str, str], Any
                 "ceiling": np.asarray(fit.accuracy["ceiling"], dtype=float).tolist(),
             }
             n_splits = int(np.shape(fit.accuracy["r_split"])[0])
-        rows.append({
-            "model": row["model_id"], "layer": row["layer"], "assembly": identifier, "assembly_checksum": checksum,
-            "metric": metric, "region": row["region"], "raw": row["raw_r"],
-            "raw_error": row["raw_r_sem"], "ceiling": row["ceiling"], "ceiled": row["ceiled_score"],
-            "ceiled_error": row["ceiled_score_error"], "n_splits": n_splits, "source": "example job",
-            "neuroids": neuroids,
-        })
+        rows.append(
+            {
+                "model": row["model_id"],
+                "layer": row["layer"],
+                "assembly": identifier,
+                "assembly_checksum": checksum,
+                "metric": metric,
+                "region": row["region"],
+                "raw": row["raw_r"],
+                "raw_error": row["raw_r_sem"],
+                "ceiling": row["ceiling"],
+                "ceiled": row["ceiled_score"],
+                "ceiled_error": row["ceiled_score_error"],
+                "n_splits": n_splits,
+                "source": "example job",
+                "neuroids": neuroids,
+            }
+        )
     return open_store(store).record(rows) if rows else []
 
 
@@ -417,7 +475,11 @@ def encode_with_best(
         card = get_card(MODEL_PREFIX + family)
         region_fits = {region: fits[(family, region)] for region in regions}
         model = EncodingModel(
-            card=card, rois=regions, subject=None, extractor=extractors[family], fits=region_fits,
+            card=card,
+            rois=regions,
+            subject=None,
+            extractor=extractors[family],
+            fits=region_fits,
             masks={region: np.ones(fit.n_neuroids, dtype=bool) for region, fit in region_fits.items()},
         )
         responses = encode(model, stimuli, progress=progress, batch_size=batch_size)
@@ -430,15 +492,25 @@ def encode_with_best(
         for region in regions:
             parts[region] = responses.isel(neuroid=np.flatnonzero(regions_of == region))
     pieces = [parts[region] for region in order]
-    names = [n for n in ("neuroid_id", "region", "animal", "x", "y", "subregion") if all(n in p.coords for p in pieces)]
-    coords: dict[str, tuple[str, np.ndarray]] = {"stimulus_id": ("presentation", np.asarray(stimulus_ids, dtype=object))}
+    names = [
+        n
+        for n in ("neuroid_id", "region", "animal", "x", "y", "subregion")
+        if all(n in p.coords for p in pieces)
+    ]
+    coords: dict[str, tuple[str, np.ndarray]] = {
+        "stimulus_id": ("presentation", np.asarray(stimulus_ids, dtype=object))
+    }
     for name in names:
         coords[name] = ("neuroid", np.concatenate([np.asarray(p[name].values) for p in pieces]))
     coords["model_id"] = (
-        "neuroid", np.concatenate([np.full(p.sizes["neuroid"], MODEL_PREFIX + best[r], dtype=object)
-                                   for r, p in zip(order, pieces)]),
+        "neuroid",
+        np.concatenate(
+            [np.full(p.sizes["neuroid"], MODEL_PREFIX + best[r], dtype=object) for r, p in zip(order, pieces)]
+        ),
     )
-    values = np.concatenate([np.asarray(p.transpose("presentation", "neuroid").values) for p in pieces], axis=1)
+    values = np.concatenate(
+        [np.asarray(p.transpose("presentation", "neuroid").values) for p in pieces], axis=1
+    )
     accuracy = {}
     for region in order:
         summary = fits[(best[region], region)].info.get("summary", {})
@@ -489,7 +561,9 @@ def compare_with_truth(predicted: xr.DataArray, truth: xr.DataArray) -> tuple[pd
             f"the ground truth lacks {int((rows < 0).sum())} stimuli and {int((cols < 0).sum())} neuroids "
             "of the predictions"
         )
-    true_values = np.asarray(truth.transpose("presentation", "neuroid").values, dtype=np.float64)[rows][:, cols]
+    true_values = np.asarray(truth.transpose("presentation", "neuroid").values, dtype=np.float64)[rows][
+        :, cols
+    ]
     predicted_values = np.asarray(predicted.transpose("presentation", "neuroid").values, dtype=np.float64)
     r = np.atleast_1d(pearson_columns(predicted_values, true_values))
     regions = np.asarray(predicted["region"].values).astype(str)
@@ -499,14 +573,16 @@ def compare_with_truth(predicted: xr.DataArray, truth: xr.DataArray) -> tuple[pd
     per_neuroid["r"] = r
     summary = []
     for region, group in per_neuroid.groupby("region", sort=False):
-        summary.append({
-            "region": region,
-            "model_id": group["model_id"].iloc[0] if "model_id" in group else "",
-            "neuroids": len(group),
-            "images": len(p_ids),
-            "median_r": float(np.nanmedian(group["r"])),
-            "min_r": float(np.nanmin(group["r"])),
-        })
+        summary.append(
+            {
+                "region": region,
+                "model_id": group["model_id"].iloc[0] if "model_id" in group else "",
+                "neuroids": len(group),
+                "images": len(p_ids),
+                "median_r": float(np.nanmedian(group["r"])),
+                "min_r": float(np.nanmin(group["r"])),
+            }
+        )
     return per_neuroid, pd.DataFrame(summary)
 
 
@@ -535,8 +611,10 @@ def _family_colours(families: Sequence[str]) -> dict[str, Any]:
     from matplotlib import colormaps
 
     palette = colormaps["tab10"]
-    return {family: palette(list(FAMILIES).index(family) if family in FAMILIES else i)
-            for i, family in enumerate(families)}
+    return {
+        family: palette(list(FAMILIES).index(family) if family in FAMILIES else i)
+        for i, family in enumerate(families)
+    }
 
 
 def plot_insilico_vs_truth(
@@ -549,22 +627,34 @@ def plot_insilico_vs_truth(
     """
     true_aligned = truth.isel(
         presentation=pd.Index(np.asarray(truth["stimulus_id"].values).astype(str)).get_indexer(
-            np.asarray(predicted["stimulus_id"].values).astype(str)),
+            np.asarray(predicted["stimulus_id"].values).astype(str)
+        ),
         neuroid=pd.Index(np.asarray(truth["neuroid_id"].values).astype(str)).get_indexer(
-            np.asarray(predicted["neuroid_id"].values).astype(str)),
+            np.asarray(predicted["neuroid_id"].values).astype(str)
+        ),
     )
     p = np.asarray(predicted.transpose("presentation", "neuroid").values, dtype=np.float64)
     t = np.asarray(true_aligned.transpose("presentation", "neuroid").values, dtype=np.float64)
     regions = np.asarray(predicted["region"].values).astype(str)
-    models = (np.asarray(predicted["model_id"].values).astype(str) if "model_id" in predicted.coords
-              else np.full(len(regions), ""))
+    models = (
+        np.asarray(predicted["model_id"].values).astype(str)
+        if "model_id" in predicted.coords
+        else np.full(len(regions), "")
+    )
     order = list(pd.unique(regions))
     figure = _figure(4.6 * len(order), 4.6)
     axes = figure.subplots(1, len(order), squeeze=False)[0]
     for ax, region in zip(axes, order):
         columns = regions == region
-        ax.scatter(t[:, columns], p[:, columns], s=7, alpha=0.5, c=np.tile(np.arange(columns.sum()), (len(t), 1)),
-                   cmap="viridis", rasterized=True)
+        ax.scatter(
+            t[:, columns],
+            p[:, columns],
+            s=7,
+            alpha=0.5,
+            c=np.tile(np.arange(columns.sum()), (len(t), 1)),
+            cmap="viridis",
+            rasterized=True,
+        )
         low = np.nanmin([t[:, columns].min(), p[:, columns].min()])
         high = np.nanmax([t[:, columns].max(), p[:, columns].max()])
         ax.plot([low, high], [low, high], color="k", lw=0.8, ls="--")
@@ -596,9 +686,24 @@ def plot_neuroid_r_vs_ceiling(fits: Mapping[tuple[str, str], Any], path: str | o
                 continue
             r = np.asarray(fit.accuracy["r"], dtype=np.float64)
             c = np.asarray(fit.accuracy["ceiling"], dtype=np.float64)
-            ax.scatter(c, r, s=12, alpha=0.6, color=colours[family], label=f"{FAMILIES.get(family, family)}: one neuroid")
-            ax.scatter(np.nanmedian(c), np.nanmedian(r), s=110, marker="D", color=colours[family], edgecolor="k",
-                       zorder=3, label=f"{FAMILIES.get(family, family)}: medians")
+            ax.scatter(
+                c,
+                r,
+                s=12,
+                alpha=0.6,
+                color=colours[family],
+                label=f"{FAMILIES.get(family, family)}: one neuroid",
+            )
+            ax.scatter(
+                np.nanmedian(c),
+                np.nanmedian(r),
+                s=110,
+                marker="D",
+                color=colours[family],
+                edgecolor="k",
+                zorder=3,
+                label=f"{FAMILIES.get(family, family)}: medians",
+            )
             low = min(low, float(np.nanmin(r)))
             c_low, c_high = min(c_low, float(np.nanmin(c))), max(c_high, float(np.nanmax(c)))
         # the panel spans the data (the ceilings sit in a narrow band), with the bound across it
@@ -634,17 +739,29 @@ def plot_family_scores(table: pd.DataFrame, path: str | os.PathLike) -> Path:
         positions = np.arange(len(regions)) + (i - (len(families) - 1) / 2) * width
         heights = rows["ceiled_score"].to_numpy(dtype=np.float64)
         errors = rows["ceiled_score_error"].to_numpy(dtype=np.float64)  # the raw sem propagated
-        ax.bar(positions, np.nan_to_num(heights), width, yerr=np.nan_to_num(errors), capsize=3,
-               color=colours[family], label=FAMILIES.get(family, family))
-        for x, h, e, r in zip(positions, heights, np.nan_to_num(errors), rows["raw_r"].to_numpy(dtype=np.float64)):
+        ax.bar(
+            positions,
+            np.nan_to_num(heights),
+            width,
+            yerr=np.nan_to_num(errors),
+            capsize=3,
+            color=colours[family],
+            label=FAMILIES.get(family, family),
+        )
+        for x, h, e, r in zip(
+            positions, heights, np.nan_to_num(errors), rows["raw_r"].to_numpy(dtype=np.float64)
+        ):
             if np.isfinite(h):
                 ax.text(x, h + e + 0.015, f"r={r:.2f}", ha="center", va="bottom", fontsize=7)
     ax.axhline(1.0, color="k", lw=0.8, ls="--", label="at the ceiling")
     ax.set_xticks(np.arange(len(regions)), regions)
     ax.set_ylim(0, max(1.15, float(np.nanmax(table["ceiled_score"])) + 0.15) if len(table) else 1.15)
     ax.set_ylabel("ceiled score (r² / ceiling)")
-    ax.set_title("Feature families on the example benchmark (ridge per neuroid)\n"
-                 "error bars: SEM over splits, propagated to r²/ceiling", fontsize="medium")
+    ax.set_title(
+        "Feature families on the example benchmark (ridge per neuroid)\n"
+        "error bars: SEM over splits, propagated to r²/ceiling",
+        fontsize="medium",
+    )
     ax.legend(frameon=False, fontsize="small", ncols=max(1, len(families)), loc="upper center")
     return _save(figure, path)
 
@@ -664,7 +781,9 @@ def _right_aligned(values: pd.Series, header: str, digits: int) -> pd.Series:
 def _on_example(context: Mapping[str, Any], echo: Echo) -> bool:
     identifier = context.get("assembly_identifier", ASSEMBLY_IDENTIFIER)
     if identifier != ASSEMBLY_IDENTIFIER or context.get("assembly") is None:
-        echo(f"encoding steps skipped: they run on the bundled example {ASSEMBLY_IDENTIFIER}, not {identifier}")
+        echo(
+            f"encoding steps skipped: they run on the bundled example {ASSEMBLY_IDENTIFIER}, not {identifier}"
+        )
         return False
     return True
 
@@ -686,14 +805,19 @@ def step_score_families(context: dict, echo: Echo) -> None:
     families = resolve_families(_option(context, "encoding_families", FAMILIES_ENV))
     context["encoding_families"] = families
     echo("")
-    echo(f"encoding: scoring {', '.join(FAMILIES[f] for f in families)} "
-         f"on {context.get('assembly_identifier')} "
-         "(Brain-Score: 10 stratified splits, ridge per neuroid, split-half ceiling)")
+    echo(
+        f"encoding: scoring {', '.join(FAMILIES[f] for f in families)} "
+        f"on {context.get('assembly_identifier')} "
+        "(Brain-Score: 10 stratified splits, ridge per neuroid, split-half ceiling)"
+    )
     started = time.perf_counter()
     table, fits, extractors = score_families(
-        context["assembly"], families, batch_size=_batch_size(context),
+        context["assembly"],
+        families,
+        batch_size=_batch_size(context),
         device=str(_option(context, "encoding_device", default="auto")),
-        progress=context.get("encoding_progress"), echo=echo,
+        progress=context.get("encoding_progress"),
+        echo=echo,
     )
     context["encoding_scores"] = table
     context["encoding_fits"] = fits
@@ -704,10 +828,13 @@ def step_score_families(context: dict, echo: Echo) -> None:
     context["encoding_scores_recorded"] = record_family_scores(table, fits, context["assembly"])
     best = best_per_region(table)
     context["encoding_best"] = best
-    shown = table[["family", "region", "layer", "raw_r", "raw_r_sem", "ceiling", "ceiled_score", "time_s", "fit"]].copy()
+    shown = table[
+        ["family", "region", "layer", "raw_r", "raw_r_sem", "ceiling", "ceiled_score", "time_s", "fit"]
+    ].copy()
     shown["family"] = shown["family"].map(lambda f: FAMILIES.get(f, f))
-    shown = shown.rename(columns={"raw_r": "raw r", "raw_r_sem": "± sem", "ceiled_score": "ceiled score",
-                                  "time_s": "time (s)"})
+    shown = shown.rename(
+        columns={"raw_r": "raw r", "raw_r_sem": "± sem", "ceiled_score": "ceiled score", "time_s": "time (s)"}
+    )
     for column in ("raw r", "± sem", "ceiling", "ceiled score", "time (s)"):
         digits = 1 if column == "time (s)" else 3
         shown[column] = _right_aligned(shown[column], column, digits)
@@ -716,7 +843,9 @@ def step_score_families(context: dict, echo: Echo) -> None:
     echo("")
     for region, family in best.items():
         row = table[(table["family"] == family) & (table["region"] == region)].iloc[0]
-        echo(f"best for {region}: {FAMILIES[family]} ({row['layer']}), ceiled score {row['ceiled_score']:.3f}")
+        echo(
+            f"best for {region}: {FAMILIES[family]} ({row['layer']}), ceiled score {row['ceiled_score']:.3f}"
+        )
     echo(f"scored in {time.perf_counter() - started:.1f} s; saved {path}")
 
 
@@ -735,12 +864,18 @@ def step_encode_new_images(context: dict, echo: Echo) -> None:
 
     folder = new_images_dir()
     best = context["encoding_best"]
-    echo(f"encoding the new images in {folder} with the best model per region: "
-         + ", ".join(f"{region}: {MODEL_PREFIX}{family}" for region, family in best.items()))
+    echo(
+        f"encoding the new images in {folder} with the best model per region: "
+        + ", ".join(f"{region}: {MODEL_PREFIX}{family}" for region, family in best.items())
+    )
     started = time.perf_counter()
     predicted = encode_with_best(
-        folder, best, context["encoding_fits"], context["encoding_extractors"],
-        region_order=_regions(context["assembly"]), batch_size=_batch_size(context),
+        folder,
+        best,
+        context["encoding_fits"],
+        context["encoding_extractors"],
+        region_order=_regions(context["assembly"]),
+        batch_size=_batch_size(context),
         progress=context.get("encoding_progress"),
     )
     path = Path(context["out_dir"]) / "insilico_new_images.nc"
@@ -748,8 +883,10 @@ def step_encode_new_images(context: dict, echo: Echo) -> None:
     context["insilico"] = predicted
     context["insilico_path"] = path
     sizes = " x ".join(f"{d} {n}" for d, n in predicted.sizes.items())
-    echo(f"in silico responses ({sizes}) in {time.perf_counter() - started:.1f} s -> {path} "
-         f"(sha1 {sha1[:12]}…)")
+    echo(
+        f"in silico responses ({sizes}) in {time.perf_counter() - started:.1f} s -> {path} "
+        f"(sha1 {sha1[:12]}…)"
+    )
 
     truth = ground_truth("new_images").responses
     per_neuroid, per_region = compare_with_truth(predicted, truth)
@@ -782,11 +919,16 @@ def step_encoding_plots(context: dict, echo: Echo) -> None:
     out = Path(context["out_dir"])
     plots: dict[str, Path] = {
         "family_scores": plot_family_scores(context["encoding_scores"], out / "family_scores.png"),
-        "neuroid_r_vs_ceiling": plot_neuroid_r_vs_ceiling(context["encoding_fits"], out / "neuroid_r_vs_ceiling.png"),
+        "neuroid_r_vs_ceiling": plot_neuroid_r_vs_ceiling(
+            context["encoding_fits"], out / "neuroid_r_vs_ceiling.png"
+        ),
     }
     if context.get("insilico") is not None:
         plots["insilico_vs_truth"] = plot_insilico_vs_truth(
-            context["insilico"], context["insilico_truth"], context["insilico_r"], out / "insilico_vs_truth.png"
+            context["insilico"],
+            context["insilico_truth"],
+            context["insilico_r"],
+            out / "insilico_vs_truth.png",
         )
     context["encoding_plots"] = plots
     for path in plots.values():

@@ -149,7 +149,9 @@ def _texture_filter(family: str, size: int = IMAGE_SIZE) -> np.ndarray:
     raise InvalidParameterError(valid_values_message("texture family", family, TEXTURE_FAMILIES))
 
 
-def render_texture(family: str, noise: np.ndarray, contrast: float, tint: tuple[float, float, float]) -> np.ndarray:
+def render_texture(
+    family: str, noise: np.ndarray, contrast: float, tint: tuple[float, float, float]
+) -> np.ndarray:
     """Filtered white noise: ``family``'s amplitude filter applied to ``noise`` (64 x 64).
 
     The result is standardised, scaled to RMS ``contrast`` around 0.5, and multiplied per

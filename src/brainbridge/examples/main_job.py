@@ -168,7 +168,9 @@ def region_summary(
                 "stimuli": int(n_stimuli),
                 "repetitions": float(repetitions),
                 "mean_response": float(np.nanmean(per_neuroid_mean[mask])),
-                "split_half_reliability": float(value.value if isinstance(value, stats.SplitHalfReliability) else value),
+                "split_half_reliability": float(
+                    value.value if isinstance(value, stats.SplitHalfReliability) else value
+                ),
             }
         )
     return pd.DataFrame(rows)
@@ -221,7 +223,9 @@ def plot_responses(
     examples = _example_stimuli(stimulus_set, n_examples) if stimulus_set is not None else []
     figure = Figure(figsize=(13, 8.5 if examples else 6.5), layout="constrained")
     FigureCanvasAgg(figure)
-    grid = figure.add_gridspec(2 if examples else 1, 2, height_ratios=[4, 1] if examples else [1], width_ratios=[1, 2.2])
+    grid = figure.add_gridspec(
+        2 if examples else 1, 2, height_ratios=[4, 1] if examples else [1], width_ratios=[1, 2.2]
+    )
 
     # (a) mean per category and region
     bars = figure.add_subplot(grid[0, 0])
@@ -252,11 +256,15 @@ def plot_responses(
     # prefer it), so that the tuning shows as a diagonal band instead of noise
     preferred = np.nanargmax(np.nan_to_num(z, nan=-np.inf), axis=0)
     strength = np.nanmax(np.nan_to_num(z, nan=-np.inf), axis=0)
-    order = np.concatenate([
-        np.flatnonzero(regions == r)[np.lexsort((-strength[regions == r], preferred[regions == r]))]
-        for r in region_order
-    ])
-    image = heat.imshow(np.nan_to_num(z[:, order]).T, aspect="auto", cmap="RdBu_r", vmin=-3, vmax=3, interpolation="nearest")
+    order = np.concatenate(
+        [
+            np.flatnonzero(regions == r)[np.lexsort((-strength[regions == r], preferred[regions == r]))]
+            for r in region_order
+        ]
+    )
+    image = heat.imshow(
+        np.nan_to_num(z[:, order]).T, aspect="auto", cmap="RdBu_r", vmin=-3, vmax=3, interpolation="nearest"
+    )
     heat.set_xticks(np.arange(len(object_order)), object_order, rotation=70, ha="right", fontsize=7)
     bounds = np.cumsum([int((regions == r).sum()) for r in region_order])
     heat.set_yticks(bounds - np.diff(np.r_[0, bounds]) / 2, region_order)
@@ -334,8 +342,10 @@ def step_load(context: dict, echo: Echo) -> None:
     context["assembly"] = assembly
     context["stimulus_set"] = assembly.attrs.get("stimulus_set")
     sizes = " x ".join(f"{d} {n}" for d, n in assembly.sizes.items())
-    echo(f"loaded {type(assembly).__name__} {identifier}: {sizes}; "
-         f"stimulus set {assembly.attrs.get('stimulus_set_identifier')}")
+    echo(
+        f"loaded {type(assembly).__name__} {identifier}: {sizes}; "
+        f"stimulus set {assembly.attrs.get('stimulus_set_identifier')}"
+    )
 
 
 def step_average(context: dict, echo: Echo) -> None:
@@ -347,8 +357,10 @@ def step_average(context: dict, echo: Echo) -> None:
     context["averaged"] = averaged
     context["reliability"] = split_half_reliability(assembly)
     context["region_reliability"] = region_reliability(assembly)
-    echo(f"averaged {assembly.sizes['presentation']} presentations over repetitions "
-         f"-> {averaged.sizes['presentation']} stimuli")
+    echo(
+        f"averaged {assembly.sizes['presentation']} presentations over repetitions "
+        f"-> {averaged.sizes['presentation']} stimuli"
+    )
 
 
 def step_summary(context: dict, echo: Echo) -> None:
@@ -371,7 +383,9 @@ def step_plot(context: dict, echo: Echo) -> None:
         echo("plot skipped: matplotlib is not installed (pip install 'brainbridge[plot]')")
         context["plot"] = None
         return
-    path = plot_responses(context["averaged"], context.get("stimulus_set"), Path(context["out_dir"]) / "responses.png")
+    path = plot_responses(
+        context["averaged"], context.get("stimulus_set"), Path(context["out_dir"]) / "responses.png"
+    )
     context["plot"] = path
     echo(f"saved {path}")
 

@@ -79,7 +79,8 @@ def step_modalities_data(context: dict, echo: Echo) -> None:
         import sklearn  # noqa: F401
     except ImportError:
         echo(
-            "fMRI and EEG steps skipped: the encoding extra is not installed (pip install 'brainbridge[encoding]')"
+            "fMRI and EEG steps skipped: the encoding extra is not installed "
+            "(pip install 'brainbridge[encoding]')"
         )
         return
     started = time.perf_counter()
@@ -331,7 +332,8 @@ def step_ned_export(context: dict, echo: Echo) -> None:
     fmri_h5.file.close()
     eeg_h5.file.close()
     echo(
-        f"NED layout: models and pre-generated responses to the {context['ned_shapes']['fmri'][0]} new images in "
+        f"NED layout: models and pre-generated responses to the "
+        f"{context['ned_shapes']['fmri'][0]} new images in "
         f"{ned_dir}; read back with brainbridge.ned.NED: fMRI {context['ned_shapes']['fmri']}, "
         f"EEG {context['ned_shapes']['eeg']}"
     )

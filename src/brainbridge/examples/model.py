@@ -97,7 +97,9 @@ class NeuralModel:
         """Gabor energy features ``(N, n_features)`` of ``(N, 64, 64, 3)`` uint8 images."""
         return self.bank.transform(np.asarray(images), batch_size=64)
 
-    def drive(self, images: np.ndarray, metadata: pd.DataFrame, features: np.ndarray | None = None) -> np.ndarray:
+    def drive(
+        self, images: np.ndarray, metadata: pd.DataFrame, features: np.ndarray | None = None
+    ) -> np.ndarray:
         """Unscaled drive ``(N, n_neuroids)``: V1 ``features @ w``; IT ``tuning[identity] ** 2``."""
         feats = self.features(images) if features is None else features
         v1 = feats.astype(np.float64) @ self.v1_weights.T
@@ -108,7 +110,9 @@ class NeuralModel:
         it = self.it_tuning[:, columns].T ** 2
         return np.concatenate([v1, it], axis=1)
 
-    def noiseless(self, images: np.ndarray, metadata: pd.DataFrame, features: np.ndarray | None = None) -> np.ndarray:
+    def noiseless(
+        self, images: np.ndarray, metadata: pd.DataFrame, features: np.ndarray | None = None
+    ) -> np.ndarray:
         """Noiseless mean responses ``(N, n_neuroids)`` (``baseline + gain * drive``)."""
         return self.baseline + self.gain * self.drive(images, metadata, features)
 
@@ -171,9 +175,7 @@ def _it_tuning(rng: np.random.Generator) -> tuple[np.ndarray, pd.DataFrame]:
 def _electrodes(rng: np.random.Generator, region: str, count: int) -> pd.DataFrame:
     """Half the neuroids per animal; distinct sites on a 10 x 10 array, pitch 0.4 mm."""
     animal = np.asarray(ANIMALS, dtype=object)[np.arange(count) * len(ANIMALS) // count]
-    sites = np.concatenate(
-        [rng.choice(100, size=int((animal == a).sum()), replace=False) for a in ANIMALS]
-    )
+    sites = np.concatenate([rng.choice(100, size=int((animal == a).sum()), replace=False) for a in ANIMALS])
     return pd.DataFrame(
         {
             "neuroid_id": [f"{region}_{i:02d}" for i in range(count)],
@@ -195,7 +197,9 @@ def build_model(stimuli: StimulusBatch, seed: int, features: np.ndarray | None =
     repetitions and ``ρ`` the target reliability, so that the 10-repetition mean has
     ``var_signal / (var_signal + noise_sd² / R) = ρ``.
     """
-    v1_rng, it_rng, site_rng, scale_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4))
+    v1_rng, it_rng, site_rng, scale_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
+    )
     bank = GaborBank()
     v1_weights, v1_params = _v1_weights(bank, v1_rng)
     it_tuning, it_params = _it_tuning(it_rng)

@@ -204,7 +204,9 @@ class Manifest:
                 raise
             # damaged index: keep it aside for inspection and start a new one (the files are the truth)
             aside = self.path.with_name(f"{_MANIFEST}.damaged-{int(time.time())}")
-            logger.warning("the cache manifest %s is damaged (%s); moved to %s and rebuilding", self.path, e, aside)
+            logger.warning(
+                "the cache manifest %s is damaged (%s); moved to %s and rebuilding", self.path, e, aside
+            )
             with contextlib.suppress(OSError):
                 os.replace(self.path, aside)
             conn = self._open()
@@ -433,7 +435,12 @@ class DownloadCache:
     # -- hits ------------------------------------------------------------------------------
 
     def check(
-        self, target: Path, sha1: str | None, *, verify: bool = False, source: str | None = None,
+        self,
+        target: Path,
+        sha1: str | None,
+        *,
+        verify: bool = False,
+        source: str | None = None,
         location_type: str = "unknown",
     ) -> str:
         """State of a cached file: ``"hit"``, ``"missing"`` or ``"corrupt"``.
@@ -465,7 +472,12 @@ class DownloadCache:
         if expected is not None and actual != expected:
             return "corrupt"
         if entry is not None:
-            entry.size, entry.mtime_ns, entry.sha1, entry.last_used = stat.st_size, stat.st_mtime_ns, actual, _now()
+            entry.size, entry.mtime_ns, entry.sha1, entry.last_used = (
+                stat.st_size,
+                stat.st_mtime_ns,
+                actual,
+                _now(),
+            )
             self._safe(self.manifest.put, entry)
         else:
             self.record(target, actual, source or "(unknown: found in the cache)", location_type)
@@ -475,7 +487,9 @@ class DownloadCache:
         """Add a verified file to the manifest."""
         stat = target.stat()
         now = _now()
-        entry = CacheEntry(self.relpath(target), sha1, stat.st_size, stat.st_mtime_ns, source, location_type, now, now)
+        entry = CacheEntry(
+            self.relpath(target), sha1, stat.st_size, stat.st_mtime_ns, source, location_type, now, now
+        )
         self._safe(self.manifest.put, entry)
 
     def _manifest_get(self, relpath: str) -> CacheEntry | None:
@@ -517,7 +531,11 @@ class DownloadCache:
         """Every partial download (and its resume metadata)."""
         for folder in self.entry_dirs():
             for path in sorted(folder.iterdir()):
-                if path.is_file() and path.name.startswith(".") and (_PART in path.name or path.name.startswith(".tmp")):
+                if (
+                    path.is_file()
+                    and path.name.startswith(".")
+                    and (_PART in path.name or path.name.startswith(".tmp"))
+                ):
                     yield path
 
 
@@ -833,7 +851,9 @@ def clean_cache(
                 victims.append(path)
             elif cutoff is not None:
                 entry = entries.get(cache.relpath(path))
-                used = _dt.datetime.fromisoformat(entry.last_used).timestamp() if entry else path.stat().st_mtime
+                used = (
+                    _dt.datetime.fromisoformat(entry.last_used).timestamp() if entry else path.stat().st_mtime
+                )
                 if used < cutoff:
                     victims.append(path)
         if not victims:

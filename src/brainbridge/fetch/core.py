@@ -175,10 +175,24 @@ def fetch_file(
         Anything else, e.g. retries spent, a redirect loop or a redirect to ``file://``.
     """
     return _fetch(
-        location_type, location, sha1, base_dir=base_dir, cache_dir=cache_dir, offline=offline,
-        progress=progress, endpoint_url=endpoint_url, s3_anon=s3_anon, storage_options=storage_options,
-        timeout=timeout, read_timeout=read_timeout, connect_timeout=connect_timeout, retries=retries,
-        backoff=backoff, checksum_retries=checksum_retries, verify=verify, lock_timeout=lock_timeout,
+        location_type,
+        location,
+        sha1,
+        base_dir=base_dir,
+        cache_dir=cache_dir,
+        offline=offline,
+        progress=progress,
+        endpoint_url=endpoint_url,
+        s3_anon=s3_anon,
+        storage_options=storage_options,
+        timeout=timeout,
+        read_timeout=read_timeout,
+        connect_timeout=connect_timeout,
+        retries=retries,
+        backoff=backoff,
+        checksum_retries=checksum_retries,
+        verify=verify,
+        lock_timeout=lock_timeout,
     )
 
 
@@ -246,7 +260,12 @@ def _fetch(
             return target
         if state == "corrupt":
             aside = cache.quarantine(target)
-            logger.warning("cached %s does not match sha1 %s; moved aside to %s and fetching it again", target, sha1, aside)
+            logger.warning(
+                "cached %s does not match sha1 %s; moved aside to %s and fetching it again",
+                target,
+                sha1,
+                aside,
+            )
             DownloadCache._safe(cache.manifest.remove, cache.relpath(target))
         if offline and loc.is_remote:
             raise OfflineError(_offline_message(loc, sha1, target, corrupt=state == "corrupt"))
@@ -255,10 +274,18 @@ def _fetch(
         if actual is None:
             store = open_store(loc, s3_anon=s3_anon, storage_options=dict(storage_options or {}))
             actual = _download(
-                store, loc, target, sha1,
-                timeouts=Timeouts(connect=connect_timeout, read=read_timeout), deadline=deadline,
-                retries=retries, backoff=backoff, checksum_retries=checksum_retries,
-                progress=progress, on_bytes=on_bytes, on_total=on_total,
+                store,
+                loc,
+                target,
+                sha1,
+                timeouts=Timeouts(connect=connect_timeout, read=read_timeout),
+                deadline=deadline,
+                retries=retries,
+                backoff=backoff,
+                checksum_retries=checksum_retries,
+                progress=progress,
+                on_bytes=on_bytes,
+                on_total=on_total,
             )
         cache.record(target, actual, loc.display(), loc.kind)
         return target
@@ -276,7 +303,11 @@ def _acquire(lock: FileLock, loc: Location, deadline: float | None, lock_timeout
         lock.acquire(timeout=0.2)
     except Timeout:
         logger.info("waiting for another process to finish fetching %s", loc.display())
-        limits = [t for t in (lock_timeout, None if deadline is None else deadline - time.monotonic()) if t is not None]
+        limits = [
+            t
+            for t in (lock_timeout, None if deadline is None else deadline - time.monotonic())
+            if t is not None
+        ]
         wait = max(min(limits), 0) if limits else -1
         try:
             lock.acquire(timeout=wait)
@@ -287,9 +318,15 @@ def _acquire(lock: FileLock, loc: Location, deadline: float | None, lock_timeout
             ) from e
     # who holds it, for the message of anyone who waits (pid and host are not secrets)
     with contextlib.suppress(OSError):
-        _owner_path(lock).write_text(json.dumps(
-            {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        ))
+        _owner_path(lock).write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+            )
+        )
 
 
 def _release(lock: FileLock) -> None:
@@ -399,7 +436,11 @@ def _refetch_after_damage(location_type, location, sha1, reader, path: Path, che
             DownloadCache._safe(cache.manifest.remove, cache.relpath(path))
             logger.warning(
                 "cached %s changed since it was verified (sha1 %s, expected %s);"
-                " moved aside to %s and fetching it again", path, check.actual, sha1, aside,
+                " moved aside to %s and fetching it again",
+                path,
+                check.actual,
+                sha1,
+                aside,
             )
     finally:
         lock.release()
@@ -472,8 +513,13 @@ class RetryPolicy:
         if self.deadline is not None and time.monotonic() + delay > self.deadline:
             raise FetchTimeoutError(f"timed out fetching {self.what} (last error: {error})")
         left = min(self.max_attempts, self.attempts + self.retries + 1 - self.failures)
-        logger.warning("%s; retrying in %.1f s (attempt %d of at most %d)", redact_text(str(error)), delay,
-                       self.attempts + 1, left)
+        logger.warning(
+            "%s; retrying in %.1f s (attempt %d of at most %d)",
+            redact_text(str(error)),
+            delay,
+            self.attempts + 1,
+            left,
+        )
         time.sleep(delay)
 
 
@@ -515,8 +561,18 @@ def _download(
     while True:
         policy.attempt()
         try:
-            actual = _transfer(store, loc, part, meta, sha1, _bounded(timeouts, deadline), deadline, progress, counted,
-                               on_total)
+            actual = _transfer(
+                store,
+                loc,
+                part,
+                meta,
+                sha1,
+                _bounded(timeouts, deadline),
+                deadline,
+                progress,
+                counted,
+                on_total,
+            )
         except HostUnreachableError as e:
             if not received:
                 e.args = (f"{e} (offline? cached files are used with --offline / BRAINBRIDGE_OFFLINE=1)",)
@@ -534,7 +590,9 @@ def _download(
                 ) from None
             if isinstance(e, FetchError):
                 raise
-            raise FetchError(f"cannot write {part} while fetching {loc.display()}: {redact_text(str(e))}") from None
+            raise FetchError(
+                f"cannot write {part} while fetching {loc.display()}: {redact_text(str(e))}"
+            ) from None
         else:
             if sha1 is not None and actual != sha1:
                 _discard(part, meta)
@@ -604,8 +662,9 @@ def _transfer(
         if parts is None:
             parts = _layout(body.start, body.total)
         if parts is not None and _frontier(parts) == body.start and parts[-1][1] == body.total:
-            return _transfer_parts(store, loc, part, meta, body, parts, timeouts, deadline, progress, on_bytes,
-                                   on_total)
+            return _transfer_parts(
+                store, loc, part, meta, body, parts, timeouts, deadline, progress, on_bytes, on_total
+            )
     hasher = _TailHasher(part)
     writeback: _Writeback | None = None
     try:
@@ -616,8 +675,14 @@ def _transfer(
         with (
             open(part, "r+b" if start > 0 else "wb", buffering=0) as out,
             progress_bar(
-                total=body.total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=loc.name or "download", progress=progress, leave=False,
+                total=body.total,
+                initial=start,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=loc.name or "download",
+                progress=progress,
+                leave=False,
             ) as bar,
         ):
             if start > 0:
@@ -630,7 +695,7 @@ def _transfer(
             for chunk in body.chunks:
                 view = memoryview(chunk)
                 while view:
-                    view = view[out.write(view):]
+                    view = view[out.write(view) :]
                 size += len(chunk)
                 hasher.advance(len(chunk))
                 writeback.advance(len(chunk))
@@ -761,8 +826,14 @@ def _transfer_parts(
         with (
             open(part, "r+b" if part.exists() else "wb", buffering=0) as out,
             progress_bar(
-                total=total, initial=total - remaining, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=loc.name or "download", progress=progress, leave=False,
+                total=total,
+                initial=total - remaining,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=loc.name or "download",
+                progress=progress,
+                leave=False,
             ) as bar,
         ):
             fd = out.fileno()
@@ -826,7 +897,9 @@ def _transfer_parts(
                     if mine is not None:
                         mine.close()
 
-            with ThreadPoolExecutor(max_workers=len(pending), thread_name_prefix="brainbridge-fetch-part") as pool:
+            with ThreadPoolExecutor(
+                max_workers=len(pending), thread_name_prefix="brainbridge-fetch-part"
+            ) as pool:
                 futures = [pool.submit(run, index, None) for index in pending[1:]]
                 run(pending[0], body)
                 for future in futures:
@@ -1037,9 +1110,14 @@ def fetch_files(
     failures: dict[int, BaseException] = {}
     totals_lock = threading.Lock()
     with progress_bar(
-        total=None, unit="B", unit_scale=True, unit_divisor=1024, desc=f"fetching {len(items)} files",
+        total=None,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=f"fetching {len(items)} files",
         progress=progress,
     ) as bar:
+
         def add_total(n: int) -> None:
             # the bar's total grows as each download learns its size, so it shows a total and an ETA
             with totals_lock:
@@ -1049,7 +1127,9 @@ def fetch_files(
         def one(request: dict[str, Any]) -> Path:
             merged = {**options, **{k: v for k, v in request.items() if k == "base_dir"}}
             request = {k: v for k, v in request.items() if k != "base_dir"}
-            return _fetch(**request, **merged, offline=offline, progress=False, on_bytes=bar.update, on_total=add_total)
+            return _fetch(
+                **request, **merged, offline=offline, progress=False, on_bytes=bar.update, on_total=add_total
+            )
 
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="brainbridge-fetch") as pool:
             futures = {pool.submit(one, item): i for i, item in enumerate(items)}
@@ -1071,8 +1151,12 @@ def _check_offline(items: list[dict[str, Any]], options: Mapping[str, Any]) -> N
     missing = []
     for item in items:
         sha1 = normalize_sha1(item.get("sha1"))
-        loc = parse_location(item["location_type"], item["location"], item.get("base_dir", options.get("base_dir")),
-                             options.get("endpoint_url"))
+        loc = parse_location(
+            item["location_type"],
+            item["location"],
+            item.get("base_dir", options.get("base_dir")),
+            options.get("endpoint_url"),
+        )
         if not loc.is_remote:
             continue
         target = cache.entry_path(cache.key_for(sha1, loc.identity), loc.name or "file")
@@ -1136,7 +1220,9 @@ def upload_file(
     kind = _kind(location_type, location)
     if kind == "http":
         raise FetchError("uploads go to S3 or a local mirror; HTTP(S) locations are read-only")
-    if location.endswith("/") or (kind == "local" and Path(parse_location("local", location, base_dir).url).is_dir()):
+    if location.endswith("/") or (
+        kind == "local" and Path(parse_location("local", location, base_dir).url).is_dir()
+    ):
         location = location.rstrip("/") + "/" + source.name
     if kind == "local":
         _upload_local(source, Path(parse_location("local", location, base_dir).url), overwrite)
@@ -1180,7 +1266,9 @@ def _same_remote(fs, path: str, source: Path) -> bool:
     return remote.hexdigest() == sha1_hash(source)
 
 
-def _upload_s3(source: Path, loc: Location, anon, storage_options, overwrite: bool, retries: int, backoff: float) -> None:
+def _upload_s3(
+    source: Path, loc: Location, anon, storage_options, overwrite: bool, retries: int, backoff: float
+) -> None:
     from brainbridge.fetch.stores import _s3_error
 
     fs = s3_filesystem(loc.endpoint_url, anon=anon, region=loc.region, storage_options=storage_options)
@@ -1195,7 +1283,9 @@ def _upload_s3(source: Path, loc: Location, anon, storage_options, overwrite: bo
             if not overwrite and fs.exists(path):
                 if _same_remote(fs, path, source):
                     return  # already published: re-packaging is a no-op
-                raise FetchError(f"{loc.display()} exists with different content (pass overwrite=True to replace it)")
+                raise FetchError(
+                    f"{loc.display()} exists with different content (pass overwrite=True to replace it)"
+                )
             fs.put_file(str(source), path)
             fs.invalidate_cache(path)
             remote = int(fs.info(path)["size"])

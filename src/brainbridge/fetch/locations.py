@@ -27,7 +27,14 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlparse, urlunpa
 
 from brainbridge.errors import FetchError
 
-__all__ = ["Location", "parse_location", "redact_text", "redact_url", "resolve_location", "s3_endpoint_from_env"]
+__all__ = [
+    "Location",
+    "parse_location",
+    "redact_text",
+    "redact_url",
+    "resolve_location",
+    "s3_endpoint_from_env",
+]
 
 _LOCAL = {"", "local", "file", "path"}
 _HTTP = {"http", "https", "url", "web"}
@@ -35,7 +42,9 @@ _S3 = {"s3"}
 _SENSITIVE = re.compile(r"(signature|credential|token|secret|password|passwd|key|sig|auth)", re.IGNORECASE)
 _AWS_HOST = re.compile(r"(^|\.)amazonaws\.com(\.cn)?$", re.IGNORECASE)
 # <bucket>.s3.amazonaws.com, <bucket>.s3.<region>.amazonaws.com, <bucket>.s3-<region>.amazonaws.com
-_VIRTUAL_HOST = re.compile(r"^(?P<bucket>.+?)\.s3(?:[.-](?P<region>[a-z0-9-]+))?\.amazonaws\.com(\.cn)?$", re.IGNORECASE)
+_VIRTUAL_HOST = re.compile(
+    r"^(?P<bucket>.+?)\.s3(?:[.-](?P<region>[a-z0-9-]+))?\.amazonaws\.com(\.cn)?$", re.IGNORECASE
+)
 _PATH_HOST = re.compile(r"^s3(?:[.-](?P<region>[a-z0-9-]+))?\.amazonaws\.com(\.cn)?$", re.IGNORECASE)
 
 
@@ -58,7 +67,10 @@ def redact_url(url: str) -> str:
         netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
     query = parts.query
     if query:
-        pairs = [(k, "***" if _SENSITIVE.search(k) or k.lower().startswith("x-amz-") else v) for k, v in parse_qsl(query, keep_blank_values=True)]
+        pairs = [
+            (k, "***" if _SENSITIVE.search(k) or k.lower().startswith("x-amz-") else v)
+            for k, v in parse_qsl(query, keep_blank_values=True)
+        ]
         query = urlencode(pairs, safe="*")
     return urlunparse(parts._replace(netloc=netloc, query=query))
 
@@ -86,8 +98,10 @@ def redact_text(text: str) -> str:
     ``scheme://user:password@`` are masked too. The one helper for anything shown or stored.
     """
     text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), str(text))
-    text = _USERINFO.sub(lambda m: m.group(1) + ("***" if ":" not in m.group(2) else m.group(2).split(":")[0] + ":***")
-                         + "@", text)
+    text = _USERINFO.sub(
+        lambda m: m.group(1) + ("***" if ":" not in m.group(2) else m.group(2).split(":")[0] + ":***") + "@",
+        text,
+    )
     text = _SECRET_HEADER.sub(lambda m: m.group(1) + "***", text)
     return _SECRET_PAIR.sub(lambda m: f"{m.group(1)}=***", text)
 
@@ -139,7 +153,9 @@ class Location:
     @property
     def name(self) -> str:
         """The file's base name."""
-        path = self.key if self.kind == "s3" else (self.url if self.kind == "local" else urlparse(self.url).path)
+        path = (
+            self.key if self.kind == "s3" else (self.url if self.kind == "local" else urlparse(self.url).path)
+        )
         return Path(unquote(path or "")).name
 
     @property

@@ -175,9 +175,20 @@ class _RedactingFilter(logging.Filter):
 
 
 _LIBRARY_LOGGERS = (
-    "urllib3.connectionpool", "urllib3.util.retry", "urllib3.response", "requests",
-    "botocore.endpoint", "botocore.auth", "botocore.parsers", "botocore.httpsession", "botocore.awsrequest",
-    "botocore.hooks", "botocore.retryhandler", "aiobotocore.endpoint", "s3fs", "fsspec",
+    "urllib3.connectionpool",
+    "urllib3.util.retry",
+    "urllib3.response",
+    "requests",
+    "botocore.endpoint",
+    "botocore.auth",
+    "botocore.parsers",
+    "botocore.httpsession",
+    "botocore.awsrequest",
+    "botocore.hooks",
+    "botocore.retryhandler",
+    "aiobotocore.endpoint",
+    "s3fs",
+    "fsspec",
 )
 _filter_installed = False
 
@@ -225,7 +236,9 @@ class HTTPStore(Store):
     def open_range(self, start: int, stop: int, validator: str, timeouts: Timeouts) -> Body:
         return self.open(start, validator, timeouts, stop=stop)
 
-    def open(self, offset: int, validator: str | None, timeouts: Timeouts, *, stop: int | None = None) -> Body:
+    def open(
+        self, offset: int, validator: str | None, timeouts: Timeouts, *, stop: int | None = None
+    ) -> Body:
         import requests
 
         shown = redact_url(self.url)
@@ -238,7 +251,11 @@ class HTTPStore(Store):
         failure: BaseException | None = None
         try:
             response = _http_session().get(
-                self.url, headers=headers, stream=True, timeout=(timeouts.connect, timeouts.read), allow_redirects=True
+                self.url,
+                headers=headers,
+                stream=True,
+                timeout=(timeouts.connect, timeouts.read),
+                allow_redirects=True,
             )
         except BaseException as e:  # classified below, outside this block
             failure = _http_failure(e, shown, self.location.host)
@@ -253,13 +270,18 @@ class HTTPStore(Store):
                 # Range ignored, or If-Range failed (the file changed): no parallel parts for this
                 # file any more; the next attempt resumes (or restarts) with one plain GET
                 self.ranges = False
-                raise TransientFetchError(f"GET {shown}: 200 instead of 206 for a part; continuing without parts")
+                raise TransientFetchError(
+                    f"GET {shown}: 200 instead of 206 for a part; continuing without parts"
+                )
             if status in (404, 410):
-                raise RemoteNotFoundError(f"GET {shown}: {status} {response.reason} (the server has no such file)")
+                raise RemoteNotFoundError(
+                    f"GET {shown}: {status} {response.reason} (the server has no such file)"
+                )
             if status in (401, 403):
                 raise AccessDeniedError(f"GET {shown}: {status} {response.reason} (access denied)")
             raise TransientFetchError(
-                f"GET {shown}: {status} {response.reason} for a part", _retry_after(response.headers.get("Retry-After"))
+                f"GET {shown}: {status} {response.reason} for a part",
+                _retry_after(response.headers.get("Retry-After")),
             )
         if status not in (200, 206):
             response.close()
@@ -269,12 +291,15 @@ class HTTPStore(Store):
                 logger.info("GET %s: 416 for a resume at byte %d; downloading from the start", shown, offset)
                 return self.open(0, None, timeouts)
             if status in (404, 410):
-                raise RemoteNotFoundError(f"GET {shown}: {status} {response.reason} (the server has no such file)")
+                raise RemoteNotFoundError(
+                    f"GET {shown}: {status} {response.reason} (the server has no such file)"
+                )
             if status in (401, 403):
                 raise AccessDeniedError(f"GET {shown}: {status} {response.reason} (access denied)")
             if status in _RETRY_STATUS or status >= 500:
                 raise TransientFetchError(
-                    f"GET {shown}: {status} {response.reason}", _retry_after(response.headers.get("Retry-After"))
+                    f"GET {shown}: {status} {response.reason}",
+                    _retry_after(response.headers.get("Retry-After")),
                 )
             if 300 <= status < 400:
                 raise FetchError(f"GET {shown}: {status} {response.reason} redirect that cannot be followed")
@@ -288,7 +313,9 @@ class HTTPStore(Store):
                 or (stop is not None and int(match.group(2)) != stop - 1)
             ):
                 response.close()
-                raise TransientFetchError(f"GET {shown}: a 206 for the wrong range ({response.headers.get('Content-Range')!r})")
+                raise TransientFetchError(
+                    f"GET {shown}: a 206 for the wrong range ({response.headers.get('Content-Range')!r})"
+                )
             start = offset
             total = int(match.group(3)) if match.group(3) != "*" else None
             if validator and new_validator and new_validator != validator:
@@ -311,7 +338,9 @@ class HTTPStore(Store):
                     try:
                         block = raw.read1(CHUNK)
                     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
-                        broken = TransientFetchError(f"GET {shown}: transfer broke: {type(e).__name__}: {_short(e)}")
+                        broken = TransientFetchError(
+                            f"GET {shown}: transfer broke: {type(e).__name__}: {_short(e)}"
+                        )
                     if broken is not None:
                         raise broken  # outside the except: no raw URL in the context chain
                     if not block:
@@ -337,8 +366,14 @@ def _http_failure(e: BaseException, shown: str, host: str) -> BaseException:
     if isinstance(e, requests.exceptions.TooManyRedirects):
         # a loop (or an endless chain) will not end on a retry
         return FetchError(f"GET {shown}: too many redirects (a redirect loop?)")
-    if isinstance(e, (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema,
-                      requests.exceptions.InvalidURL)):
+    if isinstance(
+        e,
+        (
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidURL,
+        ),
+    ):
         # e.g. a redirect to file:// (never followed: a server must not make us read local files)
         return FetchError(f"GET {shown}: refused: {type(e).__name__}: {_short(e)}")
     if isinstance(e, (requests.exceptions.RequestException, OSError)):
@@ -389,8 +424,13 @@ def _unreachable(e: BaseException) -> bool:
 # S3
 # --------------------------------------------------------------------------------------------
 
-_CRED_VARS = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-              "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+_CRED_VARS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -403,10 +443,15 @@ def aws_credentials_configured() -> bool:
     """
     if any(os.environ.get(var) for var in _CRED_VARS):
         return True
-    for var, default in (("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"), ("AWS_CONFIG_FILE", "~/.aws/config")):
+    for var, default in (
+        ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+        ("AWS_CONFIG_FILE", "~/.aws/config"),
+    ):
         path = Path(os.environ.get(var) or default).expanduser()
         try:
-            if path.is_file() and re.search(r"aws_access_key_id|credential_process|sso_", path.read_text(errors="ignore")):
+            if path.is_file() and re.search(
+                r"aws_access_key_id|credential_process|sso_", path.read_text(errors="ignore")
+            ):
                 return True
         except OSError:
             continue
@@ -523,7 +568,10 @@ class S3Store(Store):
         # unpinned objects alike; creating a client costs about a second
         options.setdefault("version_aware", True)
         return s3_filesystem(
-            self.location.endpoint_url, anon=anon, region=self.location.region, timeouts=timeouts,
+            self.location.endpoint_url,
+            anon=anon,
+            region=self.location.region,
+            timeouts=timeouts,
             storage_options=options,
         )
 
@@ -560,7 +608,9 @@ class S3Store(Store):
             if stop is not None:
                 if _RESTART.search(f"{e} {e.__cause__}"):
                     # IfMatch failed: the object changed; the next attempt's resume sees it
-                    raise TransientFetchError(f"{what}: the object changed while its parts were fetched") from e
+                    raise TransientFetchError(
+                        f"{what}: the object changed while its parts were fetched"
+                    ) from e
                 raise _s3_error(e, what) from e
             if offset > 0 and _RESTART.search(f"{e} {e.__cause__}"):
                 # the object changed (IfMatch failed) or the partial file is already as long as
@@ -593,7 +643,9 @@ class S3Store(Store):
                 raise TransientFetchError(f"{what}: the server sent bytes from {start} instead of {offset}")
             if stop is not None and int(match.group(2)) != stop - 1:
                 close()
-                raise TransientFetchError(f"{what}: the server sent {match.group(0)!r} for bytes {offset}-{stop - 1}")
+                raise TransientFetchError(
+                    f"{what}: the server sent {match.group(0)!r} for bytes {offset}-{stop - 1}"
+                )
         elif stop is not None:
             close()
             raise TransientFetchError(f"{what}: the whole object instead of bytes {offset}-{stop - 1}")
@@ -626,7 +678,9 @@ class S3Store(Store):
         return Body(start, total, etag, chunks(), close, ranges=bool(etag) and total is not None)
 
 
-def open_store(location: Location, *, s3_anon: bool | None = None, storage_options: dict[str, Any] | None = None) -> Store:
+def open_store(
+    location: Location, *, s3_anon: bool | None = None, storage_options: dict[str, Any] | None = None
+) -> Store:
     """The store for a parsed location."""
     install_log_redaction()
     if location.kind == "local":

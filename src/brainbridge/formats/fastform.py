@@ -77,8 +77,14 @@ def _root(cache_root: Path | None = None) -> Path:
 def fingerprint(path: str | os.PathLike) -> dict[str, Any]:
     """What identifies an unchanged local file without reading it (its ``stat``)."""
     st = os.stat(path)
-    return {"path": os.path.realpath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "ctime_ns": st.st_ctime_ns, "ino": st.st_ino, "dev": st.st_dev}
+    return {
+        "path": os.path.realpath(path),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+        "ino": st.st_ino,
+        "dev": st.st_dev,
+    }
 
 
 def _source_record(path: str | os.PathLike, cache_root: Path | None = None) -> Path:
@@ -113,7 +119,9 @@ def _encode(value: Any) -> dict:
         return {"int": value}
     if isinstance(value, float):
         return {"float": value}
-    if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+    if isinstance(value, list) and all(
+        isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value
+    ):
         return {"list": [_encode(v) for v in value]}
     raise _Unsupported(f"attribute of type {type(value).__name__}")
 
@@ -127,7 +135,7 @@ def _decode(encoded: dict) -> Any:
         return np.dtype(encoded["dtype"]).type(encoded["scalar"])
     if "list" in encoded:
         return [_decode(v) for v in encoded["list"]]
-    (kind, value), = encoded.items()
+    ((kind, value),) = encoded.items()
     return {"bool": bool, "int": int, "float": float}[kind](value)
 
 
@@ -166,8 +174,13 @@ def _block_rows(shape: tuple[int, ...], itemsize: int) -> int:
     return max(1, _BLOCK_BYTES // max(1, row_bytes))
 
 
-def build_fast_form(path: str | os.PathLike, read: Callable[[], tuple[xr.Dataset, str, np.ndarray]],
-                    before: dict[str, Any], *, background: bool = True) -> None:
+def build_fast_form(
+    path: str | os.PathLike,
+    read: Callable[[], tuple[xr.Dataset, str, np.ndarray]],
+    before: dict[str, Any],
+    *,
+    background: bool = True,
+) -> None:
     """Keep the fast form of ``path``: ``read()`` opens and reads the file afresh, returning
     ``(dataset, name of the values, values)`` as :func:`open_fast_form` must give them back;
     ``before`` is :func:`fingerprint` of ``path`` taken when the caller opened it. Nothing is
@@ -181,8 +194,12 @@ def build_fast_form(path: str | os.PathLike, read: Callable[[], tuple[xr.Dataset
     if not background:
         _write_logged(path, read, before, cache_root)
         return
-    thread = threading.Thread(target=_write_logged, args=(path, read, before, cache_root),
-                              name="brainbridge-fast-form", daemon=False)
+    thread = threading.Thread(
+        target=_write_logged,
+        args=(path, read, before, cache_root),
+        name="brainbridge-fast-form",
+        daemon=False,
+    )
     with _PENDING_LOCK:
         _PENDING.add(thread)
     thread.start()
@@ -227,11 +244,25 @@ def _snapshot(dataset: xr.Dataset, name: str, values: np.ndarray) -> dict:
         column = np.asarray(variable.values)
         if column.dtype.hasobject:
             raise _Unsupported(f"coordinate {variable_name!r} of dtype object")
-        variables.append((str(variable_name), list(map(str, variable.dims)), column, dict(variable.attrs),
-                          variable_name in dataset.coords))
+        variables.append(
+            (
+                str(variable_name),
+                list(map(str, variable.dims)),
+                column,
+                dict(variable.attrs),
+                variable_name in dataset.coords,
+            )
+        )
     data = dataset[name].variable
-    return {"name": str(name), "values": values, "variables": variables, "order": [str(n) for n in dataset.variables],
-            "dims": list(map(str, data.dims)), "attrs": dict(data.attrs), "global_attrs": dict(dataset.attrs)}
+    return {
+        "name": str(name),
+        "values": values,
+        "variables": variables,
+        "order": [str(n) for n in dataset.variables],
+        "dims": list(map(str, data.dims)),
+        "attrs": dict(data.attrs),
+        "global_attrs": dict(dataset.attrs),
+    }
 
 
 def _write(path, snapshot: dict, before: dict[str, Any]) -> Path | None:
@@ -271,10 +302,18 @@ def _write(path, snapshot: dict, before: dict[str, Any]) -> Path | None:
     if fingerprint(path) != before:  # the file changed while it was read or hashed
         return None
     manifest = {
-        "format": _FORMAT, "version": _VERSION, "source_sha1": sha1, "name": str(name),
-        "dims": snapshot["dims"], "shape": list(values.shape), "dtype": values.dtype.str,
-        "attrs": _encode_attrs(snapshot["attrs"]), "global_attrs": _encode_attrs(snapshot["global_attrs"]),
-        "coordinates": coordinates, "blocks": blocks, "order": order,
+        "format": _FORMAT,
+        "version": _VERSION,
+        "source_sha1": sha1,
+        "name": str(name),
+        "dims": snapshot["dims"],
+        "shape": list(values.shape),
+        "dtype": values.dtype.str,
+        "attrs": _encode_attrs(snapshot["attrs"]),
+        "global_attrs": _encode_attrs(snapshot["global_attrs"]),
+        "coordinates": coordinates,
+        "blocks": blocks,
+        "order": order,
     }
     manifest_bytes = json.dumps(manifest, sort_keys=True, allow_nan=True).encode()
     cache_root = snapshot["cache_root"]  # read when the read happened, not when the thread runs
@@ -297,8 +336,9 @@ def _write(path, snapshot: dict, before: dict[str, Any]) -> Path | None:
             listing["data.bin"] = (int(flat.size), digest.hexdigest())
             (staging / "manifest.json").write_bytes(manifest_bytes)
             listing["manifest.json"] = (len(manifest_bytes), bytes_digest(manifest_bytes, "sha1"))
-        cache.register_tree(target, kind=_KIND, source=f"fast form of {Path(path).name} (sha1 {sha1})",
-                            files=listing)
+        cache.register_tree(
+            target, kind=_KIND, source=f"fast form of {Path(path).name} (sha1 {sha1})", files=listing
+        )
     record = {**before, "sha1": sha1, "manifest_sha1": bytes_digest(manifest_bytes, "sha1")}
     atomic_write_text(_source_record(path, cache_root), json.dumps(record, sort_keys=True))
     return target
@@ -310,8 +350,12 @@ def _write(path, snapshot: dict, before: dict[str, Any]) -> Path | None:
 
 
 def _discard(folder: Path, reason: str, source: str | os.PathLike) -> None:
-    _logger.warning("the fast form of %s is damaged (%s); it is removed and the netCDF file is read "
-                    "(the next full read keeps a new one)", source, reason)
+    _logger.warning(
+        "the fast form of %s is damaged (%s); it is removed and the netCDF file is read "
+        "(the next full read keeps a new one)",
+        source,
+        reason,
+    )
     try:
         cache = _cache()
         with cache.tree_lock(folder):
@@ -362,7 +406,9 @@ def open_fast_form(path: str | os.PathLike) -> xr.Dataset | None:
                 encoding[FACTORIZED_ENCODING] = (codes, uniques)
             elif spec["ascii"]:
                 values = values.astype("U")
-            variable = xr.Variable(tuple(spec["dims"]), values, _decode_attrs(spec["attrs"]), encoding=encoding)
+            variable = xr.Variable(
+                tuple(spec["dims"]), values, _decode_attrs(spec["attrs"]), encoding=encoding
+            )
             variables[spec["name"]] = (variable, spec["coord"])
         shape, dtype = tuple(manifest["shape"]), np.dtype(manifest["dtype"])
         blocks = [tuple(b) for b in manifest["blocks"]]
@@ -379,7 +425,9 @@ def open_fast_form(path: str | os.PathLike) -> xr.Dataset | None:
     data = xr.Variable(tuple(manifest["dims"]), lazy, _decode_attrs(manifest["attrs"]), fastpath=True)
     every = {name: variable for name, (variable, _) in variables.items()}
     every[manifest["name"]] = data
-    dataset = xr.Dataset({name: every[name] for name in manifest["order"]}, attrs=_decode_attrs(manifest["global_attrs"]))
+    dataset = xr.Dataset(
+        {name: every[name] for name in manifest["order"]}, attrs=_decode_attrs(manifest["global_attrs"])
+    )
     return dataset.set_coords([name for name, (_, is_coord) in variables.items() if is_coord])
 
 
@@ -401,8 +449,16 @@ class _FastFormArray(BackendArray):
     """The values in ``data.bin``, memory-mapped on first use; each block is hashed before it is
     first served (on every core), a damaged one sends the read to the netCDF file."""
 
-    def __init__(self, folder: Path, shape: tuple[int, ...], dtype: np.dtype, blocks: list[tuple],
-                 *, source: str, name: str):
+    def __init__(
+        self,
+        folder: Path,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        blocks: list[tuple],
+        *,
+        source: str,
+        name: str,
+    ):
         self.folder, self.shape, self.dtype, self.blocks = folder, shape, dtype, blocks
         self.source, self.name = source, name
         self._values: np.ndarray | None = None
@@ -411,7 +467,9 @@ class _FastFormArray(BackendArray):
     def __getitem__(self, key):
         from xarray.core import indexing
 
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._getitem)
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.BASIC, self._getitem
+        )
 
     def _getitem(self, key: tuple) -> np.ndarray:
         region, post = region_and_post(key, self.shape)

@@ -19,7 +19,15 @@ import xarray as xr
 
 from brainbridge.errors import AssemblyError
 
-__all__ = ["DEFAULT_CHUNK_BYTES", "FACTORIZED_ENCODING", "data_variable_name", "default_chunks", "single_variable", "to_dataset", "walk_coords"]
+__all__ = [
+    "DEFAULT_CHUNK_BYTES",
+    "FACTORIZED_ENCODING",
+    "data_variable_name",
+    "default_chunks",
+    "single_variable",
+    "to_dataset",
+    "walk_coords",
+]
 
 #: encoding key of a 1-D coordinate read with its factorization, ``(codes, uniques)``: ``uniques``
 #: sorted and distinct, ``uniques[codes]`` the values, i.e. what ``pd.factorize(values,
@@ -55,7 +63,11 @@ def _plain_values(values: Any) -> np.ndarray:
             values = np.asarray(values)
     values = np.asarray(values)
     if values.dtype.kind in "US" or values.dtype.kind == "T":
-        return values.astype(object) if values.dtype.kind != "S" else np.char.decode(values, "utf-8").astype(object)
+        return (
+            values.astype(object)
+            if values.dtype.kind != "S"
+            else np.char.decode(values, "utf-8").astype(object)
+        )
     if values.dtype == object and len(values):
         # numpy.str_ elements are str subclasses: normalise so the bytes do not depend on them
         kinds = {type(v) for v in values.ravel()[: min(values.size, 4096)]}
@@ -102,7 +114,9 @@ def to_dataset(assembly: xr.DataArray) -> xr.Dataset:
         if key in coords:
             raise AssemblyError(f"cannot write the assembly: two coordinates would be stored as {key!r}")
         if key == "data":
-            raise AssemblyError("cannot write the assembly: a coordinate is called 'data' (the data variable's name)")
+            raise AssemblyError(
+                "cannot write the assembly: a coordinate is called 'data' (the data variable's name)"
+            )
         variable = assembly.coords[name].variable
         coords[key] = xr.Variable(dims, _plain_values(values), attrs=_storable_attrs(variable.attrs))
     attrs = _storable_attrs(assembly.attrs)
@@ -110,7 +124,9 @@ def to_dataset(assembly: xr.DataArray) -> xr.Dataset:
     return xr.Dataset({"data": data}, coords={k: coords[k] for k in sorted(coords)}, attrs=attrs)
 
 
-def default_chunks(shape: tuple[int, ...], itemsize: int, target_bytes: int = DEFAULT_CHUNK_BYTES) -> tuple[int, ...]:
+def default_chunks(
+    shape: tuple[int, ...], itemsize: int, target_bytes: int = DEFAULT_CHUNK_BYTES
+) -> tuple[int, ...]:
     """Chunk shape of about ``target_bytes``: split the first (longest-running) axes first.
 
     Trailing axes are kept whole as long as possible so each chunk is one contiguous block of
@@ -127,7 +143,6 @@ def default_chunks(shape: tuple[int, ...], itemsize: int, target_bytes: int = DE
             break
         chunks[axis] = 1
     return tuple(int(c) for c in chunks)
-
 
 
 def data_variable_name(ds: xr.Dataset, path: str) -> Hashable:
@@ -151,4 +166,3 @@ def single_variable(ds: xr.Dataset, path: str) -> xr.DataArray:
     array.attrs = attrs
     array.name = None if name in ("data", "__xarray_dataarray_variable__") else name
     return array
-

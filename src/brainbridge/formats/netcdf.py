@@ -62,9 +62,13 @@ def is_netcdf_file(path: str | os.PathLike) -> bool:
 # --------------------------------------------------------------------------------------
 
 
-def open_netcdf_dataset(path: str | os.PathLike, *, group: str | None = None, drop_variables: Any = None,
-                        on_full_read: Callable[[xr.Dataset, Hashable, np.ndarray], None] | None = None
-                        ) -> xr.Dataset:
+def open_netcdf_dataset(
+    path: str | os.PathLike,
+    *,
+    group: str | None = None,
+    drop_variables: Any = None,
+    on_full_read: Callable[[xr.Dataset, Hashable, np.ndarray], None] | None = None,
+) -> xr.Dataset:
     """A local netCDF-4 file as xarray's default engine opens it, read the fast way.
 
     Same variables, values, dtypes, attributes and encodings as
@@ -93,7 +97,14 @@ def open_netcdf_dataset(path: str | os.PathLike, *, group: str | None = None, dr
 
 
 #: xarray's decoding options (passed to a backend only when the caller sets them)
-_DECODERS = ("mask_and_scale", "decode_times", "concat_characters", "decode_coords", "use_cftime", "decode_timedelta")
+_DECODERS = (
+    "mask_and_scale",
+    "decode_times",
+    "concat_characters",
+    "decode_coords",
+    "use_cftime",
+    "decode_timedelta",
+)
 
 
 class NetcdfBackendEntrypoint(BackendEntrypoint):
@@ -108,17 +119,33 @@ class NetcdfBackendEntrypoint(BackendEntrypoint):
     description = "BrainIO netCDF-4 assemblies, read with parallel decompression (brainbridge)"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "group", *_DECODERS)
 
-    def open_dataset(self, filename_or_obj, *, drop_variables=None, group=None, mask_and_scale=None,
-                     decode_times=None, concat_characters=None, decode_coords=None, use_cftime=None,
-                     decode_timedelta=None) -> xr.Dataset:
-        given = {"mask_and_scale": mask_and_scale, "decode_times": decode_times,
-                 "concat_characters": concat_characters, "decode_coords": decode_coords,
-                 "use_cftime": use_cftime, "decode_timedelta": decode_timedelta}
+    def open_dataset(
+        self,
+        filename_or_obj,
+        *,
+        drop_variables=None,
+        group=None,
+        mask_and_scale=None,
+        decode_times=None,
+        concat_characters=None,
+        decode_coords=None,
+        use_cftime=None,
+        decode_timedelta=None,
+    ) -> xr.Dataset:
+        given = {
+            "mask_and_scale": mask_and_scale,
+            "decode_times": decode_times,
+            "concat_characters": concat_characters,
+            "decode_coords": decode_coords,
+            "use_cftime": use_cftime,
+            "decode_timedelta": decode_timedelta,
+        }
         decoders = {k: v for k, v in given.items() if v is not None}
         local = isinstance(filename_or_obj, (str, os.PathLike)) and "://" not in os.fspath(filename_or_obj)
         if decoders or not local:  # xarray's own decoding (the fast route assumes the defaults)
-            return xr.open_dataset(filename_or_obj, engine="h5netcdf", drop_variables=drop_variables, group=group,
-                                   **decoders)
+            return xr.open_dataset(
+                filename_or_obj, engine="h5netcdf", drop_variables=drop_variables, group=group, **decoders
+            )
         return open_netcdf_dataset(filename_or_obj, group=group, drop_variables=drop_variables)
 
     def guess_can_open(self, filename_or_obj) -> bool:
@@ -182,7 +209,9 @@ def open_netcdf_array(
         if fast and chunks is None:
             ds = _open_with_fast_form(path) if group is None else None
             if ds is None:
-                ds = open_netcdf_dataset(path, group=group, on_full_read=_keep_fast_form(path) if group is None else None)
+                ds = open_netcdf_dataset(
+                    path, group=group, on_full_read=_keep_fast_form(path) if group is None else None
+                )
         elif fast:
             # xarray chunks the backend's lazy arrays exactly as it chunks h5netcdf's
             ds = xr.open_dataset(path, engine=NetcdfBackendEntrypoint, group=group, chunks=chunks)
@@ -210,7 +239,6 @@ def netcdf_groups(file_path: str | os.PathLike) -> list[str]:
             return sorted(name for name, item in f.items() if isinstance(item, h5py.Group))
     except OSError:
         return []
-
 
 
 #: HDF5 attributes netCDF-4 keeps for itself (a variable with others is left to xarray)
@@ -277,7 +305,9 @@ def _open_netcdf(path: str, group: str | None) -> xr.Dataset:
     variables.update(strings)
     ordered: dict[Hashable, xr.Variable] = {name: variables[name] for name in order if name in variables}
     ordered.update({name: v for name, v in variables.items() if name not in ordered})
-    result = xr.Dataset(ordered, attrs=ds.attrs).set_coords([n for n in ordered if n in ds.coords or n in strings])
+    result = xr.Dataset(ordered, attrs=ds.attrs).set_coords(
+        [n for n in ordered if n in ds.coords or n in strings]
+    )
     result.set_close(ds.close)
     return result
 
@@ -306,7 +336,15 @@ class _DeflateChunkReader:
     Use :meth:`for_dataset` to get a reader only for datasets it handles.
     """
 
-    def __init__(self, path: str, name: str, shape: tuple[int, ...], dtype: np.dtype, chunks: tuple[int, ...], shuffle: bool):
+    def __init__(
+        self,
+        path: str,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        chunks: tuple[int, ...],
+        shuffle: bool,
+    ):
         self.path, self.name = path, name
         self.shape, self.dtype, self.chunks, self.shuffle = shape, dtype, chunks, shuffle
 
@@ -318,7 +356,11 @@ class _DeflateChunkReader:
 
         with h5py.File(path, "r") as f:
             dataset = f.get(name)
-            if not isinstance(dataset, h5py.Dataset) or dataset.chunks is None or dataset.dtype.kind not in "fiu":
+            if (
+                not isinstance(dataset, h5py.Dataset)
+                or dataset.chunks is None
+                or dataset.dtype.kind not in "fiu"
+            ):
                 return None
             plist = dataset.id.get_create_plist()
             filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
@@ -351,16 +393,20 @@ class _DeflateChunkReader:
                     list(pool.map(lambda offset: self._read_chunk(dataset, offset, bounds, out), offsets))
         return out
 
-    def _read_chunk(self, dataset, offset: tuple[int, ...], bounds: list[tuple[int, int]], out: np.ndarray) -> None:
+    def _read_chunk(
+        self, dataset, offset: tuple[int, ...], bounds: list[tuple[int, int]], out: np.ndarray
+    ) -> None:
         """Decode the chunk at ``offset`` and copy its part inside ``bounds`` into ``out``."""
         import zlib
 
         # the chunk's part of the region, in file and in output coordinates
         inner = tuple(
-            slice(max(start, o) - o, min(stop, o + c) - o) for (start, stop), o, c in zip(bounds, offset, self.chunks)
+            slice(max(start, o) - o, min(stop, o + c) - o)
+            for (start, stop), o, c in zip(bounds, offset, self.chunks)
         )
         target = tuple(
-            slice(max(start, o) - start, min(stop, o + c) - start) for (start, stop), o, c in zip(bounds, offset, self.chunks)
+            slice(max(start, o) - start, min(stop, o + c) - start)
+            for (start, stop), o, c in zip(bounds, offset, self.chunks)
         )
         try:
             mask, raw = dataset.id.read_direct_chunk(offset)
@@ -402,7 +448,9 @@ class _ParallelBackendArray(BackendArray):
     def __getitem__(self, key):
         from xarray.core import indexing
 
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._getitem)
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.BASIC, self._getitem
+        )
 
     def _getitem(self, key: tuple) -> np.ndarray:
         region, post = region_and_post(key, self.shape)
@@ -415,8 +463,13 @@ class _ParallelBackendArray(BackendArray):
         return values[tuple(post)]
 
 
-def _with_parallel_reads(dataset: xr.Dataset, path: str, group: str | None, name: Hashable,
-                         on_full_read: Callable[[np.ndarray], None] | None = None) -> xr.Dataset:
+def _with_parallel_reads(
+    dataset: xr.Dataset,
+    path: str,
+    group: str | None,
+    name: Hashable,
+    on_full_read: Callable[[np.ndarray], None] | None = None,
+) -> xr.Dataset:
     """``dataset`` with variable ``name`` read by :class:`_DeflateChunkReader` when safe.
 
     Safe means: decoding leaves the values as stored (no scale/offset, time units, unsigned
@@ -467,8 +520,6 @@ def _netcdf_encoding(dataset: xr.Dataset, compress: bool, compression_level: int
     return encoding
 
 
-
-
 def write_netcdf_file(
     assembly: xr.DataArray,
     path: Path,
@@ -486,7 +537,9 @@ def write_netcdf_file(
     try:
         # another engine name fails inside xarray (a ValueError, reported below)
         netcdf_engine = cast(Literal["netcdf4", "scipy", "h5netcdf"], engine.lower())
-        dataset.to_netcdf(path, mode=mode, group=group, format="NETCDF4", engine=netcdf_engine, encoding=encoding)
+        dataset.to_netcdf(
+            path, mode=mode, group=group, format="NETCDF4", engine=netcdf_engine, encoding=encoding
+        )
     except (TypeError, ValueError) as e:
         raise AssemblyError(f"cannot write the assembly as netCDF-4: {e}") from e
 
@@ -544,7 +597,9 @@ def write_netcdf(
     if append and not target.exists():
         raise AssemblyError(f"cannot append to {target}: the file does not exist")
     if append and not group:
-        raise AssemblyError("append=True needs a group name (the extra array is written to that netCDF group)")
+        raise AssemblyError(
+            "append=True needs a group name (the extra array is written to that netCDF group)"
+        )
     with atomic_path(target, copy_existing=append) as tmp:
         write_netcdf_file(
             assembly,
@@ -556,4 +611,3 @@ def write_netcdf(
             engine=engine,
         )
     return sha1_hash(target)
-

@@ -55,8 +55,27 @@ _DROPPED_STIMULUS_COLUMNS = ("stimulus_current_local_file_path", "stimulus_path_
 ID_COLUMNS = ("stimulus_id", "image_id", "filename", "stimulus_path_within_store")
 #: words pandas (and so BrainIO) reads as missing values; in a numeric column they still are
 _NA_WORDS = frozenset(
-    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
-     "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
 )
 _BOOLEANS = {"True": True, "TRUE": True, "true": True, "False": False, "FALSE": False, "false": False}
 
@@ -73,7 +92,6 @@ def check_filename(name, stimulus_id, csv_path) -> str:
             "inside the stimulus folder; the stimulus set is refused"
         )
     return posix.as_posix()
-
 
 
 def wide_encoding(head: bytes) -> str | None:
@@ -119,7 +137,9 @@ def read_stimulus_csv(csv_path: str | os.PathLike) -> pd.DataFrame:
     if "stimulus_id" not in frame.columns and "image_id" in frame.columns:
         frame["stimulus_id"] = frame["image_id"]
     if "stimulus_id" not in frame.columns:
-        raise StimulusSetError(f"{path}: a stimulus set CSV needs a 'stimulus_id' column (has {list(frame.columns)})")
+        raise StimulusSetError(
+            f"{path}: a stimulus set CSV needs a 'stimulus_id' column (has {list(frame.columns)})"
+        )
     return frame
 
 
@@ -254,8 +274,7 @@ def check_extract_limits(members: list[zipfile.ZipInfo], limits: ExtractLimits, 
     if total > limits.max_bytes:
         raise UnsafeArchiveError(
             f"{name} would extract to {format_bytes(total)}, more than the limit of "
-            f"{format_bytes(limits.max_bytes)}; "
-            + _OPTIONS.format("BYTES", "max_bytes")
+            f"{format_bytes(limits.max_bytes)}; " + _OPTIONS.format("BYTES", "max_bytes")
         )
     for info in members:
         if info.file_size > RATIO_FLOOR and info.file_size > limits.max_ratio * max(info.compress_size, 1):
@@ -275,8 +294,16 @@ def check_extract_limits(members: list[zipfile.ZipInfo], limits: ExtractLimits, 
 
 
 #: errors of the zip module and its decompressors on damaged or unsupported archives
-_ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError,
-                   lzma.LZMAError, struct.error)
+_ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    lzma.LZMAError,
+    struct.error,
+)
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
@@ -425,8 +452,6 @@ def _extract_member(
     return name.as_posix(), info.file_size - left, digest.hexdigest()
 
 
-
-
 #: every extracted file's modification time (2000-01-01 UTC): a file written after extraction
 #: no longer has it, so a changed stimulus is noticed by a ``stat`` on each load
 EXTRACTED_MTIME_NS = 946_684_800 * 1_000_000_000
@@ -466,13 +491,16 @@ def _stimulus_table(stimulus_set: pd.DataFrame) -> tuple[pd.DataFrame, list[tupl
         raise StimulusSetError("the stimulus set has empty stimulus_id values")
     ids = ids.astype(str)
     if ids.duplicated().any():
-        raise StimulusSetError(f"duplicate stimulus_id values, e.g. {list(ids[ids.duplicated()].unique()[:5])}")
+        raise StimulusSetError(
+            f"duplicate stimulus_id values, e.g. {list(ids[ids.duplicated()].unique()[:5])}"
+        )
     paths = dict(getattr(stimulus_set, "stimulus_paths", None) or {})
     paths = {str(k): Path(v) for k, v in paths.items()}
     missing = [sid for sid in ids if sid not in paths]
     if missing:
         raise StimulusSetError(
-            f"no file for stimulus ids {missing[:5]} ({len(missing)} in all): set .stimulus_paths = {{id: path}}"
+            f"no file for stimulus ids {missing[:5]} ({len(missing)} in all): "
+            "set .stimulus_paths = {id: path}"
         )
     absent = [str(paths[sid]) for sid in ids if not paths[sid].is_file()]
     if absent:
@@ -488,7 +516,9 @@ def _stimulus_table(stimulus_set: pd.DataFrame) -> tuple[pd.DataFrame, list[tupl
         names = [_check_arcname(sid + paths[sid].suffix, sid) for sid in ids]
     if len(set(names)) != len(names):
         dup = pd.Index(names)[pd.Index(names).duplicated()].unique()
-        raise StimulusSetError(f"several stimuli would be stored under the same filename, e.g. {list(dup[:5])}")
+        raise StimulusSetError(
+            f"several stimuli would be stored under the same filename, e.g. {list(dup[:5])}"
+        )
     frame["stimulus_id"] = ids.to_numpy()
     frame["filename"] = names
     frame = frame.drop(columns=[c for c in _DROPPED_STIMULUS_COLUMNS if c in frame.columns])

@@ -65,7 +65,9 @@ def _zarr_consolidated(path: str, storage_options: dict | None = None) -> bool |
         return None
 
 
-def open_zarr_array(path: str | os.PathLike, *, group: str | None = None, chunks: Any = None, **kwargs) -> xr.DataArray:
+def open_zarr_array(
+    path: str | os.PathLike, *, group: str | None = None, chunks: Any = None, **kwargs
+) -> xr.DataArray:
     """Open a zarr store in BrainIO's layout as a plain, lazy :class:`xarray.DataArray`.
 
     A store with recorded checksums is read through a store that checks every file.
@@ -159,7 +161,9 @@ def write_zarr(
     elif isinstance(chunks, Mapping):
         unknown = set(chunks) - set(data.dims)
         if unknown:
-            raise AssemblyError(f"chunks name unknown dimensions {sorted(map(str, unknown))}; dims: {data.dims}")
+            raise AssemblyError(
+                f"chunks name unknown dimensions {sorted(map(str, unknown))}; dims: {data.dims}"
+            )
         chunk_shape = tuple(int(chunks.get(d, s)) for d, s in zip(data.dims, data.shape))
     else:
         chunk_shape = tuple(int(c) for c in chunks)

@@ -36,8 +36,19 @@ from brainbridge.web.errors import BadRequestError, NotFound
 
 HERE = Path(__file__).resolve().parent
 #: the leaderboard's sortable columns
-SCORE_SORT_COLUMNS = ("model", "layer", "assembly", "region", "metric", "ceiled", "ceiled_error", "raw", "raw_error",
-                      "ceiling", "created")
+SCORE_SORT_COLUMNS = (
+    "model",
+    "layer",
+    "assembly",
+    "region",
+    "metric",
+    "ceiled",
+    "ceiled_error",
+    "raw",
+    "raw_error",
+    "ceiling",
+    "created",
+)
 #: the host names a request may name by default (the app binds 127.0.0.1)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 #: stimuli per page of a stimulus set's grid
@@ -54,8 +65,10 @@ def _number(value: Any, digits: int = 3) -> str:
 
 def _records(frame) -> list[dict[str, Any]]:
     """A table's rows as dicts, missing values (NaN) as ``None``."""
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-            for row in frame.to_dict("records")]
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in frame.to_dict("records")
+    ]
 
 
 def _size(value: Any) -> str:
@@ -115,7 +128,9 @@ def create_app(
     stimulus_sets = data.StimulusSets()
     projects = data.EcephysProjects(ecephys)
     store = ScoresStore(scores_store, read_only=True)
-    summaries: OrderedDict[tuple, data.AssemblySummary] = OrderedDict()  # the last few (<= 16 MB of values each)
+    summaries: OrderedDict[tuple, data.AssemblySummary] = (
+        OrderedDict()
+    )  # the last few (<= 16 MB of values each)
     plot_cache: dict[tuple, bytes] = {}
     plot_lock = threading.Lock()  # matplotlib's font cache and ecephys plots are not thread safe
 
@@ -152,15 +167,26 @@ def create_app(
         entries = catalogs.entries()
         form = {k: query.get(k, "") for k in ("q", "kind", "region", "modality", "min_mb", "max_mb")}
         shown = data.filter_entries(
-            entries, q=form["q"], kind=form["kind"], region=form["region"], modality=form["modality"],
-            min_mb=bound("min_mb"), max_mb=bound("max_mb"),
+            entries,
+            q=form["q"],
+            kind=form["kind"],
+            region=form["region"],
+            modality=form["modality"],
+            min_mb=bound("min_mb"),
+            max_mb=bound("max_mb"),
         )
         by_catalog: dict[str, list] = {}
         for entry in entries:
             by_catalog.setdefault(entry.catalog, []).append(entry)
         return page(
-            request, "index.html", entries=shown, total=len(entries), form=form, catalogs=by_catalog,
-            kinds=sorted({e.kind for e in entries}), modalities=sorted({e.modality for e in entries}),
+            request,
+            "index.html",
+            entries=shown,
+            total=len(entries),
+            form=form,
+            catalogs=by_catalog,
+            kinds=sorted({e.kind for e in entries}),
+            modalities=sorted({e.modality for e in entries}),
             regions=sorted({r for e in entries for r in e.regions}),
         )
 
@@ -172,10 +198,16 @@ def create_app(
         if per_neuroid is not None:
             for region, columns in plots._by_region(summary):
                 r = per_neuroid[columns]
-                regions.append({"region": region, "neuroids": len(columns),
-                                "median": float(np.nanmedian(r)) if np.isfinite(r).any() else float("nan")})
-        return page(request, "assembly.html", s=summary, e=summary.entry, plots=plots.ASSEMBLY_PLOTS,
-                    regions=regions)
+                regions.append(
+                    {
+                        "region": region,
+                        "neuroids": len(columns),
+                        "median": float(np.nanmedian(r)) if np.isfinite(r).any() else float("nan"),
+                    }
+                )
+        return page(
+            request, "assembly.html", s=summary, e=summary.entry, plots=plots.ASSEMBLY_PLOTS, regions=regions
+        )
 
     async def assembly_plot(request: Request):
         identifier, name = request.path_params["identifier"], request.path_params["name"]
@@ -197,10 +229,18 @@ def create_app(
         except ValueError:
             raise BadRequestError("start must be a whole number") from None
         columns = [c for c in stimuli.columns if c != "stimulus_path_within_store"]
-        shown = stimuli.iloc[start:start + GRID_PAGE]
+        shown = stimuli.iloc[start : start + GRID_PAGE]
         rows = [{c: row[c] for c in columns} for _, row in shown.iterrows()]
-        return page(request, "stimulus_set.html", e=entry, n=len(stimuli), columns=columns, rows=rows,
-                    start=start, page_size=GRID_PAGE)
+        return page(
+            request,
+            "stimulus_set.html",
+            e=entry,
+            n=len(stimuli),
+            columns=columns,
+            rows=rows,
+            start=start,
+            page_size=GRID_PAGE,
+        )
 
     async def stimulus(request: Request):
         identifier, stimulus_id = request.path_params["identifier"], request.path_params["stimulus_id"]
@@ -214,8 +254,14 @@ def create_app(
             "previous": ids.iloc[position - 1] if position > 0 else None,
             "next": ids.iloc[position + 1] if position + 1 < len(ids) else None,
         }
-        return page(request, "stimulus.html", identifier=identifier, stimulus_id=stimulus_id, metadata=metadata,
-                    neighbours=neighbours)
+        return page(
+            request,
+            "stimulus.html",
+            identifier=identifier,
+            stimulus_id=stimulus_id,
+            metadata=metadata,
+            neighbours=neighbours,
+        )
 
     async def thumbnail(request: Request):
         identifier, stimulus_id = request.path_params["identifier"], request.path_params["stimulus_id"]
@@ -260,7 +306,8 @@ def create_app(
         if not table.empty:
             if sort in ("ceiled",):  # unceiled scores rank by their raw value after the ceiled ones
                 table = table.assign(_key=table["ceiled"]).sort_values(
-                    ["_key", "raw"], ascending=order == "asc", na_position="last", kind="stable")
+                    ["_key", "raw"], ascending=order == "asc", na_position="last", kind="stable"
+                )
             else:
                 table = table.sort_values(sort, ascending=order == "asc", na_position="last", kind="stable")
         benchmarks = []
@@ -277,8 +324,18 @@ def create_app(
         from brainbridge.encoding.registry import list_cards
 
         card_ids = {card.model_id for card in list_cards()}
-        return page(request, "scores.html", rows=_records(table), card_ids=card_ids, sort=sort, order=order, link=link,
-                    benchmarks=benchmarks, matrix=matrix, store=store)
+        return page(
+            request,
+            "scores.html",
+            rows=_records(table),
+            card_ids=card_ids,
+            sort=sort,
+            order=order,
+            link=link,
+            benchmarks=benchmarks,
+            matrix=matrix,
+            store=store,
+        )
 
     async def score_detail(request: Request):
         row = _score_row(request)
@@ -290,7 +347,9 @@ def create_app(
         try:
             score_id = int(request.path_params["score_id"])
         except ValueError:
-            raise NotFound(f"no score {request.path_params['score_id'][:40]!r}: score ids are numbers") from None
+            raise NotFound(
+                f"no score {request.path_params['score_id'][:40]!r}: score ids are numbers"
+            ) from None
         row = store.get(score_id)
         if row is None:
             raise NotFound(f"no score with id {score_id} in the scores store")
@@ -316,19 +375,58 @@ def create_app(
                 warnings.simplefilter("ignore")
                 units = cache.get_units(**filters)
         session_rows = [{"id": str(i), **dict(row.items())} for i, row in sessions.iterrows()]
-        session_columns = [c for c in ("session_type", "specimen_id", "species", "sex", "age_in_days", "unit_count",
-                                       "channel_count", "probe_count", "ecephys_structure_acronyms")
-                           if c in sessions.columns]
-        unit_columns = [c for c in ("ecephys_session_id", "ecephys_structure_acronym", "spike_count", "firing_rate",
-                                    "quality", "amplitude_cutoff", "presence_ratio", "isi_violations")
-                        if c in units.columns]
+        session_columns = [
+            c
+            for c in (
+                "session_type",
+                "specimen_id",
+                "species",
+                "sex",
+                "age_in_days",
+                "unit_count",
+                "channel_count",
+                "probe_count",
+                "ecephys_structure_acronyms",
+            )
+            if c in sessions.columns
+        ]
+        unit_columns = [
+            c
+            for c in (
+                "ecephys_session_id",
+                "ecephys_structure_acronym",
+                "spike_count",
+                "firing_rate",
+                "quality",
+                "amplitude_cutoff",
+                "presence_ratio",
+                "isi_violations",
+            )
+            if c in units.columns
+        ]
         unit_rows = []
         for unit_id, row in units.iterrows():
-            unit_rows.append({"id": str(unit_id), "session": str(row.get("ecephys_session_id", "")),
-                              "local": str(row.get("nwb_unit_id", unit_id)), **{c: row[c] for c in unit_columns}})
+            unit_rows.append(
+                {
+                    "id": str(unit_id),
+                    "session": str(row.get("ecephys_session_id", "")),
+                    "local": str(row.get("nwb_unit_id", unit_id)),
+                    **{c: row[c] for c in unit_columns},
+                }
+            )
         query = urlencode(form)
-        return page(request, "ecephys.html", name=name, sessions=session_rows, session_columns=session_columns,
-                    units=unit_rows, unit_columns=unit_columns, form=form, filters=data.UNIT_FILTERS, query=query)
+        return page(
+            request,
+            "ecephys.html",
+            name=name,
+            sessions=session_rows,
+            session_columns=session_columns,
+            units=unit_rows,
+            unit_columns=unit_columns,
+            form=form,
+            filters=data.UNIT_FILTERS,
+            query=query,
+        )
 
     def _unit(request: Request):
         name = request.path_params["project"]
@@ -340,8 +438,10 @@ def create_app(
             warnings.simplefilter("ignore")
             matches = [u for u in session.units.index if str(u) == unit_text]
         if not matches:
-            raise NotFound(f"session {session_id!r} of project {name!r} has no unit {unit_text!r} "
-                           "(with these quality filters)")
+            raise NotFound(
+                f"session {session_id!r} of project {name!r} has no unit {unit_text!r} "
+                "(with these quality filters)"
+            )
         return name, session_id, session, matches[0], form
 
     def _window(request: Request) -> tuple[tuple[float, float], float]:
@@ -359,12 +459,25 @@ def create_app(
         name, session_id, session, unit_id, form = _unit(request)
         window, bin_size = _window(request)
         with projects.lock, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # filters a file's units table cannot apply: said on the project page
+            warnings.simplefilter(
+                "ignore"
+            )  # filters a file's units table cannot apply: said on the project page
             info = {str(k): v for k, v in session.units.loc[unit_id].items()}
             n_presentations = len(session.stimulus_presentations)
         query = urlencode({**form, "before": window[0], "after": window[1], "bin": bin_size})
-        return page(request, "unit.html", name=name, session_id=session_id, unit_id=str(unit_id), info=info,
-                    n_presentations=n_presentations, form=form, query=query, window=window, bin_size=bin_size)
+        return page(
+            request,
+            "unit.html",
+            name=name,
+            session_id=session_id,
+            unit_id=str(unit_id),
+            info=info,
+            n_presentations=n_presentations,
+            form=form,
+            query=query,
+            window=window,
+            bin_size=bin_size,
+        )
 
     async def unit_plot(request: Request):
         name, session_id, session, unit_id, _form = _unit(request)
@@ -385,8 +498,14 @@ def create_app(
     async def not_found(request: Request, exc: Exception):
         message = getattr(exc, "detail", None) if isinstance(exc, HTTPException) else str(exc)
         if isinstance(exc, HTTPException) and exc.status_code != 404:
-            return page(request, "error.html", status=exc.status_code, status_code=exc.status_code,
-                        title="Request refused", message=str(message))
+            return page(
+                request,
+                "error.html",
+                status=exc.status_code,
+                status_code=exc.status_code,
+                title="Request refused",
+                message=str(message),
+            )
         if isinstance(exc, HTTPException):
             message = f"nothing is served at {request.url.path}"
         return page(request, "error.html", status=404, status_code=404, title="Not found", message=message)
@@ -395,8 +514,14 @@ def create_app(
         return page(request, "error.html", status=400, status_code=400, title="Bad request", message=str(exc))
 
     async def failed(request: Request, exc: Exception):
-        return page(request, "error.html", status=500, status_code=500, title="This page could not be made",
-                    message=str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__)
+        return page(
+            request,
+            "error.html",
+            status=500,
+            status_code=500,
+            title="This page could not be made",
+            message=str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__,
+        )
 
     routes = [
         Route("/", index),

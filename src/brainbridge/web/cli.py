@@ -29,13 +29,22 @@ def _projects(values: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command("serve", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--host", default=DEFAULT_HOST, show_default=True,
-              help="Address to bind (the default serves this machine only).")
+@click.option(
+    "--host",
+    default=DEFAULT_HOST,
+    show_default=True,
+    help="Address to bind (the default serves this machine only).",
+)
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True)
 @click.option("--open", "open_browser", is_flag=True, help="Open the app in the web browser.")
-@click.option("--ecephys", "ecephys", multiple=True, metavar="NAME=FOLDER",
-              help="An ecephys project to show at /ecephys/NAME (a folder of NWB files or a project store; "
-                   "repeatable; BRAINBRIDGE_ECEPHYS_SOURCE adds one called 'default').")
+@click.option(
+    "--ecephys",
+    "ecephys",
+    multiple=True,
+    metavar="NAME=FOLDER",
+    help="An ecephys project to show at /ecephys/NAME (a folder of NWB files or a project store; "
+    "repeatable; BRAINBRIDGE_ECEPHYS_SOURCE adds one called 'default').",
+)
 def serve(host: str, port: int, open_browser: bool, ecephys: tuple[str, ...]) -> None:
     """Serve a read-only web app: catalogs, assemblies, stimulus sets, models, scores, ecephys.
 
@@ -51,6 +60,8 @@ def serve(host: str, port: int, open_browser: bool, ecephys: tuple[str, ...]) ->
     for name in projects:
         safe_component(name, "project name")  # names become URL parts
     if host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(f"warning: serving on {host}: other machines can read every catalogued file's summary", err=True)
+        click.echo(
+            f"warning: serving on {host}: other machines can read every catalogued file's summary", err=True
+        )
     click.echo(f"brainbridge serve: http://{host}:{port}/ (read-only; Ctrl-C stops it)")
     run(host, port, open_browser=open_browser, ecephys=projects)

@@ -68,8 +68,15 @@ def modality_of(cls: str, kind: str) -> str:
     if kind == "stimulus set":
         return "stimuli"
     name = cls.lower()
-    for needle, label in (("spike", "ephys"), ("neuron", "ephys"), ("fmri", "fmri"), ("voxel", "fmri"),
-                          ("eeg", "eeg"), ("features", "model features"), ("behavio", "behaviour")):
+    for needle, label in (
+        ("spike", "ephys"),
+        ("neuron", "ephys"),
+        ("fmri", "fmri"),
+        ("voxel", "fmri"),
+        ("eeg", "eeg"),
+        ("features", "model features"),
+        ("behavio", "behaviour"),
+    ):
         if needle in name:
             return label
     return "other"
@@ -162,20 +169,37 @@ class Catalogs:
                 kind = "stimulus set" if lookup_type.startswith("stimulus") else "assembly"
                 identifier = str(row["identifier"])
                 path, note = local_file(row, catalog, roots)
-                file_info: dict[str, Any] = {"location_type": str(row["location_type"]), "location": str(row["location"]),
-                             "sha1": str(row["sha1"] or ""), "path": path, "size": _size(path), "note": note}
+                file_info: dict[str, Any] = {
+                    "location_type": str(row["location_type"]),
+                    "location": str(row["location"]),
+                    "sha1": str(row["sha1"] or ""),
+                    "path": path,
+                    "size": _size(path),
+                    "note": note,
+                }
                 key = (kind, identifier)
                 if key in entries:  # a stimulus set's CSV and ZIP rows
                     entry = entries[key]
                     entry.files.append(file_info)
-                    entry.size = None if entry.size is None or file_info["size"] is None else (
-                        entry.size + file_info["size"])
+                    entry.size = (
+                        None
+                        if entry.size is None or file_info["size"] is None
+                        else (entry.size + file_info["size"])
+                    )
                     continue
                 entry = Entry(
-                    identifier=identifier, kind=kind, catalog=name, cls=str(row["class"] or ""),
-                    location_type=file_info["location_type"], location=file_info["location"],
-                    sha1=file_info["sha1"], stimulus_set_identifier=str(row.get("stimulus_set_identifier") or ""),
-                    path=path, size=file_info["size"], note=note, files=[file_info],
+                    identifier=identifier,
+                    kind=kind,
+                    catalog=name,
+                    cls=str(row["class"] or ""),
+                    location_type=file_info["location_type"],
+                    location=file_info["location"],
+                    sha1=file_info["sha1"],
+                    stimulus_set_identifier=str(row.get("stimulus_set_identifier") or ""),
+                    path=path,
+                    size=file_info["size"],
+                    note=note,
+                    files=[file_info],
                 )
                 entry.modality = modality_of(entry.cls, kind)
                 if kind == "assembly" and path is not None:
@@ -212,8 +236,16 @@ class Catalogs:
         raise NotFound(f"no catalog lists the {kind} {identifier!r}")
 
 
-def filter_entries(entries: list[Entry], *, q: str = "", kind: str = "", region: str = "", modality: str = "",
-                   min_mb: float | None = None, max_mb: float | None = None) -> list[Entry]:
+def filter_entries(
+    entries: list[Entry],
+    *,
+    q: str = "",
+    kind: str = "",
+    region: str = "",
+    modality: str = "",
+    min_mb: float | None = None,
+    max_mb: float | None = None,
+) -> list[Entry]:
     """The entries that match the index page's search form."""
     out = []
     for entry in entries:
@@ -269,11 +301,17 @@ def _coordinate_rows(array: Any) -> list[dict[str, Any]]:
             unique = pd.unique(values.astype(str) if values.dtype.kind in "OUS" else values)
         except TypeError:
             unique = pd.unique(values.astype(str))
-        rows.append({
-            "name": str(name), "dims": ", ".join(map(str, coord.dims)), "dtype": str(coord.dtype),
-            "distinct": len(unique), "size": int(values.size),
-            "examples": ", ".join(map(str, unique[:MAX_LISTED_VALUES])) + (" …" if len(unique) > MAX_LISTED_VALUES else ""),
-        })
+        rows.append(
+            {
+                "name": str(name),
+                "dims": ", ".join(map(str, coord.dims)),
+                "dtype": str(coord.dtype),
+                "distinct": len(unique),
+                "size": int(values.size),
+                "examples": ", ".join(map(str, unique[:MAX_LISTED_VALUES]))
+                + (" …" if len(unique) > MAX_LISTED_VALUES else ""),
+            }
+        )
     return rows
 
 
@@ -300,15 +338,27 @@ def summarize_assembly(entry: Entry, *, max_values: int = MAX_SUMMARY_VALUES) ->
     from brainbridge.readers import open_assembly_array
 
     if entry.path is None:
-        raise NotFound(f"the assembly {entry.identifier!r} is catalogued, but {entry.note or 'not on this machine'}; "
-                       f"fetch it with: brainbridge fetch {entry.identifier}")
+        raise NotFound(
+            f"the assembly {entry.identifier!r} is catalogued, but {entry.note or 'not on this machine'}; "
+            f"fetch it with: brainbridge fetch {entry.identifier}"
+        )
     array = open_assembly_array(entry.path)  # lazy: values are read below, a bounded slab at most
     dims = {str(k): int(v) for k, v in array.sizes.items()}
     n_values = int(np.prod(list(dims.values()))) if dims else 1
     summary = AssemblySummary(
-        entry=entry, dims=dims, dtype=str(array.dtype), n_values=n_values, coords=_coordinate_rows(array),
-        attrs={str(k): str(v)[:200] for k, v in array.attrs.items()}, sample_note="", values=None,
-        stimulus_codes=None, stimulus_ids=None, repetitions=None, neuroid_regions=None, categories=None,
+        entry=entry,
+        dims=dims,
+        dtype=str(array.dtype),
+        n_values=n_values,
+        coords=_coordinate_rows(array),
+        attrs={str(k): str(v)[:200] for k, v in array.attrs.items()},
+        sample_note="",
+        values=None,
+        stimulus_codes=None,
+        stimulus_ids=None,
+        repetitions=None,
+        neuroid_regions=None,
+        categories=None,
         category_column=None,
     )
     pres_dim = "presentation" if "presentation" in dims else None
@@ -322,8 +372,10 @@ def summarize_assembly(entry: Entry, *, max_values: int = MAX_SUMMARY_VALUES) ->
     if keep < n_neuroids:
         chosen = np.unique(np.linspace(0, n_neuroids - 1, keep).round().astype(int))
         array = array.isel({neuroid_dim: chosen})
-        summary.sample_note = (f"the plots use {len(chosen)} of {n_neuroids} neuroids (evenly spaced), "
-                               f"{len(chosen) * per_neuroid:,} of {n_values:,} values: the file is not read whole")
+        summary.sample_note = (
+            f"the plots use {len(chosen)} of {n_neuroids} neuroids (evenly spaced), "
+            f"{len(chosen) * per_neuroid:,} of {n_values:,} values: the file is not read whole"
+        )
     other = [d for d in array.dims if d not in (pres_dim, neuroid_dim)]
     block = array.transpose(pres_dim, neuroid_dim, *other)
     with warnings.catch_warnings():
@@ -344,7 +396,8 @@ def summarize_assembly(entry: Entry, *, max_values: int = MAX_SUMMARY_VALUES) ->
         for column in ("category_name", "category", "object_name", "image_label", "label"):
             if metadata is not None and column in metadata.columns and "stimulus_id" in metadata.columns:
                 summary.categories = pd.Series(
-                    metadata[column].astype(str).to_numpy(), index=metadata["stimulus_id"].astype(str).to_numpy()
+                    metadata[column].astype(str).to_numpy(),
+                    index=metadata["stimulus_id"].astype(str).to_numpy(),
                 )
                 summary.category_column = column
                 break
@@ -426,7 +479,9 @@ class StimulusSets:
         _csv_row, zip_row = lookup_stimulus_set(identifier)
         # keyed by the archive's checksum: new images under the same identifier get new thumbnails
         key = str(zip_row["sha1"] or "").lower() or safe_component(identifier, "stimulus set identifier")
-        folder = path_within(config.cache_dir(), "thumbnails", safe_component(key, "checksum"), str(THUMBNAIL_SIZE))
+        folder = path_within(
+            config.cache_dir(), "thumbnails", safe_component(key, "checksum"), str(THUMBNAIL_SIZE)
+        )
         target = path_within(folder, safe_component(f"{stimulus_id}.png", "stimulus id"))
         if target.is_file():
             return target
@@ -464,15 +519,19 @@ class EcephysProjects:
     """The configured ecephys projects (``name -> location``), opened on first use."""
 
     def __init__(self, projects: Mapping[str, str | os.PathLike] | None = None):
-        self.locations = {safe_component(name, "project name"): str(loc) for name, loc in (projects or {}).items()}
+        self.locations = {
+            safe_component(name, "project name"): str(loc) for name, loc in (projects or {}).items()
+        }
         self._caches: dict[str, Any] = {}
         self._sessions: OrderedDict[tuple, Any] = OrderedDict()
         self.lock = threading.RLock()  # pynwb/h5py objects are shared between request threads
 
     def cache(self, name: str) -> Any:
         if name not in self.locations:
-            raise NotFound(f"no ecephys project called {name!r}; projects: {', '.join(self.locations) or 'none'} "
-                           "(add one with brainbridge serve --ecephys NAME=FOLDER)")
+            raise NotFound(
+                f"no ecephys project called {name!r}; projects: {', '.join(self.locations) or 'none'} "
+                "(add one with brainbridge serve --ecephys NAME=FOLDER)"
+            )
         with self.lock:
             if name not in self._caches:
                 from brainbridge.ecephys import EcephysProjectCache
@@ -541,6 +600,8 @@ def unit_filters(query: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]
         try:
             kwargs[name] = float(text)
         except ValueError:
-            raise BadRequestError(f"{name} must be a number (or empty for no bound), got {text[:40]!r}") from None
+            raise BadRequestError(
+                f"{name} must be a number (or empty for no bound), got {text[:40]!r}"
+            ) from None
         form[name] = text
     return kwargs, form

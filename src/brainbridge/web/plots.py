@@ -63,8 +63,14 @@ def assembly_plot(summary: AssemblySummary, name: str) -> bytes:
         bins = np.histogram_bin_edges(finite, bins=60) if finite.size else 10
         for i, (region, columns) in enumerate(groups):
             data = values[:, columns].ravel()
-            axes.hist(data[np.isfinite(data)], bins=bins, histtype="stepfilled", alpha=0.45,
-                      color=_COLOURS[i % len(_COLOURS)], label=f"{region} ({len(columns)} neuroids)")
+            axes.hist(
+                data[np.isfinite(data)],
+                bins=bins,
+                histtype="stepfilled",
+                alpha=0.45,
+                color=_COLOURS[i % len(_COLOURS)],
+                label=f"{region} ({len(columns)} neuroids)",
+            )
         axes.set_xlabel("response (trial level)")
         axes.set_ylabel("count")
         axes.legend(frameon=False)
@@ -75,15 +81,22 @@ def assembly_plot(summary: AssemblySummary, name: str) -> bytes:
             return to_svg(figure)
         for i, (region, columns) in enumerate(groups):
             r = per_neuroid[columns]
-            axes.scatter(columns, r, s=14, color=_COLOURS[i % len(_COLOURS)],
-                         label=f"{region}: median {np.nanmedian(r):.3f}" if np.isfinite(r).any() else region)
+            axes.scatter(
+                columns,
+                r,
+                s=14,
+                color=_COLOURS[i % len(_COLOURS)],
+                label=f"{region}: median {np.nanmedian(r):.3f}" if np.isfinite(r).any() else region,
+            )
         axes.set_xlabel("neuroid (position)")
         axes.set_ylabel("split-half r (Spearman-Brown)")
         axes.set_ylim(min(0.0, float(np.nanmin(per_neuroid)) if np.isfinite(per_neuroid).any() else 0.0), 1.0)
         axes.legend(frameon=False, loc="lower right")
     elif name == "categories":
         if summary.categories is None or summary.stimulus_ids is None:
-            _message(axes, "no stimulus categories (category_name/object_name) in the stimulus set or the assembly")
+            _message(
+                axes, "no stimulus categories (category_name/object_name) in the stimulus set or the assembly"
+            )
             return to_svg(figure)
         per_presentation = summary.categories.reindex(summary.stimulus_ids[summary.stimulus_codes]).to_numpy()
         categories = [c for c in pd.unique(per_presentation) if isinstance(c, str)]
@@ -94,8 +107,12 @@ def assembly_plot(summary: AssemblySummary, name: str) -> bytes:
         for i, (region, columns) in enumerate(groups):
             means = [np.nanmean(values[per_presentation == c][:, columns]) for c in categories]
             axes.bar(positions + i * width, means, width, color=_COLOURS[i % len(_COLOURS)], label=region)
-        axes.set_xticks(positions + width * (len(groups) - 1) / 2, categories, rotation=45 if len(categories) > 6 else 0,
-                        ha="right" if len(categories) > 6 else "center")
+        axes.set_xticks(
+            positions + width * (len(groups) - 1) / 2,
+            categories,
+            rotation=45 if len(categories) > 6 else 0,
+            ha="right" if len(categories) > 6 else "center",
+        )
         axes.set_ylabel("mean response")
         axes.set_xlabel(summary.category_column or "category")
         axes.legend(frameon=False)

@@ -62,7 +62,9 @@ def pytest_collection_modifyitems(config, items):
     for name in ("brainio", "cebra"):
         module = sys.modules.get(name)
         if module is not None and not Path(module.__file__).resolve().is_relative_to(SHIMS):
-            raise pytest.UsageError(f"{name} was imported from {module.__file__}, not from the shims in {SHIMS}")
+            raise pytest.UsageError(
+                f"{name} was imported from {module.__file__}, not from the shims in {SHIMS}"
+            )
 
 
 def pytest_runtest_logreport(report):
@@ -73,7 +75,9 @@ def pytest_runtest_logreport(report):
         entry["message"] = (crash.message if crash is not None else str(report.longrepr))[:500]
     elif report.skipped and entry["outcome"] == "passed":
         entry["outcome"] = "skipped"
-        entry["message"] = str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr)[:300]
+        entry["message"] = str(
+            report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        )[:300]
 
 
 def pytest_collectreport(report):
@@ -94,4 +98,8 @@ def pytest_sessionfinish(session):
     )
     path = os.environ.get("BRAINBRIDGE_CONFORMANCE_REPORT")
     if path:
-        Path(path).write_text(json.dumps({"tests": _outcomes, "deselected": _deselected, "leaked_peer_modules": leaked}, indent=1))
+        Path(path).write_text(
+            json.dumps(
+                {"tests": _outcomes, "deselected": _deselected, "leaked_peer_modules": leaked}, indent=1
+            )
+        )

@@ -46,4 +46,3 @@ class Distribution:
 
     def _prior(self, num_samples: int) -> np.ndarray:
         return self.rng.integers(self.lo, self.hi, num_samples)
-

@@ -13,7 +13,13 @@ from brainbridge.data.distributions.base import Distribution
 from brainbridge.data.distributions.index import ContinuousIndex, _continuous_matrix, as_numpy
 from brainbridge.data.errors import SamplingError
 
-__all__ = ["DeltaNormalDistribution", "Prior", "TimeContrastive", "TimedeltaDistribution", "delta_normal_alias"]
+__all__ = [
+    "DeltaNormalDistribution",
+    "Prior",
+    "TimeContrastive",
+    "TimedeltaDistribution",
+    "delta_normal_alias",
+]
 
 
 class Prior(Distribution):
@@ -76,9 +82,7 @@ class TimeContrastive(Distribution):
         super().__init__(n, offset, seed, device)
         self.time_offset = int(time_offset)
         if self.hi - self.time_offset <= self.lo:
-            raise SamplingError(
-                f"{n} samples are too few for time_offset={time_offset} with {self.offset}"
-            )
+            raise SamplingError(f"{n} samples are too few for time_offset={time_offset} with {self.offset}")
 
     def sample_prior(self, num_samples: int) -> torch.Tensor:
         """References from ``[left, N - right - time_offset)``."""
@@ -106,7 +110,13 @@ class TimedeltaDistribution(Distribution):
     """
 
     def __init__(
-        self, continuous, time_delta: int = 1, device="cpu", *, offset: Offset | None = None, seed: SeedLike = None
+        self,
+        continuous,
+        time_delta: int = 1,
+        device="cpu",
+        *,
+        offset: Offset | None = None,
+        seed: SeedLike = None,
     ):
         data = _continuous_matrix(continuous)
         if time_delta < 1 or time_delta >= len(data):
@@ -147,7 +157,13 @@ class DeltaNormalDistribution(Distribution):
     """
 
     def __init__(
-        self, continuous, delta: float = 0.1, device="cpu", *, offset: Offset | None = None, seed: SeedLike = None
+        self,
+        continuous,
+        delta: float = 0.1,
+        device="cpu",
+        *,
+        offset: Offset | None = None,
+        seed: SeedLike = None,
     ):
         data = _continuous_matrix(continuous)
         if not delta > 0:
@@ -169,7 +185,6 @@ class DeltaNormalDistribution(Distribution):
     def sample_conditional(self, reference_idx) -> torch.Tensor:
         """The nearest sample to each reference's perturbed query."""
         return self._tensor(self.index.search_numpy(self.query(reference_idx)))
-
 
 
 def delta_normal_alias(conditional: str) -> str:

@@ -104,4 +104,3 @@ class DiscreteEmpirical(Discrete):
     def sample_prior(self, num_samples: int) -> torch.Tensor:
         """Indices uniform over time (see :meth:`Discrete.sample_empirical`)."""
         return self.sample_empirical(num_samples)
-

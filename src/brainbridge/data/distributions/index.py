@@ -80,7 +80,6 @@ def _discrete_vector(discrete, name: str = "discrete index") -> np.ndarray:
     return values.astype(np.int64, copy=False)
 
 
-
 class ContinuousIndex:
     """Exact nearest-neighbour search in a continuous index (Euclidean, KD-tree).
 
@@ -182,4 +181,3 @@ class ConditionalIndex:
             _, nearest = self.trees[c].query(q[rows], k=1)
             result[rows] = self.members[c][nearest]
         return result
-

@@ -36,7 +36,9 @@ class Mixed:
     seed : int, generator, "global" or None
     """
 
-    def __init__(self, discrete, continuous, device="cpu", *, offset: Offset | None = None, seed: SeedLike = None):
+    def __init__(
+        self, discrete, continuous, device="cpu", *, offset: Offset | None = None, seed: SeedLike = None
+    ):
         self.uniform_prior = False
         self.prior = DiscreteUniform(discrete, device, offset=offset, seed=seed)
         self.conditional = ConditionalIndex(discrete, continuous, offset)
@@ -118,4 +120,3 @@ class MixedTimeDeltaDistribution(Distribution):
         k = self.rng.integers(0, len(self.time_difference), len(ref))
         query = self.data[ref] + self.time_difference[k]
         return self._tensor(self.index.search_numpy(query, self.discrete[ref]))
-

@@ -45,7 +45,9 @@ class _SessionSampler:
 
     def __init__(self, dataset: MultiSessionDataset, seed: SeedLike):
         if not isinstance(dataset, MultiSessionDataset):
-            raise SamplingError(f"a multi-session sampler needs a MultiSessionDataset, got {type(dataset).__name__}")
+            raise SamplingError(
+                f"a multi-session sampler needs a MultiSessionDataset, got {type(dataset).__name__}"
+            )
         self.dataset = dataset
         self.rng = Random(seed)
         self.session_lengths = np.array(dataset.session_lengths, dtype=np.int64)
@@ -87,7 +89,9 @@ class MultisessionSampler(_SessionSampler):
     def __init__(self, dataset: MultiSessionDataset, time_offset: int = 10, seed: SeedLike = None):
         super().__init__(dataset, seed)
         if not all(_has_label(s, "continuous_index") for s in dataset.iter_sessions()):
-            raise SamplingError("every session needs a continuous index for continuous multi-session sampling")
+            raise SamplingError(
+                "every session needs a continuous index for continuous multi-session sampling"
+            )
         data = [_continuous_matrix(s.continuous_index) for s in dataset.iter_sessions()]
         if len({d.shape[1] for d in data}) != 1:
             raise SamplingError("the sessions' continuous indexes have different dimensions")
@@ -134,7 +138,9 @@ class DiscreteMultisessionSampler(_SessionSampler):
             raise SamplingError("every session needs a discrete index for discrete multi-session sampling")
         labels = [_discrete_vector(s.discrete_index) for s in dataset.iter_sessions()]
         self.all_data = np.concatenate(labels)
-        self.index = [Discrete(y, offset=s.offset, seed=self.rng) for y, s in zip(labels, dataset.iter_sessions())]
+        self.index = [
+            Discrete(y, offset=s.offset, seed=self.rng) for y, s in zip(labels, dataset.iter_sessions())
+        ]
 
     def sample_conditional(self, idx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Same-label positives in randomly assigned sessions: ``(positive, permutation, inverse)``.

@@ -22,7 +22,9 @@ append = missing(
     "brainbridge appends catalog rows only through package_stimulus_set/package_data_assembly "
     "(validated, hashed, stored) or Catalog.append_rows",
 )
-get_catalogs = missing("brainio.lookup.get_catalogs", "BrainIO's module-global catalog cache; use get_catalog(name)")
+get_catalogs = missing(
+    "brainio.lookup.get_catalogs", "BrainIO's module-global catalog cache; use get_catalog(name)"
+)
 _load_installed_catalogs = missing("brainio.lookup._load_installed_catalogs", "private BrainIO helper")
 _is_csv_lookup = missing("brainio.lookup._is_csv_lookup", "private BrainIO helper")
 _is_zip_lookup = missing("brainio.lookup._is_zip_lookup", "private BrainIO helper")
