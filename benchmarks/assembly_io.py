@@ -344,6 +344,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--child", nargs=3, metavar=("TOOL", "STEP", "REPEAT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    os.environ.setdefault("BRAINBRIDGE_FAST_FORM", "1")  # the warm rows measure the (opt-in) fast form
     if args.child:
         tool, step, repeat = args.child
         print(json.dumps(run_step(tool, step, int(repeat))))

@@ -49,8 +49,13 @@ def offline() -> bool:
 
 def fast_form() -> bool:
     """Whether netCDF assemblies keep and use a fast local form in the cache
-    (``BRAINBRIDGE_FAST_FORM``, default on; see :mod:`brainbridge.formats.fastform`)."""
-    return os.environ.get("BRAINBRIDGE_FAST_FORM", "1").strip().lower() not in {"0", "false", "no", "off"}
+    (``BRAINBRIDGE_FAST_FORM=1``; off by default, see :mod:`brainbridge.formats.fastform`).
+
+    Opt-in because the form is built in a background thread that reads the file with h5py: a
+    process that reads HDF5 through another library's copy of libhdf5 (netCDF4-python) in other
+    threads at the same time crashed in the suite.
+    """
+    return os.environ.get("BRAINBRIDGE_FAST_FORM", "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def default_catalog_dir() -> Path:

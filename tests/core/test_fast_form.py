@@ -17,6 +17,11 @@ from brainbridge.formats.netcdf import write_netcdf
 from brainbridge.stimuli import StimulusSet
 
 
+@pytest.fixture(autouse=True)
+def _fast_form_on(monkeypatch):
+    monkeypatch.setenv("BRAINBRIDGE_FAST_FORM", "1")  # opt-in (off by default)
+
+
 def make_assembly(seed: int = 0) -> NeuronRecordingAssembly:
     rng = np.random.default_rng(seed)
     n = 60

@@ -15,8 +15,9 @@ modification and change times, inode) skip decompression and string decoding:
 * a damaged form is removed (and its values read from the netCDF file instead); the next full
   read builds it again.
 
-The folder is a cache entry (``brainbridge cache list/verify/clean``). Set
-``BRAINBRIDGE_FAST_FORM=0`` to never write or use it.
+The folder is a cache entry (``brainbridge cache list/verify/clean``). Opt-in: set
+``BRAINBRIDGE_FAST_FORM=1`` to write and use it (see :func:`brainbridge.config.fast_form` for why
+it is off by default).
 """
 
 from __future__ import annotations
