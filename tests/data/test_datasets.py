@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import brainbridge.data as bd
+from brainbridge.data.errors import MissingIndexError
 from brainbridge.errors import BrainbridgeError
 
 
@@ -75,8 +76,10 @@ def test_tensor_dataset_types_and_sharing():
         bd.TensorDataset(np.zeros((5, 2)))
     with pytest.raises(bd.DatasetError, match="samples"):
         bd.TensorDataset(np.zeros((5, 2)), continuous=np.zeros((4, 1)))
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotImplementedError, match="no continuous index: give continuous="):
         _ = bd.TensorDataset(np.zeros((5, 2)), discrete=np.zeros(5, int)).continuous_index
+    with pytest.raises(MissingIndexError, match="no discrete index: give discrete="):
+        _ = bd.TensorDataset(np.zeros((5, 2)), continuous=np.zeros((5, 1))).discrete_index
     assert issubclass(bd.DatasetError, BrainbridgeError)
 
 

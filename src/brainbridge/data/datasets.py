@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from brainbridge.data.datatypes import Batch, BatchIndex, Offset
-from brainbridge.data.errors import DatasetError, DatasetTypeError
+from brainbridge.data.errors import DatasetError, DatasetTypeError, MissingIndexError
 
 __all__ = [
     "Dataset",
@@ -346,16 +346,16 @@ class TensorDataset(SingleSessionDataset):
 
     @property
     def continuous_index(self) -> torch.Tensor:
-        """The continuous labels (``NotImplementedError`` when absent, as in CEBRA)."""
+        """The continuous labels (:class:`MissingIndexError`, a ``NotImplementedError``, when absent)."""
         if self.continuous is None:
-            raise NotImplementedError("this dataset has no continuous index")
+            raise MissingIndexError("this dataset has no continuous index: give continuous= when building it")
         return self.continuous
 
     @property
     def discrete_index(self) -> torch.Tensor:
-        """The discrete labels (``NotImplementedError`` when absent, as in CEBRA)."""
+        """The discrete labels (:class:`MissingIndexError`, a ``NotImplementedError``, when absent)."""
         if self.discrete is None:
-            raise NotImplementedError("this dataset has no discrete index")
+            raise MissingIndexError("this dataset has no discrete index: give discrete= when building it")
         return self.discrete
 
     def __len__(self) -> int:

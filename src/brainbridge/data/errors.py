@@ -14,6 +14,10 @@ class DatasetError(ValidationError):
     """A dataset whose arrays are missing, of the wrong dtype or of inconsistent length."""
 
 
+class MissingIndexError(DatasetError, NotImplementedError):
+    """A dataset asked for an index it does not have (a ``NotImplementedError``, as CEBRA raises)."""
+
+
 class DatasetTypeError(BrainbridgeError, TypeError):
     """An array of the wrong dtype (integer neural data, float discrete labels)."""
 
@@ -70,6 +74,7 @@ __all__ = [
     "DatasetError",
     "DatasetTypeError",
     "EmptyFileError",
+    "MissingIndexError",
     "MultiAnimalFileError",
     "SamplingError",
     "TorchMissingError",

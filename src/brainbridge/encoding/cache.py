@@ -41,10 +41,10 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -74,6 +74,7 @@ __all__ = [
     "fit_key",
     "get_or_train",
     "load_fit",
+    "load_or_discard",
     "prepare_target",
     "stimulus_checksum",
     "train_fit",
@@ -264,6 +265,25 @@ def load_fit(key: str, root: Path | None = None) -> Fit | None:
     if "neuroid_id" not in neuroids or len(neuroids["neuroid_id"]) != n_out:
         raise FitCacheError(f"cached fit {folder} has inconsistent neuroids and mapping")
     return Fit(key=key, mapping=mapping, neuroids=neuroids, accuracy=accuracy, info=info, path=folder)
+
+
+_T = TypeVar("_T")
+
+
+def load_or_discard(load: Callable[[str, Path], _T | None], key: str, root: Path) -> _T | None:
+    """``load(key, root)``, or ``None`` after moving a damaged entry aside with a warning.
+
+    The one recovery rule of every fit cache: a damaged entry is never used and never deleted
+    silently; the caller trains it again.
+    """
+    try:
+        return load(key, root)
+    except FitCacheError as e:
+        aside = _move_aside(root / key)
+        where = f" (moved to {aside})" if aside is not None else ""
+        _logger.warning("%s%s; training it again", e, where)
+        warnings.warn(f"{e}{where}; training it again", stacklevel=3)
+        return None
 
 
 def _move_aside(folder: Path) -> Path | None:
@@ -525,14 +545,7 @@ def get_or_train(
     root = Path(root) if root is not None else cache_root()
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / f".{key}.lock")):
-        try:
-            cached = load_fit(key, root)
-        except FitCacheError as e:
-            aside = _move_aside(root / key)
-            where = f" (moved to {aside})" if aside is not None else ""
-            _logger.warning("%s%s; training it again", e, where)
-            warnings.warn(f"{e}{where}; training it again", stacklevel=2)
-            cached = None
+        cached = load_or_discard(load_fit, key, root)
         if cached is not None:
             return cached
         target = prepare_target(assembly, roi_coord=roi_coord, roi=roi, time_bin=time_bin)

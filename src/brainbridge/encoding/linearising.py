@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,13 +43,13 @@ from filelock import FileLock
 from brainbridge.assemblies import EEGAssembly, VoxelAssembly, roi_names, select_rois
 from brainbridge.atomic import atomic_dir
 from brainbridge.encoding.cache import (
-    _move_aside,
     _verify_checksums,
     _write_checksums,
     assembly_checksum,
     cache_root,
     cached_features,
     fit_key,
+    load_or_discard,
 )
 from brainbridge.encoding.errors import EncodingError, FitCacheError, InvalidParameterError
 from brainbridge.errors import valid_values_message
@@ -496,14 +495,7 @@ def get_or_train_linearising(
     root = Path(root) if root is not None else cache_root()
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / f".{key}.lock")):
-        try:
-            cached = load_linearising(key, root)
-        except FitCacheError as e:
-            aside = _move_aside(root / key)
-            where = f" (moved to {aside})" if aside is not None else ""
-            _logger.warning("%s%s; training it again", e, where)
-            warnings.warn(f"{e}{where}; training it again", stacklevel=2)
-            cached = None
+        cached = load_or_discard(load_linearising, key, root)
         if cached is not None:
             return cached
         started = time.perf_counter()
