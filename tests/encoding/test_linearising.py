@@ -235,3 +235,89 @@ def test_a_card_trains_on_a_catalogued_assembly_and_encodes_ned_shapes(fmri_cata
             get_encoding_model(card.model_id, subject="z")
     finally:
         unregister_model(card.model_id)
+
+
+@pytest.fixture
+def eeg_catalog(tmp_path):
+    from PIL import Image
+
+    from brainbridge import catalogs
+    from brainbridge.catalogs import Catalog
+    from brainbridge.packaging import package_data_assembly, package_stimulus_set
+    from brainbridge.stimuli import StimulusSet
+
+    name = f"test-linearising-eeg-{tmp_path.name}"
+    catalogs.register(Catalog.create(name, tmp_path / "catalog" / "lookup.csv"))
+    rng = np.random.default_rng(4)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    ids = [f"im{i:02d}" for i in range(20)]
+    stimuli = StimulusSet({"stimulus_id": ids})
+    stimuli.stimulus_paths = {}
+    for sid in ids:
+        Image.fromarray(rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)).save(folder / f"{sid}.png")
+        stimuli.stimulus_paths[sid] = folder / f"{sid}.png"
+    package_stimulus_set(name, stimuli, "test.lin.eeg.stimuli")
+    eeg = EEGAssembly.from_arrays(
+        rng.normal(size=(40, 3, 5)),
+        stimulus_id=ids * 2,
+        channel_name=["O1", "Oz", "O2"],
+        time=np.arange(5) * 0.01 - 0.01,
+    )
+    package_data_assembly(
+        name, eeg, "test.lin.eeg", "test.lin.eeg.stimuli", assembly_class_name="EEGAssembly"
+    )
+    yield folder
+    catalogs.unregister(name)
+
+
+def test_an_eeg_card_selects_channels_and_a_timepoints_mask_on_the_weights(eeg_catalog):
+    from brainbridge import catalogs
+    from brainbridge.encoding import encode, get_encoding_model
+    from brainbridge.encoding.errors import InvalidSelectionError
+    from brainbridge.encoding.linearising import linearising_card
+    from brainbridge.encoding.registry import register_model, unregister_model
+
+    card = linearising_card(
+        catalogs.get_assembly("test.lin.eeg"),
+        assembly_identifier="test.lin.eeg",
+        train_dataset="user_eeg",
+        model="gabor_lin",
+        extractor="gabor_v1",
+        layers="energy",
+        recipe=LinearisingRecipe(n_components=6),
+    )
+    register_model(card)
+    try:
+        whole = get_encoding_model(card.model_id, device="cpu")
+        full = whole.encode(eeg_catalog)
+        assert full.shape == (20, 2, 3, 5)
+        mask = np.array([0, 1, 1, 0, 1])
+        chosen = get_encoding_model(
+            card.model_id, selection={"channels": ["O2", "O1"], "timepoints": mask}, device="cpu"
+        )
+        got = chosen.encode(eeg_catalog)
+        expected = full[:, :, [2, 0]][:, :, :, [1, 2, 4]]
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        # applied to the weights: the selected fit holds only the 2 x 3 chosen outputs per repetition
+        fit = chosen.fits["all"]
+        assert fit.coef.shape == (2, 6, 6) and fit.output_shape == (2, 2, 3)
+        assert fit.key == whole.fits["all"].key  # one cached fit serves every selection
+        labelled = encode(chosen, eeg_catalog)
+        assert labelled["channel_name"].values.tolist() == ["O2", "O1"]
+        np.testing.assert_allclose(labelled["time"].values, [0.0, 0.01, 0.03], atol=1e-12)
+        selection = chosen.metadata()["selection"]
+        assert selection["channels"] == ["O2", "O1"]
+        np.testing.assert_allclose(selection["timepoints"], [0.0, 0.01, 0.03], atol=1e-12)
+        boolean = get_encoding_model(card.model_id, selection={"timepoints": mask.astype(bool)})
+        np.testing.assert_allclose(
+            boolean.encode(eeg_catalog), full[:, :, :, [1, 2, 4]], rtol=1e-5, atol=1e-6
+        )
+        for bad in ([1, 0, 1], [0, 0, 0, 0, 0], [0, 2, 1, 0, 1], ["a"] * 5):
+            with pytest.raises(InvalidSelectionError, match="binary mask of 5 values"):
+                get_encoding_model(card.model_id, selection={"timepoints": bad})
+        valid = r"Valid keys are: \['channels', 'timepoints'\]"
+        with pytest.raises(InvalidSelectionError, match=r"Invalid selection key: 'roi'. " + valid):
+            get_encoding_model(card.model_id, selection={"roi": "V1"})
+    finally:
+        unregister_model(card.model_id)

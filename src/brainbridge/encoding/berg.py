@@ -32,6 +32,7 @@ from brainbridge.encoding.errors import (
     ModelNotFoundError,
 )
 from brainbridge.encoding.images import image_source
+from brainbridge.encoding.linearising import timepoints_indices
 from brainbridge.encoding.ned import (
     VIT_WEIGHTS_HINT,
     MissingWeightsError,
@@ -99,13 +100,9 @@ class BERGLinearModel:
         unknown = [c for c in channels if c not in self.ch_names]
         if unknown:
             raise InvalidSelectionError(valid_values_message("channels", unknown, self.ch_names))
-        mask = np.asarray(selection.get("timepoints", np.ones(len(self.times), dtype=bool)))
-        if mask.shape != (len(self.times),) or not np.isin(mask, (0, 1)).all() or not mask.any():
-            raise InvalidSelectionError(
-                f"'timepoints' must be a binary mask of {len(self.times)} values (one per time point) "
-                f"with at least one selected, got shape {mask.shape}"
-            )
-        return np.array([self.ch_names.index(c) for c in channels]), np.flatnonzero(mask.astype(bool))
+        mask = selection.get("timepoints", np.ones(len(self.times), dtype=bool))
+        timepoints = timepoints_indices(mask, len(self.times))
+        return np.array([self.ch_names.index(c) for c in channels]), timepoints
 
     def _select_eeg(self, fit: Mapping[str, Any]) -> dict:
         # applied to the weights: unselected outputs are never computed

@@ -206,6 +206,46 @@ class LinearisingFit:
         out += intercept
         return out.reshape(len(x), *self.output_shape)
 
+    def select(
+        self, channels: np.ndarray | None = None, timepoints: np.ndarray | None = None
+    ) -> LinearisingFit:
+        """An EEG/MEG fit restricted to ``channels`` x ``timepoints`` (index arrays; ``None``: all).
+
+        The selection is applied to the regression weights, so unselected outputs cost nothing
+        at predict time (as BERG's ``selection``); the fit's key is kept (its cache entry is the
+        whole fit) and the selection is recorded in ``info['selection']``.
+        """
+        if self.modality == "fmri":
+            raise InvalidParameterError("channels and timepoints select the outputs of an EEG/MEG fit only")
+        reps, n_channels, n_times = self.output_shape
+        chosen_channels = np.arange(n_channels) if channels is None else np.asarray(channels, dtype=np.intp)
+        chosen_times = np.arange(n_times) if timepoints is None else np.asarray(timepoints, dtype=np.intp)
+        k = self.coef.shape[-1]
+        coef = self.coef.reshape(reps, n_channels, n_times, k)[:, chosen_channels][:, :, chosen_times]
+        intercept = self.intercept.reshape(reps, n_channels, n_times)[:, chosen_channels][:, :, chosen_times]
+        outputs = dict(self.outputs)
+        outputs["channel_name"] = np.asarray(self.outputs["channel_name"])[chosen_channels]
+        outputs["time"] = np.asarray(self.outputs["time"])[chosen_times]
+        info = {
+            **self.info,
+            "selection": {"channels": chosen_channels.tolist(), "timepoints": chosen_times.tolist()},
+        }
+        return LinearisingFit(
+            key=self.key,
+            modality=self.modality,
+            recipe=self.recipe,
+            scaler_mean=self.scaler_mean,
+            scaler_scale=self.scaler_scale,
+            components=self.components,
+            explained_variance=self.explained_variance,
+            coef=np.ascontiguousarray(coef.reshape(reps, -1, k)),
+            intercept=np.ascontiguousarray(intercept.reshape(reps, -1)),
+            output_shape=(reps, len(chosen_channels), len(chosen_times)),
+            outputs=outputs,
+            info=info,
+            path=self.path,
+        )
+
     def ned_parameters(self) -> tuple[dict, dict, dict]:
         """NED's parameter dicts: ``(StandardScaler, PCA, {'rep-1': LinearRegression, ...})``."""
         scaler = {
@@ -587,7 +627,9 @@ class LinearisingModel:
     extractor: Any
     layers: list[str]
     fits: dict[str, LinearisingFit]
+    #: EEG/MEG: the selected channel and time indices (``None``: all); the fit is already restricted
     channels: np.ndarray | None = None
+    timepoints: np.ndarray | None = None
 
     @property
     def model_id(self) -> str:
@@ -601,8 +643,7 @@ class LinearisingModel:
         """Predictions for ``(N, F)`` features of the model's layers."""
         if self.modality == "fmri":
             return np.concatenate([self.fits[roi].predict(features) for roi in self.rois], axis=1)
-        out = self.fits[self.rois[0]].predict(features)
-        return out if self.channels is None else out[:, :, self.channels]
+        return self.fits[self.rois[0]].predict(features)
 
     def iter_encode(self, stimulus: Any, *, batch_size: int | None = None, progress: bool | None = None):
         """``(stimulus_ids, float32 predictions)`` batch by batch (one batch of features in memory)."""
@@ -630,16 +671,11 @@ class LinearisingModel:
                 if all(n in self.fits[r].outputs for r in self.rois)
             ]
             return {n: ("voxel", np.concatenate([self.fits[r].outputs[n] for r in self.rois])) for n in names}
-        fit = self.fits[self.rois[0]]
-        channels = (
-            fit.outputs["channel_name"]
-            if self.channels is None
-            else fit.outputs["channel_name"][self.channels]
-        )
+        fit = self.fits[self.rois[0]]  # restricted to the selected channels and times at load
         times = np.asarray(fit.outputs["time"], dtype=np.float64)
         return {
             "repetition_fit": ("repetition", np.arange(fit.n_repetitions)),
-            "channel_name": ("channel", np.asarray(channels, dtype=object)),
+            "channel_name": ("channel", np.asarray(fit.outputs["channel_name"], dtype=object)),
             "time": ("time_bin", times),
         }
 
@@ -671,11 +707,7 @@ class LinearisingModel:
         return {
             "model_id": self.model_id,
             "card": self.card.to_dict() if self.card is not None else None,
-            "selection": {
-                "roi" if self.modality == "fmri" else "channels": list(self.rois)
-                if self.modality == "fmri"
-                else self.output_coords()["channel_name"][1].tolist()
-            },
+            "selection": self._selection(),
             "subject": self.subject,
             "extractor": {
                 "identifier": self.extractor.identifier,
@@ -694,8 +726,41 @@ class LinearisingModel:
             },
         }
 
+    def _selection(self) -> dict[str, Any]:
+        if self.modality == "fmri":
+            return {"roi": list(self.rois)}
+        fit = self.fits[self.rois[0]]
+        selection: dict[str, Any] = {"channels": [str(c) for c in fit.outputs["channel_name"]]}
+        if self.timepoints is not None:
+            selection["timepoints"] = [float(t) for t in np.asarray(fit.outputs["time"])]
+        return selection
+
     def __repr__(self) -> str:
         return f"LinearisingModel({self.model_id!r}, rois={self.rois}, subject={self.subject!r})"
+
+
+def timepoints_indices(mask: Any, n_times: int) -> np.ndarray:
+    """The indices a BERG ``timepoints`` selection keeps: a binary mask of one value per time point.
+
+    Raises
+    ------
+    InvalidSelectionError
+        Not ``n_times`` values, a value other than 0/1 (or False/True), or nothing selected.
+    """
+    from brainbridge.encoding.errors import InvalidSelectionError
+
+    values = np.asarray(mask)
+    if (
+        values.shape != (n_times,)
+        or values.dtype.kind not in "biuf"
+        or not np.isin(values, (0, 1)).all()
+        or not values.any()
+    ):
+        raise InvalidSelectionError(
+            f"'timepoints' must be a binary mask of {n_times} values (one per time point, 0/1 or "
+            f"False/True) with at least one selected, got {values.dtype} of shape {values.shape}"
+        )
+    return np.flatnonzero(values.astype(bool))
 
 
 def _split_layers(spec: str) -> list[str]:
@@ -714,11 +779,22 @@ def load_linearising_model(
 ) -> LinearisingModel:
     """The model a linearising card describes: its fits trained on the card's assembly on first use.
 
-    fMRI cards select ROIs (``{'roi': name or [names]}``); EEG/MEG cards select channels
-    (``{'channels': [names]}``: the outputs are sliced, the fit is the same).
+    fMRI cards select ROIs (``{'roi': name or [names]}``); EEG/MEG cards select channels and
+    time points as BERG does (``{'channels': [names], 'timepoints': binary mask of one value per
+    time point}``): the selection is applied to the regression weights (unselected outputs are
+    never computed); the cached fit is the same.
     """
+    from brainbridge.encoding.errors import InvalidSelectionError
     from brainbridge.encoding.registry import get_extractor
 
+    timepoints_mask = None
+    if card.modality != "fmri" and isinstance(selection, Mapping):
+        valid_keys = [card.roi_key.name, "timepoints"]
+        for key in selection:
+            if key not in valid_keys:
+                raise InvalidSelectionError(f"Invalid selection key: {key!r}. Valid keys are: {valid_keys}")
+        selection = dict(selection)
+        timepoints_mask = selection.pop("timepoints", None)
     rois = card.resolve_selection(selection)
     subject_name = card.resolve_subject(subject)
     extractor = get_extractor(card.extractor, device=device)
@@ -730,7 +806,7 @@ def load_linearising_model(
         assembly = get_assembly(card.assembly)
         assembly_sha1 = str(lookup_assembly(card.assembly)["sha1"]) or None
     fits: dict[str, LinearisingFit] = {}
-    channels = None
+    channels = selected_times = None
     if card.modality == "fmri":
         layers = _split_layers(card.layers[rois[0]])
         for roi in rois:
@@ -767,6 +843,12 @@ def load_linearising_model(
             channels = (
                 channels if len(channels) != len(names) or (channels != np.arange(len(names))).any() else None
             )
+        if timepoints_mask is not None:
+            timepoints = timepoints_indices(timepoints_mask, fit.output_shape[2])
+            if len(timepoints) < fit.output_shape[2]:
+                selected_times = timepoints
+        if channels is not None or selected_times is not None:
+            fit = fit.select(channels, selected_times)
         rois = ["all"]
         fits["all"] = fit
     return LinearisingModel(
@@ -777,6 +859,7 @@ def load_linearising_model(
         layers=layers,
         fits=fits,
         channels=channels,
+        timepoints=selected_times,
     )
 
 
@@ -819,7 +902,10 @@ def linearising_card(
             name="channels",
             coord="channel_name",
             valid_values=tuple(np.asarray(assembly["channel_name"].values).astype(str)),
-            description="Channel names (outputs sliced; one fit serves all channels).",
+            description=(
+                "Channel names; with it, 'timepoints': a binary mask of one value per time point "
+                "(applied to the weights; one fit serves every selection)."
+            ),
         )
     return ModelCard(
         modality=modality,

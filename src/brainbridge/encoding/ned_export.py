@@ -240,6 +240,7 @@ def pregenerate_ned(
             "fit": fit.key,
             "layers": model.layers,
             "channels": None if model.channels is None else model.channels.tolist(),
+            "timepoints": None if model.timepoints is None else model.timepoints.tolist(),
             "stimulus_ids": ids,
         }
     )
@@ -252,11 +253,7 @@ def pregenerate_ned(
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    out_shape = (
-        fit.output_shape
-        if model.channels is None
-        else (fit.output_shape[0], len(model.channels), fit.output_shape[2])
-    )
+    out_shape = fit.output_shape  # an EEG fit is already restricted to the selected channels and times
     done = 0
     if partial.exists():
         try:
