@@ -103,7 +103,8 @@ def ned_dir(tmp_path_factory):
 
 def test_the_catalogue_calls_match_ned(ned_dir):
     ned = NED(ned_dir[0])
-    assert ned.which_modalities() == ["fmri", "eeg"]
+    # NED's own two, then brainbridge's registered models' modality
+    assert ned.which_modalities() == ["fmri", "eeg", "ephys"]
     assert ned.which_train_datasets(modality="eeg") == ["things_eeg_2"]
     assert ned.which_models(modality="fmri", train_dataset="nsd") == ["fwrf"]
     assert ned.which_subjects(modality="eeg", train_dataset="things_eeg_2") == list(range(1, 11))
@@ -118,7 +119,7 @@ def test_validation_raises_ned_types_and_lists_valid_values(ned_dir):
         ned.which_train_datasets(1)
     assert isinstance(info.value, NEDTypeError) and isinstance(info.value, BrainbridgeError)
     with pytest.raises(
-        ValueError, match=r"'modality' value must be one of the following: \['fmri', 'eeg'\]!"
+        ValueError, match=r"'modality' value must be one of the following: \['fmri', 'eeg', 'ephys'\]!"
     ):
         ned.which_models("meg", "nsd")
     with pytest.raises(ValueError, match=r"For 'eeg' modality 'train_dataset' .*\['things_eeg_2'\]"):
@@ -250,3 +251,43 @@ def test_load_insilico_neural_responses_is_lazy_h5py(ned_dir):
     assert isinstance(eeg, h5py.Dataset) and eeg.shape == (7, REPS, len(CH), T.size)
     with pytest.raises(BrainbridgeError, match="missing"):
         ned.load_insilico_neural_responses("eeg", "things_eeg_2", "vit_b_32", "things", 1)
+
+
+def test_brainbridge_registered_models_are_listed_and_encode_through_ned(tmp_path):
+    from brainbridge.encoding import encode, get_encoding_model
+
+    ned = NED(str(tmp_path / "empty_ned"))
+    assert ned.which_train_datasets("ephys") == ["brainbridge_example"]
+    assert ned.which_models("ephys", "brainbridge_example") == [
+        "efficientnet_lite0",
+        "gabor_v1",
+        "random_cnn",
+    ]
+    assert ned.which_subjects("ephys", "brainbridge_example") == [1, 2]
+    assert ned.which_subject_names("ephys", "brainbridge_example", "gabor_v1") == {
+        1: "monkey_a",
+        2: "monkey_b",
+    }
+    with pytest.raises(ValueError, match=r"'roi' value must be one of the following: \['V1', 'IT'\]!"):
+        ned.get_encoding_model("ephys", "brainbridge_example", "gabor_v1", 1, roi="V4")
+    with pytest.raises(ValueError, match=r"'subject' value must be one of the following: \[1, 2\]!"):
+        ned.get_encoding_model("ephys", "brainbridge_example", "gabor_v1", 3)
+    model = ned.get_encoding_model(
+        "ephys", "brainbridge_example", "gabor_v1", subject=2, roi="IT", device="cpu"
+    )
+    images = np.random.default_rng(5).integers(0, 256, size=(3, 3, 48, 48), dtype=np.uint8)
+    out, metadata = ned.encode(model, images, device="cpu")
+    same = encode(
+        get_encoding_model("ephys-brainbridge_example-gabor_v1", {"region": "IT"}, "monkey_b"), images
+    )
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == same.shape
+    np.testing.assert_array_equal(out, same.values)
+    assert metadata["subject"] == "monkey_b" and metadata["selection"] == {"region": ["IT"]}
+    assert set(np.asarray(same["animal"].values)) == {"monkey_b"}
+    with pytest.raises(ValueError, match="dtype uint8"):
+        ned.encode(model, images.astype(np.float32))
+    # roi is optional for a registered (non-fMRI) model: every ROI, both subjects' numbers work
+    both = ned.encode(ned.get_encoding_model("ephys", "brainbridge_example", "gabor_v1", 1), images, False)
+    assert both.shape[0] == 3 and both.shape[1] > out.shape[1]
+    meta = ned.get_metadata("ephys", "brainbridge_example", "gabor_v1", 2, roi="IT")
+    assert meta["rois"]["IT"]["fit_key"] == metadata["rois"]["IT"]["fit_key"]

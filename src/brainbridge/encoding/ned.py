@@ -20,6 +20,14 @@ folder with ``StandardScaler_param*.npy`` is a linearising model (fMRI: ``(N, vo
 ``(N, repetitions, channels, times)``), and its feature extractor is rebuilt from the
 ``'brainbridge'`` entry of its metadata (a bundled extractor, never downloaded).
 
+A second extension: brainbridge's registered encoding models (the bundled Gabor, random-CNN and
+EfficientNet-lite0 models on the example's ``ephys`` benchmark, and any card a user registered,
+such as a linearising fMRI/EEG card) are listed and usable through the same calls: their
+modality, training dataset and model name come from the id ``{modality}-{train_dataset}-{model}``,
+subjects are numbered ``1..n`` in the card's order (NED's subjects are integers), ``roi`` selects
+the card's ROI (required for fMRI as in NED, optional otherwise: ``None`` is every ROI), and
+``encode`` returns numpy as NED does.
+
 Errors are brainbridge errors that are also the built-in NED raises
 (:class:`NEDTypeError` is a ``TypeError``, :class:`~brainbridge.encoding.errors.InvalidParameterError`
 a ``ValueError``), so NED users' ``except`` clauses keep working.
@@ -163,6 +171,13 @@ def _subject_tag(subject: int) -> str:
     return f"sub-{subject:02d}"
 
 
+def _registered_cards() -> dict[tuple[str, str, str], Any]:
+    """brainbridge's registered model cards by ``(modality, train_dataset, model)``."""
+    from brainbridge.encoding.registry import list_cards
+
+    return {(c.modality, c.train_dataset, c.model): c for c in list_cards()}
+
+
 class NED:
     """A Neural Encoding Dataset folder, read with NED's calls.
 
@@ -202,18 +217,35 @@ class NED:
                 names += [p.name for p in folder.rglob("*sub-*") if p.is_file()]
         return names
 
+    def _modalities(self) -> list[str]:
+        return MODALITIES + sorted({m for m, _, _ in _registered_cards()} - set(MODALITIES))
+
     def _train_datasets(self, modality: str) -> list[str]:
-        own = TRAIN_DATASETS[modality]
-        return own + [d for d in self._found(f"modality-{modality}", prefix="train_dataset-") if d not in own]
+        own = list(TRAIN_DATASETS.get(modality, []))
+        found = self._found(f"modality-{modality}", prefix="train_dataset-")
+        registered = sorted({d for m, d, _ in _registered_cards() if m == modality})
+        return own + [d for d in dict.fromkeys(found + registered) if d not in own]
 
     def _models(self, modality: str, train_dataset: str) -> list[str]:
         own = MODELS.get((modality, train_dataset), [])
         found = self._found(f"modality-{modality}", f"train_dataset-{train_dataset}", prefix="model-")
-        return own + [m for m in found if m not in own]
+        registered = sorted(x for m, d, x in _registered_cards() if (m, d) == (modality, train_dataset))
+        return own + [m for m in dict.fromkeys(found + registered) if m not in own]
 
-    def _subjects(self, modality: str, train_dataset: str) -> list[int]:
+    def _card(self, modality: str, train_dataset: str, model: str) -> Any:
+        """The registered card NED's call names (``None``: a model of NED's own or of the folder)."""
+        if model in MODELS.get((modality, train_dataset), []):
+            return None
+        if self._model_dir(modality, train_dataset, model).is_dir():
+            return None  # the folder's own model (NED's layout) comes first
+        return _registered_cards().get((modality, train_dataset, model))
+
+    def _subjects(self, modality: str, train_dataset: str, model: str | None = None) -> list[int]:
         if (modality, train_dataset) in SUBJECTS:
             return list(SUBJECTS[(modality, train_dataset)])
+        card = self._card(modality, train_dataset, model) if model is not None else None
+        if card is not None:
+            return list(range(1, len(card.subjects) + 1)) or [1]
         found = {
             int(m.group(1))
             for name in self._files(modality, train_dataset)
@@ -222,9 +254,19 @@ class NED:
         }
         return sorted(found)
 
-    def _rois(self, train_dataset: str) -> list[str]:
+    def _rois(self, train_dataset: str, modality: str = "fmri", model: str | None = None) -> list[str]:
         if train_dataset in ROIS:
             return list(ROIS[train_dataset])
+        card = self._card(modality, train_dataset, model) if model is not None else None
+        if card is not None:
+            return list(card.roi_key.valid_values)
+        registered = [
+            card
+            for (m, d, _), card in _registered_cards().items()
+            if (m, d) == (modality, train_dataset) and not self._model_dir(m, d, card.model).is_dir()
+        ]
+        if modality != "fmri" or registered:
+            return sorted({roi for card in registered for roi in card.roi_key.valid_values})
         found = {
             m.group(1)
             for name in self._files("fmri", train_dataset)
@@ -235,8 +277,8 @@ class NED:
 
     # -- catalogue -----------------------------------------------------------------------------
     def which_modalities(self) -> list[str]:
-        """``['fmri', 'eeg']``."""
-        return list(MODALITIES)
+        """``['fmri', 'eeg']``, then the modalities of brainbridge's registered models (``'ephys'``)."""
+        return self._modalities()
 
     def which_train_datasets(self, modality: str) -> list[str]:
         """The datasets the models of ``modality`` were trained on."""
@@ -251,7 +293,24 @@ class NED:
     def which_subjects(self, modality: str, train_dataset: str) -> list[int]:
         """The subjects with a model for ``modality`` / ``train_dataset``."""
         self._dataset(modality, train_dataset)
+        models = self._models(modality, train_dataset)
+        if (
+            (modality, train_dataset) not in SUBJECTS
+            and models
+            and self._card(modality, train_dataset, models[0])
+        ):
+            return sorted({s for m in models for s in self._subjects(modality, train_dataset, m)})
         return self._subjects(modality, train_dataset)
+
+    def which_subject_names(self, modality: str, train_dataset: str, model: str) -> dict[int, str]:
+        """(brainbridge) NED's subject numbers of a registered model and the card's subject names."""
+        self._dataset(modality, train_dataset)
+        _check_type("model", model, str)
+        _check_value("model", model, self._models(modality, train_dataset))
+        card = self._card(modality, train_dataset, model)
+        if card is None:
+            return {n: _subject_tag(n) for n in self._subjects(modality, train_dataset, model)}
+        return {i + 1: name for i, name in enumerate(card.subjects)}
 
     def which_rois(self, train_dataset: str) -> list[str]:
         """The ROIs of an fMRI training dataset."""
@@ -262,7 +321,7 @@ class NED:
     # -- validation (NED's order and wording) ------------------------------------------------------
     def _modality(self, modality: Any) -> None:
         _check_type("modality", modality, str)
-        _check_value("modality", modality, MODALITIES)
+        _check_value("modality", modality, self._modalities())
 
     def _dataset(self, modality: Any, train_dataset: Any) -> None:
         self._modality(modality)
@@ -276,10 +335,11 @@ class NED:
         _check_type("model", model, str)
         _check_value("model", model, self._models(modality, train_dataset))
         _check_type("subject", subject, int)
-        _check_value("subject", subject, self._subjects(modality, train_dataset))
-        if modality == "fmri":
+        _check_value("subject", subject, self._subjects(modality, train_dataset, model))
+        # NED: required for fMRI (ignored otherwise); a registered model's ROI is optional
+        if modality == "fmri" or (roi is not None and self._card(modality, train_dataset, model) is not None):
             _check_type("roi", roi, str)
-            _check_value("roi", roi, self._rois(train_dataset))
+            _check_value("roi", roi, self._rois(train_dataset, modality, model))
 
     @staticmethod
     def _device(device: Any) -> str:
@@ -311,12 +371,25 @@ class NED:
             raise EncodingError(f"the NED folder has no {what}: {path} is missing")
         return path
 
+    @staticmethod
+    def _card_selection(card: Any, subject: int, roi: str | None) -> dict[str, Any]:
+        """brainbridge's ``selection`` and ``subject`` for NED's ``subject`` number and ``roi``."""
+        return {
+            "selection": None if roi is None else {card.roi_key.name: roi},
+            "subject": card.subjects[subject - 1] if card.subjects else None,
+        }
+
     # -- metadata ----------------------------------------------------------------------------------
     def get_metadata(
         self, modality: str, train_dataset: str, model: str, subject: int, roi: str | None = None
     ) -> dict:
         """The metadata dict of one encoding model (NED's ``metadata/metadata_sub-XX[_roi-R].npy``)."""
         self._model_args(modality, train_dataset, model, subject, roi)
+        card = self._card(modality, train_dataset, model)
+        if card is not None:  # a registered brainbridge model: its card, fits and accuracy
+            from brainbridge.encoding.models import get_metadata
+
+            return get_metadata(card.model_id, **self._card_selection(card, subject, roi))
         path = (
             self._model_dir(modality, train_dataset, model)
             / "metadata"
@@ -355,6 +428,14 @@ class NED:
             "roi": roi,
             "device": device,
         }
+        card = self._card(modality, train_dataset, model)
+        if card is not None:  # a registered brainbridge model (trained on its benchmark on first use)
+            from brainbridge.encoding.models import get_encoding_model
+
+            loaded = get_encoding_model(
+                card.model_id, device=device, **self._card_selection(card, subject, roi)
+            )
+            return {"args": args, "brainbridge_model": loaded}
         weights = self._model_dir(modality, train_dataset, model) / "encoding_models_weights"
         if model == "vit_b_32" or any(weights.glob("StandardScaler_param*.npy")):
             return {
@@ -440,6 +521,9 @@ class NED:
         _check_type("return_metadata", return_metadata, bool)
         self._device(device)
         a = encoding_model["args"]
+        if "brainbridge_model" in encoding_model:
+            out = _encode_registered(encoding_model["brainbridge_model"], images)
+            return (out, encoding_model["brainbridge_model"].metadata()) if return_metadata else out
         if "regression_weights" in encoding_model:
             features = np.asarray(encoding_model["feature_extractor"](images))
             out = linearising_predict(
@@ -516,6 +600,16 @@ class NED:
             return responses
         meta = folder / f"synthetic_neural_responses_metadata_{suffix}.npy"
         return responses, load_npy(self._require(meta, "pre-generated responses metadata"))
+
+
+def _encode_registered(model: Any, images: np.ndarray) -> np.ndarray:
+    """A registered brainbridge model's responses as NED returns them: float32 numpy."""
+    from brainbridge.encoding.linearising import LinearisingModel
+    from brainbridge.encoding.models import iter_encode
+
+    if isinstance(model, LinearisingModel):  # fMRI (N, voxels), EEG (N, repetitions, channels, times)
+        return model.encode(images, progress=False)
+    return np.concatenate([values for _, values in iter_encode(model, images, progress=False)], axis=0)
 
 
 def _brainbridge_extractor(metadata: dict) -> Callable[[np.ndarray], np.ndarray] | None:
