@@ -4,6 +4,10 @@
 bundled example) together with the linearising models found in a BERG folder
 (``encoding_models/modality-M/train_dataset-D/model-X/encoding_models_weights/weights_subject-XX.npy``
 and ``metadata/metadata_subject-XX.npy``), all under BERG's ids ``{modality}-{train_dataset}-{model}``.
+BERG's fsaverage surface models (``lh_reg_param`` / ``rh_reg_param`` weights) return the tuple
+``(lh, rh)`` and select ``{'roi': name}`` (the metadata's ``lh/rh_fsaverage_rois``) or
+``{'lh_vertices': mask, 'rh_vertices': mask}``; EEG models select ``channels`` and a
+``timepoints`` mask; every selection is applied to the weights.
 
 Differences from BERG, on purpose (``shared/reference/encoding-models.md`` sections 2 and 7):
 
@@ -32,7 +36,7 @@ from brainbridge.encoding.errors import (
     ModelNotFoundError,
 )
 from brainbridge.encoding.images import image_source
-from brainbridge.encoding.linearising import timepoints_indices
+from brainbridge.encoding.linearising import binary_mask_indices, timepoints_indices
 from brainbridge.encoding.ned import (
     VIT_WEIGHTS_HINT,
     MissingWeightsError,
@@ -64,8 +68,25 @@ class BERGLinearModel:
         self.model_id, self.folder, self.subject, self.device = model_id, folder, subject, device
         self.modality = model_id.split("-")[0]
         self.metadata_ = load_npy(folder / "metadata" / f"metadata_subject-{subject:02d}.npy")
-        weights = load_npy(folder / "encoding_models_weights" / f"weights_subject-{subject:02d}.npy")
+        weights_path = folder / "encoding_models_weights" / f"weights_subject-{subject:02d}.npy"
+        weights = load_npy(weights_path)
+        #: fsaverage models (BERG's ``fmri-nsd_fsaverage-vit_b_32``): one map per hemisphere,
+        #: ``encode`` returns the tuple ``(lh, rh)``; ``None`` for every other model
+        self.hemisphere_sizes: tuple[int, int] | None = None
+        hemispheres = isinstance(weights, dict) and "lh_reg_param" in weights
+        needed = ["scaler_param", "pca_param"] + (
+            ["lh_reg_param", "rh_reg_param"] if hemispheres else ["reg_param"]
+        )
+        if not isinstance(weights, dict) or any(k not in weights for k in needed):
+            found = sorted(weights) if isinstance(weights, dict) else type(weights).__name__
+            raise EncodingError(f"{weights_path} is not a BERG weights file: it needs {needed}, has {found}")
         self.scaler, self.pca = weights["scaler_param"], weights["pca_param"]
+        if hemispheres:
+            self.regressions = [self._select_vertices(weights, selection)]
+            if feature_extractor is None:
+                raise MissingWeightsError(VIT_WEIGHTS_HINT.replace("NED's vit_b_32", f"BERG's {model_id}"))
+            self.feature_extractor = feature_extractor
+            return
         reg = weights["reg_param"]
         fits = (
             [reg[k] for k in sorted(reg, key=lambda k: int(str(k).split("-")[-1]))]
@@ -104,6 +125,50 @@ class BERGLinearModel:
         timepoints = timepoints_indices(mask, len(self.times))
         return np.array([self.ch_names.index(c) for c in channels]), timepoints
 
+    def _select_vertices(self, weights: Mapping[str, Any], selection: Mapping[str, Any] | None) -> dict:
+        """fsaverage: the selected vertices of both hemispheres' maps, side by side (applied to the weights).
+
+        ``{'roi': name}`` takes the ROI's vertices from the metadata's ``lh_fsaverage_rois`` /
+        ``rh_fsaverage_rois``; otherwise ``lh_vertices`` / ``rh_vertices`` are binary masks of one
+        value per vertex (a hemisphere without one keeps every vertex), as BERG's card says.
+        """
+        selection = dict(selection or {})
+        valid = ["roi", "lh_vertices", "rh_vertices"]
+        for key in selection:
+            if key not in valid:
+                raise InvalidSelectionError(f"Invalid selection key: {key!r}. Valid keys are: {valid}")
+        maps = {h: weights[f"{h}_reg_param"] for h in ("lh", "rh")}
+        sizes = {h: len(np.asarray(m["intercept_"])) for h, m in maps.items()}
+        chosen: dict[str, np.ndarray] = {}
+        if selection.get("roi") is not None:
+            fmri = self.metadata_.get("fmri", {}) if isinstance(self.metadata_, dict) else {}
+            rois = {h: fmri.get(f"{h}_fsaverage_rois") or {} for h in ("lh", "rh")}
+            names = sorted(set(rois["lh"]) & set(rois["rh"]))
+            roi = selection["roi"]
+            if roi not in names:
+                raise InvalidSelectionError(
+                    f"Invalid ROI: {roi!r}. " + valid_values_message("roi", roi, names)
+                )
+            for h in ("lh", "rh"):
+                chosen[h] = np.asarray(rois[h][roi], dtype=np.intp)
+                if chosen[h].size and (chosen[h].min() < 0 or chosen[h].max() >= sizes[h]):
+                    raise EncodingError(f"the metadata's {h} vertices of ROI {roi!r} lie outside the weights")
+        else:
+            for h in ("lh", "rh"):
+                mask = selection.get(f"{h}_vertices")
+                chosen[h] = (
+                    np.arange(sizes[h])
+                    if mask is None
+                    else binary_mask_indices(mask, sizes[h], f"{h}_vertices", f"{h.upper()} vertex")
+                )
+        self.hemisphere_sizes = (len(chosen["lh"]), len(chosen["rh"]))
+        return {
+            "coef_": np.concatenate([np.asarray(maps[h]["coef_"])[chosen[h]] for h in ("lh", "rh")]),
+            "intercept_": np.concatenate(
+                [np.asarray(maps[h]["intercept_"])[chosen[h]] for h in ("lh", "rh")]
+            ),
+        }
+
     def _select_eeg(self, fit: Mapping[str, Any]) -> dict:
         # applied to the weights: unselected outputs are never computed
         n_ch, n_t = len(self.ch_names), len(self.times)
@@ -111,8 +176,9 @@ class BERGLinearModel:
         intercept = np.asarray(fit["intercept_"]).reshape(n_ch, n_t)[self.channel_indices][:, self.timepoints]
         return {"coef_": coef.reshape(-1, coef.shape[-1]), "intercept_": intercept.reshape(-1)}
 
-    def generate_response(self, stimulus: Any, show_progress: bool = True) -> np.ndarray:  # noqa: ARG002 - a signature shared by its interface
-        """Responses: EEG ``(N, reps, channels, time)`` (selected), else ``(N, outputs)``."""
+    def generate_response(self, stimulus: Any, show_progress: bool = True):  # noqa: ARG002 - a signature shared by its interface
+        """Responses: EEG ``(N, reps, channels, time)`` (selected), fsaverage the tuple
+        ``((N, lh vertices), (N, rh vertices))`` as BERG, else ``(N, outputs)``."""
         if isinstance(stimulus, np.ndarray):
             batches = [check_ned_images(stimulus)]
         else:
@@ -129,7 +195,11 @@ class BERGLinearModel:
             elif pred.shape[1] == 1:
                 pred = pred[:, 0]
             out.append(pred)
-        return np.concatenate(out, axis=0)
+        responses = np.concatenate(out, axis=0)
+        if self.hemisphere_sizes is not None:
+            n_lh = self.hemisphere_sizes[0]
+            return responses[:, :n_lh], responses[:, n_lh:]
+        return responses
 
     def get_metadata(self) -> dict:
         return self.metadata_
@@ -206,7 +276,13 @@ class BERG:
                         "required": True,
                         "valid_values": self._subjects(disk[model_id]),
                     },
-                    "selection": {"properties": ["channels", "timepoints"] if modality == "eeg" else []},
+                    "selection": {
+                        "properties": ["channels", "timepoints"]
+                        if modality == "eeg"
+                        else ["roi", "lh_vertices", "rh_vertices"]
+                        if "fsaverage" in dataset  # BERG's surface models: (lh, rh) outputs
+                        else []
+                    },
                     "feature_extractor": {"required": True, "description": VIT_WEIGHTS_HINT},
                 },
                 "usage": f"model = berg.get_encoding_model({model_id!r}, subject=1, feature_extractor=f)\n"

@@ -739,28 +739,44 @@ class LinearisingModel:
         return f"LinearisingModel({self.model_id!r}, rois={self.rois}, subject={self.subject!r})"
 
 
-def timepoints_indices(mask: Any, n_times: int) -> np.ndarray:
-    """The indices a BERG ``timepoints`` selection keeps: a binary mask of one value per time point.
+def binary_mask_indices(
+    mask: Any, length: int, key: str = "timepoints", unit: str = "time point"
+) -> np.ndarray:
+    """The indices a BERG binary-mask selection keeps (``timepoints``, ``lh_vertices``...).
+
+    Parameters
+    ----------
+    mask
+        One 0/1 (or False/True) value per output along the selected axis.
+    length
+        How many values the mask must have.
+    key, unit
+        The selection key and what one value stands for (for the message).
 
     Raises
     ------
     InvalidSelectionError
-        Not ``n_times`` values, a value other than 0/1 (or False/True), or nothing selected.
+        Not ``length`` values, a value other than 0/1, or nothing selected.
     """
     from brainbridge.encoding.errors import InvalidSelectionError
 
     values = np.asarray(mask)
     if (
-        values.shape != (n_times,)
+        values.shape != (length,)
         or values.dtype.kind not in "biuf"
         or not np.isin(values, (0, 1)).all()
         or not values.any()
     ):
         raise InvalidSelectionError(
-            f"'timepoints' must be a binary mask of {n_times} values (one per time point, 0/1 or "
+            f"{key!r} must be a binary mask of {length} values (one per {unit}, 0/1 or "
             f"False/True) with at least one selected, got {values.dtype} of shape {values.shape}"
         )
     return np.flatnonzero(values.astype(bool))
+
+
+def timepoints_indices(mask: Any, n_times: int) -> np.ndarray:
+    """The indices a BERG ``timepoints`` selection keeps: a binary mask of one value per time point."""
+    return binary_mask_indices(mask, n_times)
 
 
 def _split_layers(spec: str) -> list[str]:
