@@ -93,8 +93,11 @@ def test_random_cnn_is_clearly_worse_on_v1(home, v1_model):
 def test_argument_errors_list_valid_values(home, v1_model):
     with pytest.raises(ModelNotFoundError, match="Valid values are"):
         get_encoding_model("fmri-nsd-fwrf")
-    with pytest.raises(InvalidSelectionError, match=r"Valid keys are: \['region'\]"):
-        get_encoding_model(GABOR, selection={"roi": "V1"})
+    with pytest.raises(InvalidSelectionError, match=r"Valid keys are: \['region', 'roi'\]"):
+        get_encoding_model(GABOR, selection={"area": "V1"})
+    # BERG's key: the same model as selection={"region": "V1"}
+    by_roi = get_encoding_model(GABOR, selection={"roi": "V1"}, subject="monkey_a", progress=False)
+    assert by_roi.rois == v1_model.rois and by_roi.fits["V1"].key == v1_model.fits["V1"].key
     with pytest.raises(
         InvalidSelectionError, match=r"Invalid region: 'V4'. Valid values are: \['V1', 'IT'\]"
     ):

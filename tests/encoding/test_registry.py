@@ -104,10 +104,16 @@ def test_selection_and_subject_errors_list_valid_values():
     assert card.resolve_selection(None) == ["V1", "V4"]
     assert card.resolve_selection({"region": "V4"}) == ["V4"]
     assert card.resolve_selection({"region": ["V4", "V1", "V4"]}) == ["V4", "V1"]
+    # BERG's and NED's key for the area is taken too
+    assert card.resolve_selection({"roi": ["V4", "V1"]}) == ["V4", "V1"]
+    with pytest.raises(InvalidSelectionError, match="names the area twice"):
+        card.resolve_selection({"roi": "V1", "region": "V4"})
     with pytest.raises(
-        InvalidSelectionError, match=r"Invalid selection key: 'roi'. Valid keys are: \['region'\]"
+        InvalidSelectionError, match=r"Invalid selection key: 'area'. Valid keys are: \['region', 'roi'\]"
     ):
-        card.resolve_selection({"roi": "V1"})
+        card.resolve_selection({"area": "V1"})
+    with pytest.raises(InvalidSelectionError, match=r"Invalid region: 'V7'"):
+        card.resolve_selection({"roi": "V7"})
     with pytest.raises(
         InvalidSelectionError, match=r"Invalid region: 'V7'. Valid values are: \['V1', 'V4'\]"
     ):

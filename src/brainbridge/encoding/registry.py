@@ -272,6 +272,8 @@ class ModelCard:
     def resolve_selection(self, selection: Mapping[str, Any] | None) -> list[str]:
         """The ROIs a ``selection`` dict picks (all of them when ``None``).
 
+        A card whose key is ``region`` also takes BERG's and NED's key ``roi`` for it.
+
         Raises
         ------
         InvalidSelectionError
@@ -287,9 +289,15 @@ class ModelCard:
                 f"selection must be a dict like {{{self.roi_key.name!r}: {self.roi_key.valid_values[0]!r}}}, "
                 f"got {type(selection).__name__}"
             )
+        if self.roi_key.name == "region" and "roi" in selection:
+            # BERG's and NED's name for the recorded area: what their users pass
+            if "region" in selection:
+                raise InvalidSelectionError("selection names the area twice ('region' and 'roi'); give one")
+            selection = {("region" if k == "roi" else k): v for k, v in selection.items()}
         for key in selection:
             if key not in keys:
-                raise InvalidSelectionError(f"Invalid selection key: {key!r}. Valid keys are: {list(keys)}")
+                valid = list(keys) + (["roi"] if self.roi_key.name == "region" else [])
+                raise InvalidSelectionError(f"Invalid selection key: {key!r}. Valid keys are: {valid}")
         value = selection.get(self.roi_key.name)
         if value is None:
             return list(self.roi_key.valid_values)
