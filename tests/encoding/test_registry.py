@@ -133,6 +133,7 @@ def test_unknown_model_lists_ids_and_is_a_key_error():
     with pytest.raises(ModelNotFoundError) as info:
         get_card("fmri-nsd-fwrf")
     assert isinstance(info.value, KeyError) and isinstance(info.value, BrainbridgeError)
+    assert "is a NED/BERG model: load it over your NED or BERG folder" in str(info.value)
     assert "Unknown model id: 'fmri-nsd-fwrf'" in str(info.value)
     assert "ephys-brainbridge_example-gabor_v1" in str(info.value)
     with pytest.raises(ModelNotFoundError, match="Valid values are"):

@@ -446,6 +446,8 @@ _BUILTIN = [
 ]
 
 _REGISTRY: dict[str, ModelCard] = {card.model_id: card for card in _BUILTIN}
+#: NED's and BERG's own ids (their weights live in the user's NED/BERG folder, not the registry)
+_NED_BERG_IDS = ("fmri-nsd-fwrf", "fmri-nsd_fsaverage-vit_b_32", "eeg-things_eeg_2-vit_b_32")
 
 
 def user_cards_dir() -> Path:
@@ -489,7 +491,15 @@ def get_card(model_id: str) -> ModelCard:
     if not isinstance(model_id, str):
         raise InvalidParameterError(f"model_id must be a string, got {type(model_id).__name__}")
     if model_id not in cards:
-        raise ModelNotFoundError(valid_values_message("model id", model_id, sorted(cards), problem="Unknown"))
+        note = ""
+        if model_id in _NED_BERG_IDS or model_id.startswith("brainscore_vision"):
+            note = (
+                f"; {model_id!r} is a NED/BERG model: load it over your NED or BERG folder with "
+                "brainbridge.berg.BERG(berg_dir).get_encoding_model(...) or brainbridge.ned.NED(ned_dir)"
+            )
+        raise ModelNotFoundError(
+            valid_values_message("model id", model_id, sorted(cards), problem="Unknown", note=note)
+        )
     return cards[model_id]
 
 
