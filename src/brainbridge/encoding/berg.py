@@ -15,7 +15,10 @@ Differences from BERG, on purpose (``shared/reference/encoding-models.md`` secti
 - every error, including bad ROI/channels/masks and a missing ``subject``, is a
   :class:`~brainbridge.encoding.errors.EncodingError` (one base) whose message lists valid values;
 - ``encode(..., return_metadata=True)`` always returns ``(responses, metadata)``, never silently drops it;
-- the ViT-B/32 features need a ``feature_extractor=`` callable (weights are never downloaded).
+- the ViT-B/32 features need a ``feature_extractor=`` callable (weights are never downloaded);
+- the Brain-Score gateway ids (``brainscore_vision``, ``brainscore_vision-<model>``) run on the
+  models brainbridge builds offline, trained on the bundled example or a catalogued Brain-Score
+  assembly (:mod:`brainbridge.encoding.brainscore_gateway`, which this class only routes to).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from brainbridge.encoding import brainscore_gateway as gateway
 from brainbridge.encoding import models as bb_models
 from brainbridge.encoding.errors import (
     EncodingError,
@@ -229,15 +233,31 @@ class BERG:
                 found["-".join(parts)] = folder
         return found
 
-    def list_models(self) -> list[str]:
-        """Sorted ids: brainbridge's registered models and the BERG folder's linearising models."""
-        return sorted(set(bb_models.list_models()) | set(self._disk_models()))
+    def list_models(
+        self, expand_brainscore_vision: bool = False, expand_brainscore_language: bool = False
+    ) -> list[str]:
+        """Sorted ids: brainbridge's registered models, the BERG folder's linearising models and the
+        Brain-Score gateway.
+
+        Parameters
+        ----------
+        expand_brainscore_vision
+            List ``brainscore_vision-<model>`` for every model brainbridge builds offline instead
+            of the gateway id ``brainscore_vision``.
+        expand_brainscore_language
+            brainbridge has no language models: warns and lists nothing for ``brainscore_language``.
+        """
+        gateway_ids = gateway.list_gateway_ids(expand_brainscore_vision, expand_brainscore_language)
+        return sorted(set(bb_models.list_models()) | set(self._disk_models()) | set(gateway_ids))
 
     def get_model_catalog(self, print_format: bool = False) -> dict[str, list[str]]:
         """``{modality: sorted training datasets}`` (printed as a tree with ``print_format=True``)."""
         catalog: dict[str, set[str]] = {}
         for model_id in self.list_models():
-            modality, dataset = model_id.split("-")[:2]
+            if gateway.is_gateway_id(model_id):  # BERG registers the gateway as ephys / BrainScore_Vision
+                modality, dataset = "ephys", "BrainScore_Vision"
+            else:
+                modality, dataset = model_id.split("-")[:2]
             catalog.setdefault(modality, set()).add(dataset)
         result = {m: sorted(d) for m, d in sorted(catalog.items())}
         if print_format:
@@ -257,6 +277,11 @@ class BERG:
 
     def describe(self, model_id: str) -> dict[str, Any]:
         """The model card as a dict (also printed, like BERG)."""
+        if gateway.is_gateway_id(model_id):
+            card = gateway.describe_gateway(model_id)
+            for key, value in card.items():
+                print(f"{key}: {value}")
+            return card
         self._check_id(model_id)
         disk = self._disk_models()
         if model_id not in disk:
@@ -296,7 +321,14 @@ class BERG:
     def get_encoding_model(
         self, model_id: str, device: str = "auto", selection: Mapping[str, Any] | None = None, **kwargs: Any
     ):
-        """Load a model; ``subject`` (and, for linearising models, ``feature_extractor``) travel in kwargs."""
+        """Load a model; ``subject`` (and, for linearising models, ``feature_extractor``) travel in kwargs.
+
+        A Brain-Score gateway id ``brainscore_vision-<model>`` needs ``selection={'roi': R}`` and
+        takes ``benchmark=`` and ``time_bin=`` (see
+        :func:`brainbridge.encoding.brainscore_gateway.load_gateway_model`).
+        """
+        if gateway.is_gateway_id(model_id):
+            return gateway.get_gateway_model(model_id, device=device, selection=selection, **kwargs)
         self._check_id(model_id)
         if device not in DEVICES:
             raise InvalidParameterError(valid_values_message("device", device, DEVICES))
@@ -323,6 +355,8 @@ class BERG:
 
     def encode(self, model: Any, stimulus: Any, return_metadata: bool = False, **kwargs: Any):
         """Responses as numpy (and the metadata dict with ``return_metadata=True``)."""
+        if isinstance(model, gateway.BrainScoreVisionModel):
+            return model.encode(stimulus, return_metadata=return_metadata, **kwargs)
         if isinstance(model, BERGLinearModel):
             responses = model.generate_response(stimulus, **kwargs)
             return (responses, model.get_metadata()) if return_metadata else responses
@@ -336,7 +370,13 @@ class BERG:
         )
 
     def get_model_metadata(self, model_id: str, **kwargs: Any) -> dict:
-        """Metadata without loading weights (linearising models read ``metadata_subject-XX.npy``)."""
+        """Metadata without loading weights (linearising models read ``metadata_subject-XX.npy``).
+
+        A gateway model's metadata comes from its cached fit (trained on first use): benchmark,
+        region, layer, fit key and the measured accuracy.
+        """
+        if gateway.is_gateway_id(model_id):
+            return gateway.gateway_metadata(model_id, **kwargs)
         self._check_id(model_id)
         disk = self._disk_models()
         if model_id not in disk:

@@ -49,6 +49,7 @@ __all__ = [
     "get_metadata",
     "iter_encode",
     "list_models",
+    "load_encoding_model",
 ]
 
 
@@ -241,9 +242,40 @@ def get_encoding_model(
         Unknown id, bad selection key/value, unknown subject, bad device (messages list the
         valid values).
     """
+    return load_encoding_model(
+        get_card(model_id), selection=selection, subject=subject, device=device, progress=progress
+    )
+
+
+def load_encoding_model(
+    card: ModelCard,
+    selection: Mapping[str, Any] | None = None,
+    subject: Any = None,
+    device: str = "auto",
+    *,
+    assembly: Any = None,
+    progress: bool | None = None,
+) -> EncodingModel:
+    """Load the encoding model a card describes, registered or not (see :func:`get_encoding_model`).
+
+    The one training path of card-built models: the fits are read from the content-hashed
+    cache (:func:`brainbridge.encoding.cache.get_or_train`) or trained on the card's catalogued
+    benchmark on first use. The Brain-Score gateway
+    (:mod:`brainbridge.encoding.brainscore_gateway`) builds its cards on the fly and loads them
+    here.
+
+    Parameters
+    ----------
+    card
+        A validated :class:`~brainbridge.encoding.registry.ModelCard`.
+    selection, subject, device, progress
+        As :func:`get_encoding_model`.
+    assembly
+        The card's benchmark assembly when the caller has already loaded it (``None``: loaded
+        from the catalog by ``card.assembly`` when a fit needs it).
+    """
     from brainbridge.catalogs import get_assembly
 
-    card = get_card(model_id)
     if card.mapping == "linearising":  # NED/BERG's recipe on fMRI/EEG assemblies: its own model class
         from brainbridge.encoding.linearising import load_linearising_model
 
@@ -254,7 +286,6 @@ def get_encoding_model(
     rois = card.resolve_selection(selection)
     subject_name = card.resolve_subject(subject)
     extractor = get_extractor(card.extractor, device=device)
-    assembly = None
     assembly_sha1, stimulus_sha1 = _catalog_checksums(card)
     fits: dict[str, Fit] = {}
     masks: dict[str, np.ndarray] = {}
