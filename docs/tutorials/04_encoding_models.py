@@ -110,7 +110,10 @@ responses.brainbridge.plot(kind="rdm");
 # Code written for BERG runs after changing the import. A BERG folder's own models (EEG, fMRI)
 # are listed beside brainbridge's; here the folder is empty, so only brainbridge's appear.
 # `encode` returns numpy arrays, as in BERG. NED's class (`brainbridge.ned.NED`) reads a NED
-# folder the same way.
+# folder the same way. BERG's Brain-Score gateway works too:
+# `berg.list_models(expand_brainscore_vision=True)` lists `brainscore_vision-gabor_v1` and the other
+# offline models, and `berg.get_encoding_model("brainscore_vision-gabor_v1", selection={"roi": "V1"})`
+# fits Brain-Score's PLS(25) on the example benchmark once (cached), then encodes `(N, n_units)`.
 
 # %%
 import tempfile  # noqa: E402
