@@ -256,6 +256,8 @@ def test_folders_path_lists_and_uint8_arrays_give_the_same_responses(v1_model, b
     )
     with pytest.raises(EncodingError):
         berg.encode(v1_model, images.astype(np.float64))
+    with pytest.raises(EncodingError, match=r"Unknown parameters \['subject'\] for encode"):
+        berg.encode(v1_model, images, subject=1)
 
 
 def test_the_metadata_says_benchmark_region_layer_fit_and_accuracy(v1_model, berg):
@@ -318,6 +320,11 @@ def test_every_gateway_error_is_an_encoding_error_with_a_clear_message(berg):
         (load(selection={"roi": "IT"}, benchmark={"V5": "x"}), "Invalid benchmark ROI"),
         (load(selection={"roi": "IT"}, benchmark="no.such.assembly"), "is not a catalogued assembly"),
         (load(selection={"roi": "IT"}, time_bin="70-170"), r"time_bin must be a \(start, end\) pair"),
+        (
+            load(selection={"roi": "V1"}, time_bin=(0, 1)),
+            r"Invalid time_bin of brainbridge.example.neural: \(0.0, 1.0\). "
+            r"Valid values are: \[\(70.0, 170.0\)\]",
+        ),
         (lambda: berg.get_model_metadata(GABOR), "Parameter 'selection' is required"),
     ]
     for call, pattern in cases:
@@ -399,3 +406,5 @@ def test_a_catalogued_brainscore_assembly_trains_the_gateway(berg, user_benchmar
     assert model.fit_key != berg.get_model_metadata(GABOR, selection={"roi": "V1"})["fit_key"]
     with pytest.raises(EncodingError, match=r"records no neuroid in region 'IT'; its regions: \['V4'\]"):
         berg.get_encoding_model(GABOR, selection={"roi": "IT"}, benchmark=identifier)
+    with pytest.raises(EncodingError, match="has no time bins"):
+        berg.get_encoding_model(GABOR, selection={"roi": "V4"}, benchmark=identifier, time_bin=(70, 170))

@@ -49,6 +49,7 @@ import numpy as np
 from brainbridge.encoding.errors import (
     InvalidParameterError,
     InvalidSelectionError,
+    ModelCardError,
     ModelNotFoundError,
 )
 from brainbridge.encoding.registry import Accuracy, ModelCard, SelectionKey
@@ -122,7 +123,10 @@ class LayerCommitment:
     weights: str | None = None
 
     def __post_init__(self):
-        assert set(self.layers) == set(ROIS), f"a commitment needs one layer per ROI {ROIS}"
+        if set(self.layers) != set(ROIS):
+            raise ModelCardError(
+                f"a layer commitment needs one layer per ROI {list(ROIS)}, got {dict(self.layers)}"
+            )
 
 
 #: brainbridge's offline models and their layer per region
@@ -337,6 +341,24 @@ def _load_benchmark(identifier: str, roi: str, given: bool) -> Any:
     return assembly
 
 
+def _check_time_bin(assembly: Any, identifier: str, time_bin: tuple[float, float] | None) -> None:
+    """A given ``(start, end)`` must be one of the benchmark's time bins."""
+    if time_bin is None:
+        return
+    if "time_bin" not in assembly.dims or "time_bin_start" not in assembly.coords:
+        raise InvalidParameterError(
+            f"benchmark {identifier!r} has no time bins; pass time_bin=None (got {time_bin!r})"
+        )
+    bins = [
+        (float(a), float(b))
+        for a, b in zip(
+            np.asarray(assembly["time_bin_start"].values), np.asarray(assembly["time_bin_end"].values)
+        )
+    ]
+    if tuple(time_bin) not in bins:
+        raise InvalidParameterError(valid_values_message(f"time_bin of {identifier}", time_bin, bins))
+
+
 def _stratification(assembly: Any) -> str | None:
     return next((c for c in STRATIFICATION_COORDS if c in assembly.coords), None)
 
@@ -458,6 +480,7 @@ class BrainScoreVisionModel:
         show_progress: bool | None = None,
         progress: bool | None = None,
         batch_size: int | None = None,
+        **unknown: Any,
     ) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]:
         """Predicted responses, float32 ``(batch_size, n_units)``; with metadata ``(responses, dict)``.
 
@@ -475,6 +498,11 @@ class BrainScoreVisionModel:
         """
         from brainbridge.encoding.models import encode
 
+        if unknown:
+            raise InvalidParameterError(
+                f"Unknown parameters {sorted(unknown)} for encode. "
+                "Valid: ['show_progress', 'progress', 'batch_size']"
+            )
         if progress is None:
             progress = show_progress
         assembly = encode(self.encoding_model, stimulus, progress=progress, batch_size=batch_size)
@@ -593,12 +621,10 @@ def load_gateway_model(
     identifier = _benchmark_for(roi, benchmark)
     given = isinstance(benchmark, str) or (isinstance(benchmark, Mapping) and roi in benchmark)
     assembly = _load_benchmark(identifier, roi, given=given)
+    window = None if time_bin is None else (float(time_bin[0]), float(time_bin[1]))
+    _check_time_bin(assembly, identifier, window)
     card = gateway_card(
-        name,
-        roi,
-        identifier,
-        stratification_coord=_stratification(assembly),
-        time_bin=None if time_bin is None else (float(time_bin[0]), float(time_bin[1])),
+        name, roi, identifier, stratification_coord=_stratification(assembly), time_bin=window
     )
     model = load_encoding_model(
         card, selection={"roi": roi}, device=device, assembly=assembly, progress=progress
