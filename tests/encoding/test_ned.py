@@ -11,6 +11,7 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
 from sklearn.preprocessing import StandardScaler
+from tests.support.fwrf_checkpoints import reference_predict, save_ned_checkpoint
 
 from brainbridge.errors import BrainbridgeError
 from brainbridge.ned import NED, MissingWeightsError, NEDTypeError
@@ -76,16 +77,12 @@ def ned_dir(tmp_path_factory):
         "encoding_models": {"correlation_single_repetitions": np.zeros((REPS, len(CH), T.size))},
     }
     np.save(eeg / "metadata/metadata_sub-01.npy", eeg_meta)
-    # --- fMRI fwrf: a checkpoint with numpy inside (stim_mean), as NED's are
+    # --- fMRI fwrf: a checkpoint as NED's training script saves it (Namespace, numpy inside)
     fw = root / "encoding_models/modality-fmri/train_dataset-nsd/model-fwrf"
     (fw / "encoding_models_weights").mkdir(parents=True)
     (fw / "metadata").mkdir()
-    torch.save(
-        {
-            "stim_mean": np.full((3, 227, 227), 0.5, dtype=np.float32),
-            "best_params": {"enc": {"w": torch.ones(2)}, "fwrfs": {1: {"b": torch.zeros(5)}}},
-        },
-        fw / "encoding_models_weights/weights_sub-01_roi-V1.pt",
+    fwrf_best = save_ned_checkpoint(
+        fw / "encoding_models_weights/weights_sub-01_roi-V1.pt", 1, "V1", 5, seed=7
     )
     fmri_meta = {"fmri": {"ncsnr": np.linspace(0.1, 1, 5)}, "encoding_models": {"r2": np.ones(5)}}
     np.save(fw / "metadata/metadata_sub-01_roi-V1.npy", fmri_meta)
@@ -98,7 +95,7 @@ def ned_dir(tmp_path_factory):
         with h5py.File(d / f"synthetic_neural_responses_{suffix}.h5", "w") as h:
             h["synthetic_neural_responses"] = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
         np.save(d / f"synthetic_neural_responses_metadata_{suffix}.npy", {"imageset": d.name, "n": shape[0]})
-    return root, (scaler, pca, regs)
+    return root, (scaler, pca, regs), fwrf_best
 
 
 def test_the_catalogue_calls_match_ned(ned_dir):
@@ -152,7 +149,7 @@ def test_get_metadata_reads_ned_pickled_dicts(ned_dir):
 
 
 def test_eeg_encode_matches_sklearn_and_has_ned_shape(ned_dir):
-    root, (scaler, pca, regs) = ned_dir
+    root, (scaler, pca, regs), _ = ned_dir
     ned = NED(root)
     model = ned.get_encoding_model(
         modality="eeg",
@@ -196,13 +193,22 @@ def test_vit_without_weights_fails_with_one_line_naming_the_file(ned_dir):
     assert "\n" not in message and "vit_b_32-d86f8d99.pth" in message and "never downloads" in message
 
 
-def test_fwrf_checkpoint_loads_weights_only_with_numpy(ned_dir):
-    ned = NED(ned_dir[0])
+def test_fwrf_loads_and_encodes_as_ned(ned_dir):
+    root, _, best = ned_dir
+    ned = NED(root)
     model = ned.get_encoding_model("fmri", "nsd", "fwrf", 1, roi="V1", device="cpu")
-    assert model["nnv"] == {1: 5}
-    assert isinstance(model["checkpoints"][0]["stim_mean"], np.ndarray)
-    with pytest.raises(BrainbridgeError, match="not ported"):
-        ned.encode(model, np.zeros((1, 3, 8, 8), dtype=np.uint8))
+    assert set(model) == {"args", "shared_model", "subject_fwrfs", "nnv", "resize_px"}
+    assert model["nnv"] == {1: 5} and model["resize_px"] == 227
+    assert isinstance(model["shared_model"], torch.nn.Module) and not model["shared_model"].training
+    images = rng.integers(0, 256, size=(3, 3, 227, 227), dtype=np.uint8)
+    out, meta = ned.encode(model, images, return_metadata=True, device="cpu", progress=False)
+    assert out.shape == (3, 5) and out.dtype == np.float32
+    np.testing.assert_allclose(out, reference_predict(images, best, 1), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(meta["fmri"]["ncsnr"], np.linspace(0.1, 1, 5))
+    with pytest.raises(ValueError, match="dtype uint8.*float64"):
+        ned.encode(model, images.astype(np.float64))
+    with pytest.raises(ValueError, match="squared"):
+        ned.encode(model, images[:, :, :200])
 
 
 class _Payload:

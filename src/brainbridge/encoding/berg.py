@@ -1,13 +1,19 @@
 """BERG-compatible access (``from brainbridge.berg import BERG``): BERG's calls and id scheme.
 
 ``BERG(berg_dir)`` lists brainbridge's own models (Gabor, random CNN, EfficientNet-lite0 on the
-bundled example) together with the linearising models found in a BERG folder
-(``encoding_models/modality-M/train_dataset-D/model-X/encoding_models_weights/weights_subject-XX.npy``
-and ``metadata/metadata_subject-XX.npy``), all under BERG's ids ``{modality}-{train_dataset}-{model}``.
-BERG's fsaverage surface models (``lh_reg_param`` / ``rh_reg_param`` weights) return the tuple
-``(lh, rh)`` and select ``{'roi': name}`` (the metadata's ``lh/rh_fsaverage_rois``) or
-``{'lh_vertices': mask, 'rh_vertices': mask}``; EEG models select ``channels`` and a
-``timepoints`` mask; every selection is applied to the weights.
+bundled example) together with the models found in a BERG folder, all under BERG's ids
+``{modality}-{train_dataset}-{model}``:
+
+- linearising models (``encoding_models/modality-M/train_dataset-D/model-X/encoding_models_weights/
+  weights_subject-XX.npy`` and ``metadata/metadata_subject-XX.npy``). BERG's fsaverage surface
+  models (``lh_reg_param`` / ``rh_reg_param`` weights) return the tuple ``(lh, rh)`` and select
+  ``{'roi': name}`` (the metadata's ``lh/rh_fsaverage_rois``) or
+  ``{'lh_vertices': mask, 'rh_vertices': mask}``; EEG models select ``channels`` and a
+  ``timepoints`` mask; every selection is applied to the weights;
+- the fwRF (``fmri-nsd-fwrf``: ``.../model-fwrf/encoding_models_weights/weights_sub-XX_roi-R[_split-k].pt``
+  and ``metadata/metadata_sub-XX_roi-R.npy``), one checkpoint per subject and ROI, selected with
+  ``selection={'roi': R}`` and run by :mod:`brainbridge.encoding.fwrf` (the implementation
+  :class:`~brainbridge.encoding.ned.NED` uses too).
 
 Differences from BERG, on purpose (``shared/reference/encoding-models.md`` sections 2 and 7):
 
@@ -19,11 +25,14 @@ Differences from BERG, on purpose (``shared/reference/encoding-models.md`` secti
 - the Brain-Score gateway ids (``brainscore_vision``, ``brainscore_vision-<model>``) run on the
   models brainbridge builds offline, trained on the bundled example or a catalogued Brain-Score
   assembly (:mod:`brainbridge.encoding.brainscore_gateway`, which this class only routes to).
+- fwRF checkpoints load with ``torch.load(weights_only=True)`` and an allow-list (BERG allows any
+  pickle), and its ``encode`` also takes a folder or a list of image files.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,9 +48,11 @@ from brainbridge.encoding.errors import (
     InvalidSubjectError,
     ModelNotFoundError,
 )
-from brainbridge.encoding.images import image_source
+from brainbridge.encoding.images import image_source, load_image
 from brainbridge.encoding.linearising import binary_mask_indices, timepoints_indices
 from brainbridge.encoding.ned import (
+    ROIS,
+    SUBJECTS,
     VIT_WEIGHTS_HINT,
     MissingWeightsError,
     check_ned_images,
@@ -51,10 +62,84 @@ from brainbridge.errors import valid_values_message
 from brainbridge.paths import safe_component
 from brainbridge.safe_pickle import load_npy
 
-__all__ = ["BERG", "BERGLinearModel"]
+__all__ = ["BERG", "BERGFwrfModel", "BERGLinearModel"]
 
 DEVICES = ["cpu", "cuda", "auto"]
 IMAGE_SIZE = 224
+FWRF_ID = "fmri-nsd-fwrf"
+# weights_sub-01_roi-V1.pt, weights_sub-01_roi-lateral_split-1.pt
+_FWRF_FILE = re.compile(r"weights_sub-(\d+)_roi-(.+?)(?:_split-\d+)?\.pt")
+
+
+def _resolve_device(device: str) -> str:
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class _ImageFiles:
+    """Image files read when sliced: a list of uint8 ``(3, H, W)`` arrays at their own sizes."""
+
+    def __init__(self, paths: list[Path]):
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, key: slice) -> list[np.ndarray]:
+        return [
+            np.asarray(load_image(p).convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)
+            for p in self.paths[key]
+        ]
+
+
+class BERGFwrfModel:
+    """BERG's ``fmri-nsd-fwrf`` for one subject and ROI (both halves of ``lateral``/``ventral``)."""
+
+    def __init__(self, model_id: str, folder: Path, subject: int, roi: str, device: str):
+        from brainbridge.encoding.fwrf import checkpoint_names, load_fwrf
+
+        self.model_id, self.folder, self.subject, self.roi = model_id, folder, subject, roi
+        self.device = _resolve_device(device)
+        paths = [folder / "encoding_models_weights" / name for name in checkpoint_names(subject, roi)]
+        for path in paths:
+            if not path.is_file():
+                raise EncodingError(f"the BERG folder has no fwRF checkpoint: {path} is missing")
+        self.model = load_fwrf(paths, subject, device=self.device)
+
+    @property
+    def n_voxels(self) -> int:
+        return self.model.n_voxels
+
+    def generate_response(
+        self, stimulus: Any, progress: bool | None = None, batch_size: int = 100
+    ) -> np.ndarray:
+        """In silico fMRI responses ``(N, voxels)`` float32 to a uint8 array, a folder or image files.
+
+        Arrays must be uint8 ``(N, 3, H, W)`` and square, as BERG's; files are read one batch at a
+        time. Every image is resized to 227 x 227 the way BERG's torchvision ``Resize`` does.
+        """
+        if isinstance(stimulus, np.ndarray):
+            images: Any = check_ned_images(stimulus)
+        else:
+            source = image_source(stimulus)
+            if source.paths is None:
+                images = check_ned_images(np.asarray(source.array))
+            else:
+                images = _ImageFiles(source.paths)
+        return self.model.predict(images, batch_size=batch_size, progress=progress)
+
+    def get_metadata(self) -> dict:
+        return _fwrf_metadata(self.folder, self.subject, self.roi)
+
+
+def _fwrf_metadata(folder: Path, subject: int, roi: str) -> dict:
+    path = folder / "metadata" / f"metadata_sub-{subject:02d}_roi-{roi}.npy"
+    if not path.is_file():
+        raise EncodingError(f"the BERG folder has no metadata file: {path} is missing")
+    return load_npy(path)
 
 
 class BERGLinearModel:
@@ -228,7 +313,9 @@ class BERG:
         if not root.is_dir():
             return found
         for folder in sorted(root.glob("modality-*/train_dataset-*/model-*")):
-            if any((folder / "encoding_models_weights").glob("weights_subject-*.npy")):
+            if any((folder / "encoding_models_weights").glob("weights_subject-*.npy")) or self._is_fwrf(
+                folder
+            ):
                 parts = [p.split("-", 1)[1] for p in folder.relative_to(root).parts]
                 found["-".join(parts)] = folder
         return found
@@ -272,8 +359,103 @@ class BERG:
             raise ModelNotFoundError(f"Model {model_id!r} not found. Available models: {self.list_models()}")
 
     def _subjects(self, folder: Path) -> list[int]:
+        if self._is_fwrf(folder):
+            found = {int(m.group(1)) for m in self._fwrf_files(folder)}
+            return sorted(found | set(SUBJECTS[("fmri", "nsd")] if self._is_nsd(folder) else []))
         names = (folder / "encoding_models_weights").glob("weights_subject-*.npy")
         return sorted(int(p.stem.split("-")[-1]) for p in names if p.stem.split("-")[-1].isdigit())
+
+    # -- fwRF (one checkpoint per subject and ROI) -------------------------------------------------
+    @staticmethod
+    def _fwrf_files(folder: Path) -> list[re.Match]:
+        weights = folder / "encoding_models_weights"
+        if not weights.is_dir():
+            return []
+        return [m for p in sorted(weights.iterdir()) for m in [_FWRF_FILE.fullmatch(p.name)] if m]
+
+    def _is_fwrf(self, folder: Path) -> bool:
+        return bool(self._fwrf_files(folder))
+
+    @staticmethod
+    def _is_nsd(folder: Path) -> bool:
+        return folder.parent.name == "train_dataset-nsd" and folder.parent.parent.name == "modality-fmri"
+
+    def _rois(self, folder: Path) -> list[str]:
+        """BERG's 23 NSD ROIs, then any other ROI the folder has a checkpoint for."""
+        own = list(ROIS["nsd"]) if self._is_nsd(folder) else []
+        found = sorted({m.group(2) for m in self._fwrf_files(folder)} - set(own))
+        return own + found
+
+    def _fwrf_subject(self, folder: Path, subject: Any) -> int:
+        subjects = self._subjects(folder)
+        if subject is None:
+            raise InvalidParameterError(f"Required parameters missing: subject (one of {subjects})")
+        if type(subject) is not int or subject not in subjects:
+            raise InvalidSubjectError(f"Subject must be one of {subjects}, got {subject!r}")
+        return subject
+
+    def _fwrf_roi(self, folder: Path, roi: Any) -> str:
+        rois = self._rois(folder)
+        if not isinstance(roi, str):
+            raise InvalidSelectionError(f"ROI parameter must be a string, got {type(roi).__name__}")
+        if roi not in rois:
+            raise InvalidSelectionError(f"Invalid ROI: {roi!r}. Valid ROIs are: {rois}")
+        return safe_component(roi, "ROI")
+
+    def _fwrf_selection(self, folder: Path, selection: Mapping[str, Any] | None) -> str:
+        rois = self._rois(folder)
+        if selection is None:
+            raise InvalidParameterError(
+                f"Parameter 'selection' is required but was not provided: selection={{'roi': one of {rois}}}"
+            )
+        for key in selection:
+            if key != "roi":
+                raise InvalidSelectionError(f"Invalid selection key: {key!r}. Valid keys are: ['roi']")
+        if "roi" not in selection:
+            raise InvalidSelectionError(f"selection needs a 'roi' (one of {rois})")
+        return self._fwrf_roi(folder, selection["roi"])
+
+    def _fwrf_card(self, model_id: str, folder: Path) -> dict[str, Any]:
+        rois = self._rois(folder)
+        modality, dataset, model = model_id.split("-")
+        return {
+            "model_id": model_id,
+            "modality": modality,
+            "training_dataset": dataset,
+            "model_type": "Feature-weighted receptive field (fwRF)",
+            "description": "gnet8x convolutional encoder trained end to end with a feature-weighted "
+            "receptive field readout per voxel (St-Yves & Naselaris 2018), one checkpoint per subject "
+            "and ROI; inputs resized to 227 x 227 and centred on the training images' mean",
+            "input": {
+                "type": "numpy.ndarray, a folder or a list of image files",
+                "shape": ["batch_size", 3, "height", "width"],
+                "constraints": ["uint8 values in [0, 255]", "square arrays (height == width)"],
+            },
+            "output": {"type": "numpy.ndarray", "shape": ["batch_size", "n_voxels"]},
+            "parameters": {
+                "subject": {
+                    "type": "int",
+                    "required": True,
+                    "valid_values": self._subjects(folder),
+                    "function": "get_encoding_model",
+                },
+                "selection": {
+                    "type": "dict",
+                    "required": True,
+                    "function": "get_encoding_model",
+                    "properties": {"roi": {"type": "str", "valid_values": rois, "example": rois[0]}},
+                },
+                "device": {"type": "str", "valid_values": DEVICES, "default": "auto"},
+            },
+            "on_disk": sorted({(int(m.group(1)), m.group(2)) for m in self._fwrf_files(folder)}),
+            "references": [
+                "fwRF model (St-Yves & Naselaris 2018): https://doi.org/10.1016/j.neuroimage.2017.06.035",
+                "NSD (Allen et al. 2022): https://doi.org/10.1038/s41593-021-00962-x",
+            ],
+            "usage": f"model = berg.get_encoding_model({model_id!r}, subject=1, "
+            f"selection={{'roi': {rois[0]!r}}})\n"
+            "responses = berg.encode(model, images)  # numpy (N, voxels)",
+        }
 
     def describe(self, model_id: str) -> dict[str, Any]:
         """The model card as a dict (also printed, like BERG)."""
@@ -286,6 +468,8 @@ class BERG:
         disk = self._disk_models()
         if model_id not in disk:
             card = bb_models.describe(model_id)
+        elif self._is_fwrf(disk[model_id]):
+            card = self._fwrf_card(model_id, disk[model_id])
         else:
             modality, dataset, model = model_id.split("-")
             card = {
@@ -339,6 +523,13 @@ class BERG:
             return bb_models.get_encoding_model(
                 model_id, selection=selection, subject=kwargs.pop("subject", None), device=device, **kwargs
             )
+        if self._is_fwrf(disk[model_id]):
+            subject = self._fwrf_subject(disk[model_id], kwargs.pop("subject", None))
+            roi = self._fwrf_selection(disk[model_id], selection)
+            if kwargs:
+                raise InvalidParameterError(f"Unknown parameters {sorted(kwargs)}. Valid: ['subject']")
+            safe_component(model_id, "model id")
+            return BERGFwrfModel(model_id, disk[model_id], subject, roi, device)
         subjects = self._subjects(disk[model_id])
         subject = kwargs.pop("subject", None)
         if subject is None:
@@ -357,7 +548,7 @@ class BERG:
         """Responses as numpy (and the metadata dict with ``return_metadata=True``)."""
         if isinstance(model, gateway.BrainScoreVisionModel):
             return model.encode(stimulus, return_metadata=return_metadata, **kwargs)
-        if isinstance(model, BERGLinearModel):
+        if isinstance(model, (BERGLinearModel, BERGFwrfModel)):
             responses = model.generate_response(stimulus, **kwargs)
             return (responses, model.get_metadata()) if return_metadata else responses
         if isinstance(model, bb_models.EncodingModel):
@@ -370,10 +561,12 @@ class BERG:
         )
 
     def get_model_metadata(self, model_id: str, **kwargs: Any) -> dict:
-        """Metadata without loading weights (linearising models read ``metadata_subject-XX.npy``).
+        """Metadata without loading weights.
 
-        A gateway model's metadata comes from its cached fit (trained on first use): benchmark,
-        region, layer, fit key and the measured accuracy.
+        Linearising models read ``metadata_subject-XX.npy``; the fwRF ``metadata_sub-XX_roi-R.npy``
+        (``subject=`` and ``roi=``, as BERG, or ``selection={'roi': R}``). A gateway model's metadata
+        comes from its cached fit (trained on first use): benchmark, region, layer, fit key and the
+        measured accuracy.
         """
         if gateway.is_gateway_id(model_id):
             return gateway.gateway_metadata(model_id, **kwargs)
@@ -383,6 +576,18 @@ class BERG:
             return bb_models.get_metadata(
                 model_id, selection=kwargs.get("selection"), subject=kwargs.get("subject")
             )
+        if self._is_fwrf(disk[model_id]):
+            folder = disk[model_id]
+            roi = kwargs.get("roi")
+            if roi is None and isinstance(kwargs.get("selection"), Mapping):
+                roi = kwargs["selection"].get("roi")
+            missing = [
+                name for name, value in (("subject", kwargs.get("subject")), ("roi", roi)) if value is None
+            ]
+            if missing:
+                raise InvalidParameterError(f"Required parameters missing: {', '.join(missing)}")
+            fwrf_subject = self._fwrf_subject(folder, kwargs.get("subject"))
+            return _fwrf_metadata(folder, fwrf_subject, self._fwrf_roi(folder, roi))
         subjects = self._subjects(disk[model_id])
         subject = kwargs.get("subject")
         if type(subject) is not int or subject not in subjects:

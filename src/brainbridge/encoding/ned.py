@@ -2,13 +2,21 @@
 
 Same method names, argument names, defaults, validation (``TypeError`` for a wrong type,
 ``ValueError`` listing the valid values) and return types as NED's ``ned.ned.NED``
-(``shared/reference/encoding-models.md`` section 1), with three differences on purpose:
+(``shared/reference/encoding-models.md`` section 1). Both of NED's models encode: the fMRI
+fwRF (``fmri``/``nsd``/``fwrf``, :mod:`brainbridge.encoding.fwrf`: NED's gnet8x encoder and
+layer-wise readout, ``(N, voxels)``) and the EEG ViT-B/32 linearising model
+(``eeg``/``things_eeg_2``/``vit_b_32``, ``(N, repetitions, channels, times)``). Differences on
+purpose:
 
 - NED's pickled ``.npy`` metadata and parameter files are read with
   :func:`brainbridge.safe_pickle.load_npy`, which cannot run code (NED calls
-  ``np.load(allow_pickle=True)``); fwRF checkpoints load with ``torch.load(weights_only=True)``.
+  ``np.load(allow_pickle=True)``); fwRF checkpoints load with ``torch.load(weights_only=True)``
+  and an allow-list of numpy types, ``OrderedDict`` and ``argparse.Namespace``
+  (:func:`brainbridge.encoding.fwrf.load_checkpoint`); anything else is refused, never run.
 - ``encode`` rejects float and non-square images with a clear message (NED's dtype check lets
   floats through).
+- The fwRF output is always ``(N, voxels)`` (NED's readout transposes a one-voxel ROI), and its
+  readout runs in voxel chunks, so memory stays bounded.
 - Nothing is downloaded: the ViT-B/32 feature extractor NED builds from torchvision's
   downloaded weights must be given (``feature_extractor=``), else a one-line error names the file.
 
@@ -50,7 +58,7 @@ from brainbridge.encoding.errors import (
     NEDTypeError,
     StimulusError,
 )
-from brainbridge.safe_pickle import allowed_globals, load_npy
+from brainbridge.safe_pickle import load_npy
 
 __all__ = ["NED", "NEDTypeError", "MissingWeightsError", "check_ned_images", "linearising_predict"]
 
@@ -442,7 +450,10 @@ class NED:
                 "args": args,
                 **self._load_linear(modality, train_dataset, model, subject, roi, feature_extractor),
             }
-        return {"args": args, **self._load_fwrf(subject, roi)}
+        return {
+            "args": args,
+            **self._load_fwrf(self._model_dir(modality, train_dataset, model), subject, roi, device),
+        }
 
     def _load_linear(
         self,
@@ -489,37 +500,46 @@ class NED:
             loaded["times"] = np.asarray(metadata[modality]["times"])
         return loaded
 
-    def _load_fwrf(self, subject: int, roi: str | None) -> dict:
-        import torch
+    def _load_fwrf(self, model_dir: Path, subject: int, roi: str | None, device: str) -> dict:
+        """NED's fwRF entries: ``shared_model``, ``subject_fwrfs``, ``nnv`` (``_1``/``_2`` for split ROIs)."""
+        from brainbridge.encoding.fwrf import RESIZE_PX, build_part, checkpoint_names, load_checkpoint
 
-        weights = self._model_dir("fmri", "nsd", "fwrf") / "encoding_models_weights"
-        names = (
-            [f"weights_{_subject_tag(subject)}_roi-{roi}_split-{k}.pt" for k in (1, 2)]
-            if roi in ("lateral", "ventral")
-            else [f"weights_{_subject_tag(subject)}_roi-{roi}.pt"]
-        )
-        checkpoints = []
-        for name in names:
+        weights = model_dir / "encoding_models_weights"
+        names = checkpoint_names(subject, str(roi))
+        loaded: dict[str, Any] = {}
+        for k, name in enumerate(names, start=1):
             path = self._require(weights / name, "fwRF checkpoint")
-            # numpy arrays and scalars inside NED's checkpoints; nothing else may be built
-            with torch.serialization.safe_globals(_torch_numpy_globals()):
-                try:
-                    checkpoints.append(torch.load(path, map_location="cpu", weights_only=True))
-                except Exception as exc:  # UnpicklingError names the refused global
-                    raise EncodingError(f"refused to load fwRF checkpoint {path}: {exc}") from None
-        n_voxels = [len(c["best_params"]["fwrfs"][subject]["b"]) for c in checkpoints]
-        return {"checkpoints": checkpoints, "nnv": {subject: sum(n_voxels)}, "resize_px": 227}
+            encoder, readout = build_part(load_checkpoint(path), subject, where=str(path))
+            suffix = f"_{k}" if len(names) > 1 else ""
+            loaded[f"shared_model{suffix}"] = encoder.to(device)
+            loaded[f"subject_fwrfs{suffix}"] = {subject: readout.to(device)}
+            loaded[f"nnv{suffix}"] = {subject: readout.nv}
+        loaded["resize_px"] = RESIZE_PX
+        return loaded
 
     # -- encoding ------------------------------------------------------------------------------
     def encode(
-        self, encoding_model: dict, images: np.ndarray, return_metadata: bool = True, device: str = "auto"
+        self,
+        encoding_model: dict,
+        images: np.ndarray,
+        return_metadata: bool = True,
+        device: str = "auto",
+        *,
+        progress: bool | None = None,
     ):
-        """In silico responses to ``images``: fMRI ``(N, voxels)``, EEG ``(N, reps, channels, time)``."""
+        """In silico responses to ``images``: fMRI ``(N, voxels)``, EEG ``(N, reps, channels, time)``.
+
+        Parameters
+        ----------
+        progress
+            (brainbridge only) progress of the fwRF's batches of 100 images (see
+            :mod:`brainbridge.progress`).
+        """
         if not isinstance(encoding_model, dict) or "args" not in encoding_model:
             raise NEDTypeError("'encoding_model' must be the dict returned by get_encoding_model!")
         images = check_ned_images(images)
         _check_type("return_metadata", return_metadata, bool)
-        self._device(device)
+        device = self._device(device)
         a = encoding_model["args"]
         if "brainbridge_model" in encoding_model:
             out = _encode_registered(encoding_model["brainbridge_model"], images)
@@ -540,11 +560,9 @@ class NED:
                     len(images), len(out[0]), len(encoding_model["ch_names"]), len(encoding_model["times"])
                 )
         else:
-            raise EncodingError(
-                "the fwRF forward pass (St-Yves & Naselaris gnet8x encoder) is not ported yet; "
-                "its checkpoint loads (get_encoding_model) and its pre-generated responses load with "
-                "load_insilico_neural_responses"
-            )
+            from brainbridge.encoding.fwrf import FWRFModel
+
+            out = FWRFModel(_fwrf_parts(encoding_model), device=device).predict(images, progress=progress)
         if not return_metadata:
             return out
         return out, self.get_metadata(a["modality"], a["train_dataset"], a["model"], a["subject"], a["roi"])
@@ -653,10 +671,16 @@ def _local_vit() -> Callable[[np.ndarray], np.ndarray] | None:
     return features
 
 
-def _torch_numpy_globals() -> list:
-    """``(object, "module.name")`` pairs of the numpy globals a checkpoint of arrays/scalars may name."""
-    return [
-        (obj, name)
-        for name, obj in allowed_globals().items()
-        if name.startswith(("numpy", "_codecs", "builtins.complex"))
-    ]
+def _fwrf_parts(encoding_model: dict) -> list[tuple[Any, Any]]:
+    """``(encoder, readout)`` pairs of NED's fwRF dict, in split order."""
+    subject = encoding_model["args"]["subject"]
+    suffixes = ["_1", "_2"] if "shared_model_1" in encoding_model else [""]
+    try:
+        return [
+            (encoding_model[f"shared_model{s}"], encoding_model[f"subject_fwrfs{s}"][subject])
+            for s in suffixes
+        ]
+    except KeyError as exc:
+        raise NEDTypeError(
+            f"'encoding_model' must be the dict returned by get_encoding_model! (it lacks {exc})"
+        ) from None
