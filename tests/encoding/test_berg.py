@@ -192,3 +192,81 @@ def test_brainbridge_models_work_through_berg(tmp_path_factory, monkeypatch):
     out, meta = berg.encode(model, new_images_dir(), return_metadata=True, progress=False)
     assert isinstance(out, np.ndarray) and out.ndim == 2 and out.dtype == np.float32
     assert out.shape[1] == meta["rois"]["V1"]["n_neuroids"] > 0
+
+
+# -- fmri-nsd-fwrf: one NED-format checkpoint per subject and ROI ---------------------------------
+
+FWRF_ID = "fmri-nsd-fwrf"
+
+
+@pytest.fixture(scope="module")
+def fwrf_berg_dir(tmp_path_factory):
+    from tests.support.fwrf_checkpoints import save_ned_checkpoint
+
+    root = tmp_path_factory.mktemp("berg-fwrf")
+    folder = root / "encoding_models/modality-fmri/train_dataset-nsd/model-fwrf"
+    (folder / "encoding_models_weights").mkdir(parents=True)
+    (folder / "metadata").mkdir()
+    save_ned_checkpoint(folder / "encoding_models_weights/weights_sub-01_roi-V1.pt", 1, "V1", 4, seed=3)
+    np.save(folder / "metadata/metadata_sub-01_roi-V1.npy", {"fmri": {"ncsnr": np.ones(4)}})
+    return root
+
+
+def test_fwrf_is_listed_described_and_encodes(fwrf_berg_dir):
+    berg = BERG(fwrf_berg_dir)
+    assert FWRF_ID in berg.list_models() and berg.get_model_catalog()["fmri"] == ["nsd"]
+    card = berg.describe(FWRF_ID)
+    assert card["parameters"]["selection"]["required"] is True
+    assert card["parameters"]["selection"]["properties"]["roi"]["valid_values"][:3] == ["V1", "V2", "V3"]
+    assert card["on_disk"] == [(1, "V1")] and "selection={'roi': 'V1'}" in card["usage"]
+    model = berg.get_encoding_model(FWRF_ID, device="cpu", selection={"roi": "V1"}, subject=1)
+    out = berg.encode(model, rng.integers(0, 256, size=(2, 3, 227, 227), dtype=np.uint8), progress=False)
+    assert isinstance(out, np.ndarray) and out.shape == (2, 4) and out.dtype == np.float32
+    assert berg.get_model_metadata(FWRF_ID, subject=1, roi="V1")["fmri"]["ncsnr"].shape == (4,)
+    assert berg.get_model_metadata(FWRF_ID, subject=1, selection={"roi": "V1"})["fmri"]["ncsnr"].shape == (4,)
+
+
+def test_fwrf_validation_uses_bergs_wording_under_one_base(fwrf_berg_dir):
+    berg = BERG(fwrf_berg_dir)
+    v1 = {"roi": "V1"}
+    cases = [
+        (lambda: berg.get_encoding_model(FWRF_ID, subject=1), r"'selection' is required.*\['V1', 'V2'"),
+        (
+            lambda: berg.get_encoding_model(FWRF_ID, subject=1, selection={"region": "V1"}),
+            r"Invalid selection key: 'region'. Valid keys are: \['roi'\]",
+        ),
+        (
+            lambda: berg.get_encoding_model(FWRF_ID, subject=1, selection={"roi": "V7"}),
+            r"Invalid ROI: 'V7'. Valid ROIs are: \['V1', 'V2', 'V3', 'hV4'",
+        ),
+        (lambda: berg.get_encoding_model(FWRF_ID, subject=1, selection={"roi": 1}), "must be a string"),
+        (lambda: berg.get_encoding_model(FWRF_ID, subject=1, selection={}), "needs a 'roi'"),
+        (
+            lambda: berg.get_encoding_model(FWRF_ID, subject=9, selection=v1),
+            r"Subject must be one of \[1, 2, 3, 4, 5, 6, 7, 8\], got 9",
+        ),
+        (lambda: berg.get_encoding_model(FWRF_ID, selection=v1), "Required parameters missing: subject"),
+        (lambda: berg.get_encoding_model(FWRF_ID, subject=2, selection=v1), "sub-02_roi-V1.pt is missing"),
+        (lambda: berg.get_encoding_model(FWRF_ID, subject=1, selection=v1, seed=1), "Unknown parameters"),
+        (lambda: berg.get_model_metadata(FWRF_ID, subject=1), "Required parameters missing: roi"),
+        (
+            lambda: berg.get_model_metadata(FWRF_ID, subject=1, roi="V2"),
+            "metadata_sub-01_roi-V2.npy is missing",
+        ),
+        (lambda: berg.get_encoding_model(FWRF_ID, device="tpu", subject=1, selection=v1), "Valid values are"),
+    ]
+    for call, pattern in cases:
+        with pytest.raises(EncodingError, match=pattern):
+            call()
+
+
+def test_a_malicious_fwrf_checkpoint_is_refused(tmp_path):
+    import torch
+
+    folder = tmp_path / "encoding_models/modality-fmri/train_dataset-nsd/model-fwrf/encoding_models_weights"
+    folder.mkdir(parents=True)
+    marker = tmp_path / "marker"
+    torch.save({"best_params": _Payload(marker)}, folder / "weights_sub-01_roi-V1.pt")
+    with pytest.raises(BrainbridgeError, match="refused to load fwRF checkpoint"):
+        BERG(tmp_path).get_encoding_model(FWRF_ID, subject=1, selection={"roi": "V1"})
+    assert not marker.exists()

@@ -171,6 +171,18 @@ def test_one_image_and_one_voxel_keep_the_images_by_voxels_shape(fwrf_dir, caplo
     )
 
 
+def test_voxel_chunks_give_the_unchunked_readout(fwrf_dir, monkeypatch):
+    import brainbridge.encoding.fwrf as fwrf
+
+    root, best = fwrf_dir
+    model = load_fwrf([root / FWRF / "encoding_models_weights/weights_sub-01_roi-V1.pt"], 1)
+    images = _images(3, 227, seed=10)
+    whole = model.predict(images, progress=False)
+    monkeypatch.setattr(fwrf, "_READOUT_ELEMENTS", 3 * 768 * 2)  # two voxels per chunk: 2 + 2 + 1
+    np.testing.assert_allclose(model.predict(images, progress=False), whole, rtol=1e-6, atol=1e-8)
+    _check_matches(whole, reference_predict(images, best["sub-01_roi-V1"], 1))
+
+
 def test_resize_is_torchvisions_antialiased_bilinear(fwrf_dir):
     # PIL's antialiased bilinear is the independent reference (torchvision's antialias follows it)
     for size, seed in ((300, 4), (500, 5), (100, 6)):

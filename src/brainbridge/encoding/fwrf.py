@@ -32,7 +32,8 @@ Differences from NED, on purpose:
 * Checkpoints load with ``torch.load(weights_only=True)`` and an allow-list of numpy arrays,
   scalars and dtypes, ``collections.OrderedDict`` and ``argparse.Namespace`` (what NED's training
   script saves); any other global is refused (:class:`~brainbridge.encoding.errors.EncodingError`)
-  and never imported or run. NED and BERG call ``torch.load`` with pickles allowed.
+  and never imported or run. NED calls ``torch.load`` without ``weights_only`` (any pickle
+  before torch 2.6, a refused ``Namespace`` since), BERG with ``weights_only=False``.
 * The readout is sized from the checkpoint's tensors; NED runs 20 random images through the
   encoder to learn the feature-map shapes.
 * The output is always ``(N, voxels)`` float32: NED's ``squeeze(...).t()`` returns ``(1, N)``
@@ -82,13 +83,14 @@ RESIZE_PX = 227
 SPLIT_ROIS = ("lateral", "ventral")
 #: images per forward pass (NED's)
 BATCH_SIZE = 100
-# the readout's largest intermediate (images x features x voxels), in elements: 64 M floats = 256 MB
-_READOUT_ELEMENTS = 1 << 26
+# the readout's largest intermediate (voxels x images x features), in elements: 16 M floats = 64 MB
+_READOUT_ELEMENTS = 1 << 24
 
 
 def _log_act(x: torch.Tensor) -> torch.Tensor:
-    """NED's non-linearity before and after the pooling: ``log(1 + |x|) * tanh(x)``."""
-    return torch.log1p(torch.abs(x)) * torch.tanh(x)
+    """NED's non-linearity before and after the pooling: ``log(1 + |x|) * tanh(x)`` (a new tensor)."""
+    out = torch.abs(x).log1p_()
+    return out.mul_(torch.tanh(x))
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,12 +249,16 @@ class LayerwiseFWRF(nn.Module):
         out = []
         for start in range(0, self.nv, chunk):
             voxels = slice(start, start + chunk)
+            # one product per map, (v, pixels) x (N, C, pixels) -> (v, N, C), as NED's tensordot
             pooled = [
-                torch.matmul(f, torch.softmax(rf[voxels].flatten(1), dim=1).T)  # (N, C_k, v)
+                torch.tensordot(torch.softmax(rf[voxels].flatten(1), dim=1), f, dims=([1], [2]))
                 for f, rf in zip(feats, self.rfs)
             ]
-            phi = _log_act(torch.cat(pooled, dim=1))  # (N, features, v)
-            out.append(torch.einsum("nfv,vf->nv", phi, self.w[voxels]) + self.b[voxels])
+            phi = _log_act(torch.cat(pooled, dim=2))  # (v, N, features)
+            del pooled
+            # (v, N, 1) -> (N, v); indexing, not squeeze(), keeps one image or one voxel 2-D
+            y = torch.bmm(phi, self.w[voxels].unsqueeze(2))[..., 0].T
+            out.append(y + self.b[voxels])
         return torch.cat(out, dim=1)
 
 
