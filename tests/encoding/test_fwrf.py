@@ -285,3 +285,12 @@ def test_only_the_allow_list_loads(tmp_path, fwrf_dir):
     torch.save({"best_params": best}, tmp_path / "bad.pt")
     with pytest.raises(EncodingError, match="does not match NED's fwRF"):
         load_fwrf([tmp_path / "bad.pt"], 1)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message when no GPU is usable")
+def test_cuda_without_a_gpu_is_a_clear_error(fwrf_dir):
+    root, _ = fwrf_dir
+    with pytest.raises(EncodingError, match="no CUDA GPU.*device='cpu'"):
+        NED(root).get_encoding_model("fmri", "nsd", "fwrf", 1, roi="V1", device="cuda")
+    with pytest.raises(EncodingError, match="no CUDA GPU"):
+        BERG(root).get_encoding_model("fmri-nsd-fwrf", device="cuda", selection={"roi": "V1"}, subject=1)

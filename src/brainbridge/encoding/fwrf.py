@@ -71,6 +71,7 @@ __all__ = [
     "PreFilter",
     "TrunkBlock",
     "build_part",
+    "check_device",
     "checkpoint_names",
     "load_checkpoint",
     "load_fwrf",
@@ -85,6 +86,16 @@ SPLIT_ROIS = ("lateral", "ventral")
 BATCH_SIZE = 100
 # the readout's largest intermediate (voxels x images x features), in elements: 16 M floats = 64 MB
 _READOUT_ELEMENTS = 1 << 24
+
+
+def check_device(device: str) -> str:
+    """``device`` if torch can run there; ``"cuda"`` without a usable GPU is a clear error."""
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise EncodingError(
+            f"device {device!r} was asked for but torch {torch.__version__} sees no CUDA GPU; "
+            "use device='cpu' (or 'auto')"
+        )
+    return str(device)
 
 
 def _log_act(x: torch.Tensor) -> torch.Tensor:
@@ -463,6 +474,7 @@ class FWRFModel:
 
     def to(self, device: str) -> FWRFModel:
         """Move every part to ``device`` (in place) and return the model."""
+        device = check_device(device)
         for encoder, readout in self.parts:
             encoder.to(device).eval()
             readout.to(device).eval()

@@ -502,8 +502,15 @@ class NED:
 
     def _load_fwrf(self, model_dir: Path, subject: int, roi: str | None, device: str) -> dict:
         """NED's fwRF entries: ``shared_model``, ``subject_fwrfs``, ``nnv`` (``_1``/``_2`` for split ROIs)."""
-        from brainbridge.encoding.fwrf import RESIZE_PX, build_part, checkpoint_names, load_checkpoint
+        from brainbridge.encoding.fwrf import (
+            RESIZE_PX,
+            build_part,
+            check_device,
+            checkpoint_names,
+            load_checkpoint,
+        )
 
+        device = check_device(device)
         weights = model_dir / "encoding_models_weights"
         names = checkpoint_names(subject, str(roi))
         loaded: dict[str, Any] = {}
