@@ -14,17 +14,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = [
-    "assembly_io",
-    "zarr_integrity",
-    "fetch",
-    "ecephys",
-    "loaders",
-    "load_data",
-    "features",
-    "encoding",
-    "scale",
-]
+# every benchmark script in this folder, so a new one is never left out of a full run
+BENCHMARKS = sorted(
+    p.stem for p in HERE.glob("*.py") if p.stem != "run_all" and not p.stem.startswith("_")
+)
 
 
 def main(names: list[str]) -> int:
