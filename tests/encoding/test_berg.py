@@ -237,10 +237,10 @@ def test_fwrf_validation_uses_bergs_wording_under_one_base(fwrf_berg_dir):
         ),
         (
             lambda: berg.get_encoding_model(FWRF_ID, subject=1, selection={"roi": "V7"}),
-            r"Invalid ROI: 'V7'. Valid ROIs are: \['V1', 'V2', 'V3', 'hV4'",
+            r"Invalid ROI: 'V7'. Valid values are: \['V1', 'V2', 'V3', 'hV4'",
         ),
         (lambda: berg.get_encoding_model(FWRF_ID, subject=1, selection={"roi": 1}), "must be a string"),
-        (lambda: berg.get_encoding_model(FWRF_ID, subject=1, selection={}), "needs a 'roi'"),
+        (lambda: berg.get_encoding_model(FWRF_ID, subject=1, selection={}), "needs the key 'roi'"),
         (
             lambda: berg.get_encoding_model(FWRF_ID, subject=9, selection=v1),
             r"Subject must be one of \[1, 2, 3, 4, 5, 6, 7, 8\], got 9",

@@ -49,7 +49,6 @@ from brainbridge.encoding.errors import (
     ModelNotFoundError,
 )
 from brainbridge.encoding.images import image_source, load_image
-from brainbridge.encoding.linearising import binary_mask_indices, timepoints_indices
 from brainbridge.encoding.ned import (
     ROIS,
     SUBJECTS,
@@ -58,6 +57,7 @@ from brainbridge.encoding.ned import (
     check_ned_images,
     linearising_predict,
 )
+from brainbridge.encoding.selection import binary_mask_indices, check_selection_keys, required_roi
 from brainbridge.errors import valid_values_message
 from brainbridge.paths import safe_component
 from brainbridge.safe_pickle import load_npy
@@ -188,9 +188,7 @@ class BERGLinearModel:
             self.channel_indices, self.timepoints = self._eeg_selection(selection)
             fits = [self._select_eeg(f) for f in fits]
         elif selection:
-            raise InvalidSelectionError(
-                f"Invalid selection key: {next(iter(selection))!r}. Valid keys are: []"
-            )
+            check_selection_keys(selection, [])
         self.regressions = fits
         if feature_extractor is None:
             raise MissingWeightsError(VIT_WEIGHTS_HINT.replace("NED's vit_b_32", f"BERG's {model_id}"))
@@ -198,10 +196,7 @@ class BERGLinearModel:
 
     def _eeg_selection(self, selection: Mapping[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
         selection = dict(selection or {})
-        valid = ["channels", "timepoints"]
-        for key in selection:
-            if key not in valid:
-                raise InvalidSelectionError(f"Invalid selection key: {key!r}. Valid keys are: {valid}")
+        selection = check_selection_keys(selection, ["channels", "timepoints"])
         channels = selection.get("channels", self.ch_names)
         if isinstance(channels, str) or not all(isinstance(c, str) for c in channels) or not channels:
             raise InvalidSelectionError(
@@ -211,7 +206,7 @@ class BERGLinearModel:
         if unknown:
             raise InvalidSelectionError(valid_values_message("channels", unknown, self.ch_names))
         mask = selection.get("timepoints", np.ones(len(self.times), dtype=bool))
-        timepoints = timepoints_indices(mask, len(self.times))
+        timepoints = binary_mask_indices(mask, len(self.times))
         return np.array([self.ch_names.index(c) for c in channels]), timepoints
 
     def _select_vertices(self, weights: Mapping[str, Any], selection: Mapping[str, Any] | None) -> dict:
@@ -222,10 +217,7 @@ class BERGLinearModel:
         value per vertex (a hemisphere without one keeps every vertex), as BERG's card says.
         """
         selection = dict(selection or {})
-        valid = ["roi", "lh_vertices", "rh_vertices"]
-        for key in selection:
-            if key not in valid:
-                raise InvalidSelectionError(f"Invalid selection key: {key!r}. Valid keys are: {valid}")
+        selection = check_selection_keys(selection, ["roi", "lh_vertices", "rh_vertices"])
         maps = {h: weights[f"{h}_reg_param"] for h in ("lh", "rh")}
         sizes = {h: len(np.asarray(m["intercept_"])) for h, m in maps.items()}
         chosen: dict[str, np.ndarray] = {}
@@ -395,25 +387,10 @@ class BERG:
         return subject
 
     def _fwrf_roi(self, folder: Path, roi: Any) -> str:
-        rois = self._rois(folder)
-        if not isinstance(roi, str):
-            raise InvalidSelectionError(f"ROI parameter must be a string, got {type(roi).__name__}")
-        if roi not in rois:
-            raise InvalidSelectionError(f"Invalid ROI: {roi!r}. Valid ROIs are: {rois}")
-        return safe_component(roi, "ROI")
+        return self._fwrf_selection(folder, {"roi": roi})
 
     def _fwrf_selection(self, folder: Path, selection: Mapping[str, Any] | None) -> str:
-        rois = self._rois(folder)
-        if selection is None:
-            raise InvalidParameterError(
-                f"Parameter 'selection' is required but was not provided: selection={{'roi': one of {rois}}}"
-            )
-        for key in selection:
-            if key != "roi":
-                raise InvalidSelectionError(f"Invalid selection key: {key!r}. Valid keys are: ['roi']")
-        if "roi" not in selection:
-            raise InvalidSelectionError(f"selection needs a 'roi' (one of {rois})")
-        return self._fwrf_roi(folder, selection["roi"])
+        return safe_component(required_roi(selection, self._rois(folder), model="the fwRF"), "ROI")
 
     def _fwrf_card(self, model_id: str, folder: Path) -> dict[str, Any]:
         rois = self._rois(folder)

@@ -53,6 +53,7 @@ from brainbridge.encoding.errors import (
     ModelNotFoundError,
 )
 from brainbridge.encoding.registry import Accuracy, ModelCard, SelectionKey
+from brainbridge.encoding.selection import required_roi
 from brainbridge.errors import valid_values_message
 
 if TYPE_CHECKING:
@@ -261,28 +262,7 @@ def _model_name(model_id: Any) -> str:
 
 def _resolve_roi(selection: Any) -> str:
     """The ROI of a gateway selection, validated with BERG's messages."""
-    if selection is None:
-        raise InvalidSelectionError(
-            "Parameter 'selection' is required: ROI selection is required for Brain-Score models, "
-            f"e.g. selection={{'roi': 'IT'}}. Available ROIs: {list(ROIS)}"
-        )
-    if not isinstance(selection, Mapping):
-        raise InvalidSelectionError(
-            f"selection must be a dict like {{'roi': 'IT'}}, got {type(selection).__name__}"
-        )
-    for key in selection:
-        if key != "roi":
-            raise InvalidSelectionError(f"Invalid selection key: {key!r}. Valid keys are: ['roi']")
-    if "roi" not in selection:
-        raise InvalidSelectionError(
-            f"Parameter 'selection' needs the key 'roi' for Brain-Score models. Available ROIs: {list(ROIS)}"
-        )
-    roi = selection["roi"]
-    if not isinstance(roi, str):
-        raise InvalidSelectionError(f"ROI parameter must be a string, got {type(roi).__name__}")
-    if roi not in ROIS:
-        raise InvalidSelectionError(valid_values_message("ROI", roi, ROIS))
-    return roi
+    return required_roi(selection, ROIS, model="Brain-Score models")
 
 
 def _benchmark_for(roi: str, benchmark: Any) -> str:

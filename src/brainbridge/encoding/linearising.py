@@ -739,46 +739,6 @@ class LinearisingModel:
         return f"LinearisingModel({self.model_id!r}, rois={self.rois}, subject={self.subject!r})"
 
 
-def binary_mask_indices(
-    mask: Any, length: int, key: str = "timepoints", unit: str = "time point"
-) -> np.ndarray:
-    """The indices a BERG binary-mask selection keeps (``timepoints``, ``lh_vertices``...).
-
-    Parameters
-    ----------
-    mask
-        One 0/1 (or False/True) value per output along the selected axis.
-    length
-        How many values the mask must have.
-    key, unit
-        The selection key and what one value stands for (for the message).
-
-    Raises
-    ------
-    InvalidSelectionError
-        Not ``length`` values, a value other than 0/1, or nothing selected.
-    """
-    from brainbridge.encoding.errors import InvalidSelectionError
-
-    values = np.asarray(mask)
-    if (
-        values.shape != (length,)
-        or values.dtype.kind not in "biuf"
-        or not np.isin(values, (0, 1)).all()
-        or not values.any()
-    ):
-        raise InvalidSelectionError(
-            f"{key!r} must be a binary mask of {length} values (one per {unit}, 0/1 or "
-            f"False/True) with at least one selected, got {values.dtype} of shape {values.shape}"
-        )
-    return np.flatnonzero(values.astype(bool))
-
-
-def timepoints_indices(mask: Any, n_times: int) -> np.ndarray:
-    """The indices a BERG ``timepoints`` selection keeps: a binary mask of one value per time point."""
-    return binary_mask_indices(mask, n_times)
-
-
 def _split_layers(spec: str) -> list[str]:
     return [layer for layer in spec.split("+") if layer]
 
@@ -800,16 +760,12 @@ def load_linearising_model(
     time point}``): the selection is applied to the regression weights (unselected outputs are
     never computed); the cached fit is the same.
     """
-    from brainbridge.encoding.errors import InvalidSelectionError
     from brainbridge.encoding.registry import get_extractor
+    from brainbridge.encoding.selection import binary_mask_indices, check_selection_keys
 
     timepoints_mask = None
     if card.modality != "fmri" and isinstance(selection, Mapping):
-        valid_keys = [card.roi_key.name, "timepoints"]
-        for key in selection:
-            if key not in valid_keys:
-                raise InvalidSelectionError(f"Invalid selection key: {key!r}. Valid keys are: {valid_keys}")
-        selection = dict(selection)
+        selection = check_selection_keys(selection, [card.roi_key.name, "timepoints"])
         timepoints_mask = selection.pop("timepoints", None)
     rois = card.resolve_selection(selection)
     subject_name = card.resolve_subject(subject)
@@ -860,7 +816,7 @@ def load_linearising_model(
                 channels if len(channels) != len(names) or (channels != np.arange(len(names))).any() else None
             )
         if timepoints_mask is not None:
-            timepoints = timepoints_indices(timepoints_mask, fit.output_shape[2])
+            timepoints = binary_mask_indices(timepoints_mask, fit.output_shape[2])
             if len(timepoints) < fit.output_shape[2]:
                 selected_times = timepoints
         if channels is not None or selected_times is not None:
