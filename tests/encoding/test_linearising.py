@@ -160,42 +160,6 @@ def test_eeg_fit_one_regression_per_training_repetition(tmp_path):
 # --------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fmri_catalog(tmp_path):
-    from PIL import Image
-
-    from brainbridge import catalogs
-    from brainbridge.catalogs import Catalog
-    from brainbridge.packaging import package_data_assembly, package_stimulus_set
-    from brainbridge.stimuli import StimulusSet
-
-    name = f"test-linearising-{tmp_path.name}"
-    catalog = catalogs.register(Catalog.create(name, tmp_path / "catalog" / "lookup.csv"))
-    rng = np.random.default_rng(3)
-    folder = tmp_path / "images"
-    folder.mkdir()
-    ids = [f"im{i:02d}" for i in range(24)]
-    images = rng.integers(0, 256, size=(24, 32, 32, 3), dtype=np.uint8)
-    stimuli = StimulusSet({"stimulus_id": ids})
-    stimuli.stimulus_paths = {}
-    for sid, image in zip(ids, images):
-        Image.fromarray(image).save(folder / f"{sid}.png")
-        stimuli.stimulus_paths[sid] = folder / f"{sid}.png"
-    package_stimulus_set(name, stimuli, "test.lin.stimuli")
-    voxels = VoxelAssembly.from_arrays(
-        rng.normal(size=(48, 5)),
-        stimulus_id=ids * 2,
-        subject=["a", "a", "a", "b", "b"],
-        rois={"V1": [1, 1, 0, 1, 0], "FFA": [0, 1, 1, 0, 1]},
-        ncsnr=np.full(5, 0.5),
-    )
-    package_data_assembly(
-        name, voxels, "test.lin.fmri", "test.lin.stimuli", assembly_class_name="VoxelAssembly"
-    )
-    yield catalog, folder, images
-    catalogs.unregister(name)
-
-
 def test_a_card_trains_on_a_catalogued_assembly_and_encodes_ned_shapes(fmri_catalog):
     from brainbridge import catalogs
     from brainbridge.encoding import encode, get_encoding_model
@@ -235,40 +199,6 @@ def test_a_card_trains_on_a_catalogued_assembly_and_encodes_ned_shapes(fmri_cata
             get_encoding_model(card.model_id, subject="z")
     finally:
         unregister_model(card.model_id)
-
-
-@pytest.fixture
-def eeg_catalog(tmp_path):
-    from PIL import Image
-
-    from brainbridge import catalogs
-    from brainbridge.catalogs import Catalog
-    from brainbridge.packaging import package_data_assembly, package_stimulus_set
-    from brainbridge.stimuli import StimulusSet
-
-    name = f"test-linearising-eeg-{tmp_path.name}"
-    catalogs.register(Catalog.create(name, tmp_path / "catalog" / "lookup.csv"))
-    rng = np.random.default_rng(4)
-    folder = tmp_path / "images"
-    folder.mkdir()
-    ids = [f"im{i:02d}" for i in range(20)]
-    stimuli = StimulusSet({"stimulus_id": ids})
-    stimuli.stimulus_paths = {}
-    for sid in ids:
-        Image.fromarray(rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)).save(folder / f"{sid}.png")
-        stimuli.stimulus_paths[sid] = folder / f"{sid}.png"
-    package_stimulus_set(name, stimuli, "test.lin.eeg.stimuli")
-    eeg = EEGAssembly.from_arrays(
-        rng.normal(size=(40, 3, 5)),
-        stimulus_id=ids * 2,
-        channel_name=["O1", "Oz", "O2"],
-        time=np.arange(5) * 0.01 - 0.01,
-    )
-    package_data_assembly(
-        name, eeg, "test.lin.eeg", "test.lin.eeg.stimuli", assembly_class_name="EEGAssembly"
-    )
-    yield folder
-    catalogs.unregister(name)
 
 
 def test_an_eeg_card_selects_channels_and_a_timepoints_mask_on_the_weights(eeg_catalog):
