@@ -150,7 +150,7 @@ def test_get_metadata_reads_ned_pickled_dicts(ned_dir):
 
 def test_eeg_encode_matches_sklearn_and_has_ned_shape(ned_dir):
     root, (scaler, pca, regs), _ = ned_dir
-    ned = NED(root)
+    ned = NED(ned_dir=root)
     model = ned.get_encoding_model(
         modality="eeg",
         train_dataset="things_eeg_2",
@@ -162,7 +162,7 @@ def test_eeg_encode_matches_sklearn_and_has_ned_shape(ned_dir):
     )
     assert model["args"]["subject"] == 1 and model["ch_names"] == CH
     images = rng.integers(0, 256, size=(5, 3, 64, 64), dtype=np.uint8)
-    out, meta = ned.encode(model, images, return_metadata=True, device="auto")
+    out, meta = ned.encode(encoding_model=model, images=images, return_metadata=True, device="auto")
     assert out.shape == (5, REPS, len(CH), T.size) and out.dtype == np.float32
     assert meta["eeg"]["ch_names"] == CH
     # NED's own computation with scikit-learn objects
@@ -297,3 +297,69 @@ def test_brainbridge_registered_models_are_listed_and_encode_through_ned(tmp_pat
     assert both.shape[0] == 3 and both.shape[1] > out.shape[1]
     meta = ned.get_metadata("ephys", "brainbridge_example", "gabor_v1", 2, roi="IT")
     assert meta["rois"]["IT"]["fit_key"] == metadata["rois"]["IT"]["fit_key"]
+
+
+def _positional(method):
+    import inspect
+
+    return [
+        (p.name, p.default if p.default is not inspect.Parameter.empty else "required")
+        for p in list(inspect.signature(method).parameters.values())[1:]
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+
+
+def test_the_calls_have_neds_and_bergs_own_argument_names_and_defaults():
+    """Written from NED's ``nest/nest.py`` and BERG's ``berg/core/berg.py``: same order, names and
+    defaults; brainbridge's additions are keyword-only, so NED's and BERG's positional calls keep working."""
+    from brainbridge.berg import BERG
+
+    ned = {
+        "which_modalities": [],
+        "which_train_datasets": [("modality", "required")],
+        "which_models": [("modality", "required"), ("train_dataset", "required")],
+        "which_subjects": [("modality", "required"), ("train_dataset", "required")],
+        "which_rois": [("train_dataset", "required")],
+        "get_encoding_model": [
+            ("modality", "required"),
+            ("train_dataset", "required"),
+            ("model", "required"),
+            ("subject", "required"),
+            ("roi", None),
+            ("device", "auto"),
+        ],
+        "encode": [
+            ("encoding_model", "required"),
+            ("images", "required"),
+            ("return_metadata", True),
+            ("device", "auto"),
+        ],
+        "get_metadata": [
+            ("modality", "required"),
+            ("train_dataset", "required"),
+            ("model", "required"),
+            ("subject", "required"),
+            ("roi", None),
+        ],
+        "load_insilico_neural_responses": [
+            ("modality", "required"),
+            ("train_dataset", "required"),
+            ("model", "required"),
+            ("imageset", "required"),
+            ("subject", "required"),
+            ("roi", None),
+            ("return_metadata", True),
+        ],
+    }
+    berg = {
+        "get_model_catalog": [("print_format", False)],
+        "get_encoding_model": [("model_id", "required"), ("device", "auto"), ("selection", None)],
+        "encode": [("model", "required"), ("stimulus", "required"), ("return_metadata", False)],
+        "get_model_metadata": [("model_id", "required")],
+        "describe": [("model_id", "required")],
+        "get_model_variants": [("model_id", "required")],
+    }
+    for cls, calls in ((NED, ned), (BERG, berg)):
+        for name, expected in calls.items():
+            assert _positional(getattr(cls, name)) == expected, f"{cls.__name__}.{name}"
+    assert BERG(berg_dir="x").get_model_variants(model_id="ephys-brainbridge_example-gabor_v1") == []

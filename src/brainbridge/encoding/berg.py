@@ -537,6 +537,11 @@ class BERG:
             f"model must come from BERG.get_encoding_model(...), got {type(model).__name__}"
         )
 
+    def get_model_variants(self, model_id: str) -> list[str]:
+        """Pretrained variants of a model (newer BERG); brainbridge's models have none: ``[]``."""
+        self._check_id(model_id)
+        return []
+
     def get_model_metadata(self, model_id: str, **kwargs: Any) -> dict:
         """Metadata without loading weights.
 
