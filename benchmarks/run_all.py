@@ -15,9 +15,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # every benchmark script in this folder, so a new one is never left out of a full run
-BENCHMARKS = sorted(
-    p.stem for p in HERE.glob("*.py") if p.stem != "run_all" and not p.stem.startswith("_")
-)
+BENCHMARKS = sorted(p.stem for p in HERE.glob("*.py") if p.stem != "run_all" and not p.stem.startswith("_"))
 
 
 def main(names: list[str]) -> int:
