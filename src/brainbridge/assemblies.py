@@ -29,6 +29,7 @@ from brainbridge.errors import AssemblyError, GroupbyError
 from brainbridge.formats import open_assembly_array
 from brainbridge.formats.layout import FACTORIZED_ENCODING, walk_coords
 from brainbridge.formats.netcdf import netcdf_groups
+from brainbridge.regions import CHANNEL_GROUPS, OTHER_CHANNELS, ROI_PREFIX, channel_group, roi_names
 from brainbridge.stats import (
     accumulate_in_order,
     accumulator_dtype,
@@ -51,7 +52,9 @@ __all__ = [
     "ModelFeaturesAssembly",
     "NeuroidAssembly",
     "NeuronRecordingAssembly",
+    "OTHER_CHANNELS",
     "PropertyAssembly",
+    "CHANNEL_GROUPS",
     "ROI_PREFIX",
     "SpikeTimesAssembly",
     "VoxelAssembly",
@@ -59,6 +62,7 @@ __all__ = [
     "assembly_class",
     "average_repetitions",
     "average_time_bins",
+    "channel_group",
     "coords_for_dim",
     "gather_indexes",
     "roi_mask",
@@ -824,9 +828,6 @@ class SpikeTimesAssembly(NeuronRecordingAssembly):
 # fMRI and EEG/MEG
 # --------------------------------------------------------------------------------------
 
-#: prefix of the boolean voxel coordinates that say which ROIs a voxel belongs to
-ROI_PREFIX = "roi_"
-
 
 def _require_coords(assembly: xr.DataArray, wanted: dict[str, str]) -> None:
     """Raise AssemblyError naming every ``{coordinate: dim}`` that is missing or on another dim."""
@@ -846,11 +847,6 @@ def _require_dims(assembly: xr.DataArray, dims: tuple[str, ...]) -> None:
             f"{type(assembly).__name__} needs dims {' x '.join(dims)}, "
             f"got {' x '.join(map(str, assembly.dims))}"
         )
-
-
-def roi_names(assembly: xr.DataArray) -> list[str]:
-    """The ROIs of a voxel assembly: the names of its boolean ``roi_<name>`` coordinates, in order."""
-    return [str(name)[len(ROI_PREFIX) :] for name in assembly.coords if str(name).startswith(ROI_PREFIX)]
 
 
 def roi_mask(assembly: xr.DataArray, roi: str | Iterable[str]) -> np.ndarray:
@@ -1554,8 +1550,11 @@ class BrainbridgeAccessor:
         """A quick domain plot; returns the matplotlib Axes.
 
         ``kind``: ``"regions"`` (each neuroid's mean response, per region), ``"psth"`` (mean
-        response over time bins, per region) or ``"rdm"`` (``1 - Pearson r`` between stimuli).
-        See :func:`brainbridge.assembly_plots.plot_assembly` for the options.
+        response over time bins, per region) or ``"rdm"`` (``1 - Pearson r`` between stimuli);
+        fMRI: ``"ceiling"`` (noise ceiling from ``ncsnr`` per ROI and subject); EEG/MEG:
+        ``"erp"`` (trial-averaged response per channel group) or ``"reliability"`` (split-half
+        ceilings over time per channel group). See
+        :func:`brainbridge.assembly_plots.plot_assembly` for the options.
         """
         from brainbridge.assembly_plots import plot_assembly
 

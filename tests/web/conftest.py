@@ -61,6 +61,54 @@ def _store_rows() -> list[dict]:
     return rows
 
 
+FMRI = "test.fmri"
+EEG = "test.eeg"
+EEG_CHANNELS = ["Oz", "O1", "PO8", "Pz", "CP1", "Cz", "FC2", "Fz", "AF3"]
+
+
+def _modality_catalog(folder: Path) -> None:
+    """A user catalog with a small fMRI and a small EEG assembly (real netCDF files)."""
+    from brainbridge.assemblies import EEGAssembly, VoxelAssembly
+    from brainbridge.packaging import write_netcdf
+
+    rng = np.random.default_rng(5)
+    stim = np.tile(np.arange(20), 3)
+    drive = rng.normal(size=(20, 12))
+    fmri = VoxelAssembly.from_arrays(
+        drive[stim] + rng.normal(size=(len(stim), 12)),
+        stimulus_id=[f"im{i:02d}" for i in stim],
+        subject=["subj01"] * 6 + ["subj02"] * 6,
+        rois={"V1": np.arange(12) % 3 == 0, "V4": np.arange(12) % 3 == 1, "early": np.arange(12) % 3 < 2},
+        ncsnr=rng.uniform(0.2, 1.2, 12),
+    )
+    # 10 stimuli x 4 repetitions and 5 x 8: unbalanced, as THINGS-EEG2's training and test sets
+    stim = np.concatenate([np.tile(np.arange(10), 4), np.tile(np.arange(10, 15), 8)])
+    times = np.round(np.arange(-5, 25) * 0.01, 3)
+    bump = np.exp(-0.5 * ((times - 0.1) / 0.03) ** 2)
+    signal = rng.normal(size=(15, len(EEG_CHANNELS), 1)) * bump
+    eeg = EEGAssembly.from_arrays(
+        signal[stim] + 0.5 * rng.normal(size=(len(stim), len(EEG_CHANNELS), len(times))),
+        stimulus_id=[f"im{i:02d}" for i in stim],
+        channel_name=EEG_CHANNELS,
+        time=times,
+    )
+    rows = []
+    for identifier, cls, assembly in ((FMRI, "VoxelAssembly", fmri), (EEG, "EEGAssembly", eeg)):
+        name = f"{identifier}.nc"
+        rows.append(
+            {
+                "identifier": identifier,
+                "lookup_type": "assembly",
+                "class": cls,
+                "location_type": "local",
+                "location": name,
+                "sha1": write_netcdf(assembly, folder / name),
+                "stimulus_set_identifier": "",
+            }
+        )
+    pd.DataFrame(rows).to_csv(folder / "modalities.csv", index=False)
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """``{home, catalogs, store, ecephys}``: the files every web test reads."""
@@ -102,6 +150,7 @@ def site(tmp_path_factory):
         ]
     )
     lookup.to_csv(catalogs / "hostile.csv", index=False)
+    _modality_catalog(catalogs)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BRAINBRIDGE_HOME", str(home))
         patch.setenv("BRAINBRIDGE_CATALOGS", str(catalogs))

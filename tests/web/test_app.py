@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
-from tests.web.conftest import EXAMPLE_MODELS, HOSTILE
+from tests.web.conftest import EEG, EXAMPLE_MODELS, FMRI, HOSTILE
 
 from brainbridge.cli import main
 
@@ -102,6 +103,65 @@ def test_assembly_summary_reads_a_bounded_slab_not_the_whole_file(home):
     assert (part.values[:, 0] == whole.values[:, 0]).all() and (
         part.values[:, -1] == whole.values[:, -1]
     ).all()
+
+
+@pytest.mark.parametrize(
+    ("identifier", "names"),
+    [(FMRI, ["ceiling", "responses", "repetitions"]), (EEG, ["erp", "reliability", "repetitions"])],
+)
+def test_fmri_and_eeg_assembly_pages_show_their_modality_plots(client, identifier, names):
+    page = client.get(f"/assemblies/{identifier}")
+    assert page.status_code == 200 and "no summary plots" not in page.text
+    urls = re.findall(r'src="(/assemblies/[^"]+\.svg)"', page.text)
+    assert [u.rsplit("/", 1)[1] for u in urls] == [f"{n}.svg" for n in names]
+    for url in urls:
+        root = _svg(client.get(url))
+        assert len(ET.tostring(root)) > 5000  # a drawn plot, not an empty figure or a message
+    # the plots of another modality are not served for this one
+    other = "erp" if identifier == FMRI else "ceiling"
+    assert client.get(f"/assemblies/{identifier}/plots/{other}.svg").status_code == 404
+
+
+def test_modality_summaries_hold_the_numbers_their_plots_show(home):
+    from brainbridge.assembly_plots import plot_assembly
+    from brainbridge.web import data
+
+    fmri = data.summarize_assembly(data.Catalogs().get(FMRI, "assembly"))
+    assert fmri.modality == "fmri" and fmri.values.shape == (60, 12) and fmri.sample_note == ""
+    assert [name for name, _ in fmri.neuroid_groups] == ["V1", "V4", "early"]
+    assert len(fmri.neuroid_groups[2][1]) == 8  # early = V1 and V4: groups overlap
+    ax = plot_assembly(fmri.sample, "ceiling")
+    assert "n=3 repetitions" in ax.get_title()
+    eeg = data.summarize_assembly(data.Catalogs().get(EEG, "assembly"))
+    assert eeg.modality == "eeg" and eeg.values is None and eeg.sample.shape == (80, 9, 30)
+    assert np.bincount(eeg.stimulus_codes).tolist() == [4] * 10 + [8] * 5
+
+
+def test_an_eeg_summary_reads_a_bounded_balanced_sample_and_says_so(home):
+    from brainbridge.web import data
+
+    entry = data.Catalogs().get(EEG, "assembly")
+    whole = data.summarize_assembly(entry)
+    per_trial = 9 * 30
+    # room for 25 trials: the 15 stimuli shown >= 4 times, 6 of them (evenly spaced), 4 repetitions each
+    part = data.summarize_assembly(entry, max_values=25 * per_trial)
+    assert part.sample.sizes["presentation"] == 24 and part.sample.size <= 25 * per_trial
+    assert (
+        "24 of 80 trials" in part.sample_note
+        and "6 of the 15 stimuli shown at least 4 times" in part.sample_note
+    )
+    assert "not read whole" in part.sample_note
+    ids = part.sample["stimulus_id"].values
+    assert sorted(np.unique(ids, return_counts=True)[1].tolist()) == [4] * 6
+    # the sampled trials are the file's own: each is one of the whole file's trials, first repetitions
+    whole_ids = np.asarray(whole.sample["stimulus_id"].values)
+    for i in range(len(ids)):
+        matches = np.flatnonzero(whole_ids == ids[i])[:4]
+        assert any(np.array_equal(part.sample.values[i], whole.sample.values[m]) for m in matches)
+    # the repetitions plot still counts every trial
+    assert np.bincount(part.stimulus_codes).sum() == 80
+    tiny = data.summarize_assembly(entry, max_values=per_trial - 1)
+    assert tiny.sample is None and "no summary plots: one trial holds 270 values" in tiny.sample_note
 
 
 def test_stimulus_set_grid_has_cached_thumbnails_and_metadata(client, home):

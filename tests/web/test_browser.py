@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from tests.web.conftest import EXAMPLE_MODELS
+from tests.web.conftest import EEG, EXAMPLE_MODELS, FMRI
 
 ASSEMBLY = "brainbridge.example.neural"
 STIMULI = "brainbridge.example.stimuli"
@@ -200,6 +200,19 @@ def test_assembly_page_shows_dims_and_draws_its_plots(server, browser, shots):
     assert all(width >= 400 for width in widths)
     assert "V1" in _text(browser, "#regions") and "IT" in _text(browser, "#regions")
     _screenshot(browser, shots, "assembly")
+
+
+@pytest.mark.parametrize(("identifier", "shot"), [(FMRI, "assembly-fmri"), (EEG, "assembly-eeg")])
+def test_fmri_and_eeg_assembly_pages_draw_their_modality_plots(server, browser, shots, identifier, shot):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server}/assemblies/{identifier}")
+    assert browser.find_element(By.TAG_NAME, "h1").text == identifier
+    assert "no summary plots" not in browser.page_source
+    assert _images_loaded(browser, "img.plot", timeout=60) == 3
+    captions = [f.text for f in browser.find_elements(By.CSS_SELECTOR, "figcaption")]
+    assert ("Noise ceiling" in captions[0]) if identifier == FMRI else ("ERP" in captions[0])
+    _screenshot(browser, shots, shot)
 
 
 def test_stimulus_set_grid_and_a_stimulus(server, browser, shots):

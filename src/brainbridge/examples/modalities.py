@@ -57,10 +57,12 @@ from brainbridge.examples.build import STIMULUS_IDENTIFIER, stimulus_batch, stim
 from brainbridge.examples.model import IDENTITIES, identities
 from brainbridge.fetch import sha1_hash
 from brainbridge.gabor import GaborBank
+from brainbridge.regions import CHANNEL_GROUPS, channel_group
 
 __all__ = [
     "CHANNEL_GROUPS",
     "CHANNELS",
+    "channel_group",
     "EEG_IDENTIFIER",
     "FMRI_IDENTIFIER",
     "MODALITIES_CATALOG",
@@ -152,25 +154,6 @@ CHANNELS = (
     "AF4",
     "F2",
 )
-#: channel groups of the plots, by name prefix
-CHANNEL_GROUPS = {
-    "occipital": ("O", "PO"),
-    "parietal": ("P", "CP", "TP"),
-    "central": ("C", "FC", "T", "FT"),
-    "frontal": ("F", "AF", "Fp"),
-}
-
-
-def channel_group(name: str) -> str:
-    """The plot group of a channel: the longest matching prefix wins (``PO7`` is occipital)."""
-    best, length = "frontal", 0
-    for group, prefixes in CHANNEL_GROUPS.items():
-        for prefix in prefixes:
-            # the prefix, then only digits or 'z' (midline): PO7 is not P, Oz is O
-            whole = name.startswith(prefix) and name[len(prefix) :].rstrip("0123456789") in ("", "z")
-            if whole and len(prefix) > length:
-                best, length = group, len(prefix)
-    return best
 
 
 def _position(name: str) -> np.ndarray:

@@ -203,7 +203,7 @@ def step_eeg(context: dict, echo: Echo) -> None:
         return
     from brainbridge.assemblies import EEGAssembly
     from brainbridge.encoding.linearising import LinearisingRecipe, eeg_accuracy, get_or_train_linearising
-    from brainbridge.examples.modalities import CHANNEL_GROUPS, channel_group
+    from brainbridge.regions import CHANNEL_GROUPS, channel_group
 
     eeg = context["eeg"]
     gabor, features = _features(context, eeg.attrs["stimulus_set"])

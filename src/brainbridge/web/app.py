@@ -206,14 +206,19 @@ def create_app(
                     }
                 )
         return page(
-            request, "assembly.html", s=summary, e=summary.entry, plots=plots.ASSEMBLY_PLOTS, regions=regions
+            request,
+            "assembly.html",
+            s=summary,
+            e=summary.entry,
+            plots=plots.plots_for(summary),
+            regions=regions,
         )
 
     async def assembly_plot(request: Request):
         identifier, name = request.path_params["identifier"], request.path_params["name"]
-        if name not in plots.ASSEMBLY_PLOTS:
-            raise NotFound(f"no plot called {name!r}; plots: {', '.join(plots.ASSEMBLY_PLOTS)}")
         summary = summary_of(identifier)
+        if name not in plots.plots_for(summary):
+            raise NotFound(f"no plot called {name!r}; plots: {', '.join(plots.plots_for(summary))}")
         key = ("assembly", identifier, name, summary.entry.sha1)
         with plot_lock:
             if key not in plot_cache:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from brainbridge import config
 from brainbridge.errors import BrainbridgeError, UnsafePathError
@@ -74,6 +75,7 @@ def modality_of(cls: str, kind: str) -> str:
         ("fmri", "fmri"),
         ("voxel", "fmri"),
         ("eeg", "eeg"),
+        ("meg", "meg"),
         ("features", "model features"),
         ("behavio", "behaviour"),
     ):
@@ -290,6 +292,12 @@ class AssemblySummary:
     neuroid_regions: np.ndarray | None
     categories: pd.Series | None  # stimulus_id -> category
     category_column: str | None
+    #: ``"neuroid"``, ``"fmri"`` or ``"eeg"`` (:func:`brainbridge.assembly_plots.modality_of`)
+    modality: str = "neuroid"
+    #: in-memory sample for the modality plots of :mod:`brainbridge.assembly_plots` (fMRI, EEG/MEG)
+    sample: Any = None
+    #: ``[(name, column positions)]`` when groups overlap (fMRI ROIs), else from ``neuroid_regions``
+    neuroid_groups: list[tuple[str, np.ndarray]] | None = None
 
 
 def _coordinate_rows(array: Any) -> list[dict[str, Any]]:
@@ -361,11 +369,22 @@ def summarize_assembly(entry: Entry, *, max_values: int = MAX_SUMMARY_VALUES) ->
         categories=None,
         category_column=None,
     )
+    from brainbridge.assembly_plots import modality_of
+
+    summary.modality = modality_of(array)
     pres_dim = "presentation" if "presentation" in dims else None
-    neuroid_dim = "neuroid" if "neuroid" in dims else None
-    if pres_dim is None or neuroid_dim is None or array.dtype.kind not in "iuf":
-        summary.sample_note = "no summary plots: they need numeric presentation x neuroid data"
+    neuroid_dim = {"fmri": "voxel", "eeg": None}.get(summary.modality, "neuroid")
+    if pres_dim is not None and array.dtype.kind in "iuf" and summary.modality == "eeg":
+        _stimulus_fields(summary, array, pres_dim)
+        _sample_trials(summary, array, max_values)
         return summary
+    if pres_dim is None or neuroid_dim not in dims or array.dtype.kind not in "iuf":
+        summary.sample_note = (
+            "no summary plots: they need numeric presentation x neuroid, presentation x voxel "
+            "or presentation x channel x time_bin data"
+        )
+        return summary
+    assert neuroid_dim is not None
     n_pres, n_neuroids = dims[pres_dim], dims[neuroid_dim]
     per_neuroid = n_values // max(n_neuroids, 1)
     keep = max(1, min(n_neuroids, max_values // max(per_neuroid, 1)))
@@ -373,7 +392,7 @@ def summarize_assembly(entry: Entry, *, max_values: int = MAX_SUMMARY_VALUES) ->
         chosen = np.unique(np.linspace(0, n_neuroids - 1, keep).round().astype(int))
         array = array.isel({neuroid_dim: chosen})
         summary.sample_note = (
-            f"the plots use {len(chosen)} of {n_neuroids} neuroids (evenly spaced), "
+            f"the plots use {len(chosen)} of {n_neuroids} {neuroid_dim}s (evenly spaced), "
             f"{len(chosen) * per_neuroid:,} of {n_values:,} values: the file is not read whole"
         )
     other = [d for d in array.dims if d not in (pres_dim, neuroid_dim)]
@@ -386,12 +405,33 @@ def summarize_assembly(entry: Entry, *, max_values: int = MAX_SUMMARY_VALUES) ->
     summary.values = values
     if "region" in array.coords and array["region"].dims == (neuroid_dim,):
         summary.neuroid_regions = np.asarray(array["region"].values).astype(str)
+    if summary.modality == "fmri":
+        from brainbridge.regions import ROI_PREFIX, roi_names
+
+        coords = {
+            str(name): coord
+            for name, coord in array.coords.items()
+            if set(coord.dims) <= {pres_dim, neuroid_dim}
+        }
+        summary.sample = xr.DataArray(values, dims=(pres_dim, neuroid_dim), coords=coords, attrs=array.attrs)
+        summary.neuroid_groups = [
+            (roi, np.flatnonzero(np.asarray(array[ROI_PREFIX + roi].values, dtype=bool)))
+            for roi in roi_names(array)
+            if array[ROI_PREFIX + roi].dims == (neuroid_dim,)
+        ] or None
+    _stimulus_fields(summary, array, pres_dim)
+    return summary
+
+
+def _stimulus_fields(summary: AssemblySummary, array: Any, pres_dim: str) -> None:
+    """Stimulus codes, repetitions and categories from the presentation coordinates (all of them)."""
     if "stimulus_id" in array.coords and array["stimulus_id"].dims == (pres_dim,):
         ids = np.asarray(array["stimulus_id"].values).astype(str)
         codes, uniques = pd.factorize(ids)
         summary.stimulus_codes, summary.stimulus_ids = codes, np.asarray(uniques)
         if "repetition" in array.coords and array["repetition"].dims == (pres_dim,):
             summary.repetitions = np.asarray(array["repetition"].values)
+        entry = summary.entry
         metadata = _stimulus_csv(entry.stimulus_set_identifier) if entry.stimulus_set_identifier else None
         for column in ("category_name", "category", "object_name", "image_label", "label"):
             if metadata is not None and column in metadata.columns and "stimulus_id" in metadata.columns:
@@ -406,7 +446,55 @@ def summarize_assembly(entry: Entry, *, max_values: int = MAX_SUMMARY_VALUES) ->
                 summary.categories = frame.drop_duplicates("s").set_index("s")["c"]
                 summary.category_column = column
                 break
-    return summary
+
+
+def _sample_trials(summary: AssemblySummary, array: Any, max_values: int) -> None:
+    """Read at most ``max_values`` values of an EEG/MEG assembly into ``summary.sample``.
+
+    A file within the bound is read whole. A larger one gives a balanced sample
+    (:func:`brainbridge.assembly_plots.balanced_trials`: the stimuli shown most, their first
+    repetitions; evenly spaced stimuli when even those are too many), so that the ERP and the
+    split-half ceilings come from the same trials; without repeated stimuli, evenly spaced trials.
+    """
+    from brainbridge.assembly_plots import balanced_trials
+
+    n_trials = summary.dims["presentation"]
+    per_trial = summary.n_values // max(n_trials, 1)
+    if per_trial > max_values:
+        summary.sample_note = (
+            f"no summary plots: one trial holds {per_trial:,} values, more than a page reads ({max_values:,})"
+        )
+        return
+    data = array.transpose("presentation", "channel", "time_bin")
+    if summary.n_values <= max_values:
+        summary.sample = data.load()
+        return
+    table = None
+    if summary.stimulus_codes is not None:
+        try:
+            table = balanced_trials(summary.stimulus_codes)
+        except BrainbridgeError:
+            table = None
+    if table is not None and 2 * table.shape[1] * per_trial <= max_values:
+        n_stimuli, n_reps = table.shape
+        keep = min(n_stimuli, max_values // (n_reps * per_trial))
+        if keep < n_stimuli:
+            table = table[np.unique(np.linspace(0, n_stimuli - 1, keep).round().astype(int))]
+        positions = np.sort(table.ravel())
+        how = (
+            f"{len(table):,} of the {n_stimuli:,} stimuli shown at least {n_reps} times"
+            f"{' (evenly spaced)' if keep < n_stimuli else ''}, their first {n_reps} repetitions"
+        )
+    else:
+        keep = max(1, max_values // per_trial)
+        positions = np.unique(np.linspace(0, n_trials - 1, keep).round().astype(int))
+        how = "evenly spaced trials"
+    summary.sample = data.isel(presentation=positions).load()
+    summary.sample_note = (
+        f"the plots of responses use {len(positions):,} of {n_trials:,} trials ({how}), "
+        f"{len(positions) * per_trial:,} of {summary.n_values:,} values: the file is not read whole; "
+        "the repetitions plot counts every trial"
+    )
 
 
 def reliability(summary: AssemblySummary) -> np.ndarray | None:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from brainbridge.errors import BrainbridgeError
 from brainbridge.web.data import AssemblySummary, reliability
 
 #: the plots an assembly page shows, name -> title
@@ -17,6 +18,27 @@ ASSEMBLY_PLOTS = {
     "categories": "Mean response per stimulus category",
     "repetitions": "Repetitions per stimulus",
 }
+#: an fMRI (presentation x voxel) assembly's plots
+FMRI_PLOTS = {
+    "ceiling": "Noise ceiling per voxel from ncsnr, by ROI and subject",
+    "responses": "Response distribution, by ROI",
+    "repetitions": "Repetitions per stimulus",
+}
+#: an EEG/MEG (presentation x channel x time_bin) assembly's plots
+EEG_PLOTS = {
+    "erp": "Trial-averaged response (ERP) per channel group",
+    "reliability": "Split-half noise ceiling over time, per channel group",
+    "repetitions": "Repetitions per stimulus",
+}
+#: the plots drawn by :func:`brainbridge.assembly_plots.plot_assembly`, per modality
+_ACCESSOR_PLOTS = {"fmri": ("ceiling",), "eeg": ("erp", "reliability")}
+
+
+def plots_for(summary: AssemblySummary) -> dict[str, str]:
+    """The plots (name -> title) of an assembly page, for the assembly's modality."""
+    return {"fmri": FMRI_PLOTS, "eeg": EEG_PLOTS}.get(summary.modality, ASSEMBLY_PLOTS)
+
+
 _COLOURS = ["#3b6ea8", "#d0743c", "#5a9e5a", "#b5485d", "#7d67ad", "#8c6d46", "#c76fb0", "#6f6f6f"]
 
 
@@ -43,7 +65,9 @@ def _message(axes: Any, text: str) -> None:
 
 
 def _by_region(summary: AssemblySummary) -> list[tuple[str, np.ndarray]]:
-    """``[(region, neuroid positions)]`` (one ``all`` group without a region coordinate)."""
+    """``[(region, neuroid positions)]`` (fMRI: per ROI; one ``all`` group without regions)."""
+    if summary.neuroid_groups is not None:
+        return summary.neuroid_groups
     if summary.neuroid_regions is None:
         return [("all", np.arange(0 if summary.values is None else summary.values.shape[1]))]
     regions = pd.unique(summary.neuroid_regions)
@@ -51,8 +75,32 @@ def _by_region(summary: AssemblySummary) -> list[tuple[str, np.ndarray]]:
 
 
 def assembly_plot(summary: AssemblySummary, name: str) -> bytes:
-    """One of :data:`ASSEMBLY_PLOTS` as SVG."""
+    """One of :func:`plots_for`'s plots as SVG."""
     figure, axes = _figure()
+    if name in _ACCESSOR_PLOTS.get(summary.modality, ()):
+        if summary.sample is None:
+            _message(axes, summary.sample_note or "no values to plot")
+            return to_svg(figure)
+        from brainbridge.assembly_plots import plot_assembly
+
+        try:
+            plot_assembly(summary.sample, name, ax=axes)
+        except BrainbridgeError as e:  # e.g. no repeated stimuli: say so in the plot's place
+            axes.clear()
+            _message(axes, str(e).splitlines()[0][:120])
+        return to_svg(figure)
+    if name == "repetitions":  # from the coordinates: every presentation, no values needed
+        if summary.stimulus_codes is None:
+            unread = summary.values is None and summary.sample is None and summary.sample_note
+            _message(axes, unread or "no stimulus_id coordinate: repetitions unknown")
+            return to_svg(figure)
+        counts = np.bincount(summary.stimulus_codes)
+        values_, n = np.unique(counts, return_counts=True)
+        axes.bar(values_, n, color=_COLOURS[0])
+        axes.set_xlabel("presentations per stimulus")
+        axes.set_ylabel("stimuli")
+        axes.set_xticks(values_)
+        return to_svg(figure)
     values = summary.values
     if values is None:
         _message(axes, summary.sample_note or "no values to plot")
@@ -69,7 +117,7 @@ def assembly_plot(summary: AssemblySummary, name: str) -> bytes:
                 histtype="stepfilled",
                 alpha=0.45,
                 color=_COLOURS[i % len(_COLOURS)],
-                label=f"{region} ({len(columns)} neuroids)",
+                label=f"{region} ({len(columns)} {'voxels' if summary.modality == 'fmri' else 'neuroids'})",
             )
         axes.set_xlabel("response (trial level)")
         axes.set_ylabel("count")
@@ -116,20 +164,10 @@ def assembly_plot(summary: AssemblySummary, name: str) -> bytes:
         axes.set_ylabel("mean response")
         axes.set_xlabel(summary.category_column or "category")
         axes.legend(frameon=False)
-    elif name == "repetitions":
-        if summary.stimulus_codes is None:
-            _message(axes, "no stimulus_id coordinate: repetitions unknown")
-            return to_svg(figure)
-        counts = np.bincount(summary.stimulus_codes)
-        values_, n = np.unique(counts, return_counts=True)
-        axes.bar(values_, n, color=_COLOURS[0])
-        axes.set_xlabel("presentations per stimulus")
-        axes.set_ylabel("stimuli")
-        axes.set_xticks(values_)
     else:  # the app only asks for known names
         from brainbridge.web.errors import NotFound
 
-        raise NotFound(f"no plot called {name!r}; plots: {', '.join(ASSEMBLY_PLOTS)}")
+        raise NotFound(f"no plot called {name!r}; plots: {', '.join(plots_for(summary))}")
     return to_svg(figure)
 
 
