@@ -108,6 +108,12 @@ def _short(label: str, width: int = 32) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
+def _literal(label: object) -> str:
+    """A label from the data drawn as written: ``$`` would start matplotlib's mathtext (and a
+    malformed formula in a ROI or subject name would fail the plot)."""
+    return _short(str(label)).replace("$", r"\$")
+
+
 def _require_dims(array: xr.DataArray, kind: str, *dims: str) -> None:
     missing = [d for d in dims if d not in array.dims]
     if missing:
@@ -394,8 +400,8 @@ def _plot_ceiling(array: xr.DataArray, repetitions: int | None, ax: Axes | None,
         for part in ("boxes", "medians", "whiskers", "caps"):
             for artist in boxes[part]:
                 artist.set_color(colour)
-        ax.plot([], [], "s", color=colour, label=subject)
-    ax.set_xticks(range(len(rois)), rois)
+        ax.plot([], [], "s", color=colour, label=_literal(subject))
+    ax.set_xticks(range(len(rois)), [_literal(roi) for roi in rois])
     ax.set_xlim(-0.6, len(rois) - 0.4)
     ax.set_ylim(0, 1)
     ax.set_xlabel("ROI (a voxel may be in several)")

@@ -225,3 +225,19 @@ def test_ceiling_needs_roi_coordinates_and_reliability_needs_repeats():
     once = _eeg(n_reps=1)
     with pytest.raises(InvalidParameterError, match="at least two stimuli shown at least twice"):
         once.brainbridge.plot(kind="reliability")
+
+
+def test_labels_from_the_data_are_drawn_as_written_not_as_mathtext():
+    import io
+
+    rng = np.random.default_rng(2)
+    odd = VoxelAssembly.from_arrays(
+        rng.normal(size=(6, 3)),
+        stimulus_id=["a", "b", "c"] * 2,
+        subject=["$\\frac{$", "$x$", "$x$"],
+        rois={"$\\bad{": np.array([True, True, True])},
+        ncsnr=np.array([0.5, 1.0, 0.2]),
+    )
+    ax = odd.brainbridge.plot(kind="ceiling")
+    ax.figure.savefig(io.BytesIO(), format="svg")  # a mathtext parse error would raise here
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["\\$\\bad{"]

@@ -117,6 +117,9 @@ def test_fmri_and_eeg_assembly_pages_show_their_modality_plots(client, identifie
     for url in urls:
         root = _svg(client.get(url))
         assert len(ET.tostring(root)) > 5000  # a drawn plot, not an empty figure or a message
+    if identifier == FMRI:  # the index lists an fMRI assembly's ROIs as its regions
+        index = client.get("/?region=V4")
+        assert identifier in {r[0] for r in _cells(index.text, "entries")[1:]}
     # the plots of another modality are not served for this one
     other = "erp" if identifier == FMRI else "ceiling"
     assert client.get(f"/assemblies/{identifier}/plots/{other}.svg").status_code == 404

@@ -225,6 +225,10 @@ class Catalogs:
                 if name in array.coords:
                     regions = [str(v) for v in pd.unique(np.asarray(array[name].values).astype(str).ravel())]
                     break
+            else:  # fMRI: one boolean roi_<name> coordinate per ROI
+                from brainbridge.regions import roi_names
+
+                regions = roi_names(array)
         except BrainbridgeError as e:
             logger.warning("cannot read the regions of %s: %s", path, e)
         with self._lock:
