@@ -506,5 +506,5 @@ def _plot_eeg_reliability(
         f"{n_iterations} random halvings, channels averaged",
         fontsize="medium",
     )
-    ax.legend(frameon=False, fontsize="small", ncol=2)
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
     return ax

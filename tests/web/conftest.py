@@ -85,7 +85,9 @@ def _modality_catalog(folder: Path) -> None:
     stim = np.concatenate([np.tile(np.arange(10), 4), np.tile(np.arange(10, 15), 8)])
     times = np.round(np.arange(-5, 25) * 0.01, 3)
     bump = np.exp(-0.5 * ((times - 0.1) / 0.03) ** 2)
-    signal = rng.normal(size=(15, len(EEG_CHANNELS), 1)) * bump
+    # a stimulus-independent ERP, largest at the back, plus a per-stimulus part (what is reliable)
+    erp = np.linspace(2.0, 0.5, len(EEG_CHANNELS))[None, :, None]
+    signal = (erp + 0.8 * rng.normal(size=(15, len(EEG_CHANNELS), 1))) * bump
     eeg = EEGAssembly.from_arrays(
         signal[stim] + 0.5 * rng.normal(size=(len(stim), len(EEG_CHANNELS), len(times))),
         stimulus_id=[f"im{i:02d}" for i in stim],
