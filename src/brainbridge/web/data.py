@@ -493,12 +493,29 @@ def _sample_trials(summary: AssemblySummary, array: Any, max_values: int) -> Non
         keep = max(1, max_values // per_trial)
         positions = np.unique(np.linspace(0, n_trials - 1, keep).round().astype(int))
         how = "evenly spaced trials"
-    summary.sample = data.isel(presentation=positions).load()
+    summary.sample = _read_presentations(data, positions, window=max(1, max_values // per_trial))
     summary.sample_note = (
         f"the plots of responses use {len(positions):,} of {n_trials:,} trials ({how}), "
         f"{len(positions) * per_trial:,} of {summary.n_values:,} values: the file is not read whole; "
         "the repetitions plot counts every trial"
     )
+
+
+def _read_presentations(data: xr.DataArray, positions: np.ndarray, window: int) -> xr.DataArray:
+    """``data.isel(presentation=positions)`` in memory, read ``window`` presentations at a time.
+
+    An integer index array handed to the netCDF backend reads the whole variable (measured on the
+    example's EEG set); one slice per wanted row is bounded but slow (a read per row). Slices of
+    ``window`` rows keep the rows wanted from each: at most one window is held besides the sample.
+    """
+    axis = data.dims.index("presentation")
+    parts = []
+    for start in range(int(positions[0]), int(positions[-1]) + 1, window):
+        wanted = positions[(positions >= start) & (positions < start + window)]
+        if len(wanted):
+            block = np.asarray(data.isel(presentation=slice(start, int(wanted[-1]) + 1)).values)
+            parts.append(np.take(block, wanted - start, axis=axis))
+    return data.isel(presentation=positions).copy(data=np.concatenate(parts, axis=axis))
 
 
 def reliability(summary: AssemblySummary) -> np.ndarray | None:
