@@ -91,6 +91,14 @@ def test_eeg_encode_shape_and_values_match_sklearn(berg_dir):
     out2, meta = berg.encode(model, images, return_metadata=True)
     np.testing.assert_array_equal(out, out2)
     assert meta["eeg"]["ch_names"] == CH
+    # BERG's show_progress; batches of 3 give the same responses; an unknown argument is named
+    np.testing.assert_allclose(
+        berg.encode(model, images, show_progress=False, batch_size=3), out, rtol=1e-5, atol=1e-6
+    )
+    with pytest.raises(
+        EncodingError, match=r"Unknown parameters \['roi'\] .* Valid: \['batch_size', 'progress'"
+    ):
+        berg.encode(model, images, roi="V1")
 
 
 def test_selection_by_channels_and_time_mask_is_applied_to_the_weights(berg_dir):
@@ -220,8 +228,11 @@ def test_fwrf_is_listed_described_and_encodes(fwrf_berg_dir):
     assert card["parameters"]["selection"]["properties"]["roi"]["valid_values"][:3] == ["V1", "V2", "V3"]
     assert card["on_disk"] == [(1, "V1")] and "selection={'roi': 'V1'}" in card["usage"]
     model = berg.get_encoding_model(FWRF_ID, device="cpu", selection={"roi": "V1"}, subject=1)
-    out = berg.encode(model, rng.integers(0, 256, size=(2, 3, 227, 227), dtype=np.uint8), progress=False)
+    images = rng.integers(0, 256, size=(2, 3, 227, 227), dtype=np.uint8)
+    out = berg.encode(model, images, progress=False)
     assert isinstance(out, np.ndarray) and out.shape == (2, 4) and out.dtype == np.float32
+    # BERG's own fwRF has no show_progress (a TypeError there); here it is the same switch
+    np.testing.assert_array_equal(berg.encode(model, images, show_progress=False), out)
     assert berg.get_model_metadata(FWRF_ID, subject=1, roi="V1")["fmri"]["ncsnr"].shape == (4,)
     assert berg.get_model_metadata(FWRF_ID, subject=1, selection={"roi": "V1"})["fmri"]["ncsnr"].shape == (4,)
 

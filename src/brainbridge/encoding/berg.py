@@ -31,6 +31,7 @@ Differences from BERG, on purpose (``shared/reference/encoding-models.md`` secti
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -60,6 +61,7 @@ from brainbridge.encoding.ned import (
 from brainbridge.encoding.selection import binary_mask_indices, check_selection_keys, required_roi
 from brainbridge.errors import valid_values_message
 from brainbridge.paths import safe_component
+from brainbridge.progress import progress_bar
 from brainbridge.safe_pickle import load_npy
 
 __all__ = ["BERG", "BERGFwrfModel", "BERGLinearModel"]
@@ -114,13 +116,19 @@ class BERGFwrfModel:
         return self.model.n_voxels
 
     def generate_response(
-        self, stimulus: Any, progress: bool | None = None, batch_size: int = 100
+        self,
+        stimulus: Any,
+        progress: bool | None = None,
+        batch_size: int = 100,
+        show_progress: bool | None = None,
     ) -> np.ndarray:
         """In silico fMRI responses ``(N, voxels)`` float32 to a uint8 array, a folder or image files.
 
         Arrays must be uint8 ``(N, 3, H, W)`` and square, as BERG's; files are read one batch at a
         time. Every image is resized to 227 x 227 the way BERG's torchvision ``Resize`` does.
+        ``show_progress`` is BERG's name for ``progress`` (BERG's own fwRF lacks it: a TypeError).
         """
+        progress = show_progress if progress is None else progress
         if isinstance(stimulus, np.ndarray):
             images: Any = check_ned_images(stimulus)
         else:
@@ -257,15 +265,32 @@ class BERGLinearModel:
         intercept = np.asarray(fit["intercept_"]).reshape(n_ch, n_t)[self.channel_indices][:, self.timepoints]
         return {"coef_": coef.reshape(-1, coef.shape[-1]), "intercept_": intercept.reshape(-1)}
 
-    def generate_response(self, stimulus: Any, show_progress: bool = True):  # noqa: ARG002 - a signature shared by its interface
+    def generate_response(
+        self,
+        stimulus: Any,
+        show_progress: bool | None = None,
+        progress: bool | None = None,
+        batch_size: int = 100,
+    ):
         """Responses: EEG ``(N, reps, channels, time)`` (selected), fsaverage the tuple
-        ``((N, lh vertices), (N, rh vertices))`` as BERG, else ``(N, outputs)``."""
+        ``((N, lh vertices), (N, rh vertices))`` as BERG, else ``(N, outputs)``.
+
+        Images are read and encoded one batch at a time (``show_progress`` is BERG's name for
+        ``progress``: a bar on a terminal, log lines otherwise, by default).
+        """
+        progress = show_progress if progress is None else progress
         if isinstance(stimulus, np.ndarray):
-            batches = [check_ned_images(stimulus)]
+            images_all = check_ned_images(stimulus)
+            total = len(images_all)
+            batches: Any = (images_all[i : i + batch_size] for i in range(0, total, batch_size))
         else:
-            batches = [b for _, b in image_source(stimulus).batches(100, IMAGE_SIZE)]
+            source = image_source(stimulus)
+            total = len(source)
+            batches = (b for _, b in source.batches(batch_size, IMAGE_SIZE))
         out = []
+        bar = progress_bar(total=total, desc=f"encoding with {self.model_id}", unit="img", progress=progress)
         for images in batches:
+            bar.update(len(images))
             pred = linearising_predict(
                 np.asarray(self.feature_extractor(images)), self.scaler, self.pca, self.regressions, None
             )
@@ -276,6 +301,7 @@ class BERGLinearModel:
             elif pred.shape[1] == 1:
                 pred = pred[:, 0]
             out.append(pred)
+        bar.close()
         responses = np.concatenate(out, axis=0)
         if self.hemisphere_sizes is not None:
             n_lh = self.hemisphere_sizes[0]
@@ -526,6 +552,12 @@ class BERG:
         if isinstance(model, gateway.BrainScoreVisionModel):
             return model.encode(stimulus, return_metadata=return_metadata, **kwargs)
         if isinstance(model, (BERGLinearModel, BERGFwrfModel)):
+            accepted = sorted(set(inspect.signature(model.generate_response).parameters) - {"stimulus"})
+            unknown = sorted(set(kwargs) - set(accepted))
+            if unknown:  # BERG lets these through to a TypeError deep inside
+                raise InvalidParameterError(
+                    f"Unknown parameters {unknown} for {model.model_id}. Valid: {accepted}"
+                )
             responses = model.generate_response(stimulus, **kwargs)
             return (responses, model.get_metadata()) if return_metadata else responses
         if isinstance(model, bb_models.EncodingModel):
