@@ -367,6 +367,12 @@ def test_example_run_rejects_unknown_families(runner, examples, tmp_path):
 def test_example_build_prints_the_folder(runner, examples):
     out = invoke(runner, "example", "build").output
     assert out.strip() == str(examples)
+    assert "brainbridge.example.fmri" not in invoke(runner, "list", "--kind", "assembly").output
+    # --modalities: the fMRI and EEG sets too, inside the example's folder; the catalog lists them
+    out = invoke(runner, "example", "build", "--modalities").output
+    assert out.split() == [str(examples), str(examples / "modalities")]
+    listed = invoke(runner, "list", "--kind", "assembly").output
+    assert "brainbridge.example.fmri" in listed and "brainbridge.example.eeg" in listed
 
 
 def test_show_and_validate_a_zarr_store(runner, tmp_path):

@@ -69,5 +69,13 @@ def test_the_job_steps_train_score_plot_and_export_fmri_and_eeg(tmp_path):
     assert context["ned_shapes"] == {"fmri": (24, 30), "eeg": (24, 4, 63, 140)}
     assert any(line.startswith("NED layout") for line in lines)
     from brainbridge import catalogs
+    from brainbridge.examples import CATALOG_NAME, examples_dir
 
-    assert modalities.MODALITIES_CATALOG not in catalogs.list_catalogs()  # the job left none registered
+    # built once, the two sets are rows of the example catalog itself, inside its folder
+    for identifier in (modalities.FMRI_IDENTIFIER, modalities.EEG_IDENTIFIER):
+        row = catalogs.lookup_assembly(identifier)
+        assert row["source_catalog"] == CATALOG_NAME and row["location"].startswith("modalities/")
+        assert (examples_dir() / row["location"]).is_file()
+    assert modalities.MODALITIES_CATALOG not in catalogs.list_catalogs()  # no second catalog registered
+    catalogs.reload_catalogs()  # a new session sees them without any call
+    assert catalogs.get_assembly(modalities.FMRI_IDENTIFIER).shape == (1200, 180)

@@ -820,9 +820,19 @@ def example_run(out_dir: Path, families: str | None) -> None:
 
 @example.command("build", context_settings=_CONTEXT)
 @click.option("--force", is_flag=True, help="Rebuild even if a complete copy exists.")
-def example_build(force: bool) -> None:
+@click.option(
+    "--modalities",
+    is_flag=True,
+    help="Also build the simulated NSD-like fMRI and THINGS-EEG2-like EEG sets (37 MB), "
+    "so the example catalog lists them.",
+)
+def example_build(force: bool, modalities: bool) -> None:
     """Generate the example files (done automatically on first use) and print where they are."""
     from brainbridge.examples import ensure_examples
 
     folder = ensure_examples(force=force)
     click.echo(str(folder))
+    if modalities:
+        from brainbridge.examples.modalities import ensure_modalities
+
+        click.echo(str(ensure_modalities()))

@@ -1,9 +1,12 @@
 """Simulated NSD-like fMRI and THINGS-EEG2-like EEG on the example images (a known ground truth).
 
 Two more datasets on the 400 images of ``brainbridge.example.stimuli``, generated
-deterministically on first use into ``<BRAINBRIDGE_HOME>/examples/modalities-<version>/`` and
-catalogued (``local`` rows, real SHA-1s) as the catalog ``brainbridge-examples-modalities``
-(:func:`modalities_catalog`, registered by :func:`register_modalities_catalog`):
+deterministically on first use (:func:`ensure_modalities`, ``make demo``, ``brainbridge example
+build --modalities``) into the example's folder (``<BRAINBRIDGE_HOME>/examples/<version>/modalities/``);
+from then on the example catalog ``brainbridge-examples`` lists them too (``local`` rows, real
+SHA-1s). They are not built with the rest of the example: 37 MB and about 10 s, which every fresh
+cache would pay at its first lookup (:func:`register_modalities_catalog` builds them and makes
+the catalogs see them):
 
 ``brainbridge.example.fmri`` (:class:`~brainbridge.assemblies.VoxelAssembly`, 1200 x 180)
     Two subjects (``subj01``, ``subj02``) x 90 voxels: 30 in **V1**, 30 in **V4**, 30 in
@@ -50,10 +53,16 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
-from brainbridge import config
 from brainbridge.assemblies import EEGAssembly, VoxelAssembly
 from brainbridge.atomic import atomic_dir
-from brainbridge.examples.build import STIMULUS_IDENTIFIER, stimulus_batch, stimulus_features
+from brainbridge.examples.build import (
+    CATALOG_NAME,
+    STIMULUS_IDENTIFIER,
+    ensure_examples,
+    examples_dir,
+    stimulus_batch,
+    stimulus_features,
+)
 from brainbridge.examples.model import IDENTITIES, identities
 from brainbridge.fetch import sha1_hash
 from brainbridge.gabor import GaborBank
@@ -371,10 +380,9 @@ def eeg_assembly() -> EEGAssembly:
 
 
 def modalities_dir(root: str | os.PathLike | None = None) -> Path:
-    """``<root or BRAINBRIDGE_HOME>/examples/modalities-<version>`` (not created)."""
-    return (
-        (Path(root) if root is not None else config.home()) / "examples" / f"modalities-{MODALITIES_VERSION}"
-    )
+    """``<example folder>/modalities`` (not created): inside the example catalog's folder, so its
+    ``local`` rows stay within the catalog's root."""
+    return examples_dir(root) / "modalities"
 
 
 def _complete(folder: Path) -> bool:
@@ -386,13 +394,18 @@ def _complete(folder: Path) -> bool:
 
 
 def ensure_modalities(root: str | os.PathLike | None = None) -> Path:
-    """Write the two assemblies and their catalog unless a complete copy exists; return the folder."""
+    """Write the two assemblies and their rows unless a complete copy exists; return the folder.
+
+    The example's own files are built first (the sets name its stimulus set). Catalogs loaded
+    in this process are reloaded after a build, so the example catalog lists the new rows.
+    """
+    from brainbridge.catalogs import reload_catalogs
     from brainbridge.packaging import assembly_filename, write_netcdf
 
     target = modalities_dir(root)
     if _complete(target):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    ensure_examples(root)
     with FileLock(str(target) + ".lock"):
         if _complete(target):
             return target
@@ -421,20 +434,42 @@ def ensure_modalities(root: str | os.PathLike | None = None) -> Path:
             (staging / "manifest.json").write_text(
                 json.dumps({"version": MODALITIES_VERSION, "files": files}, indent=1, sort_keys=True) + "\n"
             )
+    reload_catalogs()
     return target
 
 
+def built_modality_rows(examples_folder: Path) -> pd.DataFrame | None:
+    """The two sets' catalog rows (locations relative to the example's ``lookup.csv``) once they
+    are built in ``examples_folder``, else ``None``.
+
+    A cheap check (the manifest and its files exist): every load verifies the file's SHA-1.
+    """
+    folder = examples_folder / "modalities"
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        if not all((folder / name).is_file() for name in manifest["files"]):
+            return None
+        rows = pd.read_csv(folder / "lookup.csv", dtype=str, keep_default_na=False)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    rows["location"] = [f"{folder.name}/{name}" for name in rows["location"]]
+    return rows
+
+
 def modalities_catalog():
-    """The ``brainbridge-examples-modalities`` catalog (built on first use)."""
+    """The two sets as a catalog of their own, ``brainbridge-examples-modalities`` (built on first use).
+
+    The example catalog lists the same rows once they are built; this one is for a user who
+    wants only these two (``brainbridge.register(modalities_catalog())``).
+    """
     from brainbridge.catalogs import Catalog
 
     return Catalog.from_files(MODALITIES_CATALOG, ensure_modalities() / "lookup.csv")
 
 
 def register_modalities_catalog():
-    """Register :func:`modalities_catalog` for this session (its stimulus set is the example's)."""
+    """Build the two sets (once) so the example catalog lists them; returns the example catalog."""
     from brainbridge import catalogs
 
-    if MODALITIES_CATALOG in catalogs.list_catalogs():
-        return catalogs.get_catalog(MODALITIES_CATALOG)
-    return catalogs.register(modalities_catalog())
+    ensure_modalities()
+    return catalogs.get_catalog(CATALOG_NAME)

@@ -4,7 +4,7 @@ Steps (listed in :data:`brainbridge.examples.main_job.MODALITY_STEPS`, after the
 steps of the spiking example):
 
 :func:`step_modalities_data`
-    Registers ``brainbridge-examples-modalities`` (built on first use) and loads
+    Builds the two sets once (then the example catalog lists them) and loads
     ``brainbridge.example.fmri`` and ``brainbridge.example.eeg`` through the catalog.
 :func:`step_fmri`
     Per subject and ROI (V1, V4, LOC): Gabor-energy features -> StandardScaler -> PCA(100) ->
@@ -66,12 +66,7 @@ def step_modalities_data(context: dict, echo: Echo) -> None:
     """Load the simulated fMRI and EEG assemblies (``fmri``, ``eeg`` in the context)."""
     from brainbridge import catalogs
     from brainbridge.examples.build import ASSEMBLY_IDENTIFIER
-    from brainbridge.examples.modalities import (
-        EEG_IDENTIFIER,
-        FMRI_IDENTIFIER,
-        MODALITIES_CATALOG,
-        register_modalities_catalog,
-    )
+    from brainbridge.examples.modalities import EEG_IDENTIFIER, FMRI_IDENTIFIER, ensure_modalities
 
     if context.get("assembly_identifier", ASSEMBLY_IDENTIFIER) != ASSEMBLY_IDENTIFIER:
         return  # another assembly's job: the example's fMRI/EEG steps do not apply
@@ -84,14 +79,9 @@ def step_modalities_data(context: dict, echo: Echo) -> None:
         )
         return
     started = time.perf_counter()
-    registered_before = MODALITIES_CATALOG in catalogs.list_catalogs()
-    register_modalities_catalog()
-    try:
-        context["fmri"] = catalogs.get_assembly(FMRI_IDENTIFIER)
-        context["eeg"] = catalogs.get_assembly(EEG_IDENTIFIER)
-    finally:
-        if not registered_before:  # the job leaves the process's catalogs as it found them
-            catalogs.unregister(MODALITIES_CATALOG)
+    ensure_modalities()  # built once; from then on the example catalog lists both sets
+    context["fmri"] = catalogs.get_assembly(FMRI_IDENTIFIER)
+    context["eeg"] = catalogs.get_assembly(EEG_IDENTIFIER)
     echo("")
     echo(
         f"fMRI and EEG: loaded {FMRI_IDENTIFIER} {dict(context['fmri'].sizes)} and {EEG_IDENTIFIER} "
