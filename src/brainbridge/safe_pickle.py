@@ -16,13 +16,21 @@ import collections
 import io
 import os
 import pickle
+import re
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from brainbridge.errors import UnsafePickleError, ValidationError
 
-__all__ = ["RestrictedUnpickler", "UnsafePickleError", "allowed_globals", "load_npy", "loads"]
+__all__ = [
+    "RestrictedUnpickler",
+    "UnsafePickleError",
+    "allowed_globals",
+    "load_npy",
+    "loads",
+    "torch_refused_global",
+]
 
 
 def _numpy_attr(*names: str) -> Any:
@@ -156,3 +164,14 @@ def load_npy(path: str | os.PathLike, *, item: bool = True) -> Any:
     if item and array.dtype.hasobject and array.ndim == 0:
         return array.item()
     return array
+
+
+def torch_refused_global(error: BaseException) -> str | None:
+    """The global ``torch.load(weights_only=True)`` refused to import (``'posix.system'``), if any.
+
+    torch words it as ``Unsupported global: GLOBAL x.y`` or, for a blocked module, ``unsupported
+    GLOBAL x.y whose module x is blocked``; ``None`` means the file was refused for another reason
+    (damaged, not a torch file).
+    """
+    found = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", str(error))
+    return found.group(1) if found else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import io
 import os
 import pickle
 from collections import OrderedDict
@@ -114,3 +115,29 @@ def test_a_truncated_file_fails_clearly(tmp_path):
     (tmp_path / "x.npy").write_bytes(b"not numpy")
     with pytest.raises(ValidationError, match="not a .npy"):
         load_npy(tmp_path / "x.npy")
+
+
+class _RunsSystem:
+    def __reduce__(self):
+        return (os.system, ("true",))
+
+
+class _Plain:
+    pass
+
+
+def test_torch_refused_global_reads_both_of_torchs_wordings():
+    torch = pytest.importorskip("torch")
+    from brainbridge.safe_pickle import torch_refused_global
+
+    seen = []
+    for payload in (_RunsSystem(), _Plain()):
+        buffer = io.BytesIO()
+        torch.save({"x": payload}, buffer)
+        buffer.seek(0)
+        with pytest.raises(pickle.UnpicklingError) as info:
+            torch.load(buffer, weights_only=True)
+        seen.append(torch_refused_global(info.value))
+    # a blocked module (posix) and a plain unsupported class are both named
+    assert seen[0] in ("posix.system", "nt.system") and seen[1].endswith("_Plain")
+    assert torch_refused_global(pickle.UnpicklingError("truncated archive")) is None

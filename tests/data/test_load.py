@@ -86,6 +86,26 @@ class Opaque:
         self.value = value
 
 
+class _RunsCode:
+    """Unpickling this calls ``os.system``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_torch_file_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
+    marker = tmp_path / "ran"
+    torch.save({"x": torch.zeros(2), "payload": _RunsCode(marker)}, tmp_path / "evil.pt")
+    with pytest.raises(bd.UnsafeFormatError, match="allow_pickle"):
+        bd.load_data(tmp_path / "evil.pt")
+    assert not marker.exists()
+
+
 def test_torch_file_with_objects_refused(tmp_path):
     torch.save({"x": torch.zeros(2), "obj": Opaque(1)}, tmp_path / "o.pt")
     with pytest.raises(bd.UnsafeFormatError, match="allow_pickle"):

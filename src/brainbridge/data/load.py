@@ -45,6 +45,7 @@ from brainbridge.data.errors import (
     UnsafeFormatError,
     UnsupportedFormatError,
 )
+from brainbridge.safe_pickle import torch_refused_global
 
 __all__ = ["SUPPORTED_SUFFIXES", "Entry", "list_entries", "load_data", "load_deeplabcut"]
 
@@ -605,13 +606,13 @@ def _torch_load(path, allow_pickle):
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # torch's restricted unpickler names the global it refused; anything else is damage
-        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        refused = torch_refused_global(e)
         if refused is None:
             detail = re.search(r"WeightsUnpickler error:\s*(.+?)\n", str(e) + "\n")
             reason = detail.group(1).strip() if detail else type(e).__name__
             raise UnreadableFileError(f"cannot read {path} as a PyTorch file: damaged ({reason})") from e
         raise UnsafeFormatError(
-            f"{path} holds Python objects beyond tensors and containers ({refused.group(1)}); {_PICKLE_WHY}"
+            f"{path} holds Python objects beyond tensors and containers ({refused}); {_PICKLE_WHY}"
         ) from e
 
 

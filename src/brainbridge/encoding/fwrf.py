@@ -59,7 +59,7 @@ from torch import nn
 
 from brainbridge.encoding.errors import EncodingError
 from brainbridge.progress import progress_bar
-from brainbridge.safe_pickle import allowed_globals
+from brainbridge.safe_pickle import allowed_globals, torch_refused_global
 
 __all__ = [
     "RESIZE_PX",
@@ -361,10 +361,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         try:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
-            refused = re.search(r"(?:GLOBAL|global) ([\w.]+)", str(exc))
+            refused = torch_refused_global(exc)
             if refused:
                 raise EncodingError(
-                    f"refused to load fwRF checkpoint {path}: it names {refused.group(1)}, which is not "
+                    f"refused to load fwRF checkpoint {path}: it names {refused}, which is not "
                     "allowed (only tensors, numpy arrays, scalars and dtypes, OrderedDict and "
                     "argparse.Namespace are loaded; nothing in the file was run)"
                 ) from None

@@ -82,8 +82,16 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, Any]:
 
             return load_file(str(path), device="cpu")
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError names a refused global; safetensors a bad header
-        raise EncodingError(f"cannot read weights file {path}: {type(e).__name__}: {e}") from None
+    except Exception as e:  # a refused global (nothing ran), a damaged file, a bad safetensors header
+        from brainbridge.safe_pickle import torch_refused_global
+
+        refused = torch_refused_global(e)
+        reason = (
+            f"it names {refused}, not only tensors (refused; nothing in it ran)"
+            if refused
+            else f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        )
+        raise EncodingError(f"cannot read weights file {path}: {reason}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
