@@ -31,7 +31,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -230,20 +230,14 @@ class LinearisingFit:
             **self.info,
             "selection": {"channels": chosen_channels.tolist(), "timepoints": chosen_times.tolist()},
         }
-        return LinearisingFit(
-            key=self.key,
-            modality=self.modality,
-            recipe=self.recipe,
-            scaler_mean=self.scaler_mean,
-            scaler_scale=self.scaler_scale,
-            components=self.components,
-            explained_variance=self.explained_variance,
+        # the same fit (key, scaler, PCA) with fewer outputs; the folded maps are rebuilt on first use
+        return replace(
+            self,
             coef=np.ascontiguousarray(coef.reshape(reps, -1, k)),
             intercept=np.ascontiguousarray(intercept.reshape(reps, -1)),
             output_shape=(reps, len(chosen_channels), len(chosen_times)),
             outputs=outputs,
             info=info,
-            path=self.path,
         )
 
     def ned_parameters(self) -> tuple[dict, dict, dict]:

@@ -301,14 +301,11 @@ class NED:
     def which_subjects(self, modality: str, train_dataset: str) -> list[int]:
         """The subjects with a model for ``modality`` / ``train_dataset``."""
         self._dataset(modality, train_dataset)
+        if (modality, train_dataset) in SUBJECTS:
+            return self._subjects(modality, train_dataset)
+        # the folder's subject files and registered models' subjects, over every model of the dataset
         models = self._models(modality, train_dataset)
-        if (
-            (modality, train_dataset) not in SUBJECTS
-            and models
-            and self._card(modality, train_dataset, models[0])
-        ):
-            return sorted({s for m in models for s in self._subjects(modality, train_dataset, m)})
-        return self._subjects(modality, train_dataset)
+        return sorted({s for m in models for s in self._subjects(modality, train_dataset, m)})
 
     def which_subject_names(self, modality: str, train_dataset: str, model: str) -> dict[int, str]:
         """(brainbridge) NED's subject numbers of a registered model and the card's subject names."""

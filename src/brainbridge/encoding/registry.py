@@ -35,6 +35,7 @@ from brainbridge.encoding.errors import (
     ModelCardError,
     ModelNotFoundError,
 )
+from brainbridge.encoding.selection import check_selection_keys
 from brainbridge.errors import valid_values_message
 from brainbridge.paths import path_within, safe_component
 
@@ -281,23 +282,15 @@ class ModelCard:
         """
         from brainbridge.encoding.errors import InvalidSelectionError
 
-        keys = self.selection_keys
         if selection is None:
             return list(self.roi_key.valid_values)
-        if not isinstance(selection, Mapping):
-            raise InvalidSelectionError(
-                f"selection must be a dict like {{{self.roi_key.name!r}: {self.roi_key.valid_values[0]!r}}}, "
-                f"got {type(selection).__name__}"
-            )
-        if self.roi_key.name == "region" and "roi" in selection:
-            # BERG's and NED's name for the recorded area: what their users pass
+        # BERG's and NED's name for the recorded area ('roi') is taken for a 'region' key too
+        alias = ["roi"] if self.roi_key.name == "region" else []
+        selection = check_selection_keys(selection, [*self.selection_keys, *alias])
+        if alias and "roi" in selection:
             if "region" in selection:
                 raise InvalidSelectionError("selection names the area twice ('region' and 'roi'); give one")
-            selection = {("region" if k == "roi" else k): v for k, v in selection.items()}
-        for key in selection:
-            if key not in keys:
-                valid = list(keys) + (["roi"] if self.roi_key.name == "region" else [])
-                raise InvalidSelectionError(f"Invalid selection key: {key!r}. Valid keys are: {valid}")
+            selection["region"] = selection.pop("roi")
         value = selection.get(self.roi_key.name)
         if value is None:
             return list(self.roi_key.valid_values)
