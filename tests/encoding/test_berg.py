@@ -10,6 +10,7 @@ from PIL import Image
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
 from sklearn.preprocessing import StandardScaler
+from tests.support.sklearn_params import attrs, block_features
 
 from brainbridge.berg import BERG
 from brainbridge.encoding.errors import EncodingError
@@ -25,14 +26,8 @@ W = rng.normal(size=(3 * 8 * 8, 10))
 
 
 def features(images: np.ndarray) -> np.ndarray:
-    """Stand-in for ViT-B/32 features: block means of the image (any square size), projected."""
-    n, c, h, _ = images.shape
-    small = images.astype(np.float64).reshape(n, c, 8, h // 8, 8, h // 8).mean((3, 5)) / 255.0
-    return small.reshape(n, -1) @ W
-
-
-def _attrs(obj, names):
-    return {n: getattr(obj, n) for n in names}
+    """A stand-in for ViT-B/32 features: 8 x 8 block means of the image, projected."""
+    return block_features(images, 8, W)
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +45,10 @@ def berg_dir(tmp_path_factory):
     np.save(
         folder / "encoding_models_weights/weights_subject-01.npy",
         {
-            "scaler_param": _attrs(scaler, ["scale_", "mean_", "var_", "n_features_in_", "n_samples_seen_"]),
-            "pca_param": _attrs(pca, ["components_", "explained_variance_", "mean_", "n_components_"]),
+            "scaler_param": attrs(scaler, ["scale_", "mean_", "var_", "n_features_in_", "n_samples_seen_"]),
+            "pca_param": attrs(pca, ["components_", "explained_variance_", "mean_", "n_components_"]),
             "reg_param": {
-                f"rep-{r + 1}": _attrs(g, ["coef_", "intercept_", "n_features_in_"])
+                f"rep-{r + 1}": attrs(g, ["coef_", "intercept_", "n_features_in_"])
                 for r, g in enumerate(regs)
             },
         },

@@ -8,6 +8,7 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
 from sklearn.preprocessing import StandardScaler
+from tests.support.sklearn_params import attrs, block_features
 
 from brainbridge.berg import BERG
 from brainbridge.encoding.errors import EncodingError
@@ -22,13 +23,7 @@ ROIS_RH = {"V1v": np.array([1, 2]), "FFA-1": np.array([20, 29, 4])}
 
 def features(images: np.ndarray) -> np.ndarray:
     """A stand-in for ViT-B/32 features: 4 x 4 block means of the image, projected."""
-    n, c, h, _ = images.shape
-    small = images.astype(np.float64).reshape(n, c, 4, h // 4, 4, h // 4).mean((3, 5)) / 255.0
-    return small.reshape(n, -1) @ W
-
-
-def _attrs(obj, names):
-    return {n: getattr(obj, n) for n in names}
+    return block_features(images, 4, W)
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +44,10 @@ def fsaverage_dir(tmp_path_factory):
     np.save(
         folder / "encoding_models_weights/weights_subject-01.npy",
         {
-            "scaler_param": _attrs(scaler, ["scale_", "mean_", "var_", "n_features_in_", "n_samples_seen_"]),
-            "pca_param": _attrs(pca, [*pca_names, "mean_", "n_components_", "n_samples_", "noise_variance_"]),
-            "lh_reg_param": _attrs(lh, ["coef_", "intercept_", "n_features_in_"]),
-            "rh_reg_param": _attrs(rh, ["coef_", "intercept_", "n_features_in_"]),
+            "scaler_param": attrs(scaler, ["scale_", "mean_", "var_", "n_features_in_", "n_samples_seen_"]),
+            "pca_param": attrs(pca, [*pca_names, "mean_", "n_components_", "n_samples_", "noise_variance_"]),
+            "lh_reg_param": attrs(lh, ["coef_", "intercept_", "n_features_in_"]),
+            "rh_reg_param": attrs(rh, ["coef_", "intercept_", "n_features_in_"]),
         },
     )
     np.save(

@@ -12,6 +12,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
 from sklearn.preprocessing import StandardScaler
 from tests.support.fwrf_checkpoints import reference_predict, save_ned_checkpoint
+from tests.support.sklearn_params import attrs
 
 from brainbridge.errors import BrainbridgeError
 from brainbridge.ned import NED, MissingWeightsError, NEDTypeError
@@ -25,10 +26,6 @@ def fake_features(images: np.ndarray) -> np.ndarray:
     """A stand-in for NED's ViT-B/32 features: a fixed projection of the downsampled pixels."""
     small = images[:, :, ::2, ::2].astype(np.float64) / 255.0
     return small.reshape(len(images), -1) @ W_FEAT
-
-
-def _attrs(obj, names):
-    return {n: getattr(obj, n) for n in names}
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +43,11 @@ def ned_dir(tmp_path_factory):
     (eeg / "metadata").mkdir()
     np.save(
         eeg / "encoding_models_weights/StandardScaler_param.npy",
-        _attrs(scaler, ["scale_", "mean_", "var_", "n_features_in_", "n_samples_seen_"]),
+        attrs(scaler, ["scale_", "mean_", "var_", "n_features_in_", "n_samples_seen_"]),
     )
     np.save(
         eeg / "encoding_models_weights/pca_param.npy",
-        _attrs(
+        attrs(
             pca,
             [
                 "components_",
@@ -67,10 +64,7 @@ def ned_dir(tmp_path_factory):
     )
     np.save(
         eeg / "encoding_models_weights/LinearRegression_param_sub-01.npy",
-        {
-            f"rep-{r + 1}": _attrs(reg, ["coef_", "intercept_", "n_features_in_"])
-            for r, reg in enumerate(regs)
-        },
+        {f"rep-{r + 1}": attrs(reg, ["coef_", "intercept_", "n_features_in_"]) for r, reg in enumerate(regs)},
     )
     eeg_meta = {
         "eeg": {"ch_names": CH, "times": T},
